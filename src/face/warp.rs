@@ -1,0 +1,194 @@
+//! Crops for the models: an affine map from crop pixels to image pixels,
+//! sampled bilinearly from a box-filtered pyramid level chosen so that
+//! downscaling never aliases (a 12 MP face reduced to 192 px would otherwise
+//! keep only one pixel in eight).
+
+use image::RgbImage;
+
+/// Maps crop pixel indices `(u, v)` to the continuous image coordinates of
+/// their centres (image pixel `i` spans `[i, i+1)`):
+/// `x = a·u + b·v + tx`, `y = c·u + d·v + ty`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+    pub d: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl Affine {
+    /// A square crop of `side` image pixels centred on `(cx, cy)`, rotated by
+    /// `angle` radians, sampled as `size`×`size` crop pixels.
+    pub fn rotated_square(cx: f32, cy: f32, side: f32, angle: f32, size: u32) -> Self {
+        let s = side / size as f32;
+        let (sin, cos) = angle.sin_cos();
+        let half = size as f32 / 2.0;
+        // (u + 0.5 - half) scaled and rotated, then shifted to the centre; the
+        // half-pixel terms are folded into tx, ty.
+        let a = cos * s;
+        let b = -sin * s;
+        let c = sin * s;
+        let d = cos * s;
+        let u0 = 0.5 - half;
+        Self { a, b, c, d, tx: cx + a * u0 + b * u0, ty: cy + c * u0 + d * u0 }
+    }
+
+    /// Horizontally mirrored crop: crop column `u` reads column `size-1-u`.
+    pub fn mirrored(self, size: u32) -> Self {
+        let w = size as f32 - 1.0;
+        Self { a: -self.a, c: -self.c, tx: self.tx + self.a * w, ty: self.ty + self.c * w, ..self }
+    }
+
+    pub fn apply(&self, u: f32, v: f32) -> (f32, f32) {
+        (self.a * u + self.b * v + self.tx, self.c * u + self.d * v + self.ty)
+    }
+
+    /// Maps a continuous crop coordinate (as the landmark models output) to
+    /// continuous image coordinates.
+    pub fn apply_continuous(&self, x: f32, y: f32) -> (f32, f32) {
+        self.apply(x - 0.5, y - 0.5)
+    }
+
+    /// Image pixels per crop pixel.
+    pub fn scale(&self) -> f32 {
+        (self.a * self.d - self.b * self.c).abs().sqrt()
+    }
+}
+
+/// An image and its successive 2×2 box-filtered halvings.
+pub struct Pyramid<'a> {
+    base: &'a RgbImage,
+    levels: Vec<RgbImage>,
+}
+
+impl<'a> Pyramid<'a> {
+    /// Builds halvings until the shorter side drops below `min_side`.
+    pub fn new(base: &'a RgbImage, min_side: u32) -> Self {
+        let mut levels: Vec<RgbImage> = Vec::new();
+        loop {
+            let prev = levels.last().unwrap_or(base);
+            if prev.width().min(prev.height()) / 2 < min_side.max(1) {
+                break;
+            }
+            let next = halve(prev);
+            levels.push(next);
+        }
+        Self { base, levels }
+    }
+
+    pub fn base(&self) -> &RgbImage {
+        self.base
+    }
+
+    fn level(&self, k: usize) -> &RgbImage {
+        if k == 0 {
+            self.base
+        } else {
+            &self.levels[k - 1]
+        }
+    }
+
+    /// Samples a `size`×`size` crop through `map` into NHWC `out`, writing
+    /// `channel_value · scale + offset` (zeros outside the image, as
+    /// MediaPipe pads).
+    pub fn sample(&self, map: &Affine, width: u32, height: u32, scale: f32, offset: f32, out: &mut [f32]) {
+        debug_assert_eq!(out.len(), (width * height * 3) as usize);
+        // Deepest level whose pixels are still no larger than a crop pixel.
+        let mut k = 0usize;
+        let ratio = map.scale();
+        while k < self.levels.len() && (1u32 << (k + 1)) as f32 <= ratio {
+            k += 1;
+        }
+        let img = self.level(k);
+        let f = 1.0 / (1u32 << k) as f32;
+        let (w, h) = (img.width() as i32, img.height() as i32);
+        let raw = img.as_raw();
+        let pad = offset; // value of a zero pixel after normalisation
+        for v in 0..height {
+            for u in 0..width {
+                let (x, y) = map.apply(u as f32, v as f32);
+                // Index coordinates at level k (pixel centres sit at +0.5).
+                let xs = x * f - 0.5;
+                let ys = y * f - 0.5;
+                let x0 = xs.floor();
+                let y0 = ys.floor();
+                let fx = xs - x0;
+                let fy = ys - y0;
+                let (x0, y0) = (x0 as i32, y0 as i32);
+                let o = ((v * width + u) * 3) as usize;
+                let mut acc = [0.0f32; 3];
+                for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+                    for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+                        let (px, py) = (x0 + dx, y0 + dy);
+                        if px < 0 || py < 0 || px >= w || py >= h {
+                            continue;
+                        }
+                        let i = ((py * w + px) * 3) as usize;
+                        let wgt = wx * wy;
+                        acc[0] += raw[i] as f32 * wgt;
+                        acc[1] += raw[i + 1] as f32 * wgt;
+                        acc[2] += raw[i + 2] as f32 * wgt;
+                    }
+                }
+                out[o] = acc[0] * scale + pad;
+                out[o + 1] = acc[1] * scale + pad;
+                out[o + 2] = acc[2] * scale + pad;
+            }
+        }
+    }
+}
+
+fn halve(src: &RgbImage) -> RgbImage {
+    let (w, h) = (src.width() / 2, src.height() / 2);
+    let sw = src.width() as usize;
+    let raw = src.as_raw();
+    let mut out = vec![0u8; (w * h * 3) as usize];
+    for y in 0..h as usize {
+        let r0 = 2 * y * sw * 3;
+        let r1 = (2 * y + 1) * sw * 3;
+        for x in 0..w as usize {
+            for ch in 0..3 {
+                let i = 2 * x * 3 + ch;
+                let s = raw[r0 + i] as u16 + raw[r0 + i + 3] as u16 + raw[r1 + i] as u16 + raw[r1 + i + 3] as u16;
+                out[(y * w as usize + x) * 3 + ch] = ((s + 2) / 4) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(w, h, out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unrotated_square_maps_centres() {
+        let m = Affine::rotated_square(50.0, 40.0, 20.0, 0.0, 10);
+        let (x, y) = m.apply(0.0, 0.0);
+        assert!((x - 41.0).abs() < 1e-5 && (y - 31.0).abs() < 1e-5);
+        let (x, y) = m.apply(9.0, 9.0);
+        assert!((x - 59.0).abs() < 1e-5 && (y - 49.0).abs() < 1e-5);
+        assert!((m.scale() - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mirrored_swaps_columns() {
+        let m = Affine::rotated_square(50.0, 40.0, 20.0, 0.3, 10);
+        let mm = m.mirrored(10);
+        let (a, b) = (m.apply(9.0, 4.0), mm.apply(0.0, 4.0));
+        assert!((a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4);
+    }
+
+    #[test]
+    fn sampling_a_flat_image_gives_flat_crop_and_pads_outside() {
+        let img = RgbImage::from_pixel(64, 64, image::Rgb([100, 150, 200]));
+        let pyr = Pyramid::new(&img, 8);
+        let mut out = vec![0.0; 4 * 4 * 3];
+        pyr.sample(&Affine::rotated_square(32.0, 32.0, 32.0, 0.0, 4), 4, 4, 1.0, 0.0, &mut out);
+        assert!(out.chunks(3).all(|p| (p[0] - 100.0).abs() < 0.6 && (p[2] - 200.0).abs() < 0.6));
+        pyr.sample(&Affine::rotated_square(-100.0, -100.0, 8.0, 0.0, 4), 4, 4, 1.0 / 255.0, -1.0, &mut out);
+        assert!(out.iter().all(|&v| v == -1.0));
+    }
+}

@@ -1,0 +1,292 @@
+//! Ingest: which photos to analyse, who and when they belong to, and decoding
+//! them safely (format sniffed from the bytes, EXIF orientation applied,
+//! pixel limits enforced before any large allocation). EXIF is read only for
+//! orientation and never copied anywhere.
+
+use crate::error::{ErrorCode, InputError, SetupError};
+use crate::models::hex_sha256;
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "tif", "tiff"];
+
+/// Which way the head faces the camera, as the capture protocol names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    Front,
+    Left,
+    Right,
+}
+
+impl std::str::FromStr for View {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "front" => Ok(View::Front),
+            "left" => Ok(View::Left),
+            "right" => Ok(View::Right),
+            other => Err(format!("view must be front, left or right, got `{other}`")),
+        }
+    }
+}
+
+/// Who a photo belongs to and when it was taken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Subject {
+    pub patient_id: Option<String>,
+    /// ISO date, YYYY-MM-DD.
+    pub visit_date: Option<String>,
+    pub view: Option<View>,
+}
+
+/// One photo to analyse.
+#[derive(Debug, Clone)]
+pub struct InputItem {
+    pub path: PathBuf,
+    pub subject: Option<Subject>,
+}
+
+/// True for `YYYY-MM-DD` with a plausible month and day.
+pub fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<u32>().ok());
+    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+}
+
+/// `…/PATIENT/YYYY-MM-DD/photo.jpg` → patient and visit date.
+fn subject_from_layout(path: &Path) -> Option<Subject> {
+    let date_dir = path.parent()?;
+    let date = date_dir.file_name()?.to_str()?;
+    if !is_iso_date(date) {
+        return None;
+    }
+    let patient = date_dir.parent()?.file_name()?.to_str()?.to_string();
+    Some(Subject { patient_id: Some(patient), visit_date: Some(date.to_string()), view: None })
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Expands files and directories into a sorted list of photos. Directories
+/// are walked recursively following symlinks, with loops detected and
+/// skipped; within a directory only image extensions count. Files named
+/// explicitly are always included (a bad one becomes an error record).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
+    let mut items = Vec::new();
+    for root in paths {
+        let meta = std::fs::metadata(root)
+            .map_err(|e| SetupError::Input { path: root.clone(), reason: e.to_string() })?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+                match entry {
+                    Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => found.push(e.into_path()),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("warning: skipping {}: {e}", e.path().map(|p| p.display().to_string()).unwrap_or_default()),
+                }
+            }
+            items.extend(found.into_iter().map(|p| InputItem { subject: subject_from_layout(&p), path: p }));
+        } else {
+            items.push(InputItem { subject: subject_from_layout(root), path: root.clone() });
+        }
+    }
+    Ok(items)
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestRow {
+    path: String,
+    #[serde(default)]
+    patient_id: Option<String>,
+    #[serde(default)]
+    visit_date: Option<String>,
+    #[serde(default)]
+    view: Option<String>,
+}
+
+/// Reads `path,patient_id,visit_date,view` rows; relative paths resolve
+/// against the manifest's folder. Any malformed row rejects the manifest,
+/// naming the line, because a silently skipped visit corrupts a cohort.
+pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
+    let err = |line: u64, reason: String| SetupError::Manifest { path: manifest.to_path_buf(), line, reason };
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(manifest)
+        .map_err(|e| err(0, e.to_string()))?;
+    let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+    if !headers.iter().any(|h| h == "path") {
+        return Err(err(1, "missing the `path` column (expected path,patient_id,visit_date,view)".into()));
+    }
+    let mut items = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let row: ManifestRow = record.deserialize(Some(&headers)).map_err(|e| err(line, e.to_string()))?;
+        if row.path.is_empty() {
+            return Err(err(line, "empty path".into()));
+        }
+        let non_empty = |s: Option<String>| s.filter(|v| !v.is_empty());
+        let visit_date = non_empty(row.visit_date);
+        if let Some(d) = &visit_date {
+            if !is_iso_date(d) {
+                return Err(err(line, format!("visit_date `{d}` is not YYYY-MM-DD")));
+            }
+        }
+        let view = match non_empty(row.view) {
+            Some(v) => Some(v.parse::<View>().map_err(|e| err(line, e))?),
+            None => None,
+        };
+        let path = PathBuf::from(&row.path);
+        let path = if path.is_absolute() { path } else { base.join(path) };
+        items.push(InputItem {
+            path,
+            subject: Some(Subject { patient_id: non_empty(row.patient_id), visit_date, view }),
+        });
+    }
+    Ok(items)
+}
+
+/// Decoding guards. The defaults accept any camera or clinic booth capture
+/// (up to 100 MP, 256 MiB files) and refuse decompression bombs.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_pixels: u64,
+    pub max_file_bytes: u64,
+    /// Smallest side that can still hold an analysable face.
+    pub min_side: u32,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_pixels: 100_000_000, max_file_bytes: 256 << 20, min_side: 64 }
+    }
+}
+
+/// What was read, for the record's `input` field.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InputInfo {
+    pub path: String,
+    /// sha256 of the file's bytes; null when the file could not be read.
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    /// Width and height after EXIF orientation.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// `jpeg`, `png` or `tiff`, sniffed from the content.
+    pub format: Option<String>,
+    /// Colour layout as stored, e.g. `rgb8`, `rgba8`, `l16`.
+    pub color: Option<String>,
+    /// EXIF orientation tag that was applied (1 = none).
+    pub exif_orientation: Option<u8>,
+}
+
+impl InputInfo {
+    pub fn unread(path: &Path) -> Self {
+        Self {
+            path: path.display().to_string(),
+            sha256: None,
+            bytes: None,
+            width: None,
+            height: None,
+            format: None,
+            color: None,
+            exif_orientation: None,
+        }
+    }
+}
+
+/// A decoded photo, upright, 8-bit RGB. 16-bit and greyscale inputs are
+/// converted (alpha dropped) because the face models take 8-bit RGB.
+pub struct LoadedImage {
+    pub rgb: RgbImage,
+    pub info: InputInfo,
+}
+
+/// Reads and decodes one photo. `info` is filled as far as reading got, so
+/// an error record still carries the file's sha256 and size.
+pub fn load(path: &Path, limits: &DecodeLimits) -> Result<LoadedImage, (InputInfo, InputError)> {
+    let mut info = InputInfo::unread(path);
+    let fail = |info: &InputInfo, code, msg: String| Err((info.clone(), InputError::new(code, msg)));
+
+    let size = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) => return fail(&info, ErrorCode::Unreadable, format!("cannot read file: {e}")),
+    };
+    info.bytes = Some(size);
+    if size == 0 {
+        return fail(&info, ErrorCode::EmptyFile, "file is empty (0 bytes)".into());
+    }
+    if size > limits.max_file_bytes {
+        return fail(&info, ErrorCode::TooLarge, format!("file is {size} bytes, over the {} byte limit", limits.max_file_bytes));
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return fail(&info, ErrorCode::Unreadable, format!("cannot read file: {e}")),
+    };
+    info.sha256 = Some(hex_sha256(&bytes));
+
+    let reader = match ImageReader::new(Cursor::new(&bytes)).with_guessed_format() {
+        Ok(r) => r,
+        Err(e) => return fail(&info, ErrorCode::Unreadable, e.to_string()),
+    };
+    let format = match reader.format() {
+        Some(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff)) => f,
+        Some(f) => return fail(&info, ErrorCode::UnsupportedFormat, format!("{f:?} images are not supported (JPEG, PNG, TIFF are)")),
+        None => return fail(&info, ErrorCode::UnsupportedFormat, "not an image: content is not JPEG, PNG or TIFF".into()),
+    };
+    info.format = Some(format.extensions_str().first().copied().unwrap_or("unknown").replace("jpg", "jpeg"));
+    let mut decoder = match reader.into_decoder() {
+        Ok(d) => d,
+        Err(e) => return fail(&info, ErrorCode::CorruptImage, format!("cannot decode header: {e}")),
+    };
+    let (w, h) = decoder.dimensions();
+    info.color = Some(format!("{:?}", decoder.color_type()).to_ascii_lowercase());
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return fail(&info, ErrorCode::TooLarge, format!("{w}x{h} is over the {} megapixel limit", limits.max_pixels / 1_000_000));
+    }
+    if w.min(h) < limits.min_side {
+        return fail(&info, ErrorCode::TooSmall, format!("{w}x{h} is too small; the shorter side must be at least {} px", limits.min_side));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = match DynamicImage::from_decoder(decoder) {
+        Ok(i) => i,
+        Err(e) => return fail(&info, ErrorCode::CorruptImage, format!("image data is corrupt or truncated: {e}")),
+    };
+    image.apply_orientation(orientation);
+    info.exif_orientation = Some(orientation.to_exif());
+    info.width = Some(image.width());
+    info.height = Some(image.height());
+    Ok(LoadedImage { rgb: image.into_rgb8(), info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_iso_dates() {
+        assert!(is_iso_date("2026-01-31"));
+        assert!(!is_iso_date("2026-13-01"));
+        assert!(!is_iso_date("2026-1-01"));
+        assert!(!is_iso_date("visit-one"));
+    }
+
+    #[test]
+    fn patient_and_date_come_from_layout() {
+        let s = subject_from_layout(Path::new("cohort/P001/2026-03-04/front.jpg")).unwrap();
+        assert_eq!(s.patient_id.as_deref(), Some("P001"));
+        assert_eq!(s.visit_date.as_deref(), Some("2026-03-04"));
+        assert!(subject_from_layout(Path::new("photos/front.jpg")).is_none());
+    }
+}

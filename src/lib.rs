@@ -1,0 +1,23 @@
+//! dermascore: offline measurement of facial skin from photographs.
+//!
+//! The modules follow the pipeline, and data flows forward through them:
+//! [`ingest`] → [`quality`] (after [`face`], [`scale`] and [`zones`] have
+//! located the skin) → [`report`]. [`pipeline`] runs the stages for one photo
+//! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
+//! verified model files.
+
+pub mod error;
+pub mod face;
+pub mod ingest;
+pub mod models;
+pub mod pipeline;
+pub mod quality;
+pub mod report;
+pub mod runtime;
+pub mod scale;
+pub mod units;
+pub mod zones;
+
+pub use error::{ErrorCode, InputError, SetupError};
+pub use pipeline::{Analyzer, Options};
+pub use report::{Record, SCHEMA_VERSION};

@@ -1,0 +1,157 @@
+//! The model files: where they live, their pinned checksums (from the
+//! committed `models/manifest.json`, compiled into the binary), and loading
+//! them into ONNX Runtime sessions.
+
+use crate::error::SetupError;
+use crate::report::ModelRef;
+use crate::runtime::{self, Device};
+use ort::session::Session;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const MANIFEST_JSON: &str = include_str!("../models/manifest.json");
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    models: BTreeMap<String, ManifestEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestEntry {
+    file: String,
+    sha256: String,
+}
+
+/// The models a face analysis needs, by manifest name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelName {
+    FaceDetectionShortRange,
+    FaceDetectionFullRange,
+    FaceLandmark,
+    IrisLandmark,
+}
+
+impl ModelName {
+    pub const FACE: [ModelName; 4] =
+        [Self::FaceDetectionShortRange, Self::FaceDetectionFullRange, Self::FaceLandmark, Self::IrisLandmark];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FaceDetectionShortRange => "face_detection_short_range",
+            Self::FaceDetectionFullRange => "face_detection_full_range",
+            Self::FaceLandmark => "face_landmark",
+            Self::IrisLandmark => "iris_landmark",
+        }
+    }
+}
+
+/// Finds the models directory: explicit choice, then `DERMASCORE_MODELS`,
+/// then beside the binary, then the source tree it was built from.
+pub fn locate_dir(explicit: Option<&Path>) -> Result<PathBuf, SetupError> {
+    if let Some(dir) = explicit {
+        return dir.is_dir().then(|| dir.to_path_buf()).ok_or_else(|| SetupError::ModelDirMissing(dir.to_path_buf()));
+    }
+    if let Some(dir) = std::env::var_os("DERMASCORE_MODELS") {
+        let dir = PathBuf::from(dir);
+        return dir.is_dir().then(|| dir.clone()).ok_or(SetupError::ModelDirMissing(dir));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(bin_dir) = exe.parent() {
+            candidates.push(bin_dir.join("models"));
+            candidates.push(bin_dir.join("../share/dermascore/models"));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    candidates
+        .iter()
+        .find(|d| d.join("manifest.json").is_file())
+        .cloned()
+        .ok_or_else(|| SetupError::ModelDirMissing(candidates.last().cloned().unwrap_or_default()))
+}
+
+/// Model bytes read from disk and verified against the pinned sha256.
+pub struct VerifiedModels {
+    entries: Vec<(ModelName, Vec<u8>, String)>,
+}
+
+impl VerifiedModels {
+    pub fn load(dir: &Path, names: &[ModelName]) -> Result<Self, SetupError> {
+        let manifest: Manifest = serde_json::from_str(MANIFEST_JSON).map_err(|e| SetupError::ModelUnreadable {
+            name: "manifest".into(),
+            path: dir.join("manifest.json"),
+            reason: e.to_string(),
+        })?;
+        let mut entries = Vec::with_capacity(names.len());
+        for &name in names {
+            let entry = manifest.models.get(name.as_str()).ok_or_else(|| SetupError::ModelUnreadable {
+                name: name.as_str().into(),
+                path: dir.join("manifest.json"),
+                reason: "no manifest entry".into(),
+            })?;
+            let path = dir.join(&entry.file);
+            let bytes = std::fs::read(&path).map_err(|e| SetupError::ModelUnreadable {
+                name: name.as_str().into(),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let actual = hex_sha256(&bytes);
+            if actual != entry.sha256 {
+                return Err(SetupError::ModelChecksum {
+                    name: name.as_str().into(),
+                    path,
+                    expected: entry.sha256.clone(),
+                    actual,
+                });
+            }
+            entries.push((name, bytes, actual));
+        }
+        Ok(Self { entries })
+    }
+
+    pub fn refs(&self) -> Vec<ModelRef> {
+        self.entries.iter().map(|(n, _, sha)| ModelRef { name: n.as_str().to_string(), sha256: sha.clone() }).collect()
+    }
+
+    fn bytes(&self, name: ModelName) -> &[u8] {
+        self.entries.iter().find(|(n, _, _)| *n == name).map(|(_, b, _)| b.as_slice()).unwrap_or(&[])
+    }
+
+    /// One ONNX Runtime session for `name`, built from the verified bytes
+    /// (never re-read from disk, so the checked file is the one that runs).
+    pub fn session(&self, name: ModelName, device: Device) -> Result<(Session, Device), SetupError> {
+        let env = runtime::init()?;
+        runtime::session_from_bytes(env, self.bytes(name), device)
+            .map_err(|e| SetupError::ModelLoad { name: name.as_str().into(), reason: e.to_string() })
+    }
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_names_every_face_model() {
+        let m: Manifest = serde_json::from_str(MANIFEST_JSON).unwrap();
+        for n in ModelName::FACE {
+            let e = m.models.get(n.as_str()).unwrap();
+            assert_eq!(e.sha256.len(), 64);
+        }
+    }
+
+    #[test]
+    fn sha256_matches_known_vector() {
+        assert_eq!(hex_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,277 @@
+//! The pipeline for one photo (ingest → face → scale → zones → quality →
+//! record) and for a batch: rayon over photos, one set of ONNX sessions per
+//! worker, so memory grows with workers, not with the batch.
+
+use crate::error::{ErrorCode, InputError, SetupError};
+use crate::face::warp::Pyramid;
+use crate::face::{self, FaceGeometry, FaceModels};
+use crate::ingest::{self, DecodeLimits, InputInfo, InputItem};
+use crate::models::{self, ModelName, VerifiedModels};
+use crate::quality::{self, Thresholds};
+use crate::report::{
+    overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, Status, SummaryRecord, Timing,
+    ToolInfo, SCHEMA_VERSION,
+};
+use crate::runtime::{self, Device};
+use crate::scale::{self, EYE_OPEN_MIN};
+use crate::units::PxPerMm;
+use crate::zones;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Smallest pyramid level the crops may read from.
+const PYRAMID_MIN_SIDE: u32 = 64;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Overrides the face-based scale (e.g. a booth's calibration).
+    pub px_per_mm: Option<PxPerMm>,
+    pub device: Device,
+    pub limits: DecodeLimits,
+    pub thresholds: Thresholds,
+    /// Models directory; found automatically when `None`.
+    pub models_dir: Option<PathBuf>,
+    /// Where overlay PNGs go (`DIR/overlays/`); none when `None`.
+    pub output_dir: Option<PathBuf>,
+    pub overlays: bool,
+}
+
+pub struct Analyzer {
+    options: Options,
+    models: VerifiedModels,
+    model_refs: Vec<ModelRef>,
+    device: Device,
+    idle: Mutex<Vec<FaceModels>>,
+}
+
+impl Analyzer {
+    /// Loads ONNX Runtime and verifies every model; builds the first set of
+    /// sessions now so that a broken setup fails before any photo is read.
+    pub fn new(options: Options) -> Result<Self, SetupError> {
+        runtime::init()?;
+        let dir = models::locate_dir(options.models_dir.as_deref())?;
+        let models = VerifiedModels::load(&dir, &ModelName::FACE)?;
+        let (first, device) = build_sessions(&models, options.device)?;
+        if let Some(out) = &options.output_dir {
+            if options.overlays {
+                std::fs::create_dir_all(out.join("overlays"))
+                    .map_err(|e| SetupError::Output { path: out.join("overlays"), reason: e.to_string() })?;
+            }
+        }
+        Ok(Self { model_refs: models.refs(), models, device, idle: Mutex::new(vec![first]), options })
+    }
+
+    /// The device inference actually runs on (after any CUDA fallback).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn model_refs(&self) -> &[ModelRef] {
+        &self.model_refs
+    }
+
+    fn checkout(&self) -> Result<FaceModels, SetupError> {
+        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        match reused {
+            Some(m) => Ok(m),
+            None => build_sessions(&self.models, self.options.device).map(|(m, _)| m),
+        }
+    }
+
+    fn checkin(&self, m: FaceModels) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(m);
+        }
+    }
+
+    fn record(&self, input: InputInfo, subject: Option<ingest::Subject>) -> ImageRecord {
+        ImageRecord {
+            schema_version: SCHEMA_VERSION.into(),
+            status: Status::Ok,
+            error: None,
+            input,
+            subject,
+            quality: None,
+            scale: None,
+            face: None,
+            zones: Vec::new(),
+            overlay: None,
+            models: self.model_refs.clone(),
+            tool: ToolInfo::current(),
+            timing: Timing::default(),
+        }
+    }
+
+    /// Analyses one photo. Never fails: problems become an error record.
+    pub fn analyze(&self, index: usize, item: &InputItem) -> ImageRecord {
+        let start = Instant::now();
+        let loaded = match ingest::load(&item.path, &self.options.limits) {
+            Ok(l) => l,
+            Err((info, err)) => return self.failed(self.record(info, item.subject.clone()), err, start),
+        };
+        let decode_ms = ms(start);
+        let mut rec = self.record(loaded.info, item.subject.clone());
+        rec.timing.decode_ms = decode_ms;
+
+        let pyramid = Pyramid::new(&loaded.rgb, PYRAMID_MIN_SIDE);
+        let face_start = Instant::now();
+        let face = match self.checkout() {
+            Ok(mut m) => {
+                let r = face::analyse(&mut m, &pyramid);
+                self.checkin(m);
+                r
+            }
+            Err(e) => Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
+        };
+        rec.timing.face_ms = ms(face_start);
+        let face = match face {
+            Ok(f) => f,
+            Err(e) => return self.failed(rec, e, start),
+        };
+
+        let scale = scale::from_face(&face, self.options.px_per_mm);
+        let zone_masks = zones::build(&face, loaded.rgb.width(), loaded.rgb.height());
+        let quality = quality::assess(&loaded.rgb, &face, &zone_masks, &scale, &self.options.thresholds);
+        rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
+        rec.face = Some(face_report(&face));
+
+        if self.options.overlays {
+            if let Some(dir) = &self.options.output_dir {
+                rec.overlay = write_overlay(dir, index, &item.path, &loaded.rgb, &face, &zone_masks, scale.px_per_mm);
+            }
+        }
+        rec.scale = Some(scale);
+        rec.quality = Some(quality);
+        rec.timing.total_ms = ms(start);
+        rec
+    }
+
+    fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {
+        rec.status = Status::Error;
+        rec.error = Some(ErrorInfo { code: err.code, message: err.message });
+        rec.timing.total_ms = ms(start);
+        rec
+    }
+
+    /// Analyses every item on `threads` workers; records come back in input
+    /// order whatever the thread count.
+    pub fn run_batch(
+        &self,
+        items: &[InputItem],
+        threads: usize,
+        on_done: &(dyn Fn(&ImageRecord) + Sync),
+    ) -> Result<(Vec<ImageRecord>, SummaryRecord), SetupError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| SetupError::Input { path: PathBuf::new(), reason: format!("thread pool: {e}") })?;
+        let start = Instant::now();
+        let records: Vec<ImageRecord> = pool.install(|| {
+            items
+                .par_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let r = self.analyze(i, item);
+                    on_done(&r);
+                    r
+                })
+                .collect()
+        });
+        let summary = summarise(&records, threads, self.device, &self.options.thresholds, ms(start));
+        Ok((records, summary))
+    }
+}
+
+fn build_sessions(models: &VerifiedModels, device: Device) -> Result<(FaceModels, Device), SetupError> {
+    let (short_range, used) = models.session(ModelName::FaceDetectionShortRange, device)?;
+    let (full_range, _) = models.session(ModelName::FaceDetectionFullRange, device)?;
+    let (mesh, _) = models.session(ModelName::FaceLandmark, device)?;
+    let (iris, _) = models.session(ModelName::IrisLandmark, device)?;
+    Ok((FaceModels { short_range, full_range, mesh, iris }, used))
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn face_report(face: &FaceGeometry) -> FaceReport {
+    let d = &face.detection;
+    FaceReport {
+        count: face.face_count,
+        detector: face.detector,
+        detection_score: f64::from(d.score),
+        box_px: BoxPx {
+            x: f64::from(d.cx - d.w / 2.0),
+            y: f64::from(d.cy - d.h / 2.0),
+            width: f64::from(d.w),
+            height: f64::from(d.h),
+        },
+        mesh_presence: f64::from(face.presence),
+        pose: face.pose,
+        eyes: EyeState {
+            right_openness: f64::from(face.right_eye_openness),
+            left_openness: f64::from(face.left_eye_openness),
+            open: face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN,
+        },
+    }
+}
+
+fn write_overlay(
+    dir: &Path,
+    index: usize,
+    input: &Path,
+    image: &image::RgbImage,
+    face: &FaceGeometry,
+    zones: &[zones::ZoneMask],
+    scale: Option<PxPerMm>,
+) -> Option<String> {
+    let stem: String = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
+        .unwrap_or_default();
+    let relative = format!("overlays/{index:05}_{stem}.png");
+    let result = overlay::render(image, face, zones, scale)
+        .map_err(|e| e.to_string())
+        .and_then(|png| sink::write_atomic(&dir.join(&relative), &png).map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => Some(relative),
+        Err(e) => {
+            eprintln!("warning: overlay for {}: {e}", input.display());
+            None
+        }
+    }
+}
+
+pub fn summarise(records: &[ImageRecord], threads: usize, device: Device, thresholds: &Thresholds, wall_ms: f64) -> SummaryRecord {
+    let mut errors_by_code = BTreeMap::new();
+    for r in records {
+        if let Some(e) = &r.error {
+            *errors_by_code.entry(e.code).or_insert(0) += 1;
+        }
+    }
+    let count = |f: &dyn Fn(&ImageRecord) -> bool| records.iter().filter(|r| f(r)).count() as u64;
+    let usable = |f: &dyn Fn(&quality::ConcernUsability) -> bool| count(&|r| r.quality.as_ref().is_some_and(|q| f(&q.usable)));
+    let images = records.len() as u64;
+    let ok = count(&|r| r.status == Status::Ok);
+    SummaryRecord {
+        schema_version: SCHEMA_VERSION.into(),
+        tool: ToolInfo::current(),
+        images,
+        ok,
+        failed: images - ok,
+        errors_by_code,
+        multiple_faces: count(&|r| r.face.as_ref().is_some_and(|f| f.count > 1)),
+        usable_for_pores: usable(&|u| u.pores.usable),
+        usable_for_acne_scars: usable(&|u| u.acne_scars.usable),
+        usable_for_pigmentation: usable(&|u| u.pigmentation.usable),
+        threads,
+        device: format!("{device:?}").to_lowercase(),
+        thresholds: *thresholds,
+        wall_ms,
+        wall_ms_per_image: if images > 0 { wall_ms / images as f64 } else { 0.0 },
+        mean_image_ms: if images > 0 { records.iter().map(|r| r.timing.total_ms).sum::<f64>() / images as f64 } else { 0.0 },
+    }
+}

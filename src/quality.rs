@@ -1,0 +1,269 @@
+//! Photo quality: is this capture good enough for each measurement? Blur and
+//! exposure are judged on skin pixels only (a sharp background or a dark
+//! backdrop says nothing about the skin), resolution against what each
+//! concern needs, plus pose, framing and eye state.
+
+use crate::face::FaceGeometry;
+use crate::scale::{Scale, EYE_OPEN_MIN};
+use crate::zones::ZoneMask;
+use image::RgbImage;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Every quality limit, in one place. The resolution minima follow from the
+/// smallest feature each concern must resolve with at least ~3 pixels across.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Thresholds {
+    /// Pores: 0.25 mm detection threshold (Flament 2015) × 3 px → 12 px/mm.
+    pub pores_min_px_per_mm: f64,
+    /// Acne scars: ice-pick scars from ~0.75 mm wide × 3 px → 4 px/mm.
+    pub scars_min_px_per_mm: f64,
+    /// Pigmentation: macules from ~3 mm wide × 3 px → 1 px/mm.
+    pub pigmentation_min_px_per_mm: f64,
+    /// Variance of the Laplacian of skin luma (8-bit) below which the skin
+    /// counts as blurred.
+    pub min_laplacian_variance: f64,
+    /// Largest share of skin pixels allowed at the sensor's limits.
+    pub max_clipped_fraction: f64,
+    /// Mean skin luma (0–255) outside this band is under- or over-exposed.
+    pub min_mean_luma: f64,
+    pub max_mean_luma: f64,
+    /// Pose limits for standardised, comparable measurements (degrees).
+    pub max_yaw_deg: f64,
+    pub max_pitch_deg: f64,
+    pub max_roll_deg: f64,
+    /// Share of the face's zones that may lie outside the frame.
+    pub max_outside_frame: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            pores_min_px_per_mm: 12.0,
+            scars_min_px_per_mm: 4.0,
+            pigmentation_min_px_per_mm: 1.0,
+            min_laplacian_variance: 4.0,
+            max_clipped_fraction: 0.02,
+            min_mean_luma: 40.0,
+            max_mean_luma: 225.0,
+            max_yaw_deg: 15.0,
+            max_pitch_deg: 20.0,
+            max_roll_deg: 20.0,
+            max_outside_frame: 0.02,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    MultipleFaces,
+    Blurred,
+    Underexposed,
+    Overexposed,
+    HighlightsClipped,
+    ShadowsClipped,
+    HeadTurned,
+    CutByFrame,
+    EyesClosed,
+    NoScale,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Finding {
+    pub code: FindingCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SkinStats {
+    /// Skin pixels the checks used (all zones together).
+    pub pixels: u64,
+    /// Variance of the 4-neighbour Laplacian of luma, 8-bit units².
+    pub laplacian_variance: f64,
+    pub mean_luma: f64,
+    /// Share of skin pixels with a channel at 255 (≥ 250).
+    pub highlight_clipped_fraction: f64,
+    /// Share of skin pixels with luma ≤ 5.
+    pub shadow_clipped_fraction: f64,
+}
+
+/// Whether one measurement can be trusted on this photo, and if not, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Usability {
+    pub usable: bool,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConcernUsability {
+    pub pores: Usability,
+    pub acne_scars: Usability,
+    pub pigmentation: Usability,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QualityReport {
+    pub skin: SkinStats,
+    pub blurred: bool,
+    pub exposure_ok: bool,
+    pub pose_ok: bool,
+    pub cut_by_frame: bool,
+    /// Share of the zones' area that lies outside the photo.
+    pub outside_frame: f64,
+    pub eyes_open: bool,
+    pub findings: Vec<Finding>,
+    pub usable: ConcernUsability,
+}
+
+/// Luma, ITU-R BT.601, 0–255.
+fn luma(p: &[u8]) -> f64 {
+    0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+}
+
+pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
+    let (w, h) = (image.width(), image.height());
+    let raw = image.as_raw();
+    let at = |x: u32, y: u32| luma(&raw[((y * w + x) * 3) as usize..][..3]);
+    let (mut n, mut sum_l, mut hi, mut lo) = (0u64, 0.0, 0u64, 0u64);
+    let (mut lap_n, mut lap_sum, mut lap_sq) = (0u64, 0.0, 0.0);
+    for zone in zones {
+        for (x, y) in zone.iter_pixels() {
+            let i = ((y * w + x) * 3) as usize;
+            let px = &raw[i..i + 3];
+            let l = luma(px);
+            n += 1;
+            sum_l += l;
+            if px.iter().any(|&c| c >= 250) {
+                hi += 1;
+            }
+            if l <= 5.0 {
+                lo += 1;
+            }
+            if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
+                let lap = 4.0 * l - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1);
+                lap_n += 1;
+                lap_sum += lap;
+                lap_sq += lap * lap;
+            }
+        }
+    }
+    let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
+    let variance = if lap_n > 1 {
+        let mean = lap_sum / lap_n as f64;
+        (lap_sq / lap_n as f64 - mean * mean).max(0.0)
+    } else {
+        0.0
+    };
+    SkinStats {
+        pixels: n,
+        laplacian_variance: variance,
+        mean_luma: if n > 0 { sum_l / n as f64 } else { 0.0 },
+        highlight_clipped_fraction: frac(hi),
+        shadow_clipped_fraction: frac(lo),
+    }
+}
+
+/// Judges the photo for each concern.
+pub fn assess(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: &Scale, t: &Thresholds) -> QualityReport {
+    let skin = skin_stats(image, zones);
+    let mut findings = Vec::new();
+    let mut find = |code, message: String| findings.push(Finding { code, message });
+
+    if face.face_count > 1 {
+        find(FindingCode::MultipleFaces, format!("{} faces in the photo; the largest was analysed", face.face_count));
+    }
+    let blurred = skin.laplacian_variance < t.min_laplacian_variance;
+    if blurred {
+        find(
+            FindingCode::Blurred,
+            format!("skin is blurred (Laplacian variance {:.1} < {})", skin.laplacian_variance, t.min_laplacian_variance),
+        );
+    }
+    let mut exposure_ok = true;
+    if skin.mean_luma < t.min_mean_luma {
+        exposure_ok = false;
+        find(FindingCode::Underexposed, format!("skin is underexposed (mean luma {:.0} < {})", skin.mean_luma, t.min_mean_luma));
+    }
+    if skin.mean_luma > t.max_mean_luma {
+        exposure_ok = false;
+        find(FindingCode::Overexposed, format!("skin is overexposed (mean luma {:.0} > {})", skin.mean_luma, t.max_mean_luma));
+    }
+    if skin.highlight_clipped_fraction > t.max_clipped_fraction {
+        exposure_ok = false;
+        find(
+            FindingCode::HighlightsClipped,
+            format!("{:.1} % of skin is blown out (limit {:.1} %)", 100.0 * skin.highlight_clipped_fraction, 100.0 * t.max_clipped_fraction),
+        );
+    }
+    if skin.shadow_clipped_fraction > t.max_clipped_fraction {
+        exposure_ok = false;
+        find(
+            FindingCode::ShadowsClipped,
+            format!("{:.1} % of skin is crushed black (limit {:.1} %)", 100.0 * skin.shadow_clipped_fraction, 100.0 * t.max_clipped_fraction),
+        );
+    }
+    let p = face.pose;
+    let pose_ok = p.yaw_deg.get().abs() <= t.max_yaw_deg
+        && p.pitch_deg.get().abs() <= t.max_pitch_deg
+        && p.roll_deg.get().abs() <= t.max_roll_deg;
+    if !pose_ok {
+        find(
+            FindingCode::HeadTurned,
+            format!(
+                "pose yaw {:.0}°, pitch {:.0}°, roll {:.0}° exceeds the frontal limits ({}°, {}°, {}°)",
+                p.yaw_deg.get(),
+                p.pitch_deg.get(),
+                p.roll_deg.get(),
+                t.max_yaw_deg,
+                t.max_pitch_deg,
+                t.max_roll_deg
+            ),
+        );
+    }
+    let total: f64 = zones.iter().map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6)).sum();
+    let outside: f64 = zones.iter().map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6) * z.outside_frame).sum();
+    let outside_frame = if total > 0.0 { outside / total } else { 0.0 };
+    let cut_by_frame = outside_frame > t.max_outside_frame;
+    if cut_by_frame {
+        let cut: Vec<&str> = zones.iter().filter(|z| z.outside_frame > t.max_outside_frame).map(|z| z.name.as_str()).collect();
+        find(
+            FindingCode::CutByFrame,
+            format!("face cut by the frame: {:.0} % of the skin zones lie outside the photo ({})", 100.0 * outside_frame, cut.join(", ")),
+        );
+    }
+    let eyes_open = face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN;
+    if !eyes_open {
+        find(FindingCode::EyesClosed, "eyes closed: no iris-based scale".into());
+    }
+    if scale.px_per_mm.is_none() {
+        find(FindingCode::NoScale, scale.reason.clone().unwrap_or_else(|| "no scale".into()));
+    }
+
+    let concern = |min_px_per_mm: f64, needs_sharp: bool| {
+        let mut reasons = Vec::new();
+        match scale.px_per_mm {
+            None => reasons.push("no physical scale".to_string()),
+            Some(s) if s.get() < min_px_per_mm => {
+                reasons.push(format!("resolution {:.2} px/mm is below the {min_px_per_mm} px/mm this measurement needs", s.get()))
+            }
+            Some(_) => {}
+        }
+        if needs_sharp && blurred {
+            reasons.push("skin is blurred".into());
+        }
+        if !exposure_ok {
+            reasons.push("skin exposure is out of range".into());
+        }
+        if !pose_ok {
+            reasons.push("head pose is outside the frontal limits".into());
+        }
+        Usability { usable: reasons.is_empty(), reasons }
+    };
+    let usable = ConcernUsability {
+        pores: concern(t.pores_min_px_per_mm, true),
+        acne_scars: concern(t.scars_min_px_per_mm, true),
+        pigmentation: concern(t.pigmentation_min_px_per_mm, false),
+    };
+    QualityReport { skin, blurred, exposure_ok, pose_ok, cut_by_frame, outside_frame, eyes_open, findings, usable }
+}

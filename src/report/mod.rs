@@ -1,0 +1,147 @@
+//! Report: the output contract (JSON Lines records, generated JSON Schema),
+//! exporters, and overlay images.
+
+pub mod overlay;
+pub mod sink;
+
+use crate::error::ErrorCode;
+use crate::face::detect::DetectorKind;
+use crate::face::Pose;
+use crate::ingest::{InputInfo, Subject};
+use crate::quality::{QualityReport, Thresholds};
+use crate::scale::Scale;
+use crate::zones::ZoneSummary;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the record layout. Bump the major part on any change that can
+/// break a consumer (renamed or removed field, changed meaning or unit).
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+/// One line of the results file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Image(Box<ImageRecord>),
+    Summary(SummaryRecord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorInfo {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> Self {
+        Self { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+/// Face box in image pixels (top-left corner and size).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BoxPx {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EyeState {
+    /// Lid gap over eye width; the eye counts as open at ≥ 0.20 (iris-model eyelid contour).
+    pub right_openness: f64,
+    pub left_openness: f64,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaceReport {
+    /// Faces found; the largest is analysed.
+    pub count: usize,
+    pub detector: DetectorKind,
+    pub detection_score: f64,
+    pub box_px: BoxPx,
+    /// Face-mesh presence probability.
+    pub mesh_presence: f64,
+    pub pose: Pose,
+    pub eyes: EyeState,
+}
+
+/// Wall-clock time spent per stage, in milliseconds. Varies run to run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Timing {
+    pub decode_ms: f64,
+    pub face_ms: f64,
+    pub total_ms: f64,
+}
+
+/// Everything measured on one photo.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImageRecord {
+    pub schema_version: String,
+    pub status: Status,
+    /// Present when `status` is `error`.
+    pub error: Option<ErrorInfo>,
+    pub input: InputInfo,
+    pub subject: Option<Subject>,
+    pub quality: Option<QualityReport>,
+    pub scale: Option<Scale>,
+    pub face: Option<FaceReport>,
+    pub zones: Vec<ZoneSummary>,
+    /// Overlay PNG, relative to the output directory.
+    pub overlay: Option<String>,
+    pub models: Vec<ModelRef>,
+    pub tool: ToolInfo,
+    pub timing: Timing,
+}
+
+/// The last line of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SummaryRecord {
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    pub images: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub errors_by_code: BTreeMap<ErrorCode, u64>,
+    /// Photos with more than one face.
+    pub multiple_faces: u64,
+    /// Photos usable for each concern.
+    pub usable_for_pores: u64,
+    pub usable_for_acne_scars: u64,
+    pub usable_for_pigmentation: u64,
+    pub threads: usize,
+    pub device: String,
+    pub thresholds: Thresholds,
+    pub wall_ms: f64,
+    /// Wall time divided by images: throughput, all workers together.
+    pub wall_ms_per_image: f64,
+    /// Mean of the per-image totals (one worker's latency).
+    pub mean_image_ms: f64,
+}
+
+/// The JSON Schema of one results line, generated from these types.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Record)).unwrap_or_default()
+}

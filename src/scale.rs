@@ -1,0 +1,152 @@
+//! Scale: pixels per millimetre on the skin, from the iris (the visible iris
+//! is 11.7 ± 0.5 mm across in adults), from the interpupillary distance as a
+//! weaker fallback, or from the user. Every scale carries its source and a
+//! relative standard uncertainty; where no honest scale exists it says why.
+
+use crate::face::{topology as topo, FaceGeometry};
+use crate::units::{Millimetres, Pixels, PxPerMm};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Adult horizontal visible iris diameter and its population SD (DOMAIN.md).
+pub const IRIS_DIAMETER: Millimetres = Millimetres(11.7);
+const IRIS_REL_SD: f64 = 0.5 / 11.7;
+/// Adult mean interpupillary distance; population SD ≈ 3.6 mm (5.7 %), plus
+/// ≈ 3 % for taking pupil centres as eye-corner midpoints.
+pub const INTERPUPILLARY: Millimetres = Millimetres(63.0);
+const IPD_REL_SD: f64 = 0.065;
+/// Measurement noise of a landmark-based length, in pixels (1 SD).
+const LANDMARK_SD_PX: f64 = 0.5;
+/// Lid gap / eye width below which an eye is taken as closed (measured on
+/// the shared photos: open 0.30–0.40, closed 0.12–0.16).
+pub const EYE_OPEN_MIN: f32 = 0.20;
+/// Disagreement between an iris's two diameters above which the iris is
+/// taken as hidden by the lids (visible irises: ≤ 10 %).
+pub const MAX_IRIS_ASYMMETRY: f32 = 0.2;
+/// Yaw up to which both eyes are seen frontally; beyond it only the nearer
+/// eye, and beyond the last limit no face-based scale at all.
+pub const FRONTAL_YAW_DEG: f64 = 10.0;
+pub const MAX_IRIS_YAW_DEG: f64 = 25.0;
+pub const MAX_IPD_YAW_DEG: f64 = 15.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleSource {
+    /// Mean of both irises (frontal, eyes open).
+    Iris,
+    /// The nearer eye's iris only (head turned).
+    IrisNearerEye,
+    /// Distance between the eye centres against the adult mean.
+    Interpupillary,
+    /// Given on the command line (`--px-per-mm`), e.g. a booth's calibration.
+    User,
+    /// No scale could be established; see `reason`.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Scale {
+    pub px_per_mm: Option<PxPerMm>,
+    pub source: ScaleSource,
+    /// Relative standard uncertainty (1 SD) of `px_per_mm`: 0.05 means ±5 %.
+    /// Null when the user gave the scale.
+    pub uncertainty: Option<f64>,
+    /// Why the iris was not used (or why there is no scale); null when it was.
+    pub reason: Option<String>,
+    /// Iris diameters measured, in pixels (subject's right, left).
+    pub iris_diameter_px: Option<[Pixels; 2]>,
+}
+
+impl Scale {
+    pub fn user(px_per_mm: PxPerMm) -> Self {
+        Self { px_per_mm: Some(px_per_mm), source: ScaleSource::User, uncertainty: None, reason: None, iris_diameter_px: None }
+    }
+
+    pub fn none(reason: impl Into<String>) -> Self {
+        Self { px_per_mm: None, source: ScaleSource::None, uncertainty: None, reason: Some(reason.into()), iris_diameter_px: None }
+    }
+}
+
+fn dist(a: (f32, f32), b: (f32, f32)) -> f64 {
+    f64::from(((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt())
+}
+
+/// Chooses the best scale the face supports.
+pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
+    let irises = [Pixels(f64::from(face.right_iris.diameter_px)), Pixels(f64::from(face.left_iris.diameter_px))];
+    let mut scale = match user {
+        Some(s) => Scale::user(s),
+        None => estimate(face, irises),
+    };
+    scale.iris_diameter_px = Some(irises);
+    scale
+}
+
+fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
+    let yaw = face.pose.yaw_deg.get();
+    let right_open = face.right_eye_openness >= EYE_OPEN_MIN && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
+    let left_open = face.left_eye_openness >= EYE_OPEN_MIN && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
+    let iris_scale = |d: Pixels, extra_rel: f64| {
+        let rel = (IRIS_REL_SD.powi(2) + (LANDMARK_SD_PX / d.0).powi(2) + extra_rel.powi(2)).sqrt();
+        (PxPerMm::from_known_length(d, IRIS_DIAMETER), rel)
+    };
+
+    let reason = if yaw.abs() > MAX_IRIS_YAW_DEG {
+        return Scale::none(format!(
+            "head turned {yaw:.0}° (limit {MAX_IRIS_YAW_DEG}°): neither iris nor eye distance gives a reliable scale"
+        ));
+    } else if yaw.abs() <= FRONTAL_YAW_DEG {
+        if right_open && left_open {
+            let mean = Pixels((irises[0].0 + irises[1].0) / 2.0);
+            // Disagreement between the eyes is evidence of error: fold it in.
+            let spread = (irises[0].0 - irises[1].0).abs() / 2.0 / mean.0.max(1e-6);
+            let (px, rel) = iris_scale(mean, spread);
+            return Scale { px_per_mm: px, source: ScaleSource::Iris, uncertainty: Some(rel), reason: None, iris_diameter_px: None };
+        }
+        closed_eyes_reason(face, right_open, left_open)
+    } else {
+        // Turned head: the far eye is foreshortened, so only the nearer one counts.
+        let (nearer, open, name) = if yaw > 0.0 { (irises[0], right_open, "right") } else { (irises[1], left_open, "left") };
+        if open {
+            let foreshortening = 1.0 - yaw.to_radians().cos();
+            let (px, rel) = iris_scale(nearer, foreshortening);
+            return Scale {
+                px_per_mm: px,
+                source: ScaleSource::IrisNearerEye,
+                uncertainty: Some(rel),
+                reason: Some(format!("head turned {yaw:.0}°: only the nearer ({name}) eye's iris is used")),
+                iris_diameter_px: None,
+            };
+        }
+        format!("head turned {yaw:.0}° and the nearer ({name}) eye is closed")
+    };
+
+    if yaw.abs() > MAX_IPD_YAW_DEG {
+        return Scale::none(format!("{reason}; head turned {yaw:.0}° is too far for the eye-distance fallback"));
+    }
+    let centre = |c: (usize, usize)| {
+        let (a, b) = (face.point(c.0), face.point(c.1));
+        ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
+    };
+    let ipd = Pixels(dist(centre(topo::RIGHT_EYE_CORNERS), centre(topo::LEFT_EYE_CORNERS)) / yaw.to_radians().cos());
+    let rel = (IPD_REL_SD.powi(2) + (LANDMARK_SD_PX / ipd.0).powi(2)).sqrt();
+    Scale {
+        px_per_mm: PxPerMm::from_known_length(ipd, INTERPUPILLARY),
+        source: ScaleSource::Interpupillary,
+        uncertainty: Some(rel),
+        reason: Some(format!("{reason}; scale from eye distance against the adult mean of {} mm", INTERPUPILLARY.0)),
+        iris_diameter_px: None,
+    }
+}
+
+fn closed_eyes_reason(face: &FaceGeometry, right_open: bool, left_open: bool) -> String {
+    let which = match (right_open, left_open) {
+        (false, false) => "both eyes closed",
+        (false, true) => "right eye closed",
+        _ => "left eye closed",
+    };
+    format!(
+        "{which} (lid gap / eye width {:.2} right, {:.2} left, open needs >= {EYE_OPEN_MIN}; iris diameters disagree by {:.0} % and {:.0} %): the iris is not visible",
+        face.right_eye_openness, face.left_eye_openness, 100.0 * face.right_iris.asymmetry(), 100.0 * face.left_iris.asymmetry()
+    )
+}

@@ -1,0 +1,248 @@
+//! Skin zones: polygons over mesh landmarks for the facial areas a clinic
+//! treats, rasterised into masks from which eyes, brows, lips and nostrils
+//! (each slightly enlarged) are removed. Areas in cm² need a scale.
+
+use crate::face::{topology as topo, FaceGeometry, Point};
+use crate::units::{PxPerMm, SquareCentimetres};
+use image::{GrayImage, Luma};
+use imageproc::drawing::draw_polygon_mut;
+use imageproc::point::Point as IPoint;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The treatment zones. Right and left are the subject's sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneName {
+    Forehead,
+    Nose,
+    RightCheek,
+    LeftCheek,
+    Chin,
+    Perioral,
+    RightPeriorbital,
+    LeftPeriorbital,
+}
+
+impl ZoneName {
+    pub const ALL: [ZoneName; 8] = [
+        Self::Forehead,
+        Self::Nose,
+        Self::RightCheek,
+        Self::LeftCheek,
+        Self::Chin,
+        Self::Perioral,
+        Self::RightPeriorbital,
+        Self::LeftPeriorbital,
+    ];
+
+    /// The outline, as mesh landmark indices in order around the zone.
+    pub fn outline(self) -> &'static [usize] {
+        match self {
+            Self::Forehead => &[70, 63, 105, 66, 107, 9, 336, 296, 334, 293, 300, 284, 332, 297, 338, 10, 109, 67, 103, 54],
+            Self::Nose => &[168, 417, 351, 419, 248, 281, 275, 440, 344, 278, 294, 327, 326, 2, 97, 98, 64, 48, 115, 220, 45, 51, 3, 196, 122, 193],
+            Self::RightCheek => &[143, 111, 117, 118, 119, 120, 121, 47, 126, 142, 36, 206, 216, 212, 214, 135, 138, 215, 177, 137, 227, 34],
+            Self::LeftCheek => &[372, 340, 346, 347, 348, 349, 350, 277, 355, 371, 266, 426, 436, 432, 434, 364, 367, 435, 401, 366, 447, 264],
+            Self::Chin => &[43, 106, 182, 83, 18, 313, 406, 335, 273, 422, 430, 394, 379, 378, 400, 377, 152, 148, 176, 149, 150, 169, 210, 202],
+            Self::Perioral => &[92, 165, 167, 164, 393, 391, 322, 410, 287, 273, 335, 406, 313, 18, 83, 182, 106, 43, 57, 186],
+            Self::RightPeriorbital => &[226, 31, 228, 229, 230, 231, 232, 233, 244, 245, 128, 121, 120, 119, 118, 117, 111, 143],
+            Self::LeftPeriorbital => &[446, 261, 448, 449, 450, 451, 452, 453, 464, 465, 357, 350, 349, 348, 347, 346, 340, 372],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forehead => "forehead",
+            Self::Nose => "nose",
+            Self::RightCheek => "right_cheek",
+            Self::LeftCheek => "left_cheek",
+            Self::Chin => "chin",
+            Self::Perioral => "perioral",
+            Self::RightPeriorbital => "right_periorbital",
+            Self::LeftPeriorbital => "left_periorbital",
+        }
+    }
+}
+
+/// Non-skin features cut out of every zone, with the factor by which each
+/// outline is enlarged about its centroid so that lashes, brow hairs and
+/// lip borders stay out.
+const EXCLUSIONS: [(&[usize], f32); 7] = [
+    (&topo::RIGHT_EYE, 1.35),
+    (&topo::LEFT_EYE, 1.35),
+    (&topo::RIGHT_BROW, 1.25),
+    (&topo::LEFT_BROW, 1.25),
+    (&topo::LIPS_OUTER, 1.1),
+    (&topo::RIGHT_NOSTRIL, 1.15),
+    (&topo::LEFT_NOSTRIL, 1.15),
+];
+
+/// A zone's pixels, stored over its bounding box (clipped to the image).
+#[derive(Debug, Clone)]
+pub struct ZoneMask {
+    pub name: ZoneName,
+    pub x0: u32,
+    pub y0: u32,
+    /// 255 inside the zone, 0 outside; size of the clipped bounding box.
+    pub mask: GrayImage,
+    pub pixels: u64,
+    /// Share of the zone's outline area that lies outside the photo (0–1).
+    pub outside_frame: f64,
+    pub outline: Vec<Point>,
+}
+
+impl ZoneMask {
+    /// Image coordinates of every pixel in the zone.
+    pub fn iter_pixels(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.mask.enumerate_pixels().filter(|(_, _, p)| p.0[0] > 0).map(|(x, y, _)| (x + self.x0, y + self.y0))
+    }
+}
+
+/// The record's view of a zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneSummary {
+    pub name: ZoneName,
+    pub pixels: u64,
+    /// Null without a scale.
+    pub area_cm2: Option<SquareCentimetres>,
+    /// Share of the zone outside the photo's frame (0–1).
+    pub outside_frame: f64,
+}
+
+fn polygon_area(poly: &[Point]) -> f64 {
+    let n = poly.len();
+    let twice: f64 = (0..n)
+        .map(|i| {
+            let (a, b) = (poly[i], poly[(i + 1) % n]);
+            f64::from(a.0) * f64::from(b.1) - f64::from(b.0) * f64::from(a.1)
+        })
+        .sum();
+    twice.abs() / 2.0
+}
+
+fn enlarge(poly: &[Point], factor: f32) -> Vec<Point> {
+    let n = poly.len() as f32;
+    let cx = poly.iter().map(|p| p.0).sum::<f32>() / n;
+    let cy = poly.iter().map(|p| p.1).sum::<f32>() / n;
+    poly.iter().map(|p| (cx + (p.0 - cx) * factor, cy + (p.1 - cy) * factor)).collect()
+}
+
+fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
+    // Pixel centres: pixel i covers [i, i+1), so shift by half a pixel.
+    let mut pts: Vec<IPoint<i32>> = poly
+        .iter()
+        .map(|p| IPoint::new((p.0 - x0 as f32 - 0.5).round() as i32, (p.1 - y0 as f32 - 0.5).round() as i32))
+        .collect();
+    pts.dedup();
+    while pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    if pts.len() >= 3 {
+        draw_polygon_mut(canvas, &pts, Luma([value]));
+    }
+}
+
+/// Builds every zone's mask for a face in a `width`×`height` photo.
+pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
+    let exclusions: Vec<Vec<Point>> = EXCLUSIONS.iter().map(|(idx, f)| enlarge(&face.polygon(idx), *f)).collect();
+    ZoneName::ALL
+        .iter()
+        .map(|&name| {
+            let outline = face.polygon(name.outline());
+            let (mut xmin, mut ymin, mut xmax, mut ymax) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+            for p in &outline {
+                xmin = xmin.min(p.0);
+                ymin = ymin.min(p.1);
+                xmax = xmax.max(p.0);
+                ymax = ymax.max(p.1);
+            }
+            let x0 = xmin.floor().clamp(0.0, width as f32) as u32;
+            let y0 = ymin.floor().clamp(0.0, height as f32) as u32;
+            let x1 = xmax.ceil().clamp(0.0, width as f32) as u32;
+            let y1 = ymax.ceil().clamp(0.0, height as f32) as u32;
+            let mut mask = GrayImage::new(x1.saturating_sub(x0), y1.saturating_sub(y0));
+            if mask.width() > 0 && mask.height() > 0 {
+                fill(&mut mask, &outline, x0, y0, 255);
+                for ex in &exclusions {
+                    fill(&mut mask, ex, x0, y0, 0);
+                }
+            }
+            let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
+            let full = polygon_area(&outline);
+            let clipped = polygon_area(&clip_to_frame(&outline, width as f32, height as f32));
+            let outside_frame = if full > 0.0 { ((full - clipped) / full).clamp(0.0, 1.0) } else { 1.0 };
+            ZoneMask { name, x0, y0, mask, pixels, outside_frame, outline }
+        })
+        .collect()
+}
+
+/// Sutherland–Hodgman clipping against the image rectangle.
+fn clip_to_frame(poly: &[Point], w: f32, h: f32) -> Vec<Point> {
+    type Inside = fn(Point, f32, f32) -> bool;
+    let edges: [(Inside, u8); 4] = [
+        (|p, _, _| p.0 >= 0.0, 0),
+        (|p, w, _| p.0 <= w, 1),
+        (|p, _, _| p.1 >= 0.0, 2),
+        (|p, _, h| p.1 <= h, 3),
+    ];
+    let mut out = poly.to_vec();
+    for (inside, edge) in edges {
+        let input = std::mem::take(&mut out);
+        let n = input.len();
+        for i in 0..n {
+            let (cur, prev) = (input[i], input[(i + n - 1) % n]);
+            let intersect = || {
+                let t = match edge {
+                    0 => (0.0 - prev.0) / (cur.0 - prev.0),
+                    1 => (w - prev.0) / (cur.0 - prev.0),
+                    2 => (0.0 - prev.1) / (cur.1 - prev.1),
+                    _ => (h - prev.1) / (cur.1 - prev.1),
+                };
+                (prev.0 + t * (cur.0 - prev.0), prev.1 + t * (cur.1 - prev.1))
+            };
+            match (inside(cur, w, h), inside(prev, w, h)) {
+                (true, true) => out.push(cur),
+                (true, false) => {
+                    out.push(intersect());
+                    out.push(cur);
+                }
+                (false, true) => out.push(intersect()),
+                (false, false) => {}
+            }
+        }
+    }
+    out
+}
+
+pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary> {
+    zones
+        .iter()
+        .map(|z| ZoneSummary {
+            name: z.name,
+            pixels: z.pixels,
+            area_cm2: scale.map(|s| s.pixel_count_to_cm2(z.pixels)),
+            outside_frame: z.outside_frame,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polygon_area_and_clipping() {
+        let square = [(-5.0, 0.0), (5.0, 0.0), (5.0, 10.0), (-5.0, 10.0)];
+        assert_eq!(polygon_area(&square), 100.0);
+        let clipped = clip_to_frame(&square, 100.0, 100.0);
+        assert!((polygon_area(&clipped) - 50.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn every_zone_outline_uses_valid_landmarks() {
+        for z in ZoneName::ALL {
+            assert!(z.outline().len() >= 3);
+            assert!(z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT), "{z:?}");
+        }
+    }
+}
