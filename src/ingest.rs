@@ -246,6 +246,15 @@ pub fn load(path: &Path, limits: &DecodeLimits) -> Result<LoadedImage, (InputInf
         None => return fail(&info, ErrorCode::UnsupportedFormat, "not an image: content is not JPEG, PNG or TIFF".into()),
     };
     info.format = Some(format.extensions_str().first().copied().unwrap_or("unknown").replace("jpg", "jpeg"));
+    if let Some((w, h)) = png_declared_size(&bytes) {
+        // Checked before decoding: a bomb may carry no more than its header.
+        if u64::from(w) * u64::from(h) > limits.max_pixels {
+            return fail(&info, ErrorCode::TooLarge, format!("{w}x{h} is over the {} megapixel limit", limits.max_pixels / 1_000_000));
+        }
+    }
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+        return fail(&info, ErrorCode::CorruptImage, "JPEG is truncated: no end-of-image marker after the last scan".into());
+    }
     let mut decoder = match reader.into_decoder() {
         Ok(d) => d,
         Err(e) => return fail(&info, ErrorCode::CorruptImage, format!("cannot decode header: {e}")),
@@ -270,9 +279,38 @@ pub fn load(path: &Path, limits: &DecodeLimits) -> Result<LoadedImage, (InputInf
     Ok(LoadedImage { rgb: image.into_rgb8(), info })
 }
 
+/// Width and height from a PNG's IHDR, which the format requires first.
+fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |r: std::ops::Range<usize>| bytes.get(r).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+    Some((be(16..20)?, be(20..24)?))
+}
+
+/// The JPEG decoder fills a truncated scan with grey and reports success;
+/// a complete file has an end-of-image marker (FF D9) after its last
+/// start-of-scan (FF DA). Entropy-coded data byte-stuffs FF, so neither
+/// marker can occur inside it; thumbnails and trailers keep their own pairs.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
+    match last_scan {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xff, 0xd9]),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_jpeg_is_detected() {
+        let complete = [0xff, 0xd8, 0xff, 0xda, 1, 2, 0xff, 0x00, 3, 0xff, 0xd9];
+        assert!(jpeg_is_complete(&complete));
+        assert!(!jpeg_is_complete(&complete[..8]));
+        assert!(!jpeg_is_complete(&[0xff, 0xd8]));
+    }
 
     #[test]
     fn recognises_iso_dates() {

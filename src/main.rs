@@ -41,6 +41,9 @@ struct AnalyzeArgs {
     /// Also write an overlay PNG per photo under DIR/overlays/ (needs --out).
     #[arg(long, requires = "out")]
     overlays: bool,
+    /// Include the 468 face-mesh landmarks (image pixels) in each record.
+    #[arg(long)]
+    landmarks: bool,
     /// Known scale in pixels per millimetre; replaces the iris estimate.
     #[arg(long, value_name = "PX_PER_MM")]
     px_per_mm: Option<PxPerMm>,
@@ -97,6 +100,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         models_dir: args.models.clone(),
         output_dir: args.out.clone(),
         overlays: args.overlays,
+        landmarks: args.landmarks,
         ..Options::default()
     };
     let analyzer = Analyzer::new(options)?;

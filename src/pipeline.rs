@@ -37,6 +37,8 @@ pub struct Options {
     /// Where overlay PNGs go (`DIR/overlays/`); none when `None`.
     pub output_dir: Option<PathBuf>,
     pub overlays: bool,
+    /// Include the 468 landmarks in each record.
+    pub landmarks: bool,
 }
 
 pub struct Analyzer {
@@ -136,7 +138,7 @@ impl Analyzer {
         let zone_masks = zones::build(&face, loaded.rgb.width(), loaded.rgb.height());
         let quality = quality::assess(&loaded.rgb, &face, &zone_masks, &scale, &self.options.thresholds);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
-        rec.face = Some(face_report(&face));
+        rec.face = Some(face_report(&face, self.options.landmarks));
 
         if self.options.overlays {
             if let Some(dir) = &self.options.output_dir {
@@ -197,7 +199,7 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-fn face_report(face: &FaceGeometry) -> FaceReport {
+fn face_report(face: &FaceGeometry, with_landmarks: bool) -> FaceReport {
     let d = &face.detection;
     FaceReport {
         count: face.face_count,
@@ -216,6 +218,8 @@ fn face_report(face: &FaceGeometry) -> FaceReport {
             left_openness: f64::from(face.left_eye_openness),
             open: face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN,
         },
+        landmarks_px: with_landmarks
+            .then(|| face.landmarks.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect()),
     }
 }
 

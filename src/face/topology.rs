@@ -14,9 +14,9 @@ pub const LEFT_EYE: [usize; 16] = [263, 249, 390, 373, 374, 380, 381, 382, 362, 
 pub const RIGHT_BROW: [usize; 10] = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46];
 pub const LEFT_BROW: [usize; 10] = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276];
 pub const LIPS_OUTER: [usize; 20] = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185];
-/// Alar (nostril wing) loops around each nostril opening.
-pub const RIGHT_NOSTRIL: [usize; 6] = [48, 64, 98, 97, 2, 115];
-pub const LEFT_NOSTRIL: [usize; 6] = [278, 294, 327, 326, 2, 344];
+/// Loops around each nostril opening and the columella base below it.
+pub const RIGHT_NOSTRIL: [usize; 11] = [64, 219, 218, 237, 44, 125, 141, 94, 2, 97, 98];
+pub const LEFT_NOSTRIL: [usize; 11] = [294, 439, 438, 457, 274, 354, 370, 94, 2, 326, 327];
 
 /// Eye corners (outer, inner) used for the iris crop and eye width.
 pub const RIGHT_EYE_CORNERS: (usize, usize) = (33, 133);

@@ -86,6 +86,9 @@ pub struct FaceReport {
     pub mesh_presence: f64,
     pub pose: Pose,
     pub eyes: EyeState,
+    /// The 468 mesh landmarks as [x, y] image pixels; only with `--landmarks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks_px: Option<Vec<[f64; 2]>>,
 }
 
 /// Wall-clock time spent per stage, in milliseconds. Varies run to run.

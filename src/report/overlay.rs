@@ -52,6 +52,21 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
         let (x, y) = map((p[0], p[1]));
         draw_filled_rect_mut(&mut canvas, Rect::at(x as i32, y as i32).of_size(2, 2), Rgb([230, 230, 230]));
     }
+    // Tint the pixels each zone measures (so the cut-outs show), then outline it.
+    let (w, h) = (canvas.width(), canvas.height());
+    for zone in zones {
+        let c = colour(zone.name).0;
+        for (x, y) in zone.iter_pixels() {
+            let (u, v) = map((x as f32 + 0.5, y as f32 + 0.5));
+            let (u, v) = (u as u32, v as u32);
+            if u < w && v < h {
+                let p = canvas.get_pixel_mut(u, v);
+                for ch in 0..3 {
+                    p.0[ch] = ((u16::from(p.0[ch]) * 3 + u16::from(c[ch])) / 4) as u8;
+                }
+            }
+        }
+    }
     for zone in zones {
         let n = zone.outline.len();
         for i in 0..n {

@@ -1,0 +1,377 @@
+//! End-to-end tests of the `dermascore` binary on real photos from
+//! `../shared/photos` (referenced in place, never copied into the repo) and
+//! on generated bad inputs.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dermascore"))
+}
+
+/// A shared photo; a missing one is a failure, never a silent skip.
+fn shared(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/photos").join(rel);
+    assert!(p.is_file(), "missing shared photo {} (../shared must sit beside the repo)", p.display());
+    p
+}
+
+fn run(args: &[&str], inputs: &[&Path]) -> Output {
+    let out = bin().arg("analyze").args(args).args(inputs).output().expect("run dermascore");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "dermascore panicked:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn images(recs: &[Value]) -> Vec<&Value> {
+    recs.iter().filter(|r| r["type"] == "image").collect()
+}
+
+fn one_image(path: &Path, args: &[&str]) -> Value {
+    let out = run(args, &[path]);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "one image record and one summary");
+    assert_eq!(recs[1]["type"], "summary");
+    recs[0].clone()
+}
+
+fn finding_codes(rec: &Value) -> Vec<String> {
+    rec["quality"]["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn obama_has_one_face_and_iris_scale_near_reference() {
+    let rec = one_image(&shared("faces/obama.jpg"), &[]);
+    assert_eq!(rec["status"], "ok");
+    assert_eq!(rec["schema_version"], "1.0.0");
+    assert_eq!(rec["face"]["count"], 1);
+    assert_eq!(rec["scale"]["source"], "iris");
+    let px_per_mm = rec["scale"]["px_per_mm"].as_f64().unwrap();
+    assert!((px_per_mm / 1.58 - 1.0).abs() <= 0.15, "iris scale {px_per_mm} px/mm not within 15 % of 1.58");
+    let u = rec["scale"]["uncertainty"].as_f64().unwrap();
+    assert!(u > 0.03 && u < 0.15, "stated uncertainty {u}");
+    // Frontal portrait: small pose angles.
+    assert!(rec["face"]["pose"]["yaw_deg"].as_f64().unwrap().abs() < 10.0);
+    assert!(rec["face"]["pose"]["roll_deg"].as_f64().unwrap().abs() < 10.0);
+    // Every zone present, with areas in a plausible adult range.
+    let zones = rec["zones"].as_array().unwrap();
+    assert_eq!(zones.len(), 8);
+    for z in zones {
+        let a = z["area_cm2"].as_f64().unwrap();
+        assert!(a > 2.0 && a < 80.0, "{} area {a} cm²", z["name"]);
+        assert!(z["pixels"].as_u64().unwrap() > 0);
+    }
+    // At ~1.5 px/mm pores cannot be resolved; pigmentation can be assessed.
+    assert_eq!(rec["quality"]["usable"]["pores"]["usable"], false);
+    let why = rec["quality"]["usable"]["pores"]["reasons"][0].as_str().unwrap();
+    assert!(why.contains("px/mm"), "{why}");
+    assert_eq!(rec["quality"]["usable"]["pigmentation"]["usable"], true);
+    assert_eq!(rec["input"]["format"], "jpeg");
+    assert_eq!(rec["input"]["width"], 910);
+    assert_eq!(rec["models"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn two_people_reports_both_faces() {
+    let rec = one_image(&shared("faces/two_people.jpg"), &[]);
+    assert_eq!(rec["status"], "ok");
+    assert_eq!(rec["face"]["count"], 2);
+    assert!(finding_codes(&rec).contains(&"multiple_faces".to_string()));
+}
+
+#[test]
+fn partial_face_is_flagged_as_cut_by_frame() {
+    let rec = one_image(&shared("faces/obama_partial_face.jpg"), &[]);
+    assert_eq!(rec["status"], "ok");
+    assert_eq!(rec["quality"]["cut_by_frame"], true);
+    assert!(finding_codes(&rec).contains(&"cut_by_frame".to_string()));
+    let full = one_image(&shared("faces/obama.jpg"), &[]);
+    assert_eq!(full["quality"]["cut_by_frame"], false);
+}
+
+#[test]
+fn closed_eyes_get_no_iris_scale_and_say_why() {
+    let rec = one_image(&shared("pores/cheek_input.png"), &[]);
+    assert_eq!(rec["status"], "ok");
+    assert_ne!(rec["scale"]["source"], "iris");
+    assert_ne!(rec["scale"]["source"], "iris_nearer_eye");
+    assert_eq!(rec["face"]["eyes"]["open"], false);
+    let reason = rec["scale"]["reason"].as_str().unwrap();
+    assert!(reason.contains("closed"), "{reason}");
+    assert!(finding_codes(&rec).contains(&"eyes_closed".to_string()));
+}
+
+#[test]
+fn user_scale_overrides_the_face() {
+    let rec = one_image(&shared("pores/cheek_input.png"), &["--px-per-mm", "20"]);
+    assert_eq!(rec["scale"]["source"], "user");
+    assert_eq!(rec["scale"]["px_per_mm"], 20.0);
+    let out = run(&["--px-per-mm", "-3"], &[&shared("faces/obama.jpg")]);
+    assert_eq!(out.status.code(), Some(2), "a negative scale is a usage error");
+}
+
+/// A PNG whose header claims 100000×100000 pixels: a decompression bomb.
+fn png_bomb_header() -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32(&ihdr).to_be_bytes());
+    png
+}
+
+#[test]
+fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("a_empty.jpg"), b"").unwrap();
+    let jpeg = std::fs::read(shared("faces/obama.jpg")).unwrap();
+    std::fs::write(d.join("b_truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    std::fs::write(d.join("c_text.jpg"), b"this is not an image\n").unwrap();
+    image::RgbImage::new(1, 1).save(d.join("d_tiny.png")).unwrap();
+    std::fs::write(d.join("e_bomb.png"), png_bomb_header()).unwrap();
+    // A smooth gradient: a valid photo with no face in it.
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 128])).save(d.join("f_noface.png")).unwrap();
+
+    let good = shared("faces/obama.jpg");
+    let out = run(&[], &[d, &good]);
+    assert_eq!(out.status.code(), Some(1), "some images failed → exit code 1");
+    let recs = records(&out);
+    let imgs = images(&recs);
+    assert_eq!(imgs.len(), 7);
+    let code_of = |name: &str| {
+        let r = imgs.iter().find(|r| r["input"]["path"].as_str().unwrap().ends_with(name)).unwrap();
+        assert_eq!(r["status"], if name == "obama.jpg" { "ok" } else { "error" }, "{name}");
+        r["error"]["code"].as_str().map(str::to_string)
+    };
+    assert_eq!(code_of("a_empty.jpg").as_deref(), Some("empty_file"));
+    assert_eq!(code_of("b_truncated.jpg").as_deref(), Some("corrupt_image"));
+    assert_eq!(code_of("c_text.jpg").as_deref(), Some("unsupported_format"));
+    assert_eq!(code_of("d_tiny.png").as_deref(), Some("too_small"));
+    assert_eq!(code_of("e_bomb.png").as_deref(), Some("too_large"));
+    assert_eq!(code_of("f_noface.png").as_deref(), Some("no_face"));
+    assert_eq!(code_of("obama.jpg"), None);
+    // Every error names its input and says something a person can act on.
+    for r in imgs.iter().filter(|r| r["status"] == "error") {
+        assert!(r["error"]["message"].as_str().unwrap().len() > 10);
+    }
+    let summary = recs.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["ok"], 1);
+    assert_eq!(summary["failed"], 6);
+    // The error is also reported on stderr, naming the file.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a_empty.jpg"));
+}
+
+#[test]
+fn formats_bit_depths_and_exif_orientation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let photo = image::open(shared("faces/obama.jpg")).unwrap();
+    // 16-bit greyscale PNG and 8-bit RGBA and TIFF.
+    image::DynamicImage::ImageLuma16(photo.to_luma16()).save(d.join("grey16.png")).unwrap();
+    image::DynamicImage::ImageRgba8(photo.to_rgba8()).save(d.join("rgba.png")).unwrap();
+    photo.save(d.join("photo.tiff")).unwrap();
+    // JPEG stored rotated with EXIF orientation 6 (display = rotate 90° clockwise).
+    let rotated = photo.rotate270();
+    let mut jpeg = Vec::new();
+    rotated.to_rgb8().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    std::fs::write(d.join("exif6.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
+
+    let out = run(&[], &[d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs = records(&out);
+    for r in images(&recs) {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["face"]["count"], 1, "{}", r["input"]["path"]);
+        let s = r["scale"]["px_per_mm"].as_f64().unwrap();
+        assert!((s / 1.58 - 1.0).abs() <= 0.15, "{}: {s}", r["input"]["path"]);
+    }
+    let exif = images(&recs).into_iter().find(|r| r["input"]["path"].as_str().unwrap().ends_with("exif6.jpg")).unwrap();
+    assert_eq!(exif["input"]["exif_orientation"], 6);
+    assert_eq!(exif["input"]["width"], 910, "orientation applied: upright width");
+    assert!(exif["face"]["pose"]["roll_deg"].as_f64().unwrap().abs() < 10.0);
+}
+
+/// Inserts an APP1 EXIF segment with only the orientation tag after SOI.
+fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    tiff.extend(1u16.to_be_bytes()); // one IFD entry
+    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend(3u16.to_be_bytes()); // SHORT
+    tiff.extend(1u32.to_be_bytes());
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0]);
+    tiff.extend(0u32.to_be_bytes()); // no next IFD
+    let mut seg = b"Exif\x00\x00".to_vec();
+    seg.extend(tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xff, 0xe1]);
+    out.extend(((seg.len() + 2) as u16).to_be_bytes());
+    out.extend(seg);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn out_dir_gets_atomic_results_and_overlays_without_exif() {
+    let dir = tempfile::tempdir().unwrap();
+    let exif_photo = dir.path().join("in.jpg");
+    std::fs::write(&exif_photo, with_exif_orientation(&std::fs::read(shared("faces/obama.jpg")).unwrap(), 1)).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(&["--out", out_dir.to_str().unwrap(), "--overlays"], &[&exif_photo]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "with --out nothing goes to stdout");
+    let text = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let overlay = lines[0]["overlay"].as_str().unwrap();
+    let png = std::fs::read(out_dir.join(overlay)).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    assert!(!png.windows(4).any(|w| w == b"Exif" || w == b"eXIf"), "no EXIF in overlays");
+    assert!(!text.contains("Exif"));
+    // No temporary files left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn manifest_rows_fill_the_subject_and_bad_rows_are_rejected_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::copy(shared("faces/obama.jpg"), &photo).unwrap();
+    let manifest = dir.path().join("visits.csv");
+    std::fs::write(&manifest, "path,patient_id,visit_date,view\nphoto.jpg,P9,2026-02-03,front\n").unwrap();
+    let out = run(&["--manifest", manifest.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let rec = &records(&out)[0];
+    assert_eq!(rec["subject"]["patient_id"], "P9");
+    assert_eq!(rec["subject"]["visit_date"], "2026-02-03");
+    assert_eq!(rec["subject"]["view"], "front");
+
+    std::fs::write(&manifest, "path,patient_id,visit_date,view\nphoto.jpg,P9,2026-02-03,front\nphoto.jpg,P9,2026-02-30x,up\n").unwrap();
+    let out = run(&["--manifest", manifest.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn patient_date_layout_fills_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("P042/2026-05-06");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
+    let rec = &records(&run(&[], &[dir.path()]))[0];
+    assert_eq!(rec["subject"]["patient_id"], "P042");
+    assert_eq!(rec["subject"]["visit_date"], "2026-05-06");
+}
+
+#[test]
+fn modified_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for e in std::fs::read_dir(&models).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let target = dir.path().join("iris_landmark.onnx");
+    let mut bytes = std::fs::read(&target).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&target, bytes).unwrap();
+    let out = run(&["--models", dir.path().to_str().unwrap()], &[&shared("faces/obama.jpg")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("iris_landmark") && err.contains("sha256"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn missing_onnx_runtime_is_one_clear_error() {
+    let out = bin()
+        .args(["analyze"])
+        .arg(shared("faces/obama.jpg"))
+        .env("DERMASCORE_ORT_LIB", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ONNX Runtime") && err.contains("DERMASCORE_ORT_LIB"), "{err}");
+    assert!(!err.contains("panicked"));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let inputs = [shared("faces/obama.jpg"), shared("faces/two_people.jpg"), shared("faces/biden.jpg")];
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let strip = |out: &Output| -> Vec<Value> {
+        images(&records(out))
+            .into_iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("timing");
+                r
+            })
+            .collect()
+    };
+    let one = strip(&run(&["-j", "1"], &refs));
+    let two = strip(&run(&["-j", "2"], &refs));
+    assert_eq!(one, two);
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let out = bin().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let generated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(generated, committed, "schema changed: run `dermascore schema > schema/results.schema.json` and bump SCHEMA_VERSION if it breaks consumers");
+}
+
+#[test]
+fn records_validate_against_the_schema_types() {
+    // Every record parses back into the library's own types.
+    let out = run(&[], &[&shared("faces/obama.jpg")]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let _: dermascore::Record = serde_json::from_str(line).unwrap();
+    }
+}
+
+#[test]
+fn no_inputs_is_a_usage_error() {
+    let out = bin().arg("analyze").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
