@@ -28,7 +28,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DERMASCORE_ORT_CACHE");
     println!("cargo:rerun-if-env-changed=DERMASCORE_SKIP_ORT_FETCH");
 
-    if env::var_os("DERMASCORE_ORT_LIB").is_some() || env::var_os("DERMASCORE_SKIP_ORT_FETCH").is_some() {
+    if env::var_os("DERMASCORE_ORT_LIB").is_some()
+        || env::var_os("DERMASCORE_SKIP_ORT_FETCH").is_some()
+    {
         return;
     }
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -63,7 +65,10 @@ fn main() {
                 return;
             }
             Err(e) => {
-                println!("cargo:warning=dermascore: cannot read {}: {e}", cached.display());
+                println!(
+                    "cargo:warning=dermascore: cannot read {}: {e}",
+                    cached.display()
+                );
                 return;
             }
         }
@@ -73,11 +78,17 @@ fn main() {
         let dest = profile_dir.join(LIB_NAME);
         if !dest.exists() {
             if let Err(e) = fs::copy(&cached, &dest) {
-                println!("cargo:warning=dermascore: could not copy ONNX Runtime to {}: {e}", dest.display());
+                println!(
+                    "cargo:warning=dermascore: could not copy ONNX Runtime to {}: {e}",
+                    dest.display()
+                );
             }
         }
     }
-    println!("cargo:rustc-env=DERMASCORE_ORT_BUILD_LIB={}", cached.display());
+    println!(
+        "cargo:rustc-env=DERMASCORE_ORT_BUILD_LIB={}",
+        cached.display()
+    );
 }
 
 fn out_dir() -> PathBuf {
@@ -92,15 +103,21 @@ fn cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
     match base {
-        Some(b) => b.join("dermascore").join(format!("onnxruntime-{ORT_VERSION}")),
+        Some(b) => b
+            .join("dermascore")
+            .join(format!("onnxruntime-{ORT_VERSION}")),
         None => out_dir().join("onnxruntime"),
     }
 }
 
 fn python() -> Option<&'static str> {
-    ["python3", "python"]
-        .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().map(|o| o.status.success()).unwrap_or(false))
+    ["python3", "python"].into_iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
 }
 
 fn fetch(cache: &Path, platform: &str) -> Result<(), String> {
@@ -108,8 +125,22 @@ fn fetch(cache: &Path, platform: &str) -> Result<(), String> {
     fs::create_dir_all(cache).map_err(|e| e.to_string())?;
     let staging = tempdir_in(cache)?;
     let status = Command::new(py)
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
-        .args(["--python-version", "3.11", "--implementation", "cp", "--platform", platform])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+        ])
+        .args([
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--platform",
+            platform,
+        ])
         .arg("-d")
         .arg(&staging)
         .arg(format!("onnxruntime=={ORT_VERSION}"))
@@ -150,5 +181,9 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     // sha256sum is in coreutils on every Linux this targets; keeps build-deps empty.
     let out = Command::new("sha256sum").arg(path).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.split_whitespace().next().unwrap_or_default().to_string())
+    Ok(text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }

@@ -1,1 +1,163 @@
-fn main(){}
+//! Speed and memory benchmark (`cargo bench --bench analyze`).
+//!
+//! Builds a 12-megapixel JPEG from a real photo (`../shared/photos/faces/
+//! obama.jpg`, upscaled into a 4000×3000 frame with sensor-like noise so the
+//! JPEG carries realistic entropy), then measures per image:
+//! - decode only: read the file and decode it to 8-bit RGB;
+//! - face geometry: detection, two mesh passes and both irises;
+//! - full analyze: everything `dermascore analyze` does for one photo;
+//!
+//! and the peak memory of the real binary analysing 200 such photos.
+//! Figures are medians; results also go to target/bench-analyze.json.
+
+use dermascore::face::warp::Pyramid;
+use dermascore::ingest::{DecodeLimits, InputItem};
+use dermascore::{Analyzer, Options};
+use image::{imageops, Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const ITERATIONS: usize = 9;
+const MEMORY_PHOTOS: usize = 200;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time_ms(mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A 4000×3000 JPEG with the face filling most of the frame height.
+fn make_12mp_jpeg(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/photos/faces/obama.jpg");
+    let photo = image::open(&src)
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+        .to_rgb8();
+    let h = 3000u32;
+    let w = photo.width() * h / photo.height();
+    let face = imageops::resize(&photo, w, h, imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(4000, 3000, Rgb([96, 104, 112]));
+    imageops::overlay(&mut frame, &face, i64::from((4000 - w) / 2), 0);
+    // Deterministic sensor-like noise (xorshift), ±6 levels.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for p in frame.pixels_mut() {
+        for c in p.0.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state % 13) as i16 - 6;
+            *c = (i16::from(*c) + n).clamp(0, 255) as u8;
+        }
+    }
+    let path = dir.join("face_12mp.jpg");
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+        .encode_image(&frame)
+        .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = make_12mp_jpeg(dir.path());
+    let size_mb = std::fs::metadata(&photo).unwrap().len() as f64 / 1e6;
+
+    let decode = median(
+        (0..ITERATIONS)
+            .map(|_| {
+                time_ms(|| {
+                    let bytes = std::fs::read(&photo).unwrap();
+                    let img = image::load_from_memory(&bytes).unwrap().into_rgb8();
+                    std::hint::black_box(img);
+                })
+            })
+            .collect(),
+    );
+
+    let analyzer = Analyzer::new(Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let item = InputItem {
+        path: photo.clone(),
+        subject: None,
+    };
+    let rgb = image::open(&photo).unwrap().into_rgb8();
+    let mut models = analyzer.face_models().unwrap();
+    let geometry = median(
+        (0..ITERATIONS)
+            .map(|_| {
+                let pyramid = Pyramid::new(&rgb, 64);
+                time_ms(|| {
+                    std::hint::black_box(dermascore::face::analyse(&mut models, &pyramid).unwrap());
+                })
+            })
+            .collect(),
+    );
+    let mut record = None;
+    let full = median(
+        (0..ITERATIONS)
+            .map(|_| time_ms(|| record = Some(analyzer.analyze(0, &item))))
+            .collect(),
+    );
+    let record = record.unwrap();
+    assert_eq!(
+        record.status,
+        dermascore::report::Status::Ok,
+        "{:?}",
+        record.error
+    );
+
+    // Peak memory of the real binary over 200 photos (hard links, same bytes).
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..MEMORY_PHOTOS {
+        std::fs::hard_link(&photo, many.join(format!("p{i:03}.jpg"))).unwrap();
+    }
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dermascore");
+    let (peak_mb, batch_ms_per_image) = if exe.is_file() {
+        let out = std::process::Command::new(&exe)
+            .arg("analyze")
+            .arg("-j")
+            .arg("2")
+            .arg(&many)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary: serde_json::Value =
+            serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
+        (
+            summary["peak_memory_mb"].as_f64(),
+            summary["wall_ms_per_image"].as_f64(),
+        )
+    } else {
+        eprintln!("(build the release binary first for the memory figure: cargo build --release)");
+        (None, None)
+    };
+
+    let limits = DecodeLimits::default();
+    println!("12 MP JPEG (4000x3000, {size_mb:.1} MB), median of {ITERATIONS}, one thread:");
+    println!("  decode only            {decode:8.1} ms");
+    println!("  face geometry          {geometry:8.1} ms   (target <= 30 ms per image per core)");
+    println!(
+        "  full analyze           {full:8.1} ms   = {:.2}x decode (target <= 2x)",
+        full / decode
+    );
+    if let (Some(p), Some(b)) = (peak_mb, batch_ms_per_image) {
+        println!("  {MEMORY_PHOTOS} photos, 2 workers: {b:.1} ms/photo wall, peak memory {p:.0} MiB (target <= 1024 MiB)");
+    }
+    let json = serde_json::json!({
+        "photo": {"width": 4000, "height": 3000, "megabytes": size_mb},
+        "iterations": ITERATIONS,
+        "decode_ms": decode,
+        "face_geometry_ms": geometry,
+        "analyze_ms": full,
+        "analyze_over_decode": full / decode,
+        "batch": {"photos": MEMORY_PHOTOS, "workers": 2, "wall_ms_per_photo": batch_ms_per_image, "peak_memory_mb": peak_mb},
+        "max_megapixels": limits.max_pixels / 1_000_000,
+    });
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-analyze.json");
+    let _ = std::fs::write(out, serde_json::to_string_pretty(&json).unwrap_or_default());
+}

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 /// Stable, machine-readable codes for per-image failures (the `error.code`
 /// field). Integrations branch on these; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The file could not be read (missing, permission, I/O error).
@@ -37,7 +39,10 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -51,15 +56,28 @@ pub enum SetupError {
     #[error("model directory {0} not found; pass --models DIR or set DERMASCORE_MODELS")]
     ModelDirMissing(PathBuf),
     #[error("model {name}: cannot read {path}: {reason}")]
-    ModelUnreadable { name: String, path: PathBuf, reason: String },
+    ModelUnreadable {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("model {name}: {path} has sha256 {actual}, but the manifest pins {expected}; the file was modified or replaced. Restore it (git checkout models/) or regenerate with models/convert.py")]
-    ModelChecksum { name: String, path: PathBuf, expected: String, actual: String },
+    ModelChecksum {
+        name: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("model {name}: ONNX Runtime rejected it: {reason}")]
     ModelLoad { name: String, reason: String },
     #[error("input {path}: {reason}")]
     Input { path: PathBuf, reason: String },
     #[error("manifest {path}, line {line}: {reason}")]
-    Manifest { path: PathBuf, line: u64, reason: String },
+    Manifest {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
     #[error("output {path}: {reason}")]
     Output { path: PathBuf, reason: String },
 }

@@ -68,7 +68,11 @@ fn subject_from_layout(path: &Path) -> Option<Subject> {
         return None;
     }
     let patient = date_dir.parent()?.file_name()?.to_str()?.to_string();
-    Some(Subject { patient_id: Some(patient), visit_date: Some(date.to_string()), view: None })
+    Some(Subject {
+        patient_id: Some(patient),
+        visit_date: Some(date.to_string()),
+        view: None,
+    })
 }
 
 fn has_image_extension(path: &Path) -> bool {
@@ -84,20 +88,38 @@ fn has_image_extension(path: &Path) -> bool {
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
     let mut items = Vec::new();
     for root in paths {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| SetupError::Input { path: root.clone(), reason: e.to_string() })?;
+        let meta = std::fs::metadata(root).map_err(|e| SetupError::Input {
+            path: root.clone(),
+            reason: e.to_string(),
+        })?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+            for entry in walkdir::WalkDir::new(root)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => found.push(e.into_path()),
+                    Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => {
+                        found.push(e.into_path())
+                    }
                     Ok(_) => {}
-                    Err(e) => eprintln!("warning: skipping {}: {e}", e.path().map(|p| p.display().to_string()).unwrap_or_default()),
+                    Err(e) => eprintln!(
+                        "warning: skipping {}: {e}",
+                        e.path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ),
                 }
             }
-            items.extend(found.into_iter().map(|p| InputItem { subject: subject_from_layout(&p), path: p }));
+            items.extend(found.into_iter().map(|p| InputItem {
+                subject: subject_from_layout(&p),
+                path: p,
+            }));
         } else {
-            items.push(InputItem { subject: subject_from_layout(root), path: root.clone() });
+            items.push(InputItem {
+                subject: subject_from_layout(root),
+                path: root.clone(),
+            });
         }
     }
     Ok(items)
@@ -118,7 +140,11 @@ struct ManifestRow {
 /// against the manifest's folder. Any malformed row rejects the manifest,
 /// naming the line, because a silently skipped visit corrupts a cohort.
 pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
-    let err = |line: u64, reason: String| SetupError::Manifest { path: manifest.to_path_buf(), line, reason };
+    let err = |line: u64, reason: String| SetupError::Manifest {
+        path: manifest.to_path_buf(),
+        line,
+        reason,
+    };
     let base = manifest.parent().unwrap_or(Path::new("."));
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -126,13 +152,19 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
         .map_err(|e| err(0, e.to_string()))?;
     let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
     if !headers.iter().any(|h| h == "path") {
-        return Err(err(1, "missing the `path` column (expected path,patient_id,visit_date,view)".into()));
+        return Err(err(
+            1,
+            "missing the `path` column (expected path,patient_id,visit_date,view)".into(),
+        ));
     }
     let mut items = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let record =
+            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line());
-        let row: ManifestRow = record.deserialize(Some(&headers)).map_err(|e| err(line, e.to_string()))?;
+        let row: ManifestRow = record
+            .deserialize(Some(&headers))
+            .map_err(|e| err(line, e.to_string()))?;
         if row.path.is_empty() {
             return Err(err(line, "empty path".into()));
         }
@@ -148,10 +180,18 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             None => None,
         };
         let path = PathBuf::from(&row.path);
-        let path = if path.is_absolute() { path } else { base.join(path) };
+        let path = if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        };
         items.push(InputItem {
             path,
-            subject: Some(Subject { patient_id: non_empty(row.patient_id), visit_date, view }),
+            subject: Some(Subject {
+                patient_id: non_empty(row.patient_id),
+                visit_date,
+                view,
+            }),
         });
     }
     Ok(items)
@@ -169,7 +209,11 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_pixels: 100_000_000, max_file_bytes: 256 << 20, min_side: 64 }
+        Self {
+            max_pixels: 100_000_000,
+            max_file_bytes: 256 << 20,
+            min_side: 64,
+        }
     }
 }
 
@@ -206,77 +250,134 @@ impl InputInfo {
     }
 }
 
-/// A decoded photo, upright, 8-bit RGB. 16-bit and greyscale inputs are
-/// converted (alpha dropped) because the face models take 8-bit RGB.
-pub struct LoadedImage {
-    pub rgb: RgbImage,
-    pub info: InputInfo,
-}
-
-/// Reads and decodes one photo. `info` is filled as far as reading got, so
+/// Reads and decodes one photo, upright, as 8-bit RGB: 16-bit and greyscale
+/// inputs are converted (alpha dropped) because the face models take 8-bit
+/// RGB. `info` is filled as far as reading got, so
 /// an error record still carries the file's sha256 and size.
-pub fn load(path: &Path, limits: &DecodeLimits) -> Result<LoadedImage, (InputInfo, InputError)> {
-    let mut info = InputInfo::unread(path);
-    let fail = |info: &InputInfo, code, msg: String| Err((info.clone(), InputError::new(code, msg)));
+pub fn load(
+    path: &Path,
+    limits: &DecodeLimits,
+    info: &mut InputInfo,
+) -> Result<RgbImage, InputError> {
+    *info = InputInfo::unread(path);
+    let fail = |code, msg: String| Err(InputError::new(code, msg));
 
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
-        Err(e) => return fail(&info, ErrorCode::Unreadable, format!("cannot read file: {e}")),
+        Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
     };
     info.bytes = Some(size);
     if size == 0 {
-        return fail(&info, ErrorCode::EmptyFile, "file is empty (0 bytes)".into());
+        return fail(ErrorCode::EmptyFile, "file is empty (0 bytes)".into());
     }
     if size > limits.max_file_bytes {
-        return fail(&info, ErrorCode::TooLarge, format!("file is {size} bytes, over the {} byte limit", limits.max_file_bytes));
+        return fail(
+            ErrorCode::TooLarge,
+            format!(
+                "file is {size} bytes, over the {} byte limit",
+                limits.max_file_bytes
+            ),
+        );
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return fail(&info, ErrorCode::Unreadable, format!("cannot read file: {e}")),
+        Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
     };
     info.sha256 = Some(hex_sha256(&bytes));
 
     let reader = match ImageReader::new(Cursor::new(&bytes)).with_guessed_format() {
         Ok(r) => r,
-        Err(e) => return fail(&info, ErrorCode::Unreadable, e.to_string()),
+        Err(e) => return fail(ErrorCode::Unreadable, e.to_string()),
     };
     let format = match reader.format() {
-        Some(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff)) => f,
-        Some(f) => return fail(&info, ErrorCode::UnsupportedFormat, format!("{f:?} images are not supported (JPEG, PNG, TIFF are)")),
-        None => return fail(&info, ErrorCode::UnsupportedFormat, "not an image: content is not JPEG, PNG or TIFF".into()),
+        Some(
+            f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff),
+        ) => f,
+        Some(f) => {
+            return fail(
+                ErrorCode::UnsupportedFormat,
+                format!("{f:?} images are not supported (JPEG, PNG, TIFF are)"),
+            )
+        }
+        None => {
+            return fail(
+                ErrorCode::UnsupportedFormat,
+                "not an image: content is not JPEG, PNG or TIFF".into(),
+            )
+        }
     };
-    info.format = Some(format.extensions_str().first().copied().unwrap_or("unknown").replace("jpg", "jpeg"));
+    info.format = Some(
+        format
+            .extensions_str()
+            .first()
+            .copied()
+            .unwrap_or("unknown")
+            .replace("jpg", "jpeg"),
+    );
     if let Some((w, h)) = png_declared_size(&bytes) {
         // Checked before decoding: a bomb may carry no more than its header.
         if u64::from(w) * u64::from(h) > limits.max_pixels {
-            return fail(&info, ErrorCode::TooLarge, format!("{w}x{h} is over the {} megapixel limit", limits.max_pixels / 1_000_000));
+            return fail(
+                ErrorCode::TooLarge,
+                format!(
+                    "{w}x{h} is over the {} megapixel limit",
+                    limits.max_pixels / 1_000_000
+                ),
+            );
         }
     }
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
-        return fail(&info, ErrorCode::CorruptImage, "JPEG is truncated: no end-of-image marker after the last scan".into());
+        return fail(
+            ErrorCode::CorruptImage,
+            "JPEG is truncated: no end-of-image marker after the last scan".into(),
+        );
     }
     let mut decoder = match reader.into_decoder() {
         Ok(d) => d,
-        Err(e) => return fail(&info, ErrorCode::CorruptImage, format!("cannot decode header: {e}")),
+        Err(e) => {
+            return fail(
+                ErrorCode::CorruptImage,
+                format!("cannot decode header: {e}"),
+            )
+        }
     };
     let (w, h) = decoder.dimensions();
     info.color = Some(format!("{:?}", decoder.color_type()).to_ascii_lowercase());
     if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return fail(&info, ErrorCode::TooLarge, format!("{w}x{h} is over the {} megapixel limit", limits.max_pixels / 1_000_000));
+        return fail(
+            ErrorCode::TooLarge,
+            format!(
+                "{w}x{h} is over the {} megapixel limit",
+                limits.max_pixels / 1_000_000
+            ),
+        );
     }
     if w.min(h) < limits.min_side {
-        return fail(&info, ErrorCode::TooSmall, format!("{w}x{h} is too small; the shorter side must be at least {} px", limits.min_side));
+        return fail(
+            ErrorCode::TooSmall,
+            format!(
+                "{w}x{h} is too small; the shorter side must be at least {} px",
+                limits.min_side
+            ),
+        );
     }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = match DynamicImage::from_decoder(decoder) {
         Ok(i) => i,
-        Err(e) => return fail(&info, ErrorCode::CorruptImage, format!("image data is corrupt or truncated: {e}")),
+        Err(e) => {
+            return fail(
+                ErrorCode::CorruptImage,
+                format!("image data is corrupt or truncated: {e}"),
+            )
+        }
     };
     image.apply_orientation(orientation);
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(image.width());
     info.height = Some(image.height());
-    Ok(LoadedImage { rgb: image.into_rgb8(), info })
+    Ok(image.into_rgb8())
 }
 
 /// Width and height from a PNG's IHDR, which the format requires first.
@@ -284,7 +385,12 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
         return None;
     }
-    let be = |r: std::ops::Range<usize>| bytes.get(r).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+    let be = |r: std::ops::Range<usize>| {
+        bytes
+            .get(r)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
     Some((be(16..20)?, be(20..24)?))
 }
 

@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "dermascore", version, about = "Offline facial skin measurement from photographs")]
+#[command(
+    name = "dermascore",
+    version,
+    about = "Offline facial skin measurement from photographs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,11 +96,16 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let threads = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let options = Options {
         px_per_mm: args.px_per_mm,
         device: args.device,
-        limits: DecodeLimits { max_pixels: args.max_megapixels.saturating_mul(1_000_000), ..DecodeLimits::default() },
+        limits: DecodeLimits {
+            max_pixels: args.max_megapixels.saturating_mul(1_000_000),
+            ..DecodeLimits::default()
+        },
         models_dir: args.models.clone(),
         output_dir: args.out.clone(),
         overlays: args.overlays,
@@ -106,8 +115,11 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let analyzer = Analyzer::new(options)?;
 
     let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} photos {elapsed} (eta {eta})")?);
+        let bar =
+            ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} photos {elapsed} (eta {eta})",
+        )?);
         bar
     } else {
         ProgressBar::hidden()
@@ -122,7 +134,10 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
 
     let mut exporter: Box<dyn Exporter> = match &args.out {
-        Some(dir) => Box::new(AtomicJsonLinesFile::create(&dir.join("results.jsonl")).context("creating results file")?),
+        Some(dir) => Box::new(
+            AtomicJsonLinesFile::create(&dir.join("results.jsonl"))
+                .context("creating results file")?,
+        ),
         None => Box::new(JsonLines::new(std::io::stdout().lock())),
     };
     for r in records {
@@ -135,5 +150,9 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     );
     exporter.write(&Record::Summary(summary))?;
     exporter.finish().context("writing results")?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

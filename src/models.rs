@@ -34,8 +34,12 @@ pub enum ModelName {
 }
 
 impl ModelName {
-    pub const FACE: [ModelName; 4] =
-        [Self::FaceDetectionShortRange, Self::FaceDetectionFullRange, Self::FaceLandmark, Self::IrisLandmark];
+    pub const FACE: [ModelName; 4] = [
+        Self::FaceDetectionShortRange,
+        Self::FaceDetectionFullRange,
+        Self::FaceLandmark,
+        Self::IrisLandmark,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,11 +55,17 @@ impl ModelName {
 /// then beside the binary, then the source tree it was built from.
 pub fn locate_dir(explicit: Option<&Path>) -> Result<PathBuf, SetupError> {
     if let Some(dir) = explicit {
-        return dir.is_dir().then(|| dir.to_path_buf()).ok_or_else(|| SetupError::ModelDirMissing(dir.to_path_buf()));
+        return dir
+            .is_dir()
+            .then(|| dir.to_path_buf())
+            .ok_or_else(|| SetupError::ModelDirMissing(dir.to_path_buf()));
     }
     if let Some(dir) = std::env::var_os("DERMASCORE_MODELS") {
         let dir = PathBuf::from(dir);
-        return dir.is_dir().then(|| dir.clone()).ok_or(SetupError::ModelDirMissing(dir));
+        return dir
+            .is_dir()
+            .then(|| dir.clone())
+            .ok_or(SetupError::ModelDirMissing(dir));
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
@@ -79,18 +89,23 @@ pub struct VerifiedModels {
 
 impl VerifiedModels {
     pub fn load(dir: &Path, names: &[ModelName]) -> Result<Self, SetupError> {
-        let manifest: Manifest = serde_json::from_str(MANIFEST_JSON).map_err(|e| SetupError::ModelUnreadable {
-            name: "manifest".into(),
-            path: dir.join("manifest.json"),
-            reason: e.to_string(),
-        })?;
+        let manifest: Manifest =
+            serde_json::from_str(MANIFEST_JSON).map_err(|e| SetupError::ModelUnreadable {
+                name: "manifest".into(),
+                path: dir.join("manifest.json"),
+                reason: e.to_string(),
+            })?;
         let mut entries = Vec::with_capacity(names.len());
         for &name in names {
-            let entry = manifest.models.get(name.as_str()).ok_or_else(|| SetupError::ModelUnreadable {
-                name: name.as_str().into(),
-                path: dir.join("manifest.json"),
-                reason: "no manifest entry".into(),
-            })?;
+            let entry =
+                manifest
+                    .models
+                    .get(name.as_str())
+                    .ok_or_else(|| SetupError::ModelUnreadable {
+                        name: name.as_str().into(),
+                        path: dir.join("manifest.json"),
+                        reason: "no manifest entry".into(),
+                    })?;
             let path = dir.join(&entry.file);
             let bytes = std::fs::read(&path).map_err(|e| SetupError::ModelUnreadable {
                 name: name.as_str().into(),
@@ -112,19 +127,37 @@ impl VerifiedModels {
     }
 
     pub fn refs(&self) -> Vec<ModelRef> {
-        self.entries.iter().map(|(n, _, sha)| ModelRef { name: n.as_str().to_string(), sha256: sha.clone() }).collect()
+        self.entries
+            .iter()
+            .map(|(n, _, sha)| ModelRef {
+                name: n.as_str().to_string(),
+                sha256: sha.clone(),
+            })
+            .collect()
     }
 
     fn bytes(&self, name: ModelName) -> &[u8] {
-        self.entries.iter().find(|(n, _, _)| *n == name).map(|(_, b, _)| b.as_slice()).unwrap_or(&[])
+        self.entries
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, b, _)| b.as_slice())
+            .unwrap_or(&[])
     }
 
     /// One ONNX Runtime session for `name`, built from the verified bytes
     /// (never re-read from disk, so the checked file is the one that runs).
-    pub fn session(&self, name: ModelName, device: Device) -> Result<(Session, Device), SetupError> {
+    pub fn session(
+        &self,
+        name: ModelName,
+        device: Device,
+    ) -> Result<(Session, Device), SetupError> {
         let env = runtime::init()?;
-        runtime::session_from_bytes(env, self.bytes(name), device)
-            .map_err(|e| SetupError::ModelLoad { name: name.as_str().into(), reason: e.to_string() })
+        runtime::session_from_bytes(env, self.bytes(name), device).map_err(|e| {
+            SetupError::ModelLoad {
+                name: name.as_str().into(),
+                reason: e.to_string(),
+            }
+        })
     }
 }
 
@@ -152,6 +185,9 @@ mod tests {
 
     #[test]
     fn sha256_matches_known_vector() {
-        assert_eq!(hex_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex_sha256(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

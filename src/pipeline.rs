@@ -9,8 +9,8 @@ use crate::ingest::{self, DecodeLimits, InputInfo, InputItem};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::quality::{self, Thresholds};
 use crate::report::{
-    overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, Status, SummaryRecord, Timing,
-    ToolInfo, SCHEMA_VERSION,
+    overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, Status,
+    SummaryRecord, Timing, ToolInfo, SCHEMA_VERSION,
 };
 use crate::runtime::{self, Device};
 use crate::scale::{self, EYE_OPEN_MIN};
@@ -59,11 +59,19 @@ impl Analyzer {
         let (first, device) = build_sessions(&models, options.device)?;
         if let Some(out) = &options.output_dir {
             if options.overlays {
-                std::fs::create_dir_all(out.join("overlays"))
-                    .map_err(|e| SetupError::Output { path: out.join("overlays"), reason: e.to_string() })?;
+                std::fs::create_dir_all(out.join("overlays")).map_err(|e| SetupError::Output {
+                    path: out.join("overlays"),
+                    reason: e.to_string(),
+                })?;
             }
         }
-        Ok(Self { model_refs: models.refs(), models, device, idle: Mutex::new(vec![first]), options })
+        Ok(Self {
+            model_refs: models.refs(),
+            models,
+            device,
+            idle: Mutex::new(vec![first]),
+            options,
+        })
     }
 
     /// The device inference actually runs on (after any CUDA fallback).
@@ -73,6 +81,12 @@ impl Analyzer {
 
     pub fn model_refs(&self) -> &[ModelRef] {
         &self.model_refs
+    }
+
+    /// A fresh set of face sessions on this analyzer's device (benchmarks,
+    /// callers driving [`face::analyse`] themselves).
+    pub fn face_models(&self) -> Result<FaceModels, SetupError> {
+        build_sessions(&self.models, self.options.device).map(|(m, _)| m)
     }
 
     fn checkout(&self) -> Result<FaceModels, SetupError> {
@@ -110,15 +124,16 @@ impl Analyzer {
     /// Analyses one photo. Never fails: problems become an error record.
     pub fn analyze(&self, index: usize, item: &InputItem) -> ImageRecord {
         let start = Instant::now();
-        let loaded = match ingest::load(&item.path, &self.options.limits) {
-            Ok(l) => l,
-            Err((info, err)) => return self.failed(self.record(info, item.subject.clone()), err, start),
+        let mut info = InputInfo::unread(&item.path);
+        let loaded = ingest::load(&item.path, &self.options.limits, &mut info);
+        let mut rec = self.record(info, item.subject.clone());
+        rec.timing.decode_ms = ms(start);
+        let rgb = match loaded {
+            Ok(rgb) => rgb,
+            Err(err) => return self.failed(rec, err, start),
         };
-        let decode_ms = ms(start);
-        let mut rec = self.record(loaded.info, item.subject.clone());
-        rec.timing.decode_ms = decode_ms;
 
-        let pyramid = Pyramid::new(&loaded.rgb, PYRAMID_MIN_SIDE);
+        let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
         let face_start = Instant::now();
         let face = match self.checkout() {
             Ok(mut m) => {
@@ -135,14 +150,22 @@ impl Analyzer {
         };
 
         let scale = scale::from_face(&face, self.options.px_per_mm);
-        let zone_masks = zones::build(&face, loaded.rgb.width(), loaded.rgb.height());
-        let quality = quality::assess(&loaded.rgb, &face, &zone_masks, &scale, &self.options.thresholds);
+        let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+        let quality = quality::assess(&rgb, &face, &zone_masks, &scale, &self.options.thresholds);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         rec.face = Some(face_report(&face, self.options.landmarks));
 
         if self.options.overlays {
             if let Some(dir) = &self.options.output_dir {
-                rec.overlay = write_overlay(dir, index, &item.path, &loaded.rgb, &face, &zone_masks, scale.px_per_mm);
+                rec.overlay = write_overlay(
+                    dir,
+                    index,
+                    &item.path,
+                    &rgb,
+                    &face,
+                    &zone_masks,
+                    scale.px_per_mm,
+                );
             }
         }
         rec.scale = Some(scale);
@@ -153,7 +176,10 @@ impl Analyzer {
 
     fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {
         rec.status = Status::Error;
-        rec.error = Some(ErrorInfo { code: err.code, message: err.message });
+        rec.error = Some(ErrorInfo {
+            code: err.code,
+            message: err.message,
+        });
         rec.timing.total_ms = ms(start);
         rec
     }
@@ -169,7 +195,10 @@ impl Analyzer {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .build()
-            .map_err(|e| SetupError::Input { path: PathBuf::new(), reason: format!("thread pool: {e}") })?;
+            .map_err(|e| SetupError::Input {
+                path: PathBuf::new(),
+                reason: format!("thread pool: {e}"),
+            })?;
         let start = Instant::now();
         let records: Vec<ImageRecord> = pool.install(|| {
             items
@@ -182,17 +211,34 @@ impl Analyzer {
                 })
                 .collect()
         });
-        let summary = summarise(&records, threads, self.device, &self.options.thresholds, ms(start));
+        let summary = summarise(
+            &records,
+            threads,
+            self.device,
+            &self.options.thresholds,
+            ms(start),
+        );
         Ok((records, summary))
     }
 }
 
-fn build_sessions(models: &VerifiedModels, device: Device) -> Result<(FaceModels, Device), SetupError> {
+fn build_sessions(
+    models: &VerifiedModels,
+    device: Device,
+) -> Result<(FaceModels, Device), SetupError> {
     let (short_range, used) = models.session(ModelName::FaceDetectionShortRange, device)?;
     let (full_range, _) = models.session(ModelName::FaceDetectionFullRange, device)?;
     let (mesh, _) = models.session(ModelName::FaceLandmark, device)?;
     let (iris, _) = models.session(ModelName::IrisLandmark, device)?;
-    Ok((FaceModels { short_range, full_range, mesh, iris }, used))
+    Ok((
+        FaceModels {
+            short_range,
+            full_range,
+            mesh,
+            iris,
+        },
+        used,
+    ))
 }
 
 fn ms(since: Instant) -> f64 {
@@ -218,8 +264,12 @@ fn face_report(face: &FaceGeometry, with_landmarks: bool) -> FaceReport {
             left_openness: f64::from(face.left_eye_openness),
             open: face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN,
         },
-        landmarks_px: with_landmarks
-            .then(|| face.landmarks.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect()),
+        landmarks_px: with_landmarks.then(|| {
+            face.landmarks
+                .iter()
+                .map(|p| [f64::from(p[0]), f64::from(p[1])])
+                .collect()
+        }),
     }
 }
 
@@ -234,7 +284,18 @@ fn write_overlay(
 ) -> Option<String> {
     let stem: String = input
         .file_stem()
-        .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let relative = format!("overlays/{index:05}_{stem}.png");
     let result = overlay::render(image, face, zones, scale)
@@ -249,7 +310,13 @@ fn write_overlay(
     }
 }
 
-pub fn summarise(records: &[ImageRecord], threads: usize, device: Device, thresholds: &Thresholds, wall_ms: f64) -> SummaryRecord {
+pub fn summarise(
+    records: &[ImageRecord],
+    threads: usize,
+    device: Device,
+    thresholds: &Thresholds,
+    wall_ms: f64,
+) -> SummaryRecord {
     let mut errors_by_code = BTreeMap::new();
     for r in records {
         if let Some(e) = &r.error {
@@ -257,7 +324,9 @@ pub fn summarise(records: &[ImageRecord], threads: usize, device: Device, thresh
         }
     }
     let count = |f: &dyn Fn(&ImageRecord) -> bool| records.iter().filter(|r| f(r)).count() as u64;
-    let usable = |f: &dyn Fn(&quality::ConcernUsability) -> bool| count(&|r| r.quality.as_ref().is_some_and(|q| f(&q.usable)));
+    let usable = |f: &dyn Fn(&quality::ConcernUsability) -> bool| {
+        count(&|r| r.quality.as_ref().is_some_and(|q| f(&q.usable)))
+    };
     let images = records.len() as u64;
     let ok = count(&|r| r.status == Status::Ok);
     SummaryRecord {
@@ -275,7 +344,24 @@ pub fn summarise(records: &[ImageRecord], threads: usize, device: Device, thresh
         device: format!("{device:?}").to_lowercase(),
         thresholds: *thresholds,
         wall_ms,
-        wall_ms_per_image: if images > 0 { wall_ms / images as f64 } else { 0.0 },
-        mean_image_ms: if images > 0 { records.iter().map(|r| r.timing.total_ms).sum::<f64>() / images as f64 } else { 0.0 },
+        wall_ms_per_image: if images > 0 {
+            wall_ms / images as f64
+        } else {
+            0.0
+        },
+        mean_image_ms: if images > 0 {
+            records.iter().map(|r| r.timing.total_ms).sum::<f64>() / images as f64
+        } else {
+            0.0
+        },
+        peak_memory_mb: peak_memory_mb(),
     }
+}
+
+/// Peak resident set size from /proc (Linux); `None` where unavailable.
+pub fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }

@@ -54,7 +54,9 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingCode {
     MultipleFaces,
@@ -165,42 +167,77 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
 }
 
 /// Judges the photo for each concern.
-pub fn assess(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: &Scale, t: &Thresholds) -> QualityReport {
+pub fn assess(
+    image: &RgbImage,
+    face: &FaceGeometry,
+    zones: &[ZoneMask],
+    scale: &Scale,
+    t: &Thresholds,
+) -> QualityReport {
     let skin = skin_stats(image, zones);
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
 
     if face.face_count > 1 {
-        find(FindingCode::MultipleFaces, format!("{} faces in the photo; the largest was analysed", face.face_count));
+        find(
+            FindingCode::MultipleFaces,
+            format!(
+                "{} faces in the photo; the largest was analysed",
+                face.face_count
+            ),
+        );
     }
     let blurred = skin.laplacian_variance < t.min_laplacian_variance;
     if blurred {
         find(
             FindingCode::Blurred,
-            format!("skin is blurred (Laplacian variance {:.1} < {})", skin.laplacian_variance, t.min_laplacian_variance),
+            format!(
+                "skin is blurred (Laplacian variance {:.1} < {})",
+                skin.laplacian_variance, t.min_laplacian_variance
+            ),
         );
     }
     let mut exposure_ok = true;
     if skin.mean_luma < t.min_mean_luma {
         exposure_ok = false;
-        find(FindingCode::Underexposed, format!("skin is underexposed (mean luma {:.0} < {})", skin.mean_luma, t.min_mean_luma));
+        find(
+            FindingCode::Underexposed,
+            format!(
+                "skin is underexposed (mean luma {:.0} < {})",
+                skin.mean_luma, t.min_mean_luma
+            ),
+        );
     }
     if skin.mean_luma > t.max_mean_luma {
         exposure_ok = false;
-        find(FindingCode::Overexposed, format!("skin is overexposed (mean luma {:.0} > {})", skin.mean_luma, t.max_mean_luma));
+        find(
+            FindingCode::Overexposed,
+            format!(
+                "skin is overexposed (mean luma {:.0} > {})",
+                skin.mean_luma, t.max_mean_luma
+            ),
+        );
     }
     if skin.highlight_clipped_fraction > t.max_clipped_fraction {
         exposure_ok = false;
         find(
             FindingCode::HighlightsClipped,
-            format!("{:.1} % of skin is blown out (limit {:.1} %)", 100.0 * skin.highlight_clipped_fraction, 100.0 * t.max_clipped_fraction),
+            format!(
+                "{:.1} % of skin is blown out (limit {:.1} %)",
+                100.0 * skin.highlight_clipped_fraction,
+                100.0 * t.max_clipped_fraction
+            ),
         );
     }
     if skin.shadow_clipped_fraction > t.max_clipped_fraction {
         exposure_ok = false;
         find(
             FindingCode::ShadowsClipped,
-            format!("{:.1} % of skin is crushed black (limit {:.1} %)", 100.0 * skin.shadow_clipped_fraction, 100.0 * t.max_clipped_fraction),
+            format!(
+                "{:.1} % of skin is crushed black (limit {:.1} %)",
+                100.0 * skin.shadow_clipped_fraction,
+                100.0 * t.max_clipped_fraction
+            ),
         );
     }
     let p = face.pose;
@@ -221,32 +258,54 @@ pub fn assess(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
             ),
         );
     }
-    let total: f64 = zones.iter().map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6)).sum();
-    let outside: f64 = zones.iter().map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6) * z.outside_frame).sum();
+    let total: f64 = zones
+        .iter()
+        .map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6))
+        .sum();
+    let outside: f64 = zones
+        .iter()
+        .map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6) * z.outside_frame)
+        .sum();
     let outside_frame = if total > 0.0 { outside / total } else { 0.0 };
     let cut_by_frame = outside_frame > t.max_outside_frame;
     if cut_by_frame {
-        let cut: Vec<&str> = zones.iter().filter(|z| z.outside_frame > t.max_outside_frame).map(|z| z.name.as_str()).collect();
+        let cut: Vec<&str> = zones
+            .iter()
+            .filter(|z| z.outside_frame > t.max_outside_frame)
+            .map(|z| z.name.as_str())
+            .collect();
         find(
             FindingCode::CutByFrame,
-            format!("face cut by the frame: {:.0} % of the skin zones lie outside the photo ({})", 100.0 * outside_frame, cut.join(", ")),
+            format!(
+                "face cut by the frame: {:.0} % of the skin zones lie outside the photo ({})",
+                100.0 * outside_frame,
+                cut.join(", ")
+            ),
         );
     }
-    let eyes_open = face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN;
+    let eyes_open =
+        face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN;
     if !eyes_open {
-        find(FindingCode::EyesClosed, "eyes closed: no iris-based scale".into());
+        find(
+            FindingCode::EyesClosed,
+            "eyes closed: no iris-based scale".into(),
+        );
     }
     if scale.px_per_mm.is_none() {
-        find(FindingCode::NoScale, scale.reason.clone().unwrap_or_else(|| "no scale".into()));
+        find(
+            FindingCode::NoScale,
+            scale.reason.clone().unwrap_or_else(|| "no scale".into()),
+        );
     }
 
     let concern = |min_px_per_mm: f64, needs_sharp: bool| {
         let mut reasons = Vec::new();
         match scale.px_per_mm {
             None => reasons.push("no physical scale".to_string()),
-            Some(s) if s.get() < min_px_per_mm => {
-                reasons.push(format!("resolution {:.2} px/mm is below the {min_px_per_mm} px/mm this measurement needs", s.get()))
-            }
+            Some(s) if s.get() < min_px_per_mm => reasons.push(format!(
+                "resolution {:.2} px/mm is below the {min_px_per_mm} px/mm this measurement needs",
+                s.get()
+            )),
             Some(_) => {}
         }
         if needs_sharp && blurred {
@@ -258,12 +317,25 @@ pub fn assess(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
         if !pose_ok {
             reasons.push("head pose is outside the frontal limits".into());
         }
-        Usability { usable: reasons.is_empty(), reasons }
+        Usability {
+            usable: reasons.is_empty(),
+            reasons,
+        }
     };
     let usable = ConcernUsability {
         pores: concern(t.pores_min_px_per_mm, true),
         acne_scars: concern(t.scars_min_px_per_mm, true),
         pigmentation: concern(t.pigmentation_min_px_per_mm, false),
     };
-    QualityReport { skin, blurred, exposure_ok, pose_ok, cut_by_frame, outside_frame, eyes_open, findings, usable }
+    QualityReport {
+        skin,
+        blurred,
+        exposure_ok,
+        pose_ok,
+        cut_by_frame,
+        outside_frame,
+        eyes_open,
+        findings,
+        usable,
+    }
 }

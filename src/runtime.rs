@@ -2,8 +2,8 @@
 //! environment, and building sessions for a device.
 
 use crate::error::SetupError;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -51,18 +51,29 @@ static LIBRARY_PATH: OnceLock<PathBuf> = OnceLock::new();
 pub fn init() -> Result<&'static Environment, SetupError> {
     let searched = candidates();
     let Some(path) = searched.iter().find(|p| p.is_file()).cloned() else {
-        let list = searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        let list = searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(SetupError::RuntimeNotFound { searched: list });
     };
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let result = ENVIRONMENT.get_or_init(|| {
         let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
         // Telemetry off: nothing about a clinic's run leaves the machine.
-        let env = builder.with_name("dermascore").with_telemetry(false).build().map_err(|e| e.to_string())?;
+        let env = builder
+            .with_name("dermascore")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| e.to_string())?;
         let _ = LIBRARY_PATH.set(path.clone());
         Ok(env)
     });
-    result.as_ref().map_err(|reason| SetupError::RuntimeLoad { path, reason: reason.clone() })
+    result.as_ref().map_err(|reason| SetupError::RuntimeLoad {
+        path,
+        reason: reason.clone(),
+    })
 }
 
 /// The library actually loaded, once [`init`] succeeded.
@@ -74,7 +85,11 @@ pub fn library_path() -> Option<&'static PathBuf> {
 /// session per worker thread, which measured fastest on small CPU counts, and
 /// fixed thread counts keep ONNX Runtime from reading host cores through
 /// container limits.
-pub fn session_from_bytes(env: &Environment, bytes: &[u8], device: Device) -> ort::Result<(Session, Device)> {
+pub fn session_from_bytes(
+    env: &Environment,
+    bytes: &[u8],
+    device: Device,
+) -> ort::Result<(Session, Device)> {
     let mut builder = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)?
         .with_intra_threads(1)?
@@ -98,6 +113,7 @@ pub fn session_from_bytes(env: &Environment, bytes: &[u8], device: Device) -> or
 
 type Builder = ort::session::builder::SessionBuilder;
 
+#[allow(clippy::result_large_err)] // the builder must come back to fall back to CPU
 fn cuda_builder(builder: Builder) -> Result<Builder, (Builder, String)> {
     let ep = ort::ep::CUDA::default().build().error_on_failure();
     builder.with_execution_providers([ep]).map_err(|e| {

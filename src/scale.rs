@@ -59,11 +59,23 @@ pub struct Scale {
 
 impl Scale {
     pub fn user(px_per_mm: PxPerMm) -> Self {
-        Self { px_per_mm: Some(px_per_mm), source: ScaleSource::User, uncertainty: None, reason: None, iris_diameter_px: None }
+        Self {
+            px_per_mm: Some(px_per_mm),
+            source: ScaleSource::User,
+            uncertainty: None,
+            reason: None,
+            iris_diameter_px: None,
+        }
     }
 
     pub fn none(reason: impl Into<String>) -> Self {
-        Self { px_per_mm: None, source: ScaleSource::None, uncertainty: None, reason: Some(reason.into()), iris_diameter_px: None }
+        Self {
+            px_per_mm: None,
+            source: ScaleSource::None,
+            uncertainty: None,
+            reason: Some(reason.into()),
+            iris_diameter_px: None,
+        }
     }
 }
 
@@ -73,7 +85,10 @@ fn dist(a: (f32, f32), b: (f32, f32)) -> f64 {
 
 /// Chooses the best scale the face supports.
 pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
-    let irises = [Pixels(f64::from(face.right_iris.diameter_px)), Pixels(f64::from(face.left_iris.diameter_px))];
+    let irises = [
+        Pixels(f64::from(face.right_iris.diameter_px)),
+        Pixels(f64::from(face.left_iris.diameter_px)),
+    ];
     let mut scale = match user {
         Some(s) => Scale::user(s),
         None => estimate(face, irises),
@@ -84,8 +99,10 @@ pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
 
 fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     let yaw = face.pose.yaw_deg.get();
-    let right_open = face.right_eye_openness >= EYE_OPEN_MIN && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
-    let left_open = face.left_eye_openness >= EYE_OPEN_MIN && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
+    let right_open = face.right_eye_openness >= EYE_OPEN_MIN
+        && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
+    let left_open =
+        face.left_eye_openness >= EYE_OPEN_MIN && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
     let iris_scale = |d: Pixels, extra_rel: f64| {
         let rel = (IRIS_REL_SD.powi(2) + (LANDMARK_SD_PX / d.0).powi(2) + extra_rel.powi(2)).sqrt();
         (PxPerMm::from_known_length(d, IRIS_DIAMETER), rel)
@@ -101,12 +118,22 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
             // Disagreement between the eyes is evidence of error: fold it in.
             let spread = (irises[0].0 - irises[1].0).abs() / 2.0 / mean.0.max(1e-6);
             let (px, rel) = iris_scale(mean, spread);
-            return Scale { px_per_mm: px, source: ScaleSource::Iris, uncertainty: Some(rel), reason: None, iris_diameter_px: None };
+            return Scale {
+                px_per_mm: px,
+                source: ScaleSource::Iris,
+                uncertainty: Some(rel),
+                reason: None,
+                iris_diameter_px: None,
+            };
         }
         closed_eyes_reason(face, right_open, left_open)
     } else {
         // Turned head: the far eye is foreshortened, so only the nearer one counts.
-        let (nearer, open, name) = if yaw > 0.0 { (irises[0], right_open, "right") } else { (irises[1], left_open, "left") };
+        let (nearer, open, name) = if yaw > 0.0 {
+            (irises[0], right_open, "right")
+        } else {
+            (irises[1], left_open, "left")
+        };
         if open {
             let foreshortening = 1.0 - yaw.to_radians().cos();
             let (px, rel) = iris_scale(nearer, foreshortening);
@@ -114,7 +141,9 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
                 px_per_mm: px,
                 source: ScaleSource::IrisNearerEye,
                 uncertainty: Some(rel),
-                reason: Some(format!("head turned {yaw:.0}°: only the nearer ({name}) eye's iris is used")),
+                reason: Some(format!(
+                    "head turned {yaw:.0}°: only the nearer ({name}) eye's iris is used"
+                )),
                 iris_diameter_px: None,
             };
         }
@@ -122,19 +151,29 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     };
 
     if yaw.abs() > MAX_IPD_YAW_DEG {
-        return Scale::none(format!("{reason}; head turned {yaw:.0}° is too far for the eye-distance fallback"));
+        return Scale::none(format!(
+            "{reason}; head turned {yaw:.0}° is too far for the eye-distance fallback"
+        ));
     }
     let centre = |c: (usize, usize)| {
         let (a, b) = (face.point(c.0), face.point(c.1));
         ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
     };
-    let ipd = Pixels(dist(centre(topo::RIGHT_EYE_CORNERS), centre(topo::LEFT_EYE_CORNERS)) / yaw.to_radians().cos());
+    let ipd = Pixels(
+        dist(
+            centre(topo::RIGHT_EYE_CORNERS),
+            centre(topo::LEFT_EYE_CORNERS),
+        ) / yaw.to_radians().cos(),
+    );
     let rel = (IPD_REL_SD.powi(2) + (LANDMARK_SD_PX / ipd.0).powi(2)).sqrt();
     Scale {
         px_per_mm: PxPerMm::from_known_length(ipd, INTERPUPILLARY),
         source: ScaleSource::Interpupillary,
         uncertainty: Some(rel),
-        reason: Some(format!("{reason}; scale from eye distance against the adult mean of {} mm", INTERPUPILLARY.0)),
+        reason: Some(format!(
+            "{reason}; scale from eye distance against the adult mean of {} mm",
+            INTERPUPILLARY.0
+        )),
         iris_diameter_px: None,
     }
 }

@@ -71,8 +71,12 @@ impl PxPerMm {
 impl std::str::FromStr for PxPerMm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
-        PxPerMm::new(v).ok_or_else(|| format!("pixels per millimetre must be a positive number, got `{s}`"))
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number"))?;
+        PxPerMm::new(v)
+            .ok_or_else(|| format!("pixels per millimetre must be a positive number, got `{s}`"))
     }
 }
 

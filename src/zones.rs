@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The treatment zones. Right and left are the subject's sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ZoneName {
     Forehead,
@@ -41,23 +43,38 @@ impl ZoneName {
     /// twice; chosen on a numbered landmark map of the shared photos.
     pub fn outline(self) -> &'static [usize] {
         match self {
-            Self::Forehead => &[70, 63, 105, 66, 107, 9, 336, 296, 334, 293, 300, 284, 332, 297, 338, 10, 109, 67, 103, 54],
+            Self::Forehead => &[
+                70, 63, 105, 66, 107, 9, 336, 296, 334, 293, 300, 284, 332, 297, 338, 10, 109, 67,
+                103, 54,
+            ],
             Self::Nose => &[
-                168, 417, 465, 412, 399, 456, 363, 360, 279, 331, 294, 327, 326, 2, 97, 98, 64, 102, 49, 131, 134, 236, 174, 188,
-                245, 193,
+                168, 417, 465, 412, 399, 456, 363, 360, 279, 331, 294, 327, 326, 2, 97, 98, 64,
+                102, 49, 131, 134, 236, 174, 188, 245, 193,
             ],
             Self::RightCheek => &[
-                143, 111, 117, 118, 119, 120, 121, 128, 188, 174, 236, 134, 131, 49, 102, 64, 98, 165, 92, 186, 57, 212, 214, 192,
-                213, 147, 123, 116,
+                143, 111, 117, 118, 119, 120, 121, 128, 188, 174, 236, 134, 131, 49, 102, 64, 98,
+                165, 92, 186, 57, 212, 214, 192, 213, 147, 123, 116,
             ],
             Self::LeftCheek => &[
-                372, 340, 346, 347, 348, 349, 350, 357, 412, 399, 456, 363, 360, 279, 331, 294, 327, 391, 322, 410, 287, 432, 434,
-                416, 433, 376, 352, 345,
+                372, 340, 346, 347, 348, 349, 350, 357, 412, 399, 456, 363, 360, 279, 331, 294,
+                327, 391, 322, 410, 287, 432, 434, 416, 433, 376, 352, 345,
             ],
-            Self::Chin => &[43, 106, 182, 83, 18, 313, 406, 335, 273, 422, 430, 394, 395, 369, 400, 377, 152, 148, 176, 140, 170, 169, 210, 202],
-            Self::Perioral => &[98, 97, 2, 326, 327, 391, 322, 410, 287, 273, 335, 406, 313, 18, 83, 182, 106, 43, 57, 186, 92, 165],
-            Self::RightPeriorbital => &[226, 25, 110, 24, 23, 22, 26, 112, 243, 244, 128, 121, 120, 119, 118, 117, 111, 143, 35],
-            Self::LeftPeriorbital => &[446, 255, 339, 254, 253, 252, 256, 341, 463, 464, 357, 350, 349, 348, 347, 346, 340, 372, 265],
+            Self::Chin => &[
+                43, 106, 182, 83, 18, 313, 406, 335, 273, 422, 430, 394, 395, 369, 400, 377, 152,
+                148, 176, 140, 170, 169, 210, 202,
+            ],
+            Self::Perioral => &[
+                98, 97, 2, 326, 327, 391, 322, 410, 287, 273, 335, 406, 313, 18, 83, 182, 106, 43,
+                57, 186, 92, 165,
+            ],
+            Self::RightPeriorbital => &[
+                226, 25, 110, 24, 23, 22, 26, 112, 243, 244, 128, 121, 120, 119, 118, 117, 111,
+                143, 35,
+            ],
+            Self::LeftPeriorbital => &[
+                446, 255, 339, 254, 253, 252, 256, 341, 463, 464, 357, 350, 349, 348, 347, 346,
+                340, 372, 265,
+            ],
         }
     }
 
@@ -105,7 +122,10 @@ pub struct ZoneMask {
 impl ZoneMask {
     /// Image coordinates of every pixel in the zone.
     pub fn iter_pixels(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.mask.enumerate_pixels().filter(|(_, _, p)| p.0[0] > 0).map(|(x, y, _)| (x + self.x0, y + self.y0))
+        self.mask
+            .enumerate_pixels()
+            .filter(|(_, _, p)| p.0[0] > 0)
+            .map(|(x, y, _)| (x + self.x0, y + self.y0))
     }
 }
 
@@ -135,14 +155,21 @@ fn enlarge(poly: &[Point], factor: f32) -> Vec<Point> {
     let n = poly.len() as f32;
     let cx = poly.iter().map(|p| p.0).sum::<f32>() / n;
     let cy = poly.iter().map(|p| p.1).sum::<f32>() / n;
-    poly.iter().map(|p| (cx + (p.0 - cx) * factor, cy + (p.1 - cy) * factor)).collect()
+    poly.iter()
+        .map(|p| (cx + (p.0 - cx) * factor, cy + (p.1 - cy) * factor))
+        .collect()
 }
 
 fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
     // Pixel centres: pixel i covers [i, i+1), so shift by half a pixel.
     let mut pts: Vec<IPoint<i32>> = poly
         .iter()
-        .map(|p| IPoint::new((p.0 - x0 as f32 - 0.5).round() as i32, (p.1 - y0 as f32 - 0.5).round() as i32))
+        .map(|p| {
+            IPoint::new(
+                (p.0 - x0 as f32 - 0.5).round() as i32,
+                (p.1 - y0 as f32 - 0.5).round() as i32,
+            )
+        })
         .collect();
     pts.dedup();
     while pts.len() > 1 && pts.first() == pts.last() {
@@ -155,7 +182,10 @@ fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
 
 /// Builds every zone's mask for a face in a `width`×`height` photo.
 pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
-    let exclusions: Vec<Vec<Point>> = EXCLUSIONS.iter().map(|(idx, f)| enlarge(&face.polygon(idx), *f)).collect();
+    let exclusions: Vec<Vec<Point>> = EXCLUSIONS
+        .iter()
+        .map(|(idx, f)| enlarge(&face.polygon(idx), *f))
+        .collect();
     ZoneName::ALL
         .iter()
         .map(|&name| {
@@ -181,8 +211,20 @@ pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
             let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
             let full = polygon_area(&outline);
             let clipped = polygon_area(&clip_to_frame(&outline, width as f32, height as f32));
-            let outside_frame = if full > 0.0 { ((full - clipped) / full).clamp(0.0, 1.0) } else { 1.0 };
-            ZoneMask { name, x0, y0, mask, pixels, outside_frame, outline }
+            let outside_frame = if full > 0.0 {
+                ((full - clipped) / full).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            ZoneMask {
+                name,
+                x0,
+                y0,
+                mask,
+                pixels,
+                outside_frame,
+                outline,
+            }
         })
         .collect()
 }
@@ -253,7 +295,10 @@ mod tests {
     fn every_zone_outline_uses_valid_landmarks() {
         for z in ZoneName::ALL {
             assert!(z.outline().len() >= 3);
-            assert!(z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT), "{z:?}");
+            assert!(
+                z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT),
+                "{z:?}"
+            );
         }
     }
 }

@@ -12,13 +12,24 @@ fn bin() -> Command {
 
 /// A shared photo; a missing one is a failure, never a silent skip.
 fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/photos").join(rel);
-    assert!(p.is_file(), "missing shared photo {} (../shared must sit beside the repo)", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/photos")
+        .join(rel);
+    assert!(
+        p.is_file(),
+        "missing shared photo {} (../shared must sit beside the repo)",
+        p.display()
+    );
     p
 }
 
 fn run(args: &[&str], inputs: &[&Path]) -> Output {
-    let out = bin().arg("analyze").args(args).args(inputs).output().expect("run dermascore");
+    let out = bin()
+        .arg("analyze")
+        .args(args)
+        .args(inputs)
+        .output()
+        .expect("run dermascore");
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("panicked"),
         "dermascore panicked:\n{}",
@@ -30,7 +41,9 @@ fn run(args: &[&str], inputs: &[&Path]) -> Output {
 fn records(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -47,7 +60,12 @@ fn one_image(path: &Path, args: &[&str]) -> Value {
 }
 
 fn finding_codes(rec: &Value) -> Vec<String> {
-    rec["quality"]["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_string()).collect()
+    rec["quality"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -58,7 +76,10 @@ fn obama_has_one_face_and_iris_scale_near_reference() {
     assert_eq!(rec["face"]["count"], 1);
     assert_eq!(rec["scale"]["source"], "iris");
     let px_per_mm = rec["scale"]["px_per_mm"].as_f64().unwrap();
-    assert!((px_per_mm / 1.58 - 1.0).abs() <= 0.15, "iris scale {px_per_mm} px/mm not within 15 % of 1.58");
+    assert!(
+        (px_per_mm / 1.58 - 1.0).abs() <= 0.15,
+        "iris scale {px_per_mm} px/mm not within 15 % of 1.58"
+    );
     let u = rec["scale"]["uncertainty"].as_f64().unwrap();
     assert!(u > 0.03 && u < 0.15, "stated uncertainty {u}");
     // Frontal portrait: small pose angles.
@@ -74,7 +95,9 @@ fn obama_has_one_face_and_iris_scale_near_reference() {
     }
     // At ~1.5 px/mm pores cannot be resolved; pigmentation can be assessed.
     assert_eq!(rec["quality"]["usable"]["pores"]["usable"], false);
-    let why = rec["quality"]["usable"]["pores"]["reasons"][0].as_str().unwrap();
+    let why = rec["quality"]["usable"]["pores"]["reasons"][0]
+        .as_str()
+        .unwrap();
     assert!(why.contains("px/mm"), "{why}");
     assert_eq!(rec["quality"]["usable"]["pigmentation"]["usable"], true);
     assert_eq!(rec["input"]["format"], "jpeg");
@@ -118,7 +141,11 @@ fn user_scale_overrides_the_face() {
     assert_eq!(rec["scale"]["source"], "user");
     assert_eq!(rec["scale"]["px_per_mm"], 20.0);
     let out = run(&["--px-per-mm", "-3"], &[&shared("faces/obama.jpg")]);
-    assert_eq!(out.status.code(), Some(2), "a negative scale is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a negative scale is a usage error"
+    );
 }
 
 /// A PNG whose header claims 100000×100000 pixels: a decompression bomb.
@@ -128,7 +155,11 @@ fn png_bomb_header() -> Vec<u8> {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -152,20 +183,37 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     let jpeg = std::fs::read(shared("faces/obama.jpg")).unwrap();
     std::fs::write(d.join("b_truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
     std::fs::write(d.join("c_text.jpg"), b"this is not an image\n").unwrap();
-    image::RgbImage::new(1, 1).save(d.join("d_tiny.png")).unwrap();
+    image::RgbImage::new(1, 1)
+        .save(d.join("d_tiny.png"))
+        .unwrap();
     std::fs::write(d.join("e_bomb.png"), png_bomb_header()).unwrap();
     // A smooth gradient: a valid photo with no face in it.
-    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 128])).save(d.join("f_noface.png")).unwrap();
+    image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x / 3) as u8, (y / 2) as u8, 128])
+    })
+    .save(d.join("f_noface.png"))
+    .unwrap();
 
     let good = shared("faces/obama.jpg");
     let out = run(&[], &[d, &good]);
-    assert_eq!(out.status.code(), Some(1), "some images failed → exit code 1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some images failed → exit code 1"
+    );
     let recs = records(&out);
     let imgs = images(&recs);
     assert_eq!(imgs.len(), 7);
     let code_of = |name: &str| {
-        let r = imgs.iter().find(|r| r["input"]["path"].as_str().unwrap().ends_with(name)).unwrap();
-        assert_eq!(r["status"], if name == "obama.jpg" { "ok" } else { "error" }, "{name}");
+        let r = imgs
+            .iter()
+            .find(|r| r["input"]["path"].as_str().unwrap().ends_with(name))
+            .unwrap();
+        assert_eq!(
+            r["status"],
+            if name == "obama.jpg" { "ok" } else { "error" },
+            "{name}"
+        );
         r["error"]["code"].as_str().map(str::to_string)
     };
     assert_eq!(code_of("a_empty.jpg").as_deref(), Some("empty_file"));
@@ -193,27 +241,52 @@ fn formats_bit_depths_and_exif_orientation() {
     let d = dir.path();
     let photo = image::open(shared("faces/obama.jpg")).unwrap();
     // 16-bit greyscale PNG and 8-bit RGBA and TIFF.
-    image::DynamicImage::ImageLuma16(photo.to_luma16()).save(d.join("grey16.png")).unwrap();
-    image::DynamicImage::ImageRgba8(photo.to_rgba8()).save(d.join("rgba.png")).unwrap();
+    image::DynamicImage::ImageLuma16(photo.to_luma16())
+        .save(d.join("grey16.png"))
+        .unwrap();
+    image::DynamicImage::ImageRgba8(photo.to_rgba8())
+        .save(d.join("rgba.png"))
+        .unwrap();
     photo.save(d.join("photo.tiff")).unwrap();
     // JPEG stored rotated with EXIF orientation 6 (display = rotate 90° clockwise).
     let rotated = photo.rotate270();
     let mut jpeg = Vec::new();
-    rotated.to_rgb8().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    rotated
+        .to_rgb8()
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
     std::fs::write(d.join("exif6.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
 
     let out = run(&[], &[d]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs = records(&out);
     for r in images(&recs) {
         assert_eq!(r["status"], "ok", "{r}");
         assert_eq!(r["face"]["count"], 1, "{}", r["input"]["path"]);
         let s = r["scale"]["px_per_mm"].as_f64().unwrap();
-        assert!((s / 1.58 - 1.0).abs() <= 0.15, "{}: {s}", r["input"]["path"]);
+        assert!(
+            (s / 1.58 - 1.0).abs() <= 0.15,
+            "{}: {s}",
+            r["input"]["path"]
+        );
     }
-    let exif = images(&recs).into_iter().find(|r| r["input"]["path"].as_str().unwrap().ends_with("exif6.jpg")).unwrap();
+    let exif = images(&recs)
+        .into_iter()
+        .find(|r| r["input"]["path"].as_str().unwrap().ends_with("exif6.jpg"))
+        .unwrap();
     assert_eq!(exif["input"]["exif_orientation"], 6);
-    assert_eq!(exif["input"]["width"], 910, "orientation applied: upright width");
+    assert_eq!(
+        exif["input"]["width"], 910,
+        "orientation applied: upright width"
+    );
     assert!(exif["face"]["pose"]["roll_deg"].as_f64().unwrap().abs() < 10.0);
 }
 
@@ -241,18 +314,31 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 fn out_dir_gets_atomic_results_and_overlays_without_exif() {
     let dir = tempfile::tempdir().unwrap();
     let exif_photo = dir.path().join("in.jpg");
-    std::fs::write(&exif_photo, with_exif_orientation(&std::fs::read(shared("faces/obama.jpg")).unwrap(), 1)).unwrap();
+    std::fs::write(
+        &exif_photo,
+        with_exif_orientation(&std::fs::read(shared("faces/obama.jpg")).unwrap(), 1),
+    )
+    .unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(&["--out", out_dir.to_str().unwrap(), "--overlays"], &[&exif_photo]);
+    let out = run(
+        &["--out", out_dir.to_str().unwrap(), "--overlays"],
+        &[&exif_photo],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty(), "with --out nothing goes to stdout");
     let text = std::fs::read_to_string(out_dir.join("results.jsonl")).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     let overlay = lines[0]["overlay"].as_str().unwrap();
     let png = std::fs::read(out_dir.join(overlay)).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
-    assert!(!png.windows(4).any(|w| w == b"Exif" || w == b"eXIf"), "no EXIF in overlays");
+    assert!(
+        !png.windows(4).any(|w| w == b"Exif" || w == b"eXIf"),
+        "no EXIF in overlays"
+    );
     assert!(!text.contains("Exif"));
     // No temporary files left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
@@ -269,7 +355,11 @@ fn manifest_rows_fill_the_subject_and_bad_rows_are_rejected_with_the_line() {
     let photo = dir.path().join("photo.jpg");
     std::fs::copy(shared("faces/obama.jpg"), &photo).unwrap();
     let manifest = dir.path().join("visits.csv");
-    std::fs::write(&manifest, "path,patient_id,visit_date,view\nphoto.jpg,P9,2026-02-03,front\n").unwrap();
+    std::fs::write(
+        &manifest,
+        "path,patient_id,visit_date,view\nphoto.jpg,P9,2026-02-03,front\n",
+    )
+    .unwrap();
     let out = run(&["--manifest", manifest.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(0));
     let rec = &records(&out)[0];
@@ -308,10 +398,16 @@ fn modified_model_is_refused() {
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
     std::fs::write(&target, bytes).unwrap();
-    let out = run(&["--models", dir.path().to_str().unwrap()], &[&shared("faces/obama.jpg")]);
+    let out = run(
+        &["--models", dir.path().to_str().unwrap()],
+        &[&shared("faces/obama.jpg")],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("iris_landmark") && err.contains("sha256"), "{err}");
+    assert!(
+        err.contains("iris_landmark") && err.contains("sha256"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -325,14 +421,21 @@ fn missing_onnx_runtime_is_one_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ONNX Runtime") && err.contains("DERMASCORE_ORT_LIB"), "{err}");
+    assert!(
+        err.contains("ONNX Runtime") && err.contains("DERMASCORE_ORT_LIB"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]
 fn results_do_not_depend_on_thread_count() {
-    let inputs = [shared("faces/obama.jpg"), shared("faces/two_people.jpg"), shared("faces/biden.jpg")];
+    let inputs = [
+        shared("faces/obama.jpg"),
+        shared("faces/two_people.jpg"),
+        shared("faces/biden.jpg"),
+    ];
     let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     let strip = |out: &Output| -> Vec<Value> {
         images(&records(out))
@@ -355,7 +458,10 @@ fn committed_schema_is_current() {
     assert_eq!(out.status.code(), Some(0));
     let generated: Value = serde_json::from_slice(&out.stdout).unwrap();
     let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json")).unwrap(),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(generated, committed, "schema changed: run `dermascore schema > schema/results.schema.json` and bump SCHEMA_VERSION if it breaks consumers");
@@ -374,4 +480,43 @@ fn records_validate_against_the_schema_types() {
 fn no_inputs_is_a_usage_error() {
     let out = bin().arg("analyze").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The demo's follow-up visits are the baseline photos re-captured at a
+/// known scale (ground_truth.json); the iris scale must follow it.
+#[test]
+fn demo_scale_follows_the_planted_capture_change() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(demo.join("ground_truth.json")).unwrap())
+            .unwrap();
+    let out = run(&[], &[&demo]);
+    assert_eq!(out.status.code(), Some(0));
+    let recs = records(&out);
+    for (pid, patient) in truth["patients"].as_object().unwrap() {
+        let visits = patient["visits"].as_object().unwrap();
+        let scale_at = |date: &str| {
+            let rec = images(&recs)
+                .into_iter()
+                .find(|r| {
+                    r["subject"]["patient_id"] == pid.as_str() && r["subject"]["visit_date"] == date
+                })
+                .unwrap();
+            rec["scale"]["px_per_mm"].as_f64().unwrap()
+        };
+        let dates: Vec<&String> = visits.keys().collect();
+        let planted = visits[dates[1]]["capture"]["scale"].as_f64().unwrap()
+            / visits[dates[0]]["capture"]["scale"].as_f64().unwrap();
+        let measured = scale_at(dates[1]) / scale_at(dates[0]);
+        let error = measured / planted - 1.0;
+        println!(
+            "{pid}: planted scale ratio {planted:.3}, measured {measured:.4} ({:+.2} %)",
+            100.0 * error
+        );
+        assert!(
+            error.abs() < 0.03,
+            "{pid}: scale ratio off by {:.1} %",
+            100.0 * error
+        );
+    }
 }

@@ -25,7 +25,9 @@ impl Detection {
 }
 
 /// Which detector found the face.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorKind {
     ShortRange,
@@ -52,7 +54,10 @@ impl DetectorKind {
             for y in 0..grid {
                 for x in 0..grid {
                     for _ in 0..per_cell {
-                        out.push(((x as f32 + 0.5) / grid as f32, (y as f32 + 0.5) / grid as f32));
+                        out.push((
+                            (x as f32 + 0.5) / grid as f32,
+                            (y as f32 + 0.5) / grid as f32,
+                        ));
                     }
                 }
             }
@@ -65,7 +70,11 @@ pub const MIN_SCORE: f32 = 0.5;
 const NMS_IOU: f32 = 0.3;
 
 /// Runs one detector on the whole image; detections sorted by score.
-pub fn detect(session: &mut Session, kind: DetectorKind, pyramid: &Pyramid) -> ort::Result<Vec<Detection>> {
+pub fn detect(
+    session: &mut Session,
+    kind: DetectorKind,
+    pyramid: &Pyramid,
+) -> ort::Result<Vec<Detection>> {
     let size = kind.input_size();
     let img = pyramid.base();
     let side = img.width().max(img.height()) as f32;
@@ -73,11 +82,21 @@ pub fn detect(session: &mut Session, kind: DetectorKind, pyramid: &Pyramid) -> o
     let pad_x = (side - img.width() as f32) / 2.0;
     let pad_y = (side - img.height() as f32) / 2.0;
     let s = side / size as f32;
-    let map = Affine { a: s, b: 0.0, c: 0.0, d: s, tx: 0.5 * s - pad_x, ty: 0.5 * s - pad_y };
+    let map = Affine {
+        a: s,
+        b: 0.0,
+        c: 0.0,
+        d: s,
+        tx: 0.5 * s - pad_x,
+        ty: 0.5 * s - pad_y,
+    };
     let mut input = vec![0.0f32; (size * size * 3) as usize];
     pyramid.sample(&map, size, size, 1.0 / 127.5, -1.0, &mut input);
 
-    let outputs = session.run(ort::inputs![TensorRef::from_array_view(([1usize, size as usize, size as usize, 3], &*input))?])?;
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((
+        [1usize, size as usize, size as usize, 3],
+        &*input
+    ))?])?;
     let (_, regressors) = outputs[0].try_extract_tensor::<f32>()?;
     let (_, logits) = outputs[1].try_extract_tensor::<f32>()?;
 
@@ -97,14 +116,23 @@ pub fn detect(session: &mut Session, kind: DetectorKind, pyramid: &Pyramid) -> o
         for (k, kp) in keypoints.iter_mut().enumerate() {
             *kp = to_image(r[4 + 2 * k] / scale + ax, r[5 + 2 * k] / scale + ay);
         }
-        raw.push(Detection { score, cx, cy, w: r[2] / scale * side, h: r[3] / scale * side, keypoints });
+        raw.push(Detection {
+            score,
+            cx,
+            cy,
+            w: r[2] / scale * side,
+            h: r[3] / scale * side,
+            keypoints,
+        });
     }
     Ok(weighted_nms(raw))
 }
 
 fn iou(a: &Detection, b: &Detection) -> f32 {
-    let ix = ((a.cx + a.w / 2.0).min(b.cx + b.w / 2.0) - (a.cx - a.w / 2.0).max(b.cx - b.w / 2.0)).max(0.0);
-    let iy = ((a.cy + a.h / 2.0).min(b.cy + b.h / 2.0) - (a.cy - a.h / 2.0).max(b.cy - b.h / 2.0)).max(0.0);
+    let ix = ((a.cx + a.w / 2.0).min(b.cx + b.w / 2.0) - (a.cx - a.w / 2.0).max(b.cx - b.w / 2.0))
+        .max(0.0);
+    let iy = ((a.cy + a.h / 2.0).min(b.cy + b.h / 2.0) - (a.cy - a.h / 2.0).max(b.cy - b.h / 2.0))
+        .max(0.0);
     let inter = ix * iy;
     let union = a.area() + b.area() - inter;
     if union > 0.0 {
@@ -121,12 +149,15 @@ pub fn weighted_nms(mut dets: Vec<Detection>) -> Vec<Detection> {
     let mut out = Vec::new();
     while !dets.is_empty() {
         let top = dets[0].clone();
-        let (group, rest): (Vec<_>, Vec<_>) = dets.into_iter().partition(|d| iou(&top, d) > NMS_IOU);
+        let (group, rest): (Vec<_>, Vec<_>) =
+            dets.into_iter().partition(|d| iou(&top, d) > NMS_IOU);
         dets = rest;
         let total: f32 = group.iter().map(|d| d.score).sum();
         let mut merged = top.clone();
         if total > 0.0 && group.len() > 1 {
-            let avg = |f: &dyn Fn(&Detection) -> f32| group.iter().map(|d| f(d) * d.score).sum::<f32>() / total;
+            let avg = |f: &dyn Fn(&Detection) -> f32| {
+                group.iter().map(|d| f(d) * d.score).sum::<f32>() / total
+            };
             merged.cx = avg(&|d| d.cx);
             merged.cy = avg(&|d| d.cy);
             merged.w = avg(&|d| d.w);
@@ -151,7 +182,14 @@ mod tests {
     }
 
     fn det(score: f32, cx: f32) -> Detection {
-        Detection { score, cx, cy: 0.0, w: 10.0, h: 10.0, keypoints: [(cx, 0.0); 6] }
+        Detection {
+            score,
+            cx,
+            cy: 0.0,
+            w: 10.0,
+            h: 10.0,
+            keypoints: [(cx, 0.0); 6],
+        }
     }
 
     #[test]
@@ -159,7 +197,10 @@ mod tests {
         let out = weighted_nms(vec![det(0.9, 0.0), det(0.6, 1.0), det(0.8, 100.0)]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].score, 0.9);
-        assert!(out[0].cx > 0.0 && out[0].cx < 0.5, "weighted towards the stronger box");
+        assert!(
+            out[0].cx > 0.0 && out[0].cx < 0.5,
+            "weighted towards the stronger box"
+        );
         assert_eq!(out[1].cx, 100.0);
     }
 }

@@ -107,13 +107,22 @@ fn inference_error(stage: &str) -> impl Fn(ort::Error) -> InputError + '_ {
 /// Finds the largest face and measures its geometry.
 pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometry, InputError> {
     let mut detector = DetectorKind::ShortRange;
-    let mut faces = detect::detect(&mut models.short_range, detector, pyramid).map_err(inference_error("face detection"))?;
+    let mut faces = detect::detect(&mut models.short_range, detector, pyramid)
+        .map_err(inference_error("face detection"))?;
     if faces.is_empty() {
         detector = DetectorKind::FullRange;
-        faces = detect::detect(&mut models.full_range, detector, pyramid).map_err(inference_error("face detection"))?;
+        faces = detect::detect(&mut models.full_range, detector, pyramid)
+            .map_err(inference_error("face detection"))?;
     }
-    let Some(largest) = faces.iter().max_by(|a, b| a.area().total_cmp(&b.area())).cloned() else {
-        return Err(InputError::new(ErrorCode::NoFace, "no face found (short- and full-range detectors)"));
+    let Some(largest) = faces
+        .iter()
+        .max_by(|a, b| a.area().total_cmp(&b.area()))
+        .cloned()
+    else {
+        return Err(InputError::new(
+            ErrorCode::NoFace,
+            "no face found (short- and full-range detectors)",
+        ));
     };
 
     // First mesh from the detection, then a second from the first mesh's own
@@ -135,8 +144,20 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     }
 
     let point = |i: usize| (landmarks[i][0], landmarks[i][1]);
-    let right_iris = run_iris(&mut models.iris, pyramid, point(topo::RIGHT_EYE_CORNERS.0), point(topo::RIGHT_EYE_CORNERS.1), true)?;
-    let left_iris = run_iris(&mut models.iris, pyramid, point(topo::LEFT_EYE_CORNERS.0), point(topo::LEFT_EYE_CORNERS.1), false)?;
+    let right_iris = run_iris(
+        &mut models.iris,
+        pyramid,
+        point(topo::RIGHT_EYE_CORNERS.0),
+        point(topo::RIGHT_EYE_CORNERS.1),
+        true,
+    )?;
+    let left_iris = run_iris(
+        &mut models.iris,
+        pyramid,
+        point(topo::LEFT_EYE_CORNERS.0),
+        point(topo::LEFT_EYE_CORNERS.1),
+        false,
+    )?;
     Ok(FaceGeometry {
         detector,
         face_count: faces.len(),
@@ -153,7 +174,11 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     })
 }
 
-fn run_mesh(session: &mut Session, pyramid: &Pyramid, map: &Affine) -> Result<(Vec<[f32; 3]>, f32), InputError> {
+fn run_mesh(
+    session: &mut Session,
+    pyramid: &Pyramid,
+    map: &Affine,
+) -> Result<(Vec<[f32; 3]>, f32), InputError> {
     let n = MESH_SIZE as usize;
     let mut input = vec![0.0f32; n * n * 3];
     pyramid.sample(map, MESH_SIZE, MESH_SIZE, 1.0 / 255.0, 0.0, &mut input);
@@ -163,7 +188,10 @@ fn run_mesh(session: &mut Session, pyramid: &Pyramid, map: &Affine) -> Result<(V
     let (_, coords) = outputs[0].try_extract_tensor::<f32>().map_err(&err)?;
     let (_, logit) = outputs[1].try_extract_tensor::<f32>().map_err(&err)?;
     if coords.len() < topo::LANDMARK_COUNT * 3 {
-        return Err(InputError::new(ErrorCode::InferenceFailed, "face mesh returned too few values"));
+        return Err(InputError::new(
+            ErrorCode::InferenceFailed,
+            "face mesh returned too few values",
+        ));
     }
     let scale = map.scale();
     let landmarks = coords
@@ -196,17 +224,39 @@ fn crop_from_landmarks(landmarks: &[[f32; 3]]) -> Affine {
     }
     let (cu, cv) = ((u0 + u1) / 2.0, (v0 + v1) / 2.0);
     let (cx, cy) = (cu * cos - cv * sin, cu * sin + cv * cos);
-    Affine::rotated_square(cx, cy, FACE_CROP_SCALE * (u1 - u0).max(v1 - v0), angle, MESH_SIZE)
+    Affine::rotated_square(
+        cx,
+        cy,
+        FACE_CROP_SCALE * (u1 - u0).max(v1 - v0),
+        angle,
+        MESH_SIZE,
+    )
 }
 
 /// Runs the iris model on one eye. The model was trained on the subject's
 /// left eye; the right eye is mirrored in and out, as MediaPipe does.
-fn run_iris(session: &mut Session, pyramid: &Pyramid, outer: Point, inner: Point, mirror: bool) -> Result<Iris, InputError> {
+fn run_iris(
+    session: &mut Session,
+    pyramid: &Pyramid,
+    outer: Point,
+    inner: Point,
+    mirror: bool,
+) -> Result<Iris, InputError> {
     let centre = ((outer.0 + inner.0) / 2.0, (outer.1 + inner.1) / 2.0);
     // Angle of the eye line pointing from the subject's right to left.
-    let (from, to) = if mirror { (outer, inner) } else { (inner, outer) };
+    let (from, to) = if mirror {
+        (outer, inner)
+    } else {
+        (inner, outer)
+    };
     let angle = (to.1 - from.1).atan2(to.0 - from.0);
-    let mut map = Affine::rotated_square(centre.0, centre.1, EYE_CROP_SCALE * dist(outer, inner), angle, IRIS_SIZE);
+    let mut map = Affine::rotated_square(
+        centre.0,
+        centre.1,
+        EYE_CROP_SCALE * dist(outer, inner),
+        angle,
+        IRIS_SIZE,
+    );
     if mirror {
         map = map.mirrored(IRIS_SIZE);
     }
@@ -219,15 +269,27 @@ fn run_iris(session: &mut Session, pyramid: &Pyramid, outer: Point, inner: Point
     let (_, contour) = outputs[0].try_extract_tensor::<f32>().map_err(&err)?;
     let (_, iris) = outputs[1].try_extract_tensor::<f32>().map_err(&err)?;
     if iris.len() < 15 || contour.len() < 16 * 3 {
-        return Err(InputError::new(ErrorCode::InferenceFailed, "iris model returned too few values"));
+        return Err(InputError::new(
+            ErrorCode::InferenceFailed,
+            "iris model returned too few values",
+        ));
     }
-    let p: Vec<Point> = iris.chunks_exact(3).take(5).map(|c| map.apply_continuous(c[0], c[1])).collect();
+    let p: Vec<Point> = iris
+        .chunks_exact(3)
+        .take(5)
+        .map(|c| map.apply_continuous(c[0], c[1]))
+        .collect();
     let d1 = dist(p[1], p[3]);
     let d2 = dist(p[2], p[4]);
     // Eyelid contour: 0 and 8 are the corners, 4 the lower and 12 the upper lid's middle.
     let c = |i: usize| map.apply_continuous(contour[3 * i], contour[3 * i + 1]);
     let openness = dist(c(12), c(4)) / dist(c(0), c(8)).max(1e-3);
-    Ok(Iris { centre: p[0], diameter_px: (d1 + d2) / 2.0, diameters_px: (d1, d2), openness })
+    Ok(Iris {
+        centre: p[0],
+        diameter_px: (d1 + d2) / 2.0,
+        diameters_px: (d1, d2),
+        openness,
+    })
 }
 
 /// Head pose from the mesh's 3-D landmarks: the face's left-right axis
@@ -240,10 +302,17 @@ pub fn pose(landmarks: &[[f32; 3]]) -> Pose {
         [v[0] / n, v[1] / n, v[2] / n]
     };
     // Image y grows downwards; "up" is towards the forehead.
-    let right = norm(sub(landmarks[topo::LEFT_FACE_EDGE], landmarks[topo::RIGHT_FACE_EDGE]));
+    let right = norm(sub(
+        landmarks[topo::LEFT_FACE_EDGE],
+        landmarks[topo::RIGHT_FACE_EDGE],
+    ));
     let up_raw = sub(landmarks[topo::FOREHEAD_TOP], landmarks[topo::CHIN]);
     let dot = up_raw[0] * right[0] + up_raw[1] * right[1] + up_raw[2] * right[2];
-    let up = norm([up_raw[0] - dot * right[0], up_raw[1] - dot * right[1], up_raw[2] - dot * right[2]]);
+    let up = norm([
+        up_raw[0] - dot * right[0],
+        up_raw[1] - dot * right[1],
+        up_raw[2] - dot * right[2],
+    ]);
     let deg = |r: f32| Degrees(f64::from(r.to_degrees()));
     Pose {
         // The subject's left cheek moving away (z grows) means a turn to their left.

@@ -32,17 +32,33 @@ impl Affine {
         let c = sin * s;
         let d = cos * s;
         let u0 = 0.5 - half;
-        Self { a, b, c, d, tx: cx + a * u0 + b * u0, ty: cy + c * u0 + d * u0 }
+        Self {
+            a,
+            b,
+            c,
+            d,
+            tx: cx + a * u0 + b * u0,
+            ty: cy + c * u0 + d * u0,
+        }
     }
 
     /// Horizontally mirrored crop: crop column `u` reads column `size-1-u`.
     pub fn mirrored(self, size: u32) -> Self {
         let w = size as f32 - 1.0;
-        Self { a: -self.a, c: -self.c, tx: self.tx + self.a * w, ty: self.ty + self.c * w, ..self }
+        Self {
+            a: -self.a,
+            c: -self.c,
+            tx: self.tx + self.a * w,
+            ty: self.ty + self.c * w,
+            ..self
+        }
     }
 
     pub fn apply(&self, u: f32, v: f32) -> (f32, f32) {
-        (self.a * u + self.b * v + self.tx, self.c * u + self.d * v + self.ty)
+        (
+            self.a * u + self.b * v + self.tx,
+            self.c * u + self.d * v + self.ty,
+        )
     }
 
     /// Maps a continuous crop coordinate (as the landmark models output) to
@@ -93,7 +109,15 @@ impl<'a> Pyramid<'a> {
     /// Samples a `size`×`size` crop through `map` into NHWC `out`, writing
     /// `channel_value · scale + offset` (zeros outside the image, as
     /// MediaPipe pads).
-    pub fn sample(&self, map: &Affine, width: u32, height: u32, scale: f32, offset: f32, out: &mut [f32]) {
+    pub fn sample(
+        &self,
+        map: &Affine,
+        width: u32,
+        height: u32,
+        scale: f32,
+        offset: f32,
+        out: &mut [f32],
+    ) {
         debug_assert_eq!(out.len(), (width * height * 3) as usize);
         // Deepest level whose pixels are still no larger than a crop pixel.
         let mut k = 0usize;
@@ -151,7 +175,10 @@ fn halve(src: &RgbImage) -> RgbImage {
         for x in 0..w as usize {
             for ch in 0..3 {
                 let i = 2 * x * 3 + ch;
-                let s = raw[r0 + i] as u16 + raw[r0 + i + 3] as u16 + raw[r1 + i] as u16 + raw[r1 + i + 3] as u16;
+                let s = raw[r0 + i] as u16
+                    + raw[r0 + i + 3] as u16
+                    + raw[r1 + i] as u16
+                    + raw[r1 + i + 3] as u16;
                 out[(y * w as usize + x) * 3 + ch] = ((s + 2) / 4) as u8;
             }
         }
@@ -186,9 +213,25 @@ mod tests {
         let img = RgbImage::from_pixel(64, 64, image::Rgb([100, 150, 200]));
         let pyr = Pyramid::new(&img, 8);
         let mut out = vec![0.0; 4 * 4 * 3];
-        pyr.sample(&Affine::rotated_square(32.0, 32.0, 32.0, 0.0, 4), 4, 4, 1.0, 0.0, &mut out);
-        assert!(out.chunks(3).all(|p| (p[0] - 100.0).abs() < 0.6 && (p[2] - 200.0).abs() < 0.6));
-        pyr.sample(&Affine::rotated_square(-100.0, -100.0, 8.0, 0.0, 4), 4, 4, 1.0 / 255.0, -1.0, &mut out);
+        pyr.sample(
+            &Affine::rotated_square(32.0, 32.0, 32.0, 0.0, 4),
+            4,
+            4,
+            1.0,
+            0.0,
+            &mut out,
+        );
+        assert!(out
+            .chunks(3)
+            .all(|p| (p[0] - 100.0).abs() < 0.6 && (p[2] - 200.0).abs() < 0.6));
+        pyr.sample(
+            &Affine::rotated_square(-100.0, -100.0, 8.0, 0.0, 4),
+            4,
+            4,
+            1.0 / 255.0,
+            -1.0,
+            &mut out,
+        );
         assert!(out.iter().all(|&v| v == -1.0));
     }
 }

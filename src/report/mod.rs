@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 pub const SCHEMA_VERSION: &str = "1.0.0";
 
 /// One line of the results file.
+#[allow(clippy::large_enum_variant)] // one summary per run; boxing it buys nothing
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
@@ -54,7 +55,10 @@ pub struct ToolInfo {
 
 impl ToolInfo {
     pub fn current() -> Self {
-        Self { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() }
+        Self {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 }
 
@@ -142,6 +146,8 @@ pub struct SummaryRecord {
     pub wall_ms_per_image: f64,
     /// Mean of the per-image totals (one worker's latency).
     pub mean_image_ms: f64,
+    /// Peak resident memory of the process so far (Linux VmHWM); null elsewhere.
+    pub peak_memory_mb: Option<f64>,
 }
 
 /// The JSON Schema of one results line, generated from these types.

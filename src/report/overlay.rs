@@ -24,7 +24,12 @@ fn colour(zone: ZoneName) -> Rgb<u8> {
 }
 
 /// Renders the overlay as PNG bytes.
-pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: Option<PxPerMm>) -> Result<Vec<u8>, image::ImageError> {
+pub fn render(
+    image: &RgbImage,
+    face: &FaceGeometry,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+) -> Result<Vec<u8>, image::ImageError> {
     // Crop around the face with a margin, then shrink to MAX_SIDE.
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
     for p in &face.landmarks {
@@ -38,11 +43,19 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
     let cy0 = (y0 - margin).max(0.0) as u32;
     let cx1 = ((x1 + margin) as u32).min(image.width());
     let cy1 = ((y1 + margin) as u32).min(image.height());
-    let (cw, ch) = (cx1.saturating_sub(cx0).max(1), cy1.saturating_sub(cy0).max(1));
+    let (cw, ch) = (
+        cx1.saturating_sub(cx0).max(1),
+        cy1.saturating_sub(cy0).max(1),
+    );
     let crop = imageops::crop_imm(image, cx0, cy0, cw, ch).to_image();
     let k = (MAX_SIDE as f32 / cw.max(ch) as f32).min(1.0);
     let mut canvas = if k < 1.0 {
-        imageops::resize(&crop, ((cw as f32 * k) as u32).max(1), ((ch as f32 * k) as u32).max(1), imageops::FilterType::Triangle)
+        imageops::resize(
+            &crop,
+            ((cw as f32 * k) as u32).max(1),
+            ((ch as f32 * k) as u32).max(1),
+            imageops::FilterType::Triangle,
+        )
     } else {
         crop
     };
@@ -50,7 +63,11 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
 
     for p in &face.landmarks {
         let (x, y) = map((p[0], p[1]));
-        draw_filled_rect_mut(&mut canvas, Rect::at(x as i32, y as i32).of_size(2, 2), Rgb([230, 230, 230]));
+        draw_filled_rect_mut(
+            &mut canvas,
+            Rect::at(x as i32, y as i32).of_size(2, 2),
+            Rgb([230, 230, 230]),
+        );
     }
     // Tint the pixels each zone measures (so the cut-outs show), then outline it.
     let (w, h) = (canvas.width(), canvas.height());
@@ -61,8 +78,8 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
             let (u, v) = (u as u32, v as u32);
             if u < w && v < h {
                 let p = canvas.get_pixel_mut(u, v);
-                for ch in 0..3 {
-                    p.0[ch] = ((u16::from(p.0[ch]) * 3 + u16::from(c[ch])) / 4) as u8;
+                for (dst, tint) in p.0.iter_mut().zip(c) {
+                    *dst = ((u16::from(*dst) * 3 + u16::from(tint)) / 4) as u8;
                 }
             }
         }
@@ -70,7 +87,12 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
     for zone in zones {
         let n = zone.outline.len();
         for i in 0..n {
-            draw_line_segment_mut(&mut canvas, map(zone.outline[i]), map(zone.outline[(i + 1) % n]), colour(zone.name));
+            draw_line_segment_mut(
+                &mut canvas,
+                map(zone.outline[i]),
+                map(zone.outline[(i + 1) % n]),
+                colour(zone.name),
+            );
         }
     }
     for iris in [&face.right_iris, &face.left_iris] {
@@ -83,10 +105,20 @@ pub fn render(image: &RgbImage, face: &FaceGeometry, zones: &[ZoneMask], scale: 
         let len = (10.0 * s.get() as f32 * k).max(1.0);
         let y = canvas.height() as f32 - 12.0;
         for dy in 0..3 {
-            draw_line_segment_mut(&mut canvas, (10.0, y + dy as f32), (10.0 + len, y + dy as f32), Rgb([255, 255, 255]));
+            draw_line_segment_mut(
+                &mut canvas,
+                (10.0, y + dy as f32),
+                (10.0 + len, y + dy as f32),
+                Rgb([255, 255, 255]),
+            );
         }
         for x in [10.0, 10.0 + len] {
-            draw_line_segment_mut(&mut canvas, (x, y - 6.0), (x, y + 8.0), Rgb([255, 255, 255]));
+            draw_line_segment_mut(
+                &mut canvas,
+                (x, y - 6.0),
+                (x, y + 8.0),
+                Rgb([255, 255, 255]),
+            );
         }
     }
     let mut png = Vec::new();

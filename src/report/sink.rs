@@ -45,9 +45,18 @@ pub struct AtomicJsonLinesFile {
 
 impl AtomicJsonLinesFile {
     pub fn create(target: &Path) -> io::Result<Self> {
-        let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new().prefix(".results-").suffix(".partial").tempfile_in(dir)?;
-        Ok(Self { target: target.to_path_buf(), tmp: BufWriter::new(tmp) })
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".results-")
+            .suffix(".partial")
+            .tempfile_in(dir)?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            tmp: BufWriter::new(tmp),
+        })
     }
 }
 
@@ -65,7 +74,10 @@ impl Exporter for AtomicJsonLinesFile {
 
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
