@@ -28,6 +28,8 @@ pub enum ErrorCode {
     NoFace,
     /// A model failed to run on this image.
     InferenceFailed,
+    /// The `--patch` mask does not match the photo's size.
+    MaskMismatch,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,20 +1,23 @@
 //! dermascore: offline measurement of facial skin from photographs.
 //!
 //! The modules follow the pipeline, and data flows forward through them:
-//! [`ingest`] → [`quality`] (after [`face`], [`scale`] and [`zones`] have
-//! located the skin) → [`report`]. [`pipeline`] runs the stages for one photo
+//! [`ingest`] → [`face`] → [`scale`] → [`zones`] → [`quality`] → [`measure`]
+//! → [`score`] → [`report`]. [`pipeline`] runs the stages for one photo
 //! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
 //! verified model files.
 
 pub mod error;
+pub mod evaluate;
 pub mod face;
 pub mod ingest;
+pub mod measure;
 pub mod models;
 pub mod pipeline;
 pub mod quality;
 pub mod report;
 pub mod runtime;
 pub mod scale;
+pub mod score;
 pub mod units;
 pub mod zones;
 

@@ -30,6 +30,26 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the JSON Schema of the results records.
     Schema,
+    /// Measure pore and pigment accuracy (synthetic set and the real labelled close-up), beside classical baselines.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    /// Evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
+    #[arg(long, value_name = "DIR")]
+    synthetic: PathBuf,
+    /// Folder with cheek_input.png, cheek_pore_label.png and cheek_roi_mask.png.
+    #[arg(long, value_name = "DIR")]
+    real_pores: Option<PathBuf>,
+    /// Scale of the real close-up (its eyes are closed, so it cannot come from the iris).
+    #[arg(long, value_name = "PX_PER_MM", requires = "real_pores")]
+    real_px_per_mm: Option<PxPerMm>,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -48,6 +68,12 @@ struct AnalyzeArgs {
     /// Include the 468 face-mesh landmarks (image pixels) in each record.
     #[arg(long)]
     landmarks: bool,
+    /// Close-up without a whole face: measure the whole frame (or --patch-mask) as one zone. Needs --px-per-mm.
+    #[arg(long, requires = "px_per_mm")]
+    patch: bool,
+    /// Mask image for --patch, same size as the photos; non-zero pixels are measured.
+    #[arg(long, requires = "patch", value_name = "PNG")]
+    patch_mask: Option<PathBuf>,
     /// Known scale in pixels per millimetre; replaces the iris estimate.
     #[arg(long, value_name = "PX_PER_MM")]
     px_per_mm: Option<PxPerMm>,
@@ -70,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Schema => schema(),
+        Command::Evaluate(args) => evaluate(args),
     };
     match result {
         Ok(code) => code,
@@ -82,6 +109,19 @@ fn main() -> ExitCode {
 
 fn schema() -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&report::json_schema())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let real = match (&args.real_pores, args.real_px_per_mm) {
+        (Some(dir), Some(s)) => Some((dir.as_path(), s)),
+        (Some(_), None) => anyhow::bail!("--real-pores needs --real-px-per-mm"),
+        _ => None,
+    };
+    let figures = dermascore::evaluate::run(&args.synthetic, real, args.models.as_deref())?;
+    if let Some(path) = &args.json {
+        dermascore::report::sink::write_atomic(path, serde_json::to_string_pretty(&figures)?.as_bytes())?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -110,6 +150,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         output_dir: args.out.clone(),
         overlays: args.overlays,
         landmarks: args.landmarks,
+        patch: args.patch.then(|| dermascore::pipeline::PatchOptions { mask: args.patch_mask.clone() }),
         ..Options::default()
     };
     let analyzer = Analyzer::new(options)?;

@@ -31,6 +31,8 @@ pub enum ModelName {
     FaceDetectionFullRange,
     FaceLandmark,
     IrisLandmark,
+    PoreSegmentation,
+    PigmentSegmentation,
 }
 
 impl ModelName {
@@ -40,6 +42,14 @@ impl ModelName {
         Self::FaceLandmark,
         Self::IrisLandmark,
     ];
+    pub const ALL: [ModelName; 6] = [
+        Self::FaceDetectionShortRange,
+        Self::FaceDetectionFullRange,
+        Self::FaceLandmark,
+        Self::IrisLandmark,
+        Self::PoreSegmentation,
+        Self::PigmentSegmentation,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +57,8 @@ impl ModelName {
             Self::FaceDetectionFullRange => "face_detection_full_range",
             Self::FaceLandmark => "face_landmark",
             Self::IrisLandmark => "iris_landmark",
+            Self::PoreSegmentation => "pore_segmentation",
+            Self::PigmentSegmentation => "pigment_segmentation",
         }
     }
 }
@@ -177,7 +189,7 @@ mod tests {
     #[test]
     fn manifest_names_every_face_model() {
         let m: Manifest = serde_json::from_str(MANIFEST_JSON).unwrap();
-        for n in ModelName::FACE {
+        for n in ModelName::ALL {
             let e = m.models.get(n.as_str()).unwrap();
             assert_eq!(e.sha256.len(), 64);
         }

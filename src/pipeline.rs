@@ -5,15 +5,16 @@
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::face::warp::Pyramid;
 use crate::face::{self, FaceGeometry, FaceModels};
+use crate::measure::{self, Measurements, SkinModels};
 use crate::ingest::{self, DecodeLimits, InputInfo, InputItem};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::quality::{self, Thresholds};
-use crate::report::{
+use crate::report::{OverlayFile, OverlayKind,
     overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, Status,
     SummaryRecord, Timing, ToolInfo, SCHEMA_VERSION,
 };
 use crate::runtime::{self, Device};
-use crate::scale::{self, EYE_OPEN_MIN};
+use crate::scale::{self, Scale, EYE_OPEN_MIN};
 use crate::units::PxPerMm;
 use crate::zones;
 use rayon::prelude::*;
@@ -39,6 +40,21 @@ pub struct Options {
     pub overlays: bool,
     /// Include the 468 landmarks in each record.
     pub landmarks: bool,
+    /// Close-up mode: no face; the whole frame, or the mask's non-zero
+    /// pixels, is one zone named `patch`. Needs `px_per_mm`.
+    pub patch: Option<PatchOptions>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PatchOptions {
+    /// A mask image of the same size as every photo (non-zero = skin to measure).
+    pub mask: Option<PathBuf>,
+}
+
+/// The ONNX sessions one worker needs.
+pub struct WorkerModels {
+    pub face: FaceModels,
+    pub skin: SkinModels,
 }
 
 pub struct Analyzer {
@@ -46,7 +62,8 @@ pub struct Analyzer {
     models: VerifiedModels,
     model_refs: Vec<ModelRef>,
     device: Device,
-    idle: Mutex<Vec<FaceModels>>,
+    idle: Mutex<Vec<WorkerModels>>,
+    patch_mask: Option<image::GrayImage>,
 }
 
 impl Analyzer {
@@ -55,8 +72,19 @@ impl Analyzer {
     pub fn new(options: Options) -> Result<Self, SetupError> {
         runtime::init()?;
         let dir = models::locate_dir(options.models_dir.as_deref())?;
-        let models = VerifiedModels::load(&dir, &ModelName::FACE)?;
+        let models = VerifiedModels::load(&dir, &ModelName::ALL)?;
         let (first, device) = build_sessions(&models, options.device)?;
+        let patch_mask = match options.patch.as_ref().and_then(|p| p.mask.as_ref()) {
+            Some(path) => Some(
+                image::open(path)
+                    .map_err(|e| SetupError::Input { path: path.clone(), reason: format!("patch mask: {e}") })?
+                    .into_luma8(),
+            ),
+            None => None,
+        };
+        if options.patch.is_some() && options.px_per_mm.is_none() {
+            return Err(SetupError::Input { path: PathBuf::new(), reason: "--patch needs --px-per-mm (a close-up has no face to take a scale from)".into() });
+        }
         if let Some(out) = &options.output_dir {
             if options.overlays {
                 std::fs::create_dir_all(out.join("overlays")).map_err(|e| SetupError::Output {
@@ -71,6 +99,7 @@ impl Analyzer {
             device,
             idle: Mutex::new(vec![first]),
             options,
+            patch_mask,
         })
     }
 
@@ -86,10 +115,10 @@ impl Analyzer {
     /// A fresh set of face sessions on this analyzer's device (benchmarks,
     /// callers driving [`face::analyse`] themselves).
     pub fn face_models(&self) -> Result<FaceModels, SetupError> {
-        build_sessions(&self.models, self.options.device).map(|(m, _)| m)
+        build_sessions(&self.models, self.options.device).map(|(m, _)| m.face)
     }
 
-    fn checkout(&self) -> Result<FaceModels, SetupError> {
+    fn checkout(&self) -> Result<WorkerModels, SetupError> {
         let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
         match reused {
             Some(m) => Ok(m),
@@ -97,7 +126,7 @@ impl Analyzer {
         }
     }
 
-    fn checkin(&self, m: FaceModels) {
+    fn checkin(&self, m: WorkerModels) {
         if let Ok(mut v) = self.idle.lock() {
             v.push(m);
         }
@@ -114,7 +143,9 @@ impl Analyzer {
             scale: None,
             face: None,
             zones: Vec::new(),
-            overlay: None,
+            pores: None,
+            pigmentation: None,
+            overlays: Vec::new(),
             models: self.model_refs.clone(),
             tool: ToolInfo::current(),
             timing: Timing::default(),
@@ -134,44 +165,69 @@ impl Analyzer {
         };
 
         let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
-        let face_start = Instant::now();
-        let face = match self.checkout() {
-            Ok(mut m) => {
-                let r = face::analyse(&mut m, &pyramid);
-                self.checkin(m);
+        let result = match self.checkout() {
+            Ok(mut models) => {
+                let r = self.analyze_decoded(&mut models, &pyramid, index, item, &mut rec);
+                self.checkin(models);
                 r
             }
             Err(e) => Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
         };
-        rec.timing.face_ms = ms(face_start);
-        let face = match face {
-            Ok(f) => f,
-            Err(e) => return self.failed(rec, e, start),
+        if let Err(e) = result {
+            return self.failed(rec, e, start);
+        }
+        rec.timing.total_ms = ms(start);
+        rec
+    }
+
+    /// Face (or patch) → scale → zones → quality → measurements, into `rec`.
+    fn analyze_decoded(
+        &self,
+        models: &mut WorkerModels,
+        pyramid: &Pyramid,
+        index: usize,
+        item: &InputItem,
+        rec: &mut ImageRecord,
+    ) -> Result<(), InputError> {
+        let rgb = pyramid.base();
+        let face_start = Instant::now();
+        let (face, scale, zone_masks) = if self.options.patch.is_some() {
+            let mask = match &self.patch_mask {
+                Some(m) if m.dimensions() != rgb.dimensions() => {
+                    return Err(InputError::new(
+                        ErrorCode::MaskMismatch,
+                        format!("patch mask is {}x{}, photo is {}x{}", m.width(), m.height(), rgb.width(), rgb.height()),
+                    ))
+                }
+                m => m.as_ref(),
+            };
+            let scale = self.options.px_per_mm.map(Scale::user).unwrap_or_else(|| Scale::none("no --px-per-mm"));
+            (None, scale, vec![zones::patch(rgb.width(), rgb.height(), mask)])
+        } else {
+            let face = face::analyse(&mut models.face, pyramid)?;
+            let scale = scale::from_face(&face, self.options.px_per_mm);
+            let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+            (Some(face), scale, zone_masks)
         };
+        rec.timing.face_ms = ms(face_start);
 
-        let scale = scale::from_face(&face, self.options.px_per_mm);
-        let zone_masks = zones::build(&face, rgb.width(), rgb.height());
-        let quality = quality::assess(&rgb, &face, &zone_masks, &scale, &self.options.thresholds);
+        let quality = quality::assess(rgb, face.as_ref(), &zone_masks, &scale, &self.options.thresholds);
+        let measure_start = Instant::now();
+        let measurements =
+            measure::measure(&mut models.skin, pyramid, &zone_masks, scale.px_per_mm, &quality, &self.options.thresholds)?;
+        rec.timing.measure_ms = ms(measure_start);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
-        rec.face = Some(face_report(&face, self.options.landmarks));
-
+        rec.face = face.as_ref().map(|f| face_report(f, self.options.landmarks));
         if self.options.overlays {
             if let Some(dir) = &self.options.output_dir {
-                rec.overlay = write_overlay(
-                    dir,
-                    index,
-                    &item.path,
-                    &rgb,
-                    &face,
-                    &zone_masks,
-                    scale.px_per_mm,
-                );
+                rec.overlays = write_overlays(dir, index, &item.path, rgb, face.as_ref(), &zone_masks, scale.px_per_mm, &measurements);
             }
         }
         rec.scale = Some(scale);
         rec.quality = Some(quality);
-        rec.timing.total_ms = ms(start);
-        rec
+        rec.pores = Some(measurements.pores);
+        rec.pigmentation = Some(measurements.pigmentation);
+        Ok(())
     }
 
     fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {
@@ -222,21 +278,15 @@ impl Analyzer {
     }
 }
 
-fn build_sessions(
-    models: &VerifiedModels,
-    device: Device,
-) -> Result<(FaceModels, Device), SetupError> {
+fn build_sessions(models: &VerifiedModels, device: Device) -> Result<(WorkerModels, Device), SetupError> {
     let (short_range, used) = models.session(ModelName::FaceDetectionShortRange, device)?;
     let (full_range, _) = models.session(ModelName::FaceDetectionFullRange, device)?;
     let (mesh, _) = models.session(ModelName::FaceLandmark, device)?;
     let (iris, _) = models.session(ModelName::IrisLandmark, device)?;
+    let (pores, _) = models.session(ModelName::PoreSegmentation, device)?;
+    let (pigment, _) = models.session(ModelName::PigmentSegmentation, device)?;
     Ok((
-        FaceModels {
-            short_range,
-            full_range,
-            mesh,
-            iris,
-        },
+        WorkerModels { face: FaceModels { short_range, full_range, mesh, iris }, skin: SkinModels { pores, pigment } },
         used,
     ))
 }
@@ -273,41 +323,45 @@ fn face_report(face: &FaceGeometry, with_landmarks: bool) -> FaceReport {
     }
 }
 
-fn write_overlay(
+#[allow(clippy::too_many_arguments)]
+fn write_overlays(
     dir: &Path,
     index: usize,
     input: &Path,
     image: &image::RgbImage,
-    face: &FaceGeometry,
+    face: Option<&FaceGeometry>,
     zones: &[zones::ZoneMask],
     scale: Option<PxPerMm>,
-) -> Option<String> {
+    measurements: &Measurements,
+) -> Vec<OverlayFile> {
     let stem: String = input
         .file_stem()
-        .map(|s| {
-            s.to_string_lossy()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        })
+        .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
         .unwrap_or_default();
-    let relative = format!("overlays/{index:05}_{stem}.png");
-    let result = overlay::render(image, face, zones, scale)
-        .map_err(|e| e.to_string())
-        .and_then(|png| sink::write_atomic(&dir.join(&relative), &png).map_err(|e| e.to_string()));
-    match result {
-        Ok(()) => Some(relative),
-        Err(e) => {
-            eprintln!("warning: overlay for {}: {e}", input.display());
-            None
+    let view = overlay::View::new(image, face, zones);
+    let mut written = Vec::new();
+    let kinds = [OverlayKind::Geometry, OverlayKind::Melanin, OverlayKind::Haemoglobin];
+    for kind in kinds {
+        let suffix = match kind {
+            OverlayKind::Geometry => "",
+            OverlayKind::Melanin => "_melanin",
+            OverlayKind::Haemoglobin => "_haemoglobin",
+        };
+        if kind != OverlayKind::Geometry && measurements.overlay.maps.is_empty() {
+            continue;
+        }
+        let relative = format!("overlays/{index:05}_{stem}{suffix}.png");
+        let png = match kind {
+            OverlayKind::Geometry => view.geometry(image, face, zones, scale, &measurements.overlay),
+            OverlayKind::Melanin => view.chromophore(image, &measurements.overlay.maps, true),
+            OverlayKind::Haemoglobin => view.chromophore(image, &measurements.overlay.maps, false),
+        };
+        match png.map_err(|e| e.to_string()).and_then(|b| sink::write_atomic(&dir.join(&relative), &b).map_err(|e| e.to_string())) {
+            Ok(()) => written.push(OverlayFile { kind, path: relative }),
+            Err(e) => eprintln!("warning: overlay for {}: {e}", input.display()),
         }
     }
+    written
 }
 
 pub fn summarise(

@@ -109,11 +109,13 @@ pub struct QualityReport {
     pub skin: SkinStats,
     pub blurred: bool,
     pub exposure_ok: bool,
-    pub pose_ok: bool,
+    /// Null for close-ups without a face (`--patch`).
+    pub pose_ok: Option<bool>,
     pub cut_by_frame: bool,
     /// Share of the zones' area that lies outside the photo.
     pub outside_frame: f64,
-    pub eyes_open: bool,
+    /// Null for close-ups without a face (`--patch`).
+    pub eyes_open: Option<bool>,
     pub findings: Vec<Finding>,
     pub usable: ConcernUsability,
 }
@@ -166,10 +168,11 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
     }
 }
 
-/// Judges the photo for each concern.
+/// Judges the photo for each concern. `face` is `None` for close-ups
+/// analysed without a face, where pose, eyes and framing do not apply.
 pub fn assess(
     image: &RgbImage,
-    face: &FaceGeometry,
+    face: Option<&FaceGeometry>,
     zones: &[ZoneMask],
     scale: &Scale,
     t: &Thresholds,
@@ -178,7 +181,7 @@ pub fn assess(
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
 
-    if face.face_count > 1 {
+    if let Some(face) = face.filter(|f| f.face_count > 1) {
         find(
             FindingCode::MultipleFaces,
             format!(
@@ -240,11 +243,12 @@ pub fn assess(
             ),
         );
     }
-    let p = face.pose;
-    let pose_ok = p.yaw_deg.get().abs() <= t.max_yaw_deg
-        && p.pitch_deg.get().abs() <= t.max_pitch_deg
-        && p.roll_deg.get().abs() <= t.max_roll_deg;
-    if !pose_ok {
+    let pose_ok = face.map(|f| {
+        let p = f.pose;
+        p.yaw_deg.get().abs() <= t.max_yaw_deg && p.pitch_deg.get().abs() <= t.max_pitch_deg && p.roll_deg.get().abs() <= t.max_roll_deg
+    });
+    if let (Some(false), Some(f)) = (pose_ok, face) {
+        let p = f.pose;
         find(
             FindingCode::HeadTurned,
             format!(
@@ -283,9 +287,8 @@ pub fn assess(
             ),
         );
     }
-    let eyes_open =
-        face.right_eye_openness >= EYE_OPEN_MIN && face.left_eye_openness >= EYE_OPEN_MIN;
-    if !eyes_open {
+    let eyes_open = face.map(|f| f.right_eye_openness >= EYE_OPEN_MIN && f.left_eye_openness >= EYE_OPEN_MIN);
+    if eyes_open == Some(false) {
         find(
             FindingCode::EyesClosed,
             "eyes closed: no iris-based scale".into(),
@@ -314,7 +317,7 @@ pub fn assess(
         if !exposure_ok {
             reasons.push("skin exposure is out of range".into());
         }
-        if !pose_ok {
+        if pose_ok == Some(false) {
             reasons.push("head pose is outside the frontal limits".into());
         }
         Usability {

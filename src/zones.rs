@@ -24,9 +24,12 @@ pub enum ZoneName {
     Perioral,
     RightPeriorbital,
     LeftPeriorbital,
+    /// A close-up analysed without a face (`--patch`): the frame or a mask.
+    Patch,
 }
 
 impl ZoneName {
+    /// The face zones (everything but `Patch`).
     pub const ALL: [ZoneName; 8] = [
         Self::Forehead,
         Self::Nose,
@@ -75,6 +78,7 @@ impl ZoneName {
                 446, 255, 339, 254, 253, 252, 256, 341, 463, 464, 357, 350, 349, 348, 347, 346,
                 340, 372, 265,
             ],
+            Self::Patch => &[],
         }
     }
 
@@ -88,6 +92,7 @@ impl ZoneName {
             Self::Perioral => "perioral",
             Self::RightPeriorbital => "right_periorbital",
             Self::LeftPeriorbital => "left_periorbital",
+            Self::Patch => "patch",
         }
     }
 }
@@ -267,6 +272,17 @@ fn clip_to_frame(poly: &[Point], w: f32, h: f32) -> Vec<Point> {
     out
 }
 
+/// The whole frame, or the non-zero pixels of `mask`, as one zone.
+pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
+    let mask = match mask {
+        Some(m) => GrayImage::from_fn(width, height, |x, y| Luma([if m.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }])),
+        None => GrayImage::from_pixel(width, height, Luma([255])),
+    };
+    let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
+    let (w, h) = (width as f32, height as f32);
+    ZoneMask { name: ZoneName::Patch, x0: 0, y0: 0, mask, pixels, outside_frame: 0.0, outline: vec![(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)] }
+}
+
 pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary> {
     zones
         .iter()
@@ -294,7 +310,7 @@ mod tests {
     #[test]
     fn every_zone_outline_uses_valid_landmarks() {
         for z in ZoneName::ALL {
-            assert!(z.outline().len() >= 3);
+            assert!(z.outline().len() >= 3, "{z:?}");
             assert!(
                 z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT),
                 "{z:?}"

@@ -8,6 +8,7 @@ use crate::error::ErrorCode;
 use crate::face::detect::DetectorKind;
 use crate::face::Pose;
 use crate::ingest::{InputInfo, Subject};
+use crate::measure::{PigmentReport, PoreReport};
 use crate::quality::{QualityReport, Thresholds};
 use crate::scale::Scale;
 use crate::zones::ZoneSummary;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 /// Version of the record layout. Bump the major part on any change that can
 /// break a consumer (renamed or removed field, changed meaning or unit).
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// One line of the results file.
 #[allow(clippy::large_enum_variant)] // one summary per run; boxing it buys nothing
@@ -100,7 +101,26 @@ pub struct FaceReport {
 pub struct Timing {
     pub decode_ms: f64,
     pub face_ms: f64,
+    pub measure_ms: f64,
     pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlayKind {
+    /// Mesh, zones, irises, scale bar, pores and spots.
+    Geometry,
+    /// Melanin-index map of the measured skin.
+    Melanin,
+    /// Haemoglobin-index map of the measured skin.
+    Haemoglobin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OverlayFile {
+    pub kind: OverlayKind,
+    /// Relative to the output directory.
+    pub path: String,
 }
 
 /// Everything measured on one photo.
@@ -116,8 +136,12 @@ pub struct ImageRecord {
     pub scale: Option<Scale>,
     pub face: Option<FaceReport>,
     pub zones: Vec<ZoneSummary>,
-    /// Overlay PNG, relative to the output directory.
-    pub overlay: Option<String>,
+    /// Pores per zone and face; null when the photo failed before measuring.
+    pub pores: Option<PoreReport>,
+    /// Colour, pigmented spots and the mMASI-style estimate.
+    pub pigmentation: Option<PigmentReport>,
+    /// Overlay PNGs written with `--overlays`.
+    pub overlays: Vec<OverlayFile>,
     pub models: Vec<ModelRef>,
     pub tool: ToolInfo,
     pub timing: Timing,

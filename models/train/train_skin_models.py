@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Train the pore and pigmented-spot segmentation models on ground-truthed
+synthetic skin (datasets/synth_skin.py) and export them to ONNX.
+
+Both are the same small fully convolutional network (about 10k weights):
+
+    conv3x3 3->8 (full res) ─────────────────────────────┐
+    conv3x3 8->16 stride 2, then three dilated conv3x3   │
+    16->16 (context at half resolution)                  │
+    nearest upsample x2 ── concat ───────────────────────┘
+    conv1x1 24->8, conv3x3 8->1, sigmoid
+
+run at a canonical resolution (pores 16 px/mm, pigment 4 px/mm), so the
+camera's pixel count does not change what the model sees. The input is RGB
+divided by the zone's per-channel median, minus 1: exposure and white balance
+cancel, and the model judges skin against its own baseline.
+
+JAX (CPU) trains it; the ONNX graph is written directly with onnx.helper from
+the trained weights and checked against JAX with ONNX Runtime before it is
+kept. Runs on 2 CPU cores in a few minutes.
+
+Usage:
+    python3 models/train/train_skin_models.py              # full training, writes models/*.onnx
+    python3 models/train/train_skin_models.py --smoke      # tiny run into a temp dir (CI)
+"""
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "datasets"))
+import synth_skin as synth  # noqa: E402
+
+TASKS = {
+    "pore_segmentation": {
+        "canonical_px_per_mm": synth.PORE_CANONICAL_PX_PER_MM,
+        "dilations": (1, 2, 2),
+        "patch_px": 96,
+        "camera_px_per_mm": (10.0, 40.0),
+        "pos_weight": 1.0,
+    },
+    "pigment_segmentation": {
+        "canonical_px_per_mm": synth.PIGMENT_CANONICAL_PX_PER_MM,
+        "dilations": (2, 4, 8),
+        "patch_px": 96,
+        "camera_px_per_mm": (1.0, 12.0),
+        "pos_weight": 1.0,
+    },
+}
+
+
+# ---------------------------------------------------------------- data
+def normalise(rgb_u8, mask=None):
+    """RGB / per-channel median of skin - 1 (as the Rust pipeline does)."""
+    x = rgb_u8.astype(np.float32)
+    sel = x[mask] if mask is not None else x.reshape(-1, 3)
+    med = np.maximum(np.median(sel, axis=0), 1.0)
+    return x / med - 1.0
+
+
+def make_example(args):
+    task, seed = args
+    rng = np.random.default_rng(seed)
+    cfg = TASKS[task]
+    cpx = cfg["canonical_px_per_mm"]
+    size_px = cfg["patch_px"]
+    size_mm = size_px / cpx
+    lo, hi = cfg["camera_px_per_mm"]
+    src = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if task == "pore_segmentation":
+        cam, truth = synth.render_pores(rng, size_mm, src)
+        label = synth.pore_label(truth, size_px, size_px, cpx)
+    else:
+        cam, label, truth = synth.render_spots(rng, size_mm, src, label_px=cpx)
+    canon = np.asarray(synth.to_canonical(cam, src, cpx, size_px))
+    return normalise(canon), label.astype(np.float32)
+
+
+def dataset(task, n, seed, workers=2):
+    with get_context("spawn").Pool(workers) as pool:
+        ex = pool.map(make_example, [(task, seed * 1_000_003 + i) for i in range(n)], chunksize=8)
+    x = np.stack([e[0] for e in ex])
+    y = np.stack([e[1] for e in ex])[..., None]
+    return x, y
+
+
+# ---------------------------------------------------------------- model
+def init_params(rng, dil):
+    shapes = [(3, 3, 3, 8), (3, 3, 8, 16), (3, 3, 16, 16), (3, 3, 16, 16), (3, 3, 16, 16), (1, 1, 24, 8), (3, 3, 8, 1)]
+    params = []
+    for s in shapes:
+        fan_in = s[0] * s[1] * s[2]
+        params.append((rng.normal(0, np.sqrt(2 / fan_in), s).astype(np.float32), np.zeros(s[3], np.float32)))
+    return params
+
+
+def forward(params, x, dil):
+    import jax
+    import jax.numpy as jnp
+
+    def conv(h, wb, stride=1, d=1):
+        w, b = wb
+        k = w.shape[0]
+        p = d * (k // 2)
+        y = jax.lax.conv_general_dilated(h, w, (stride, stride), ((p, p), (p, p)), rhs_dilation=(d, d),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + b
+
+    r = jax.nn.relu
+    h1 = r(conv(x, params[0]))
+    h = r(conv(h1, params[1], stride=2))
+    for i, d in enumerate(dil):
+        h = r(conv(h, params[2 + i], d=d))
+    up = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
+    h = r(conv(jnp.concatenate([up, h1], axis=-1), params[5]))
+    return conv(h, params[6])  # logits
+
+
+def train(task, x, y, steps, batch, seed, log_every=200):
+    import jax
+    import jax.numpy as jnp
+
+    cfg = TASKS[task]
+    dil = cfg["dilations"]
+    params = init_params(np.random.default_rng(seed), dil)
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    pw = cfg["pos_weight"]
+
+    def loss_fn(p, xb, yb):
+        logits = forward(p, xb, dil)
+        bce = jnp.mean(pw * yb * jax.nn.softplus(-logits) + (1 - yb) * jax.nn.softplus(logits))
+        prob = jax.nn.sigmoid(logits)
+        dice = 1 - (2 * jnp.sum(prob * yb) + 1) / (jnp.sum(prob) + jnp.sum(yb) + 1)
+        return bce + 0.5 * dice
+
+    # Adam, written out (no optimiser package needed).
+    lr0, b1, b2, eps = 3e-3, 0.9, 0.999, 1e-8
+    m = jax.tree_util.tree_map(jnp.zeros_like, params)
+    v = jax.tree_util.tree_map(jnp.zeros_like, params)
+
+    @jax.jit
+    def step(p, m, v, t, xb, yb):
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, yb)
+        lr = lr0 * 0.5 * (1 + jnp.cos(jnp.pi * t / steps))
+        m = jax.tree_util.tree_map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
+        v = jax.tree_util.tree_map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
+        mh = jax.tree_util.tree_map(lambda a: a / (1 - b1 ** (t + 1)), m)
+        vh = jax.tree_util.tree_map(lambda a: a / (1 - b2 ** (t + 1)), v)
+        p = jax.tree_util.tree_map(lambda a, b, c: a - lr * b / (jnp.sqrt(c) + eps), p, mh, vh)
+        return p, m, v, loss
+
+    rng = np.random.default_rng(seed + 1)
+    t0 = time.time()
+    for t in range(steps):
+        idx = rng.integers(0, len(x), batch)
+        xb, yb = x[idx], y[idx]
+        if rng.random() < 0.5:  # flips: skin has no preferred orientation
+            xb, yb = xb[:, :, ::-1], yb[:, :, ::-1]
+        params, m, v, loss = step(params, m, v, t, xb, yb)
+        if t % log_every == 0 or t == steps - 1:
+            print(f"  {task} step {t:5d} loss {float(loss):.4f} ({time.time() - t0:.0f}s)", flush=True)
+    return [(np.asarray(w), np.asarray(b)) for w, b in params]
+
+
+def validation_dice(task, params, x, y):
+    import jax
+
+    prob = np.asarray(jax.nn.sigmoid(forward(params, x, TASKS[task]["dilations"])))
+    pred = prob > 0.5
+    inter = np.sum(pred & (y > 0.5))
+    return float(2 * inter / max(1, pred.sum() + (y > 0.5).sum()))
+
+
+# ---------------------------------------------------------------- ONNX
+def export_onnx(task, params, path: Path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dil = TASKS[task]["dilations"]
+    inits, nodes = [], []
+
+    def conv(name, inp, idx, stride=1, d=1):
+        w, b = params[idx]
+        k = w.shape[0]
+        p = d * (k // 2)
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.transpose(w, (3, 2, 0, 1))), f"{name}_w"))
+        inits.append(numpy_helper.from_array(b, f"{name}_b"))
+        nodes.append(helper.make_node("Conv", [inp, f"{name}_w", f"{name}_b"], [name], kernel_shape=[k, k],
+                                      strides=[stride, stride], pads=[p, p, p, p], dilations=[d, d]))
+        return name
+
+    def relu(inp):
+        nodes.append(helper.make_node("Relu", [inp], [inp + "_relu"]))
+        return inp + "_relu"
+
+    h1 = relu(conv("c1", "image", 0))
+    h = relu(conv("c2", h1, 1, stride=2))
+    for i, d in enumerate(dil):
+        h = relu(conv(f"c{3 + i}", h, 2 + i, d=d))
+    inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up_scales"))
+    nodes.append(helper.make_node("Resize", [h, "", "up_scales"], ["up"], mode="nearest",
+                                  coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
+    nodes.append(helper.make_node("Concat", ["up", h1], ["cat"], axis=1))
+    h = relu(conv("c6", "cat", 5))
+    logits = conv("c7", h, 6)
+    nodes.append(helper.make_node("Sigmoid", [logits], ["prob"]))
+    graph = helper.make_graph(
+        nodes, task,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "height", "width"])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, "height", "width"])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="dermascore")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def check_parity(task, params, path: Path):
+    import jax
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 0.1, (1, 62, 90, 3)).astype(np.float32)
+    ref = np.asarray(jax.nn.sigmoid(forward(params, x, TASKS[task]["dilations"])))[..., 0]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"image": np.transpose(x, (0, 3, 1, 2))})[0][:, 0]
+    return float(np.max(np.abs(got - ref)))
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="a few steps on a few patches, into a temp dir")
+    ap.add_argument("--train", type=int, default=2400)
+    ap.add_argument("--val", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=20261121)
+    ap.add_argument("--task", choices=list(TASKS), action="append")
+    args = ap.parse_args()
+    if args.smoke:
+        args.train, args.val, args.steps = 16, 8, 3
+    out_dir = Path(tempfile.mkdtemp()) if args.smoke else ROOT / "models"
+    manifest_path = ROOT / "models" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+
+    for task in args.task or list(TASKS):
+        cfg = TASKS[task]
+        t0 = time.time()
+        x, y = dataset(task, args.train, args.seed)
+        xv, yv = dataset(task, args.val, args.seed + 99)
+        print(f"{task}: {len(x)} training / {len(xv)} validation patches in {time.time() - t0:.0f}s", flush=True)
+        params = train(task, x, y, args.steps, args.batch, args.seed)
+        dice = validation_dice(task, params, xv, yv)
+        path = out_dir / f"{task}.onnx"
+        export_onnx(task, params, path)
+        err = check_parity(task, params, path)
+        if err > 1e-4:
+            sys.exit(f"{task}: ONNX differs from JAX by {err}")
+        print(f"{task}: validation pixel Dice {dice:.3f}, |onnx-jax| {err:.1e}, {path}", flush=True)
+        if args.smoke:
+            continue
+        entry = manifest["models"].get(task, {})
+        entry.update({
+            "file": path.name,
+            "sha256": sha256(path),
+            "licence": "Apache-2.0 (trained by this project)",
+            "source": {"trained_by": "models/train/train_skin_models.py", "data": "datasets/synth_skin.py (synthetic, generated)",
+                       "seed": args.seed, "train_patches": args.train, "steps": args.steps, "batch": args.batch,
+                       "requirements": "models/train/requirements.txt"},
+            "made_by": "JAX 0.10.2 on CPU; ONNX graph written with onnx.helper (opset 17) and checked against JAX with onnxruntime",
+            "inputs": [{"name": "image", "shape": [1, 3, "height", "width"]}],
+            "outputs": [{"name": "prob", "shape": [1, 1, "height", "width"]}],
+            "contract": {
+                "input": f"RGB at {cfg['canonical_px_per_mm']} px/mm, NCHW f32, each channel divided by the zone's median skin value, minus 1; height and width even",
+                "outputs": "per-pixel probability of pore" if task == "pore_segmentation" else "per-pixel probability of hyperpigmented skin",
+                "postprocess": "threshold 0.5, connected components, measured in mm by the Rust pipeline",
+            },
+            "canonical_px_per_mm": cfg["canonical_px_per_mm"],
+            "validation_pixel_dice_synthetic": round(dice, 4),
+            "onnx_max_abs_error_vs_jax": err,
+        })
+        manifest["models"][task] = entry
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+//! Measure: pores and pigmentation per zone and for the face, in physical
+//! units, from the segmentation models run at canonical resolutions.
+//! Measurement happens only where the quality stage found the photo usable;
+//! otherwise every number is null and the report says why.
+
+pub mod colour;
+pub mod pigment;
+pub mod pores;
+pub mod segment;
+
+use crate::error::{ErrorCode, InputError};
+use crate::face::warp::{Affine, Pyramid};
+use crate::quality::{QualityReport, Usability};
+use crate::score::Score;
+use crate::units::PxPerMm;
+use crate::zones::{ZoneMask, ZoneName};
+use ort::session::Session;
+use pigment::{PigmentMetrics, PigmentSample, SkinColour};
+use pores::{PoreMetrics, PoreSample};
+use schemars::JsonSchema;
+use segment::CanonicalPatch;
+use serde::{Deserialize, Serialize};
+
+/// Zones smaller than this (at the canonical scale) are not measured.
+pub const MIN_ZONE_AREA_CM2: f64 = 0.5;
+
+/// The measurement sessions of one worker.
+pub struct SkinModels {
+    pub pores: Session,
+    pub pigment: Session,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZonePores {
+    pub zone: ZoneName,
+    /// Null when this zone could not be measured; see `reason`.
+    pub metrics: Option<PoreMetrics>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoreReport {
+    pub measured: bool,
+    /// Why nothing was measured.
+    pub reason: Option<String>,
+    pub detection_threshold_mm: f64,
+    pub min_px_per_mm: f64,
+    pub canonical_px_per_mm: f64,
+    pub face: Option<PoreMetrics>,
+    pub zones: Vec<ZonePores>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZonePigment {
+    pub zone: ZoneName,
+    pub colour: Option<SkinColour>,
+    pub metrics: Option<PigmentMetrics>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MmasiRegion {
+    pub zone: ZoneName,
+    pub weight: f64,
+    pub area_grade: u8,
+    pub darkness_grade: u8,
+}
+
+/// mMASI-style estimate: Σ weight · area grade (0–6) · darkness grade (0–4)
+/// over forehead 0.3, right malar 0.3, left malar 0.3, chin 0.1; 0–24.
+/// An estimate from one photo, not a clinician's mMASI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MmasiEstimate {
+    pub value: f64,
+    pub regions: Vec<MmasiRegion>,
+    pub estimate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PigmentReport {
+    pub measured: bool,
+    pub reason: Option<String>,
+    pub min_px_per_mm: f64,
+    pub canonical_px_per_mm: f64,
+    pub min_spot_area_mm2: f64,
+    /// How lighting and colour are neutralised.
+    pub normalisation: String,
+    /// Unaffected skin over all zones.
+    pub colour: Option<SkinColour>,
+    pub face: Option<PigmentMetrics>,
+    pub mmasi: Option<MmasiEstimate>,
+    /// 0–100 from the mMASI estimate (value / 24 · 100).
+    pub mmasi_severity: Option<Score>,
+    pub zones: Vec<ZonePigment>,
+}
+
+/// What the overlays draw: findings in image coordinates and chromophore maps.
+#[derive(Default)]
+pub struct OverlayData {
+    /// Pore centre and radius, image pixels.
+    pub pores: Vec<(f32, f32, f32)>,
+    /// Boundary cells of each spot (centre, image pixels) and the cell size.
+    pub spots: Vec<(Vec<(f32, f32)>, f32)>,
+    pub maps: Vec<ChromophoreTile>,
+}
+
+pub struct ChromophoreTile {
+    pub map: Affine,
+    pub width: u32,
+    pub height: u32,
+    pub mask: Vec<bool>,
+    pub melanin: Vec<f32>,
+    pub haemoglobin: Vec<f32>,
+}
+
+pub struct Measurements {
+    pub pores: PoreReport,
+    pub pigmentation: PigmentReport,
+    pub overlay: OverlayData,
+}
+
+const NORMALISATION: &str = "each zone's RGB is divided by that zone's median skin value per channel before segmentation, which cancels exposure and white balance; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
+
+fn unusable(u: &Usability) -> Option<String> {
+    (!u.usable).then(|| u.reasons.join("; "))
+}
+
+fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
+    move |e| InputError::new(ErrorCode::InferenceFailed, format!("{what}: {e}"))
+}
+
+/// Measures every zone. `scale` is required for physical units; without it
+/// (or where quality forbids) the reports say why and hold no numbers.
+pub fn measure(
+    models: &mut SkinModels,
+    pyramid: &Pyramid,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+    quality: &QualityReport,
+    thresholds: &crate::quality::Thresholds,
+) -> Result<Measurements, InputError> {
+    let mut overlay = OverlayData::default();
+    let pores = measure_pores(models, pyramid, zones, scale, unusable(&quality.usable.pores), thresholds, &mut overlay)?;
+    let pigmentation =
+        measure_pigment(models, pyramid, zones, scale, unusable(&quality.usable.pigmentation), thresholds, &mut overlay)?;
+    Ok(Measurements { pores, pigmentation, overlay })
+}
+
+fn measure_pores(
+    models: &mut SkinModels,
+    pyramid: &Pyramid,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+    blocked: Option<String>,
+    t: &crate::quality::Thresholds,
+    overlay: &mut OverlayData,
+) -> Result<PoreReport, InputError> {
+    let mut report = PoreReport {
+        measured: false,
+        reason: None,
+        detection_threshold_mm: pores::DETECTION_THRESHOLD_MM,
+        min_px_per_mm: t.pores_min_px_per_mm,
+        canonical_px_per_mm: pores::CANONICAL_PX_PER_MM,
+        face: None,
+        zones: Vec::new(),
+    };
+    let scale = match (blocked, scale) {
+        (Some(why), _) => {
+            report.reason = Some(why);
+            return Ok(report);
+        }
+        (None, None) => {
+            report.reason = Some("no physical scale".into());
+            return Ok(report);
+        }
+        (None, Some(s)) => s,
+    };
+    let mut samples = Vec::new();
+    for zone in zones {
+        let Some(patch) = CanonicalPatch::from_zone(pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) else {
+            report.zones.push(ZonePores { zone: zone.name, metrics: None, reason: Some("zone has no pixels".into()) });
+            continue;
+        };
+        if patch.area_mm2() < MIN_ZONE_AREA_CM2 * 100.0 {
+            report.zones.push(ZonePores {
+                zone: zone.name,
+                metrics: None,
+                reason: Some(format!("only {:.2} cm² of the zone is visible (minimum {MIN_ZONE_AREA_CM2})", patch.area_mm2() / 100.0)),
+            });
+            continue;
+        }
+        let prob = segment::probability(&mut models.pores, &patch).map_err(run_error("pore model"))?;
+        let comps = segment::components(&prob, &patch.mask, patch.width, patch.height, pores::PROBABILITY_THRESHOLD);
+        let sample = PoreSample::from_components(&patch, &comps);
+        let min_area = std::f64::consts::PI * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2) * patch.px_per_mm.powi(2);
+        for c in comps.iter().filter(|c| f64::from(c.area_px) >= min_area) {
+            let (x, y) = patch.map.apply(c.centroid.0 - 0.5, c.centroid.1 - 0.5);
+            let r = (f64::from(c.area_px) / std::f64::consts::PI).sqrt() as f32 * patch.map.scale();
+            overlay.pores.push((x, y, r));
+        }
+        report.zones.push(ZonePores { zone: zone.name, metrics: Some(sample.metrics()), reason: None });
+        samples.push(sample);
+    }
+    if !samples.is_empty() {
+        let refs: Vec<&PoreSample> = samples.iter().collect();
+        report.face = Some(PoreSample::merge(&refs).metrics());
+        report.measured = true;
+    } else {
+        report.reason = Some("no zone large enough to measure".into());
+    }
+    Ok(report)
+}
+
+fn measure_pigment(
+    models: &mut SkinModels,
+    pyramid: &Pyramid,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+    blocked: Option<String>,
+    t: &crate::quality::Thresholds,
+    overlay: &mut OverlayData,
+) -> Result<PigmentReport, InputError> {
+    let mut report = PigmentReport {
+        measured: false,
+        reason: None,
+        min_px_per_mm: t.pigmentation_min_px_per_mm,
+        canonical_px_per_mm: pigment::CANONICAL_PX_PER_MM,
+        min_spot_area_mm2: pigment::MIN_SPOT_AREA_MM2,
+        normalisation: NORMALISATION.into(),
+        colour: None,
+        face: None,
+        mmasi: None,
+        mmasi_severity: None,
+        zones: Vec::new(),
+    };
+    let scale = match (blocked, scale) {
+        (Some(why), _) => {
+            report.reason = Some(why);
+            return Ok(report);
+        }
+        (None, None) => {
+            report.reason = Some("no physical scale".into());
+            return Ok(report);
+        }
+        (None, Some(s)) => s,
+    };
+    let sep = colour::Separator::default();
+    let lin = colour::linear_lut();
+    let mut samples = Vec::new();
+    let mut colours = Vec::new();
+    for zone in zones {
+        let Some(patch) = CanonicalPatch::from_zone(pyramid, zone, scale, pigment::CANONICAL_PX_PER_MM) else {
+            report.zones.push(ZonePigment { zone: zone.name, colour: None, metrics: None, reason: Some("zone has no pixels".into()) });
+            continue;
+        };
+        if patch.area_mm2() < MIN_ZONE_AREA_CM2 * 100.0 {
+            report.zones.push(ZonePigment {
+                zone: zone.name,
+                colour: None,
+                metrics: None,
+                reason: Some(format!("only {:.2} cm² of the zone is visible (minimum {MIN_ZONE_AREA_CM2})", patch.area_mm2() / 100.0)),
+            });
+            continue;
+        }
+        let prob = segment::probability(&mut models.pigment, &patch).map_err(run_error("pigment model"))?;
+        let comps = segment::components(&prob, &patch.mask, patch.width, patch.height, pigment::PROBABILITY_THRESHOLD);
+        let px = pigment::pixel_colour(&patch, &sep, &lin);
+        let mut in_spot = vec![false; patch.mask.len()];
+        for c in &comps {
+            for &i in &c.pixels {
+                in_spot[i as usize] = true;
+            }
+        }
+        let Some(base) = pigment::baseline(&patch, &px, &in_spot) else {
+            report.zones.push(ZonePigment {
+                zone: zone.name,
+                colour: None,
+                metrics: None,
+                reason: Some("too little unaffected skin for a baseline".into()),
+            });
+            continue;
+        };
+        let sample = PigmentSample::from_components(&patch, &comps, &px, &base);
+        for c in comps.iter().filter(|c| f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2) {
+            let w = patch.width;
+            let boundary = c.pixels.iter().filter(|&&i| {
+                let (x, y) = (i % w, i / w);
+                x == 0 || y == 0 || x + 1 >= w || y + 1 >= patch.height || [i - 1, i + 1, i - w, i + w].iter().any(|&j| !in_spot[j as usize])
+            });
+            let cells = boundary.map(|&i| patch.map.apply((i % w) as f32, (i / w) as f32)).collect();
+            overlay.spots.push((cells, patch.map.scale()));
+        }
+        report.zones.push(ZonePigment { zone: zone.name, colour: Some(base), metrics: Some(sample.metrics()), reason: None });
+        colours.push((base, patch.area_mm2()));
+        overlay.maps.push(ChromophoreTile {
+            map: patch.map,
+            width: patch.width,
+            height: patch.height,
+            mask: patch.mask.clone(),
+            melanin: px.melanin,
+            haemoglobin: px.haemoglobin,
+        });
+        samples.push(sample);
+    }
+    if samples.is_empty() {
+        report.reason = Some("no zone large enough to measure".into());
+        return Ok(report);
+    }
+    let refs: Vec<&PigmentSample> = samples.iter().collect();
+    report.face = Some(PigmentSample::merge(&refs).metrics());
+    report.colour = area_weighted_colour(&colours);
+    report.mmasi = mmasi(&report.zones);
+    report.mmasi_severity = report.mmasi.as_ref().map(|m| Score { value: (m.value / 24.0 * 1000.0).round() / 10.0, uncertainty: 0.0 });
+    if let (Some(sev), Some(face)) = (report.mmasi_severity.as_mut(), report.face.as_ref()) {
+        // Carry the area uncertainty of the pooled spots into the face score.
+        sev.uncertainty = face.severity.uncertainty;
+    }
+    report.measured = true;
+    Ok(report)
+}
+
+fn area_weighted_colour(colours: &[(SkinColour, f64)]) -> Option<SkinColour> {
+    let total: f64 = colours.iter().map(|c| c.1).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let avg = |f: fn(&SkinColour) -> f64| colours.iter().map(|(c, a)| f(c) * a).sum::<f64>() / total;
+    let lab = colour::Lab { l: avg(|c| c.lab.l), a: avg(|c| c.lab.a), b: avg(|c| c.lab.b) };
+    let ita = colour::ita_degrees(lab);
+    Some(SkinColour {
+        lab,
+        ita_deg: ita,
+        ita_category: colour::ItaCategory::from_ita(ita),
+        melanin_index: avg(|c| c.melanin_index),
+        haemoglobin_index: avg(|c| c.haemoglobin_index),
+    })
+}
+
+/// MASI regions and weights (JAMA Dermatol 2016 mMASI).
+const MMASI_REGIONS: [(ZoneName, f64); 4] =
+    [(ZoneName::Forehead, 0.3), (ZoneName::RightCheek, 0.3), (ZoneName::LeftCheek, 0.3), (ZoneName::Chin, 0.1)];
+
+fn mmasi(zones: &[ZonePigment]) -> Option<MmasiEstimate> {
+    let mut regions = Vec::new();
+    for (zone, weight) in MMASI_REGIONS {
+        // Every region must be measured, or the sum would understate.
+        let m = zones.iter().find(|z| z.zone == zone)?.metrics.as_ref()?;
+        regions.push(MmasiRegion { zone, weight, area_grade: m.area_grade, darkness_grade: m.darkness_grade });
+    }
+    let value = regions.iter().map(|r| r.weight * f64::from(r.area_grade) * f64::from(r.darkness_grade)).sum::<f64>();
+    Some(MmasiEstimate { value: (value * 100.0).round() / 100.0, regions, estimate: true })
+}

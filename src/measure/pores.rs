@@ -1,0 +1,90 @@
+//! Pores: components of the pore model's output at 16 px/mm, measured in mm.
+
+use super::segment::{CanonicalPatch, Component};
+use crate::score::{self, Score};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Pores smaller than this are not counted (Flament 2015's detection threshold).
+pub const DETECTION_THRESHOLD_MM: f64 = 0.25;
+/// The pore model's input scale.
+pub const CANONICAL_PX_PER_MM: f64 = 16.0;
+/// Model probability above which a pixel is pore.
+pub const PROBABILITY_THRESHOLD: f32 = 0.5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoreMetrics {
+    pub count: u64,
+    pub density_per_cm2: f64,
+    /// Equivalent-circle diameters; null when no pore was found.
+    pub median_diameter_mm: Option<f64>,
+    pub p90_diameter_mm: Option<f64>,
+    pub mean_area_mm2: Option<f64>,
+    /// Share of the measured skin covered by pores, percent.
+    pub coverage_pct: f64,
+    /// Skin area the figures refer to.
+    pub measured_area_cm2: f64,
+    pub severity: Score,
+}
+
+/// Pore sizes in one zone, kept for pooling over the face.
+#[derive(Debug, Clone, Default)]
+pub struct PoreSample {
+    pub areas_mm2: Vec<f64>,
+    pub skin_area_mm2: f64,
+}
+
+impl PoreSample {
+    pub fn from_components(patch: &CanonicalPatch, comps: &[Component]) -> Self {
+        let px_area = 1.0 / (patch.px_per_mm * patch.px_per_mm);
+        let min_area = std::f64::consts::PI * (DETECTION_THRESHOLD_MM / 2.0).powi(2);
+        let areas_mm2 = comps.iter().map(|c| f64::from(c.area_px) * px_area).filter(|&a| a >= min_area).collect();
+        Self { areas_mm2, skin_area_mm2: patch.area_mm2() }
+    }
+
+    pub fn merge(samples: &[&PoreSample]) -> Self {
+        Self {
+            areas_mm2: samples.iter().flat_map(|s| s.areas_mm2.iter().copied()).collect(),
+            skin_area_mm2: samples.iter().map(|s| s.skin_area_mm2).sum(),
+        }
+    }
+
+    pub fn metrics(&self) -> PoreMetrics {
+        let n = self.areas_mm2.len();
+        let mut d: Vec<f64> = self.areas_mm2.iter().map(|a| 2.0 * (a / std::f64::consts::PI).sqrt()).collect();
+        d.sort_by(f64::total_cmp);
+        let quantile = |q: f64| (n > 0).then(|| d[((q * (n - 1) as f64).round() as usize).min(n - 1)]);
+        let total: f64 = self.areas_mm2.iter().sum();
+        let coverage_pct = if self.skin_area_mm2 > 0.0 { 100.0 * total / self.skin_area_mm2 } else { 0.0 };
+        PoreMetrics {
+            count: n as u64,
+            density_per_cm2: if self.skin_area_mm2 > 0.0 { n as f64 / (self.skin_area_mm2 / 100.0) } else { 0.0 },
+            median_diameter_mm: quantile(0.5),
+            p90_diameter_mm: quantile(0.9),
+            mean_area_mm2: (n > 0).then(|| total / n as f64),
+            coverage_pct,
+            measured_area_cm2: self.skin_area_mm2 / 100.0,
+            severity: score::pores(coverage_pct, n as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_in_physical_units() {
+        // Four pores of 0.3 mm diameter and one too small to count, on 1 cm².
+        let a = std::f64::consts::PI * 0.15 * 0.15;
+        let s = PoreSample { areas_mm2: vec![a, a, a, a], skin_area_mm2: 100.0 };
+        let m = s.metrics();
+        assert_eq!(m.count, 4);
+        assert!((m.density_per_cm2 - 4.0).abs() < 1e-9);
+        assert!((m.median_diameter_mm.unwrap() - 0.3).abs() < 1e-9);
+        assert!((m.coverage_pct - 100.0 * 4.0 * a / 100.0).abs() < 1e-9);
+        let empty = PoreSample { areas_mm2: vec![], skin_area_mm2: 50.0 }.metrics();
+        assert_eq!(empty.count, 0);
+        assert!(empty.median_diameter_mm.is_none());
+    }
+}

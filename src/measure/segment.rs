@@ -1,0 +1,182 @@
+//! Zones at a canonical resolution, segmentation models run on them, and the
+//! connected components of what they find.
+
+use crate::face::warp::{Affine, Pyramid};
+use crate::units::PxPerMm;
+use crate::zones::ZoneMask;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+/// A zone resampled to a fixed px/mm, so the models always see skin at the
+/// same physical scale whatever the camera.
+pub struct CanonicalPatch {
+    pub width: u32,
+    pub height: u32,
+    pub px_per_mm: f64,
+    /// Interleaved RGB, 0–255, bilinear from an anti-aliased pyramid level.
+    pub rgb: Vec<f32>,
+    /// Which canonical pixels belong to the zone.
+    pub mask: Vec<bool>,
+    /// Canonical pixel index → image coordinates of its centre.
+    pub map: Affine,
+}
+
+impl CanonicalPatch {
+    /// `None` when the zone has no pixels.
+    pub fn from_zone(pyramid: &Pyramid, zone: &ZoneMask, scale: PxPerMm, canonical_px_per_mm: f64) -> Option<Self> {
+        if zone.pixels == 0 {
+            return None;
+        }
+        let step = (scale.get() / canonical_px_per_mm) as f32; // image px per canonical px
+        let even = |n: f32| {
+            let n = n.ceil().max(2.0) as u32;
+            n + n % 2
+        };
+        let width = even(zone.mask.width() as f32 / step);
+        let height = even(zone.mask.height() as f32 / step);
+        let map = Affine { a: step, b: 0.0, c: 0.0, d: step, tx: zone.x0 as f32 + 0.5 * step, ty: zone.y0 as f32 + 0.5 * step };
+        let mut rgb = vec![0.0f32; (width * height * 3) as usize];
+        pyramid.sample(&map, width, height, 1.0, 0.0, &mut rgb);
+        let mut mask = vec![false; (width * height) as usize];
+        for v in 0..height {
+            for u in 0..width {
+                let (x, y) = map.apply(u as f32, v as f32);
+                let (mx, my) = (x.floor() as i64 - i64::from(zone.x0), y.floor() as i64 - i64::from(zone.y0));
+                if mx >= 0 && my >= 0 && (mx as u32) < zone.mask.width() && (my as u32) < zone.mask.height() {
+                    mask[(v * width + u) as usize] = zone.mask.get_pixel(mx as u32, my as u32).0[0] > 0;
+                }
+            }
+        }
+        Some(Self { width, height, px_per_mm: canonical_px_per_mm, rgb, mask, map })
+    }
+
+    /// A whole image (or its masked part) as one patch, at the canonical scale.
+    pub fn mask_pixels(&self) -> u64 {
+        self.mask.iter().filter(|&&m| m).count() as u64
+    }
+
+    pub fn area_mm2(&self) -> f64 {
+        self.mask_pixels() as f64 / (self.px_per_mm * self.px_per_mm)
+    }
+
+    /// Per-channel median of the zone's pixels (histogram on 0.25 steps).
+    pub fn channel_medians(&self) -> [f32; 3] {
+        let mut out = [1.0f32; 3];
+        for (ch, o) in out.iter_mut().enumerate() {
+            let mut hist = vec![0u32; 1024];
+            let mut n = 0u32;
+            for (i, &m) in self.mask.iter().enumerate() {
+                if m {
+                    let v = (self.rgb[i * 3 + ch] * 4.0).round().clamp(0.0, 1023.0) as usize;
+                    hist[v] += 1;
+                    n += 1;
+                }
+            }
+            let mut acc = 0;
+            for (v, &c) in hist.iter().enumerate() {
+                acc += c;
+                if acc * 2 >= n {
+                    *o = (v as f32 / 4.0).max(1.0);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The models' input: NCHW, each channel over the zone's median, minus 1;
+    /// pixels outside the zone are set to the median (0) so that eyes, lips
+    /// or background at the edge cannot look like findings.
+    pub fn model_input(&self) -> Vec<f32> {
+        let med = self.channel_medians();
+        let n = (self.width * self.height) as usize;
+        let mut out = vec![0.0f32; 3 * n];
+        for i in 0..n {
+            if self.mask[i] {
+                for ch in 0..3 {
+                    out[ch * n + i] = self.rgb[i * 3 + ch] / med[ch] - 1.0;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn pixel_u8(&self, i: usize) -> [u8; 3] {
+        let c = |k: usize| self.rgb[i * 3 + k].round().clamp(0.0, 255.0) as u8;
+        [c(0), c(1), c(2)]
+    }
+}
+
+/// One connected finding, in canonical pixels.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub area_px: u32,
+    pub centroid: (f32, f32),
+    pub pixels: Vec<u32>,
+}
+
+/// Runs a segmentation model (probability per pixel) on a patch.
+pub fn probability(session: &mut Session, patch: &CanonicalPatch) -> ort::Result<Vec<f32>> {
+    let input = patch.model_input();
+    let shape = [1usize, 3, patch.height as usize, patch.width as usize];
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, &*input))?])?;
+    let (_, prob) = outputs[0].try_extract_tensor::<f32>()?;
+    Ok(prob.to_vec())
+}
+
+/// 8-connected components of `prob > threshold` inside the mask.
+pub fn components(prob: &[f32], mask: &[bool], width: u32, height: u32, threshold: f32) -> Vec<Component> {
+    let (w, h) = (width as i64, height as i64);
+    let on = |i: usize| mask[i] && prob[i] > threshold;
+    let mut seen = vec![false; prob.len()];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..prob.len() {
+        if seen[start] || !on(start) {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut pixels = Vec::new();
+        let (mut sx, mut sy) = (0.0f64, 0.0f64);
+        while let Some(i) = stack.pop() {
+            pixels.push(i as u32);
+            let (x, y) = ((i as i64) % w, (i as i64) / w);
+            sx += x as f64;
+            sy += y as f64;
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= w || ny >= h {
+                        continue;
+                    }
+                    let j = (ny * w + nx) as usize;
+                    if !seen[j] && on(j) {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        let n = pixels.len() as f64;
+        out.push(Component { area_px: pixels.len() as u32, centroid: ((sx / n) as f32 + 0.5, (sy / n) as f32 + 0.5), pixels });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_eight_connected_and_masked() {
+        // 4x3: a diagonal pair (one component) and an isolated pixel outside the mask.
+        let prob = [0.9, 0.0, 0.0, 0.9, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let mut mask = [true; 12];
+        mask[3] = false;
+        let c = components(&prob, &mask, 4, 3, 0.5);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].area_px, 2);
+        assert!((c[0].centroid.0 - 1.0).abs() < 1e-6 && (c[0].centroid.1 - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,121 @@
+//! Severity scores, 0–100, higher is worse, from the physical measurements
+//! by fixed monotone mappings (documented here and in the README). They are
+//! raw: no flattering curve, no normalisation to a population. Each carries
+//! an uncertainty in score points, propagated from the measurement's own.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Score {
+    /// 0–100, higher is more severe.
+    pub value: f64,
+    /// ± one standard deviation, in score points.
+    pub uncertainty: f64,
+}
+
+fn propagate(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> Score {
+    let value = f(x);
+    let hi = f(x * (1.0 + rel));
+    let lo = f((x * (1.0 - rel)).max(0.0));
+    Score { value: round1(value), uncertainty: round1((hi - lo).abs() / 2.0) }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Pores: `100 · (1 − exp(−coverage % / 5))`; 2 % coverage → 33, 5 % → 63,
+/// 10 % → 86. Coverage combines how many pores and how large.
+/// Uncertainty: Poisson sampling of the pore count (1/√N).
+pub fn pores(coverage_pct: f64, count: u64) -> Score {
+    let rel = 1.0 / (count.max(1) as f64).sqrt();
+    propagate(|c| 100.0 * (1.0 - (-c / 5.0).exp()), coverage_pct, rel)
+}
+
+/// MASI area grade, continuous: 0 % → 0, 10 % → 1, 30 → 2, 50 → 3, 70 → 4,
+/// 90 → 5, 100 → 6 (the MASI band edges), linear between.
+pub fn masi_area_continuous(pct: f64) -> f64 {
+    const EDGES: [(f64, f64); 7] = [(0.0, 0.0), (10.0, 1.0), (30.0, 2.0), (50.0, 3.0), (70.0, 4.0), (90.0, 5.0), (100.0, 6.0)];
+    let p = pct.clamp(0.0, 100.0);
+    for w in EDGES.windows(2) {
+        let ((p0, g0), (p1, g1)) = (w[0], w[1]);
+        if p <= p1 {
+            return g0 + (p - p0) / (p1 - p0) * (g1 - g0);
+        }
+    }
+    6.0
+}
+
+/// MASI area grade as clinicians score it: 0 none, 1 < 10 %, 2 10–29 %,
+/// 3 30–49 %, 4 50–69 %, 5 70–89 %, 6 90–100 %.
+pub fn masi_area_grade(pct: f64) -> u8 {
+    match pct {
+        p if p <= 0.0 => 0,
+        p if p < 10.0 => 1,
+        p if p < 30.0 => 2,
+        p if p < 50.0 => 3,
+        p if p < 70.0 => 4,
+        p if p < 90.0 => 5,
+        _ => 6,
+    }
+}
+
+/// Darkness, continuous: ΔL* / 3, capped at 4 (this project's mapping of
+/// lightness contrast to the MASI darkness scale: 3 L* units per grade).
+pub fn darkness_continuous(delta_l: f64) -> f64 {
+    (delta_l / 3.0).clamp(0.0, 4.0)
+}
+
+/// Darkness grade 0–4 (absent, slight, mild, marked, severe).
+pub fn darkness_grade(delta_l: f64) -> u8 {
+    darkness_continuous(delta_l).round() as u8
+}
+
+/// Pigmentation of one zone: `100 · (area grade / 6) · (darkness / 4)`,
+/// both continuous, so the score is the zone's mMASI term scaled to 100.
+/// Uncertainty: the spot boundaries' ±1-pixel area uncertainty.
+pub fn pigmentation(pigmented_pct: f64, delta_l: f64, area_rel_uncertainty: f64) -> Score {
+    let d = darkness_continuous(delta_l);
+    propagate(|p| 100.0 * masi_area_continuous(p) / 6.0 * d / 4.0, pigmented_pct, area_rel_uncertainty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_monotone_and_bounded() {
+        let mut last = -1.0;
+        for c in 0..=40 {
+            let s = pores(c as f64 * 0.5, 100).value;
+            assert!(s >= last && (0.0..=100.0).contains(&s));
+            last = s;
+        }
+        let mut last = -1.0;
+        for p in 0..=100 {
+            let s = pigmentation(p as f64, 8.0, 0.1).value;
+            assert!(s >= last && (0.0..=100.0).contains(&s));
+            last = s;
+        }
+        assert_eq!(pigmentation(100.0, 30.0, 0.0).value, 100.0);
+        assert_eq!(pores(0.0, 0).value, 0.0);
+    }
+
+    #[test]
+    fn masi_grades_follow_the_bands() {
+        assert_eq!(masi_area_grade(0.0), 0);
+        assert_eq!(masi_area_grade(5.0), 1);
+        assert_eq!(masi_area_grade(29.9), 2);
+        assert_eq!(masi_area_grade(95.0), 6);
+        assert!((masi_area_continuous(20.0) - 1.5).abs() < 1e-9);
+        assert_eq!(darkness_grade(0.5), 0);
+        assert_eq!(darkness_grade(6.2), 2);
+        assert_eq!(darkness_grade(40.0), 4);
+    }
+
+    #[test]
+    fn fewer_pores_mean_wider_uncertainty() {
+        assert!(pores(3.0, 4).uncertainty > pores(3.0, 400).uncertainty);
+    }
+}

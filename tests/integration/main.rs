@@ -1,0 +1,73 @@
+//! End-to-end tests of the `dermascore` binary, one harness: real photos
+//! from `../shared/photos` (referenced in place, never copied into the repo),
+//! generated bad inputs, and synthetic fixtures with known truth.
+
+mod foundation;
+mod measure;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dermascore"))
+}
+
+/// A shared photo; a missing one is a failure, never a silent skip.
+pub fn shared(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/photos")
+        .join(rel);
+    assert!(
+        p.is_file(),
+        "missing shared photo {} (../shared must sit beside the repo)",
+        p.display()
+    );
+    p
+}
+
+pub fn run(args: &[&str], inputs: &[&Path]) -> Output {
+    let out = bin()
+        .arg("analyze")
+        .args(args)
+        .args(inputs)
+        .output()
+        .expect("run dermascore");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "dermascore panicked:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+pub fn images(recs: &[Value]) -> Vec<&Value> {
+    recs.iter().filter(|r| r["type"] == "image").collect()
+}
+
+pub fn one_image(path: &Path, args: &[&str]) -> Value {
+    let out = run(args, &[path]);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "one image record and one summary");
+    assert_eq!(recs[1]["type"], "summary");
+    recs[0].clone()
+}
+
+pub fn finding_codes(rec: &Value) -> Vec<String> {
+    rec["quality"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+

@@ -1,0 +1,185 @@
+//! Pores, pigmentation, scores, patch mode, and stability under lighting.
+
+use crate::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn score_ok(s: &Value) {
+    let v = s["value"].as_f64().unwrap();
+    let u = s["uncertainty"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&v), "score {v}");
+    assert!(u >= 0.0 && u <= 100.0, "uncertainty {u}");
+}
+
+#[test]
+fn low_resolution_faces_get_no_pore_numbers_and_say_why() {
+    let rec = one_image(&shared("faces/obama.jpg"), &[]);
+    let pores = &rec["pores"];
+    assert_eq!(pores["measured"], false);
+    assert!(pores["face"].is_null());
+    assert!(pores["zones"].as_array().unwrap().is_empty());
+    let why = pores["reason"].as_str().unwrap();
+    assert!(why.contains("px/mm") && why.contains("12"), "{why}");
+    assert_eq!(pores["detection_threshold_mm"], 0.25);
+}
+
+#[test]
+fn faces_get_colour_pigmentation_and_an_mmasi_estimate_per_zone() {
+    let rec = one_image(&shared("faces/obama.jpg"), &[]);
+    let p = &rec["pigmentation"];
+    assert_eq!(p["measured"], true, "{p}");
+    let ita = p["colour"]["ita_deg"].as_f64().unwrap();
+    assert!((-60.0..=80.0).contains(&ita));
+    assert!(p["colour"]["ita_category"].is_string());
+    let zones = p["zones"].as_array().unwrap();
+    assert_eq!(zones.len(), 8);
+    for z in zones {
+        let m = &z["metrics"];
+        let pct = m["pigmented_pct"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&pct));
+        assert!(m["area_grade"].as_u64().unwrap() <= 6);
+        assert!(m["darkness_grade"].as_u64().unwrap() <= 4);
+        // Area in mm² agrees with % of the zone's measured area.
+        let area = m["pigmented_area_mm2"].as_f64().unwrap();
+        let zone_mm2 = m["measured_area_cm2"].as_f64().unwrap() * 100.0;
+        assert!((area / zone_mm2 * 100.0 - pct).abs() < 1e-6);
+        score_ok(&m["severity"]);
+    }
+    let mmasi = &p["mmasi"];
+    assert_eq!(mmasi["estimate"], true);
+    let v = mmasi["value"].as_f64().unwrap();
+    assert!((0.0..=24.0).contains(&v));
+    assert_eq!(mmasi["regions"].as_array().unwrap().len(), 4);
+    score_ok(&p["mmasi_severity"]);
+}
+
+#[test]
+fn close_up_with_scale_measures_pores_in_physical_units() {
+    // The eyes are closed, so the scale comes from the command line.
+    let rec = one_image(&shared("pores/cheek_input.png"), &["--px-per-mm", "12.6"]);
+    let pores = &rec["pores"];
+    assert_eq!(pores["measured"], true, "{pores}");
+    let face = &pores["face"];
+    let count = face["count"].as_u64().unwrap();
+    assert!(count > 100, "a pore-rich close-up: {count} pores");
+    let density = face["density_per_cm2"].as_f64().unwrap();
+    assert!((10.0..=500.0).contains(&density), "density {density}/cm²");
+    let median = face["median_diameter_mm"].as_f64().unwrap();
+    assert!((0.25..=1.0).contains(&median), "median diameter {median} mm");
+    assert!(face["p90_diameter_mm"].as_f64().unwrap() >= median);
+    let coverage = face["coverage_pct"].as_f64().unwrap();
+    assert!(coverage > 0.0 && coverage < 50.0);
+    score_ok(&face["severity"]);
+    // Cheeks have pores; every measured zone reports its own numbers.
+    let cheek = pores["zones"].as_array().unwrap().iter().find(|z| z["zone"] == "right_cheek").unwrap();
+    assert!(cheek["metrics"]["count"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = shared("pores/cheek_input.png");
+    let rec = one_image(&photo, &["--patch", "--px-per-mm", "12.6"]);
+    assert_eq!(rec["status"], "ok");
+    assert!(rec["face"].is_null());
+    assert_eq!(rec["scale"]["source"], "user");
+    assert!(rec["quality"]["pose_ok"].is_null() && rec["quality"]["eyes_open"].is_null());
+    assert_eq!(rec["zones"].as_array().unwrap().len(), 1);
+    assert_eq!(rec["zones"][0]["name"], "patch");
+    assert_eq!(rec["pores"]["measured"], true);
+    assert_eq!(rec["pores"]["zones"][0]["zone"], "patch");
+    let whole = rec["pores"]["face"]["measured_area_cm2"].as_f64().unwrap();
+
+    // The ROI mask restricts the measurement to its pixels.
+    let roi = image::open(shared("pores/cheek_roi_mask.png")).unwrap().to_luma8();
+    let mask = dir.path().join("roi.png");
+    roi.save(&mask).unwrap();
+    let masked = one_image(&photo, &["--patch", "--px-per-mm", "12.6", "--patch-mask", mask.to_str().unwrap()]);
+    let part = masked["pores"]["face"]["measured_area_cm2"].as_f64().unwrap();
+    let frac = roi.pixels().filter(|p| p.0[0] > 0).count() as f64 / (roi.width() * roi.height()) as f64;
+    assert!((part / whole - frac).abs() < 0.02, "masked area {part} vs {whole} x {frac}");
+
+    // A mask of the wrong size is that photo's error, not a crash.
+    let small = dir.path().join("small.png");
+    image::GrayImage::new(10, 10).save(&small).unwrap();
+    let bad = one_image(&photo, &["--patch", "--px-per-mm", "12.6", "--patch-mask", small.to_str().unwrap()]);
+    assert_eq!(bad["status"], "error");
+    assert_eq!(bad["error"]["code"], "mask_mismatch");
+
+    // --patch without a scale is a usage error.
+    let out = run(&["--patch"], &[&photo]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Multiplies linear light per channel: exposure and colour cast.
+fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
+    let img = image::open(src).unwrap().to_rgb8();
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let srgb = |c: f64| {
+        let c = c.clamp(0.0, 1.0);
+        let s = if c <= 0.0031308 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
+        (s * 255.0).round() as u8
+    };
+    let out = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0;
+        image::Rgb([0, 1, 2].map(|k| srgb(lin(p[k]) * gains[k])))
+    });
+    out.save(dst).unwrap();
+}
+
+fn pigmented_pct(path: &Path, args: &[&str]) -> f64 {
+    let rec = one_image(path, args);
+    assert_eq!(rec["pigmentation"]["measured"], true, "{}", rec["pigmentation"]);
+    rec["pigmentation"]["face"]["pigmented_pct"].as_f64().unwrap()
+}
+
+/// The same photo at ±15 % exposure and under a mild colour cast: the
+/// pigmented area moves by less than 10 % (relative).
+fn assert_stable(photo: &Path, args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = pigmented_pct(photo, args);
+    assert!(base > 0.0, "the baseline photo must have pigmented skin");
+    for (name, gains) in [("dark", [0.85; 3]), ("bright", [1.15; 3]), ("cast", [1.06, 1.0, 0.94])] {
+        let p = dir.path().join(format!("{name}.png"));
+        relight(photo, &p, gains);
+        let v = pigmented_pct(&p, args);
+        let change = (v - base).abs() / base;
+        println!("{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %)", photo.display(), 100.0 * (v - base) / base);
+        assert!(change < 0.10, "{name}: pigmented area {v:.2} % vs {base:.2} % ({:.1} % change)", 100.0 * change);
+    }
+}
+
+#[test]
+fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
+    assert_stable(&fixture("spots_6pxmm.png"), &["--patch", "--px-per-mm", "6"]);
+}
+
+#[test]
+fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_face() {
+    assert_stable(&shared("faces/obama.jpg"), &[]);
+}
+
+#[test]
+fn planted_spots_are_found_with_the_right_area() {
+    let rec = one_image(&fixture("spots_6pxmm.png"), &["--patch", "--px-per-mm", "6"]);
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(fixture("spots_6pxmm.json")).unwrap()).unwrap();
+    let true_area: f64 = truth["spots"].as_array().unwrap().iter().filter(|s| s["labelled"] == true).map(|s| s["area_mm2"].as_f64().unwrap()).sum();
+    let face = &rec["pigmentation"]["face"];
+    let area = face["pigmented_area_mm2"].as_f64().unwrap();
+    println!("planted {true_area:.1} mm², measured {area:.1} mm², {} spots", face["spot_count"]);
+    assert!(face["spot_count"].as_u64().unwrap() >= 2);
+    assert!((area / true_area - 1.0).abs() < 0.5, "measured {area:.1} mm² vs planted {true_area:.1} mm²");
+    assert!(face["mean_delta_l"].as_f64().unwrap() > 0.0, "spots are darker than the baseline");
+    assert!(face["mean_delta_melanin"].as_f64().unwrap() > 0.0, "and carry more melanin");
+}
