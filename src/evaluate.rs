@@ -72,11 +72,22 @@ struct Sessions {
 
 fn sessions(models_dir: Option<&Path>) -> Result<Sessions, SetupError> {
     let dir = models::locate_dir(models_dir)?;
-    let m = VerifiedModels::load(&dir, &[ModelName::PoreSegmentation, ModelName::PigmentSegmentation])?;
-    Ok(Sessions { pores: m.session(ModelName::PoreSegmentation, Device::Cpu)?.0, pigment: m.session(ModelName::PigmentSegmentation, Device::Cpu)?.0 })
+    let m = VerifiedModels::load(
+        &dir,
+        &[ModelName::PoreSegmentation, ModelName::PigmentSegmentation],
+    )?;
+    Ok(Sessions {
+        pores: m.session(ModelName::PoreSegmentation, Device::Cpu)?.0,
+        pigment: m.session(ModelName::PigmentSegmentation, Device::Cpu)?.0,
+    })
 }
 
-fn whole(rgb: &RgbImage, mask: Option<&GrayImage>, scale: PxPerMm, canonical: f64) -> Option<CanonicalPatch> {
+fn whole(
+    rgb: &RgbImage,
+    mask: Option<&GrayImage>,
+    scale: PxPerMm,
+    canonical: f64,
+) -> Option<CanonicalPatch> {
     let pyramid = Pyramid::new(rgb, 16);
     let zone = zones::patch(rgb.width(), rgb.height(), mask);
     CanonicalPatch::from_zone(&pyramid, &zone, scale, canonical)
@@ -90,32 +101,65 @@ fn dog_probability(patch: &CanonicalPatch) -> Vec<f32> {
         Luma([0.299 * patch.rgb[i] + 0.587 * patch.rgb[i + 1] + 0.114 * patch.rgb[i + 2]])
     });
     let bg = imageproc::filter::gaussian_blur_f32(&luma, DOG_SIGMA_MM * patch.px_per_mm as f32);
-    luma.pixels().zip(bg.pixels()).map(|(l, b)| if (b.0[0] - l.0[0]) / b.0[0].max(1.0) > DOG_DARKNESS { 1.0 } else { 0.0 }).collect()
+    luma.pixels()
+        .zip(bg.pixels())
+        .map(|(l, b)| {
+            if (b.0[0] - l.0[0]) / b.0[0].max(1.0) > DOG_DARKNESS {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 fn melanin_probability(patch: &CanonicalPatch) -> Vec<f32> {
     let sep = Separator::default();
     let n = patch.mask.len();
-    let mel: Vec<f32> = (0..n).map(|i| sep.indices(patch.pixel_u8(i)).0 as f32).collect();
+    let mel: Vec<f32> = (0..n)
+        .map(|i| sep.indices(patch.pixel_u8(i)).0 as f32)
+        .collect();
     let mut inside: Vec<f32> = (0..n).filter(|&i| patch.mask[i]).map(|i| mel[i]).collect();
     inside.sort_by(f32::total_cmp);
     let median = inside.get(inside.len() / 2).copied().unwrap_or(0.0);
-    mel.iter().map(|&m| if m - median > MELANIN_THRESHOLD { 1.0 } else { 0.0 }).collect()
+    mel.iter()
+        .map(|&m| {
+            if m - median > MELANIN_THRESHOLD {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 fn pore_components(patch: &CanonicalPatch, prob: &[f32]) -> Vec<Component> {
-    let min_px = std::f64::consts::PI * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2) * patch.px_per_mm.powi(2);
-    segment::components(prob, &patch.mask, patch.width, patch.height, pores::PROBABILITY_THRESHOLD)
-        .into_iter()
-        .filter(|c| f64::from(c.area_px) >= min_px)
-        .collect()
+    let min_px = std::f64::consts::PI
+        * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2)
+        * patch.px_per_mm.powi(2);
+    segment::components(
+        prob,
+        &patch.mask,
+        patch.width,
+        patch.height,
+        pores::PROBABILITY_THRESHOLD,
+    )
+    .into_iter()
+    .filter(|c| f64::from(c.area_px) >= min_px)
+    .collect()
 }
 
 fn spot_components(patch: &CanonicalPatch, prob: &[f32]) -> Vec<Component> {
-    segment::components(prob, &patch.mask, patch.width, patch.height, pigment::PROBABILITY_THRESHOLD)
-        .into_iter()
-        .filter(|c| f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2)
-        .collect()
+    segment::components(
+        prob,
+        &patch.mask,
+        patch.width,
+        patch.height,
+        pigment::PROBABILITY_THRESHOLD,
+    )
+    .into_iter()
+    .filter(|c| f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2)
+    .collect()
 }
 
 #[derive(Default, Clone)]
@@ -131,7 +175,15 @@ impl PoreTally {
     fn f1(&self) -> (f64, f64, f64) {
         let p = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
         let r = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
-        (p, r, if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 })
+        (
+            p,
+            r,
+            if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            },
+        )
     }
 }
 
@@ -148,11 +200,19 @@ fn median(v: &[f64]) -> f64 {
 fn tally_pores(patch: &CanonicalPatch, comps: &[Component], truth: &Patch, tally: &mut PoreTally) {
     let px = patch.px_per_mm;
     let margin = 0.3;
-    let inner = |x: f64, y: f64| x > margin && y > margin && x < truth.size_mm - margin && y < truth.size_mm - margin;
+    let inner = |x: f64, y: f64| {
+        x > margin && y > margin && x < truth.size_mm - margin && y < truth.size_mm - margin
+    };
     let mut used = vec![false; truth.pores.len()];
     let mut dets: Vec<(f64, f64, f64)> = comps
         .iter()
-        .map(|c| (f64::from(c.centroid.0) / px, f64::from(c.centroid.1) / px, 2.0 * (f64::from(c.area_px) / std::f64::consts::PI).sqrt() / px))
+        .map(|c| {
+            (
+                f64::from(c.centroid.0) / px,
+                f64::from(c.centroid.1) / px,
+                2.0 * (f64::from(c.area_px) / std::f64::consts::PI).sqrt() / px,
+            )
+        })
         .collect();
     dets.sort_by(|a, b| b.2.total_cmp(&a.2));
     for (x, y, d) in dets {
@@ -173,7 +233,9 @@ fn tally_pores(patch: &CanonicalPatch, comps: &[Component], truth: &Patch, tally
                 if t.diameter_mm >= DONT_CARE_MM.1 {
                     tally.tp += 1;
                     tally.diameter_errors_mm.push(d - t.diameter_mm);
-                    tally.diameter_errors_rel.push((d - t.diameter_mm) / t.diameter_mm);
+                    tally
+                        .diameter_errors_rel
+                        .push((d - t.diameter_mm) / t.diameter_mm);
                 } else if t.diameter_mm < DONT_CARE_MM.0 {
                     tally.fp += 1;
                 }
@@ -218,7 +280,10 @@ fn precision_recall(pred: &[bool], truth: &[bool], roi: &[bool]) -> (f64, f64) {
         p += u64::from(pred[i]);
         t += u64::from(truth[i]);
     }
-    (inter as f64 / p.max(1) as f64, inter as f64 / t.max(1) as f64)
+    (
+        inter as f64 / p.max(1) as f64,
+        inter as f64 / t.max(1) as f64,
+    )
 }
 
 fn dice(pred: &[bool], truth: &[bool], roi: Option<&[bool]>) -> f64 {
@@ -243,7 +308,11 @@ fn relight(rgb: &RgbImage, gains: [f64; 3]) -> RgbImage {
     let lin = colour::linear_lut();
     let to_srgb = |c: f64| {
         let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
+        let s = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
         (s * 255.0).round() as u8
     };
     RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| {
@@ -253,29 +322,57 @@ fn relight(rgb: &RgbImage, gains: [f64; 3]) -> RgbImage {
 }
 
 /// Runs every evaluation and returns the figures as JSON; prints tables.
-pub fn run(synthetic: &Path, real_pores: Option<(&Path, PxPerMm)>, models_dir: Option<&Path>) -> Result<serde_json::Value, SetupError> {
+pub fn run(
+    synthetic: &Path,
+    real_pores: Option<(&Path, PxPerMm)>,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
     let mut s = sessions(models_dir)?;
-    let bad = |p: &Path, e: String| SetupError::Input { path: p.to_path_buf(), reason: e };
+    let bad = |p: &Path, e: String| SetupError::Input {
+        path: p.to_path_buf(),
+        reason: e,
+    };
     let truth_path = synthetic.join("truth.json");
     let text = std::fs::read_to_string(&truth_path).map_err(|e| bad(&truth_path, e.to_string()))?;
     let truth: Truth = serde_json::from_str(&text).map_err(|e| bad(&truth_path, e.to_string()))?;
-    let load = |f: &str| image::open(synthetic.join(f)).map(|i| i.into_rgb8()).map_err(|e| bad(&synthetic.join(f), e.to_string()));
-    let infer = |e: ort::Error| SetupError::ModelLoad { name: "evaluation".into(), reason: e.to_string() };
+    let load = |f: &str| {
+        image::open(synthetic.join(f))
+            .map(|i| i.into_rgb8())
+            .map_err(|e| bad(&synthetic.join(f), e.to_string()))
+    };
+    let infer = |e: ort::Error| SetupError::ModelLoad {
+        name: "evaluation".into(),
+        reason: e.to_string(),
+    };
 
     // ---- pores, synthetic
     let mut pore_cells: BTreeMap<(u64, u64), (PoreTally, PoreTally)> = BTreeMap::new();
     for t in truth.patches.iter().filter(|p| p.kind == "pores") {
         let rgb = load(&t.file)?;
-        let scale = PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
-        let Some(patch) = whole(&rgb, None, scale, pores::CANONICAL_PX_PER_MM) else { continue };
+        let scale =
+            PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
+        let Some(patch) = whole(&rgb, None, scale, pores::CANONICAL_PX_PER_MM) else {
+            continue;
+        };
         let prob = segment::probability(&mut s.pores, &patch).map_err(infer)?;
-        let key = ((t.px_per_mm * 10.0) as u64, (t.light.exposure * 100.0).round() as u64);
+        let key = (
+            (t.px_per_mm * 10.0) as u64,
+            (t.light.exposure * 100.0).round() as u64,
+        );
         let cell = pore_cells.entry(key).or_default();
         tally_pores(&patch, &pore_components(&patch, &prob), t, &mut cell.0);
-        tally_pores(&patch, &pore_components(&patch, &dog_probability(&patch)), t, &mut cell.1);
+        tally_pores(
+            &patch,
+            &pore_components(&patch, &dog_probability(&patch)),
+            t,
+            &mut cell.1,
+        );
     }
     println!("Pores, synthetic (held out): count F1 and diameter error, model | DoG baseline");
-    println!("{:>7} {:>8} | {:>6} {:>6} {:>6} {:>9} {:>8} | {:>6} {:>9}", "px/mm", "exposure", "F1", "prec", "recall", "|Δd| mm", "Δd %", "F1", "|Δd| mm");
+    println!(
+        "{:>7} {:>8} | {:>6} {:>6} {:>6} {:>9} {:>8} | {:>6} {:>9}",
+        "px/mm", "exposure", "F1", "prec", "recall", "|Δd| mm", "Δd %", "F1", "|Δd| mm"
+    );
     let mut pore_rows = Vec::new();
     let (mut all_m, mut all_b) = (PoreTally::default(), PoreTally::default());
     for ((px, ex), (m, b)) in &pore_cells {
@@ -306,22 +403,57 @@ pub fn run(synthetic: &Path, real_pores: Option<(&Path, PxPerMm)>, models_dir: O
         }
     }
     let abs_all: Vec<f64> = all_m.diameter_errors_mm.iter().map(|e| e.abs()).collect();
-    println!("{:>16} | {:>6.3} {:>6.3} {:>6.3} {:>9.3} {:>+8.1} | {:>6.3}", "all", all_m.f1().2, all_m.f1().0, all_m.f1().1, median(&abs_all), 100.0 * median(&all_m.diameter_errors_rel), all_b.f1().2);
+    println!(
+        "{:>16} | {:>6.3} {:>6.3} {:>6.3} {:>9.3} {:>+8.1} | {:>6.3}",
+        "all",
+        all_m.f1().2,
+        all_m.f1().0,
+        all_m.f1().1,
+        median(&abs_all),
+        100.0 * median(&all_m.diameter_errors_rel),
+        all_b.f1().2
+    );
 
     // ---- pores, real close-up
     let mut real = serde_json::Value::Null;
     if let Some((dir, scale)) = real_pores {
-        let rgb = image::open(dir.join("cheek_input.png")).map_err(|e| bad(dir, e.to_string()))?.into_rgb8();
-        let label = image::open(dir.join("cheek_pore_label.png")).map_err(|e| bad(dir, e.to_string()))?.into_rgba8();
-        let roi_img = image::open(dir.join("cheek_roi_mask.png")).map_err(|e| bad(dir, e.to_string()))?.into_rgb8();
+        let rgb = image::open(dir.join("cheek_input.png"))
+            .map_err(|e| bad(dir, e.to_string()))?
+            .into_rgb8();
+        let label = image::open(dir.join("cheek_pore_label.png"))
+            .map_err(|e| bad(dir, e.to_string()))?
+            .into_rgba8();
+        let roi_img = image::open(dir.join("cheek_roi_mask.png"))
+            .map_err(|e| bad(dir, e.to_string()))?
+            .into_rgb8();
         let roi: Vec<bool> = roi_img.pixels().map(|p| p.0[0] > 0).collect();
         let truth_mask: Vec<bool> = label.pixels().map(|p| p.0[0] > 0).collect();
-        let roi_gray = GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| Luma([if roi_img.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }]));
-        let patch = whole(&rgb, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM).ok_or_else(|| bad(dir, "empty ROI".into()))?;
+        let roi_gray = GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+            Luma([if roi_img.get_pixel(x, y).0[0] > 0 {
+                255
+            } else {
+                0
+            }])
+        });
+        let patch = whole(&rgb, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM)
+            .ok_or_else(|| bad(dir, "empty ROI".into()))?;
         let prob = segment::probability(&mut s.pores, &patch).map_err(infer)?;
-        let model = to_original(&patch, &pore_components(&patch, &prob), rgb.width(), rgb.height());
-        let base = to_original(&patch, &pore_components(&patch, &dog_probability(&patch)), rgb.width(), rgb.height());
-        let (dm, db) = (dice(&model, &truth_mask, Some(&roi)), dice(&base, &truth_mask, Some(&roi)));
+        let model = to_original(
+            &patch,
+            &pore_components(&patch, &prob),
+            rgb.width(),
+            rgb.height(),
+        );
+        let base = to_original(
+            &patch,
+            &pore_components(&patch, &dog_probability(&patch)),
+            rgb.width(),
+            rgb.height(),
+        );
+        let (dm, db) = (
+            dice(&model, &truth_mask, Some(&roi)),
+            dice(&base, &truth_mask, Some(&roi)),
+        );
         let (pm, rm) = precision_recall(&model, &truth_mask, &roi);
         println!(
             "\nPores, real labelled close-up ({}), {:.2} px/mm: Dice in ROI model {dm:.3} (pixel precision {pm:.3}, recall {rm:.3}) | DoG baseline {db:.3} | published PoreNet ≈ 0.46",
@@ -341,26 +473,57 @@ pub fn run(synthetic: &Path, real_pores: Option<(&Path, PxPerMm)>, models_dir: O
 
     // ---- pigment, synthetic + stability under exposure and colour cast
     println!("\nPigmented spots, synthetic (held out): pixel Dice and total-area error, model | melanin-threshold baseline");
-    println!("{:>7} {:>8} | {:>6} {:>10} | {:>6} {:>10}", "px/mm", "exposure", "Dice", "area err %", "Dice", "area err %");
+    println!(
+        "{:>7} {:>8} | {:>6} {:>10} | {:>6} {:>10}",
+        "px/mm", "exposure", "Dice", "area err %", "Dice", "area err %"
+    );
     let mut cells: BTreeMap<(u64, u64), Vec<[f64; 4]>> = BTreeMap::new();
     let mut stability = Vec::new();
+    let mut stability_by_px: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for t in truth.patches.iter().filter(|p| p.kind == "spots") {
         let rgb = load(&t.file)?;
         let label = load(&t.file.replace(".png", "_label.png"))?;
         let truth_mask: Vec<bool> = label.pixels().map(|p| p.0[0] > 127).collect();
-        let scale = PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
-        let measure_area = |img: &RgbImage, s: &mut Session| -> Result<(Vec<bool>, Vec<bool>), SetupError> {
-            let patch = whole(img, None, scale, pigment::CANONICAL_PX_PER_MM).ok_or_else(|| bad(&truth_path, "empty".into()))?;
-            let prob = segment::probability(s, &patch).map_err(infer)?;
-            let m = to_original(&patch, &spot_components(&patch, &prob), img.width(), img.height());
-            let b = to_original(&patch, &spot_components(&patch, &melanin_probability(&patch)), img.width(), img.height());
-            Ok((m, b))
-        };
+        let scale =
+            PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
+        let measure_area =
+            |img: &RgbImage, s: &mut Session| -> Result<(Vec<bool>, Vec<bool>), SetupError> {
+                let patch = whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
+                    .ok_or_else(|| bad(&truth_path, "empty".into()))?;
+                let prob = segment::probability(s, &patch).map_err(infer)?;
+                let m = to_original(
+                    &patch,
+                    &spot_components(&patch, &prob),
+                    img.width(),
+                    img.height(),
+                );
+                let b = to_original(
+                    &patch,
+                    &spot_components(&patch, &melanin_probability(&patch)),
+                    img.width(),
+                    img.height(),
+                );
+                Ok((m, b))
+            };
         let (m, b) = measure_area(&rgb, &mut s.pigment)?;
         let true_area = truth_mask.iter().filter(|&&v| v).count() as f64;
-        let area_err = |p: &[bool]| if true_area > 0.0 { 100.0 * (p.iter().filter(|&&v| v).count() as f64 - true_area) / true_area } else { f64::NAN };
-        let key = ((t.px_per_mm * 10.0) as u64, (t.light.exposure * 100.0).round() as u64);
-        cells.entry(key).or_default().push([dice(&m, &truth_mask, None), area_err(&m), dice(&b, &truth_mask, None), area_err(&b)]);
+        let area_err = |p: &[bool]| {
+            if true_area > 0.0 {
+                100.0 * (p.iter().filter(|&&v| v).count() as f64 - true_area) / true_area
+            } else {
+                f64::NAN
+            }
+        };
+        let key = (
+            (t.px_per_mm * 10.0) as u64,
+            (t.light.exposure * 100.0).round() as u64,
+        );
+        cells.entry(key).or_default().push([
+            dice(&m, &truth_mask, None),
+            area_err(&m),
+            dice(&b, &truth_mask, None),
+            area_err(&b),
+        ]);
         if key.1 == 100 {
             let area = |p: &[bool]| p.iter().filter(|&&v| v).count() as f64;
             let a0 = area(&m);
@@ -371,14 +534,40 @@ pub fn run(synthetic: &Path, real_pores: Option<(&Path, PxPerMm)>, models_dir: O
                     worst = worst.max((area(&mm) - a0).abs() / a0);
                 }
                 stability.push(100.0 * worst);
+                stability_by_px
+                    .entry(key.0)
+                    .or_insert_with(Vec::new)
+                    .push(100.0 * worst);
             }
         }
     }
     let mut pigment_rows = Vec::new();
     for ((px, ex), v) in &cells {
-        let col = |k: usize| median(&v.iter().map(|r| r[k]).filter(|x| x.is_finite()).collect::<Vec<_>>());
-        let abs_col = |k: usize| median(&v.iter().map(|r| r[k].abs()).filter(|x| x.is_finite()).collect::<Vec<_>>());
-        println!("{:>7.1} {:>8.2} | {:>6.3} {:>+10.1} | {:>6.3} {:>+10.1}", *px as f64 / 10.0, *ex as f64 / 100.0, col(0), col(1), col(2), col(3));
+        let col = |k: usize| {
+            median(
+                &v.iter()
+                    .map(|r| r[k])
+                    .filter(|x| x.is_finite())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let abs_col = |k: usize| {
+            median(
+                &v.iter()
+                    .map(|r| r[k].abs())
+                    .filter(|x| x.is_finite())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        println!(
+            "{:>7.1} {:>8.2} | {:>6.3} {:>+10.1} | {:>6.3} {:>+10.1}",
+            *px as f64 / 10.0,
+            *ex as f64 / 100.0,
+            col(0),
+            col(1),
+            col(2),
+            col(3)
+        );
         pigment_rows.push(json!({"px_per_mm": *px as f64 / 10.0, "exposure": *ex as f64 / 100.0,
             "model": {"median_dice": col(0), "median_area_error_pct": col(1), "median_abs_area_error_pct": abs_col(1)},
             "melanin_baseline": {"median_dice": col(2), "median_area_error_pct": col(3)}}));
@@ -389,7 +578,21 @@ pub fn run(synthetic: &Path, real_pores: Option<(&Path, PxPerMm)>, models_dir: O
         stability.iter().cloned().fold(0.0, f64::max),
         stability.len()
     );
+    for (px, v) in &stability_by_px {
+        println!(
+            "  at {:>4.1} px/mm: median {:.1} %, max {:.1} % ({} patches)",
+            *px as f64 / 10.0,
+            median(v),
+            v.iter().cloned().fold(0.0, f64::max),
+            v.len()
+        );
+    }
+    let stability_rows: Vec<_> = stability_by_px
+        .iter()
+        .map(|(px, v)| json!({"px_per_mm": *px as f64 / 10.0, "median_pct": median(v), "max_pct": v.iter().cloned().fold(0.0, f64::max), "patches": v.len()}))
+        .collect();
     Ok(json!({
+        "pigment_stability_by_px_per_mm": stability_rows,
         "pores_synthetic": pore_rows,
         "pores_synthetic_all": {"model_f1": all_m.f1().2, "model_precision": all_m.f1().0, "model_recall": all_m.f1().1,
             "model_median_abs_diameter_error_mm": median(&abs_all), "dog_baseline_f1": all_b.f1().2},

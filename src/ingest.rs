@@ -8,6 +8,7 @@ use crate::models::hex_sha256;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -125,6 +126,69 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
     Ok(items)
 }
 
+/// Which share of a batch this process analyses (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard must look like I/N, got `{s}`"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard index `{i}`"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard count `{n}`"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard index must be in 0..{count}, got {index}"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// From a Slurm job array or a Kubernetes Indexed Job.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        let (index, count) = if let (Some(i), Some(n)) =
+            (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT"))
+        {
+            // Slurm ids start at SLURM_ARRAY_TASK_MIN (usually 0 or 1).
+            (i - var("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(i), n)
+        } else if let (Some(i), Some(n)) = (
+            var("JOB_COMPLETION_INDEX"),
+            var("JOB_COMPLETIONS").or_else(|| var("DERMASCORE_SHARD_COUNT")),
+        ) {
+            (i, n)
+        } else {
+            return Err("--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX and JOB_COMPLETIONS (set it from the Job's completions)".into());
+        };
+        format!("{index}/{count}").parse()
+    }
+
+    /// Whether `item` belongs to this shard. Decided by a hash of the path as
+    /// given, so the split does not depend on the order of the input list.
+    pub fn contains(&self, item: &InputItem) -> bool {
+        let digest = sha2::Sha256::digest(item.path.to_string_lossy().as_bytes());
+        let h = u64::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ]);
+        h % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ManifestRow {
     path: String,
@@ -221,6 +285,8 @@ impl Default for DecodeLimits {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct InputInfo {
     pub path: String,
+    /// Position in the run's input list (before sharding); orders merged shards.
+    pub index: u64,
     /// sha256 of the file's bytes; null when the file could not be read.
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
@@ -239,6 +305,7 @@ impl InputInfo {
     pub fn unread(path: &Path) -> Self {
         Self {
             path: path.display().to_string(),
+            index: 0,
             sha256: None,
             bytes: None,
             width: None,
@@ -259,7 +326,10 @@ pub fn load(
     limits: &DecodeLimits,
     info: &mut InputInfo,
 ) -> Result<RgbImage, InputError> {
-    *info = InputInfo::unread(path);
+    *info = InputInfo {
+        index: info.index,
+        ..InputInfo::unread(path)
+    };
     let fail = |code, msg: String| Err(InputError::new(code, msg));
 
     let size = match std::fs::metadata(path) {
@@ -416,6 +486,31 @@ mod tests {
         assert!(jpeg_is_complete(&complete));
         assert!(!jpeg_is_complete(&complete[..8]));
         assert!(!jpeg_is_complete(&[0xff, 0xd8]));
+    }
+
+    #[test]
+    fn shards_partition_the_inputs_whatever_their_order() {
+        let items: Vec<InputItem> = (0..200)
+            .map(|i| InputItem {
+                path: PathBuf::from(format!("p{i}/2026-01-01/front.jpg")),
+                subject: None,
+            })
+            .collect();
+        let n = 3;
+        let shards: Vec<Shard> = (0..n).map(|i| Shard { index: i, count: n }).collect();
+        for item in &items {
+            assert_eq!(shards.iter().filter(|s| s.contains(item)).count(), 1);
+        }
+        let sizes: Vec<usize> = shards
+            .iter()
+            .map(|s| items.iter().filter(|i| s.contains(i)).count())
+            .collect();
+        assert!(sizes.iter().all(|&k| k > 40), "{sizes:?}");
+        assert!(
+            "3/3".parse::<Shard>().is_err()
+                && "1/0".parse::<Shard>().is_err()
+                && "x".parse::<Shard>().is_err()
+        );
     }
 
     #[test]

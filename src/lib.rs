@@ -6,11 +6,14 @@
 //! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
 //! verified model files.
 
+pub mod batch;
+pub mod cohort;
 pub mod error;
 pub mod evaluate;
 pub mod face;
 pub mod ingest;
 pub mod measure;
+pub mod merge;
 pub mod models;
 pub mod pipeline;
 pub mod quality;

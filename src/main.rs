@@ -2,8 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use dermascore::batch::{self, BatchOptions};
+use dermascore::ingest::Shard;
 use dermascore::ingest::{self, DecodeLimits};
-use dermascore::report::sink::{AtomicJsonLinesFile, Exporter, JsonLines};
+use dermascore::report::pseudonym::Pseudonymiser;
+use dermascore::report::sink::{self, AtomicJsonLinesFile, Exporter, Journal, JsonLines};
 use dermascore::report::{self, Record};
 use dermascore::runtime::Device;
 use dermascore::units::PxPerMm;
@@ -30,8 +33,49 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the JSON Schema of the results records.
     Schema,
+    /// Trial statistics per arm, time point and metric from results files and a design CSV.
+    Cohort(CohortArgs),
+    /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
+    Merge(MergeArgs),
+    /// Re-check a results file's inputs and models: would a rerun be comparable?
+    Verify(VerifyArgs),
     /// Measure pore and pigment accuracy (synthetic set and the real labelled close-up), beside classical baselines.
     Evaluate(EvaluateArgs),
+}
+
+#[derive(clap::Args)]
+struct CohortArgs {
+    /// Results files (or directories holding results.jsonl).
+    results: Vec<PathBuf>,
+    /// CSV: patient_id,arm[,visit_date,timepoint][,covariates…].
+    #[arg(long)]
+    design: PathBuf,
+    /// Write DIR/cohort.csv, DIR/cohort.json (and cohort.html with --html); else CSV to stdout.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also write a self-contained HTML report with per-arm trajectories (needs --out).
+    #[arg(long, requires = "out")]
+    html: bool,
+    /// Arm that others are compared against (default: the first by name).
+    #[arg(long)]
+    reference_arm: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// Shard results files (or directories holding results.jsonl).
+    shards: Vec<PathBuf>,
+    /// Where to write the merged results.jsonl (stdout if not given).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// A results file or a directory holding results.jsonl.
+    results: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -86,6 +130,18 @@ struct AnalyzeArgs {
     /// Directory holding the ONNX models and manifest.json.
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Analyse only this share of the inputs: I/N (0-based), or `auto` from
+    /// SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX/JOB_COMPLETIONS.
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<String>,
+    /// Keep the records of an earlier (interrupted) run in --out whose input
+    /// bytes, tool version and models are unchanged; analyse the rest.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Replace patient ids with HMAC-SHA-256 pseudonyms keyed by this file
+    /// (at least 16 bytes); paths and overlay names are scrubbed too.
+    #[arg(long, value_name = "KEYFILE")]
+    pseudonymise: Option<PathBuf>,
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = 100)]
     max_megapixels: u64,
@@ -97,6 +153,9 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze(args),
         Command::Schema => schema(),
         Command::Evaluate(args) => evaluate(args),
+        Command::Merge(args) => merge(args),
+        Command::Cohort(args) => cohort(args),
+        Command::Verify(args) => verify(args),
     };
     match result {
         Ok(code) => code,
@@ -120,9 +179,146 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     };
     let figures = dermascore::evaluate::run(&args.synthetic, real, args.models.as_deref())?;
     if let Some(path) = &args.json {
-        dermascore::report::sink::write_atomic(path, serde_json::to_string_pretty(&figures)?.as_bytes())?;
+        dermascore::report::sink::write_atomic(
+            path,
+            serde_json::to_string_pretty(&figures)?.as_bytes(),
+        )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
+    use dermascore::cohort;
+    let files: Vec<PathBuf> = args
+        .results
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                p.join(batch::RESULTS_NAME)
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    if files.is_empty() {
+        anyhow::bail!("no results files given");
+    }
+    let design = cohort::Design::read(&args.design)?;
+    let metrics = cohort::metrics();
+    let data = cohort::load(&files, &metrics)?;
+    let result = cohort::analyse(&data, &design, args.reference_arm.as_deref());
+    for note in &result.notes {
+        eprintln!("note: {note}");
+    }
+    for (why, n) in &data.skipped {
+        eprintln!("note: {n} records skipped ({why})");
+    }
+    match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let mut csv = Vec::new();
+            cohort::write_csv(&result.rows, &mut csv)?;
+            sink::write_atomic(&dir.join("cohort.csv"), &csv)?;
+            let json = serde_json::json!({"schema_version": dermascore::SCHEMA_VERSION, "records": data.records, "arms": result.arms,
+                "timepoints": result.timepoints, "missing": result.missing, "notes": result.notes, "rows": result.rows});
+            sink::write_atomic(
+                &dir.join("cohort.json"),
+                serde_json::to_string_pretty(&json)?.as_bytes(),
+            )?;
+            if args.html {
+                sink::write_atomic(
+                    &dir.join("cohort.html"),
+                    cohort::html::render(&result, "dermascore cohort report").as_bytes(),
+                )?;
+            }
+        }
+        None => cohort::write_csv(&result.rows, &mut std::io::stdout().lock())?,
+    }
+    eprintln!(
+        "{} records, {} patients, {} arms, {} time points, {} statistics; peak memory {:.0} MiB",
+        data.records,
+        data.visits.len(),
+        result.arms.len(),
+        result.timepoints.len(),
+        result.rows.len(),
+        dermascore::pipeline::peak_memory_mb().unwrap_or(f64::NAN)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let files: Vec<PathBuf> = args
+        .shards
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                p.join(batch::RESULTS_NAME)
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    let mut exporter: Box<dyn Exporter> = match &args.out {
+        Some(path) => Box::new(AtomicJsonLinesFile::create(path)?),
+        None => Box::new(JsonLines::new(std::io::BufWriter::new(
+            std::io::stdout().lock(),
+        ))),
+    };
+    let merged = dermascore::merge::merge(&files, exporter.as_mut())?;
+    exporter.finish()?;
+    for w in &merged.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "merged {} shard files: {} images, {} inputs missing; peak memory {:.0} MiB",
+        files.len(),
+        merged.images,
+        merged.missing,
+        dermascore::pipeline::peak_memory_mb().unwrap_or(f64::NAN)
+    );
+    Ok(if merged.missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let file = if args.results.is_dir() {
+        args.results.join(batch::RESULTS_NAME)
+    } else {
+        args.results.clone()
+    };
+    let report = dermascore::merge::verify(&file, args.models.as_deref())?;
+    for line in &report.problems {
+        println!("{line}");
+    }
+    println!(
+        "{}: {} inputs checked, {} changed or missing; models {}; tool {}: {}",
+        file.display(),
+        report.inputs_checked,
+        report.inputs_changed,
+        if report.models_match {
+            "unchanged"
+        } else {
+            "CHANGED"
+        },
+        if report.tool_matches {
+            "same version"
+        } else {
+            "DIFFERENT version"
+        },
+        if report.comparable() {
+            "a rerun would be comparable"
+        } else {
+            "a rerun would NOT be comparable"
+        }
+    );
+    Ok(if report.comparable() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -139,6 +335,22 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let threads = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pseudonymiser = match &args.pseudonymise {
+        Some(path) => {
+            let key = std::fs::read(path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
+            let p = Pseudonymiser::from_key(&key).ok_or_else(|| {
+                anyhow::anyhow!("{}: the key must be at least 16 bytes", path.display())
+            })?;
+            Some(std::sync::Arc::new(p))
+        }
+        None => None,
+    };
+    let shard = match args.shard.as_deref() {
+        Some("auto") => Some(Shard::from_env().map_err(anyhow::Error::msg)?),
+        Some(s) => Some(s.parse::<Shard>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let options = Options {
         px_per_mm: args.px_per_mm,
         device: args.device,
@@ -150,7 +362,10 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         output_dir: args.out.clone(),
         overlays: args.overlays,
         landmarks: args.landmarks,
-        patch: args.patch.then(|| dermascore::pipeline::PatchOptions { mask: args.patch_mask.clone() }),
+        patch: args.patch.then(|| dermascore::pipeline::PatchOptions {
+            mask: args.patch_mask.clone(),
+        }),
+        pseudonymiser,
         ..Options::default()
     };
     let analyzer = Analyzer::new(options)?;
@@ -171,26 +386,42 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         progress.inc(1);
     };
-    let (records, summary) = analyzer.run_batch(&items, threads, &on_done)?;
+    let batch_options = BatchOptions {
+        threads,
+        shard,
+        out_dir: args.out.clone(),
+        resume: args.resume,
+        command_line: std::env::args().collect(),
+    };
+    let result = batch::run(&analyzer, items, &batch_options, &on_done)?;
     progress.finish_and_clear();
 
     let mut exporter: Box<dyn Exporter> = match &args.out {
         Some(dir) => Box::new(
-            AtomicJsonLinesFile::create(&dir.join("results.jsonl"))
+            AtomicJsonLinesFile::create(&dir.join(batch::RESULTS_NAME))
                 .context("creating results file")?,
         ),
         None => Box::new(JsonLines::new(std::io::stdout().lock())),
     };
-    for r in records {
+    for r in result.records {
         exporter.write(&Record::Image(Box::new(r)))?;
     }
+    let summary = result.summary;
     let failed = summary.failed;
     eprintln!(
-        "{} photos: {} ok, {} failed, {:.0} ms/photo",
-        summary.images, summary.ok, summary.failed, summary.wall_ms_per_image
+        "{} photos: {} ok, {} failed, {} resumed, {:.0} ms/photo",
+        summary.images,
+        summary.ok,
+        summary.failed,
+        summary.run.resumed,
+        summary.run.wall_ms_per_image
     );
     exporter.write(&Record::Summary(summary))?;
     exporter.finish().context("writing results")?;
+    if let Some(dir) = &args.out {
+        // The results file is complete: the journal is no longer needed.
+        Journal::remove(dir).context("removing the journal")?;
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

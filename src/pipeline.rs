@@ -5,13 +5,13 @@
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::face::warp::Pyramid;
 use crate::face::{self, FaceGeometry, FaceModels};
-use crate::measure::{self, Measurements, SkinModels};
 use crate::ingest::{self, DecodeLimits, InputInfo, InputItem};
+use crate::measure::{self, Measurements, SkinModels};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::quality::{self, Thresholds};
-use crate::report::{OverlayFile, OverlayKind,
-    overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, Status,
-    SummaryRecord, Timing, ToolInfo, SCHEMA_VERSION,
+use crate::report::{
+    overlay, sink, BoxPx, ErrorInfo, EyeState, FaceReport, ImageRecord, ModelRef, OverlayFile,
+    OverlayKind, RunInfo, Status, SummaryRecord, Timing, ToolInfo, SCHEMA_VERSION,
 };
 use crate::runtime::{self, Device};
 use crate::scale::{self, Scale, EYE_OPEN_MIN};
@@ -26,7 +26,7 @@ use std::time::Instant;
 /// Smallest pyramid level the crops may read from.
 const PYRAMID_MIN_SIDE: u32 = 64;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Overrides the face-based scale (e.g. a booth's calibration).
     pub px_per_mm: Option<PxPerMm>,
@@ -43,6 +43,8 @@ pub struct Options {
     /// Close-up mode: no face; the whole frame, or the mask's non-zero
     /// pixels, is one zone named `patch`. Needs `px_per_mm`.
     pub patch: Option<PatchOptions>,
+    /// Replace patient ids by keyed hashes everywhere in the output.
+    pub pseudonymiser: Option<std::sync::Arc<crate::report::pseudonym::Pseudonymiser>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,13 +79,20 @@ impl Analyzer {
         let patch_mask = match options.patch.as_ref().and_then(|p| p.mask.as_ref()) {
             Some(path) => Some(
                 image::open(path)
-                    .map_err(|e| SetupError::Input { path: path.clone(), reason: format!("patch mask: {e}") })?
+                    .map_err(|e| SetupError::Input {
+                        path: path.clone(),
+                        reason: format!("patch mask: {e}"),
+                    })?
                     .into_luma8(),
             ),
             None => None,
         };
         if options.patch.is_some() && options.px_per_mm.is_none() {
-            return Err(SetupError::Input { path: PathBuf::new(), reason: "--patch needs --px-per-mm (a close-up has no face to take a scale from)".into() });
+            return Err(SetupError::Input {
+                path: PathBuf::new(),
+                reason: "--patch needs --px-per-mm (a close-up has no face to take a scale from)"
+                    .into(),
+            });
         }
         if let Some(out) = &options.output_dir {
             if options.overlays {
@@ -110,6 +119,33 @@ impl Analyzer {
 
     pub fn model_refs(&self) -> &[ModelRef] {
         &self.model_refs
+    }
+
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.options.thresholds
+    }
+
+    /// The input path as records show it (pseudonymised when asked).
+    pub fn record_path(&self, item: &InputItem) -> String {
+        let path = item.path.display().to_string();
+        match (
+            &self.options.pseudonymiser,
+            item.subject.as_ref().and_then(|s| s.patient_id.as_deref()),
+        ) {
+            (Some(p), Some(id)) => p.scrub(&path, id),
+            _ => path,
+        }
+    }
+
+    /// Applies pseudonymisation to a finished record.
+    fn finish(&self, mut rec: ImageRecord, item: &InputItem) -> ImageRecord {
+        rec.input.path = self.record_path(item);
+        if let (Some(p), Some(subject)) = (&self.options.pseudonymiser, rec.subject.as_mut()) {
+            if let Some(id) = subject.patient_id.take() {
+                subject.patient_id = Some(p.pseudonym(&id));
+            }
+        }
+        rec
     }
 
     /// A fresh set of face sessions on this analyzer's device (benchmarks,
@@ -154,8 +190,16 @@ impl Analyzer {
 
     /// Analyses one photo. Never fails: problems become an error record.
     pub fn analyze(&self, index: usize, item: &InputItem) -> ImageRecord {
+        let rec = self.analyze_unfinished(index, item);
+        self.finish(rec, item)
+    }
+
+    fn analyze_unfinished(&self, index: usize, item: &InputItem) -> ImageRecord {
         let start = Instant::now();
-        let mut info = InputInfo::unread(&item.path);
+        let mut info = InputInfo {
+            index: index as u64,
+            ..InputInfo::unread(&item.path)
+        };
         let loaded = ingest::load(&item.path, &self.options.limits, &mut info);
         let mut rec = self.record(info, item.subject.clone());
         rec.timing.decode_ms = ms(start);
@@ -196,13 +240,27 @@ impl Analyzer {
                 Some(m) if m.dimensions() != rgb.dimensions() => {
                     return Err(InputError::new(
                         ErrorCode::MaskMismatch,
-                        format!("patch mask is {}x{}, photo is {}x{}", m.width(), m.height(), rgb.width(), rgb.height()),
+                        format!(
+                            "patch mask is {}x{}, photo is {}x{}",
+                            m.width(),
+                            m.height(),
+                            rgb.width(),
+                            rgb.height()
+                        ),
                     ))
                 }
                 m => m.as_ref(),
             };
-            let scale = self.options.px_per_mm.map(Scale::user).unwrap_or_else(|| Scale::none("no --px-per-mm"));
-            (None, scale, vec![zones::patch(rgb.width(), rgb.height(), mask)])
+            let scale = self
+                .options
+                .px_per_mm
+                .map(Scale::user)
+                .unwrap_or_else(|| Scale::none("no --px-per-mm"));
+            (
+                None,
+                scale,
+                vec![zones::patch(rgb.width(), rgb.height(), mask)],
+            )
         } else {
             let face = face::analyse(&mut models.face, pyramid)?;
             let scale = scale::from_face(&face, self.options.px_per_mm);
@@ -211,16 +269,45 @@ impl Analyzer {
         };
         rec.timing.face_ms = ms(face_start);
 
-        let quality = quality::assess(rgb, face.as_ref(), &zone_masks, &scale, &self.options.thresholds);
+        let quality = quality::assess(
+            rgb,
+            face.as_ref(),
+            &zone_masks,
+            &scale,
+            &self.options.thresholds,
+        );
         let measure_start = Instant::now();
-        let measurements =
-            measure::measure(&mut models.skin, pyramid, &zone_masks, scale.px_per_mm, &quality, &self.options.thresholds)?;
+        let measurements = measure::measure(
+            &mut models.skin,
+            pyramid,
+            &zone_masks,
+            scale.px_per_mm,
+            &quality,
+            &self.options.thresholds,
+        )?;
         rec.timing.measure_ms = ms(measure_start);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
-        rec.face = face.as_ref().map(|f| face_report(f, self.options.landmarks));
+        rec.face = face
+            .as_ref()
+            .map(|f| face_report(f, self.options.landmarks));
         if self.options.overlays {
             if let Some(dir) = &self.options.output_dir {
-                rec.overlays = write_overlays(dir, index, &item.path, rgb, face.as_ref(), &zone_masks, scale.px_per_mm, &measurements);
+                // File names can carry a patient's name: leave them out when pseudonymising.
+                let name_from = if self.options.pseudonymiser.is_some() {
+                    Path::new("")
+                } else {
+                    item.path.as_path()
+                };
+                rec.overlays = write_overlays(
+                    dir,
+                    index,
+                    name_from,
+                    rgb,
+                    face.as_ref(),
+                    &zone_masks,
+                    scale.px_per_mm,
+                    &measurements,
+                );
             }
         }
         rec.scale = Some(scale);
@@ -240,14 +327,15 @@ impl Analyzer {
         rec
     }
 
-    /// Analyses every item on `threads` workers; records come back in input
-    /// order whatever the thread count.
+    /// Analyses `(index, item)` pairs on `threads` workers (the index names
+    /// overlays); records come back in the given order whatever the thread
+    /// count, and `on_done` sees each as it completes.
     pub fn run_batch(
         &self,
-        items: &[InputItem],
+        items: &[(usize, InputItem)],
         threads: usize,
         on_done: &(dyn Fn(&ImageRecord) + Sync),
-    ) -> Result<(Vec<ImageRecord>, SummaryRecord), SetupError> {
+    ) -> Result<Vec<ImageRecord>, SetupError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .build()
@@ -255,30 +343,23 @@ impl Analyzer {
                 path: PathBuf::new(),
                 reason: format!("thread pool: {e}"),
             })?;
-        let start = Instant::now();
-        let records: Vec<ImageRecord> = pool.install(|| {
+        Ok(pool.install(|| {
             items
                 .par_iter()
-                .enumerate()
                 .map(|(i, item)| {
-                    let r = self.analyze(i, item);
+                    let r = self.analyze(*i, item);
                     on_done(&r);
                     r
                 })
                 .collect()
-        });
-        let summary = summarise(
-            &records,
-            threads,
-            self.device,
-            &self.options.thresholds,
-            ms(start),
-        );
-        Ok((records, summary))
+        }))
     }
 }
 
-fn build_sessions(models: &VerifiedModels, device: Device) -> Result<(WorkerModels, Device), SetupError> {
+fn build_sessions(
+    models: &VerifiedModels,
+    device: Device,
+) -> Result<(WorkerModels, Device), SetupError> {
     let (short_range, used) = models.session(ModelName::FaceDetectionShortRange, device)?;
     let (full_range, _) = models.session(ModelName::FaceDetectionFullRange, device)?;
     let (mesh, _) = models.session(ModelName::FaceLandmark, device)?;
@@ -286,7 +367,15 @@ fn build_sessions(models: &VerifiedModels, device: Device) -> Result<(WorkerMode
     let (pores, _) = models.session(ModelName::PoreSegmentation, device)?;
     let (pigment, _) = models.session(ModelName::PigmentSegmentation, device)?;
     Ok((
-        WorkerModels { face: FaceModels { short_range, full_range, mesh, iris }, skin: SkinModels { pores, pigment } },
+        WorkerModels {
+            face: FaceModels {
+                short_range,
+                full_range,
+                mesh,
+                iris,
+            },
+            skin: SkinModels { pores, pigment },
+        },
         used,
     ))
 }
@@ -336,11 +425,26 @@ fn write_overlays(
 ) -> Vec<OverlayFile> {
     let stem: String = input
         .file_stem()
-        .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect())
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let view = overlay::View::new(image, face, zones);
     let mut written = Vec::new();
-    let kinds = [OverlayKind::Geometry, OverlayKind::Melanin, OverlayKind::Haemoglobin];
+    let kinds = [
+        OverlayKind::Geometry,
+        OverlayKind::Melanin,
+        OverlayKind::Haemoglobin,
+    ];
     for kind in kinds {
         let suffix = match kind {
             OverlayKind::Geometry => "",
@@ -352,63 +456,119 @@ fn write_overlays(
         }
         let relative = format!("overlays/{index:05}_{stem}{suffix}.png");
         let png = match kind {
-            OverlayKind::Geometry => view.geometry(image, face, zones, scale, &measurements.overlay),
+            OverlayKind::Geometry => {
+                view.geometry(image, face, zones, scale, &measurements.overlay)
+            }
             OverlayKind::Melanin => view.chromophore(image, &measurements.overlay.maps, true),
             OverlayKind::Haemoglobin => view.chromophore(image, &measurements.overlay.maps, false),
         };
-        match png.map_err(|e| e.to_string()).and_then(|b| sink::write_atomic(&dir.join(&relative), &b).map_err(|e| e.to_string())) {
-            Ok(()) => written.push(OverlayFile { kind, path: relative }),
+        match png
+            .map_err(|e| e.to_string())
+            .and_then(|b| sink::write_atomic(&dir.join(&relative), &b).map_err(|e| e.to_string()))
+        {
+            Ok(()) => written.push(OverlayFile {
+                kind,
+                path: relative,
+            }),
             Err(e) => eprintln!("warning: overlay for {}: {e}", input.display()),
         }
     }
     written
 }
 
+/// Counts over the final records; `run` carries how this process executed.
 pub fn summarise(
     records: &[ImageRecord],
-    threads: usize,
-    device: Device,
+    models: &[ModelRef],
     thresholds: &Thresholds,
-    wall_ms: f64,
+    inputs: &InputList,
+    run: RunInfo,
 ) -> SummaryRecord {
-    let mut errors_by_code = BTreeMap::new();
+    let mut acc = SummaryCounts::default();
     for r in records {
+        acc.add(r);
+    }
+    acc.finish(models, thresholds, inputs, run)
+}
+
+/// Summary counts accumulated one record at a time (for streaming merges).
+#[derive(Debug, Clone, Default)]
+pub struct SummaryCounts {
+    images: u64,
+    ok: u64,
+    errors_by_code: BTreeMap<ErrorCode, u64>,
+    multiple_faces: u64,
+    usable: [u64; 3],
+}
+
+impl SummaryCounts {
+    pub fn add(&mut self, r: &ImageRecord) {
+        self.images += 1;
+        self.ok += u64::from(r.status == Status::Ok);
         if let Some(e) = &r.error {
-            *errors_by_code.entry(e.code).or_insert(0) += 1;
+            *self.errors_by_code.entry(e.code).or_insert(0) += 1;
+        }
+        self.multiple_faces += u64::from(r.face.as_ref().is_some_and(|f| f.count > 1));
+        if let Some(q) = &r.quality {
+            self.usable[0] += u64::from(q.usable.pores.usable);
+            self.usable[1] += u64::from(q.usable.acne_scars.usable);
+            self.usable[2] += u64::from(q.usable.pigmentation.usable);
         }
     }
-    let count = |f: &dyn Fn(&ImageRecord) -> bool| records.iter().filter(|r| f(r)).count() as u64;
-    let usable = |f: &dyn Fn(&quality::ConcernUsability) -> bool| {
-        count(&|r| r.quality.as_ref().is_some_and(|q| f(&q.usable)))
-    };
-    let images = records.len() as u64;
-    let ok = count(&|r| r.status == Status::Ok);
-    SummaryRecord {
-        schema_version: SCHEMA_VERSION.into(),
-        tool: ToolInfo::current(),
-        images,
-        ok,
-        failed: images - ok,
-        errors_by_code,
-        multiple_faces: count(&|r| r.face.as_ref().is_some_and(|f| f.count > 1)),
-        usable_for_pores: usable(&|u| u.pores.usable),
-        usable_for_acne_scars: usable(&|u| u.acne_scars.usable),
-        usable_for_pigmentation: usable(&|u| u.pigmentation.usable),
-        threads,
-        device: format!("{device:?}").to_lowercase(),
-        thresholds: *thresholds,
-        wall_ms,
-        wall_ms_per_image: if images > 0 {
-            wall_ms / images as f64
-        } else {
-            0.0
-        },
-        mean_image_ms: if images > 0 {
-            records.iter().map(|r| r.timing.total_ms).sum::<f64>() / images as f64
-        } else {
-            0.0
-        },
-        peak_memory_mb: peak_memory_mb(),
+
+    pub fn images(&self) -> u64 {
+        self.images
+    }
+
+    pub fn finish(
+        self,
+        models: &[ModelRef],
+        thresholds: &Thresholds,
+        inputs: &InputList,
+        run: RunInfo,
+    ) -> SummaryRecord {
+        SummaryRecord {
+            schema_version: SCHEMA_VERSION.into(),
+            tool: ToolInfo::current(),
+            models: models.to_vec(),
+            protocol_sha256: None,
+            images: self.images,
+            ok: self.ok,
+            failed: self.images - self.ok,
+            errors_by_code: self.errors_by_code,
+            multiple_faces: self.multiple_faces,
+            usable_for_pores: self.usable[0],
+            usable_for_acne_scars: self.usable[1],
+            usable_for_pigmentation: self.usable[2],
+            thresholds: *thresholds,
+            shard: inputs.shard,
+            inputs_total: inputs.total,
+            input_list_sha256: inputs.sha256.clone(),
+            run,
+        }
+    }
+}
+
+/// The input list a run was given, before sharding.
+#[derive(Debug, Clone)]
+pub struct InputList {
+    pub total: u64,
+    pub sha256: String,
+    pub shard: Option<ingest::Shard>,
+}
+
+impl InputList {
+    pub fn new(items: &[InputItem], shard: Option<ingest::Shard>) -> Self {
+        let mut paths: Vec<String> = items
+            .iter()
+            .map(|i| i.path.to_string_lossy().into_owned())
+            .collect();
+        paths.sort();
+        Self {
+            total: items.len() as u64,
+            sha256: models::hex_sha256(paths.join("\n").as_bytes()),
+            shard,
+        }
     }
 }
 

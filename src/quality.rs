@@ -23,8 +23,11 @@ pub struct Thresholds {
     /// Variance of the Laplacian of skin luma (8-bit) below which the skin
     /// counts as blurred.
     pub min_laplacian_variance: f64,
-    /// Largest share of skin pixels allowed at the sensor's limits.
+    /// Share of skin pixels at the sensor's limits above which a finding is
+    /// reported (the clipped pixels themselves are never measured).
     pub max_clipped_fraction: f64,
+    /// Share of clipped skin above which measurements are refused.
+    pub max_clipped_fraction_usable: f64,
     /// Mean skin luma (0–255) outside this band is under- or over-exposed.
     pub min_mean_luma: f64,
     pub max_mean_luma: f64,
@@ -44,6 +47,7 @@ impl Default for Thresholds {
             pigmentation_min_px_per_mm: 1.0,
             min_laplacian_variance: 4.0,
             max_clipped_fraction: 0.02,
+            max_clipped_fraction_usable: 0.15,
             min_mean_luma: 40.0,
             max_mean_luma: 225.0,
             max_yaw_deg: 15.0,
@@ -221,31 +225,45 @@ pub fn assess(
             ),
         );
     }
-    if skin.highlight_clipped_fraction > t.max_clipped_fraction {
-        exposure_ok = false;
-        find(
+    // Clipped pixels are left out of every measurement; past a larger share
+    // too little skin is left for the zone's own baseline.
+    for (fraction, code, what) in [
+        (
+            skin.highlight_clipped_fraction,
             FindingCode::HighlightsClipped,
-            format!(
-                "{:.1} % of skin is blown out (limit {:.1} %)",
-                100.0 * skin.highlight_clipped_fraction,
-                100.0 * t.max_clipped_fraction
-            ),
-        );
-    }
-    if skin.shadow_clipped_fraction > t.max_clipped_fraction {
-        exposure_ok = false;
-        find(
+            "blown out",
+        ),
+        (
+            skin.shadow_clipped_fraction,
             FindingCode::ShadowsClipped,
-            format!(
-                "{:.1} % of skin is crushed black (limit {:.1} %)",
-                100.0 * skin.shadow_clipped_fraction,
-                100.0 * t.max_clipped_fraction
-            ),
-        );
+            "crushed black",
+        ),
+    ] {
+        if fraction > t.max_clipped_fraction {
+            let refused = fraction > t.max_clipped_fraction_usable;
+            exposure_ok &= !refused;
+            find(
+                code,
+                format!(
+                    "{:.1} % of skin is {what} and left out of the measurements{}",
+                    100.0 * fraction,
+                    if refused {
+                        format!(
+                            " (over {:.0} %: too much to measure)",
+                            100.0 * t.max_clipped_fraction_usable
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
     }
     let pose_ok = face.map(|f| {
         let p = f.pose;
-        p.yaw_deg.get().abs() <= t.max_yaw_deg && p.pitch_deg.get().abs() <= t.max_pitch_deg && p.roll_deg.get().abs() <= t.max_roll_deg
+        p.yaw_deg.get().abs() <= t.max_yaw_deg
+            && p.pitch_deg.get().abs() <= t.max_pitch_deg
+            && p.roll_deg.get().abs() <= t.max_roll_deg
     });
     if let (Some(false), Some(f)) = (pose_ok, face) {
         let p = f.pose;
@@ -287,7 +305,8 @@ pub fn assess(
             ),
         );
     }
-    let eyes_open = face.map(|f| f.right_eye_openness >= EYE_OPEN_MIN && f.left_eye_openness >= EYE_OPEN_MIN);
+    let eyes_open =
+        face.map(|f| f.right_eye_openness >= EYE_OPEN_MIN && f.left_eye_openness >= EYE_OPEN_MIN);
     if eyes_open == Some(false) {
         find(
             FindingCode::EyesClosed,

@@ -18,7 +18,10 @@ fn propagate(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> Score {
     let value = f(x);
     let hi = f(x * (1.0 + rel));
     let lo = f((x * (1.0 - rel)).max(0.0));
-    Score { value: round1(value), uncertainty: round1((hi - lo).abs() / 2.0) }
+    Score {
+        value: round1(value),
+        uncertainty: round1((hi - lo).abs() / 2.0),
+    }
 }
 
 fn round1(v: f64) -> f64 {
@@ -36,7 +39,15 @@ pub fn pores(coverage_pct: f64, count: u64) -> Score {
 /// MASI area grade, continuous: 0 % → 0, 10 % → 1, 30 → 2, 50 → 3, 70 → 4,
 /// 90 → 5, 100 → 6 (the MASI band edges), linear between.
 pub fn masi_area_continuous(pct: f64) -> f64 {
-    const EDGES: [(f64, f64); 7] = [(0.0, 0.0), (10.0, 1.0), (30.0, 2.0), (50.0, 3.0), (70.0, 4.0), (90.0, 5.0), (100.0, 6.0)];
+    const EDGES: [(f64, f64); 7] = [
+        (0.0, 0.0),
+        (10.0, 1.0),
+        (30.0, 2.0),
+        (50.0, 3.0),
+        (70.0, 4.0),
+        (90.0, 5.0),
+        (100.0, 6.0),
+    ];
     let p = pct.clamp(0.0, 100.0);
     for w in EDGES.windows(2) {
         let ((p0, g0), (p1, g1)) = (w[0], w[1]);
@@ -77,7 +88,11 @@ pub fn darkness_grade(delta_l: f64) -> u8 {
 /// Uncertainty: the spot boundaries' ±1-pixel area uncertainty.
 pub fn pigmentation(pigmented_pct: f64, delta_l: f64, area_rel_uncertainty: f64) -> Score {
     let d = darkness_continuous(delta_l);
-    propagate(|p| 100.0 * masi_area_continuous(p) / 6.0 * d / 4.0, pigmented_pct, area_rel_uncertainty)
+    propagate(
+        |p| 100.0 * masi_area_continuous(p) / 6.0 * d / 4.0,
+        pigmented_pct,
+        area_rel_uncertainty,
+    )
 }
 
 #[cfg(test)]

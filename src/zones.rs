@@ -275,12 +275,22 @@ fn clip_to_frame(poly: &[Point], w: f32, h: f32) -> Vec<Point> {
 /// The whole frame, or the non-zero pixels of `mask`, as one zone.
 pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
     let mask = match mask {
-        Some(m) => GrayImage::from_fn(width, height, |x, y| Luma([if m.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }])),
+        Some(m) => GrayImage::from_fn(width, height, |x, y| {
+            Luma([if m.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }])
+        }),
         None => GrayImage::from_pixel(width, height, Luma([255])),
     };
     let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
     let (w, h) = (width as f32, height as f32);
-    ZoneMask { name: ZoneName::Patch, x0: 0, y0: 0, mask, pixels, outside_frame: 0.0, outline: vec![(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)] }
+    ZoneMask {
+        name: ZoneName::Patch,
+        x0: 0,
+        y0: 0,
+        mask,
+        pixels,
+        outside_frame: 0.0,
+        outline: vec![(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)],
+    }
 }
 
 pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary> {

@@ -58,11 +58,13 @@ TASKS = {
 
 # ---------------------------------------------------------------- data
 def normalise(rgb_u8, mask=None):
-    """RGB / per-channel median of skin - 1 (as the Rust pipeline does)."""
-    x = rgb_u8.astype(np.float32)
+    """Linear RGB / per-channel median of the skin's linear RGB - 1, as the
+    Rust pipeline does: exposure and colour casts (per-channel gains in
+    linear light) cancel exactly."""
+    x = synth.srgb_to_linear(rgb_u8.astype(np.float64) / 255.0)
     sel = x[mask] if mask is not None else x.reshape(-1, 3)
-    med = np.maximum(np.median(sel, axis=0), 1.0)
-    return x / med - 1.0
+    med = np.maximum(np.median(sel, axis=0), 1e-4)
+    return (x / med - 1.0).astype(np.float32)
 
 
 def make_example(args):
@@ -282,7 +284,7 @@ def main():
             "inputs": [{"name": "image", "shape": [1, 3, "height", "width"]}],
             "outputs": [{"name": "prob", "shape": [1, 1, "height", "width"]}],
             "contract": {
-                "input": f"RGB at {cfg['canonical_px_per_mm']} px/mm, NCHW f32, each channel divided by the zone's median skin value, minus 1; height and width even",
+                "input": f"linear RGB at {cfg['canonical_px_per_mm']} px/mm, NCHW f32, each channel divided by the zone's median (linear) skin value, minus 1; height and width even",
                 "outputs": "per-pixel probability of pore" if task == "pore_segmentation" else "per-pixel probability of hyperpigmented skin",
                 "postprocess": "threshold 0.5, connected components, measured in mm by the Rust pipeline",
             },

@@ -18,7 +18,11 @@ pub fn linear_lut() -> [f64; 256] {
     let mut t = [0.0; 256];
     for (i, v) in t.iter_mut().enumerate() {
         let c = i as f64 / 255.0;
-        *v = if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) };
+        *v = if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        };
     }
     t
 }
@@ -35,9 +39,19 @@ pub fn lab_from_linear(r: f64, g: f64, b: f64) -> Lab {
     let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
-    let f = |t: f64| if t > 216.0 / 24389.0 { t.cbrt() } else { (24389.0 / 27.0 * t + 16.0) / 116.0 };
+    let f = |t: f64| {
+        if t > 216.0 / 24389.0 {
+            t.cbrt()
+        } else {
+            (24389.0 / 27.0 * t + 16.0) / 116.0
+        }
+    };
     let (fx, fy, fz) = (f(x), f(y), f(z));
-    Lab { l: 116.0 * fy - 16.0, a: 500.0 * (fx - fy), b: 200.0 * (fy - fz) }
+    Lab {
+        l: 116.0 * fy - 16.0,
+        a: 500.0 * (fx - fy),
+        b: 200.0 * (fy - fz),
+    }
 }
 
 /// ITA° = atan((L* − 50) / b*) · 180/π.
@@ -79,7 +93,8 @@ fn separation_matrix() -> [[f64; 3]; 3] {
         [MELANIN_OD[1], HAEMOGLOBIN_OD[1], 1.0],
         [MELANIN_OD[2], HAEMOGLOBIN_OD[2], 1.0],
     ];
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let mut inv = [[0.0; 3]; 3];
     for (i, row) in inv.iter_mut().enumerate() {
@@ -106,14 +121,21 @@ impl Default for Separator {
         for (o, l) in od.iter_mut().zip(lin) {
             *o = -(l.max(1e-4)).ln();
         }
-        Self { inv: separation_matrix(), od }
+        Self {
+            inv: separation_matrix(),
+            od,
+        }
     }
 }
 
 impl Separator {
     /// (melanin index, haemoglobin index) of one 8-bit sRGB pixel.
     pub fn indices(&self, rgb: [u8; 3]) -> (f64, f64) {
-        let od = [self.od[rgb[0] as usize], self.od[rgb[1] as usize], self.od[rgb[2] as usize]];
+        let od = [
+            self.od[rgb[0] as usize],
+            self.od[rgb[1] as usize],
+            self.od[rgb[2] as usize],
+        ];
         let m = self.inv[0][0] * od[0] + self.inv[0][1] * od[1] + self.inv[0][2] * od[2];
         let h = self.inv[1][0] * od[0] + self.inv[1][1] * od[1] + self.inv[1][2] * od[2];
         (m, h)
@@ -140,7 +162,11 @@ mod tests {
         assert_eq!(ItaCategory::from_ita(20.0), ItaCategory::Tan);
         assert_eq!(ItaCategory::from_ita(0.0), ItaCategory::Brown);
         assert_eq!(ItaCategory::from_ita(-40.0), ItaCategory::Dark);
-        let light_skin = Lab { l: 70.0, a: 10.0, b: 15.0 };
+        let light_skin = Lab {
+            l: 70.0,
+            a: 10.0,
+            b: 15.0,
+        };
         assert!((ita_degrees(light_skin) - 53.13).abs() < 0.01);
     }
 
@@ -149,7 +175,9 @@ mod tests {
         let s = separation_matrix();
         // OD built from known components; the inverse recovers them.
         let (m, h, sh) = (0.7, 0.3, 0.2);
-        let od: Vec<f64> = (0..3).map(|i| m * MELANIN_OD[i] + h * HAEMOGLOBIN_OD[i] + sh).collect();
+        let od: Vec<f64> = (0..3)
+            .map(|i| m * MELANIN_OD[i] + h * HAEMOGLOBIN_OD[i] + sh)
+            .collect();
         let got_m = s[0][0] * od[0] + s[0][1] * od[1] + s[0][2] * od[2];
         let got_h = s[1][0] * od[0] + s[1][1] * od[1] + s[1][2] * od[2];
         assert!((got_m - m).abs() < 1e-9 && (got_h - h).abs() < 1e-9);

@@ -119,10 +119,39 @@ pub struct Measurements {
     pub overlay: OverlayData,
 }
 
-const NORMALISATION: &str = "each zone's RGB is divided by that zone's median skin value per channel before segmentation, which cancels exposure and white balance; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
+const NORMALISATION: &str = "each zone is converted to linear RGB and divided by that zone's median skin value per channel before segmentation, which cancels exposure and white balance (gains in linear light) exactly; clipped pixels are left out; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
 
 fn unusable(u: &Usability) -> Option<String> {
     (!u.usable).then(|| u.reasons.join("; "))
+}
+
+/// The scale to measure with, or why there is nothing to measure.
+fn gate(blocked: Option<String>, scale: Option<PxPerMm>) -> Result<PxPerMm, String> {
+    match (blocked, scale) {
+        (Some(why), _) => Err(why),
+        (None, None) => Err("no physical scale".into()),
+        (None, Some(s)) => Ok(s),
+    }
+}
+
+/// A zone at a canonical scale with clipped pixels left out, or why it
+/// cannot be measured.
+fn zone_patch(
+    pyramid: &Pyramid,
+    zone: &ZoneMask,
+    scale: PxPerMm,
+    canonical: f64,
+) -> Result<CanonicalPatch, String> {
+    let mut patch =
+        CanonicalPatch::from_zone(pyramid, zone, scale, canonical).ok_or("zone has no pixels")?;
+    patch.exclude_clipped();
+    let cm2 = patch.area_mm2() / 100.0;
+    if cm2 < MIN_ZONE_AREA_CM2 {
+        return Err(format!(
+            "only {cm2:.2} cm² of the zone is visible and unclipped (minimum {MIN_ZONE_AREA_CM2})"
+        ));
+    }
+    Ok(patch)
 }
 
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
@@ -140,10 +169,29 @@ pub fn measure(
     thresholds: &crate::quality::Thresholds,
 ) -> Result<Measurements, InputError> {
     let mut overlay = OverlayData::default();
-    let pores = measure_pores(models, pyramid, zones, scale, unusable(&quality.usable.pores), thresholds, &mut overlay)?;
-    let pigmentation =
-        measure_pigment(models, pyramid, zones, scale, unusable(&quality.usable.pigmentation), thresholds, &mut overlay)?;
-    Ok(Measurements { pores, pigmentation, overlay })
+    let pores = measure_pores(
+        models,
+        pyramid,
+        zones,
+        scale,
+        unusable(&quality.usable.pores),
+        thresholds,
+        &mut overlay,
+    )?;
+    let pigmentation = measure_pigment(
+        models,
+        pyramid,
+        zones,
+        scale,
+        unusable(&quality.usable.pigmentation),
+        thresholds,
+        &mut overlay,
+    )?;
+    Ok(Measurements {
+        pores,
+        pigmentation,
+        overlay,
+    })
 }
 
 fn measure_pores(
@@ -164,41 +212,49 @@ fn measure_pores(
         face: None,
         zones: Vec::new(),
     };
-    let scale = match (blocked, scale) {
-        (Some(why), _) => {
+    let scale = match gate(blocked, scale) {
+        Ok(s) => s,
+        Err(why) => {
             report.reason = Some(why);
             return Ok(report);
         }
-        (None, None) => {
-            report.reason = Some("no physical scale".into());
-            return Ok(report);
-        }
-        (None, Some(s)) => s,
     };
     let mut samples = Vec::new();
     for zone in zones {
-        let Some(patch) = CanonicalPatch::from_zone(pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) else {
-            report.zones.push(ZonePores { zone: zone.name, metrics: None, reason: Some("zone has no pixels".into()) });
-            continue;
+        let patch = match zone_patch(pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) {
+            Ok(p) => p,
+            Err(why) => {
+                report.zones.push(ZonePores {
+                    zone: zone.name,
+                    metrics: None,
+                    reason: Some(why),
+                });
+                continue;
+            }
         };
-        if patch.area_mm2() < MIN_ZONE_AREA_CM2 * 100.0 {
-            report.zones.push(ZonePores {
-                zone: zone.name,
-                metrics: None,
-                reason: Some(format!("only {:.2} cm² of the zone is visible (minimum {MIN_ZONE_AREA_CM2})", patch.area_mm2() / 100.0)),
-            });
-            continue;
-        }
-        let prob = segment::probability(&mut models.pores, &patch).map_err(run_error("pore model"))?;
-        let comps = segment::components(&prob, &patch.mask, patch.width, patch.height, pores::PROBABILITY_THRESHOLD);
+        let prob =
+            segment::probability(&mut models.pores, &patch).map_err(run_error("pore model"))?;
+        let comps = segment::components(
+            &prob,
+            &patch.mask,
+            patch.width,
+            patch.height,
+            pores::PROBABILITY_THRESHOLD,
+        );
         let sample = PoreSample::from_components(&patch, &comps);
-        let min_area = std::f64::consts::PI * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2) * patch.px_per_mm.powi(2);
+        let min_area = std::f64::consts::PI
+            * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2)
+            * patch.px_per_mm.powi(2);
         for c in comps.iter().filter(|c| f64::from(c.area_px) >= min_area) {
             let (x, y) = patch.map.apply(c.centroid.0 - 0.5, c.centroid.1 - 0.5);
             let r = (f64::from(c.area_px) / std::f64::consts::PI).sqrt() as f32 * patch.map.scale();
             overlay.pores.push((x, y, r));
         }
-        report.zones.push(ZonePores { zone: zone.name, metrics: Some(sample.metrics()), reason: None });
+        report.zones.push(ZonePores {
+            zone: zone.name,
+            metrics: Some(sample.metrics()),
+            reason: None,
+        });
         samples.push(sample);
     }
     if !samples.is_empty() {
@@ -233,37 +289,39 @@ fn measure_pigment(
         mmasi_severity: None,
         zones: Vec::new(),
     };
-    let scale = match (blocked, scale) {
-        (Some(why), _) => {
+    let scale = match gate(blocked, scale) {
+        Ok(s) => s,
+        Err(why) => {
             report.reason = Some(why);
             return Ok(report);
         }
-        (None, None) => {
-            report.reason = Some("no physical scale".into());
-            return Ok(report);
-        }
-        (None, Some(s)) => s,
     };
     let sep = colour::Separator::default();
     let lin = colour::linear_lut();
     let mut samples = Vec::new();
     let mut colours = Vec::new();
     for zone in zones {
-        let Some(patch) = CanonicalPatch::from_zone(pyramid, zone, scale, pigment::CANONICAL_PX_PER_MM) else {
-            report.zones.push(ZonePigment { zone: zone.name, colour: None, metrics: None, reason: Some("zone has no pixels".into()) });
-            continue;
+        let patch = match zone_patch(pyramid, zone, scale, pigment::CANONICAL_PX_PER_MM) {
+            Ok(p) => p,
+            Err(why) => {
+                report.zones.push(ZonePigment {
+                    zone: zone.name,
+                    colour: None,
+                    metrics: None,
+                    reason: Some(why),
+                });
+                continue;
+            }
         };
-        if patch.area_mm2() < MIN_ZONE_AREA_CM2 * 100.0 {
-            report.zones.push(ZonePigment {
-                zone: zone.name,
-                colour: None,
-                metrics: None,
-                reason: Some(format!("only {:.2} cm² of the zone is visible (minimum {MIN_ZONE_AREA_CM2})", patch.area_mm2() / 100.0)),
-            });
-            continue;
-        }
-        let prob = segment::probability(&mut models.pigment, &patch).map_err(run_error("pigment model"))?;
-        let comps = segment::components(&prob, &patch.mask, patch.width, patch.height, pigment::PROBABILITY_THRESHOLD);
+        let prob = segment::probability(&mut models.pigment, &patch)
+            .map_err(run_error("pigment model"))?;
+        let comps = segment::components(
+            &prob,
+            &patch.mask,
+            patch.width,
+            patch.height,
+            pigment::PROBABILITY_THRESHOLD,
+        );
         let px = pigment::pixel_colour(&patch, &sep, &lin);
         let mut in_spot = vec![false; patch.mask.len()];
         for c in &comps {
@@ -281,16 +339,31 @@ fn measure_pigment(
             continue;
         };
         let sample = PigmentSample::from_components(&patch, &comps, &px, &base);
-        for c in comps.iter().filter(|c| f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2) {
+        for c in comps.iter().filter(|c| {
+            f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2
+        }) {
             let w = patch.width;
             let boundary = c.pixels.iter().filter(|&&i| {
                 let (x, y) = (i % w, i / w);
-                x == 0 || y == 0 || x + 1 >= w || y + 1 >= patch.height || [i - 1, i + 1, i - w, i + w].iter().any(|&j| !in_spot[j as usize])
+                x == 0
+                    || y == 0
+                    || x + 1 >= w
+                    || y + 1 >= patch.height
+                    || [i - 1, i + 1, i - w, i + w]
+                        .iter()
+                        .any(|&j| !in_spot[j as usize])
             });
-            let cells = boundary.map(|&i| patch.map.apply((i % w) as f32, (i / w) as f32)).collect();
+            let cells = boundary
+                .map(|&i| patch.map.apply((i % w) as f32, (i / w) as f32))
+                .collect();
             overlay.spots.push((cells, patch.map.scale()));
         }
-        report.zones.push(ZonePigment { zone: zone.name, colour: Some(base), metrics: Some(sample.metrics()), reason: None });
+        report.zones.push(ZonePigment {
+            zone: zone.name,
+            colour: Some(base),
+            metrics: Some(sample.metrics()),
+            reason: None,
+        });
         colours.push((base, patch.area_mm2()));
         overlay.maps.push(ChromophoreTile {
             map: patch.map,
@@ -310,7 +383,10 @@ fn measure_pigment(
     report.face = Some(PigmentSample::merge(&refs).metrics());
     report.colour = area_weighted_colour(&colours);
     report.mmasi = mmasi(&report.zones);
-    report.mmasi_severity = report.mmasi.as_ref().map(|m| Score { value: (m.value / 24.0 * 1000.0).round() / 10.0, uncertainty: 0.0 });
+    report.mmasi_severity = report.mmasi.as_ref().map(|m| Score {
+        value: (m.value / 24.0 * 1000.0).round() / 10.0,
+        uncertainty: 0.0,
+    });
     if let (Some(sev), Some(face)) = (report.mmasi_severity.as_mut(), report.face.as_ref()) {
         // Carry the area uncertainty of the pooled spots into the face score.
         sev.uncertainty = face.severity.uncertainty;
@@ -324,8 +400,13 @@ fn area_weighted_colour(colours: &[(SkinColour, f64)]) -> Option<SkinColour> {
     if total <= 0.0 {
         return None;
     }
-    let avg = |f: fn(&SkinColour) -> f64| colours.iter().map(|(c, a)| f(c) * a).sum::<f64>() / total;
-    let lab = colour::Lab { l: avg(|c| c.lab.l), a: avg(|c| c.lab.a), b: avg(|c| c.lab.b) };
+    let avg =
+        |f: fn(&SkinColour) -> f64| colours.iter().map(|(c, a)| f(c) * a).sum::<f64>() / total;
+    let lab = colour::Lab {
+        l: avg(|c| c.lab.l),
+        a: avg(|c| c.lab.a),
+        b: avg(|c| c.lab.b),
+    };
     let ita = colour::ita_degrees(lab);
     Some(SkinColour {
         lab,
@@ -337,16 +418,32 @@ fn area_weighted_colour(colours: &[(SkinColour, f64)]) -> Option<SkinColour> {
 }
 
 /// MASI regions and weights (JAMA Dermatol 2016 mMASI).
-const MMASI_REGIONS: [(ZoneName, f64); 4] =
-    [(ZoneName::Forehead, 0.3), (ZoneName::RightCheek, 0.3), (ZoneName::LeftCheek, 0.3), (ZoneName::Chin, 0.1)];
+const MMASI_REGIONS: [(ZoneName, f64); 4] = [
+    (ZoneName::Forehead, 0.3),
+    (ZoneName::RightCheek, 0.3),
+    (ZoneName::LeftCheek, 0.3),
+    (ZoneName::Chin, 0.1),
+];
 
 fn mmasi(zones: &[ZonePigment]) -> Option<MmasiEstimate> {
     let mut regions = Vec::new();
     for (zone, weight) in MMASI_REGIONS {
         // Every region must be measured, or the sum would understate.
         let m = zones.iter().find(|z| z.zone == zone)?.metrics.as_ref()?;
-        regions.push(MmasiRegion { zone, weight, area_grade: m.area_grade, darkness_grade: m.darkness_grade });
+        regions.push(MmasiRegion {
+            zone,
+            weight,
+            area_grade: m.area_grade,
+            darkness_grade: m.darkness_grade,
+        });
     }
-    let value = regions.iter().map(|r| r.weight * f64::from(r.area_grade) * f64::from(r.darkness_grade)).sum::<f64>();
-    Some(MmasiEstimate { value: (value * 100.0).round() / 100.0, regions, estimate: true })
+    let value = regions
+        .iter()
+        .map(|r| r.weight * f64::from(r.area_grade) * f64::from(r.darkness_grade))
+        .sum::<f64>();
+    Some(MmasiEstimate {
+        value: (value * 100.0).round() / 100.0,
+        regions,
+        estimate: true,
+    })
 }

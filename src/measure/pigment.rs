@@ -80,7 +80,8 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
             continue;
         }
         let p = patch.pixel_u8(i);
-        let lab = colour::lab_from_linear(lin[p[0] as usize], lin[p[1] as usize], lin[p[2] as usize]);
+        let lab =
+            colour::lab_from_linear(lin[p[0] as usize], lin[p[1] as usize], lin[p[2] as usize]);
         let (m, h) = sep.indices(p);
         out.l[i] = lab.l as f32;
         out.a[i] = lab.a as f32;
@@ -101,12 +102,18 @@ fn median(mut v: Vec<f32>) -> f64 {
 
 /// Baseline colour from the zone's pixels outside any spot.
 pub fn baseline(patch: &CanonicalPatch, px: &PixelColour, in_spot: &[bool]) -> Option<SkinColour> {
-    let idx: Vec<usize> = (0..in_spot.len()).filter(|&i| patch.mask[i] && !in_spot[i]).collect();
+    let idx: Vec<usize> = (0..in_spot.len())
+        .filter(|&i| patch.mask[i] && !in_spot[i])
+        .collect();
     if idx.len() < 16 {
         return None;
     }
     let pick = |v: &Vec<f32>| median(idx.iter().map(|&i| v[i]).collect());
-    let lab = Lab { l: pick(&px.l), a: pick(&px.a), b: pick(&px.b) };
+    let lab = Lab {
+        l: pick(&px.l),
+        a: pick(&px.a),
+        b: pick(&px.b),
+    };
     let ita = colour::ita_degrees(lab);
     Some(SkinColour {
         lab,
@@ -118,7 +125,12 @@ pub fn baseline(patch: &CanonicalPatch, px: &PixelColour, in_spot: &[bool]) -> O
 }
 
 impl PigmentSample {
-    pub fn from_components(patch: &CanonicalPatch, comps: &[Component], px: &PixelColour, base: &SkinColour) -> Self {
+    pub fn from_components(
+        patch: &CanonicalPatch,
+        comps: &[Component],
+        px: &PixelColour,
+        base: &SkinColour,
+    ) -> Self {
         let px_mm = 1.0 / patch.px_per_mm;
         let w = patch.width as i64;
         let spots = comps
@@ -126,7 +138,13 @@ impl PigmentSample {
             .filter(|c| f64::from(c.area_px) * px_mm * px_mm >= MIN_SPOT_AREA_MM2)
             .map(|c| {
                 let n = c.pixels.len() as f64;
-                let mean = |v: &Vec<f32>| c.pixels.iter().map(|&i| f64::from(v[i as usize])).sum::<f64>() / n;
+                let mean = |v: &Vec<f32>| {
+                    c.pixels
+                        .iter()
+                        .map(|&i| f64::from(v[i as usize]))
+                        .sum::<f64>()
+                        / n
+                };
                 // Boundary pixels: 4-neighbours not in this component.
                 let set: std::collections::HashSet<u32> = c.pixels.iter().copied().collect();
                 let boundary = c
@@ -134,7 +152,9 @@ impl PigmentSample {
                     .iter()
                     .filter(|&&i| {
                         let i = i64::from(i);
-                        [i - 1, i + 1, i - w, i + w].iter().any(|&j| j < 0 || !set.contains(&(j as u32)))
+                        [i - 1, i + 1, i - w, i + w]
+                            .iter()
+                            .any(|&j| j < 0 || !set.contains(&(j as u32)))
                     })
                     .count();
                 Spot {
@@ -145,25 +165,45 @@ impl PigmentSample {
                 }
             })
             .collect();
-        Self { spots, skin_area_mm2: patch.area_mm2() }
+        Self {
+            spots,
+            skin_area_mm2: patch.area_mm2(),
+        }
     }
 
     pub fn merge(samples: &[&PigmentSample]) -> Self {
         Self {
-            spots: samples.iter().flat_map(|s| s.spots.iter().copied()).collect(),
+            spots: samples
+                .iter()
+                .flat_map(|s| s.spots.iter().copied())
+                .collect(),
             skin_area_mm2: samples.iter().map(|s| s.skin_area_mm2).sum(),
         }
     }
 
     pub fn metrics(&self) -> PigmentMetrics {
         let area: f64 = self.spots.iter().map(|s| s.area_mm2).sum();
-        let pct = if self.skin_area_mm2 > 0.0 { 100.0 * area / self.skin_area_mm2 } else { 0.0 };
-        let weighted = |f: fn(&Spot) -> f64| (area > 0.0).then(|| self.spots.iter().map(|s| f(s) * s.area_mm2).sum::<f64>() / area);
+        let pct = if self.skin_area_mm2 > 0.0 {
+            100.0 * area / self.skin_area_mm2
+        } else {
+            0.0
+        };
+        let weighted = |f: fn(&Spot) -> f64| {
+            (area > 0.0).then(|| self.spots.iter().map(|s| f(s) * s.area_mm2).sum::<f64>() / area)
+        };
         let max = |f: fn(&Spot) -> f64| self.spots.iter().map(f).reduce(f64::max);
         let mean_dl = weighted(|s| s.delta_l);
         // Boundary uncertain by about one canonical pixel all round.
         let px_mm = 1.0 / CANONICAL_PX_PER_MM;
-        let rel = if area > 0.0 { self.spots.iter().map(|s| s.perimeter_mm * px_mm).sum::<f64>() / area } else { 0.0 };
+        let rel = if area > 0.0 {
+            self.spots
+                .iter()
+                .map(|s| s.perimeter_mm * px_mm)
+                .sum::<f64>()
+                / area
+        } else {
+            0.0
+        };
         PigmentMetrics {
             spot_count: self.spots.len() as u64,
             pigmented_area_mm2: area,
@@ -173,7 +213,11 @@ impl PigmentSample {
             mean_delta_melanin: weighted(|s| s.delta_melanin),
             max_delta_melanin: max(|s| s.delta_melanin),
             area_grade: score::masi_area_grade(pct),
-            darkness_grade: if self.spots.is_empty() { 0 } else { score::darkness_grade(mean_dl.unwrap_or(0.0)) },
+            darkness_grade: if self.spots.is_empty() {
+                0
+            } else {
+                score::darkness_grade(mean_dl.unwrap_or(0.0))
+            },
             measured_area_cm2: self.skin_area_mm2 / 100.0,
             severity: score::pigmentation(pct, mean_dl.unwrap_or(0.0), rel),
         }

@@ -38,27 +38,50 @@ impl PoreSample {
     pub fn from_components(patch: &CanonicalPatch, comps: &[Component]) -> Self {
         let px_area = 1.0 / (patch.px_per_mm * patch.px_per_mm);
         let min_area = std::f64::consts::PI * (DETECTION_THRESHOLD_MM / 2.0).powi(2);
-        let areas_mm2 = comps.iter().map(|c| f64::from(c.area_px) * px_area).filter(|&a| a >= min_area).collect();
-        Self { areas_mm2, skin_area_mm2: patch.area_mm2() }
+        let areas_mm2 = comps
+            .iter()
+            .map(|c| f64::from(c.area_px) * px_area)
+            .filter(|&a| a >= min_area)
+            .collect();
+        Self {
+            areas_mm2,
+            skin_area_mm2: patch.area_mm2(),
+        }
     }
 
     pub fn merge(samples: &[&PoreSample]) -> Self {
         Self {
-            areas_mm2: samples.iter().flat_map(|s| s.areas_mm2.iter().copied()).collect(),
+            areas_mm2: samples
+                .iter()
+                .flat_map(|s| s.areas_mm2.iter().copied())
+                .collect(),
             skin_area_mm2: samples.iter().map(|s| s.skin_area_mm2).sum(),
         }
     }
 
     pub fn metrics(&self) -> PoreMetrics {
         let n = self.areas_mm2.len();
-        let mut d: Vec<f64> = self.areas_mm2.iter().map(|a| 2.0 * (a / std::f64::consts::PI).sqrt()).collect();
+        let mut d: Vec<f64> = self
+            .areas_mm2
+            .iter()
+            .map(|a| 2.0 * (a / std::f64::consts::PI).sqrt())
+            .collect();
         d.sort_by(f64::total_cmp);
-        let quantile = |q: f64| (n > 0).then(|| d[((q * (n - 1) as f64).round() as usize).min(n - 1)]);
+        let quantile =
+            |q: f64| (n > 0).then(|| d[((q * (n - 1) as f64).round() as usize).min(n - 1)]);
         let total: f64 = self.areas_mm2.iter().sum();
-        let coverage_pct = if self.skin_area_mm2 > 0.0 { 100.0 * total / self.skin_area_mm2 } else { 0.0 };
+        let coverage_pct = if self.skin_area_mm2 > 0.0 {
+            100.0 * total / self.skin_area_mm2
+        } else {
+            0.0
+        };
         PoreMetrics {
             count: n as u64,
-            density_per_cm2: if self.skin_area_mm2 > 0.0 { n as f64 / (self.skin_area_mm2 / 100.0) } else { 0.0 },
+            density_per_cm2: if self.skin_area_mm2 > 0.0 {
+                n as f64 / (self.skin_area_mm2 / 100.0)
+            } else {
+                0.0
+            },
             median_diameter_mm: quantile(0.5),
             p90_diameter_mm: quantile(0.9),
             mean_area_mm2: (n > 0).then(|| total / n as f64),
@@ -77,13 +100,20 @@ mod tests {
     fn metrics_in_physical_units() {
         // Four pores of 0.3 mm diameter and one too small to count, on 1 cm².
         let a = std::f64::consts::PI * 0.15 * 0.15;
-        let s = PoreSample { areas_mm2: vec![a, a, a, a], skin_area_mm2: 100.0 };
+        let s = PoreSample {
+            areas_mm2: vec![a, a, a, a],
+            skin_area_mm2: 100.0,
+        };
         let m = s.metrics();
         assert_eq!(m.count, 4);
         assert!((m.density_per_cm2 - 4.0).abs() < 1e-9);
         assert!((m.median_diameter_mm.unwrap() - 0.3).abs() < 1e-9);
         assert!((m.coverage_pct - 100.0 * 4.0 * a / 100.0).abs() < 1e-9);
-        let empty = PoreSample { areas_mm2: vec![], skin_area_mm2: 50.0 }.metrics();
+        let empty = PoreSample {
+            areas_mm2: vec![],
+            skin_area_mm2: 50.0,
+        }
+        .metrics();
         assert_eq!(empty.count, 0);
         assert!(empty.median_diameter_mm.is_none());
     }

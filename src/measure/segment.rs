@@ -23,7 +23,12 @@ pub struct CanonicalPatch {
 
 impl CanonicalPatch {
     /// `None` when the zone has no pixels.
-    pub fn from_zone(pyramid: &Pyramid, zone: &ZoneMask, scale: PxPerMm, canonical_px_per_mm: f64) -> Option<Self> {
+    pub fn from_zone(
+        pyramid: &Pyramid,
+        zone: &ZoneMask,
+        scale: PxPerMm,
+        canonical_px_per_mm: f64,
+    ) -> Option<Self> {
         if zone.pixels == 0 {
             return None;
         }
@@ -34,20 +39,42 @@ impl CanonicalPatch {
         };
         let width = even(zone.mask.width() as f32 / step);
         let height = even(zone.mask.height() as f32 / step);
-        let map = Affine { a: step, b: 0.0, c: 0.0, d: step, tx: zone.x0 as f32 + 0.5 * step, ty: zone.y0 as f32 + 0.5 * step };
+        let map = Affine {
+            a: step,
+            b: 0.0,
+            c: 0.0,
+            d: step,
+            tx: zone.x0 as f32 + 0.5 * step,
+            ty: zone.y0 as f32 + 0.5 * step,
+        };
         let mut rgb = vec![0.0f32; (width * height * 3) as usize];
         pyramid.sample(&map, width, height, 1.0, 0.0, &mut rgb);
         let mut mask = vec![false; (width * height) as usize];
         for v in 0..height {
             for u in 0..width {
                 let (x, y) = map.apply(u as f32, v as f32);
-                let (mx, my) = (x.floor() as i64 - i64::from(zone.x0), y.floor() as i64 - i64::from(zone.y0));
-                if mx >= 0 && my >= 0 && (mx as u32) < zone.mask.width() && (my as u32) < zone.mask.height() {
-                    mask[(v * width + u) as usize] = zone.mask.get_pixel(mx as u32, my as u32).0[0] > 0;
+                let (mx, my) = (
+                    x.floor() as i64 - i64::from(zone.x0),
+                    y.floor() as i64 - i64::from(zone.y0),
+                );
+                if mx >= 0
+                    && my >= 0
+                    && (mx as u32) < zone.mask.width()
+                    && (my as u32) < zone.mask.height()
+                {
+                    mask[(v * width + u) as usize] =
+                        zone.mask.get_pixel(mx as u32, my as u32).0[0] > 0;
                 }
             }
         }
-        Some(Self { width, height, px_per_mm: canonical_px_per_mm, rgb, mask, map })
+        Some(Self {
+            width,
+            height,
+            px_per_mm: canonical_px_per_mm,
+            rgb,
+            mask,
+            map,
+        })
     }
 
     /// A whole image (or its masked part) as one patch, at the canonical scale.
@@ -84,27 +111,60 @@ impl CanonicalPatch {
         out
     }
 
-    /// The models' input: NCHW, each channel over the zone's median, minus 1;
-    /// pixels outside the zone are set to the median (0) so that eyes, lips
-    /// or background at the edge cannot look like findings.
+    /// The models' input: NCHW, linear RGB over the zone's per-channel
+    /// median (in linear light), minus 1, so that exposure and colour casts
+    /// (gains in linear light) cancel exactly. Pixels outside the zone are
+    /// set to the median (0) so that eyes, lips or background at the edge
+    /// cannot look like findings.
     pub fn model_input(&self) -> Vec<f32> {
-        let med = self.channel_medians();
+        let lut = linear_lut_quarter_steps();
+        let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
+        let med = self.channel_medians().map(|m| lin(m).max(1e-4));
         let n = (self.width * self.height) as usize;
         let mut out = vec![0.0f32; 3 * n];
         for i in 0..n {
             if self.mask[i] {
                 for ch in 0..3 {
-                    out[ch * n + i] = self.rgb[i * 3 + ch] / med[ch] - 1.0;
+                    out[ch * n + i] = lin(self.rgb[i * 3 + ch]) / med[ch] - 1.0;
                 }
             }
         }
         out
     }
 
+    /// Leaves out pixels at the sensor's limits (any channel ≥ 250, or luma
+    /// ≤ 5): clipped skin carries no colour or texture to measure.
+    pub fn exclude_clipped(&mut self) {
+        for i in 0..self.mask.len() {
+            let p = &self.rgb[i * 3..i * 3 + 3];
+            let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+            if p.iter().any(|&c| c >= 250.0) || luma <= 5.0 {
+                self.mask[i] = false;
+            }
+        }
+    }
+
     pub fn pixel_u8(&self, i: usize) -> [u8; 3] {
         let c = |k: usize| self.rgb[i * 3 + k].round().clamp(0.0, 255.0) as u8;
         [c(0), c(1), c(2)]
     }
+}
+
+/// sRGB (0–255, on 0.25 steps) to linear light.
+fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
+    static LUT: std::sync::OnceLock<[f32; 1021]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        let mut t = [0.0f32; 1021];
+        for (i, v) in t.iter_mut().enumerate() {
+            let c = i as f64 / 4.0 / 255.0;
+            *v = (if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }) as f32;
+        }
+        t
+    })
 }
 
 /// One connected finding, in canonical pixels.
@@ -125,7 +185,13 @@ pub fn probability(session: &mut Session, patch: &CanonicalPatch) -> ort::Result
 }
 
 /// 8-connected components of `prob > threshold` inside the mask.
-pub fn components(prob: &[f32], mask: &[bool], width: u32, height: u32, threshold: f32) -> Vec<Component> {
+pub fn components(
+    prob: &[f32],
+    mask: &[bool],
+    width: u32,
+    height: u32,
+    threshold: f32,
+) -> Vec<Component> {
     let (w, h) = (width as i64, height as i64);
     let on = |i: usize| mask[i] && prob[i] > threshold;
     let mut seen = vec![false; prob.len()];
@@ -159,7 +225,11 @@ pub fn components(prob: &[f32], mask: &[bool], width: u32, height: u32, threshol
             }
         }
         let n = pixels.len() as f64;
-        out.push(Component { area_px: pixels.len() as u32, centroid: ((sx / n) as f32 + 0.5, (sy / n) as f32 + 0.5), pixels });
+        out.push(Component {
+            area_px: pixels.len() as u32,
+            centroid: ((sx / n) as f32 + 0.5, (sy / n) as f32 + 0.5),
+            pixels,
+        });
     }
     out
 }

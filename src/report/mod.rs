@@ -2,12 +2,13 @@
 //! exporters, and overlay images.
 
 pub mod overlay;
+pub mod pseudonym;
 pub mod sink;
 
 use crate::error::ErrorCode;
 use crate::face::detect::DetectorKind;
 use crate::face::Pose;
-use crate::ingest::{InputInfo, Subject};
+use crate::ingest::{InputInfo, Shard, Subject};
 use crate::measure::{PigmentReport, PoreReport};
 use crate::quality::{QualityReport, Thresholds};
 use crate::scale::Scale;
@@ -147,11 +148,33 @@ pub struct ImageRecord {
     pub timing: Timing,
 }
 
+/// How this run executed: threads, device, command line, wall time and
+/// memory. Differs between otherwise identical runs, so reproducibility
+/// comparisons leave it out (as they leave out each image's `timing`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunInfo {
+    pub threads: usize,
+    pub device: String,
+    pub command_line: Vec<String>,
+    /// Records taken over from an earlier, interrupted run (`--resume`).
+    pub resumed: u64,
+    pub wall_ms: f64,
+    /// Wall time divided by images analysed now: throughput, all workers together.
+    pub wall_ms_per_image: f64,
+    /// Mean of the per-image totals (one worker's latency).
+    pub mean_image_ms: f64,
+    /// Peak resident memory of the process (Linux VmHWM); null elsewhere.
+    pub peak_memory_mb: Option<f64>,
+}
+
 /// The last line of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SummaryRecord {
     pub schema_version: String,
     pub tool: ToolInfo,
+    pub models: Vec<ModelRef>,
+    /// sha256 of the treatment protocol in force; null until plans are made.
+    pub protocol_sha256: Option<String>,
     pub images: u64,
     pub ok: u64,
     pub failed: u64,
@@ -162,16 +185,14 @@ pub struct SummaryRecord {
     pub usable_for_pores: u64,
     pub usable_for_acne_scars: u64,
     pub usable_for_pigmentation: u64,
-    pub threads: usize,
-    pub device: String,
     pub thresholds: Thresholds,
-    pub wall_ms: f64,
-    /// Wall time divided by images: throughput, all workers together.
-    pub wall_ms_per_image: f64,
-    /// Mean of the per-image totals (one worker's latency).
-    pub mean_image_ms: f64,
-    /// Peak resident memory of the process so far (Linux VmHWM); null elsewhere.
-    pub peak_memory_mb: Option<f64>,
+    /// This process's share of the inputs, when sharded.
+    pub shard: Option<Shard>,
+    /// Inputs before sharding, and a sha256 over their paths in sorted order,
+    /// so that `merge` can tell whether shards came from the same list.
+    pub inputs_total: u64,
+    pub input_list_sha256: String,
+    pub run: RunInfo,
 }
 
 /// The JSON Schema of one results line, generated from these types.

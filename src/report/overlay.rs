@@ -39,25 +39,47 @@ pub struct View {
 impl View {
     pub fn new(image: &RgbImage, face: Option<&FaceGeometry>, zones: &[ZoneMask]) -> Self {
         let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-        let points = face.map(|f| f.landmarks.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()).unwrap_or_default();
-        for (x, y) in points.iter().copied().chain(zones.iter().flat_map(|z| z.outline.iter().copied())) {
+        let points = face
+            .map(|f| f.landmarks.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (x, y) in points
+            .iter()
+            .copied()
+            .chain(zones.iter().flat_map(|z| z.outline.iter().copied()))
+        {
             x0 = x0.min(x);
             y0 = y0.min(y);
             x1 = x1.max(x);
             y1 = y1.max(y);
         }
-        let margin = if face.is_some() { 0.15 * (x1 - x0).max(y1 - y0) } else { 0.0 };
+        let margin = if face.is_some() {
+            0.15 * (x1 - x0).max(y1 - y0)
+        } else {
+            0.0
+        };
         let cx0 = (x0 - margin).max(0.0) as u32;
         let cy0 = (y0 - margin).max(0.0) as u32;
         let cx1 = ((x1 + margin).max(0.0) as u32).min(image.width());
         let cy1 = ((y1 + margin).max(0.0) as u32).min(image.height());
-        let (w, h) = (cx1.saturating_sub(cx0).max(1), cy1.saturating_sub(cy0).max(1));
+        let (w, h) = (
+            cx1.saturating_sub(cx0).max(1),
+            cy1.saturating_sub(cy0).max(1),
+        );
         let k = (MAX_SIDE as f32 / w.max(h) as f32).min(1.0);
-        Self { x0: cx0, y0: cy0, width: w, height: h, k }
+        Self {
+            x0: cx0,
+            y0: cy0,
+            width: w,
+            height: h,
+            k,
+        }
     }
 
     fn to_canvas(&self, p: Point) -> (f32, f32) {
-        ((p.0 - self.x0 as f32) * self.k, (p.1 - self.y0 as f32) * self.k)
+        (
+            (p.0 - self.x0 as f32) * self.k,
+            (p.1 - self.y0 as f32) * self.k,
+        )
     }
 
     fn base(&self, image: &RgbImage) -> RgbImage {
@@ -98,25 +120,46 @@ impl View {
         for zone in zones {
             let n = zone.outline.len();
             for i in 0..n {
-                draw_line_segment_mut(&mut canvas, self.to_canvas(zone.outline[i]), self.to_canvas(zone.outline[(i + 1) % n]), colour(zone.name));
+                draw_line_segment_mut(
+                    &mut canvas,
+                    self.to_canvas(zone.outline[i]),
+                    self.to_canvas(zone.outline[(i + 1) % n]),
+                    colour(zone.name),
+                );
             }
         }
         for (cells, size) in &findings.spots {
             let side = (size * self.k).ceil().max(1.0) as u32;
             for &p in cells {
                 let (u, v) = self.to_canvas(p);
-                let (u0, v0) = ((u - side as f32 / 2.0).max(0.0) as i32, (v - side as f32 / 2.0).max(0.0) as i32);
-                draw_filled_rect_mut(&mut canvas, Rect::at(u0, v0).of_size(side, side), Rgb([150, 70, 0]));
+                let (u0, v0) = (
+                    (u - side as f32 / 2.0).max(0.0) as i32,
+                    (v - side as f32 / 2.0).max(0.0) as i32,
+                );
+                draw_filled_rect_mut(
+                    &mut canvas,
+                    Rect::at(u0, v0).of_size(side, side),
+                    Rgb([150, 70, 0]),
+                );
             }
         }
         for &(x, y, r) in &findings.pores {
             let (u, v) = self.to_canvas((x, y));
-            draw_hollow_circle_mut(&mut canvas, (u as i32, v as i32), ((r * self.k).round() as i32).max(1), Rgb([0, 90, 255]));
+            draw_hollow_circle_mut(
+                &mut canvas,
+                (u as i32, v as i32),
+                ((r * self.k).round() as i32).max(1),
+                Rgb([0, 90, 255]),
+            );
         }
         if let Some(face) = face {
             for p in &face.landmarks {
                 let (x, y) = self.to_canvas((p[0], p[1]));
-                draw_filled_rect_mut(&mut canvas, Rect::at(x as i32, y as i32).of_size(2, 2), Rgb([230, 230, 230]));
+                draw_filled_rect_mut(
+                    &mut canvas,
+                    Rect::at(x as i32, y as i32).of_size(2, 2),
+                    Rgb([230, 230, 230]),
+                );
             }
             for iris in [&face.right_iris, &face.left_iris] {
                 let (x, y) = self.to_canvas(iris.centre);
@@ -129,10 +172,20 @@ impl View {
             let len = (10.0 * s.get() as f32 * self.k).max(1.0);
             let y = canvas.height() as f32 - 12.0;
             for dy in 0..3 {
-                draw_line_segment_mut(&mut canvas, (10.0, y + dy as f32), (10.0 + len, y + dy as f32), Rgb([255, 255, 255]));
+                draw_line_segment_mut(
+                    &mut canvas,
+                    (10.0, y + dy as f32),
+                    (10.0 + len, y + dy as f32),
+                    Rgb([255, 255, 255]),
+                );
             }
             for x in [10.0, 10.0 + len] {
-                draw_line_segment_mut(&mut canvas, (x, y - 6.0), (x, y + 8.0), Rgb([255, 255, 255]));
+                draw_line_segment_mut(
+                    &mut canvas,
+                    (x, y - 6.0),
+                    (x, y + 8.0),
+                    Rgb([255, 255, 255]),
+                );
             }
         }
         encode(&canvas)
@@ -141,30 +194,57 @@ impl View {
     /// An index map over the measured skin: low values pale, high values dark
     /// brown (melanin) or red (haemoglobin), stretched between the 2nd and
     /// 98th percentiles of this photo; the rest of the photo is dimmed.
-    pub fn chromophore(&self, image: &RgbImage, tiles: &[ChromophoreTile], melanin: bool) -> Result<Vec<u8>, image::ImageError> {
+    pub fn chromophore(
+        &self,
+        image: &RgbImage,
+        tiles: &[ChromophoreTile],
+        melanin: bool,
+    ) -> Result<Vec<u8>, image::ImageError> {
         let mut canvas = self.base(image);
         for p in canvas.pixels_mut() {
             let g = ((u16::from(p.0[0]) + u16::from(p.0[1]) + u16::from(p.0[2])) / 6) as u8;
             *p = Rgb([g, g, g]);
         }
-        let value = |t: &ChromophoreTile, i: usize| if melanin { t.melanin[i] } else { t.haemoglobin[i] };
-        let mut all: Vec<f32> = tiles.iter().flat_map(|t| (0..t.mask.len()).filter(|&i| t.mask[i]).map(move |i| value(t, i))).collect();
+        let value = |t: &ChromophoreTile, i: usize| {
+            if melanin {
+                t.melanin[i]
+            } else {
+                t.haemoglobin[i]
+            }
+        };
+        let mut all: Vec<f32> = tiles
+            .iter()
+            .flat_map(|t| {
+                (0..t.mask.len())
+                    .filter(|&i| t.mask[i])
+                    .map(move |i| value(t, i))
+            })
+            .collect();
         if all.is_empty() {
             return encode(&canvas);
         }
         all.sort_by(f32::total_cmp);
         let lo = all[all.len() / 50];
         let hi = all[all.len() * 49 / 50].max(lo + 1e-6);
-        let (pale, deep) = if melanin { ([250.0, 240.0, 225.0], [80.0, 45.0, 15.0]) } else { ([250.0, 240.0, 240.0], [170.0, 10.0, 30.0]) };
+        let (pale, deep) = if melanin {
+            ([250.0, 240.0, 225.0], [80.0, 45.0, 15.0])
+        } else {
+            ([250.0, 240.0, 240.0], [170.0, 10.0, 30.0])
+        };
         let (w, h) = (canvas.width(), canvas.height());
         for t in tiles {
             let cell = (t.map.scale() * self.k).ceil().max(1.0) as u32;
             for i in (0..t.mask.len()).filter(|&i| t.mask[i]) {
-                let (x, y) = t.map.apply((i as u32 % t.width) as f32, (i as u32 / t.width) as f32);
+                let (x, y) = t
+                    .map
+                    .apply((i as u32 % t.width) as f32, (i as u32 / t.width) as f32);
                 let (u, v) = self.to_canvas((x, y));
                 let f = ((value(t, i) - lo) / (hi - lo)).clamp(0.0, 1.0);
                 let c = Rgb([0, 1, 2].map(|k| (pale[k] + (deep[k] - pale[k]) * f) as u8));
-                let (u0, v0) = ((u - cell as f32 / 2.0).max(0.0) as u32, (v - cell as f32 / 2.0).max(0.0) as u32);
+                let (u0, v0) = (
+                    (u - cell as f32 / 2.0).max(0.0) as u32,
+                    (v - cell as f32 / 2.0).max(0.0) as u32,
+                );
                 for dv in 0..cell {
                     for du in 0..cell {
                         if u0 + du < w && v0 + dv < h {

@@ -84,3 +84,53 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
 }
+
+/// Append-only record journal beside the results while a run is in
+/// progress: each record is written, flushed and synced as it completes, so
+/// a killed run keeps its finished work for `--resume`. A line cut by the
+/// kill fails to parse and is ignored on reading.
+pub struct Journal {
+    file: std::fs::File,
+}
+
+pub const JOURNAL_NAME: &str = ".results.journal.jsonl";
+
+impl Journal {
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(dir.join(JOURNAL_NAME))?;
+        Ok(Self { file })
+    }
+
+    pub fn append(&mut self, record: &Record) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        // One write per record: a kill leaves at most one partial last line.
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+
+    pub fn remove(dir: &Path) -> io::Result<()> {
+        match std::fs::remove_file(dir.join(JOURNAL_NAME)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Every complete record in a JSON Lines file; lines that do not parse (a
+/// write cut short) are skipped. A missing file reads as empty.
+pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}

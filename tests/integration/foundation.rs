@@ -37,7 +37,7 @@ fn obama_has_one_face_and_iris_scale_near_reference() {
     assert_eq!(rec["quality"]["usable"]["pigmentation"]["usable"], true);
     assert_eq!(rec["input"]["format"], "jpeg");
     assert_eq!(rec["input"]["width"], 910);
-    assert_eq!(rec["models"].as_array().unwrap().len(), 4);
+    assert_eq!(rec["models"].as_array().unwrap().len(), 6);
 }
 
 #[test]
@@ -267,13 +267,20 @@ fn out_dir_gets_atomic_results_and_overlays_without_exif() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2);
-    let overlay = lines[0]["overlay"].as_str().unwrap();
-    let png = std::fs::read(out_dir.join(overlay)).unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    assert!(
-        !png.windows(4).any(|w| w == b"Exif" || w == b"eXIf"),
-        "no EXIF in overlays"
-    );
+    let overlays = lines[0]["overlays"].as_array().unwrap();
+    let kinds: Vec<&str> = overlays
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["geometry", "melanin", "haemoglobin"]);
+    for o in overlays {
+        let png = std::fs::read(out_dir.join(o["path"].as_str().unwrap())).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        assert!(
+            !png.windows(4).any(|w| w == b"Exif" || w == b"eXIf"),
+            "no EXIF in overlays"
+        );
+    }
     assert!(!text.contains("Exif"));
     // No temporary files left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir)

@@ -2,6 +2,7 @@
 //! from `../shared/photos` (referenced in place, never copied into the repo),
 //! generated bad inputs, and synthetic fixtures with known truth.
 
+mod batch;
 mod foundation;
 mod measure;
 
@@ -70,4 +71,3 @@ pub fn finding_codes(rec: &Value) -> Vec<String> {
         .map(|f| f["code"].as_str().unwrap().to_string())
         .collect()
 }
-

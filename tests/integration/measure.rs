@@ -5,7 +5,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn score_ok(s: &Value) {
@@ -69,13 +71,21 @@ fn close_up_with_scale_measures_pores_in_physical_units() {
     let density = face["density_per_cm2"].as_f64().unwrap();
     assert!((10.0..=500.0).contains(&density), "density {density}/cm²");
     let median = face["median_diameter_mm"].as_f64().unwrap();
-    assert!((0.25..=1.0).contains(&median), "median diameter {median} mm");
+    assert!(
+        (0.25..=1.0).contains(&median),
+        "median diameter {median} mm"
+    );
     assert!(face["p90_diameter_mm"].as_f64().unwrap() >= median);
     let coverage = face["coverage_pct"].as_f64().unwrap();
     assert!(coverage > 0.0 && coverage < 50.0);
     score_ok(&face["severity"]);
     // Cheeks have pores; every measured zone reports its own numbers.
-    let cheek = pores["zones"].as_array().unwrap().iter().find(|z| z["zone"] == "right_cheek").unwrap();
+    let cheek = pores["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == "right_cheek")
+        .unwrap();
     assert!(cheek["metrics"]["count"].as_u64().unwrap() > 10);
 }
 
@@ -95,18 +105,44 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
     let whole = rec["pores"]["face"]["measured_area_cm2"].as_f64().unwrap();
 
     // The ROI mask restricts the measurement to its pixels.
-    let roi = image::open(shared("pores/cheek_roi_mask.png")).unwrap().to_luma8();
+    let roi = image::open(shared("pores/cheek_roi_mask.png"))
+        .unwrap()
+        .to_luma8();
     let mask = dir.path().join("roi.png");
     roi.save(&mask).unwrap();
-    let masked = one_image(&photo, &["--patch", "--px-per-mm", "12.6", "--patch-mask", mask.to_str().unwrap()]);
-    let part = masked["pores"]["face"]["measured_area_cm2"].as_f64().unwrap();
-    let frac = roi.pixels().filter(|p| p.0[0] > 0).count() as f64 / (roi.width() * roi.height()) as f64;
-    assert!((part / whole - frac).abs() < 0.02, "masked area {part} vs {whole} x {frac}");
+    let masked = one_image(
+        &photo,
+        &[
+            "--patch",
+            "--px-per-mm",
+            "12.6",
+            "--patch-mask",
+            mask.to_str().unwrap(),
+        ],
+    );
+    let part = masked["pores"]["face"]["measured_area_cm2"]
+        .as_f64()
+        .unwrap();
+    let frac =
+        roi.pixels().filter(|p| p.0[0] > 0).count() as f64 / (roi.width() * roi.height()) as f64;
+    assert!(
+        (part / whole - frac).abs() < 0.02,
+        "masked area {part} vs {whole} x {frac}"
+    );
 
     // A mask of the wrong size is that photo's error, not a crash.
     let small = dir.path().join("small.png");
     image::GrayImage::new(10, 10).save(&small).unwrap();
-    let bad = one_image(&photo, &["--patch", "--px-per-mm", "12.6", "--patch-mask", small.to_str().unwrap()]);
+    let bad = one_image(
+        &photo,
+        &[
+            "--patch",
+            "--px-per-mm",
+            "12.6",
+            "--patch-mask",
+            small.to_str().unwrap(),
+        ],
+    );
     assert_eq!(bad["status"], "error");
     assert_eq!(bad["error"]["code"], "mask_mismatch");
 
@@ -128,7 +164,11 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
     };
     let srgb = |c: f64| {
         let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
+        let s = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
         (s * 255.0).round() as u8
     };
     let out = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
@@ -140,8 +180,14 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
 
 fn pigmented_pct(path: &Path, args: &[&str]) -> f64 {
     let rec = one_image(path, args);
-    assert_eq!(rec["pigmentation"]["measured"], true, "{}", rec["pigmentation"]);
-    rec["pigmentation"]["face"]["pigmented_pct"].as_f64().unwrap()
+    assert_eq!(
+        rec["pigmentation"]["measured"], true,
+        "{}",
+        rec["pigmentation"]
+    );
+    rec["pigmentation"]["face"]["pigmented_pct"]
+        .as_f64()
+        .unwrap()
 }
 
 /// The same photo at ±15 % exposure and under a mild colour cast: the
@@ -150,19 +196,34 @@ fn assert_stable(photo: &Path, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let base = pigmented_pct(photo, args);
     assert!(base > 0.0, "the baseline photo must have pigmented skin");
-    for (name, gains) in [("dark", [0.85; 3]), ("bright", [1.15; 3]), ("cast", [1.06, 1.0, 0.94])] {
+    for (name, gains) in [
+        ("dark", [0.85; 3]),
+        ("bright", [1.15; 3]),
+        ("cast", [1.06, 1.0, 0.94]),
+    ] {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
         let v = pigmented_pct(&p, args);
         let change = (v - base).abs() / base;
-        println!("{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %)", photo.display(), 100.0 * (v - base) / base);
-        assert!(change < 0.10, "{name}: pigmented area {v:.2} % vs {base:.2} % ({:.1} % change)", 100.0 * change);
+        println!(
+            "{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %)",
+            photo.display(),
+            100.0 * (v - base) / base
+        );
+        assert!(
+            change < 0.10,
+            "{name}: pigmented area {v:.2} % vs {base:.2} % ({:.1} % change)",
+            100.0 * change
+        );
     }
 }
 
 #[test]
 fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
-    assert_stable(&fixture("spots_6pxmm.png"), &["--patch", "--px-per-mm", "6"]);
+    assert_stable(
+        &fixture("spots_6pxmm.png"),
+        &["--patch", "--px-per-mm", "6"],
+    );
 }
 
 #[test]
@@ -172,14 +233,37 @@ fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_face() {
 
 #[test]
 fn planted_spots_are_found_with_the_right_area() {
-    let rec = one_image(&fixture("spots_6pxmm.png"), &["--patch", "--px-per-mm", "6"]);
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(fixture("spots_6pxmm.json")).unwrap()).unwrap();
-    let true_area: f64 = truth["spots"].as_array().unwrap().iter().filter(|s| s["labelled"] == true).map(|s| s["area_mm2"].as_f64().unwrap()).sum();
+    let rec = one_image(
+        &fixture("spots_6pxmm.png"),
+        &["--patch", "--px-per-mm", "6"],
+    );
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("spots_6pxmm.json")).unwrap())
+            .unwrap();
+    let true_area: f64 = truth["spots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["labelled"] == true)
+        .map(|s| s["area_mm2"].as_f64().unwrap())
+        .sum();
     let face = &rec["pigmentation"]["face"];
     let area = face["pigmented_area_mm2"].as_f64().unwrap();
-    println!("planted {true_area:.1} mm², measured {area:.1} mm², {} spots", face["spot_count"]);
+    println!(
+        "planted {true_area:.1} mm², measured {area:.1} mm², {} spots",
+        face["spot_count"]
+    );
     assert!(face["spot_count"].as_u64().unwrap() >= 2);
-    assert!((area / true_area - 1.0).abs() < 0.5, "measured {area:.1} mm² vs planted {true_area:.1} mm²");
-    assert!(face["mean_delta_l"].as_f64().unwrap() > 0.0, "spots are darker than the baseline");
-    assert!(face["mean_delta_melanin"].as_f64().unwrap() > 0.0, "and carry more melanin");
+    assert!(
+        (area / true_area - 1.0).abs() < 0.5,
+        "measured {area:.1} mm² vs planted {true_area:.1} mm²"
+    );
+    assert!(
+        face["mean_delta_l"].as_f64().unwrap() > 0.0,
+        "spots are darker than the baseline"
+    );
+    assert!(
+        face["mean_delta_melanin"].as_f64().unwrap() > 0.0,
+        "and carry more melanin"
+    );
 }

@@ -1,0 +1,577 @@
+//! Cohort statistics over results files, for trials: per arm, time point
+//! and metric (face and zone), with change from baseline, differences
+//! between arms, test–retest reliability from repeat captures, and the
+//! visits that are missing. Results are read line by line and only metric
+//! values are kept, so memory grows with the number of values, not records.
+
+pub mod html;
+pub mod stats;
+
+use crate::error::SetupError;
+use crate::report::{ImageRecord, Record, Status};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// One metric: its name in the output and how to read it from a record.
+pub struct Metric {
+    pub name: String,
+    read: Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>,
+}
+
+/// The metrics analysed: face-level pores and pigmentation, colour, and
+/// per-zone pore coverage, pigmented share and severities.
+pub fn metrics() -> Vec<Metric> {
+    use crate::zones::ZoneName;
+    let mut m: Vec<Metric> = Vec::new();
+    let mut add = |name: &str, read: Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>| {
+        m.push(Metric {
+            name: name.into(),
+            read,
+        })
+    };
+    add(
+        "pores.face.density_per_cm2",
+        Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.density_per_cm2)),
+    );
+    add(
+        "pores.face.median_diameter_mm",
+        Box::new(|r| r.pores.as_ref()?.face.as_ref()?.median_diameter_mm),
+    );
+    add(
+        "pores.face.p90_diameter_mm",
+        Box::new(|r| r.pores.as_ref()?.face.as_ref()?.p90_diameter_mm),
+    );
+    add(
+        "pores.face.coverage_pct",
+        Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.coverage_pct)),
+    );
+    add(
+        "pores.face.severity",
+        Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.severity.value)),
+    );
+    add(
+        "pigmentation.face.pigmented_pct",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.face.as_ref()?.pigmented_pct)),
+    );
+    add(
+        "pigmentation.face.mean_delta_l",
+        Box::new(|r| r.pigmentation.as_ref()?.face.as_ref()?.mean_delta_l),
+    );
+    add(
+        "pigmentation.face.mmasi_estimate",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi.as_ref()?.value)),
+    );
+    add(
+        "pigmentation.face.severity",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi_severity.as_ref()?.value)),
+    );
+    add(
+        "colour.face.ita_deg",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.ita_deg)),
+    );
+    add(
+        "colour.face.melanin_index",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.melanin_index)),
+    );
+    add(
+        "colour.face.haemoglobin_index",
+        Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.haemoglobin_index)),
+    );
+    for zone in ZoneName::ALL {
+        let z = zone.as_str();
+        add(
+            &format!("pores.{z}.coverage_pct"),
+            Box::new(move |r| {
+                Some(
+                    r.pores
+                        .as_ref()?
+                        .zones
+                        .iter()
+                        .find(|x| x.zone == zone)?
+                        .metrics
+                        .as_ref()?
+                        .coverage_pct,
+                )
+            }),
+        );
+        add(
+            &format!("pigmentation.{z}.pigmented_pct"),
+            Box::new(move |r| {
+                Some(
+                    r.pigmentation
+                        .as_ref()?
+                        .zones
+                        .iter()
+                        .find(|x| x.zone == zone)?
+                        .metrics
+                        .as_ref()?
+                        .pigmented_pct,
+                )
+            }),
+        );
+        add(
+            &format!("pigmentation.{z}.severity"),
+            Box::new(move |r| {
+                Some(
+                    r.pigmentation
+                        .as_ref()?
+                        .zones
+                        .iter()
+                        .find(|x| x.zone == zone)?
+                        .metrics
+                        .as_ref()?
+                        .severity
+                        .value,
+                )
+            }),
+        );
+    }
+    m
+}
+
+/// Who is in which arm, and optionally which visit is which time point.
+#[derive(Debug, Clone, Default)]
+pub struct Design {
+    pub arm: BTreeMap<String, String>,
+    /// (patient, visit date) → time point label, when the design names them.
+    pub timepoint: BTreeMap<(String, String), String>,
+    /// Time point labels in design order (the first is the baseline).
+    pub timepoint_order: Vec<String>,
+    pub covariates: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Design {
+    /// CSV with `patient_id,arm` and optionally `visit_date,timepoint`
+    /// (one row per visit) and any other columns as covariates.
+    pub fn read(path: &Path) -> Result<Self, SetupError> {
+        let err = |line: u64, reason: String| SetupError::Manifest {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(|e| err(0, e.to_string()))?;
+        let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let (Some(pid), Some(arm)) = (col("patient_id"), col("arm")) else {
+            return Err(err(1, "the design needs patient_id and arm columns".into()));
+        };
+        let (date, tp) = (col("visit_date"), col("timepoint"));
+        let mut d = Design::default();
+        for row in reader.records() {
+            let row = row.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let line = row.position().map_or(0, |p| p.line());
+            let p = row.get(pid).unwrap_or_default().to_string();
+            let a = row.get(arm).unwrap_or_default().to_string();
+            if p.is_empty() || a.is_empty() {
+                return Err(err(line, "empty patient_id or arm".into()));
+            }
+            if let Some(prev) = d.arm.insert(p.clone(), a.clone()) {
+                if prev != a {
+                    return Err(err(line, format!("patient {p} is in arms {prev} and {a}")));
+                }
+            }
+            if let (Some(di), Some(ti)) = (date, tp) {
+                let (vd, t) = (
+                    row.get(di).unwrap_or_default(),
+                    row.get(ti).unwrap_or_default(),
+                );
+                if !vd.is_empty() && !t.is_empty() {
+                    if !crate::ingest::is_iso_date(vd) {
+                        return Err(err(line, format!("visit_date `{vd}` is not YYYY-MM-DD")));
+                    }
+                    d.timepoint
+                        .insert((p.clone(), vd.to_string()), t.to_string());
+                    if !d.timepoint_order.iter().any(|x| x == t) {
+                        d.timepoint_order.push(t.to_string());
+                    }
+                }
+            }
+            let cov: BTreeMap<String, String> = headers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    ![Some(*i)].contains(&Some(pid))
+                        && *i != arm
+                        && Some(*i) != date
+                        && Some(*i) != tp
+                })
+                .map(|(i, h)| (h.to_string(), row.get(i).unwrap_or_default().to_string()))
+                .collect();
+            if !cov.is_empty() {
+                d.covariates.insert(p, cov);
+            }
+        }
+        Ok(d)
+    }
+}
+
+/// Metric values of one visit: one row per capture (repeats kept apart).
+type Captures = Vec<Vec<f64>>;
+
+/// Everything read from the results files.
+pub struct Data {
+    pub metrics: Vec<String>,
+    /// patient → visit date → captures.
+    pub visits: BTreeMap<String, BTreeMap<String, Captures>>,
+    pub records: u64,
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// Streams the results files, keeping each ok record's metric values.
+pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
+    let mut data = Data {
+        metrics: metrics.iter().map(|m| m.name.clone()).collect(),
+        visits: BTreeMap::new(),
+        records: 0,
+        skipped: BTreeMap::new(),
+    };
+    for path in files {
+        let file = std::fs::File::open(path).map_err(|e| SetupError::Input {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| SetupError::Input {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let Ok(Record::Image(r)) = serde_json::from_str::<Record>(&line) else {
+                continue;
+            };
+            data.records += 1;
+            let why = if r.status != Status::Ok {
+                Some("failed analysis")
+            } else if r
+                .subject
+                .as_ref()
+                .and_then(|s| s.patient_id.as_ref())
+                .is_none()
+            {
+                Some("no patient_id")
+            } else if r
+                .subject
+                .as_ref()
+                .and_then(|s| s.visit_date.as_ref())
+                .is_none()
+            {
+                Some("no visit_date")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                *data.skipped.entry(why.into()).or_default() += 1;
+                continue;
+            }
+            let (Some(pid), Some(date)) = (
+                r.subject.as_ref().and_then(|s| s.patient_id.clone()),
+                r.subject.as_ref().and_then(|s| s.visit_date.clone()),
+            ) else {
+                continue;
+            };
+            let values: Vec<f64> = metrics
+                .iter()
+                .map(|m| (m.read)(&r).unwrap_or(f64::NAN))
+                .collect();
+            data.visits
+                .entry(pid)
+                .or_default()
+                .entry(date)
+                .or_default()
+                .push(values);
+        }
+    }
+    Ok(data)
+}
+
+/// One row of the tidy output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub analysis: &'static str,
+    pub arm: String,
+    /// For between-arm rows: the arm compared against.
+    pub reference_arm: String,
+    pub timepoint: String,
+    pub metric: String,
+    pub statistic: &'static str,
+    pub value: f64,
+    pub n: usize,
+}
+
+pub struct CohortResult {
+    pub rows: Vec<Row>,
+    /// arm → time point → patients with no usable record.
+    pub missing: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    pub timepoints: Vec<String>,
+    pub arms: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+fn nanmean(v: &[f64]) -> f64 {
+    let ok: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if ok.is_empty() {
+        f64::NAN
+    } else {
+        stats::mean(&ok)
+    }
+}
+
+/// Runs every analysis.
+pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> CohortResult {
+    let mut notes = Vec::new();
+    // Time point of each visit: from the design, else by visit order (T0 = baseline).
+    let mut tp_of: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut order: Vec<String> = design.timepoint_order.clone();
+    for (pid, visits) in &data.visits {
+        for (i, date) in visits.keys().enumerate() {
+            let tp = match design.timepoint.get(&(pid.clone(), date.clone())) {
+                Some(t) => t.clone(),
+                None if design.timepoint.is_empty() => format!("T{i}"),
+                None => {
+                    notes.push(format!(
+                        "{pid} {date}: visit not in the design's time points, left out"
+                    ));
+                    continue;
+                }
+            };
+            if !order.contains(&tp) {
+                order.push(tp.clone());
+            }
+            tp_of.insert((pid.clone(), date.clone()), tp);
+        }
+    }
+    if design.timepoint.is_empty() {
+        order.sort_by_key(|t| t.trim_start_matches('T').parse::<u32>().unwrap_or(u32::MAX));
+    }
+    let arms: Vec<String> = design
+        .arm
+        .values()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for pid in data.visits.keys().filter(|p| !design.arm.contains_key(*p)) {
+        notes.push(format!(
+            "patient {pid} has results but is not in the design, left out"
+        ));
+    }
+    // value[arm][tp][patient] = per-metric visit means (repeats averaged).
+    let mut value: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, Vec<f64>>>> = BTreeMap::new();
+    for (pid, visits) in &data.visits {
+        let Some(arm) = design.arm.get(pid) else {
+            continue;
+        };
+        for (date, caps) in visits {
+            let Some(tp) = tp_of.get(&(pid.clone(), date.clone())) else {
+                continue;
+            };
+            let means: Vec<f64> = (0..data.metrics.len())
+                .map(|m| nanmean(&caps.iter().map(|c| c[m]).collect::<Vec<_>>()))
+                .collect();
+            value
+                .entry(arm.as_str())
+                .or_default()
+                .entry(tp.as_str())
+                .or_default()
+                .insert(pid.as_str(), means);
+        }
+    }
+    let mut missing: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for arm in &arms {
+        for tp in &order {
+            let have = value.get(arm.as_str()).and_then(|a| a.get(tp.as_str()));
+            let absent: Vec<String> = design
+                .arm
+                .iter()
+                .filter(|(p, a)| *a == arm && have.is_none_or(|h| !h.contains_key(p.as_str())))
+                .map(|(p, _)| p.clone())
+                .collect();
+            missing
+                .entry(arm.clone())
+                .or_default()
+                .insert(tp.clone(), absent);
+        }
+    }
+
+    let mut rows = Vec::new();
+    let baseline = order.first().cloned().unwrap_or_default();
+    let push = |rows: &mut Vec<Row>,
+                analysis,
+                arm: &str,
+                refa: &str,
+                tp: &str,
+                metric: &str,
+                statistic,
+                value: f64,
+                n| {
+        if value.is_finite() {
+            rows.push(Row {
+                analysis,
+                arm: arm.into(),
+                reference_arm: refa.into(),
+                timepoint: tp.into(),
+                metric: metric.into(),
+                statistic,
+                value,
+                n,
+            });
+        }
+    };
+    // change[arm][tp][metric] = per-patient changes, for the between-arm step.
+    let mut changes: BTreeMap<(String, String, usize), Vec<f64>> = BTreeMap::new();
+    for arm in &arms {
+        for tp in &order {
+            let n_missing = missing[arm][tp].len();
+            push(
+                &mut rows,
+                "missing",
+                arm,
+                "",
+                tp,
+                "*",
+                "patients_missing",
+                n_missing as f64,
+                n_missing,
+            );
+            let Some(pts) = value.get(arm.as_str()).and_then(|a| a.get(tp.as_str())) else {
+                continue;
+            };
+            for (mi, metric) in data.metrics.iter().enumerate() {
+                let vals: Vec<f64> = pts
+                    .values()
+                    .map(|v| v[mi])
+                    .filter(|x| x.is_finite())
+                    .collect();
+                if vals.is_empty() {
+                    continue;
+                }
+                let d = stats::describe(&vals);
+                for (s, v) in [
+                    ("mean", d.mean),
+                    ("sd", d.sd),
+                    ("median", d.median),
+                    ("q1", d.q1),
+                    ("q3", d.q3),
+                    ("iqr", d.q3 - d.q1),
+                ] {
+                    push(&mut rows, "describe", arm, "", tp, metric, s, v, d.n);
+                }
+                if *tp == baseline {
+                    continue;
+                }
+                let Some(base) = value
+                    .get(arm.as_str())
+                    .and_then(|a| a.get(baseline.as_str()))
+                else {
+                    continue;
+                };
+                let diffs: Vec<f64> = pts
+                    .iter()
+                    .filter_map(|(p, v)| Some(v[mi] - base.get(p)?[mi]))
+                    .filter(|x| x.is_finite())
+                    .collect();
+                if let Some(t) = stats::paired_t(&diffs) {
+                    for (s, v) in [
+                        ("mean_change", t.mean_diff),
+                        ("ci95_low", t.ci_low),
+                        ("ci95_high", t.ci_high),
+                        ("t", t.t),
+                        ("p_paired_t", t.p),
+                        ("cohen_dz", t.cohen_dz),
+                    ] {
+                        push(&mut rows, "change", arm, "", tp, metric, s, v, t.n);
+                    }
+                }
+                if let Some(w) = stats::wilcoxon(&diffs, false) {
+                    for (s, v) in [
+                        ("wilcoxon_statistic", w.statistic),
+                        ("p_wilcoxon", w.p),
+                        ("rank_biserial", w.rank_biserial),
+                    ] {
+                        push(&mut rows, "change", arm, "", tp, metric, s, v, w.n);
+                    }
+                }
+                changes.insert((arm.clone(), tp.clone(), mi), diffs);
+            }
+        }
+    }
+    let refarm = reference_arm
+        .map(str::to_string)
+        .or_else(|| arms.first().cloned())
+        .unwrap_or_default();
+    for arm in arms.iter().filter(|a| **a != refarm) {
+        for tp in order.iter().skip(1) {
+            for (mi, metric) in data.metrics.iter().enumerate() {
+                let (Some(a), Some(b)) = (
+                    changes.get(&(refarm.clone(), tp.clone(), mi)),
+                    changes.get(&(arm.clone(), tp.clone(), mi)),
+                ) else {
+                    continue;
+                };
+                if let Some(w) = stats::welch(a, b) {
+                    for (s, v) in [
+                        ("difference_in_change", w.diff),
+                        ("ci95_low", w.ci_low),
+                        ("ci95_high", w.ci_high),
+                        ("t", w.t),
+                        ("df", w.df),
+                        ("p_welch", w.p),
+                    ] {
+                        push(
+                            &mut rows,
+                            "between_arms",
+                            arm,
+                            &refarm,
+                            tp,
+                            metric,
+                            s,
+                            v,
+                            a.len() + b.len(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Test–retest: visits captured more than once, first two captures.
+    for (mi, metric) in data.metrics.iter().enumerate() {
+        let pairs: Vec<Vec<f64>> = data
+            .visits
+            .values()
+            .flat_map(|v| v.values())
+            .filter(|caps| caps.len() >= 2)
+            .map(|caps| vec![caps[0][mi], caps[1][mi]])
+            .filter(|p| p.iter().all(|x| x.is_finite()))
+            .collect();
+        if let Some(icc) = stats::icc31(&pairs) {
+            for (s, v) in [
+                ("icc_3_1", icc.icc),
+                ("ci95_low", icc.ci_low),
+                ("ci95_high", icc.ci_high),
+                ("sem", icc.sem),
+            ] {
+                push(&mut rows, "reliability", "*", "", "*", metric, s, v, icc.n);
+            }
+        }
+    }
+    CohortResult {
+        rows,
+        missing,
+        timepoints: order,
+        arms,
+        notes,
+    }
+}
+
+/// Tidy CSV: one row per statistic.
+pub fn write_csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()
+}

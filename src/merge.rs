@@ -1,0 +1,276 @@
+//! Joining shard outputs, and verifying that a results file could be
+//! reproduced: same inputs (by sha256), same models, same tool version.
+//!
+//! Merging streams: every shard file is already in input order, so a k-way
+//! merge by input position needs one pending record per shard in memory.
+
+use crate::batch::RESULTS_NAME;
+use crate::error::SetupError;
+use crate::models::{self, hex_sha256};
+use crate::pipeline::{InputList, SummaryCounts};
+use crate::report::sink::Exporter;
+use crate::report::{ImageRecord, Record, RunInfo, SummaryRecord, ToolInfo};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+
+pub struct Merged {
+    pub images: u64,
+    /// Inputs of the original list with no record in any shard.
+    pub missing: u64,
+    pub warnings: Vec<String>,
+}
+
+fn refuse(path: &Path, reason: String) -> SetupError {
+    SetupError::Output {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+type Reader = Lines<BufReader<std::fs::File>>;
+
+fn open(path: &Path) -> Result<Reader, SetupError> {
+    let f = std::fs::File::open(path).map_err(|e| refuse(path, e.to_string()))?;
+    Ok(BufReader::new(f).lines())
+}
+
+/// The summary: the last line of a complete results file.
+fn summary_of(path: &Path) -> Result<SummaryRecord, SetupError> {
+    let mut last = None;
+    for line in open(path)? {
+        let line = line.map_err(|e| refuse(path, e.to_string()))?;
+        if line.starts_with(r#"{"type":"summary""#) {
+            last = Some(line);
+        }
+    }
+    let line = last.ok_or_else(|| {
+        refuse(
+            path,
+            format!("no summary record: not a complete {RESULTS_NAME}"),
+        )
+    })?;
+    match serde_json::from_str(&line) {
+        Ok(Record::Summary(s)) => Ok(s),
+        _ => Err(refuse(path, "unreadable summary record".into())),
+    }
+}
+
+fn next_image(reader: &mut Reader, path: &Path) -> Result<Option<ImageRecord>, SetupError> {
+    for line in reader.by_ref() {
+        let line = line.map_err(|e| refuse(path, e.to_string()))?;
+        match serde_json::from_str::<Record>(&line) {
+            Ok(Record::Image(r)) => return Ok(Some(*r)),
+            Ok(Record::Summary(_)) => {}
+            Err(e) => return Err(refuse(path, format!("bad record: {e}"))),
+        }
+    }
+    Ok(None)
+}
+
+/// Merges shard results into `out`. Refuses: a file without its summary (an
+/// incomplete shard), shards of different tool or model versions or input
+/// lists, the same shard twice, and any input that appears twice. Missing
+/// shards and inputs are reported.
+pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupError> {
+    let summaries: Vec<SummaryRecord> = files
+        .iter()
+        .map(|f| summary_of(f))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = summaries.first() else {
+        return Err(refuse(Path::new("."), "no shard files given".into()));
+    };
+    for (s, path) in summaries.iter().zip(files).skip(1) {
+        if s.tool != first.tool {
+            return Err(refuse(
+                path,
+                format!(
+                    "tool {} {} differs from {} in {}",
+                    s.tool.name,
+                    s.tool.version,
+                    first.tool.version,
+                    files[0].display()
+                ),
+            ));
+        }
+        if s.models != first.models {
+            return Err(refuse(
+                path,
+                format!("model versions differ from {}", files[0].display()),
+            ));
+        }
+        if s.input_list_sha256 != first.input_list_sha256 {
+            return Err(refuse(
+                path,
+                format!(
+                    "made from a different input list than {}",
+                    files[0].display()
+                ),
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    let counts: BTreeSet<u32> = summaries
+        .iter()
+        .filter_map(|s| s.shard.map(|x| x.count))
+        .collect();
+    if counts.len() > 1 {
+        return Err(refuse(
+            &files[0],
+            format!("shards of different counts: {counts:?}"),
+        ));
+    }
+    if let Some(&n) = counts.iter().next() {
+        let have: BTreeSet<u32> = summaries
+            .iter()
+            .filter_map(|s| s.shard.map(|x| x.index))
+            .collect();
+        if have.len() != summaries.len() {
+            return Err(refuse(&files[0], "the same shard given twice".into()));
+        }
+        let absent: Vec<u32> = (0..n).filter(|i| !have.contains(i)).collect();
+        if !absent.is_empty() {
+            warnings.push(format!("shards missing: {absent:?} of {n}"));
+        }
+    }
+
+    let mut readers: Vec<Reader> = files.iter().map(|f| open(f)).collect::<Result<_, _>>()?;
+    let mut heads: Vec<Option<ImageRecord>> = Vec::with_capacity(files.len());
+    for (r, f) in readers.iter_mut().zip(files) {
+        heads.push(next_image(r, f)?);
+    }
+    let mut acc = SummaryCounts::default();
+    let mut last_index: Option<u64> = None;
+    let (mut total_ms, mut gaps) = (0.0, Vec::new());
+    loop {
+        let Some(k) = (0..heads.len())
+            .filter(|&k| heads[k].is_some())
+            .min_by_key(|&k| heads[k].as_ref().map(|r| r.input.index))
+        else {
+            break;
+        };
+        let rec = heads[k]
+            .take()
+            .unwrap_or_else(|| unreachable!("filtered on is_some"));
+        heads[k] = next_image(&mut readers[k], &files[k])?;
+        if last_index == Some(rec.input.index) {
+            return Err(refuse(
+                &files[k],
+                format!("input {} appears more than once", rec.input.path),
+            ));
+        }
+        let expected = last_index.map_or(0, |i| i + 1);
+        if rec.input.index > expected && gaps.len() < 20 {
+            gaps.extend((expected..rec.input.index).take(20 - gaps.len()));
+        }
+        last_index = Some(rec.input.index);
+        acc.add(&rec);
+        total_ms += rec.timing.total_ms;
+        out.write(&Record::Image(Box::new(rec)))
+            .map_err(|e| refuse(Path::new("merged output"), e.to_string()))?;
+    }
+    let images = acc.images();
+    let missing = first.inputs_total.saturating_sub(images);
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} inputs have no record (input positions {gaps:?}{})",
+            if missing > 20 { "…" } else { "" }
+        ));
+    }
+    let run = RunInfo {
+        threads: summaries.iter().map(|s| s.run.threads).sum(),
+        device: first.run.device.clone(),
+        command_line: std::env::args().collect(),
+        resumed: summaries.iter().map(|s| s.run.resumed).sum(),
+        wall_ms: summaries.iter().map(|s| s.run.wall_ms).fold(0.0, f64::max),
+        wall_ms_per_image: 0.0,
+        mean_image_ms: if images > 0 {
+            total_ms / images as f64
+        } else {
+            0.0
+        },
+        peak_memory_mb: summaries
+            .iter()
+            .filter_map(|s| s.run.peak_memory_mb)
+            .reduce(f64::max),
+    };
+    let list = InputList {
+        total: first.inputs_total,
+        sha256: first.input_list_sha256.clone(),
+        shard: None,
+    };
+    let summary = acc.finish(&first.models, &first.thresholds, &list, run);
+    out.write(&Record::Summary(summary))
+        .map_err(|e| refuse(Path::new("merged output"), e.to_string()))?;
+    Ok(Merged {
+        images,
+        missing,
+        warnings,
+    })
+}
+
+pub struct Verification {
+    pub inputs_checked: u64,
+    pub inputs_changed: u64,
+    pub models_match: bool,
+    pub tool_matches: bool,
+    pub problems: Vec<String>,
+}
+
+impl Verification {
+    pub fn comparable(&self) -> bool {
+        self.inputs_changed == 0 && self.models_match && self.tool_matches
+    }
+}
+
+/// Re-hashes every input and model a results file names.
+pub fn verify(results: &Path, models_dir: Option<&Path>) -> Result<Verification, SetupError> {
+    let summary = summary_of(results)?;
+    let mut v = Verification {
+        inputs_checked: 0,
+        inputs_changed: 0,
+        models_match: true,
+        tool_matches: summary.tool == ToolInfo::current(),
+        problems: Vec::new(),
+    };
+    if !v.tool_matches {
+        v.problems.push(format!(
+            "results made by {} {}, this is {}",
+            summary.tool.name,
+            summary.tool.version,
+            ToolInfo::current().version
+        ));
+    }
+    let dir = models::locate_dir(models_dir)?;
+    for m in &summary.models {
+        let path = dir.join(format!("{}.onnx", m.name));
+        let now = std::fs::read(&path).map(|b| hex_sha256(&b));
+        if now.as_deref().ok() != Some(m.sha256.as_str()) {
+            v.models_match = false;
+            v.problems.push(format!(
+                "model {}: {} no longer has sha256 {}",
+                m.name,
+                path.display(),
+                m.sha256
+            ));
+        }
+    }
+    let mut reader = open(results)?;
+    while let Some(r) = next_image(&mut reader, results)? {
+        v.inputs_checked += 1;
+        let now = std::fs::read(&r.input.path).ok().map(|b| hex_sha256(&b));
+        if now.is_none() || now != r.input.sha256 {
+            v.inputs_changed += 1;
+            v.problems.push(format!(
+                "input {}: {}",
+                r.input.path,
+                if now.is_none() {
+                    "cannot be read (moved, deleted, or pseudonymised path)"
+                } else {
+                    "content changed"
+                }
+            ));
+        }
+    }
+    Ok(v)
+}

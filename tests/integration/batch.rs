@@ -1,0 +1,420 @@
+//! Batch runs: sharding and merging, resuming after SIGKILL, pseudonymising,
+//! verifying, and byte-identical results whatever the thread count.
+
+use crate::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SOURCES: [&str; 4] = [
+    "faces/alex-lacamoire.png",
+    "faces/lin-manuel-miranda.png",
+    "faces/two_people.jpg",
+    "faces/obama.jpg",
+];
+
+/// A small cohort of real photos (copies under distinct names and patients).
+fn cohort(dir: &Path, n: usize) -> PathBuf {
+    cohort_from(dir, n, &SOURCES)
+}
+
+fn cohort_from(dir: &Path, n: usize, sources: &[&str]) -> PathBuf {
+    let root = dir.join("cohort");
+    for i in 0..n {
+        let visit = root.join(format!("P{:03}", i / 2)).join(if i % 2 == 0 {
+            "2026-01-10"
+        } else {
+            "2026-03-10"
+        });
+        std::fs::create_dir_all(&visit).unwrap();
+        let src = shared(sources[i % sources.len()]);
+        std::fs::copy(&src, visit.join(src.file_name().unwrap())).unwrap();
+    }
+    root
+}
+
+/// Lines of a results file with the run-dependent parts removed: each
+/// image's `timing` and the summary's `run`.
+fn comparable(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line ({e}): {l}"));
+            let o = v.as_object_mut().unwrap();
+            o.remove("timing");
+            o.remove("run");
+            v
+        })
+        .collect()
+}
+
+fn analyze_to(out: &Path, extra: &[&str], input: &Path) -> std::process::Output {
+    bin()
+        .arg("analyze")
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg(input)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_records_with_no_loss_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = cohort(dir.path(), 24);
+    let reference = dir.path().join("reference");
+    assert_eq!(
+        analyze_to(&reference, &["-j", "2"], &input).status.code(),
+        Some(0)
+    );
+    let expected = comparable(&reference.join("results.jsonl"));
+
+    let out = dir.path().join("interrupted");
+    std::fs::create_dir_all(&out).unwrap();
+    // Deterministic "random" kill points: once during start-up, then each
+    // time the journal has grown by a random number of records — progress
+    // points, so the test interrupts real work on fast and slow machines.
+    let journal = out.join(".results.journal.jsonl");
+    let lines_in = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut kills = 0;
+    for round in 0..5 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let before = lines_in(&journal);
+        let mut child = bin()
+            .arg("analyze")
+            .arg("--out")
+            .arg(&out)
+            .args(["-j", "2", "--resume"])
+            .arg(&input)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            let fire = if round == 0 {
+                started.elapsed() >= Duration::from_millis(50 + state % 150)
+            } else {
+                // The resumed run first rewrites the reused records, then appends new ones.
+                lines_in(&journal) >= before + 1 + (state % 4) as usize
+            };
+            if fire {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        child.wait().unwrap();
+        // Whatever the kill left, every journal line but a cut last one is complete JSON.
+        if let Ok(j) = std::fs::read_to_string(&journal) {
+            let lines: Vec<&str> = j.lines().collect();
+            for l in lines.iter().take(lines.len().saturating_sub(1)) {
+                serde_json::from_str::<Value>(l)
+                    .unwrap_or_else(|e| panic!("round {round}: bad journal line ({e})"));
+            }
+        }
+    }
+    assert!(
+        kills >= 2,
+        "the test must actually interrupt runs ({kills} kills)"
+    );
+    let last = analyze_to(&out, &["-j", "2", "--resume"], &input);
+    assert_eq!(
+        last.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let got = comparable(&out.join("results.jsonl"));
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected, "resumed records equal an uninterrupted run");
+    assert!(
+        !out.join(".results.journal.jsonl").exists(),
+        "the journal is removed once results are complete"
+    );
+    let summary: Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    println!(
+        "{kills} kills; final run reused {} of {} records",
+        summary["run"]["resumed"], summary["images"]
+    );
+}
+
+#[test]
+fn shards_merged_equal_a_single_run_record_for_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = cohort(dir.path(), 10);
+    let single = dir.path().join("single");
+    assert_eq!(analyze_to(&single, &[], &input).status.code(), Some(0));
+    let mut shard_files = Vec::new();
+    for i in 0..3 {
+        let out = dir.path().join(format!("shard{i}"));
+        let o = analyze_to(&out, &["--shard", &format!("{i}/3")], &input);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        shard_files.push(out.join("results.jsonl"));
+    }
+    let merged = dir.path().join("merged.jsonl");
+    let o = bin()
+        .arg("merge")
+        .args(&shard_files)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        comparable(&merged),
+        comparable(&single.join("results.jsonl"))
+    );
+
+    // Refusals: a shard given twice; a missing shard is reported.
+    let o = bin()
+        .arg("merge")
+        .arg(&shard_files[0])
+        .arg(&shard_files[0])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = bin().arg("merge").args(&shard_files[..2]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "missing inputs → exit 1");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shards missing: [2]"));
+    // Auto sharding from a Slurm array environment picks the same share.
+    let auto = dir.path().join("auto");
+    let o = bin()
+        .arg("analyze")
+        .arg("--out")
+        .arg(&auto)
+        .args(["--shard", "auto"])
+        .arg(&input)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let a = comparable(&auto.join("results.jsonl"));
+    let b = comparable(&shard_files[1]);
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a[..a.len() - 1], b[..b.len() - 1]);
+}
+
+#[test]
+fn pseudonymised_output_never_contains_the_patient_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("cohort/JaneDoe-4711/2026-05-06");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(
+        shared("faces/obama.jpg"),
+        visit.join("JaneDoe-4711_front.jpg"),
+    )
+    .unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a long enough secret key for the test\n").unwrap();
+    let out = dir.path().join("out");
+    let o = analyze_to(
+        &out,
+        &["--overlays", "--pseudonymise", key.to_str().unwrap()],
+        &dir.path().join("cohort"),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert!(
+        !text.contains("JaneDoe") && !text.contains("4711"),
+        "the id leaked into results"
+    );
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(rec["subject"]["patient_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("p_"));
+    for e in std::fs::read_dir(out.join("overlays")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.contains("JaneDoe") && !name.contains("4711"),
+            "{name}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("JaneDoe"));
+}
+
+#[test]
+fn verify_says_whether_a_rerun_would_be_comparable() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("in/P1/2026-01-01/front.jpg");
+    std::fs::create_dir_all(photo.parent().unwrap()).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), &photo).unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(
+        analyze_to(&out, &[], &dir.path().join("in")).status.code(),
+        Some(0)
+    );
+    let ok = bin().arg("verify").arg(&out).output().unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let mut bytes = std::fs::read(&photo).unwrap();
+    bytes.push(0);
+    std::fs::write(&photo, bytes).unwrap();
+    let changed = bin().arg("verify").arg(&out).output().unwrap();
+    assert_eq!(changed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("content changed"));
+}
+
+#[test]
+fn results_are_byte_identical_across_thread_counts_apart_from_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = cohort(dir.path(), 6);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert_eq!(analyze_to(&a, &["-j", "1"], &input).status.code(), Some(0));
+    assert_eq!(analyze_to(&b, &["-j", "2"], &input).status.code(), Some(0));
+    let bytes = |p: &Path| -> Vec<String> {
+        comparable(&p.join("results.jsonl"))
+            .iter()
+            .map(|v| serde_json::to_string(v).unwrap())
+            .collect()
+    };
+    assert_eq!(bytes(&a), bytes(&b));
+}
+
+#[test]
+fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    // P000..P003, two visits each; photos fine enough for pigmentation (≥ 1 px/mm).
+    let input = cohort_from(
+        dir.path(),
+        8,
+        &[
+            "faces/obama.jpg",
+            "faces/lin-manuel-miranda.png",
+            "faces/biden.jpg",
+            "faces/obama-1080p.jpg",
+        ],
+    );
+    let out = dir.path().join("out");
+    assert_eq!(analyze_to(&out, &[], &input).status.code(), Some(0));
+    let design = dir.path().join("design.csv");
+    std::fs::write(
+        &design,
+        "patient_id,arm,site\nP000,A,x\nP001,B,x\nP002,A,y\nP003,B,y\nP099,B,y\n",
+    )
+    .unwrap();
+    let report = dir.path().join("cohort");
+    let o = bin()
+        .arg("cohort")
+        .arg(&out)
+        .arg("--design")
+        .arg(&design)
+        .arg("--out")
+        .arg(&report)
+        .arg("--html")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let csv = std::fs::read_to_string(report.join("cohort.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let find = |analysis: &str, arm: &str, tp: &str, metric: &str, stat: &str| {
+        rows.iter()
+            .find(|r| {
+                r[0] == analysis && r[1] == arm && r[3] == tp && r[4] == metric && r[5] == stat
+            })
+            .map(|r| r[6].parse::<f64>().unwrap())
+    };
+    // Missing: P099 is in the design but has no photos, at both time points.
+    assert_eq!(
+        find("missing", "B", "T0", "*", "patients_missing"),
+        Some(1.0)
+    );
+    assert_eq!(
+        find("missing", "A", "T1", "*", "patients_missing"),
+        Some(0.0)
+    );
+    // The arm mean equals the mean of the records it summarises.
+    let results: Vec<Value> = std::fs::read_to_string(out.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let vals: Vec<f64> = results
+        .iter()
+        .filter(|r| {
+            r["type"] == "image"
+                && ["P000", "P002"].contains(&r["subject"]["patient_id"].as_str().unwrap())
+                && r["subject"]["visit_date"] == "2026-01-10"
+        })
+        .map(|r| r["pigmentation"]["face"]["pigmented_pct"].as_f64().unwrap())
+        .collect();
+    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+    let got = find(
+        "describe",
+        "A",
+        "T0",
+        "pigmentation.face.pigmented_pct",
+        "mean",
+    )
+    .unwrap();
+    assert!((got - mean).abs() < 1e-9, "{got} vs {mean}");
+    // Change from baseline and the between-arm difference are there.
+    assert!(find(
+        "change",
+        "A",
+        "T1",
+        "pigmentation.face.pigmented_pct",
+        "mean_change"
+    )
+    .is_some());
+    assert!(rows
+        .iter()
+        .any(|r| r[0] == "between_arms" && r[1] == "B" && r[2] == "A"));
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("cohort.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["missing"]["B"]["T0"][0], "P099");
+    let html = std::fs::read_to_string(report.join("cohort.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("P099"));
+}
