@@ -40,7 +40,8 @@ fn summary_of(path: &Path) -> Result<SummaryRecord, SetupError> {
     let mut last = None;
     for line in open(path)? {
         let line = line.map_err(|e| refuse(path, e.to_string()))?;
-        if line.starts_with(r#"{"type":"summary""#) {
+        // Cheap filter first; the parse below confirms it.
+        if line.contains(r#""type":"summary""#) {
             last = Some(line);
         }
     }

@@ -67,6 +67,7 @@ pub struct PixelColour {
 }
 
 pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -> PixelColour {
+    let lin32: Vec<f32> = lin.iter().map(|&v| v as f32).collect();
     let n = (patch.width * patch.height) as usize;
     let mut out = PixelColour {
         l: vec![0.0; n],
@@ -80,24 +81,29 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
             continue;
         }
         let p = patch.pixel_u8(i);
-        let lab =
-            colour::lab_from_linear(lin[p[0] as usize], lin[p[1] as usize], lin[p[2] as usize]);
+        let [l, a, b] = colour::lab_from_linear_f32(
+            lin32[p[0] as usize],
+            lin32[p[1] as usize],
+            lin32[p[2] as usize],
+        );
         let (m, h) = sep.indices(p);
-        out.l[i] = lab.l as f32;
-        out.a[i] = lab.a as f32;
-        out.b[i] = lab.b as f32;
+        out.l[i] = l;
+        out.a[i] = a;
+        out.b[i] = b;
         out.melanin[i] = m as f32;
         out.haemoglobin[i] = h as f32;
     }
     out
 }
 
+/// The upper median, in linear time.
 fn median(mut v: Vec<f32>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    v.sort_by(f32::total_cmp);
-    f64::from(v[v.len() / 2])
+    let k = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(k, f32::total_cmp);
+    f64::from(*m)
 }
 
 /// Baseline colour from the zone's pixels outside any spot.
