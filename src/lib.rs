@@ -2,7 +2,7 @@
 //!
 //! The modules follow the pipeline, and data flows forward through them:
 //! [`ingest`] → [`face`] → [`scale`] → [`zones`] → [`quality`] → [`measure`]
-//! → [`score`] → [`report`]. [`pipeline`] runs the stages for one photo
+//! → [`score`] → [`plan`] → [`report`]. [`pipeline`] runs the stages for one photo
 //! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
 //! verified model files.
 
@@ -16,6 +16,7 @@ pub mod measure;
 pub mod merge;
 pub mod models;
 pub mod pipeline;
+pub mod plan;
 pub mod quality;
 pub mod report;
 pub mod runtime;

@@ -33,6 +33,10 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the JSON Schema of the results records.
     Schema,
+    /// Print the default treatment protocol (TOML); pass an edited copy with --protocol.
+    Protocol,
+    /// Microneedling plans from results files.
+    Plan(PlanArgs),
     /// Trial statistics per arm, time point and metric from results files and a design CSV.
     Cohort(CohortArgs),
     /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
@@ -41,6 +45,27 @@ enum Command {
     Verify(VerifyArgs),
     /// Measure pore and pigment accuracy (synthetic set and the real labelled close-up), beside classical baselines.
     Evaluate(EvaluateArgs),
+}
+
+#[derive(clap::Args)]
+struct PlanOptions {
+    /// Treatment protocol (TOML); default: the built-in one (`dermascore protocol`).
+    #[arg(long, value_name = "TOML")]
+    protocol: Option<PathBuf>,
+    /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures.
+    #[arg(long, value_name = "FILE")]
+    intake: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Results files (or directories holding results.jsonl).
+    results: Vec<PathBuf>,
+    #[command(flatten)]
+    plan: PlanOptions,
+    /// Write plans to this JSON Lines file (stdout if not given).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -130,6 +155,11 @@ struct AnalyzeArgs {
     /// Directory holding the ONNX models and manifest.json.
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Add a microneedling plan to each record (see `dermascore protocol`).
+    #[arg(long = "plan")]
+    with_plan: bool,
+    #[command(flatten)]
+    plan: PlanOptions,
     /// Analyse only this share of the inputs: I/N (0-based), or `auto` from
     /// SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX/JOB_COMPLETIONS.
     #[arg(long, value_name = "I/N|auto")]
@@ -155,6 +185,11 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(args),
         Command::Merge(args) => merge(args),
         Command::Cohort(args) => cohort(args),
+        Command::Protocol => {
+            print!("{}", dermascore::plan::protocol::DEFAULT);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan(args),
         Command::Verify(args) => verify(args),
     };
     match result {
@@ -184,6 +219,85 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&figures)?.as_bytes(),
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The protocol text and parsed protocol, and the intake by patient.
+struct Planning {
+    text: String,
+    protocol: dermascore::plan::protocol::Protocol,
+    intake: std::collections::BTreeMap<String, dermascore::plan::intake::Intake>,
+}
+
+impl Planning {
+    fn load(o: &PlanOptions) -> anyhow::Result<Self> {
+        let text = match &o.protocol {
+            Some(p) => {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+            }
+            None => dermascore::plan::protocol::DEFAULT.to_string(),
+        };
+        let protocol = dermascore::plan::protocol::Protocol::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}",
+                o.protocol
+                    .as_ref()
+                    .map_or("built-in protocol".into(), |p| p.display().to_string())
+            )
+        })?;
+        let intake = match &o.intake {
+            Some(p) => dermascore::plan::intake::read(p)?,
+            None => Default::default(),
+        };
+        Ok(Self {
+            text,
+            protocol,
+            intake,
+        })
+    }
+
+    fn plan_for(&self, r: &report::ImageRecord) -> Option<dermascore::plan::Plan> {
+        (r.status == report::Status::Ok).then(|| {
+            let intake = r
+                .subject
+                .as_ref()
+                .and_then(|s| s.patient_id.as_ref())
+                .and_then(|p| self.intake.get(p));
+            dermascore::plan::make_plan(r, &self.protocol, &self.text, intake)
+        })
+    }
+}
+
+fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let planning = Planning::load(&args.plan)?;
+    let mut lines = Vec::new();
+    for file in args.results.iter().map(|p| {
+        if p.is_dir() {
+            p.join(batch::RESULTS_NAME)
+        } else {
+            p.clone()
+        }
+    }) {
+        for rec in
+            sink::read_records(&file).with_context(|| format!("reading {}", file.display()))?
+        {
+            if let Record::Image(r) = rec {
+                if let Some(p) = planning.plan_for(&r) {
+                    let line = serde_json::json!({"type": "plan", "schema_version": dermascore::SCHEMA_VERSION, "input": r.input.path, "subject": r.subject, "plan": p});
+                    lines.push(serde_json::to_string(&line)?);
+                }
+            }
+        }
+    }
+    let text = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
+    match &args.out {
+        Some(p) => sink::write_atomic(p, text.as_bytes())?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
+    }
+    eprintln!("{} plans", lines.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -393,7 +507,18 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         resume: args.resume,
         command_line: std::env::args().collect(),
     };
-    let result = batch::run(&analyzer, items, &batch_options, &on_done)?;
+    let planning = if args.with_plan {
+        Some(Planning::load(&args.plan)?)
+    } else {
+        None
+    };
+    let mut result = batch::run(&analyzer, items, &batch_options, &on_done)?;
+    if let Some(p) = &planning {
+        for r in result.records.iter_mut() {
+            r.plan = p.plan_for(r);
+        }
+        result.summary.protocol_sha256 = Some(dermascore::models::hex_sha256(p.text.as_bytes()));
+    }
     progress.finish_and_clear();
 
     let mut exporter: Box<dyn Exporter> = match &args.out {

@@ -182,6 +182,7 @@ impl Analyzer {
             pores: None,
             pigmentation: None,
             overlays: Vec::new(),
+            plan: None,
             models: self.model_refs.clone(),
             tool: ToolInfo::current(),
             timing: Timing::default(),

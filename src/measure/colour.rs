@@ -76,7 +76,9 @@ pub fn ita_degrees(lab: Lab) -> f64 {
     ((lab.l - 50.0) / lab.b).atan().to_degrees()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ItaCategory {
     VeryLight,

@@ -55,6 +55,9 @@ pub struct ZonePigment {
     pub zone: ZoneName,
     pub colour: Option<SkinColour>,
     pub metrics: Option<PigmentMetrics>,
+    /// Red lesions from the haemoglobin map (for contraindication checks);
+    /// null below `RED_LESION_MIN_PX_PER_MM` (4 px/mm).
+    pub redness: Option<pigment::Redness>,
     pub reason: Option<String>,
 }
 
@@ -308,6 +311,7 @@ fn measure_pigment(
                     zone: zone.name,
                     colour: None,
                     metrics: None,
+                    redness: None,
                     reason: Some(why),
                 });
                 continue;
@@ -334,6 +338,7 @@ fn measure_pigment(
                 zone: zone.name,
                 colour: None,
                 metrics: None,
+                redness: None,
                 reason: Some("too little unaffected skin for a baseline".into()),
             });
             continue;
@@ -362,6 +367,8 @@ fn measure_pigment(
             zone: zone.name,
             colour: Some(base),
             metrics: Some(sample.metrics()),
+            redness: (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
+                .then(|| pigment::redness(&patch, &px, &base)),
             reason: None,
         });
         colours.push((base, patch.area_mm2()));

@@ -42,6 +42,60 @@ pub struct PigmentMetrics {
     pub severity: Score,
 }
 
+/// Red lesions (e.g. inflamed papules): regions whose haemoglobin index
+/// exceeds the zone's unaffected skin by this much … Set for specificity:
+/// the shared face photos (no active acne visible) give 0–2 lesions each;
+/// sensitivity on real active acne has not been measured (no labelled
+/// photos are available here).
+pub const RED_LESION_HB_EXCESS: f32 = 0.8;
+/// … and whose area lies in this range (mm²) …
+/// … on photos at least this sharp: below it JPEG's half-resolution colour
+/// leaves a papule only a few colour samples wide.
+pub const RED_LESION_MIN_PX_PER_MM: f64 = 4.0;
+/// … and whose area lies in this range (mm²).
+pub const RED_LESION_AREA_MM2: (f64, f64) = (0.8, 30.0);
+
+/// Redness of a zone from the haemoglobin map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Redness {
+    /// Red lesions as defined by `RED_LESION_HB_EXCESS` and `RED_LESION_AREA_MM2`.
+    pub lesion_count: u64,
+    pub lesion_area_mm2: f64,
+    /// Largest haemoglobin-index excess over the zone baseline, among lesions.
+    pub max_delta_haemoglobin: Option<f64>,
+}
+
+pub fn redness(patch: &CanonicalPatch, px: &PixelColour, base: &SkinColour) -> Redness {
+    let excess: Vec<f32> = px
+        .haemoglobin
+        .iter()
+        .map(|&h| h - base.haemoglobin_index as f32)
+        .collect();
+    let comps = super::segment::components(
+        &excess,
+        &patch.mask,
+        patch.width,
+        patch.height,
+        RED_LESION_HB_EXCESS,
+    );
+    let px_mm2 = 1.0 / (patch.px_per_mm * patch.px_per_mm);
+    let lesions: Vec<&Component> = comps
+        .iter()
+        .filter(|c| {
+            (RED_LESION_AREA_MM2.0..=RED_LESION_AREA_MM2.1)
+                .contains(&(f64::from(c.area_px) * px_mm2))
+        })
+        .collect();
+    Redness {
+        lesion_count: lesions.len() as u64,
+        lesion_area_mm2: lesions.iter().map(|c| f64::from(c.area_px) * px_mm2).sum(),
+        max_delta_haemoglobin: lesions
+            .iter()
+            .flat_map(|c| c.pixels.iter().map(|&i| f64::from(excess[i as usize])))
+            .reduce(f64::max),
+    }
+}
+
 /// One spot, for pooling over the face.
 #[derive(Debug, Clone, Copy)]
 pub struct Spot {

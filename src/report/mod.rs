@@ -143,6 +143,9 @@ pub struct ImageRecord {
     pub pigmentation: Option<PigmentReport>,
     /// Overlay PNGs written with `--overlays`.
     pub overlays: Vec<OverlayFile>,
+    /// Microneedling plan, with `--plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::plan::Plan>,
     pub models: Vec<ModelRef>,
     pub tool: ToolInfo,
     pub timing: Timing,

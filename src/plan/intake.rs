@@ -1,0 +1,486 @@
+//! The patient's intake: history that a photo cannot show. CSV (one row per
+//! patient) or JSON (an array of objects) with `patient_id` and any of the
+//! fields below; booleans as yes/no, true/false or 1/0; dates as YYYY-MM-DD.
+
+use super::protocol::{Outcome, Protocol};
+use super::{Finding, PlanOutcome};
+use crate::error::SetupError;
+use crate::ingest::is_iso_date;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Text(String),
+        Num(i64),
+    }
+    Ok(match Option::<B>::deserialize(d)? {
+        None => false,
+        Some(B::Bool(b)) => b,
+        Some(B::Num(n)) => n != 0,
+        Some(B::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "" | "no" | "n" | "false" | "0" => false,
+            "yes" | "y" | "true" | "1" => true,
+            other => return Err(serde::de::Error::custom(format!("`{other}` is not yes/no"))),
+        },
+    })
+}
+
+fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    match s {
+        Some(s) if !is_iso_date(&s) => {
+            Err(serde::de::Error::custom(format!("`{s}` is not YYYY-MM-DD")))
+        }
+        other => Ok(other),
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intake {
+    pub patient_id: String,
+    #[serde(default, deserialize_with = "date")]
+    pub isotretinoin_last_dose: Option<String>,
+    #[serde(default, deserialize_with = "flag")]
+    pub pregnant: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub breastfeeding: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub anticoagulants: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub bleeding_disorder: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub keloid_history: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub herpes_history: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub active_infection: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub autoimmune_skin_disease: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub chemotherapy_or_radiation: bool,
+    #[serde(default, deserialize_with = "flag")]
+    pub uncontrolled_diabetes: bool,
+    #[serde(default, deserialize_with = "date")]
+    pub last_peel: Option<String>,
+    #[serde(default, deserialize_with = "date")]
+    pub last_laser: Option<String>,
+    #[serde(default, deserialize_with = "date")]
+    pub last_filler: Option<String>,
+}
+
+/// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
+fn days(date: &str) -> Option<i64> {
+    let y: i64 = date.get(0..4)?.parse().ok()?;
+    let m: i64 = date.get(5..7)?.parse().ok()?;
+    let d: i64 = date.get(8..10)?.parse().ok()?;
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `date` plus `months` calendar months (day clamped to the month's end).
+fn add_months(date: &str, months: u32) -> Option<String> {
+    let y: i64 = date.get(0..4)?.parse().ok()?;
+    let m: i64 = date.get(5..7)?.parse().ok()?;
+    let d: i64 = date.get(8..10)?.parse().ok()?;
+    let total = y * 12 + (m - 1) + i64::from(months);
+    let (ny, nm) = (total / 12, total % 12 + 1);
+    let leap = (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0;
+    let last = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(nm - 1) as usize];
+    Some(format!("{ny:04}-{nm:02}-{:02}", d.min(last)))
+}
+
+fn outcome(o: Outcome) -> PlanOutcome {
+    match o {
+        Outcome::Defer => PlanOutcome::Defer,
+        Outcome::Caution => PlanOutcome::Caution,
+    }
+}
+
+impl Intake {
+    /// Findings for a visit on `visit` (YYYY-MM-DD; without it, dated rules
+    /// cannot be judged and say so).
+    pub fn check(&self, p: &Protocol, visit: Option<&str>) -> Vec<Finding> {
+        let r = &p.rules;
+        let mut out = Vec::new();
+        let mut add = |rule: &str, o: Outcome, evidence: String| {
+            out.push(Finding {
+                rule: format!("rules.{rule}"),
+                outcome: outcome(o),
+                evidence,
+            })
+        };
+        let flags = [
+            (
+                self.pregnant || self.breastfeeding,
+                "pregnancy_or_breastfeeding",
+                r.pregnancy_or_breastfeeding,
+                "intake: pregnant or breastfeeding (precaution)",
+            ),
+            (
+                self.bleeding_disorder,
+                "bleeding_disorder",
+                r.bleeding_disorder,
+                "intake: bleeding disorder",
+            ),
+            (
+                self.anticoagulants,
+                "anticoagulants",
+                r.anticoagulants,
+                "intake: anticoagulants — bleeding and bruising risk",
+            ),
+            (
+                self.keloid_history,
+                "keloid_history",
+                r.keloid_history,
+                "intake: keloid tendency",
+            ),
+            (
+                self.herpes_history,
+                "herpes_history",
+                r.herpes_history,
+                "intake: herpes simplex history — consider antiviral prophylaxis",
+            ),
+            (
+                self.active_infection,
+                "active_infection",
+                r.active_infection,
+                "intake: active infection",
+            ),
+            (
+                self.autoimmune_skin_disease,
+                "autoimmune_skin_disease",
+                r.autoimmune_skin_disease,
+                "intake: autoimmune disease affecting the skin",
+            ),
+            (
+                self.chemotherapy_or_radiation,
+                "chemotherapy_or_radiation",
+                r.chemotherapy_or_radiation,
+                "intake: chemotherapy or radiation",
+            ),
+            (
+                self.uncontrolled_diabetes,
+                "uncontrolled_diabetes",
+                r.uncontrolled_diabetes,
+                "intake: uncontrolled diabetes — slower healing",
+            ),
+        ];
+        for (on, rule, o, text) in flags {
+            if on {
+                add(rule, o, text.into());
+            }
+        }
+        let dated = [
+            (
+                &self.isotretinoin_last_dose,
+                "isotretinoin",
+                r.isotretinoin,
+                "isotretinoin last dose",
+                p.waits.isotretinoin_months,
+                true,
+            ),
+            (
+                &self.last_peel,
+                "recent_procedure",
+                r.recent_procedure,
+                "chemical peel",
+                p.waits.peel_weeks,
+                false,
+            ),
+            (
+                &self.last_laser,
+                "recent_procedure",
+                r.recent_procedure,
+                "laser",
+                p.waits.laser_weeks,
+                false,
+            ),
+            (
+                &self.last_filler,
+                "recent_procedure",
+                r.recent_procedure,
+                "filler",
+                p.waits.filler_weeks,
+                false,
+            ),
+        ];
+        for (when, rule, o, what, wait, in_months) in dated {
+            let Some(when) = when else { continue };
+            let unit = if in_months { "months" } else { "weeks" };
+            let Some(visit) = visit else {
+                add(rule, o, format!("intake: {what} on {when}, but the photo has no visit date to judge the {wait}-{unit} wait against"));
+                continue;
+            };
+            let until = if in_months {
+                add_months(when, wait)
+            } else {
+                days(when)
+                    .map(|d| d + 7 * i64::from(wait))
+                    .map(|d| d.to_string())
+            };
+            let still_waiting = match (in_months, until, days(visit)) {
+                (true, Some(u), Some(v)) => days(&u).is_some_and(|u| v < u),
+                (false, Some(u), Some(v)) => u.parse::<i64>().is_ok_and(|u| v < u),
+                _ => false,
+            };
+            if still_waiting {
+                add(rule, o, format!("intake: {what} on {when}; the protocol waits {wait} {unit} and the visit is {visit}"));
+            }
+        }
+        out
+    }
+}
+
+/// Reads intake rows keyed by patient id. A bad row rejects the file, naming it.
+pub fn read(path: &Path) -> Result<BTreeMap<String, Intake>, SetupError> {
+    let err = |line: u64, reason: String| SetupError::Manifest {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let rows: Vec<Intake> = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        let text = std::fs::read_to_string(path).map_err(|e| err(0, e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(e.line() as u64, e.to_string()))?
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(|e| err(0, e.to_string()))?;
+        let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+        let mut rows = Vec::new();
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let line = rec.position().map_or(0, |p| p.line());
+            rows.push(
+                rec.deserialize(Some(&headers))
+                    .map_err(|e| err(line, e.to_string()))?,
+            );
+        }
+        rows
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.patient_id.clone(), r))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::protocol::DEFAULT;
+
+    #[test]
+    fn calendar_arithmetic() {
+        assert_eq!(days("1970-01-01"), Some(0));
+        assert_eq!(days("2026-03-01").unwrap() - days("2026-02-28").unwrap(), 1);
+        assert_eq!(add_months("2026-08-31", 6).as_deref(), Some("2027-02-28"));
+        assert_eq!(add_months("2027-08-31", 6).as_deref(), Some("2028-02-29"));
+    }
+
+    fn rules_of(i: &Intake, visit: &str) -> Vec<(String, PlanOutcome)> {
+        let p = Protocol::parse(DEFAULT).unwrap();
+        i.check(&p, Some(visit))
+            .into_iter()
+            .map(|f| (f.rule, f.outcome))
+            .collect()
+    }
+
+    #[test]
+    fn every_intake_rule_fires_with_its_protocol_outcome() {
+        let base = Intake {
+            patient_id: "P".into(),
+            ..Intake::default()
+        };
+        assert!(rules_of(&base, "2026-06-01").is_empty());
+        let cases: Vec<(Intake, &str, PlanOutcome)> = vec![
+            (
+                Intake {
+                    pregnant: true,
+                    ..base.clone()
+                },
+                "rules.pregnancy_or_breastfeeding",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    breastfeeding: true,
+                    ..base.clone()
+                },
+                "rules.pregnancy_or_breastfeeding",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    bleeding_disorder: true,
+                    ..base.clone()
+                },
+                "rules.bleeding_disorder",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    anticoagulants: true,
+                    ..base.clone()
+                },
+                "rules.anticoagulants",
+                PlanOutcome::Caution,
+            ),
+            (
+                Intake {
+                    keloid_history: true,
+                    ..base.clone()
+                },
+                "rules.keloid_history",
+                PlanOutcome::Caution,
+            ),
+            (
+                Intake {
+                    herpes_history: true,
+                    ..base.clone()
+                },
+                "rules.herpes_history",
+                PlanOutcome::Caution,
+            ),
+            (
+                Intake {
+                    active_infection: true,
+                    ..base.clone()
+                },
+                "rules.active_infection",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    autoimmune_skin_disease: true,
+                    ..base.clone()
+                },
+                "rules.autoimmune_skin_disease",
+                PlanOutcome::Caution,
+            ),
+            (
+                Intake {
+                    chemotherapy_or_radiation: true,
+                    ..base.clone()
+                },
+                "rules.chemotherapy_or_radiation",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    uncontrolled_diabetes: true,
+                    ..base.clone()
+                },
+                "rules.uncontrolled_diabetes",
+                PlanOutcome::Caution,
+            ),
+            (
+                Intake {
+                    isotretinoin_last_dose: Some("2026-01-15".into()),
+                    ..base.clone()
+                },
+                "rules.isotretinoin",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    last_peel: Some("2026-05-25".into()),
+                    ..base.clone()
+                },
+                "rules.recent_procedure",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    last_laser: Some("2026-05-10".into()),
+                    ..base.clone()
+                },
+                "rules.recent_procedure",
+                PlanOutcome::Defer,
+            ),
+            (
+                Intake {
+                    last_filler: Some("2026-05-20".into()),
+                    ..base.clone()
+                },
+                "rules.recent_procedure",
+                PlanOutcome::Defer,
+            ),
+        ];
+        for (intake, rule, outcome) in cases {
+            assert_eq!(
+                rules_of(&intake, "2026-06-01"),
+                vec![(rule.to_string(), outcome)],
+                "{rule}"
+            );
+        }
+        // Waits that are over raise nothing: isotretinoin 6 months, peel 2 weeks.
+        assert!(rules_of(
+            &Intake {
+                isotretinoin_last_dose: Some("2025-12-01".into()),
+                ..base.clone()
+            },
+            "2026-06-01"
+        )
+        .is_empty());
+        assert!(rules_of(
+            &Intake {
+                last_peel: Some("2026-05-18".into()),
+                ..base.clone()
+            },
+            "2026-06-01"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn intake_files_parse_and_bad_values_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("intake.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,pregnant,last_peel\nP1,yes,2026-01-02\nP2,no,\n",
+        )
+        .unwrap();
+        let m = read(&csv).unwrap();
+        assert!(m["P1"].pregnant && !m["P2"].pregnant);
+        std::fs::write(&csv, "patient_id,pregnant\nP1,maybe\n").unwrap();
+        match read(&csv) {
+            Err(SetupError::Manifest { line, reason, .. }) => {
+                assert!(line == 2 && reason.contains("maybe"), "{line} {reason}")
+            }
+            _ => panic!("a bad value must be rejected"),
+        }
+        let json = dir.path().join("intake.json");
+        std::fs::write(&json, r#"[{"patient_id": "P3", "anticoagulants": true, "isotretinoin_last_dose": "2026-02-01"}]"#).unwrap();
+        assert!(read(&json).unwrap()["P3"].anticoagulants);
+    }
+}

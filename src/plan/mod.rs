@@ -1,0 +1,381 @@
+//! Plan: a microneedling plan from one photo's measurements — needle depth
+//! per zone, sessions, interval, maintenance — with contraindications from
+//! the photo and the patient's intake, and a rationale for every number.
+//! All clinical numbers come from the protocol (TOML); none live here.
+//! The plan supports, and does not replace, the clinician's decision.
+
+pub mod intake;
+pub mod protocol;
+
+use crate::measure::colour::ItaCategory;
+use crate::models::hex_sha256;
+use crate::report::ImageRecord;
+use crate::zones::ZoneName;
+use intake::Intake;
+use protocol::{Band, Outcome, Protocol};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const DISCLAIMER: &str =
+    "This plan supports, and does not replace, the treating clinician's judgement: check every number against the patient's history and examination.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Concern {
+    Pores,
+    Pigmentation,
+}
+
+/// Why a number is what it is: the protocol rule and the measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reason {
+    /// Protocol key or rule id, e.g. `depth.pores`, `zone_cap_mm.nose`, `rules.isotretinoin`.
+    pub rule: String,
+    /// The measurement or intake fact it came from.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZonePlan {
+    pub zone: ZoneName,
+    /// The concern that sets this zone's depth (the deepest indicated).
+    pub concern: Concern,
+    pub severity: f64,
+    pub needle_depth_mm: f64,
+    pub rationale: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanOutcome {
+    Proceed,
+    Caution,
+    Defer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Finding {
+    pub rule: String,
+    pub outcome: PlanOutcome,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProtocolRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub outcome: PlanOutcome,
+    /// Every contraindication or caution raised, with its rule and evidence.
+    pub findings: Vec<Finding>,
+    /// Zones to treat; empty when nothing reaches the treatment threshold.
+    pub zones: Vec<ZonePlan>,
+    pub sessions: Option<u32>,
+    pub interval_weeks: Option<u32>,
+    pub maintenance_months: Option<u32>,
+    pub course_rationale: Vec<Reason>,
+    /// Skin colour the adjustments were based on (a measurement).
+    pub ita_deg: Option<f64>,
+    pub ita_category: Option<ItaCategory>,
+    /// Concerns that could not be assessed on this photo, and why.
+    pub not_assessed: Vec<Reason>,
+    pub protocol: ProtocolRef,
+    pub disclaimer: String,
+}
+
+fn band<T: Copy>(bands: &[Band<T>], severity: f64) -> Option<(T, f64)> {
+    bands
+        .iter()
+        .find(|b| severity <= b.up_to_severity)
+        .map(|b| (b.value, b.up_to_severity))
+}
+
+/// Plans from one image record. Contraindications come from the record's
+/// redness and colour and from `intake` (if the patient has one).
+pub fn make_plan(
+    rec: &ImageRecord,
+    protocol: &Protocol,
+    protocol_text: &str,
+    intake: Option<&Intake>,
+) -> Plan {
+    let mut findings = Vec::new();
+    let mut not_assessed = Vec::new();
+    let visit = rec.subject.as_ref().and_then(|s| s.visit_date.clone());
+    if let Some(i) = intake {
+        findings.extend(i.check(protocol, visit.as_deref()));
+    }
+    findings.extend(photo_checks(rec, protocol));
+    if rec
+        .pigmentation
+        .as_ref()
+        .is_some_and(|p| p.measured && p.zones.iter().all(|z| z.redness.is_none()))
+    {
+        not_assessed.push(Reason {
+            rule: "rules.inflamed_lesions".into(),
+            evidence: format!(
+                "photo resolution {} is below the {} px/mm needed to find inflamed lesions: examine the skin",
+                rec.scale.as_ref().and_then(|s| s.px_per_mm).map_or("unknown".into(), |s| format!("{:.1} px/mm", s.get())),
+                crate::measure::pigment::RED_LESION_MIN_PX_PER_MM
+            ),
+        });
+    }
+
+    // Severity per zone and concern.
+    let mut per_zone: Vec<(ZoneName, Concern, f64)> = Vec::new();
+    match rec.pores.as_ref() {
+        Some(p) if p.measured => {
+            for z in &p.zones {
+                if let Some(m) = &z.metrics {
+                    per_zone.push((z.zone, Concern::Pores, m.severity.value));
+                }
+            }
+        }
+        Some(p) => not_assessed.push(Reason {
+            rule: "pores".into(),
+            evidence: p.reason.clone().unwrap_or_default(),
+        }),
+        None => {}
+    }
+    match rec.pigmentation.as_ref() {
+        Some(p) if p.measured => {
+            for z in &p.zones {
+                if let Some(m) = &z.metrics {
+                    per_zone.push((z.zone, Concern::Pigmentation, m.severity.value));
+                }
+            }
+        }
+        Some(p) => not_assessed.push(Reason {
+            rule: "pigmentation".into(),
+            evidence: p.reason.clone().unwrap_or_default(),
+        }),
+        None => {}
+    }
+    not_assessed.push(Reason {
+        rule: "acne_scars".into(),
+        evidence: "acne-scar depth is not measured by this version".into(),
+    });
+
+    let colour = rec.pigmentation.as_ref().and_then(|p| p.colour);
+    let tone = colour.and_then(|c| protocol.skin_tone.get(&c.ita_category).map(|t| (c, t)));
+    if let Some((c, t)) = tone {
+        if t.pih_caution {
+            findings.push(Finding {
+                rule: format!("skin_tone.{}.pih_caution", category_key(c.ita_category)),
+                outcome: PlanOutcome::Caution,
+                evidence: format!(
+                    "measured ITA {:.0}° ({}): post-inflammatory hyperpigmentation risk — conservative depth, strict UV protection, no heavy pressure over bone",
+                    c.ita_deg,
+                    category_key(c.ita_category)
+                ),
+            });
+        }
+    }
+
+    let mut zones: Vec<ZonePlan> = Vec::new();
+    for zone in ZoneName::ALL.iter().chain([ZoneName::Patch].iter()) {
+        let mut best: Option<ZonePlan> = None;
+        for &(z, concern, severity) in per_zone.iter().filter(|(z, _, _)| z == zone) {
+            if severity < protocol.treat_from_severity {
+                continue;
+            }
+            let (bands, key) = match concern {
+                Concern::Pores => (&protocol.depth.pores, "depth.pores"),
+                Concern::Pigmentation => (&protocol.depth.pigmentation, "depth.pigmentation"),
+            };
+            let Some((mut depth, up_to)) = band(bands, severity) else {
+                continue;
+            };
+            let mut rationale = vec![Reason {
+                rule: key.into(),
+                evidence: format!("{concern:?} severity {severity:.0} ≤ {up_to:.0} → {depth} mm")
+                    .to_lowercase(),
+            }];
+            if let Some((c, t)) = tone {
+                if t.depth_factor != 1.0 {
+                    depth *= t.depth_factor;
+                    rationale.push(Reason {
+                        rule: format!("skin_tone.{}.depth_factor", category_key(c.ita_category)),
+                        evidence: format!("ITA {:.0}° → × {}", c.ita_deg, t.depth_factor),
+                    });
+                }
+            }
+            if let Some(&cap) = protocol.zone_cap_mm.get(z.as_str()) {
+                if depth > cap {
+                    depth = cap;
+                    rationale.push(Reason {
+                        rule: format!("zone_cap_mm.{}", z.as_str()),
+                        evidence: format!("capped at {cap} mm"),
+                    });
+                }
+            }
+            let plan = ZonePlan {
+                zone: z,
+                concern,
+                severity,
+                needle_depth_mm: (depth * 100.0).round() / 100.0,
+                rationale,
+            };
+            if best
+                .as_ref()
+                .is_none_or(|b| plan.needle_depth_mm > b.needle_depth_mm)
+            {
+                best = Some(plan);
+            }
+        }
+        zones.extend(best);
+    }
+
+    let mut course_rationale = Vec::new();
+    let (mut sessions, mut interval, mut maintenance) = (None, None, None);
+    if let Some(top) = zones.iter().map(|z| z.severity).reduce(f64::max) {
+        if let Some((n, up_to)) = band(&protocol.course.sessions, top) {
+            sessions = Some(n);
+            course_rationale.push(Reason {
+                rule: "course.sessions".into(),
+                evidence: format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions"),
+            });
+        }
+        let mut weeks = protocol.course.interval_weeks;
+        course_rationale.push(Reason {
+            rule: "course.interval_weeks".into(),
+            evidence: format!("{weeks} weeks"),
+        });
+        if let Some((c, t)) = tone {
+            if t.extra_interval_weeks > 0 {
+                weeks += t.extra_interval_weeks;
+                course_rationale.push(Reason {
+                    rule: format!(
+                        "skin_tone.{}.extra_interval_weeks",
+                        category_key(c.ita_category)
+                    ),
+                    evidence: format!("ITA {:.0}° → + {} weeks", c.ita_deg, t.extra_interval_weeks),
+                });
+            }
+        }
+        interval = Some(weeks);
+        maintenance = Some(protocol.course.maintenance_months);
+        course_rationale.push(Reason {
+            rule: "course.maintenance_months".into(),
+            evidence: format!(
+                "every {} months after the course",
+                protocol.course.maintenance_months
+            ),
+        });
+    }
+    let outcome = if findings.iter().any(|f| f.outcome == PlanOutcome::Defer) {
+        PlanOutcome::Defer
+    } else if findings.iter().any(|f| f.outcome == PlanOutcome::Caution) {
+        PlanOutcome::Caution
+    } else {
+        PlanOutcome::Proceed
+    };
+    Plan {
+        outcome,
+        findings,
+        zones,
+        sessions,
+        interval_weeks: interval,
+        maintenance_months: maintenance,
+        course_rationale,
+        ita_deg: colour.map(|c| c.ita_deg),
+        ita_category: colour.map(|c| c.ita_category),
+        not_assessed,
+        protocol: ProtocolRef {
+            name: protocol.name.clone(),
+            version: protocol.version.clone(),
+            sha256: hex_sha256(protocol_text.as_bytes()),
+        },
+        disclaimer: DISCLAIMER.into(),
+    }
+}
+
+pub fn category_key(c: ItaCategory) -> &'static str {
+    match c {
+        ItaCategory::VeryLight => "very_light",
+        ItaCategory::Light => "light",
+        ItaCategory::Intermediate => "intermediate",
+        ItaCategory::Tan => "tan",
+        ItaCategory::Brown => "brown",
+        ItaCategory::Dark => "dark",
+    }
+}
+
+fn outcome(o: Outcome) -> PlanOutcome {
+    match o {
+        Outcome::Defer => PlanOutcome::Defer,
+        Outcome::Caution => PlanOutcome::Caution,
+    }
+}
+
+/// What the photo shows: inflamed lesions, widespread erythema, suspected sunburn.
+fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(pig) = rec.pigmentation.as_ref().filter(|x| x.measured) else {
+        return out;
+    };
+    let lesions: u64 = pig
+        .zones
+        .iter()
+        .filter_map(|z| z.redness.as_ref())
+        .map(|r| r.lesion_count)
+        .sum();
+    if lesions >= p.photo.inflamed_lesions_min {
+        out.push(Finding {
+            rule: "rules.inflamed_lesions".into(),
+            outcome: outcome(p.rules.inflamed_lesions),
+            evidence: format!("{lesions} red lesions on the haemoglobin map (threshold {}): possible active inflamed acne — do not needle through active lesions", p.photo.inflamed_lesions_min),
+        });
+    }
+    let a_of = |z: &crate::measure::ZonePigment| z.colour.map(|c| c.lab.a);
+    let red_zones: Vec<&str> = pig
+        .zones
+        .iter()
+        .filter(|z| a_of(z).is_some_and(|a| a >= p.photo.erythema_a_star))
+        .map(|z| z.zone.as_str())
+        .collect();
+    if red_zones.len() as u32 >= p.photo.erythema_min_zones {
+        out.push(Finding {
+            rule: "rules.widespread_erythema".into(),
+            outcome: outcome(p.rules.widespread_erythema),
+            evidence: format!(
+                "a* ≥ {} in {} zones ({})",
+                p.photo.erythema_a_star,
+                red_zones.len(),
+                red_zones.join(", ")
+            ),
+        });
+    }
+    let mean_a = |zs: &[ZoneName]| {
+        let v: Vec<f64> = pig
+            .zones
+            .iter()
+            .filter(|z| zs.contains(&z.zone))
+            .filter_map(a_of)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let exposed = mean_a(&[
+        ZoneName::Forehead,
+        ZoneName::Nose,
+        ZoneName::RightCheek,
+        ZoneName::LeftCheek,
+    ]);
+    let sheltered = mean_a(&[ZoneName::Chin, ZoneName::Perioral]);
+    if let (Some(e), Some(s)) = (exposed, sheltered) {
+        if e - s >= p.photo.sunburn_a_star_excess {
+            out.push(Finding {
+                rule: "rules.suspected_sunburn".into(),
+                outcome: outcome(p.rules.suspected_sunburn),
+                evidence: format!(
+                    "sun-exposed zones a* {e:.1} vs chin/perioral {s:.1} (excess ≥ {})",
+                    p.photo.sunburn_a_star_excess
+                ),
+            });
+        }
+    }
+    out
+}
