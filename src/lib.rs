@@ -2,12 +2,13 @@
 //!
 //! The modules follow the pipeline, and data flows forward through them:
 //! [`ingest`] → [`face`] → [`scale`] → [`zones`] → [`quality`] → [`measure`]
-//! → [`score`] → [`plan`] → [`report`]. [`pipeline`] runs the stages for one photo
+//! → [`score`] → [`plan`] → [`compare`] → [`report`]. [`pipeline`] runs the stages for one photo
 //! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
 //! verified model files.
 
 pub mod batch;
 pub mod cohort;
+pub mod compare;
 pub mod error;
 pub mod evaluate;
 pub mod face;

@@ -37,6 +37,10 @@ enum Command {
     Protocol,
     /// Microneedling plans from results files.
     Plan(PlanArgs),
+    /// Measure the metrics' repeatability under capture changes and write the MDC table.
+    Repeatability(RepeatabilityArgs),
+    /// Change between each patient's visits, against the minimal detectable change.
+    Compare(CompareArgs),
     /// Trial statistics per arm, time point and metric from results files and a design CSV.
     Cohort(CohortArgs),
     /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
@@ -66,6 +70,29 @@ struct PlanArgs {
     /// Write plans to this JSON Lines file (stdout if not given).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RepeatabilityArgs {
+    /// Photos (or directories) to re-analyse under capture perturbations.
+    photos: Vec<PathBuf>,
+    /// Where to write the table (JSON).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Results files (or directories holding results.jsonl).
+    results: Vec<PathBuf>,
+    /// MDC table (default: the built-in one, models/mdc.json).
+    #[arg(long, value_name = "JSON")]
+    mdc: Option<PathBuf>,
+    #[command(flatten)]
+    plan: PlanOptions,
+    /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -190,6 +217,8 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => plan(args),
+        Command::Repeatability(args) => repeatability(args),
+        Command::Compare(args) => compare(args),
         Command::Verify(args) => verify(args),
     };
     match result {
@@ -298,6 +327,109 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!("{} plans", lines.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
+    let photos: Vec<PathBuf> = ingest::discover(&args.photos)?
+        .into_iter()
+        .map(|i| i.path)
+        .collect();
+    let analyzer = Analyzer::new(Options::default())?;
+    let table = dermascore::compare::repeatability::measure(&analyzer, &photos);
+    sink::write_atomic(
+        &args.out,
+        (serde_json::to_string_pretty(&table)? + "\n").as_bytes(),
+    )?;
+    eprintln!(
+        "{} photos × {} captures: MDC for {} metrics",
+        table.photos.len(),
+        table.perturbations.len() + 1,
+        table.metrics.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                p.join(batch::RESULTS_NAME)
+            } else {
+                p.clone()
+            }
+        })
+        .collect()
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    use dermascore::compare::{self as cmp, repeatability::MdcTable};
+    let mdc_text = match &args.mdc {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => cmp::repeatability::DEFAULT_TABLE.to_string(),
+    };
+    let mdc = MdcTable::parse(&mdc_text).context("reading the MDC table")?;
+    let planning = Planning::load(&args.plan)?;
+    let mut records = Vec::new();
+    for f in results_files(&args.results) {
+        for r in sink::read_records(&f).with_context(|| format!("reading {}", f.display()))? {
+            if let Record::Image(i) = r {
+                records.push(*i);
+            }
+        }
+    }
+    let metrics = dermascore::cohort::metrics();
+    let patients = cmp::compare(
+        &records,
+        &metrics,
+        &mdc,
+        Some((&planning.protocol, &planning.text)),
+    );
+    std::fs::create_dir_all(&args.out)?;
+    let json = serde_json::json!({"schema_version": dermascore::SCHEMA_VERSION, "mdc_perturbations": mdc.perturbations, "patients": patients});
+    sink::write_atomic(
+        &args.out.join("compare.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "patient_id",
+        "visit_date",
+        "metric",
+        "value",
+        "change_from_baseline",
+        "change_from_previous",
+        "pct_change_from_baseline",
+        "mdc95",
+        "exceeds_mdc",
+        "capture_warnings",
+    ])?;
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+    for p in &patients {
+        for c in &p.changes {
+            w.write_record([
+                c.patient_id.clone(),
+                c.visit_date.clone(),
+                c.metric.clone(),
+                format!("{}", c.value),
+                opt(c.change_from_baseline),
+                opt(c.change_from_previous),
+                opt(c.pct_change_from_baseline),
+                opt(c.mdc95),
+                c.exceeds_mdc.map_or(String::new(), |b| b.to_string()),
+                c.capture_warnings.join("; "),
+            ])?;
+        }
+    }
+    sink::write_atomic(&args.out.join("changes.csv"), &w.into_inner()?)?;
+    sink::write_atomic(
+        &args.out.join("zones.csv"),
+        &dermascore::report::csv_export::zones_csv(&records)?,
+    )?;
+    eprintln!("{} patients compared", patients.len());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -209,6 +209,30 @@ impl Analyzer {
             Err(err) => return self.failed(rec, err, start),
         };
 
+        self.analyze_pixels(rgb, index, item, rec, start)
+    }
+
+    /// Analyses an image already in memory (e.g. a re-rendered capture);
+    /// `item` names it in the record. The record's input hash is that of the
+    /// source file, if any.
+    pub fn analyze_image(&self, rgb: image::RgbImage, item: &InputItem) -> ImageRecord {
+        let start = Instant::now();
+        let mut info = InputInfo::unread(&item.path);
+        info.width = Some(rgb.width());
+        info.height = Some(rgb.height());
+        let rec = self.record(info, item.subject.clone());
+        let rec = self.analyze_pixels(rgb, 0, item, rec, start);
+        self.finish(rec, item)
+    }
+
+    fn analyze_pixels(
+        &self,
+        rgb: image::RgbImage,
+        index: usize,
+        item: &InputItem,
+        mut rec: ImageRecord,
+        start: Instant,
+    ) -> ImageRecord {
         let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
         let result = match self.checkout() {
             Ok(mut models) => {

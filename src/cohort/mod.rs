@@ -20,6 +20,12 @@ pub struct Metric {
     read: Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>,
 }
 
+impl Metric {
+    pub fn value(&self, r: &ImageRecord) -> Option<f64> {
+        (self.read)(r)
+    }
+}
+
 /// The metrics analysed: face-level pores and pigmentation, colour, and
 /// per-zone pore coverage, pigmented share and severities.
 pub fn metrics() -> Vec<Metric> {

@@ -1,6 +1,7 @@
 //! Report: the output contract (JSON Lines records, generated JSON Schema),
 //! exporters, and overlay images.
 
+pub mod csv_export;
 pub mod overlay;
 pub mod pseudonym;
 pub mod sink;

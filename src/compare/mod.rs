@@ -1,0 +1,276 @@
+//! Compare: each patient's visits in date order, per concern, zone and
+//! metric — the value at each visit, change from baseline and from the
+//! previous visit, percent change, and whether the change exceeds the
+//! metric's minimal detectable change (measured, see `repeatability`). Where
+//! the captures differ more than the MDC was measured over (scale, pose,
+//! exposure), the change is not called significant and the row says why.
+
+pub mod repeatability;
+
+use crate::cohort::Metric;
+use crate::plan::{self, protocol::Protocol, Plan, PlanOutcome};
+use crate::report::{ImageRecord, Status};
+use repeatability::MdcTable;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Capture differences beyond which a change cannot be told from the capture
+/// (the MDC was measured over scale ±15 %, exposure ±10 %).
+pub const MAX_SCALE_RATIO: f64 = 1.15;
+pub const MAX_EXPOSURE_RATIO: f64 = 1.10;
+pub const MAX_YAW_DIFFERENCE_DEG: f64 = 10.0;
+
+/// One visit's capture, for comparability checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Capture {
+    pub px_per_mm: Option<f64>,
+    pub yaw_deg: Option<f64>,
+    pub mean_skin_luma: Option<f64>,
+}
+
+impl Capture {
+    fn of(r: &ImageRecord) -> Self {
+        Self {
+            px_per_mm: r.scale.as_ref().and_then(|s| s.px_per_mm).map(|s| s.get()),
+            yaw_deg: r.face.as_ref().map(|f| f.pose.yaw_deg.get()),
+            mean_skin_luma: r.quality.as_ref().map(|q| q.skin.mean_luma),
+        }
+    }
+
+    /// Why this capture cannot be compared with `other`, if it cannot.
+    pub fn mismatch(&self, other: &Capture) -> Vec<String> {
+        let mut why = Vec::new();
+        if let (Some(a), Some(b)) = (self.px_per_mm, other.px_per_mm) {
+            let r = (a / b).max(b / a);
+            if r > MAX_SCALE_RATIO {
+                why.push(format!(
+                    "scale differs by {:.0} % ({a:.2} vs {b:.2} px/mm)",
+                    100.0 * (r - 1.0)
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.yaw_deg, other.yaw_deg) {
+            if (a - b).abs() > MAX_YAW_DIFFERENCE_DEG {
+                why.push(format!("head turned differently ({a:.0}° vs {b:.0}°)"));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.mean_skin_luma, other.mean_skin_luma) {
+            let r = (a / b).max(b / a);
+            if r > MAX_EXPOSURE_RATIO {
+                why.push(format!(
+                    "exposure differs by {:.0} % (skin luma {a:.0} vs {b:.0})",
+                    100.0 * (r - 1.0)
+                ));
+            }
+        }
+        why
+    }
+}
+
+/// One metric at one visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    pub patient_id: String,
+    pub visit_date: String,
+    pub metric: String,
+    pub value: f64,
+    pub change_from_baseline: Option<f64>,
+    pub change_from_previous: Option<f64>,
+    pub pct_change_from_baseline: Option<f64>,
+    pub mdc95: Option<f64>,
+    /// |change from baseline| > MDC95; null at baseline, without an MDC, or
+    /// when the captures are not comparable.
+    pub exceeds_mdc: Option<bool>,
+    /// Capture differences that make this visit incomparable with the baseline.
+    pub capture_warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUp {
+    /// Sessions remain and the course is on track.
+    Continue,
+    /// At least two sessions done without a change beyond the MDC in any treated concern.
+    AdjustDepth,
+    /// The planned course is done, or nothing needs treatment any more.
+    Maintenance,
+    /// The plan defers treatment; see its findings.
+    Defer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PatientComparison {
+    pub patient_id: String,
+    pub visits: Vec<String>,
+    pub captures: Vec<Capture>,
+    pub changes: Vec<Change>,
+    /// The plan made at baseline, and at the latest visit.
+    pub baseline_plan: Option<Plan>,
+    pub latest_plan: Option<Plan>,
+    /// Visits after baseline, taken as sessions done (one treatment per visit).
+    pub sessions_done: u32,
+    pub follow_up: Option<FollowUp>,
+    pub follow_up_reason: String,
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    let ok: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    (!ok.is_empty()).then(|| ok.iter().sum::<f64>() / ok.len() as f64)
+}
+
+/// Compares every patient's visits. `records` are image records of any
+/// order; repeat captures of a visit are averaged, the first taken for the
+/// capture checks and plans.
+pub fn compare(
+    records: &[ImageRecord],
+    metrics: &[Metric],
+    mdc: &MdcTable,
+    protocol: Option<(&Protocol, &str)>,
+) -> Vec<PatientComparison> {
+    let mut by_patient: BTreeMap<String, BTreeMap<String, Vec<&ImageRecord>>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.status == Status::Ok) {
+        let Some(s) = r.subject.as_ref() else {
+            continue;
+        };
+        let (Some(p), Some(d)) = (s.patient_id.clone(), s.visit_date.clone()) else {
+            continue;
+        };
+        by_patient
+            .entry(p)
+            .or_default()
+            .entry(d)
+            .or_default()
+            .push(r);
+    }
+    let mut out = Vec::new();
+    for (pid, visits) in by_patient {
+        let dates: Vec<String> = visits.keys().cloned().collect();
+        let firsts: Vec<&ImageRecord> = visits.values().map(|v| v[0]).collect();
+        let captures: Vec<Capture> = firsts.iter().map(|r| Capture::of(r)).collect();
+        let mut changes = Vec::new();
+        for m in metrics {
+            let values: Vec<Option<f64>> = visits
+                .values()
+                .map(|rs| mean(&rs.iter().filter_map(|r| m.value(r)).collect::<Vec<_>>()))
+                .collect();
+            let Some(base) = values[0] else { continue };
+            let mdc95 = mdc.metrics.get(&m.name).map(|e| e.mdc95);
+            let mut previous = Some(base);
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = *v else {
+                    previous = None;
+                    continue;
+                };
+                let warnings = if i == 0 {
+                    Vec::new()
+                } else {
+                    captures[i].mismatch(&captures[0])
+                };
+                let from_base = (i > 0).then_some(v - base);
+                changes.push(Change {
+                    patient_id: pid.clone(),
+                    visit_date: dates[i].clone(),
+                    metric: m.name.clone(),
+                    value: v,
+                    change_from_baseline: from_base,
+                    change_from_previous: if i > 0 { previous.map(|p| v - p) } else { None },
+                    pct_change_from_baseline: from_base
+                        .filter(|_| base.abs() > 1e-9)
+                        .map(|d| 100.0 * d / base),
+                    mdc95,
+                    exceeds_mdc: match (from_base, mdc95) {
+                        (Some(d), Some(mdc)) if warnings.is_empty() => Some(d.abs() > mdc),
+                        _ => None,
+                    },
+                    capture_warnings: warnings,
+                });
+                previous = Some(v);
+            }
+        }
+        let (baseline_plan, latest_plan) = match protocol {
+            Some((p, text)) => (
+                Some(plan::make_plan(firsts[0], p, text, None)),
+                firsts.last().map(|r| plan::make_plan(r, p, text, None)),
+            ),
+            None => (None, None),
+        };
+        let sessions_done = (dates.len() - 1) as u32;
+        let (follow_up, follow_up_reason) = follow_up(
+            baseline_plan.as_ref(),
+            latest_plan.as_ref(),
+            sessions_done,
+            &changes,
+            dates.last(),
+        );
+        out.push(PatientComparison {
+            patient_id: pid,
+            visits: dates,
+            captures,
+            changes,
+            baseline_plan,
+            latest_plan,
+            sessions_done,
+            follow_up,
+            follow_up_reason,
+        });
+    }
+    out
+}
+
+fn follow_up(
+    base: Option<&Plan>,
+    latest: Option<&Plan>,
+    done: u32,
+    changes: &[Change],
+    last: Option<&String>,
+) -> (Option<FollowUp>, String) {
+    let (Some(base), Some(latest)) = (base, latest) else {
+        return (None, "no protocol given".into());
+    };
+    if latest.outcome == PlanOutcome::Defer {
+        return (
+            Some(FollowUp::Defer),
+            "the latest visit's plan defers treatment (see its findings)".into(),
+        );
+    }
+    let planned = base.sessions.unwrap_or(0);
+    if latest.zones.is_empty() {
+        return (
+            Some(FollowUp::Maintenance),
+            "no zone reaches the protocol's treatment threshold any more".into(),
+        );
+    }
+    if done >= planned {
+        return (
+            Some(FollowUp::Maintenance),
+            format!("{done} of {planned} planned sessions done"),
+        );
+    }
+    // Concerns treated at baseline, and whether any of their face metrics improved beyond the MDC.
+    let treated: Vec<String> = base
+        .zones
+        .iter()
+        .map(|z| format!("{:?}", z.concern).to_lowercase())
+        .collect();
+    let improved = changes.iter().any(|c| {
+        Some(&c.visit_date) == last
+            && c.metric.ends_with(".severity")
+            && c.metric.contains(".face.")
+            && treated.iter().any(|t| c.metric.starts_with(t.as_str()))
+            && c.exceeds_mdc == Some(true)
+            && c.change_from_baseline.is_some_and(|d| d < 0.0)
+    });
+    if done >= 2 && !improved {
+        return (
+            Some(FollowUp::AdjustDepth),
+            format!(
+                "{done} sessions without a treated concern's severity falling by more than its MDC"
+            ),
+        );
+    }
+    (
+        Some(FollowUp::Continue),
+        format!("{done} of {planned} planned sessions done"),
+    )
+}

@@ -1,0 +1,206 @@
+//! The measurement's own noise: each photo re-analysed as if re-captured —
+//! every repeat combines a scale change (±15 %), exposure (±10 %), a
+//! white-balance cast (±5 % per channel), JPEG re-compression (quality
+//! 70–95) and a rotation (±3°), drawn from a fixed seed — and, per metric,
+//! the pooled within-photo SD (the standard error of measurement) and the
+//! minimal detectable change MDC95 = 1.96 · √2 · SEM. A change between
+//! visits smaller than the MDC is not a change.
+
+use crate::cohort::{self, Metric};
+use crate::ingest::InputItem;
+use crate::pipeline::Analyzer;
+use crate::report::Status;
+use image::{imageops, Rgb, RgbImage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The compiled-in table, made by `dermascore repeatability` (see README).
+pub const DEFAULT_TABLE: &str = include_str!("../../models/mdc.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Perturbation {
+    Scale(f32),
+    Exposure(f64),
+    WhiteBalance([f64; 3]),
+    JpegQuality(u8),
+    RotateDeg(f32),
+}
+
+/// Repeat captures per photo.
+pub const REPEATS: usize = 8;
+
+/// The repeat captures: each a combination of all five changes, from a
+/// fixed seed so the table is reproducible.
+pub fn captures() -> Vec<Vec<Perturbation>> {
+    let mut state = 0x5eed_1234_abcd_9876u64;
+    let mut uniform = move |lo: f64, hi: f64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        lo + (hi - lo) * (state % 1_000_000) as f64 / 1_000_000.0
+    };
+    (0..REPEATS)
+        .map(|_| {
+            vec![
+                Perturbation::Scale(uniform(0.85, 1.15) as f32),
+                Perturbation::Exposure(uniform(0.9, 1.1)),
+                Perturbation::WhiteBalance([uniform(0.95, 1.05), 1.0, uniform(0.95, 1.05)]),
+                Perturbation::RotateDeg(uniform(-3.0, 3.0) as f32),
+                Perturbation::JpegQuality(uniform(70.0, 95.0).round() as u8),
+            ]
+        })
+        .collect()
+}
+
+fn relight(img: &RgbImage, gains: [f64; 3]) -> RgbImage {
+    let lin = crate::measure::colour::linear_lut();
+    let enc = |c: f64| {
+        let c = c.clamp(0.0, 1.0);
+        let s = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
+        (s * 255.0).round() as u8
+    };
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        *p = Rgb([0, 1, 2].map(|k| enc(lin[p.0[k] as usize] * gains[k])));
+    }
+    out
+}
+
+pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
+    match p {
+        Perturbation::Scale(s) => {
+            let (w, h) = (
+                ((img.width() as f32) * s).round() as u32,
+                ((img.height() as f32) * s).round() as u32,
+            );
+            imageops::resize(img, w.max(1), h.max(1), imageops::FilterType::Triangle)
+        }
+        Perturbation::Exposure(g) => relight(img, [g; 3]),
+        Perturbation::WhiteBalance(g) => relight(img, g),
+        Perturbation::JpegQuality(q) => {
+            let mut bytes = Vec::new();
+            let ok = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, q)
+                .encode_image(img)
+                .is_ok();
+            let decoded = ok.then(|| image::load_from_memory(&bytes).ok()).flatten();
+            decoded.map_or_else(|| img.clone(), |d| d.into_rgb8())
+        }
+        Perturbation::RotateDeg(deg) => imageproc::geometric_transformations::rotate_about_center(
+            img,
+            deg.to_radians(),
+            imageproc::geometric_transformations::Interpolation::Bilinear,
+            // Edge pixels fill the corners, as a slightly rotated camera would see more of the scene.
+            imageproc::geometric_transformations::Border::Replicate,
+        ),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MdcEntry {
+    /// Standard error of measurement: pooled within-photo SD, metric units.
+    pub sem: f64,
+    /// Minimal detectable change at 95 %: 1.96 · √2 · SEM.
+    pub mdc95: f64,
+    /// Photos that contributed (those where the metric was measured in ≥ 3 captures).
+    pub photos: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MdcTable {
+    pub tool_version: String,
+    /// The repeat captures, each a list of changes applied in order.
+    pub perturbations: Vec<Vec<Perturbation>>,
+    /// Photos by sha256 of their bytes.
+    pub photos: Vec<String>,
+    pub metrics: BTreeMap<String, MdcEntry>,
+}
+
+impl MdcTable {
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Analyses every photo as captured and under each perturbation.
+pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> MdcTable {
+    let metrics: Vec<Metric> = cohort::metrics();
+    // variances[metric] = (sum of squared deviations, degrees of freedom, photos)
+    let mut acc: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); metrics.len()];
+    let mut shas = Vec::new();
+    for path in photos {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        shas.push(crate::models::hex_sha256(&bytes));
+        let Ok(img) = image::load_from_memory(&bytes) else {
+            continue;
+        };
+        let base = img.into_rgb8();
+        let item = InputItem {
+            path: path.clone(),
+            subject: None,
+        };
+        let variants: Vec<RgbImage> = std::iter::once(base.clone())
+            .chain(
+                captures()
+                    .iter()
+                    .map(|ps| ps.iter().fold(base.clone(), |img, &p| apply(&img, p))),
+            )
+            .collect();
+        let values: Vec<Vec<f64>> = variants
+            .into_iter()
+            .map(|v| {
+                let r = analyzer.analyze_image(v, &item);
+                metrics
+                    .iter()
+                    .map(|m| {
+                        if r.status == Status::Ok {
+                            m.value(&r).unwrap_or(f64::NAN)
+                        } else {
+                            f64::NAN
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for (mi, slot) in acc.iter_mut().enumerate() {
+            let v: Vec<f64> = values
+                .iter()
+                .map(|row| row[mi])
+                .filter(|x| x.is_finite())
+                .collect();
+            if v.len() >= 3 {
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                slot.0 += v.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
+                slot.1 += (v.len() - 1) as f64;
+                slot.2 += 1;
+            }
+        }
+    }
+    let mut table = BTreeMap::new();
+    for (m, (ss, df, n)) in metrics.iter().zip(acc) {
+        if df > 0.0 {
+            let sem = (ss / df).sqrt();
+            table.insert(
+                m.name.clone(),
+                MdcEntry {
+                    sem,
+                    mdc95: 1.96 * std::f64::consts::SQRT_2 * sem,
+                    photos: n,
+                },
+            );
+        }
+    }
+    MdcTable {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        perturbations: captures(),
+        photos: shas,
+        metrics: table,
+    }
+}
