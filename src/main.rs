@@ -41,6 +41,8 @@ enum Command {
     Repeatability(RepeatabilityArgs),
     /// Change between each patient's visits, against the minimal detectable change.
     Compare(CompareArgs),
+    /// A self-contained HTML report per patient (photos, before/after, trends, plan) and CSV exports.
+    Report(ReportArgs),
     /// Trial statistics per arm, time point and metric from results files and a design CSV.
     Cohort(CohortArgs),
     /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
@@ -91,6 +93,20 @@ struct CompareArgs {
     #[command(flatten)]
     plan: PlanOptions,
     /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Results files (or directories holding results.jsonl).
+    results: Vec<PathBuf>,
+    /// MDC table (default: the built-in one).
+    #[arg(long, value_name = "JSON")]
+    mdc: Option<PathBuf>,
+    #[command(flatten)]
+    plan: PlanOptions,
+    /// Directory for PATIENT.html, changes.csv and zones.csv.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -185,6 +201,9 @@ struct AnalyzeArgs {
     /// Add a microneedling plan to each record (see `dermascore protocol`).
     #[arg(long = "plan")]
     with_plan: bool,
+    /// Then compare visits and write the patient reports and CSVs to DIR/report/ (needs --out).
+    #[arg(long = "report", requires = "out")]
+    with_report: bool,
     #[command(flatten)]
     plan: PlanOptions,
     /// Analyse only this share of the inputs: I/N (0-based), or `auto` from
@@ -219,6 +238,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan(args),
         Command::Repeatability(args) => repeatability(args),
         Command::Compare(args) => compare(args),
+        Command::Report(args) => patient_reports(args),
         Command::Verify(args) => verify(args),
     };
     match result {
@@ -431,6 +451,83 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     )?;
     eprintln!("{} patients compared", patients.len());
     Ok(ExitCode::SUCCESS)
+}
+
+fn patient_reports(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    // The comparison (and its CSVs) first, then one HTML file per patient.
+    let cmp_args = CompareArgs {
+        results: args.results.clone(),
+        mdc: args.mdc.clone(),
+        plan: PlanOptions {
+            protocol: args.plan.protocol.clone(),
+            intake: args.plan.intake.clone(),
+        },
+        out: args.out.clone(),
+    };
+    compare(cmp_args)?;
+    let text = std::fs::read_to_string(args.out.join("compare.json"))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)?;
+    let patients: Vec<dermascore::compare::PatientComparison> =
+        serde_json::from_value(doc["patients"].clone())?;
+    let mut paths: std::collections::BTreeMap<(String, String), PathBuf> = Default::default();
+    for f in results_files(&args.results) {
+        for r in sink::read_records(&f)? {
+            if let Record::Image(i) = r {
+                if let Some(s) = &i.subject {
+                    if let (Some(p), Some(d)) = (&s.patient_id, &s.visit_date) {
+                        paths
+                            .entry((p.clone(), d.clone()))
+                            .or_insert_with(|| PathBuf::from(&i.input.path));
+                    }
+                }
+            }
+        }
+    }
+    let analyzer = Analyzer::new(Options::default())?;
+    let mut failed = 0;
+    for p in &patients {
+        let pictures: Vec<_> = p
+            .visits
+            .iter()
+            .map(|d| {
+                let path = paths.get(&(p.patient_id.clone(), d.clone()))?;
+                match analyzer.visit_pictures(&ingest::InputItem {
+                    path: path.clone(),
+                    subject: None,
+                }) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        eprintln!("{}: {e}", path.display());
+                        None
+                    }
+                }
+            })
+            .collect();
+        failed += pictures.iter().filter(|v| v.is_none()).count();
+        let html = dermascore::report::patient::render(p, &pictures, env!("CARGO_PKG_VERSION"));
+        let name: String = p
+            .patient_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        sink::write_atomic(&args.out.join(format!("{name}.html")), html.as_bytes())?;
+    }
+    eprintln!(
+        "{} patient reports in {}",
+        patients.len(),
+        args.out.display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
@@ -678,6 +775,18 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.out {
         // The results file is complete: the journal is no longer needed.
         Journal::remove(dir).context("removing the journal")?;
+        if args.with_report {
+            let report = ReportArgs {
+                results: vec![dir.clone()],
+                mdc: None,
+                plan: PlanOptions {
+                    protocol: args.plan.protocol.clone(),
+                    intake: args.plan.intake.clone(),
+                },
+                out: dir.join("report"),
+            };
+            patient_reports(report)?;
+        }
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

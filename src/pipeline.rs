@@ -53,6 +53,12 @@ pub struct PatchOptions {
     pub mask: Option<PathBuf>,
 }
 
+/// A visit's pictures for reports.
+pub struct VisitPictures {
+    pub overlay_png: Vec<u8>,
+    pub zone_crops: Vec<(zones::ZoneName, image::RgbImage)>,
+}
+
 /// The ONNX sessions one worker needs.
 pub struct WorkerModels {
     pub face: FaceModels,
@@ -247,6 +253,65 @@ impl Analyzer {
         }
         rec.timing.total_ms = ms(start);
         rec
+    }
+
+    /// One visit's pictures for a patient report: the geometry overlay (PNG)
+    /// and each zone's crop from the photo, from a fresh analysis.
+    pub fn visit_pictures(&self, item: &InputItem) -> Result<VisitPictures, InputError> {
+        let mut info = InputInfo::unread(&item.path);
+        let rgb = ingest::load(&item.path, &self.options.limits, &mut info)?;
+        let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
+        let mut models = self
+            .checkout()
+            .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
+        let result = (|| {
+            let face = face::analyse(&mut models.face, &pyramid)?;
+            let scale = scale::from_face(&face, self.options.px_per_mm);
+            let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+            let quality = quality::assess(
+                &rgb,
+                Some(&face),
+                &zone_masks,
+                &scale,
+                &self.options.thresholds,
+            );
+            let m = measure::measure(
+                &mut models.skin,
+                &pyramid,
+                &zone_masks,
+                scale.px_per_mm,
+                &quality,
+                &self.options.thresholds,
+            )?;
+            let overlay = overlay::View::new(&rgb, Some(&face), &zone_masks)
+                .geometry(&rgb, Some(&face), &zone_masks, scale.px_per_mm, &m.overlay)
+                .map_err(|e| {
+                    InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
+                })?;
+            let crops = zone_masks
+                .iter()
+                .filter(|z| z.mask.width() > 1 && z.mask.height() > 1)
+                .map(|z| {
+                    (
+                        z.name,
+                        image::imageops::crop_imm(
+                            &rgb,
+                            z.x0,
+                            z.y0,
+                            z.mask.width(),
+                            z.mask.height(),
+                        )
+                        .to_image(),
+                    )
+                })
+                .collect();
+            Ok(VisitPictures {
+                overlay_png: overlay,
+                zone_crops: crops,
+            })
+        })();
+        self.checkin(models);
+        result
     }
 
     /// Face (or patch) → scale → zones → quality → measurements, into `rec`.

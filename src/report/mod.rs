@@ -3,6 +3,7 @@
 
 pub mod csv_export;
 pub mod overlay;
+pub mod patient;
 pub mod pseudonym;
 pub mod sink;
 
@@ -177,7 +178,7 @@ pub struct SummaryRecord {
     pub schema_version: String,
     pub tool: ToolInfo,
     pub models: Vec<ModelRef>,
-    /// sha256 of the treatment protocol in force; null until plans are made.
+    /// sha256 of the treatment protocol in force (with `--plan`).
     pub protocol_sha256: Option<String>,
     pub images: u64,
     pub ok: u64,

@@ -66,10 +66,23 @@ impl Exporter for AtomicJsonLinesFile {
     }
     fn finish(self: Box<Self>) -> io::Result<()> {
         let tmp = self.tmp.into_inner().map_err(|e| e.into_error())?;
+        publishable(tmp.as_file())?;
         tmp.as_file().sync_all()?;
         tmp.persist(&self.target).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// Temporary files are created private (0600); a published output gets the
+/// ordinary 0644 like any file the user writes.
+fn publishable(file: &std::fs::File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = file;
+    Ok(())
 }
 
 /// Writes `bytes` to `target` atomically.
@@ -80,6 +93,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    publishable(tmp.as_file())?;
     tmp.as_file().sync_all()?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())

@@ -3,6 +3,7 @@
 //! generated bad inputs, and synthetic fixtures with known truth.
 
 mod batch;
+mod clinic;
 mod foundation;
 mod measure;
 

@@ -1,0 +1,331 @@
+//! The patient report: one self-contained HTML file per patient (no
+//! scripts, no network, images embedded) — each visit's photo with zones and
+//! findings, before/after crops per zone, trend charts per concern against
+//! the measurement's noise, and the current plan with its reasons.
+
+use crate::compare::{FollowUp, PatientComparison};
+use crate::pipeline::VisitPictures;
+use crate::plan::{Plan, PlanOutcome, DISCLAIMER};
+use crate::zones::ZoneName;
+use base64::Engine;
+use image::{imageops, RgbImage};
+use std::fmt::Write;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn data_uri(mime: &str, bytes: &[u8]) -> String {
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// A crop as a JPEG data URI, `height` pixels high (encoded fresh: no EXIF).
+fn crop_uri(img: &RgbImage, height: u32) -> Option<String> {
+    let w = (img.width() as f32 * height as f32 / img.height().max(1) as f32)
+        .round()
+        .max(1.0) as u32;
+    let small = imageops::resize(img, w, height, imageops::FilterType::Triangle);
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 88)
+        .encode_image(&small)
+        .ok()?;
+    Some(data_uri("image/jpeg", &bytes))
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2733;background:#f6f7f9;margin:0}
+main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff}
+header{border-bottom:3px solid #2f6f8f;padding-bottom:12px;margin-bottom:20px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;color:#2f6f8f;margin:28px 0 10px}
+.muted{color:#5a6672;font-size:13px}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
+.proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}
+.grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #dde3e8;border-radius:8px;padding:10px;background:#fff}
+.card img{display:block;max-width:320px;height:auto;border-radius:4px}
+table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e4e8ec;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f0f4f7}.pair img{height:120px;margin-right:6px;border-radius:4px}.up{color:#9b1c1c}.down{color:#1e6b34}
+footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec;padding-top:10px}";
+
+fn outcome_badge(o: PlanOutcome) -> &'static str {
+    match o {
+        PlanOutcome::Proceed => "<span class=\"badge proceed\">Proceed</span>",
+        PlanOutcome::Caution => "<span class=\"badge caution\">Caution</span>",
+        PlanOutcome::Defer => "<span class=\"badge defer\">Defer</span>",
+    }
+}
+
+fn trend_svg(p: &PatientComparison, metric: &str, label: &str) -> Option<String> {
+    let pts: Vec<(usize, f64)> = p
+        .visits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            p.changes
+                .iter()
+                .find(|c| c.metric == metric && &c.visit_date == d)
+                .map(|c| (i, c.value))
+        })
+        .collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let mdc = p
+        .changes
+        .iter()
+        .find(|c| c.metric == metric)
+        .and_then(|c| c.mdc95)
+        .unwrap_or(0.0);
+    let base = pts[0].1;
+    let lo = pts.iter().map(|p| p.1).fold(base - mdc, f64::min);
+    let hi = pts.iter().map(|p| p.1).fold(base + mdc, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let (w, h, pad) = (420.0, 200.0, 40.0);
+    let n = p.visits.len().max(2) as f64;
+    let x = |i: usize| pad + i as f64 * (w - 2.0 * pad) / (n - 1.0);
+    let y = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
+    let mut s = format!("<div class=\"card\"><strong>{}</strong><svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{}\">", esc(label), esc(label));
+    // The baseline's noise band: changes inside it are not changes.
+    let _ = write!(
+        s,
+        "<rect x=\"{pad}\" y=\"{:.1}\" width=\"{}\" height=\"{:.1}\" fill=\"#e8f0f5\"/>",
+        y(base + mdc),
+        w - 2.0 * pad,
+        (y(base - mdc) - y(base + mdc)).max(1.0)
+    );
+    let path: Vec<String> = pts
+        .iter()
+        .map(|&(i, v)| format!("{:.1},{:.1}", x(i), y(v)))
+        .collect();
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#2f6f8f\" stroke-width=\"2.5\" points=\"{}\"/>",
+        path.join(" ")
+    );
+    for &(i, v) in &pts {
+        let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#2f6f8f\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{v:.1}</text>", x(i), y(v), x(i), y(v) - 8.0);
+    }
+    for (i, d) in p.visits.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            x(i),
+            h - 12.0,
+            esc(d)
+        );
+    }
+    let _ = write!(s, "</svg><div class=\"muted\">Shaded: baseline ± minimal detectable change ({mdc:.2}).</div></div>");
+    Some(s)
+}
+
+fn plan_section(plan: &Plan) -> String {
+    let mut s = format!("<p>{} ", outcome_badge(plan.outcome));
+    if let (Some(n), Some(wk)) = (plan.sessions, plan.interval_weeks) {
+        let _ = write!(
+            s,
+            "{n} sessions, {wk} weeks apart; maintenance every {} months.",
+            plan.maintenance_months.unwrap_or(0)
+        );
+    } else {
+        s.push_str("No zone needs treatment on this photo.");
+    }
+    s.push_str("</p>");
+    if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {
+        let _ = write!(s, "<p class=\"muted\">Measured skin colour: ITA {ita:.0}° ({}). ITA is a colour measurement, not a Fitzpatrick type.</p>", crate::plan::category_key(cat).replace('_', " "));
+    }
+    if !plan.zones.is_empty() {
+        s.push_str("<table><tr><th>Zone</th><th>Treated for</th><th>Severity</th><th>Needle depth</th><th>Why</th></tr>");
+        for z in &plan.zones {
+            let why: Vec<String> = z
+                .rationale
+                .iter()
+                .map(|r| format!("{} — {}", esc(&r.rule), esc(&r.evidence)))
+                .collect();
+            let _ = write!(s, "<tr><td>{}</td><td>{:?}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.as_str().replace('_', " "), z.concern, z.severity, z.needle_depth_mm, why.join("<br>"));
+        }
+        s.push_str("</table>");
+    }
+    if !plan.findings.is_empty() {
+        s.push_str("<h3>Contraindications and cautions</h3><ul>");
+        for f in &plan.findings {
+            let _ = write!(
+                s,
+                "<li>{} <code>{}</code>: {}</li>",
+                outcome_badge(f.outcome),
+                esc(&f.rule),
+                esc(&f.evidence)
+            );
+        }
+        s.push_str("</ul>");
+    }
+    if !plan.not_assessed.is_empty() {
+        s.push_str("<h3>Not assessed on this photo</h3><ul>");
+        for r in &plan.not_assessed {
+            let _ = write!(
+                s,
+                "<li><code>{}</code>: {}</li>",
+                esc(&r.rule),
+                esc(&r.evidence)
+            );
+        }
+        s.push_str("</ul>");
+    }
+    s
+}
+
+/// Renders one patient's report. `pictures` holds each visit's pictures (or
+/// None where the photo could not be re-read), in visit order.
+pub fn render(
+    p: &PatientComparison,
+    pictures: &[Option<VisitPictures>],
+    tool_version: &str,
+) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Skin assessment — {}</title><style>{STYLE}</style></head><body><main>",
+        esc(&p.patient_id)
+    );
+    let _ = write!(
+        s,
+        "<header><h1>Skin assessment</h1><div>Patient <strong>{}</strong> · {} visit(s): {}</div><div class=\"muted\">Measured from standardised photographs by dermascore {} on this computer; no photo left it.</div></header>",
+        esc(&p.patient_id),
+        p.visits.len(),
+        esc(&p.visits.join(", ")),
+        esc(tool_version)
+    );
+    s.push_str("<h2>Summary</h2>");
+    if let Some(plan) = &p.latest_plan {
+        let _ = write!(
+            s,
+            "<p>Plan at the latest visit: {}",
+            outcome_badge(plan.outcome)
+        );
+        if let Some(f) = p.follow_up {
+            let what = match f {
+                FollowUp::Continue => "continue the course",
+                FollowUp::AdjustDepth => {
+                    "review the depth: no change beyond the measurement's noise yet"
+                }
+                FollowUp::Maintenance => "move to maintenance",
+                FollowUp::Defer => "treatment deferred",
+            };
+            let _ = write!(
+                s,
+                " Follow-up: <strong>{what}</strong> ({}).",
+                esc(&p.follow_up_reason)
+            );
+        }
+        s.push_str("</p>");
+    }
+    let last = p.visits.last();
+    let key: Vec<&crate::compare::Change> = p
+        .changes
+        .iter()
+        .filter(|c| {
+            Some(&c.visit_date) == last
+                && c.change_from_baseline.is_some()
+                && (c.metric.contains(".face.") || c.metric.contains("cheek.pigmented"))
+        })
+        .filter(|c| {
+            c.metric.ends_with("severity")
+                || c.metric.ends_with("pigmented_pct")
+                || c.metric.ends_with("coverage_pct")
+        })
+        .collect();
+    if !key.is_empty() {
+        s.push_str("<table><tr><th>Measure</th><th>Baseline → latest</th><th>Change</th><th>Beyond noise?</th></tr>");
+        for c in key {
+            let d = c.change_from_baseline.unwrap_or(0.0);
+            let verdict = match (c.exceeds_mdc, c.capture_warnings.is_empty()) {
+                (_, false) => format!("cannot tell: {}", esc(&c.capture_warnings.join("; "))),
+                (Some(true), _) => "yes".into(),
+                (Some(false), _) => "no — within measurement noise".into(),
+                (None, _) => "no noise estimate".into(),
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{:.1} → {:.1}</td><td class=\"{}\">{:+.1}</td><td>{verdict}</td></tr>",
+                esc(&c.metric),
+                c.value - d,
+                c.value,
+                if d > 0.0 { "up" } else { "down" },
+                d
+            );
+        }
+        s.push_str("</table>");
+    }
+    s.push_str("<h2>Visits</h2><div class=\"grid\">");
+    for (i, d) in p.visits.iter().enumerate() {
+        let cap = &p.captures[i];
+        let img = pictures.get(i).and_then(|v| v.as_ref()).map(|v| {
+            format!(
+                "<img alt=\"{} with zones\" src=\"{}\">",
+                esc(d),
+                data_uri("image/png", &v.overlay_png)
+            )
+        });
+        let _ = write!(
+            s,
+            "<div class=\"card\">{}<div><strong>{}</strong></div><div class=\"muted\">scale {} · pose yaw {}</div></div>",
+            img.unwrap_or_else(|| "<div class=\"muted\">photo not available</div>".into()),
+            esc(d),
+            cap.px_per_mm.map_or("unknown".into(), |v| format!("{v:.2} px/mm")),
+            cap.yaw_deg.map_or("unknown".into(), |v| format!("{v:.0}°"))
+        );
+    }
+    s.push_str("</div>");
+    if let (Some(Some(first)), Some(Some(lastp))) = (pictures.first(), pictures.last()) {
+        if p.visits.len() > 1 {
+            s.push_str("<h2>Before and after, by zone</h2><table><tr><th>Zone</th><th>Baseline and latest</th></tr>");
+            for zone in ZoneName::ALL {
+                let (Some(a), Some(b)) = (
+                    first.zone_crops.iter().find(|z| z.0 == zone),
+                    lastp.zone_crops.iter().find(|z| z.0 == zone),
+                ) else {
+                    continue;
+                };
+                if let (Some(ua), Some(ub)) = (crop_uri(&a.1, 120), crop_uri(&b.1, 120)) {
+                    let _ = write!(s, "<tr><td>{}</td><td class=\"pair\"><img alt=\"baseline\" src=\"{ua}\"><img alt=\"latest\" src=\"{ub}\"></td></tr>", zone.as_str().replace('_', " "));
+                }
+            }
+            s.push_str("</table>");
+        }
+    }
+    let charts: Vec<String> = [
+        (
+            "pigmentation.face.severity",
+            "Pigmentation severity (0–100)",
+        ),
+        (
+            "pigmentation.face.pigmented_pct",
+            "Pigmented skin (% of measured area)",
+        ),
+        ("pores.face.severity", "Pore severity (0–100)"),
+        ("pores.face.coverage_pct", "Pore coverage (%)"),
+    ]
+    .iter()
+    .filter_map(|(m, l)| trend_svg(p, m, l))
+    .collect();
+    if !charts.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Trends</h2><div class=\"grid\">{}</div>",
+            charts.join("")
+        );
+    }
+    if let Some(plan) = &p.latest_plan {
+        s.push_str("<h2>Treatment plan</h2>");
+        s.push_str(&plan_section(plan));
+    }
+    let _ = write!(
+        s,
+        "<footer>{} Measurements are raw and unadjusted; compare a patient only with themselves under the same capture. Generated offline by dermascore {}.</footer></main></body></html>\n",
+        esc(DISCLAIMER),
+        esc(tool_version)
+    );
+    s
+}

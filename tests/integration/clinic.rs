@@ -1,0 +1,415 @@
+//! Plans, visit comparison and the patient report, on the demo cohort.
+
+use crate::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo")
+}
+
+fn analyze_demo(out: &Path, extra: &[&str]) {
+    let o = bin()
+        .arg("analyze")
+        .arg(demo())
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn the_protocol_prints_and_bad_protocols_are_rejected_with_the_line() {
+    let o = bin().arg("protocol").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("[zone_cap_mm]") && text.contains("isotretinoin_months"));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("p.toml");
+    std::fs::write(&bad, text.replace("nose = 0.5", "nose = 9.0")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("nose = 0.5"))
+        .unwrap()
+        + 1;
+    let o = bin()
+        .arg("analyze")
+        .arg("--plan")
+        .arg("--protocol")
+        .arg(&bad)
+        .arg(shared("faces/obama.jpg"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("line {line}")) && err.contains("9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plans_carry_depths_caps_rationale_and_contraindications() {
+    let dir = tempfile::tempdir().unwrap();
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(&intake, "patient_id,pregnant,herpes_history\nP9,no,yes\n").unwrap();
+    let visit = dir.path().join("in/P9/2026-04-01");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(shared("pores/cheek_input.png"), visit.join("cheek.png")).unwrap();
+    let o = bin()
+        .arg("analyze")
+        .arg(dir.path().join("in"))
+        .args(["--plan", "--px-per-mm", "12.6", "--intake"])
+        .arg(&intake)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let recs = records(&o);
+    let plan = &recs[0]["plan"];
+    assert!(
+        recs[1]["protocol_sha256"].as_str().unwrap().len() == 64,
+        "the summary pins the protocol"
+    );
+    let zones = plan["zones"].as_array().unwrap();
+    assert!(
+        !zones.is_empty(),
+        "a pore-rich close-up needs treatment: {plan}"
+    );
+    for z in zones {
+        let depth = z["needle_depth_mm"].as_f64().unwrap();
+        let cap = match z["zone"].as_str().unwrap() {
+            "nose" | "right_periorbital" | "left_periorbital" => 0.5,
+            "forehead" | "perioral" => 0.75,
+            _ => 2.0,
+        };
+        assert!(depth > 0.0 && depth <= cap, "{z}");
+        assert!(!z["rationale"].as_array().unwrap().is_empty());
+    }
+    let rules: Vec<&str> = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"rules.herpes_history"), "{rules:?}");
+    assert!(plan["disclaimer"]
+        .as_str()
+        .unwrap()
+        .contains("does not replace"));
+    assert!(plan["not_assessed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["rule"] == "acne_scars"));
+}
+
+#[test]
+fn darker_measured_skin_gets_conservative_depth_longer_interval_and_pih_caution() {
+    // The same close-up, darkened: the measured ITA moves to a darker
+    // category, and the protocol's skin-tone adjustments must follow it.
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(shared("pores/cheek_input.png"))
+        .unwrap()
+        .to_rgb8();
+    let dark = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0;
+        image::Rgb([
+            (p[0] as f32 * 0.7) as u8,
+            (p[1] as f32 * 0.55) as u8,
+            (p[2] as f32 * 0.42) as u8,
+        ])
+    });
+    let path = dir.path().join("dark.png");
+    dark.save(&path).unwrap();
+    let light = one_image(
+        &shared("pores/cheek_input.png"),
+        &["--plan", "--px-per-mm", "12.6"],
+    );
+    let darker = one_image(&path, &["--plan", "--px-per-mm", "12.6"]);
+    let (lp, dp) = (&light["plan"], &darker["plan"]);
+    assert!(
+        ["brown", "dark"].contains(&dp["ita_category"].as_str().unwrap()),
+        "{}",
+        dp["ita_category"]
+    );
+    assert!(dp["interval_weeks"].as_u64().unwrap() > lp["interval_weeks"].as_u64().unwrap());
+    assert!(dp["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"].as_str().unwrap().ends_with("pih_caution")));
+    let cheek = |p: &Value| {
+        p["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == "right_cheek")
+            .map(|z| z["needle_depth_mm"].as_f64().unwrap())
+    };
+    if let (Some(l), Some(d)) = (cheek(lp), cheek(dp)) {
+        assert!(d < l, "depth {d} mm for darker skin vs {l} mm");
+    }
+}
+
+#[test]
+fn photo_based_contraindications_fire_from_the_protocols_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = String::from_utf8_lossy(&bin().arg("protocol").output().unwrap().stdout).to_string();
+    let strict = text
+        .replace("inflamed_lesions_min = 3", "inflamed_lesions_min = 1")
+        .replace("erythema_a_star = 20.0", "erythema_a_star = 1.0")
+        .replace(
+            "sunburn_a_star_excess = 5.0",
+            "sunburn_a_star_excess = -100.0",
+        );
+    let p = dir.path().join("strict.toml");
+    std::fs::write(&p, strict).unwrap();
+    let rec = one_image(
+        &shared("pores/cheek_input.png"),
+        &[
+            "--plan",
+            "--px-per-mm",
+            "12.6",
+            "--protocol",
+            p.to_str().unwrap(),
+        ],
+    );
+    let rules: Vec<String> = rec["plan"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    for r in [
+        "rules.inflamed_lesions",
+        "rules.widespread_erythema",
+        "rules.suspected_sunburn",
+    ] {
+        assert!(rules.iter().any(|x| x == r), "{r} missing from {rules:?}");
+    }
+    assert_eq!(rec["plan"]["outcome"], "defer");
+}
+
+#[test]
+fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &[]);
+    let cmp = dir.path().join("cmp");
+    let o = bin()
+        .arg("compare")
+        .arg(&out)
+        .arg("--out")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    let p2 = doc["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["patient_id"] == "P002")
+        .unwrap();
+    // Planted: 3 spots per cheek of 90 mm² at baseline, 25 mm² at follow-up.
+    for cheek in ["right_cheek", "left_cheek"] {
+        let c = p2["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["metric"] == format!("pigmentation.{cheek}.pigmented_pct")
+                    && !c["change_from_baseline"].is_null()
+            })
+            .unwrap();
+        println!(
+            "P002 {cheek}: {:+.2} points (MDC {:.2})",
+            c["change_from_baseline"].as_f64().unwrap(),
+            c["mdc95"].as_f64().unwrap()
+        );
+        assert!(c["change_from_baseline"].as_f64().unwrap() < 0.0, "{c}");
+        assert_eq!(c["exceeds_mdc"], true, "{c}");
+    }
+    assert!(
+        std::fs::read_to_string(cmp.join("changes.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 10
+    );
+    assert!(
+        std::fs::read_to_string(cmp.join("zones.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 10
+    );
+
+    // A follow-up shot at a very different scale cannot show a significant change.
+    let mismatch = dir.path().join("mismatch");
+    for (date, scale) in [("2026-01-15", 1.0f32), ("2026-03-12", 0.8)] {
+        let d = mismatch.join("PX").join(date);
+        std::fs::create_dir_all(&d).unwrap();
+        let img = image::open(shared("faces/obama.jpg")).unwrap().to_rgb8();
+        let (w, h) = (
+            (img.width() as f32 * scale) as u32,
+            (img.height() as f32 * scale) as u32,
+        );
+        image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+            .save(d.join("front.png"))
+            .unwrap();
+    }
+    let mout = dir.path().join("mout");
+    let o = bin()
+        .arg("analyze")
+        .arg(&mismatch)
+        .arg("--out")
+        .arg(&mout)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let mcmp = dir.path().join("mcmp");
+    assert_eq!(
+        bin()
+            .arg("compare")
+            .arg(&mout)
+            .arg("--out")
+            .arg(&mcmp)
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(mcmp.join("compare.json")).unwrap()).unwrap();
+    let later: Vec<&Value> = doc["patients"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["visit_date"] == "2026-03-12")
+        .collect();
+    assert!(!later.is_empty());
+    for c in later {
+        assert!(c["exceeds_mdc"].is_null(), "{c}");
+        assert!(
+            c["capture_warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("scale differs"),
+            "{c}"
+        );
+    }
+}
+
+/// Renders a patient report in headless Chromium and fails on a blank or
+/// broken page. Chromium comes from Debian's `chromium` package (.ci/run
+/// installs it); a missing browser is a failure, never a skip.
+#[test]
+fn patient_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &["--plan"]);
+    let rep = dir.path().join("report");
+    let o = bin()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html_path = rep.join("P002.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("Treatment plan")
+            && html.contains("Before and after")
+            && html.contains("<svg")
+    );
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "photos are embedded"
+    );
+    for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
+        assert!(
+            !html.contains(attr),
+            "the report must be self-contained ({attr})"
+        );
+    }
+    let browser = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok()
+    });
+    let browser =
+        browser.expect("headless Chromium is needed for this test: apt-get install chromium");
+    let shot = dir.path().join("shot.png");
+    let status = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1200,1800",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html_path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let img = image::open(&shot).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (1200, 1800));
+    // Not blank: real content has many distinct colours and contrast.
+    let mut colours = std::collections::HashSet::new();
+    let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
+    for p in img.pixels() {
+        colours.insert(p.0);
+        let l = f64::from(p.0[0]) * 0.299 + f64::from(p.0[1]) * 0.587 + f64::from(p.0[2]) * 0.114;
+        sum += l;
+        sq += l * l;
+        n += 1.0;
+    }
+    let sd = (sq / n - (sum / n).powi(2)).sqrt();
+    println!("screenshot: {} colours, luma SD {sd:.1}", colours.len());
+    assert!(
+        colours.len() > 2000 && sd > 20.0,
+        "the page looks blank or broken ({} colours, SD {sd:.1})",
+        colours.len()
+    );
+}
