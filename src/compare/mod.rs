@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 pub const MAX_SCALE_RATIO: f64 = 1.15;
 pub const MAX_EXPOSURE_RATIO: f64 = 1.10;
 pub const MAX_YAW_DIFFERENCE_DEG: f64 = 10.0;
+/// A colour cast moves every zone's a* and b* together; beyond this many
+/// units (the MDC's ±5 % casts move them by about 1–2) the colours differ.
+pub const MAX_CHROMA_SHIFT: f64 = 4.0;
 
 /// One visit's capture, for comparability checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -27,6 +30,8 @@ pub struct Capture {
     pub px_per_mm: Option<f64>,
     pub yaw_deg: Option<f64>,
     pub mean_skin_luma: Option<f64>,
+    /// a* and b* of the face's unaffected skin.
+    pub skin_a_b: Option<[f64; 2]>,
 }
 
 impl Capture {
@@ -35,6 +40,11 @@ impl Capture {
             px_per_mm: r.scale.as_ref().and_then(|s| s.px_per_mm).map(|s| s.get()),
             yaw_deg: r.face.as_ref().map(|f| f.pose.yaw_deg.get()),
             mean_skin_luma: r.quality.as_ref().map(|q| q.skin.mean_luma),
+            skin_a_b: r
+                .pigmentation
+                .as_ref()
+                .and_then(|p| p.colour)
+                .map(|c| [c.lab.a, c.lab.b]),
         }
     }
 
@@ -64,7 +74,42 @@ impl Capture {
                 ));
             }
         }
+        if let (Some(a), Some(b)) = (self.skin_a_b, other.skin_a_b) {
+            let (da, db) = (a[0] - b[0], a[1] - b[1]);
+            if da.abs() > MAX_CHROMA_SHIFT || db.abs() > MAX_CHROMA_SHIFT {
+                why.push(format!(
+                    "colour differs (a* {da:+.1}, b* {db:+.1}): lighting or white balance changed"
+                ));
+            }
+        }
         why
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap(px: f64, yaw: f64, luma: f64, ab: [f64; 2]) -> Capture {
+        Capture {
+            px_per_mm: Some(px),
+            yaw_deg: Some(yaw),
+            mean_skin_luma: Some(luma),
+            skin_a_b: Some(ab),
+        }
+    }
+
+    #[test]
+    fn captures_are_compared_on_scale_pose_exposure_and_colour() {
+        let base = cap(2.0, 0.0, 150.0, [12.0, 18.0]);
+        assert!(cap(2.2, 5.0, 160.0, [13.0, 19.0])
+            .mismatch(&base)
+            .is_empty());
+        let w = cap(2.5, 0.0, 150.0, [12.0, 18.0]).mismatch(&base);
+        assert!(w.len() == 1 && w[0].contains("scale"), "{w:?}");
+        assert!(cap(2.0, 15.0, 150.0, [12.0, 18.0]).mismatch(&base)[0].contains("turned"));
+        assert!(cap(2.0, 0.0, 120.0, [12.0, 18.0]).mismatch(&base)[0].contains("exposure"));
+        assert!(cap(2.0, 0.0, 150.0, [12.0, 24.0]).mismatch(&base)[0].contains("colour"));
     }
 }
 

@@ -232,18 +232,15 @@ pub fn make_plan(
     let mut course_rationale = Vec::new();
     let (mut sessions, mut interval, mut maintenance) = (None, None, None);
     if let Some(top) = zones.iter().map(|z| z.severity).reduce(f64::max) {
-        if let Some((n, up_to)) = band(&protocol.course.sessions, top) {
+        let mut weeks = 0;
+        if let Some(((n, w), up_to)) = band(&protocol.course.sessions, top) {
             sessions = Some(n);
+            weeks = w;
             course_rationale.push(Reason {
                 rule: "course.sessions".into(),
-                evidence: format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions"),
+                evidence: format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions, {w} weeks apart"),
             });
         }
-        let mut weeks = protocol.course.interval_weeks;
-        course_rationale.push(Reason {
-            rule: "course.interval_weeks".into(),
-            evidence: format!("{weeks} weeks"),
-        });
         if let Some((c, t)) = tone {
             if t.extra_interval_weeks > 0 {
                 weeks += t.extra_interval_weeks;

@@ -28,6 +28,7 @@ pub struct DepthBand {
 pub struct SessionBand {
     pub up_to_severity: f64,
     pub sessions: u32,
+    pub interval_weeks: u32,
 }
 
 /// A severity band with its value, whatever the value is.
@@ -53,13 +54,12 @@ pub struct Depth {
 #[serde(deny_unknown_fields)]
 struct CourseRaw {
     sessions: Vec<SessionBand>,
-    interval_weeks: u32,
     maintenance_months: u32,
 }
 
 pub struct Course {
-    pub sessions: Vec<Band<u32>>,
-    pub interval_weeks: u32,
+    /// (sessions, interval in weeks) by severity band.
+    pub sessions: Vec<Band<(u32, u32)>>,
     pub maintenance_months: u32,
 }
 
@@ -250,12 +250,12 @@ impl Protocol {
                 ),
             )?;
         }
-        check(
-            (1..=26).contains(&raw.course.interval_weeks),
-            "interval_weeks",
-            format!("{} weeks is outside 1–26", raw.course.interval_weeks),
-        )?;
         for b in &raw.course.sessions {
+            check(
+                (1..=26).contains(&b.interval_weeks),
+                "sessions",
+                format!("an interval of {} weeks is outside 1–26", b.interval_weeks),
+            )?;
             check(
                 (1..=12).contains(&b.sessions),
                 "sessions",
@@ -297,12 +297,11 @@ impl Protocol {
                     raw.course
                         .sessions
                         .iter()
-                        .map(|b| (b.up_to_severity, b.sessions))
+                        .map(|b| (b.up_to_severity, (b.sessions, b.interval_weeks)))
                         .collect(),
                     "sessions",
                     text,
                 )?,
-                interval_weeks: raw.course.interval_weeks,
                 maintenance_months: raw.course.maintenance_months,
             },
             skin_tone: raw.skin_tone,
@@ -326,9 +325,9 @@ mod tests {
 
     #[test]
     fn invalid_protocols_are_rejected_with_the_line() {
-        let bad_type = DEFAULT.replace("interval_weeks = 4", "interval_weeks = \"four\"");
+        let bad_type = DEFAULT.replace("maintenance_months = 9", "maintenance_months = \"nine\"");
         let e = Protocol::parse(&bad_type).err().unwrap();
-        assert_eq!(e.line, line_of(&bad_type, "interval_weeks"));
+        assert_eq!(e.line, line_of(&bad_type, "maintenance_months"));
         let too_deep = DEFAULT.replace("nose = 0.5", "nose = 4.5");
         let e = Protocol::parse(&too_deep).err().unwrap();
         assert_eq!(e.line, line_of(&too_deep, "nose"));
