@@ -536,7 +536,7 @@ pub fn run(
                 stability.push(100.0 * worst);
                 stability_by_px
                     .entry(key.0)
-                    .or_insert_with(Vec::new)
+                    .or_default()
                     .push(100.0 * worst);
             }
         }

@@ -143,16 +143,16 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
     let mut acc = SummaryCounts::default();
     let mut last_index: Option<u64> = None;
     let (mut total_ms, mut gaps) = (0.0, Vec::new());
-    loop {
-        let Some(k) = (0..heads.len())
+    // The shard whose next record comes first in input order.
+    let next = |heads: &[Option<ImageRecord>]| {
+        (0..heads.len())
             .filter(|&k| heads[k].is_some())
             .min_by_key(|&k| heads[k].as_ref().map(|r| r.input.index))
-        else {
-            break;
-        };
+    };
+    while let Some(k) = next(&heads) {
         let rec = heads[k]
             .take()
-            .unwrap_or_else(|| unreachable!("filtered on is_some"));
+            .unwrap_or_else(|| unreachable!("chosen among the non-empty heads"));
         heads[k] = next_image(&mut readers[k], &files[k])?;
         if last_index == Some(rec.input.index) {
             return Err(refuse(

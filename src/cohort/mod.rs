@@ -14,10 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+/// Reads one metric from a record.
+type Reader = Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>;
+
 /// One metric: its name in the output and how to read it from a record.
 pub struct Metric {
     pub name: String,
-    read: Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>,
+    read: Reader,
 }
 
 impl Metric {
@@ -31,7 +34,7 @@ impl Metric {
 pub fn metrics() -> Vec<Metric> {
     use crate::zones::ZoneName;
     let mut m: Vec<Metric> = Vec::new();
-    let mut add = |name: &str, read: Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>| {
+    let mut add = |name: &str, read: Reader| {
         m.push(Metric {
             name: name.into(),
             read,

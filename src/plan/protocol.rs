@@ -168,7 +168,8 @@ fn bands<T: Copy>(
     }
     let mut last = f64::NEG_INFINITY;
     for (up_to, _) in &raw {
-        if !(*up_to > last) {
+        // NaN bounds fail too.
+        if up_to.partial_cmp(&last) != Some(std::cmp::Ordering::Greater) {
             return Err(err("up_to_severity must increase from band to band".into()));
         }
         last = *up_to;

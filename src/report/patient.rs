@@ -321,9 +321,9 @@ pub fn render(
         s.push_str("<h2>Treatment plan</h2>");
         s.push_str(&plan_section(plan));
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<footer>{} Measurements are raw and unadjusted; compare a patient only with themselves under the same capture. Generated offline by dermascore {}.</footer></main></body></html>\n",
+        "<footer>{} Measurements are raw and unadjusted; compare a patient only with themselves under the same capture. Generated offline by dermascore {}.</footer></main></body></html>",
         esc(DISCLAIMER),
         esc(tool_version)
     );

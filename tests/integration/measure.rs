@@ -14,7 +14,7 @@ fn score_ok(s: &Value) {
     let v = s["value"].as_f64().unwrap();
     let u = s["uncertainty"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&v), "score {v}");
-    assert!(u >= 0.0 && u <= 100.0, "uncertainty {u}");
+    assert!((0.0..=100.0).contains(&u), "uncertainty {u}");
 }
 
 #[test]
