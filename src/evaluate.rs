@@ -13,7 +13,7 @@
 
 use crate::error::SetupError;
 use crate::face::warp::Pyramid;
-use crate::measure::colour::{self, Separator};
+use crate::measure::colour::{relight, Separator};
 use crate::measure::segment::{self, CanonicalPatch, Component};
 use crate::measure::{pigment, pores};
 use crate::models::{self, ModelName, VerifiedModels};
@@ -301,24 +301,6 @@ fn dice(pred: &[bool], truth: &[bool], roi: Option<&[bool]>) -> f64 {
     } else {
         2.0 * inter as f64 / (p + t) as f64
     }
-}
-
-/// Multiplies linear light per channel (exposure and colour cast).
-fn relight(rgb: &RgbImage, gains: [f64; 3]) -> RgbImage {
-    let lin = colour::linear_lut();
-    let to_srgb = |c: f64| {
-        let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 {
-            12.92 * c
-        } else {
-            1.055 * c.powf(1.0 / 2.4) - 0.055
-        };
-        (s * 255.0).round() as u8
-    };
-    RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-        let p = rgb.get_pixel(x, y).0;
-        image::Rgb([0, 1, 2].map(|k| to_srgb(lin[p[k] as usize] * gains[k])))
-    })
 }
 
 /// Runs every evaluation and returns the figures as JSON; prints tables.

@@ -320,13 +320,7 @@ impl Planning {
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let planning = Planning::load(&args.plan)?;
     let mut lines = Vec::new();
-    for file in args.results.iter().map(|p| {
-        if p.is_dir() {
-            p.join(batch::RESULTS_NAME)
-        } else {
-            p.clone()
-        }
-    }) {
+    for file in results_files(&args.results) {
         for rec in
             sink::read_records(&file).with_context(|| format!("reading {}", file.display()))?
         {
@@ -532,17 +526,7 @@ fn patient_reports(args: ReportArgs) -> anyhow::Result<ExitCode> {
 
 fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
     use dermascore::cohort;
-    let files: Vec<PathBuf> = args
-        .results
-        .iter()
-        .map(|p| {
-            if p.is_dir() {
-                p.join(batch::RESULTS_NAME)
-            } else {
-                p.clone()
-            }
-        })
-        .collect();
+    let files: Vec<PathBuf> = results_files(&args.results);
     if files.is_empty() {
         anyhow::bail!("no results files given");
     }
@@ -590,17 +574,7 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
-    let files: Vec<PathBuf> = args
-        .shards
-        .iter()
-        .map(|p| {
-            if p.is_dir() {
-                p.join(batch::RESULTS_NAME)
-            } else {
-                p.clone()
-            }
-        })
-        .collect();
+    let files: Vec<PathBuf> = results_files(&args.shards);
     let mut exporter: Box<dyn Exporter> = match &args.out {
         Some(path) => Box::new(AtomicJsonLinesFile::create(path)?),
         None => Box::new(JsonLines::new(std::io::BufWriter::new(

@@ -8,9 +8,10 @@
 
 use crate::cohort::{self, Metric};
 use crate::ingest::InputItem;
+use crate::measure::colour::relight;
 use crate::pipeline::Analyzer;
 use crate::report::Status;
-use image::{imageops, Rgb, RgbImage};
+use image::{imageops, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,24 +53,6 @@ pub fn captures() -> Vec<Vec<Perturbation>> {
             ]
         })
         .collect()
-}
-
-fn relight(img: &RgbImage, gains: [f64; 3]) -> RgbImage {
-    let lin = crate::measure::colour::linear_lut();
-    let enc = |c: f64| {
-        let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 {
-            12.92 * c
-        } else {
-            1.055 * c.powf(1.0 / 2.4) - 0.055
-        };
-        (s * 255.0).round() as u8
-    };
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        *p = Rgb([0, 1, 2].map(|k| enc(lin[p.0[k] as usize] * gains[k])));
-    }
-    out
 }
 
 pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {

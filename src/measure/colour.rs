@@ -27,6 +27,27 @@ pub fn linear_lut() -> [f64; 256] {
     t
 }
 
+/// The same scene under different light: each channel multiplied by its
+/// gain in linear light (exposure: equal gains; colour cast: unequal), then
+/// back to 8-bit sRGB with clipping, as a camera would record it.
+pub fn relight(img: &image::RgbImage, gains: [f64; 3]) -> image::RgbImage {
+    let lin = linear_lut();
+    let encode = |c: f64| {
+        let c = c.clamp(0.0, 1.0);
+        let s = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
+        (s * 255.0).round() as u8
+    };
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        *p = image::Rgb([0, 1, 2].map(|k| encode(lin[p.0[k] as usize] * gains[k])));
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Lab {
     pub l: f64,

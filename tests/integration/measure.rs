@@ -151,31 +151,12 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Multiplies linear light per channel: exposure and colour cast.
+/// The photo relit in linear light (exposure and colour cast), saved as PNG.
 fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
     let img = image::open(src).unwrap().to_rgb8();
-    let lin = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let srgb = |c: f64| {
-        let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 {
-            12.92 * c
-        } else {
-            1.055 * c.powf(1.0 / 2.4) - 0.055
-        };
-        (s * 255.0).round() as u8
-    };
-    let out = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let p = img.get_pixel(x, y).0;
-        image::Rgb([0, 1, 2].map(|k| srgb(lin(p[k]) * gains[k])))
-    });
-    out.save(dst).unwrap();
+    dermascore::measure::colour::relight(&img, gains)
+        .save(dst)
+        .unwrap();
 }
 
 fn pigmented_pct(path: &Path, args: &[&str]) -> f64 {
