@@ -467,11 +467,18 @@ fn demo_scale_follows_the_planted_capture_change() {
 
 #[test]
 fn cuda_request_falls_back_to_cpu_with_a_warning() {
-    let out = bin().args(["analyze", "--device", "cuda"]).arg(shared("faces/obama.jpg")).output().unwrap();
+    let out = bin()
+        .args(["analyze", "--device", "cuda"])
+        .arg(shared("faces/obama.jpg"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("CUDA") && err.contains("CPU"), "{err}");
     let recs = records(&out);
     assert_eq!(recs[0]["status"], "ok");
-    assert_eq!(recs[1]["run"]["device"], "cpu", "the summary says where it really ran");
+    assert_eq!(
+        recs[1]["run"]["device"], "cpu",
+        "the summary says where it really ran"
+    );
 }
