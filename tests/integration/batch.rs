@@ -133,12 +133,7 @@ fn killed_runs_resume_to_the_same_records_with_no_loss_or_duplicate() {
         "the test must actually interrupt runs ({kills} kills)"
     );
     let last = analyze_to(&out, &["-j", "2", "--resume"], &input);
-    assert_eq!(
-        last.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
+    expect_ok(&last);
     let got = comparable(&out.join("results.jsonl"));
     assert_eq!(got.len(), expected.len());
     assert_eq!(got, expected, "resumed records equal an uninterrupted run");
@@ -170,12 +165,7 @@ fn shards_merged_equal_a_single_run_record_for_record() {
     for i in 0..3 {
         let out = dir.path().join(format!("shard{i}"));
         let o = analyze_to(&out, &["--shard", &format!("{i}/3")], &input);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        expect_ok(&o);
         shard_files.push(out.join("results.jsonl"));
     }
     let merged = dir.path().join("merged.jsonl");
@@ -186,12 +176,7 @@ fn shards_merged_equal_a_single_run_record_for_record() {
         .arg(&merged)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     assert_eq!(
         comparable(&merged),
         comparable(&single.join("results.jsonl"))
@@ -245,12 +230,7 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         &["--overlays", "--pseudonymise", key.to_str().unwrap()],
         &dir.path().join("cohort"),
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     assert!(
         !text.contains("JaneDoe") && !text.contains("4711"),
@@ -346,12 +326,7 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
         .arg("--html")
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     let csv = std::fs::read_to_string(report.join("cohort.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv
         .lines()

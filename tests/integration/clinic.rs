@@ -17,12 +17,7 @@ fn analyze_demo(out: &Path, extra: &[&str]) {
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
 }
 
 #[test]
@@ -70,12 +65,7 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
         .arg(&intake)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     let recs = records(&o);
     let plan = &recs[0]["plan"];
     assert!(
@@ -215,12 +205,7 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
         .arg(&cmp)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
     let p2 = doc["patients"]
@@ -336,12 +321,7 @@ fn patient_report_renders_in_headless_chromium() {
         .arg(&rep)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_ok(&o);
     let html_path = rep.join("P002.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(

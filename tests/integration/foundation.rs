@@ -196,12 +196,7 @@ fn formats_bit_depths_and_exif_orientation() {
     std::fs::write(d.join("exif6.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
 
     let out = run(&[], &[d]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(&out);
     let recs = records(&out);
     for r in images(&recs) {
         assert_eq!(r["status"], "ok", "{r}");

@@ -43,6 +43,16 @@ pub fn run(args: &[&str], inputs: &[&Path]) -> Output {
     out
 }
 
+/// Fails the test, showing the command's stderr, unless it exited 0.
+pub fn expect_ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 pub fn records(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
