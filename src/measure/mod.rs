@@ -7,6 +7,7 @@ pub mod colour;
 pub mod pigment;
 pub mod pores;
 pub mod relief;
+pub mod scars;
 pub mod segment;
 
 use crate::error::{ErrorCode, InputError};

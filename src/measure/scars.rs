@@ -1,0 +1,274 @@
+//! Atrophic scars from a height map (mm): depressions below the local skin
+//! surface, measured and typed by Jacob et al. (2001) — ice-pick narrower
+//! than 2 mm and deep; box-car 1.5–4 mm with sharp walls, shallow (≤ 0.5 mm)
+//! or deep; rolling wider than 4 mm with sloped walls.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Depressions shallower than this (mm) are skin texture, not scars.
+pub const MIN_DEPTH_MM: f64 = 0.05;
+/// Scale of the local skin surface the depth is measured from (mm): wider
+/// than the widest rolling scar, narrower than facial curvature.
+pub const SURFACE_SCALE_MM: f64 = 8.0;
+/// Wall steepness (depth over wall width) separating sharp box-car walls
+/// from the sloped walls of rolling scars.
+pub const SHARP_WALL_SLOPE: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScarType {
+    IcePick,
+    BoxcarShallow,
+    BoxcarDeep,
+    Rolling,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Scar {
+    pub kind: ScarType,
+    /// Equivalent-circle diameter of the depressed area (mm).
+    pub width_mm: f64,
+    pub area_mm2: f64,
+    /// Deepest point below the local surface (mm).
+    pub depth_mm: f64,
+    /// Depth over the width of the wall (the ring between 10 % and 90 % of
+    /// the depth); high for sharp walls.
+    pub wall_slope: f64,
+    /// Centre in height-map pixels.
+    pub centre_px: (f64, f64),
+}
+
+/// Box blur of radius `r` (separable, edges clamped): the local surface.
+fn box_blur(z: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0.0f32; src.len()];
+        let (n, m) = if horizontal { (h, w) } else { (w, h) };
+        for a in 0..n {
+            let at = |b: usize| {
+                if horizontal {
+                    src[a * w + b]
+                } else {
+                    src[b * w + a]
+                }
+            };
+            let mut prefix = vec![0.0f64; m + 1];
+            for b in 0..m {
+                prefix[b + 1] = prefix[b] + f64::from(at(b));
+            }
+            for b in 0..m {
+                let (lo, hi) = (b.saturating_sub(r), (b + r + 1).min(m));
+                let v = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
+                let i = if horizontal { a * w + b } else { b * w + a };
+                out[i] = v as f32;
+            }
+        }
+        out
+    };
+    pass(&pass(z, true), false)
+}
+
+/// Pixels connected to `seed` whose depth is at least `floor`, not taken
+/// by an earlier scar.
+fn grow(
+    seed: &[u32],
+    depth: &[f64],
+    w: usize,
+    h: usize,
+    floor: f64,
+    claimed: &mut [bool],
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack: Vec<usize> = seed
+        .iter()
+        .map(|&i| i as usize)
+        .filter(|&i| !claimed[i])
+        .collect();
+    for &i in &stack {
+        claimed[i] = true;
+    }
+    while let Some(i) = stack.pop() {
+        out.push(i);
+        let (x, y) = (i % w, i / w);
+        let neighbours = [
+            (x.wrapping_sub(1), y),
+            (x + 1, y),
+            (x, y.wrapping_sub(1)),
+            (x, y + 1),
+        ];
+        for (nx, ny) in neighbours {
+            if nx < w && ny < h {
+                let j = ny * w + nx;
+                if !claimed[j] && depth[j] >= floor {
+                    claimed[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Finds and types the scars in a `w`×`h` height map sampled at `px_per_mm`.
+pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
+    let r = ((SURFACE_SCALE_MM / 2.0) * px_per_mm).round().max(1.0) as usize;
+    // Two passes approximate a Gaussian; the surface is pulled down by the
+    // scars it contains, which the relative depth below absorbs.
+    let surface = box_blur(&box_blur(z, w, h, r), w, h, r);
+    let depth: Vec<f64> = z
+        .iter()
+        .zip(&surface)
+        .map(|(a, s)| f64::from(s - a))
+        .collect();
+    let inside: Vec<f32> = depth
+        .iter()
+        .map(|&d| if d >= MIN_DEPTH_MM { 1.0 } else { 0.0 })
+        .collect();
+    let mask = vec![true; w * h];
+    let comps = super::segment::components(&inside, &mask, w as u32, h as u32, 0.5);
+    let px_mm = 1.0 / px_per_mm;
+    let mut claimed = vec![false; w * h];
+    comps
+        .iter()
+        .filter_map(|c| {
+            let deepest = c
+                .pixels
+                .iter()
+                .map(|&i| depth[i as usize])
+                .fold(0.0, f64::max);
+            // A sloped scar's edge lies below the detection threshold: its
+            // extent is where it is at least 10 % of its own depth deep.
+            let region = grow(&c.pixels, &depth, w, h, 0.1 * deepest, &mut claimed);
+            let area_mm2 = region.len() as f64 * px_mm * px_mm;
+            let width_mm = 2.0 * (area_mm2 / std::f64::consts::PI).sqrt();
+            if width_mm < 2.0 * px_mm {
+                return None; // one or two pixels: noise
+            }
+            // Wall: pixels between 10 % and 90 % of the depth; its width is
+            // the ring's area over the scar's perimeter.
+            let ring = region
+                .iter()
+                .filter(|&&i| (0.1 * deepest..0.9 * deepest).contains(&depth[i]))
+                .count() as f64;
+            let perimeter_mm = std::f64::consts::PI * width_mm;
+            let wall_mm = (ring * px_mm * px_mm / perimeter_mm).max(px_mm);
+            let wall_slope = 0.8 * deepest / wall_mm;
+            let kind = if width_mm < 2.0 && deepest > 0.3 {
+                ScarType::IcePick
+            } else if width_mm > 4.0 && wall_slope < SHARP_WALL_SLOPE {
+                ScarType::Rolling
+            } else if deepest > 0.5 {
+                ScarType::BoxcarDeep
+            } else {
+                ScarType::BoxcarShallow
+            };
+            Some(Scar {
+                kind,
+                width_mm,
+                area_mm2,
+                depth_mm: deepest,
+                wall_slope,
+                centre_px: (f64::from(c.centroid.0), f64::from(c.centroid.1)),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A height map (mm) with scars planted at known places, at `px` px/mm.
+    fn skin(size: usize, px: f64, scars: &[(f64, f64, &dyn Fn(f64) -> f64)]) -> Vec<f32> {
+        (0..size * size)
+            .map(|i| {
+                let (x, y) = ((i % size) as f64 + 0.5, (i / size) as f64 + 0.5);
+                let mut z = 0.0;
+                for (cx, cy, profile) in scars {
+                    let r = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / px;
+                    z -= profile(r);
+                }
+                z as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn types_and_measures_planted_scars() {
+        let (size, px) = (400, 20.0);
+        // Ice-pick: 1.2 mm wide cone, 0.6 mm deep.
+        let ice = |r: f64| if r < 0.6 { 0.6 * (1.0 - r / 0.6) } else { 0.0 };
+        // Box-car: 3 mm wide, 0.3 mm deep, 0.15 mm walls.
+        let boxcar = |r: f64| {
+            if r < 1.35 {
+                0.3
+            } else if r < 1.5 {
+                0.3 * (1.5 - r) / 0.15
+            } else {
+                0.0
+            }
+        };
+        // Deep box-car: 3.5 mm wide, 0.7 mm deep.
+        let deep = |r: f64| {
+            if r < 1.6 {
+                0.7
+            } else if r < 1.75 {
+                0.7 * (1.75 - r) / 0.15
+            } else {
+                0.0
+            }
+        };
+        // Rolling: 6 mm wide, 0.3 mm deep, smooth.
+        let rolling = |r: f64| {
+            if r < 3.0 {
+                0.3 * 0.5 * (1.0 + (std::f64::consts::PI * r / 3.0).cos())
+            } else {
+                0.0
+            }
+        };
+        let z = skin(
+            size,
+            px,
+            &[
+                (100.0, 100.0, &ice),
+                (300.0, 100.0, &boxcar),
+                (100.0, 300.0, &deep),
+                (300.0, 300.0, &rolling),
+            ],
+        );
+        let scars = find(&z, size, size, px);
+        assert_eq!(scars.len(), 4, "{scars:#?}");
+        let at = |x: f64, y: f64| {
+            scars
+                .iter()
+                .min_by(|a, b| {
+                    let d = |s: &Scar| (s.centre_px.0 - x).powi(2) + (s.centre_px.1 - y).powi(2);
+                    d(a).total_cmp(&d(b))
+                })
+                .unwrap()
+        };
+        let (i, b, d, r) = (
+            at(100.0, 100.0),
+            at(300.0, 100.0),
+            at(100.0, 300.0),
+            at(300.0, 300.0),
+        );
+        assert_eq!(i.kind, ScarType::IcePick, "{i:?}");
+        assert_eq!(b.kind, ScarType::BoxcarShallow, "{b:?}");
+        assert_eq!(d.kind, ScarType::BoxcarDeep, "{d:?}");
+        assert_eq!(r.kind, ScarType::Rolling, "{r:?}");
+        // Depth below the local surface within 0.1 mm, box-car width within 0.5 mm.
+        for (s, depth) in [(i, 0.6), (b, 0.3), (d, 0.7), (r, 0.3)] {
+            assert!((s.depth_mm - depth).abs() < 0.1, "{s:?} vs {depth}");
+        }
+        assert!((b.width_mm - 3.0).abs() < 0.5, "{b:?}");
+    }
+
+    #[test]
+    fn smooth_skin_has_no_scars() {
+        let z: Vec<f32> = (0..200 * 200)
+            .map(|i| (0.02 * ((i % 200) as f64 / 15.0).sin()) as f32)
+            .collect();
+        assert!(find(&z, 200, 200, 20.0).is_empty());
+    }
+}
