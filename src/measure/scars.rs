@@ -178,8 +178,11 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
 mod tests {
     use super::*;
 
+    /// A scar's depth (mm) at a distance (mm) from its centre.
+    type Profile<'a> = &'a dyn Fn(f64) -> f64;
+
     /// A height map (mm) with scars planted at known places, at `px` px/mm.
-    fn skin(size: usize, px: f64, scars: &[(f64, f64, &dyn Fn(f64) -> f64)]) -> Vec<f32> {
+    fn skin(size: usize, px: f64, scars: &[(f64, f64, Profile)]) -> Vec<f32> {
         (0..size * size)
             .map(|i| {
                 let (x, y) = ((i % size) as f64 + 0.5, (i / size) as f64 + 0.5);
