@@ -235,8 +235,52 @@ fn fft2(
     }
 }
 
+/// Lambertian rendering of height maps, for tests of the measured mode.
+#[cfg(test)]
+pub(crate) mod render {
+    use super::Plane;
+
+    /// `z` (mm) on a `size`² grid at `px` px/mm, lit from unit `lights`.
+    pub fn lambertian(z: &[f64], size: usize, px: f64, lights: &[[f32; 3]]) -> Vec<Plane> {
+        let at = |x: usize, y: usize| z[y.min(size - 1) * size + x.min(size - 1)];
+        lights
+            .iter()
+            .map(|l| {
+                let data = (0..size * size)
+                    .map(|i| {
+                        let (x, y) = (i % size, i / size);
+                        let dx = (at(x + 1, y) - at(x.saturating_sub(1), y)) / 2.0 * px;
+                        let dy = (at(x, y + 1) - at(x, y.saturating_sub(1))) / 2.0 * px;
+                        let len = (dx * dx + dy * dy + 1.0).sqrt();
+                        let d =
+                            (-dx * f64::from(l[0]) - dy * f64::from(l[1]) + f64::from(l[2])) / len;
+                        (0.6 * d.max(0.0)) as f32
+                    })
+                    .collect();
+                Plane {
+                    width: size,
+                    height: size,
+                    data,
+                }
+            })
+            .collect()
+    }
+
+    /// `k` lights evenly around the camera at `elevation_deg`.
+    pub fn ring(k: usize, elevation_deg: f32) -> Vec<[f32; 3]> {
+        let e = elevation_deg.to_radians();
+        (0..k)
+            .map(|i| {
+                let a = i as f32 / k as f32 * std::f32::consts::TAU;
+                [e.cos() * a.cos(), e.cos() * a.sin(), e.sin()]
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::render::{lambertian as render_lights, ring};
     use super::*;
 
     /// A box-car scar: flat floor `depth_mm` deep, `width_mm` across, with
@@ -259,44 +303,12 @@ mod tests {
             .collect()
     }
 
-    /// Lambertian rendering of a height map (mm) under unit lights.
     fn render(z: &[f64], size: usize, px: f64, lights: &[[f32; 3]]) -> Vec<Plane> {
-        let at = |x: usize, y: usize| z[y.min(size - 1) * size + x.min(size - 1)];
-        lights
-            .iter()
-            .map(|l| {
-                let data = (0..size * size)
-                    .map(|i| {
-                        let (x, y) = (i % size, i / size);
-                        // Central differences, height per pixel.
-                        let dx = (at(x + 1, y) - at(x.saturating_sub(1), y)) / 2.0 * px;
-                        let dy = (at(x, y + 1) - at(x, y.saturating_sub(1))) / 2.0 * px;
-                        let n = [-dx, -dy, 1.0];
-                        let len = (n[0] * n[0] + n[1] * n[1] + 1.0).sqrt();
-                        let d = (n[0] * f64::from(l[0])
-                            + n[1] * f64::from(l[1])
-                            + n[2] * f64::from(l[2]))
-                            / len;
-                        (0.6 * d.max(0.0)) as f32
-                    })
-                    .collect();
-                Plane {
-                    width: size,
-                    height: size,
-                    data,
-                }
-            })
-            .collect()
+        render_lights(z, size, px, lights)
     }
 
     fn lights(k: usize, elevation_deg: f32) -> Vec<[f32; 3]> {
-        let e = elevation_deg.to_radians();
-        (0..k)
-            .map(|i| {
-                let a = i as f32 / k as f32 * std::f32::consts::TAU;
-                [e.cos() * a.cos(), e.cos() * a.sin(), e.sin()]
-            })
-            .collect()
+        ring(k, elevation_deg)
     }
 
     #[test]

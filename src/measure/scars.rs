@@ -268,6 +268,68 @@ mod tests {
     }
 
     #[test]
+    fn measured_mode_end_to_end_six_lights() {
+        use crate::measure::relief::{integrate, photometric_stereo, render};
+        let (size, px) = (400, 20.0);
+        let ice = |r: f64| if r < 0.6 { 0.6 * (1.0 - r / 0.6) } else { 0.0 };
+        let boxcar = |r: f64| {
+            if r < 1.35 {
+                0.3
+            } else if r < 1.5 {
+                0.3 * (1.5 - r) / 0.15
+            } else {
+                0.0
+            }
+        };
+        let rolling = |r: f64| {
+            if r < 3.0 {
+                0.3 * 0.5 * (1.0 + (std::f64::consts::PI * r / 3.0).cos())
+            } else {
+                0.0
+            }
+        };
+        let z: Vec<f64> = skin(
+            size,
+            px,
+            &[
+                (100.0, 100.0, &ice),
+                (300.0, 100.0, &boxcar),
+                (200.0, 290.0, &rolling),
+            ],
+        )
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+        let lights = render::ring(6, 45.0);
+        let normals =
+            photometric_stereo(&render::lambertian(&z, size, px, &lights), &lights).unwrap();
+        let height = integrate(&normals, px);
+        let scars = find(&height, size, size, px);
+        let mut kinds: Vec<ScarType> = scars.iter().map(|s| s.kind).collect();
+        kinds.sort_by_key(|k| *k as u8);
+        assert_eq!(
+            kinds,
+            vec![
+                ScarType::IcePick,
+                ScarType::BoxcarShallow,
+                ScarType::Rolling
+            ],
+            "{scars:#?}"
+        );
+        for s in &scars {
+            let truth = match s.kind {
+                ScarType::IcePick => 0.6,
+                _ => 0.3,
+            };
+            println!(
+                "{:?}: depth {:.3} mm (planted {truth}), width {:.2} mm",
+                s.kind, s.depth_mm, s.width_mm
+            );
+            assert!((s.depth_mm - truth).abs() < 0.1, "{s:?}");
+        }
+    }
+
+    #[test]
     fn smooth_skin_has_no_scars() {
         let z: Vec<f32> = (0..200 * 200)
             .map(|i| (0.02 * ((i % 200) as f64 / 15.0).sin()) as f32)
