@@ -331,6 +331,18 @@ pub fn load(
         ..InputInfo::unread(path)
     };
     let fail = |code, msg: String| Err(InputError::new(code, msg));
+    // Declared size against the pixel limit, before anything is decoded.
+    let over_limit = |w: u32, h: u32| {
+        (u64::from(w) * u64::from(h) > limits.max_pixels).then(|| {
+            InputError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{w}x{h} is over the {} megapixel limit",
+                    limits.max_pixels / 1_000_000
+                ),
+            )
+        })
+    };
 
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
@@ -386,14 +398,8 @@ pub fn load(
     );
     if let Some((w, h)) = png_declared_size(&bytes) {
         // Checked before decoding: a bomb may carry no more than its header.
-        if u64::from(w) * u64::from(h) > limits.max_pixels {
-            return fail(
-                ErrorCode::TooLarge,
-                format!(
-                    "{w}x{h} is over the {} megapixel limit",
-                    limits.max_pixels / 1_000_000
-                ),
-            );
+        if let Some(e) = over_limit(w, h) {
+            return Err(e);
         }
     }
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
@@ -413,14 +419,8 @@ pub fn load(
     };
     let (w, h) = decoder.dimensions();
     info.color = Some(format!("{:?}", decoder.color_type()).to_ascii_lowercase());
-    if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return fail(
-            ErrorCode::TooLarge,
-            format!(
-                "{w}x{h} is over the {} megapixel limit",
-                limits.max_pixels / 1_000_000
-            ),
-        );
+    if let Some(e) = over_limit(w, h) {
+        return Err(e);
     }
     if w.min(h) < limits.min_side {
         return fail(

@@ -42,7 +42,7 @@ enum Command {
     /// Change between each patient's visits, against the minimal detectable change.
     Compare(CompareArgs),
     /// A self-contained HTML report per patient (photos, before/after, trends, plan) and CSV exports.
-    Report(ReportArgs),
+    Report(CompareArgs),
     /// Trial statistics per arm, time point and metric from results files and a design CSV.
     Cohort(CohortArgs),
     /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
@@ -92,21 +92,7 @@ struct CompareArgs {
     mdc: Option<PathBuf>,
     #[command(flatten)]
     plan: PlanOptions,
-    /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct ReportArgs {
-    /// Results files (or directories holding results.jsonl).
-    results: Vec<PathBuf>,
-    /// MDC table (default: the built-in one).
-    #[arg(long, value_name = "JSON")]
-    mdc: Option<PathBuf>,
-    #[command(flatten)]
-    plan: PlanOptions,
-    /// Directory for PATIENT.html, changes.csv and zones.csv.
+    /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv (and, for `report`, DIR/PATIENT.html).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -378,6 +364,18 @@ fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    write_comparison(&args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compares every patient's visits and writes compare.json, changes.csv and
+/// zones.csv; returns the records read and the comparisons.
+fn write_comparison(
+    args: &CompareArgs,
+) -> anyhow::Result<(
+    Vec<report::ImageRecord>,
+    Vec<dermascore::compare::PatientComparison>,
+)> {
     use dermascore::compare::{self as cmp, repeatability::MdcTable};
     let mdc_text = match &args.mdc {
         Some(p) => {
@@ -444,37 +442,22 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         &dermascore::report::csv_export::zones_csv(&records)?,
     )?;
     eprintln!("{} patients compared", patients.len());
-    Ok(ExitCode::SUCCESS)
+    Ok((records, patients))
 }
 
-fn patient_reports(args: ReportArgs) -> anyhow::Result<ExitCode> {
+fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
     // The comparison (and its CSVs) first, then one HTML file per patient.
-    let cmp_args = CompareArgs {
-        results: args.results.clone(),
-        mdc: args.mdc.clone(),
-        plan: PlanOptions {
-            protocol: args.plan.protocol.clone(),
-            intake: args.plan.intake.clone(),
-        },
-        out: args.out.clone(),
-    };
-    compare(cmp_args)?;
-    let text = std::fs::read_to_string(args.out.join("compare.json"))?;
-    let doc: serde_json::Value = serde_json::from_str(&text)?;
-    let patients: Vec<dermascore::compare::PatientComparison> =
-        serde_json::from_value(doc["patients"].clone())?;
+    let (records, patients) = write_comparison(&args)?;
     let mut paths: std::collections::BTreeMap<(String, String), PathBuf> = Default::default();
-    for f in results_files(&args.results) {
-        for r in sink::read_records(&f)? {
-            if let Record::Image(i) = r {
-                if let Some(s) = &i.subject {
-                    if let (Some(p), Some(d)) = (&s.patient_id, &s.visit_date) {
-                        paths
-                            .entry((p.clone(), d.clone()))
-                            .or_insert_with(|| PathBuf::from(&i.input.path));
-                    }
-                }
-            }
+    for r in &records {
+        if let Some((p, d)) = r
+            .subject
+            .as_ref()
+            .and_then(|s| Some((s.patient_id.clone()?, s.visit_date.clone()?)))
+        {
+            paths
+                .entry((p, d))
+                .or_insert_with(|| PathBuf::from(&r.input.path));
         }
     }
     let analyzer = Analyzer::new(Options::default())?;
@@ -499,17 +482,7 @@ fn patient_reports(args: ReportArgs) -> anyhow::Result<ExitCode> {
             .collect();
         failed += pictures.iter().filter(|v| v.is_none()).count();
         let html = dermascore::report::patient::render(p, &pictures, env!("CARGO_PKG_VERSION"));
-        let name: String = p
-            .patient_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = report::safe_file_name(&p.patient_id);
         sink::write_atomic(&args.out.join(format!("{name}.html")), html.as_bytes())?;
     }
     eprintln!(
@@ -750,7 +723,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         // The results file is complete: the journal is no longer needed.
         Journal::remove(dir).context("removing the journal")?;
         if args.with_report {
-            let report = ReportArgs {
+            let report = CompareArgs {
                 results: vec![dir.clone()],
                 mdc: None,
                 plan: PlanOptions {

@@ -513,20 +513,9 @@ fn write_overlays(
     scale: Option<PxPerMm>,
     measurements: &Measurements,
 ) -> Vec<OverlayFile> {
-    let stem: String = input
+    let stem = input
         .file_stem()
-        .map(|s| {
-            s.to_string_lossy()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        })
+        .map(|s| crate::report::safe_file_name(&s.to_string_lossy()))
         .unwrap_or_default();
     let view = overlay::View::new(image, face, zones);
     let mut written = Vec::new();

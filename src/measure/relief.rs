@@ -174,21 +174,9 @@ pub fn integrate(normals: &Normals, px_per_mm: f64) -> Vec<f32> {
     fft2(&mut planner, &mut q, w, h, false);
     let mut z = vec![Complex::new(0.0, 0.0); w * h];
     for y in 0..h {
-        let v = if y <= h / 2 {
-            y as f64
-        } else {
-            y as f64 - h as f64
-        } * 2.0
-            * std::f64::consts::PI
-            / h as f64;
+        let v = angular_frequency(y, h);
         for x in 0..w {
-            let u = if x <= w / 2 {
-                x as f64
-            } else {
-                x as f64 - w as f64
-            } * 2.0
-                * std::f64::consts::PI
-                / w as f64;
+            let u = angular_frequency(x, w);
             let d = u * u + v * v;
             let i = y * w + x;
             if d > 0.0 {
@@ -201,6 +189,16 @@ pub fn integrate(normals: &Normals, px_per_mm: f64) -> Vec<f32> {
     fft2(&mut planner, &mut z, w, h, true);
     let scale = 1.0 / (w * h) as f64 / px_per_mm;
     z.iter().map(|c| (c.re * scale) as f32).collect()
+}
+
+/// Angular frequency (radians per pixel) of FFT bin `i` of `n`.
+fn angular_frequency(i: usize, n: usize) -> f64 {
+    let k = if i <= n / 2 {
+        i as f64
+    } else {
+        i as f64 - n as f64
+    };
+    k * 2.0 * std::f64::consts::PI / n as f64
 }
 
 fn fft2(

@@ -181,6 +181,36 @@ mod tests {
     /// A scar's depth (mm) at a distance (mm) from its centre.
     type Profile<'a> = &'a dyn Fn(f64) -> f64;
 
+    /// Ice-pick: 1.2 mm wide cone, 0.6 mm deep.
+    fn ice_pick(r: f64) -> f64 {
+        if r < 0.6 {
+            0.6 * (1.0 - r / 0.6)
+        } else {
+            0.0
+        }
+    }
+
+    /// Box-car of `width` mm and `depth` mm with 0.15 mm walls.
+    fn boxcar(r: f64, width: f64, depth: f64) -> f64 {
+        let edge = width / 2.0;
+        if r < edge - 0.15 {
+            depth
+        } else if r < edge {
+            depth * (edge - r) / 0.15
+        } else {
+            0.0
+        }
+    }
+
+    /// Rolling: 6 mm wide, 0.3 mm deep, smooth.
+    fn rolling(r: f64) -> f64 {
+        if r < 3.0 {
+            0.3 * 0.5 * (1.0 + (std::f64::consts::PI * r / 3.0).cos())
+        } else {
+            0.0
+        }
+    }
+
     /// A height map (mm) with scars planted at known places, at `px` px/mm.
     fn skin(size: usize, px: f64, scars: &[(f64, f64, Profile)]) -> Vec<f32> {
         (0..size * size)
@@ -199,42 +229,14 @@ mod tests {
     #[test]
     fn types_and_measures_planted_scars() {
         let (size, px) = (400, 20.0);
-        // Ice-pick: 1.2 mm wide cone, 0.6 mm deep.
-        let ice = |r: f64| if r < 0.6 { 0.6 * (1.0 - r / 0.6) } else { 0.0 };
-        // Box-car: 3 mm wide, 0.3 mm deep, 0.15 mm walls.
-        let boxcar = |r: f64| {
-            if r < 1.35 {
-                0.3
-            } else if r < 1.5 {
-                0.3 * (1.5 - r) / 0.15
-            } else {
-                0.0
-            }
-        };
-        // Deep box-car: 3.5 mm wide, 0.7 mm deep.
-        let deep = |r: f64| {
-            if r < 1.6 {
-                0.7
-            } else if r < 1.75 {
-                0.7 * (1.75 - r) / 0.15
-            } else {
-                0.0
-            }
-        };
-        // Rolling: 6 mm wide, 0.3 mm deep, smooth.
-        let rolling = |r: f64| {
-            if r < 3.0 {
-                0.3 * 0.5 * (1.0 + (std::f64::consts::PI * r / 3.0).cos())
-            } else {
-                0.0
-            }
-        };
+        let shallow = |r: f64| boxcar(r, 3.0, 0.3);
+        let deep = |r: f64| boxcar(r, 3.5, 0.7);
         let z = skin(
             size,
             px,
             &[
-                (100.0, 100.0, &ice),
-                (300.0, 100.0, &boxcar),
+                (100.0, 100.0, &ice_pick),
+                (300.0, 100.0, &shallow),
                 (100.0, 300.0, &deep),
                 (300.0, 300.0, &rolling),
             ],
@@ -271,29 +273,13 @@ mod tests {
     fn measured_mode_end_to_end_six_lights() {
         use crate::measure::relief::{integrate, photometric_stereo, render};
         let (size, px) = (400, 20.0);
-        let ice = |r: f64| if r < 0.6 { 0.6 * (1.0 - r / 0.6) } else { 0.0 };
-        let boxcar = |r: f64| {
-            if r < 1.35 {
-                0.3
-            } else if r < 1.5 {
-                0.3 * (1.5 - r) / 0.15
-            } else {
-                0.0
-            }
-        };
-        let rolling = |r: f64| {
-            if r < 3.0 {
-                0.3 * 0.5 * (1.0 + (std::f64::consts::PI * r / 3.0).cos())
-            } else {
-                0.0
-            }
-        };
+        let shallow = |r: f64| boxcar(r, 3.0, 0.3);
         let z: Vec<f64> = skin(
             size,
             px,
             &[
-                (100.0, 100.0, &ice),
-                (300.0, 100.0, &boxcar),
+                (100.0, 100.0, &ice_pick),
+                (300.0, 100.0, &shallow),
                 (200.0, 290.0, &rolling),
             ],
         )

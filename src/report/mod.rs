@@ -200,6 +200,20 @@ pub struct SummaryRecord {
     pub run: RunInfo,
 }
 
+/// `text` made safe as part of a file name: ASCII letters, digits, `-` and
+/// `_` kept, anything else replaced by `_`.
+pub fn safe_file_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The JSON Schema of one results line, generated from these types.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Record)).unwrap_or_default()
