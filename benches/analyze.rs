@@ -82,8 +82,7 @@ fn main() {
     let analyzer = Analyzer::new(Options::default()).unwrap_or_else(|e| panic!("{e}"));
     let item = InputItem {
         path: photo.clone(),
-        subject: None,
-    };
+        subject: None, capture: None };
     let rgb = image::open(&photo).unwrap().into_rgb8();
     let mut models = analyzer.face_models().unwrap();
     let geometry = median(
@@ -141,8 +140,7 @@ fn main() {
     .unwrap_or_else(|e| panic!("{e}"));
     let cheek_item = InputItem {
         path: cheek.clone(),
-        subject: None,
-    };
+        subject: None, capture: None };
     let cheek_full = median(
         (0..3)
             .map(|_| {

@@ -3,6 +3,7 @@
 //! pixel limits enforced before any large allocation). EXIF is read only for
 //! orientation and never copied anywhere.
 
+use crate::capture::{CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS};
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
@@ -44,11 +45,13 @@ pub struct Subject {
     pub view: Option<View>,
 }
 
-/// One photo to analyse.
+/// One photo to analyse, or, for a multi-light capture set, the set (its
+/// first photo is `path`).
 #[derive(Debug, Clone)]
 pub struct InputItem {
     pub path: PathBuf,
     pub subject: Option<Subject>,
+    pub capture: Option<CaptureSet>,
 }
 
 /// True for `YYYY-MM-DD` with a plausible month and day.
@@ -114,13 +117,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
             }
             items.extend(found.into_iter().map(|p| InputItem {
                 subject: subject_from_layout(&p),
-                path: p,
-            }));
+                path: p, capture: None }));
         } else {
             items.push(InputItem {
                 subject: subject_from_layout(root),
-                path: root.clone(),
-            });
+                path: root.clone(), capture: None });
         }
     }
     Ok(items)
@@ -198,11 +199,19 @@ struct ManifestRow {
     visit_date: Option<String>,
     #[serde(default)]
     view: Option<String>,
+    #[serde(default)]
+    capture_set: Option<String>,
+    #[serde(default)]
+    light_dir: Option<String>,
 }
 
-/// Reads `path,patient_id,visit_date,view` rows; relative paths resolve
-/// against the manifest's folder. Any malformed row rejects the manifest,
-/// naming the line, because a silently skipped visit corrupts a cohort.
+/// Reads `path,patient_id,visit_date,view[,capture_set,light_dir]` rows;
+/// relative paths resolve against the manifest's folder. Any malformed row
+/// rejects the manifest, naming the line, because a silently skipped visit
+/// corrupts a cohort. Rows sharing a `capture_set` (with the same patient
+/// and date) become one item: a multi-light capture, analysed as one photo
+/// whose relief comes from all of them; `light_dir` is each photo's light
+/// (x y z, x right, y down, z towards the camera).
 pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     let err = |line: u64, reason: String| SetupError::Manifest {
         path: manifest.to_path_buf(),
@@ -221,7 +230,10 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             "missing the `path` column (expected path,patient_id,visit_date,view)".into(),
         ));
     }
-    let mut items = Vec::new();
+    let mut items: Vec<InputItem> = Vec::new();
+    // Capture set (name, patient, date) → its item's position and first line.
+    let mut sets: std::collections::HashMap<(String, Option<String>, Option<String>), (usize, u64)> =
+        std::collections::HashMap::new();
     for record in reader.records() {
         let record =
             record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
@@ -249,14 +261,70 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
         } else {
             base.join(path)
         };
-        items.push(InputItem {
-            path,
-            subject: Some(Subject {
-                patient_id: non_empty(row.patient_id),
-                visit_date,
-                view,
-            }),
-        });
+        let subject = Subject {
+            patient_id: non_empty(row.patient_id),
+            visit_date,
+            view,
+        };
+        let light = non_empty(row.light_dir);
+        let Some(set) = non_empty(row.capture_set) else {
+            if light.is_some() {
+                return Err(err(line, "light_dir given without a capture_set".into()));
+            }
+            items.push(InputItem {
+                path,
+                subject: Some(subject),
+                capture: None,
+            });
+            continue;
+        };
+        let light: LightDir = light
+            .ok_or_else(|| err(line, format!("capture set `{set}` needs a light_dir")))?
+            .parse()
+            .map_err(|e| err(line, e))?;
+        let photo = CapturePhoto {
+            path: path.clone(),
+            light,
+        };
+        let key = (
+            set.clone(),
+            subject.patient_id.clone(),
+            subject.visit_date.clone(),
+        );
+        match sets.get(&key) {
+            Some(&(at, _)) => {
+                if let Some(c) = items[at].capture.as_mut() {
+                    c.photos.push(photo);
+                }
+            }
+            None => {
+                sets.insert(key, (items.len(), line));
+                items.push(InputItem {
+                    path,
+                    subject: Some(subject),
+                    capture: Some(CaptureSet {
+                        name: set,
+                        photos: vec![photo],
+                    }),
+                });
+            }
+        }
+    }
+    let mut firsts: Vec<&(usize, u64)> = sets.values().collect();
+    firsts.sort();
+    for (at, line) in firsts {
+        if let Some(c) = &items[*at].capture {
+            if c.photos.len() < MIN_LIGHTS {
+                return Err(err(
+                    *line,
+                    format!(
+                        "capture set `{}` has {} photo(s); photometric stereo needs at least {MIN_LIGHTS} lights",
+                        c.name,
+                        c.photos.len()
+                    ),
+                ));
+            }
+        }
     }
     Ok(items)
 }
@@ -493,8 +561,7 @@ mod tests {
         let items: Vec<InputItem> = (0..200)
             .map(|i| InputItem {
                 path: PathBuf::from(format!("p{i}/2026-01-01/front.jpg")),
-                subject: None,
-            })
+                subject: None, capture: None })
             .collect();
         let n = 3;
         let shards: Vec<Shard> = (0..n).map(|i| Shard { index: i, count: n }).collect();

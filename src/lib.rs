@@ -1,12 +1,13 @@
 //! dermascore: offline measurement of facial skin from photographs.
 //!
 //! The modules follow the pipeline, and data flows forward through them:
-//! [`ingest`] → [`face`] → [`scale`] → [`zones`] → [`quality`] → [`measure`]
+//! [`ingest`] (with [`capture`] for multi-light sets) → [`face`] → [`scale`] → [`zones`] → [`quality`] → [`measure`]
 //! → [`score`] → [`plan`] → [`compare`] → [`report`]. [`pipeline`] runs the stages for one photo
 //! and for a batch; [`runtime`] and [`models`] load ONNX Runtime and the
 //! verified model files.
 
 pub mod batch;
+pub mod capture;
 pub mod cohort;
 pub mod compare;
 pub mod error;

@@ -33,6 +33,7 @@ pub enum ModelName {
     IrisLandmark,
     PoreSegmentation,
     PigmentSegmentation,
+    ScarRelief,
 }
 
 impl ModelName {
@@ -42,13 +43,14 @@ impl ModelName {
         Self::FaceLandmark,
         Self::IrisLandmark,
     ];
-    pub const ALL: [ModelName; 6] = [
+    pub const ALL: [ModelName; 7] = [
         Self::FaceDetectionShortRange,
         Self::FaceDetectionFullRange,
         Self::FaceLandmark,
         Self::IrisLandmark,
         Self::PoreSegmentation,
         Self::PigmentSegmentation,
+        Self::ScarRelief,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +61,7 @@ impl ModelName {
             Self::IrisLandmark => "iris_landmark",
             Self::PoreSegmentation => "pore_segmentation",
             Self::PigmentSegmentation => "pigment_segmentation",
+            Self::ScarRelief => "scar_relief",
         }
     }
 }

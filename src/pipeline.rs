@@ -133,7 +133,13 @@ impl Analyzer {
 
     /// The input path as records show it (pseudonymised when asked).
     pub fn record_path(&self, item: &InputItem) -> String {
-        let path = item.path.display().to_string();
+        self.shown_path(&item.path, item)
+    }
+
+    /// Any path of `item`'s (e.g. a capture set's other photos) as records
+    /// show it.
+    fn shown_path(&self, path: &Path, item: &InputItem) -> String {
+        let path = path.display().to_string();
         match (
             &self.options.pseudonymiser,
             item.subject.as_ref().and_then(|s| s.patient_id.as_deref()),
@@ -187,6 +193,7 @@ impl Analyzer {
             zones: Vec::new(),
             pores: None,
             pigmentation: None,
+            acne_scars: None,
             overlays: Vec::new(),
             plan: None,
             models: self.model_refs.clone(),
@@ -282,6 +289,7 @@ impl Analyzer {
                 scale.px_per_mm,
                 &quality,
                 &self.options.thresholds,
+                None,
             )?;
             let overlay = overlay::View::new(&rgb, Some(&face), &zone_masks)
                 .geometry(&rgb, Some(&face), &zone_masks, scale.px_per_mm, &m.overlay)
@@ -367,6 +375,44 @@ impl Analyzer {
             &self.options.thresholds,
         );
         let measure_start = Instant::now();
+        let companions = item
+            .capture
+            .as_ref()
+            .map(|set| self.load_capture(rgb, item, set));
+        let companion_pyramids: Vec<Pyramid> = match &companions {
+            Some(Ok(list)) => list
+                .iter()
+                .map(|(img, _)| Pyramid::new(img, PYRAMID_MIN_SIDE))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let capture = match (&item.capture, &companions) {
+            (Some(set), Some(Ok(list))) => Some(Ok(measure::Capture {
+                report: measure::CaptureReport {
+                    capture_set: set.name.clone(),
+                    photos: std::iter::once(measure::CapturePhoto {
+                        path: self.record_path(item),
+                        sha256: rec.input.sha256.clone(),
+                        light_dir: set.photos[0].light.get().map(f64::from),
+                        shift_px: [0.0, 0.0],
+                    })
+                    .chain(list.iter().map(|(_, p)| p.clone()))
+                    .collect(),
+                },
+                pyramids: std::iter::once(pyramid)
+                    .chain(companion_pyramids.iter())
+                    .collect(),
+                lights: set.photos.iter().map(|p| p.light.get()).collect(),
+                shifts: std::iter::once((0.0, 0.0))
+                    .chain(
+                        list.iter()
+                            .map(|(_, p)| (p.shift_px[0] as f32, p.shift_px[1] as f32)),
+                    )
+                    .collect(),
+            })),
+            (_, Some(Err(why))) => Some(Err(why.as_str())),
+            _ => None,
+        };
         let measurements = measure::measure(
             &mut models.skin,
             pyramid,
@@ -374,6 +420,7 @@ impl Analyzer {
             scale.px_per_mm,
             &quality,
             &self.options.thresholds,
+            capture.as_ref().map(|c| c.as_ref().map_err(|e| *e)),
         )?;
         rec.timing.measure_ms = ms(measure_start);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
@@ -404,7 +451,41 @@ impl Analyzer {
         rec.quality = Some(quality);
         rec.pores = Some(measurements.pores);
         rec.pigmentation = Some(measurements.pigmentation);
+        rec.acne_scars = Some(measurements.acne_scars);
         Ok(())
+    }
+
+    /// The other photos of a capture set, decoded with the same guards and
+    /// aligned to the first; or why the set cannot be used.
+    fn load_capture(
+        &self,
+        first: &image::RgbImage,
+        item: &InputItem,
+        set: &crate::capture::CaptureSet,
+    ) -> Result<Vec<(image::RgbImage, measure::CapturePhoto)>, String> {
+        set.photos
+            .iter()
+            .skip(1)
+            .map(|photo| {
+                let mut info = InputInfo::unread(&photo.path);
+                let img = ingest::load(&photo.path, &self.options.limits, &mut info)
+                    .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+                let (dx, dy) = crate::capture::align(first, &img)
+                    .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+                Ok((
+                    img,
+                    measure::CapturePhoto {
+                        path: self.shown_path(&photo.path, item),
+                        sha256: info.sha256,
+                        light_dir: photo.light.get().map(f64::from),
+                        shift_px: [
+                            (f64::from(dx) * 100.0).round() / 100.0,
+                            (f64::from(dy) * 100.0).round() / 100.0,
+                        ],
+                    },
+                ))
+            })
+            .collect()
     }
 
     fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {
@@ -456,6 +537,7 @@ fn build_sessions(
     let (iris, _) = models.session(ModelName::IrisLandmark, device)?;
     let (pores, _) = models.session(ModelName::PoreSegmentation, device)?;
     let (pigment, _) = models.session(ModelName::PigmentSegmentation, device)?;
+    let (scars, _) = models.session(ModelName::ScarRelief, device)?;
     Ok((
         WorkerModels {
             face: FaceModels {
@@ -464,7 +546,11 @@ fn build_sessions(
                 mesh,
                 iris,
             },
-            skin: SkinModels { pores, pigment },
+            skin: SkinModels {
+                pores,
+                pigment,
+                scars,
+            },
         },
         used,
     ))

@@ -36,6 +36,22 @@ pub fn pores(coverage_pct: f64, count: u64) -> Score {
     propagate(|c| 100.0 * (1.0 - (-c / 5.0).exp()), coverage_pct, rel)
 }
 
+/// Acne scars: `100 · (1 − exp(−I / 4))` with the index I = scarred area %
+/// × (mean depth / 0.5 mm): 2 % of the area in 0.5 mm deep scars → 39,
+/// 4 % → 63, 8 % → 86; shallower scars count proportionally less.
+/// Uncertainty: Poisson sampling of the scar count (1/√N) combined with
+/// the relative depth uncertainty.
+pub fn scars(area_pct: f64, mean_depth_mm: f64, count: u64, depth_uncertainty_mm: f64) -> Score {
+    let depth_rel = if mean_depth_mm > 0.0 {
+        depth_uncertainty_mm / mean_depth_mm
+    } else {
+        0.0
+    };
+    let rel = (1.0 / count.max(1) as f64 + depth_rel * depth_rel).sqrt();
+    let index = area_pct * mean_depth_mm / 0.5;
+    propagate(|i| 100.0 * (1.0 - (-i / 4.0).exp()), index, rel)
+}
+
 /// MASI area grade, continuous: 0 % → 0, 10 % → 1, 30 → 2, 50 → 3, 70 → 4,
 /// 90 → 5, 100 → 6 (the MASI band edges), linear between.
 pub fn masi_area_continuous(pct: f64) -> f64 {

@@ -99,9 +99,10 @@ def dataset(task, n, seed, workers=2):
 
 
 # ---------------------------------------------------------------- model
-def init_params(rng, width):
+def init_params(rng, width, out_channels=1):
     a, b = width
-    shapes = [(3, 3, 3, a), (3, 3, a, b), (3, 3, b, b), (3, 3, b, b), (3, 3, b, b), (1, 1, a + b, a), (3, 3, a, 1)]
+    shapes = [(3, 3, 3, a), (3, 3, a, b), (3, 3, b, b), (3, 3, b, b), (3, 3, b, b), (1, 1, a + b, a),
+              (3, 3, a, out_channels)]
     params = []
     for s in shapes:
         fan_in = s[0] * s[1] * s[2]
@@ -131,14 +132,13 @@ def forward(params, x, dil):
     return conv(h, params[6])  # logits
 
 
-def train(task, x, y, steps, batch, seed, log_every=200):
+def train(task, x, y, steps, batch, seed):
     import jax
     import jax.numpy as jnp
 
     cfg = TASKS[task]
     dil = cfg["dilations"]
     params = init_params(np.random.default_rng(seed), cfg["width"])
-    params = jax.tree_util.tree_map(jnp.asarray, params)
     pw = cfg["pos_weight"]
 
     def loss_fn(p, xb, yb):
@@ -148,7 +148,18 @@ def train(task, x, y, steps, batch, seed, log_every=200):
         dice = 1 - (2 * jnp.sum(prob * yb) + 1) / (jnp.sum(prob) + jnp.sum(yb) + 1)
         return bce + 0.5 * dice
 
-    # Adam, written out (no optimiser package needed).
+    return fit(task, params, loss_fn, x, y, steps, batch, seed)
+
+
+def fit(name, params, loss_fn, x, y, steps, batch, seed, log_every=200):
+    """Adam with a cosine learning rate, written out (no optimiser package
+    needed); random horizontal flips of image and target together, since
+    skin has no preferred orientation (for a lit scene a flip mirrors the
+    light direction too, which training draws at random anyway)."""
+    import jax
+    import jax.numpy as jnp
+
+    params = jax.tree_util.tree_map(jnp.asarray, params)
     lr0, b1, b2, eps = 3e-3, 0.9, 0.999, 1e-8
     m = jax.tree_util.tree_map(jnp.zeros_like, params)
     v = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -169,11 +180,11 @@ def train(task, x, y, steps, batch, seed, log_every=200):
     for t in range(steps):
         idx = rng.integers(0, len(x), batch)
         xb, yb = x[idx], y[idx]
-        if rng.random() < 0.5:  # flips: skin has no preferred orientation
+        if rng.random() < 0.5:
             xb, yb = xb[:, :, ::-1], yb[:, :, ::-1]
         params, m, v, loss = step(params, m, v, t, xb, yb)
         if t % log_every == 0 or t == steps - 1:
-            print(f"  {task} step {t:5d} loss {float(loss):.4f} ({time.time() - t0:.0f}s)", flush=True)
+            print(f"  {name} step {t:5d} loss {float(loss):.4f} ({time.time() - t0:.0f}s)", flush=True)
     return [(np.asarray(w), np.asarray(b)) for w, b in params]
 
 
@@ -187,11 +198,10 @@ def validation_dice(task, params, x, y):
 
 
 # ---------------------------------------------------------------- ONNX
-def export_onnx(task, params, path: Path):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+def graph_nodes(params, dil):
+    """The network as ONNX nodes and initialisers; returns the logits' name."""
+    from onnx import helper, numpy_helper
 
-    dil = TASKS[task]["dilations"]
     inits, nodes = [], []
 
     def conv(name, inp, idx, stride=1, d=1):
@@ -217,17 +227,31 @@ def export_onnx(task, params, path: Path):
                                   coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
     nodes.append(helper.make_node("Concat", ["up", h1], ["cat"], axis=1))
     h = relu(conv("c6", "cat", 5))
-    logits = conv("c7", h, 6)
-    nodes.append(helper.make_node("Sigmoid", [logits], ["prob"]))
+    return nodes, inits, conv("c7", h, 6)
+
+
+def save_model(nodes, inits, name, outputs, path: Path):
+    """An opset-17 model with one NCHW image input and the named outputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
     graph = helper.make_graph(
-        nodes, task,
+        nodes, name,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "height", "width"])],
-        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, "height", "width"])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [1, 1, "height", "width"]) for o in outputs],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="dermascore")
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def export_onnx(task, params, path: Path):
+    from onnx import helper
+
+    nodes, inits, logits = graph_nodes(params, TASKS[task]["dilations"])
+    nodes.append(helper.make_node("Sigmoid", [logits], ["prob"]))
+    save_model(nodes, inits, task, ["prob"], path)
 
 
 def check_parity(task, params, path: Path):

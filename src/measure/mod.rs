@@ -19,6 +19,7 @@ use crate::zones::{ZoneMask, ZoneName};
 use ort::session::Session;
 use pigment::{PigmentMetrics, PigmentSample, SkinColour};
 use pores::{PoreMetrics, PoreSample};
+use scars::{ScarMetrics, ScarSample};
 use schemars::JsonSchema;
 use segment::CanonicalPatch;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ pub const MIN_ZONE_AREA_CM2: f64 = 0.5;
 pub struct SkinModels {
     pub pores: Session,
     pub pigment: Session,
+    pub scars: Session,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -99,11 +101,70 @@ pub struct PigmentReport {
     pub zones: Vec<ZonePigment>,
 }
 
+/// How a scar depth was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DepthMode {
+    /// From a multi-light capture: photometric stereo and integration.
+    Measured,
+    /// From one photo's shading, by the scar model.
+    Estimated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneScars {
+    pub zone: ZoneName,
+    /// Null when this zone could not be measured; see `reason`.
+    pub metrics: Option<ScarMetrics>,
+    pub reason: Option<String>,
+}
+
+/// The photos of a multi-light capture that measured the relief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CaptureReport {
+    pub capture_set: String,
+    pub photos: Vec<CapturePhoto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapturePhoto {
+    pub path: String,
+    pub sha256: Option<String>,
+    /// Unit direction towards the light: x right, y down, z towards the camera.
+    pub light_dir: [f64; 3],
+    /// Where this photo's content sits relative to the first photo's, in
+    /// pixels (found by phase correlation and undone before measuring).
+    pub shift_px: [f64; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScarReport {
+    /// True when numbers were produced (whatever the depth mode).
+    pub measured: bool,
+    pub reason: Option<String>,
+    /// `measured` (multi-light capture) or `estimated` (one photo); null
+    /// when nothing was measured.
+    pub depth_mode: Option<DepthMode>,
+    /// One scar's depth error (one SD, mm) in this mode, from the
+    /// evaluation on held-out renders (`dermascore evaluate scars`).
+    pub depth_uncertainty_mm: Option<f64>,
+    pub min_px_per_mm: f64,
+    /// The resolution the relief was measured at.
+    pub canonical_px_per_mm: Option<f64>,
+    /// Depressions shallower than this are skin texture, not scars.
+    pub min_depth_mm: f64,
+    pub capture: Option<CaptureReport>,
+    pub face: Option<ScarMetrics>,
+    pub zones: Vec<ZoneScars>,
+}
+
 /// What the overlays draw: findings in image coordinates and chromophore maps.
 #[derive(Default)]
 pub struct OverlayData {
     /// Pore centre and radius, image pixels.
     pub pores: Vec<(f32, f32, f32)>,
+    /// Scar centre and radius (equivalent circle), image pixels.
+    pub scars: Vec<(f32, f32, f32)>,
     /// Boundary cells of each spot (centre, image pixels) and the cell size.
     pub spots: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
@@ -121,6 +182,7 @@ pub struct ChromophoreTile {
 pub struct Measurements {
     pub pores: PoreReport,
     pub pigmentation: PigmentReport,
+    pub acne_scars: ScarReport,
     pub overlay: OverlayData,
 }
 
@@ -172,6 +234,7 @@ pub fn measure(
     scale: Option<PxPerMm>,
     quality: &QualityReport,
     thresholds: &crate::quality::Thresholds,
+    capture: Option<Result<&Capture, &str>>,
 ) -> Result<Measurements, InputError> {
     let mut overlay = OverlayData::default();
     let pores = measure_pores(
@@ -192,9 +255,20 @@ pub fn measure(
         thresholds,
         &mut overlay,
     )?;
+    let acne_scars = measure_scars(
+        models,
+        pyramid,
+        zones,
+        scale,
+        unusable(&quality.usable.acne_scars),
+        thresholds,
+        capture,
+        &mut overlay,
+    )?;
     Ok(Measurements {
         pores,
         pigmentation,
+        acne_scars,
         overlay,
     })
 }
@@ -269,6 +343,159 @@ fn measure_pores(
     } else {
         report.reason = Some("no zone large enough to measure".into());
     }
+    Ok(report)
+}
+
+/// A multi-light capture ready to measure: the first photo's pyramid is the
+/// one the rest of the analysis uses; every photo's light and its shift
+/// relative to the first.
+pub struct Capture<'a> {
+    pub report: CaptureReport,
+    pub pyramids: Vec<&'a Pyramid<'a>>,
+    pub lights: Vec<[f32; 3]>,
+    pub shifts: Vec<(f32, f32)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure_scars(
+    models: &mut SkinModels,
+    pyramid: &Pyramid,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+    blocked: Option<String>,
+    t: &crate::quality::Thresholds,
+    capture: Option<Result<&Capture, &str>>,
+    overlay: &mut OverlayData,
+) -> Result<ScarReport, InputError> {
+    let (capture, capture_failed) = match capture {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(why)) => (None, Some(format!("capture set: {why}"))),
+        None => (None, None),
+    };
+    let mode = if capture.is_some() {
+        DepthMode::Measured
+    } else {
+        DepthMode::Estimated
+    };
+    let mut report = ScarReport {
+        measured: false,
+        reason: None,
+        depth_mode: None,
+        depth_uncertainty_mm: None,
+        min_px_per_mm: t.scars_min_px_per_mm,
+        canonical_px_per_mm: None,
+        min_depth_mm: scars::MIN_DEPTH_MM,
+        capture: capture.map(|c| c.report.clone()),
+        face: None,
+        zones: Vec::new(),
+    };
+    let scale = match gate(capture_failed.or(blocked), scale) {
+        Ok(s) => s,
+        Err(why) => {
+            report.reason = Some(why);
+            return Ok(report);
+        }
+    };
+    let (canonical, uncertainty) = match mode {
+        DepthMode::Measured => (
+            scale.get().min(scars::MEASURED_MAX_PX_PER_MM),
+            scars::MEASURED_DEPTH_UNCERTAINTY_MM,
+        ),
+        DepthMode::Estimated => (
+            scars::CANONICAL_PX_PER_MM,
+            scars::ESTIMATED_DEPTH_UNCERTAINTY_MM,
+        ),
+    };
+    let mut samples = Vec::new();
+    for zone in zones {
+        let patch = match zone_patch(pyramid, zone, scale, canonical) {
+            Ok(p) => p,
+            Err(why) => {
+                report.zones.push(ZoneScars {
+                    zone: zone.name,
+                    metrics: None,
+                    reason: Some(why),
+                });
+                continue;
+            }
+        };
+        let (w, h) = (patch.width as usize, patch.height as usize);
+        let found = match capture {
+            Some(c) => {
+                let planes = c
+                    .pyramids
+                    .iter()
+                    .zip(&c.shifts)
+                    .map(|(p, &shift)| patch.luminance_from(p, shift))
+                    .collect::<Vec<_>>();
+                let normals = match relief::photometric_stereo(&planes, &c.lights) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        report.zones.clear();
+                        report.reason = Some(format!("capture set: {e}"));
+                        return Ok(report);
+                    }
+                };
+                let height = relief::integrate(&normals, patch.px_per_mm);
+                scars::find(&height, w, h, patch.px_per_mm)
+                    .into_iter()
+                    .filter(|s| {
+                        let (x, y) = (s.centre_px.0 as usize, s.centre_px.1 as usize);
+                        x < w && y < h && patch.mask[y * w + x]
+                    })
+                    .collect::<Vec<_>>()
+            }
+            None => {
+                let (prob, depth) =
+                    segment::scar_relief(&mut models.scars, &patch).map_err(run_error("scar model"))?;
+                scars::from_mask(
+                    &prob,
+                    &depth,
+                    &patch.mask,
+                    w,
+                    h,
+                    patch.px_per_mm,
+                    scars::PROBABILITY_THRESHOLD,
+                )
+            }
+        };
+        // Centres to image pixels for the record and the overlay.
+        let found: Vec<scars::Scar> = found
+            .into_iter()
+            .map(|mut s| {
+                let (x, y) = patch
+                    .map
+                    .apply(s.centre_px.0 as f32 - 0.5, s.centre_px.1 as f32 - 0.5);
+                s.centre_px = (f64::from(x), f64::from(y));
+                overlay.scars.push((
+                    x,
+                    y,
+                    (s.width_mm / 2.0 * scale.get()) as f32,
+                ));
+                s
+            })
+            .collect();
+        let sample = ScarSample {
+            scars: found,
+            area_mm2: patch.area_mm2(),
+        };
+        report.zones.push(ZoneScars {
+            zone: zone.name,
+            metrics: Some(sample.metrics(uncertainty)),
+            reason: None,
+        });
+        samples.push(sample);
+    }
+    if samples.is_empty() {
+        report.reason = Some("no zone large enough to measure".into());
+        return Ok(report);
+    }
+    let refs: Vec<&ScarSample> = samples.iter().collect();
+    report.face = Some(ScarSample::merge(&refs).metrics(uncertainty));
+    report.measured = true;
+    report.depth_mode = Some(mode);
+    report.depth_uncertainty_mm = Some(uncertainty);
+    report.canonical_px_per_mm = Some(canonical);
     Ok(report)
 }
 

@@ -3,9 +3,20 @@
 //! than 2 mm and deep; box-car 1.5–4 mm with sharp walls, shallow (≤ 0.5 mm)
 //! or deep; rolling wider than 4 mm with sloped walls.
 
+use crate::score::{self, Score};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The single-photo model's resolution: a 1 mm scar spans 5 pixels.
+pub const CANONICAL_PX_PER_MM: f64 = 5.0;
+/// Multi-light captures are measured at their own resolution up to this.
+pub const MEASURED_MAX_PX_PER_MM: f64 = 10.0;
+pub const PROBABILITY_THRESHOLD: f32 = 0.5;
+/// One scar's depth error (SD, mm) from one photo, from the held-out
+/// evaluation (`dermascore evaluate scars`, README).
+pub const ESTIMATED_DEPTH_UNCERTAINTY_MM: f64 = 0.2;
+/// The same for a multi-light capture.
+pub const MEASURED_DEPTH_UNCERTAINTY_MM: f64 = 0.05;
 /// Depressions shallower than this (mm) are skin texture, not scars.
 pub const MIN_DEPTH_MM: f64 = 0.05;
 /// Scale of the local skin surface the depth is measured from (mm): wider
@@ -35,8 +46,130 @@ pub struct Scar {
     /// Depth over the width of the wall (the ring between 10 % and 90 % of
     /// the depth); high for sharp walls.
     pub wall_slope: f64,
-    /// Centre in height-map pixels.
+    /// Centre: height-map pixels while measuring, image pixels in a record.
     pub centre_px: (f64, f64),
+}
+
+/// How many scars of each type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScarCounts {
+    pub ice_pick: u64,
+    pub boxcar_shallow: u64,
+    pub boxcar_deep: u64,
+    pub rolling: u64,
+}
+
+/// Scars of a zone or of the face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScarMetrics {
+    pub count: u64,
+    pub by_type: ScarCounts,
+    pub density_per_cm2: f64,
+    pub scarred_area_mm2: f64,
+    /// Scarred share of the measured area, %.
+    pub scarred_area_pct: f64,
+    /// Null when there are no scars.
+    pub mean_depth_mm: Option<f64>,
+    pub max_depth_mm: Option<f64>,
+    /// Goodman & Baron qualitative grade, estimated from the relief: 0 no
+    /// atrophic scar found, 2 mild, 3 moderate, 4 severe (rules in
+    /// `goodman_baron_estimate`). Grade 1 (macular: flat marks) has no
+    /// relief and is never given here.
+    pub goodman_baron_grade: u8,
+    /// 0–100 from scarred area and depth (`score::scars`).
+    pub severity: Score,
+    pub scars: Vec<Scar>,
+}
+
+/// Goodman & Baron (2006) qualitative grade from the scars found, an
+/// estimate: severe (4) when scars that stretching cannot flatten — ice-pick
+/// or deep box-car — number three or more, or scars cover ≥ 10 % of the
+/// area; moderate (3) when any scar is obvious at social distance (≥ 0.3 mm
+/// deep and ≥ 1.5 mm wide) or scars cover ≥ 2 %; mild (2) otherwise.
+pub fn goodman_baron_estimate(scars: &[Scar], scarred_area_pct: f64) -> u8 {
+    if scars.is_empty() {
+        return 0;
+    }
+    let tethered = scars
+        .iter()
+        .filter(|s| matches!(s.kind, ScarType::IcePick | ScarType::BoxcarDeep))
+        .count();
+    if tethered >= 3 || scarred_area_pct >= 10.0 {
+        4
+    } else if scarred_area_pct >= 2.0
+        || scars.iter().any(|s| s.depth_mm >= 0.3 && s.width_mm >= 1.5)
+    {
+        3
+    } else {
+        2
+    }
+}
+
+/// Scars found over a measured area (mm²), poolable across zones.
+#[derive(Debug, Clone, Default)]
+pub struct ScarSample {
+    pub scars: Vec<Scar>,
+    pub area_mm2: f64,
+}
+
+impl ScarSample {
+    pub fn merge(parts: &[&ScarSample]) -> ScarSample {
+        ScarSample {
+            scars: parts.iter().flat_map(|p| p.scars.iter().cloned()).collect(),
+            area_mm2: parts.iter().map(|p| p.area_mm2).sum(),
+        }
+    }
+
+    /// `depth_uncertainty_mm`: one scar's depth error (one SD), carried into
+    /// the severity's uncertainty.
+    pub fn metrics(&self, depth_uncertainty_mm: f64) -> ScarMetrics {
+        let mut by_type = ScarCounts::default();
+        for s in &self.scars {
+            *match s.kind {
+                ScarType::IcePick => &mut by_type.ice_pick,
+                ScarType::BoxcarShallow => &mut by_type.boxcar_shallow,
+                ScarType::BoxcarDeep => &mut by_type.boxcar_deep,
+                ScarType::Rolling => &mut by_type.rolling,
+            } += 1;
+        }
+        let n = self.scars.len();
+        let scarred: f64 = self.scars.iter().map(|s| s.area_mm2).sum();
+        let pct = if self.area_mm2 > 0.0 {
+            (100.0 * scarred / self.area_mm2).min(100.0)
+        } else {
+            0.0
+        };
+        let mean = (n > 0).then(|| self.scars.iter().map(|s| s.depth_mm).sum::<f64>() / n as f64);
+        let max = self.scars.iter().map(|s| s.depth_mm).reduce(f64::max);
+        let round = |v: f64, k: f64| (v * k).round() / k;
+        ScarMetrics {
+            count: n as u64,
+            by_type,
+            density_per_cm2: if self.area_mm2 > 0.0 {
+                round(n as f64 / (self.area_mm2 / 100.0), 1000.0)
+            } else {
+                0.0
+            },
+            scarred_area_mm2: round(scarred, 100.0),
+            scarred_area_pct: round(pct, 1000.0),
+            mean_depth_mm: mean.map(|v| round(v, 1000.0)),
+            max_depth_mm: max.map(|v| round(v, 1000.0)),
+            goodman_baron_grade: goodman_baron_estimate(&self.scars, pct),
+            severity: score::scars(pct, mean.unwrap_or(0.0), n as u64, depth_uncertainty_mm),
+            scars: self
+                .scars
+                .iter()
+                .map(|s| Scar {
+                    width_mm: round(s.width_mm, 1000.0),
+                    area_mm2: round(s.area_mm2, 1000.0),
+                    depth_mm: round(s.depth_mm, 1000.0),
+                    wall_slope: round(s.wall_slope, 1000.0),
+                    centre_px: (round(s.centre_px.0, 10.0), round(s.centre_px.1, 10.0)),
+                    ..s.clone()
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Box blur of radius `r` (separable, edges clamped): the local surface.
@@ -109,7 +242,8 @@ fn grow(
     out
 }
 
-/// Finds and types the scars in a `w`×`h` height map sampled at `px_per_mm`.
+/// Finds and types the scars in a `w`×`h` height map sampled at `px_per_mm`
+/// (the measured mode: a height map from photometric stereo).
 pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
     let r = ((SURFACE_SCALE_MM / 2.0) * px_per_mm).round().max(1.0) as usize;
     // Two passes approximate a Gaussian; the surface is pulled down by the
@@ -126,7 +260,6 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
         .collect();
     let mask = vec![true; w * h];
     let comps = super::segment::components(&inside, &mask, w as u32, h as u32, 0.5);
-    let px_mm = 1.0 / px_per_mm;
     let mut claimed = vec![false; w * h];
     comps
         .iter()
@@ -139,39 +272,73 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
             // A sloped scar's edge lies below the detection threshold: its
             // extent is where it is at least 10 % of its own depth deep.
             let region = grow(&c.pixels, &depth, w, h, 0.1 * deepest, &mut claimed);
-            let area_mm2 = region.len() as f64 * px_mm * px_mm;
-            let width_mm = 2.0 * (area_mm2 / std::f64::consts::PI).sqrt();
-            if width_mm < 2.0 * px_mm {
-                return None; // one or two pixels: noise
-            }
-            // Wall: pixels between 10 % and 90 % of the depth; its width is
-            // the ring's area over the scar's perimeter.
-            let ring = region
-                .iter()
-                .filter(|&&i| (0.1 * deepest..0.9 * deepest).contains(&depth[i]))
-                .count() as f64;
-            let perimeter_mm = std::f64::consts::PI * width_mm;
-            let wall_mm = (ring * px_mm * px_mm / perimeter_mm).max(px_mm);
-            let wall_slope = 0.8 * deepest / wall_mm;
-            let kind = if width_mm < 2.0 && deepest > 0.3 {
-                ScarType::IcePick
-            } else if width_mm > 4.0 && wall_slope < SHARP_WALL_SLOPE {
-                ScarType::Rolling
-            } else if deepest > 0.5 {
-                ScarType::BoxcarDeep
-            } else {
-                ScarType::BoxcarShallow
-            };
-            Some(Scar {
-                kind,
-                width_mm,
-                area_mm2,
-                depth_mm: deepest,
-                wall_slope,
-                centre_px: (f64::from(c.centroid.0), f64::from(c.centroid.1)),
-            })
+            describe(&region, &depth, w, px_per_mm)
         })
         .collect()
+}
+
+/// Scars from a model's scar mask (components of its probability map inside
+/// `mask`) and its depth map (mm below the surrounding skin): the estimated,
+/// single-photo mode. Components shallower than `MIN_DEPTH_MM` are dropped.
+pub fn from_mask(
+    prob: &[f32],
+    depth_mm: &[f32],
+    mask: &[bool],
+    w: usize,
+    h: usize,
+    px_per_mm: f64,
+    threshold: f32,
+) -> Vec<Scar> {
+    let depth: Vec<f64> = depth_mm.iter().map(|&d| f64::from(d)).collect();
+    super::segment::components(prob, mask, w as u32, h as u32, threshold)
+        .iter()
+        .filter_map(|c| {
+            let region: Vec<usize> = c.pixels.iter().map(|&i| i as usize).collect();
+            describe(&region, &depth, w, px_per_mm)
+        })
+        .filter(|s| s.depth_mm >= MIN_DEPTH_MM)
+        .collect()
+}
+
+/// Measures and types one scar from its pixels and the depth map.
+fn describe(region: &[usize], depth: &[f64], w: usize, px_per_mm: f64) -> Option<Scar> {
+    let px_mm = 1.0 / px_per_mm;
+    let deepest = region.iter().map(|&i| depth[i]).fold(0.0, f64::max);
+    let area_mm2 = region.len() as f64 * px_mm * px_mm;
+    let width_mm = 2.0 * (area_mm2 / std::f64::consts::PI).sqrt();
+    if width_mm < 2.0 * px_mm || deepest <= 0.0 {
+        return None; // one or two pixels: noise
+    }
+    // Wall: pixels between 10 % and 90 % of the depth; its width is the
+    // ring's area over the scar's perimeter.
+    let ring = region
+        .iter()
+        .filter(|&&i| (0.1 * deepest..0.9 * deepest).contains(&depth[i]))
+        .count() as f64;
+    let perimeter_mm = std::f64::consts::PI * width_mm;
+    let wall_mm = (ring * px_mm * px_mm / perimeter_mm).max(px_mm);
+    let wall_slope = 0.8 * deepest / wall_mm;
+    let kind = if width_mm < 2.0 && deepest > 0.3 {
+        ScarType::IcePick
+    } else if width_mm > 4.0 && wall_slope < SHARP_WALL_SLOPE {
+        ScarType::Rolling
+    } else if deepest > 0.5 {
+        ScarType::BoxcarDeep
+    } else {
+        ScarType::BoxcarShallow
+    };
+    let n = region.len() as f64;
+    let (sx, sy) = region.iter().fold((0.0, 0.0), |(sx, sy), &i| {
+        (sx + (i % w) as f64, sy + (i / w) as f64)
+    });
+    Some(Scar {
+        kind,
+        width_mm,
+        area_mm2,
+        depth_mm: deepest,
+        wall_slope,
+        centre_px: (sx / n + 0.5, sy / n + 0.5),
+    })
 }
 
 #[cfg(test)]

@@ -144,6 +144,29 @@ impl CanonicalPatch {
         }
     }
 
+    /// Linear-light luminance of another photo of the same pose, sampled on
+    /// this patch's grid displaced by `shift` (that photo's offset, pixels),
+    /// for photometric stereo.
+    pub fn luminance_from(&self, pyramid: &Pyramid, shift: (f32, f32)) -> super::relief::Plane {
+        let map = Affine {
+            tx: self.map.tx + shift.0,
+            ty: self.map.ty + shift.1,
+            ..self.map
+        };
+        let mut rgb = vec![0.0f32; (self.width * self.height * 3) as usize];
+        pyramid.sample(&map, self.width, self.height, 1.0, 0.0, &mut rgb);
+        let lut = linear_lut_quarter_steps();
+        let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
+        super::relief::Plane {
+            width: self.width as usize,
+            height: self.height as usize,
+            data: rgb
+                .chunks_exact(3)
+                .map(|p| 0.2126 * lin(p[0]) + 0.7152 * lin(p[1]) + 0.0722 * lin(p[2]))
+                .collect(),
+        }
+    }
+
     pub fn pixel_u8(&self, i: usize) -> [u8; 3] {
         let c = |k: usize| self.rgb[i * 3 + k].round().clamp(0.0, 255.0) as u8;
         [c(0), c(1), c(2)]
@@ -165,6 +188,20 @@ fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
         }
         t
     })
+}
+
+/// Runs the scar model: per-pixel scar probability and depth (mm) below the
+/// surrounding skin.
+pub fn scar_relief(
+    session: &mut Session,
+    patch: &CanonicalPatch,
+) -> ort::Result<(Vec<f32>, Vec<f32>)> {
+    let input = patch.model_input();
+    let shape = [1usize, 3, patch.height as usize, patch.width as usize];
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, &*input))?])?;
+    let (_, prob) = outputs["scar"].try_extract_tensor::<f32>()?;
+    let (_, depth) = outputs["depth_mm"].try_extract_tensor::<f32>()?;
+    Ok((prob.to_vec(), depth.to_vec()))
 }
 
 /// One connected finding, in canonical pixels.

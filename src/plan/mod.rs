@@ -24,6 +24,7 @@ pub const DISCLAIMER: &str =
 pub enum Concern {
     Pores,
     Pigmentation,
+    AcneScars,
 }
 
 /// Why a number is what it is: the protocol rule and the measured value.
@@ -94,6 +95,23 @@ fn band<T: Copy>(bands: &[Band<T>], severity: f64) -> Option<(T, f64)> {
         .map(|b| (b.value, b.up_to_severity))
 }
 
+/// The zone's deepest scar, how its depth was obtained, for the rationale.
+fn scar_depth(rec: &ImageRecord, zone: ZoneName) -> Option<String> {
+    let s = rec.acne_scars.as_ref()?;
+    let m = s.zones.iter().find(|z| z.zone == zone)?.metrics.as_ref()?;
+    let mode = match s.depth_mode? {
+        crate::measure::DepthMode::Measured => "measured (multi-light)",
+        crate::measure::DepthMode::Estimated => "estimated from one photo",
+    };
+    Some(format!(
+        "{} scar(s), deepest {:.2} mm ± {:.2} ({mode}), Goodman & Baron grade estimate {}",
+        m.count,
+        m.max_depth_mm?,
+        s.depth_uncertainty_mm.unwrap_or(0.0),
+        m.goodman_baron_grade
+    ))
+}
+
 /// Plans from one image record. Contraindications come from the record's
 /// redness and colour and from `intake` (if the patient has one).
 pub fn make_plan(
@@ -154,10 +172,24 @@ pub fn make_plan(
         }),
         None => {}
     }
-    not_assessed.push(Reason {
-        rule: "acne_scars".into(),
-        evidence: "acne-scar depth is not measured by this version".into(),
-    });
+    match rec.acne_scars.as_ref() {
+        Some(s) if s.measured && protocol.depth.acne_scars.is_none() => not_assessed.push(Reason {
+            rule: "depth.acne_scars".into(),
+            evidence: "scars were measured but the protocol sets no depth for them".into(),
+        }),
+        Some(s) if s.measured => {
+            for z in &s.zones {
+                if let Some(m) = &z.metrics {
+                    per_zone.push((z.zone, Concern::AcneScars, m.severity.value));
+                }
+            }
+        }
+        Some(s) => not_assessed.push(Reason {
+            rule: "acne_scars".into(),
+            evidence: s.reason.clone().unwrap_or_default(),
+        }),
+        None => {}
+    }
 
     let colour = rec.pigmentation.as_ref().and_then(|p| p.colour);
     let tone = colour.and_then(|c| protocol.skin_tone.get(&c.ita_category).map(|t| (c, t)));
@@ -185,6 +217,10 @@ pub fn make_plan(
             let (bands, key) = match concern {
                 Concern::Pores => (&protocol.depth.pores, "depth.pores"),
                 Concern::Pigmentation => (&protocol.depth.pigmentation, "depth.pigmentation"),
+                Concern::AcneScars => match &protocol.depth.acne_scars {
+                    Some(b) => (b, "depth.acne_scars"),
+                    None => continue,
+                },
             };
             let Some((mut depth, up_to)) = band(bands, severity) else {
                 continue;
@@ -194,6 +230,14 @@ pub fn make_plan(
                 evidence: format!("{concern:?} severity {severity:.0} ≤ {up_to:.0} → {depth} mm")
                     .to_lowercase(),
             }];
+            if concern == Concern::AcneScars {
+                if let Some(s) = scar_depth(rec, z) {
+                    rationale.push(Reason {
+                        rule: "acne_scars.depth".into(),
+                        evidence: s,
+                    });
+                }
+            }
             if let Some((c, t)) = tone {
                 if t.depth_factor != 1.0 {
                     depth *= t.depth_factor;

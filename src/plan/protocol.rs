@@ -43,11 +43,16 @@ pub struct Band<T> {
 struct DepthRaw {
     pores: Vec<DepthBand>,
     pigmentation: Vec<DepthBand>,
+    /// Optional so that protocols written before scars were measured still
+    /// load; without it scars are reported but not planned.
+    #[serde(default)]
+    acne_scars: Option<Vec<DepthBand>>,
 }
 
 pub struct Depth {
     pub pores: Vec<Band<f64>>,
     pub pigmentation: Vec<Band<f64>>,
+    pub acne_scars: Option<Vec<Band<f64>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,7 +214,13 @@ impl Protocol {
                 })
             }
         };
-        for b in raw.depth.pores.iter().chain(&raw.depth.pigmentation) {
+        for b in raw
+            .depth
+            .pores
+            .iter()
+            .chain(&raw.depth.pigmentation)
+            .chain(raw.depth.acne_scars.iter().flatten())
+        {
             check(
                 b.depth_mm > 0.0 && b.depth_mm <= MAX_DEPTH_MM,
                 "depth",
@@ -291,6 +302,17 @@ impl Protocol {
                     "pigmentation",
                     text,
                 )?,
+                acne_scars: raw
+                    .depth
+                    .acne_scars
+                    .map(|b| {
+                        bands(
+                            b.iter().map(|b| (b.up_to_severity, b.depth_mm)).collect(),
+                            "acne_scars",
+                            text,
+                        )
+                    })
+                    .transpose()?,
             },
             zone_cap_mm: raw.zone_cap_mm,
             course: Course {

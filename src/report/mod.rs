@@ -11,7 +11,7 @@ use crate::error::ErrorCode;
 use crate::face::detect::DetectorKind;
 use crate::face::Pose;
 use crate::ingest::{InputInfo, Shard, Subject};
-use crate::measure::{PigmentReport, PoreReport};
+use crate::measure::{PigmentReport, PoreReport, ScarReport};
 use crate::quality::{QualityReport, Thresholds};
 use crate::scale::Scale;
 use crate::zones::ZoneSummary;
@@ -143,6 +143,9 @@ pub struct ImageRecord {
     pub pores: Option<PoreReport>,
     /// Colour, pigmented spots and the mMASI-style estimate.
     pub pigmentation: Option<PigmentReport>,
+    /// Atrophic acne scars: measured from a multi-light capture set, or
+    /// estimated from one photo; null when the photo failed before measuring.
+    pub acne_scars: Option<ScarReport>,
     /// Overlay PNGs written with `--overlays`.
     pub overlays: Vec<OverlayFile>,
     /// Microneedling plan, with `--plan`.

@@ -93,7 +93,8 @@ impl View {
         }
     }
 
-    /// Mesh, tinted zones, irises, scale bar, pores (circles) and spots (outlined in brown).
+    /// Mesh, tinted zones, irises, scale bar, pores (blue circles), spots
+    /// (outlined in brown) and acne scars (magenta double circles).
     pub fn geometry(
         &self,
         image: &RgbImage,
@@ -151,6 +152,13 @@ impl View {
                 ((r * self.k).round() as i32).max(1),
                 Rgb([0, 90, 255]),
             );
+        }
+        for &(x, y, r) in &findings.scars {
+            let (u, v) = self.to_canvas((x, y));
+            let r = ((r * self.k).round() as i32).max(2);
+            for k in [r, r + 1] {
+                draw_hollow_circle_mut(&mut canvas, (u as i32, v as i32), k, Rgb([230, 0, 200]));
+            }
         }
         if let Some(face) = face {
             for p in &face.landmarks {
