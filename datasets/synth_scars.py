@@ -17,8 +17,10 @@ and some scars with lighter or darker floors.
 It is lit by a distant light of known direction: Lambertian diffuse with
 attached and cast shadows, ambient fill, and a Blinn-Phong specular lobe of
 random strength (oily to matte skin); then exposure, white balance, camera
-resolution, blur, noise and JPEG as in synth_skin.py. A multi-light capture
-renders the same relief under several directions.
+resolution, blur, noise and JPEG as in synth_skin.py. A clinic photo has
+more ambient fill and shine than a multi-light device capture, which images
+the same relief under several directions in an enclosure with
+cross-polarised LEDs (CLINIC and DEVICE below).
 
 Ground truth per scar: type, centre (mm), nominal width, width at 10 % of
 its depth (the extent the Rust pipeline measures: a scar is where the skin
@@ -248,28 +250,44 @@ def scene(rng, size_mm, px, n_scars):
     return z, albedo, depth, label, scars, ita
 
 
-def render_capture(rng, size_mm, cam_px, lights, cam=None, n_scars=None, render_scale=2):
-    """The same relief photographed under each light. Returns (camera images,
-    truth dict, scar depth and label at the render resolution)."""
+# Lighting conditions. A clinic photo has ambient fill and skin shine; a
+# multi-light 3-D skin camera images in an enclosure (little ambient light)
+# with cross-polarised LEDs (little specular reflection).
+CLINIC = {"ambient": (0.05, 0.3), "specular": (0.0, 0.25)}
+DEVICE = {"ambient": (0.0, 0.03), "specular": (0.0, 0.08)}
+
+
+def photograph(rng, z, albedo, px, lights, conditions, cam_px, cam=None):
+    """Camera images of relief z (mm) and albedo under each light."""
+    cam = cam or random_camera(rng)
+    ambient = float(rng.uniform(*conditions["ambient"]))
+    specular = float(rng.uniform(*conditions["specular"]))
+    shininess = float(rng.uniform(8, 40))
+    images = [camera(rng, shade(z, px, np.asarray(l), albedo, specular, shininess, ambient) * 0.6, px / cam_px, cam)
+              for l in lights]
+    return images, {"ambient": ambient, "specular": specular, "camera": cam}
+
+
+def render_capture(rng, size_mm, cam_px, lights, n_scars=None, render_scale=2, single_light=None):
+    """The same relief photographed by a multi-light device under each of
+    `lights`, and, if `single_light` is given, once more as a clinic photo
+    under that light. Returns (device images, clinic image or None, truth)."""
     px = cam_px * render_scale
     n = n_scars if n_scars is not None else int(rng.integers(0, 7))
     z, albedo, depth, label, scars, ita = scene(rng, size_mm, px, n)
-    cam = cam or random_camera(rng)
-    specular = float(rng.uniform(0.0, 0.25))
-    shininess = float(rng.uniform(8, 40))
-    ambient = float(rng.uniform(0.05, 0.3))
-    images = []
-    for l in lights:
-        lin = shade(z, px, np.asarray(l), albedo, specular, shininess, ambient)
-        images.append(camera(rng, lin * 0.6, render_scale, cam))
+    images, device = photograph(rng, z, albedo, px, lights, DEVICE, cam_px)
+    single, clinic = None, None
+    if single_light is not None:
+        single, clinic = photograph(rng, z, albedo, px, [single_light], CLINIC, cam_px)
+        single = single[0]
     truth = {
         "px_per_mm": cam_px, "size_mm": size_mm, "ita_deg": ita,
-        "lights": [[float(v) for v in l] for l in lights],
-        "specular": specular, "ambient": ambient, "camera": cam,
+        "lights": [[float(v) for v in l] for l in lights], "device": device,
+        "single_light": None if single_light is None else [float(v) for v in single_light], "clinic": clinic,
         "scars": [{k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in s.items()
                    if k not in ("wall_rho", "floor_albedo")} for s in scars],
     }
-    return images, truth, depth, label
+    return images, single, truth
 
 
 def downsample(a, f):
@@ -290,9 +308,7 @@ def training_example(rng, size_px=128):
     f = int(np.ceil(cam_px * 2 / cpx))
     render_px = cpx * f
     z, albedo, depth, label, scars, _ = scene(rng, size_mm, render_px, int(rng.integers(0, 6)))
-    lin = shade(z, render_px, l, albedo, float(rng.uniform(0, 0.25)), float(rng.uniform(8, 40)),
-                float(rng.uniform(0.05, 0.3)))
-    cam = camera(rng, lin * 0.6, render_px / cam_px, random_camera(rng))
+    cam = photograph(rng, z, albedo, render_px, [l], CLINIC, cam_px)[0][0]
     canon = np.asarray(skin.to_canonical(cam, cam_px, cpx, size_px))
     return canon, downsample(depth, f).astype(np.float32), (downsample(label.astype(float), f) >= 0.5)
 
@@ -303,30 +319,35 @@ EVAL_LIGHTS = 6
 EVAL_ELEVATION = 45.0
 
 
-def write_capture(out: Path, stem: str, images, truth, index):
+def write_capture(out: Path, stem: str, images, single, truth, index):
     files = []
     for k, img in enumerate(images):
         name = f"{stem}_L{k}.png"
         img.save(out / name)
         files.append(name)
     truth["files"] = files
+    if single is not None:
+        single.save(out / f"{stem}_single.png")
+        truth["single"] = f"{stem}_single.png"
     truth["name"] = stem
     index.append(truth)
 
 
 def write_eval(out: Path, per_px: int, seed: int):
     """Held-out captures (seeds disjoint from training): each a 30 mm patch
-    under EVAL_LIGHTS lights on a ring at 45 degrees; the first is also the
-    single photo."""
+    under EVAL_LIGHTS device lights on a ring at 45 degrees, and one clinic
+    photo of the same skin under a light from a random direction 30-60
+    degrees above the skin."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     index = []
     for px in EVAL_PX:
         for i in range(per_px):
             lights = ring(EVAL_LIGHTS, EVAL_ELEVATION, rng.uniform(0, 360))
-            images, truth, _, _ = render_capture(rng, 30.0, px, lights, n_scars=int(rng.integers(3, 7)),
-                                                 render_scale=2 if px <= 10 else 1)
-            write_capture(out, f"px{px}_{i:02d}", images, truth, index)
+            single = light_from(rng.uniform(0, 360), rng.uniform(30, 60))
+            images, one, truth = render_capture(rng, 30.0, px, lights, n_scars=int(rng.integers(3, 7)),
+                                                render_scale=2 if px <= 10 else 1, single_light=single)
+            write_capture(out, f"px{px}_{i:02d}", images, one, truth, index)
     (out / "truth.json").write_text(json.dumps({"seed": seed, "captures": index}, indent=1))
     print(f"wrote {len(index)} evaluation captures to {out}")
 
@@ -337,7 +358,7 @@ def write_demo(out: Path, seed: int):
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     lights = ring(4, 45.0, 30.0)
-    images, truth, _, _ = render_capture(rng, 40.0, 10.0, lights, n_scars=6)
+    images, _, truth = render_capture(rng, 40.0, 10.0, lights, n_scars=6)
     rows = ["path,patient,date,capture_set,light_dir"]
     for k, img in enumerate(images):
         name = f"cheek_L{k}.jpg"

@@ -133,10 +133,14 @@ struct VerifyArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("sets").required(true).multiple(true).args(["synthetic", "scars"])))]
 struct EvaluateArgs {
-    /// Evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
+    /// Pore and pigment evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
     #[arg(long, value_name = "DIR")]
-    synthetic: PathBuf,
+    synthetic: Option<PathBuf>,
+    /// Acne-scar evaluation captures written by `python3 datasets/synth_scars.py eval --out DIR`.
+    #[arg(long, value_name = "DIR")]
+    scars: Option<PathBuf>,
     /// Folder with cheek_input.png, cheek_pore_label.png and cheek_roi_mask.png.
     #[arg(long, value_name = "DIR")]
     real_pores: Option<PathBuf>,
@@ -247,7 +251,13 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         (Some(_), None) => anyhow::bail!("--real-pores needs --real-px-per-mm"),
         _ => None,
     };
-    let figures = dermascore::evaluate::run(&args.synthetic, real, args.models.as_deref())?;
+    let mut figures = match &args.synthetic {
+        Some(dir) => dermascore::evaluate::run(dir, real, args.models.as_deref())?,
+        None => serde_json::json!({}),
+    };
+    if let Some(dir) = &args.scars {
+        figures["acne_scars"] = dermascore::evaluate::scars::run(dir, args.models.as_deref())?;
+    }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(
             path,

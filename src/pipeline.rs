@@ -463,29 +463,36 @@ impl Analyzer {
         item: &InputItem,
         set: &crate::capture::CaptureSet,
     ) -> Result<Vec<(image::RgbImage, measure::CapturePhoto)>, String> {
-        set.photos
-            .iter()
-            .skip(1)
-            .map(|photo| {
-                let mut info = InputInfo::unread(&photo.path);
-                let img = ingest::load(&photo.path, &self.options.limits, &mut info)
-                    .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
-                let (dx, dy) = crate::capture::align(first, &img)
-                    .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
-                Ok((
-                    img,
-                    measure::CapturePhoto {
-                        path: self.shown_path(&photo.path, item),
-                        sha256: info.sha256,
-                        light_dir: photo.light.get().map(f64::from),
-                        shift_px: [
-                            (f64::from(dx) * 100.0).round() / 100.0,
-                            (f64::from(dy) * 100.0).round() / 100.0,
-                        ],
-                    },
-                ))
+        let mut loaded = Vec::new();
+        for photo in set.photos.iter().skip(1) {
+            let mut info = InputInfo::unread(&photo.path);
+            let img = ingest::load(&photo.path, &self.options.limits, &mut info)
+                .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+            loaded.push((img, info.sha256));
+        }
+        let images: Vec<&image::RgbImage> =
+            std::iter::once(first).chain(loaded.iter().map(|(i, _)| i)).collect();
+        let lights: Vec<[f32; 3]> = set.photos.iter().map(|p| p.light.get()).collect();
+        let shifts = crate::capture::align_set(&images, &lights).map_err(|(k, e)| {
+            format!("{}: {e}", self.shown_path(&set.photos[k].path, item))
+        })?;
+        Ok(loaded
+            .into_iter()
+            .zip(set.photos.iter().skip(1))
+            .zip(shifts.into_iter().skip(1))
+            .map(|(((img, sha256), photo), (dx, dy))| {
+                let entry = measure::CapturePhoto {
+                    path: self.shown_path(&photo.path, item),
+                    sha256,
+                    light_dir: photo.light.get().map(f64::from),
+                    shift_px: [
+                        (f64::from(dx) * 100.0).round() / 100.0,
+                        (f64::from(dy) * 100.0).round() / 100.0,
+                    ],
+                };
+                (img, entry)
             })
-            .collect()
+            .collect())
     }
 
     fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {

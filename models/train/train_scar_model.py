@@ -9,7 +9,10 @@ than the widest rolling scar) with two output channels:
   * scar:     probability that the pixel lies in an atrophic scar (at least
               10 % of the scar's depth below the surrounding skin);
   * depth_mm: estimated depth of the skin below its surroundings, mm
-              (softplus, >= 0), i.e. the negative relative height.
+              (>= 0), i.e. the negative relative height. Trained as a
+              linear output (a softplus or ReLU head goes dead: most pixels
+              are 0 mm deep and push it below zero, where its gradient
+              vanishes) and clamped at 0 by a Relu in the exported graph.
 
 Input as for the other skin models: linear RGB over the zone's per-channel
 median, minus 1, at 5 px/mm. From one photo, depth can only come from
@@ -69,7 +72,7 @@ def loss_fn(p, xb, yb):
     prob = jax.nn.sigmoid(logits)
     dice = 1 - (2 * jnp.sum(prob * lab) + 1) / (jnp.sum(prob) + jnp.sum(lab) + 1)
     w = 1 + DEPTH_WEIGHT_IN_SCAR * lab
-    l1 = jnp.sum(w * jnp.abs(jax.nn.softplus(raw) - dep)) / jnp.sum(w)
+    l1 = jnp.sum(w * jnp.abs(raw - dep)) / jnp.sum(w)
     return bce + 0.5 * dice + 10.0 * l1
 
 
@@ -77,7 +80,7 @@ def predict(params, x):
     import jax
 
     out = np.asarray(common.forward(params, x, DILATIONS))
-    return np.asarray(jax.nn.sigmoid(out[..., 0])), np.asarray(jax.nn.softplus(out[..., 1]))
+    return np.asarray(jax.nn.sigmoid(out[..., 0])), np.maximum(out[..., 1], 0.0)
 
 
 def validate(params, x, y):
@@ -95,7 +98,7 @@ def export(params, path: Path):
     nodes, inits, logits = common.graph_nodes(params, DILATIONS)
     nodes.append(helper.make_node("Split", [logits], ["scar_logit", "depth_raw"], axis=1))
     nodes.append(helper.make_node("Sigmoid", ["scar_logit"], ["scar"]))
-    nodes.append(helper.make_node("Softplus", ["depth_raw"], ["depth_mm"]))
+    nodes.append(helper.make_node("Relu", ["depth_raw"], ["depth_mm"]))
     common.save_model(nodes, inits, NAME, ["scar", "depth_mm"], path)
 
 

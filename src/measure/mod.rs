@@ -356,6 +356,51 @@ pub struct Capture<'a> {
     pub shifts: Vec<(f32, f32)>,
 }
 
+/// Scars of one patch from a multi-light capture: each photo resampled on
+/// the patch's grid (displaced by its shift), photometric stereo,
+/// integration to a height map, scars below the local surface. Centres in
+/// patch pixels; scars centred outside the patch's mask are left out.
+pub fn scars_measured(
+    patch: &CanonicalPatch,
+    pyramids: &[&Pyramid],
+    shifts: &[(f32, f32)],
+    lights: &[[f32; 3]],
+) -> Result<Vec<scars::Scar>, relief::ReliefError> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let planes: Vec<relief::Plane> = pyramids
+        .iter()
+        .zip(shifts)
+        .map(|(p, &shift)| patch.luminance_from(p, shift))
+        .collect();
+    let normals = relief::photometric_stereo(&planes, lights)?;
+    let height = relief::integrate(&normals, patch.px_per_mm);
+    Ok(scars::find(&height, w, h, patch.px_per_mm)
+        .into_iter()
+        .filter(|s| {
+            let (x, y) = (s.centre_px.0 as usize, s.centre_px.1 as usize);
+            x < w && y < h && patch.mask[y * w + x]
+        })
+        .collect())
+}
+
+/// Scars of one patch from one photo, by the scar model (at
+/// `scars::CANONICAL_PX_PER_MM`). Centres in patch pixels.
+pub fn scars_estimated(
+    session: &mut Session,
+    patch: &CanonicalPatch,
+) -> ort::Result<Vec<scars::Scar>> {
+    let (prob, depth) = segment::scar_relief(session, patch)?;
+    Ok(scars::from_mask(
+        &prob,
+        &depth,
+        &patch.mask,
+        patch.width as usize,
+        patch.height as usize,
+        patch.px_per_mm,
+        scars::PROBABILITY_THRESHOLD,
+    ))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn measure_scars(
     models: &mut SkinModels,
@@ -419,45 +464,16 @@ fn measure_scars(
                 continue;
             }
         };
-        let (w, h) = (patch.width as usize, patch.height as usize);
         let found = match capture {
-            Some(c) => {
-                let planes = c
-                    .pyramids
-                    .iter()
-                    .zip(&c.shifts)
-                    .map(|(p, &shift)| patch.luminance_from(p, shift))
-                    .collect::<Vec<_>>();
-                let normals = match relief::photometric_stereo(&planes, &c.lights) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        report.zones.clear();
-                        report.reason = Some(format!("capture set: {e}"));
-                        return Ok(report);
-                    }
-                };
-                let height = relief::integrate(&normals, patch.px_per_mm);
-                scars::find(&height, w, h, patch.px_per_mm)
-                    .into_iter()
-                    .filter(|s| {
-                        let (x, y) = (s.centre_px.0 as usize, s.centre_px.1 as usize);
-                        x < w && y < h && patch.mask[y * w + x]
-                    })
-                    .collect::<Vec<_>>()
-            }
-            None => {
-                let (prob, depth) =
-                    segment::scar_relief(&mut models.scars, &patch).map_err(run_error("scar model"))?;
-                scars::from_mask(
-                    &prob,
-                    &depth,
-                    &patch.mask,
-                    w,
-                    h,
-                    patch.px_per_mm,
-                    scars::PROBABILITY_THRESHOLD,
-                )
-            }
+            Some(c) => match scars_measured(&patch, &c.pyramids, &c.shifts, &c.lights) {
+                Ok(found) => found,
+                Err(e) => {
+                    report.zones.clear();
+                    report.reason = Some(format!("capture set: {e}"));
+                    return Ok(report);
+                }
+            },
+            None => scars_estimated(&mut models.scars, &patch).map_err(run_error("scar model"))?,
         };
         // Centres to image pixels for the record and the overlay.
         let found: Vec<scars::Scar> = found

@@ -19,9 +19,14 @@ pub const ESTIMATED_DEPTH_UNCERTAINTY_MM: f64 = 0.2;
 pub const MEASURED_DEPTH_UNCERTAINTY_MM: f64 = 0.05;
 /// Depressions shallower than this (mm) are skin texture, not scars.
 pub const MIN_DEPTH_MM: f64 = 0.05;
-/// Scale of the local skin surface the depth is measured from (mm): wider
-/// than the widest rolling scar, narrower than facial curvature.
+/// Scale of the local skin surface the depth is measured from (mm): the
+/// side of the box a quadratic is fitted over, wider than the widest
+/// rolling scar.
 pub const SURFACE_SCALE_MM: f64 = 8.0;
+/// Pixels this far below the fitted surface are left out of the next fit.
+const SURFACE_EXCLUDE_MM: f64 = 0.03;
+/// Refits of the surface after the first.
+const SURFACE_ITERATIONS: usize = 3;
 /// Wall steepness (depth over wall width) separating sharp box-car walls
 /// from the sloped walls of rolling scars.
 pub const SHARP_WALL_SLOPE: f64 = 0.5;
@@ -172,33 +177,125 @@ impl ScarSample {
     }
 }
 
-/// Box blur of radius `r` (separable, edges clamped): the local surface.
-fn box_blur(z: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
-        let mut out = vec![0.0f32; src.len()];
-        let (n, m) = if horizontal { (h, w) } else { (w, h) };
-        for a in 0..n {
-            let at = |b: usize| {
-                if horizontal {
-                    src[a * w + b]
-                } else {
-                    src[b * w + a]
-                }
-            };
-            let mut prefix = vec![0.0f64; m + 1];
-            for b in 0..m {
-                prefix[b + 1] = prefix[b] + f64::from(at(b));
-            }
-            for b in 0..m {
-                let (lo, hi) = (b.saturating_sub(r), (b + r + 1).min(m));
-                let v = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
-                let i = if horizontal { a * w + b } else { b * w + a };
-                out[i] = v as f32;
-            }
+/// Sums over the (2r+1)² box around each pixel, zero outside the map
+/// (separable prefix sums).
+fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
+    let mut tmp = vec![0.0f64; src.len()];
+    let mut prefix = vec![0.0f64; w.max(h) + 1];
+    for y in 0..h {
+        for x in 0..w {
+            prefix[x + 1] = prefix[x] + src[y * w + x];
         }
-        out
-    };
-    pass(&pass(z, true), false)
+        for x in 0..w {
+            tmp[y * w + x] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
+        }
+    }
+    let mut out = vec![0.0f64; src.len()];
+    for x in 0..w {
+        for y in 0..h {
+            prefix[y + 1] = prefix[y] + tmp[y * w + x];
+        }
+        for y in 0..h {
+            out[y * w + x] = prefix[(y + r + 1).min(h)] - prefix[y.saturating_sub(r)];
+        }
+    }
+    out
+}
+
+/// Solves the symmetric 6×6 system `a x = b` (Gaussian elimination with
+/// partial pivoting); `None` when it is singular.
+fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
+    for col in 0..6 {
+        let piv = (col..6).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[piv][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, piv);
+        b.swap(col, piv);
+        for row in col + 1..6 {
+            let f = a[row][col] / a[col][col];
+            for k in col..6 {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = [0.0; 6];
+    for row in (0..6).rev() {
+        let s: f64 = (row + 1..6).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    Some(x)
+}
+
+/// The skin surface around each pixel: a quadratic (so facial curvature is
+/// followed, not mistaken for depth) fitted by least squares over the box
+/// of radius `r`, refitted without the pixels lying more than
+/// `SURFACE_EXCLUDE_MM` below the previous fit, so that scars do not pull
+/// the surface down.
+fn local_surface(z: &[f32], w: usize, h: usize, r: usize) -> Vec<f64> {
+    let n = w * h;
+    let (cx, cy, s) = (w as f64 / 2.0, h as f64 / 2.0, r.max(1) as f64);
+    let coords = |i: usize| (((i % w) as f64 - cx) / s, ((i / w) as f64 - cy) / s);
+    // Monomials x^a y^b, a + b <= 4, for the normal equations.
+    const POWERS: [(i32, i32); 15] = [
+        (0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2), (3, 0), (2, 1), (1, 2), (0, 3),
+        (4, 0), (3, 1), (2, 2), (1, 3), (0, 4),
+    ];
+    // The basis 1, x, y, x², xy, y² as powers.
+    const BASIS: [(i32, i32); 6] = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)];
+    let index_of = |p: (i32, i32)| POWERS.iter().position(|&q| q == p).unwrap_or(0);
+    let mut weight = vec![1.0f64; n];
+    let mut surface = vec![0.0f64; n];
+    for _ in 0..=SURFACE_ITERATIONS {
+        let moments: Vec<Vec<f64>> = POWERS
+            .iter()
+            .map(|&(a, b)| {
+                let v: Vec<f64> = (0..n)
+                    .map(|i| {
+                        let (x, y) = coords(i);
+                        weight[i] * x.powi(a) * y.powi(b)
+                    })
+                    .collect();
+                box_sum(&v, w, h, r)
+            })
+            .collect();
+        let rhs: Vec<Vec<f64>> = BASIS
+            .iter()
+            .map(|&(a, b)| {
+                let v: Vec<f64> = (0..n)
+                    .map(|i| {
+                        let (x, y) = coords(i);
+                        weight[i] * x.powi(a) * y.powi(b) * f64::from(z[i])
+                    })
+                    .collect();
+                box_sum(&v, w, h, r)
+            })
+            .collect();
+        for i in 0..n {
+            let mut a = [[0.0f64; 6]; 6];
+            for (r_, &(a1, b1)) in BASIS.iter().enumerate() {
+                for (c_, &(a2, b2)) in BASIS.iter().enumerate() {
+                    a[r_][c_] = moments[index_of((a1 + a2, b1 + b2))][i];
+                }
+            }
+            let b = [0, 1, 2, 3, 4, 5].map(|k| rhs[k][i]);
+            let (x, y) = coords(i);
+            surface[i] = match solve6(a, b) {
+                Some(c) => c[0] + c[1] * x + c[2] * y + c[3] * x * x + c[4] * x * y + c[5] * y * y,
+                // Too few usable pixels around: fall back to the height itself.
+                None => f64::from(z[i]),
+            };
+        }
+        for i in 0..n {
+            weight[i] = if surface[i] - f64::from(z[i]) < SURFACE_EXCLUDE_MM {
+                1.0
+            } else {
+                0.0
+            };
+        }
+    }
+    surface
 }
 
 /// Pixels connected to `seed` whose depth is at least `floor`, not taken
@@ -246,13 +343,11 @@ fn grow(
 /// (the measured mode: a height map from photometric stereo).
 pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
     let r = ((SURFACE_SCALE_MM / 2.0) * px_per_mm).round().max(1.0) as usize;
-    // Two passes approximate a Gaussian; the surface is pulled down by the
-    // scars it contains, which the relative depth below absorbs.
-    let surface = box_blur(&box_blur(z, w, h, r), w, h, r);
+    let surface = local_surface(z, w, h, r);
     let depth: Vec<f64> = z
         .iter()
         .zip(&surface)
-        .map(|(a, s)| f64::from(s - a))
+        .map(|(&a, s)| s - f64::from(a))
         .collect();
     let inside: Vec<f32> = depth
         .iter()

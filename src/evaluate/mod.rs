@@ -11,6 +11,8 @@
 //! different seed from training); the real image is the labelled close-up in
 //! `shared/photos/pores`.
 
+pub mod scars;
+
 use crate::error::SetupError;
 use crate::face::warp::Pyramid;
 use crate::measure::colour::{relight, Separator};

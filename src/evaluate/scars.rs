@@ -1,0 +1,303 @@
+//! Accuracy of the acne-scar measurements on held-out renders
+//! (`datasets/synth_scars.py eval`: seeds disjoint from training), through
+//! the same functions `analyze` runs: the single-photo model on each
+//! capture's clinic photo (estimated mode) and photometric stereo on its
+//! multi-light device photos (measured mode), after aligning them as
+//! `analyze` does.
+//!
+//! A found scar matches a planted one when its centre lies within half the
+//! planted width (at least 0.75 mm); each planted scar matches once.
+//! Detection F1 counts planted scars at least 1 mm wide and found scars at
+//! least 1 mm wide that match nothing (found scars matched to narrower
+//! planted ones are neither hits nor false alarms).
+
+use crate::capture;
+use crate::error::SetupError;
+use crate::face::warp::Pyramid;
+use crate::measure::scars::{self, Scar, ScarType};
+use crate::measure::segment::CanonicalPatch;
+use crate::measure::{scars_estimated, scars_measured};
+use crate::models::{self, ModelName, VerifiedModels};
+use crate::runtime::Device;
+use crate::units::PxPerMm;
+use crate::zones;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const MIN_MATCH_MM: f64 = 0.75;
+const F1_MIN_WIDTH_MM: f64 = 1.0;
+
+#[derive(Debug, Deserialize)]
+struct Truth {
+    captures: Vec<CaptureTruth>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CaptureTruth {
+    name: String,
+    px_per_mm: f64,
+    lights: Vec<[f32; 3]>,
+    files: Vec<String>,
+    single: String,
+    scars: Vec<PlantedScar>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PlantedScar {
+    #[serde(rename = "type")]
+    kind: String,
+    cx_mm: f64,
+    cy_mm: f64,
+    width_mm: f64,
+    depth_mm: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+    depth_errors: Vec<f64>,
+    width_errors: Vec<f64>,
+    type_right: u64,
+    matched: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.depth_errors.extend(&o.depth_errors);
+        self.width_errors.extend(&o.width_errors);
+        self.type_right += o.type_right;
+        self.matched += o.matched;
+    }
+
+    fn f1(&self) -> f64 {
+        let d = 2 * self.tp + self.fp + self.fn_;
+        if d == 0 {
+            1.0
+        } else {
+            2.0 * self.tp as f64 / d as f64
+        }
+    }
+
+    fn recall(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fn_).max(1) as f64
+    }
+
+    fn mae(v: &[f64]) -> Option<f64> {
+        (!v.is_empty()).then(|| v.iter().map(|e| e.abs()).sum::<f64>() / v.len() as f64)
+    }
+
+    fn rmse(v: &[f64]) -> Option<f64> {
+        (!v.is_empty()).then(|| (v.iter().map(|e| e * e).sum::<f64>() / v.len() as f64).sqrt())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "f1_width_ge_1mm": self.f1(), "recall_width_ge_1mm": self.recall(),
+            "true_positives": self.tp, "false_positives": self.fp, "false_negatives": self.fn_,
+            "matched": self.matched,
+            "depth_mae_mm": Self::mae(&self.depth_errors), "depth_rmse_mm": Self::rmse(&self.depth_errors),
+            "depth_bias_mm": (!self.depth_errors.is_empty()).then(|| self.depth_errors.iter().sum::<f64>() / self.depth_errors.len() as f64),
+            "width_mae_mm": Self::mae(&self.width_errors),
+            "type_accuracy": (self.matched > 0).then(|| self.type_right as f64 / self.matched as f64),
+        })
+    }
+}
+
+fn type_name(t: ScarType) -> &'static str {
+    match t {
+        ScarType::IcePick => "ice_pick",
+        ScarType::BoxcarShallow => "boxcar_shallow",
+        ScarType::BoxcarDeep => "boxcar_deep",
+        ScarType::Rolling => "rolling",
+    }
+}
+
+/// Tallies found scars (centres in mm) against the planted ones, per
+/// planted type (found scars that match nothing go to "unmatched").
+fn tally(found: &[(Scar, (f64, f64))], planted: &[PlantedScar], out: &mut BTreeMap<String, Tally>) {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, (_, c)) in found.iter().enumerate() {
+        for (j, p) in planted.iter().enumerate() {
+            let d = (c.0 - p.cx_mm).hypot(c.1 - p.cy_mm);
+            if d <= (p.width_mm / 2.0).max(MIN_MATCH_MM) {
+                pairs.push((d, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut f_used, mut p_used) = (vec![false; found.len()], vec![false; planted.len()]);
+    for (_, i, j) in pairs {
+        if f_used[i] || p_used[j] {
+            continue;
+        }
+        f_used[i] = true;
+        p_used[j] = true;
+        let (s, p) = (&found[i].0, &planted[j]);
+        let t = out.entry(p.kind.clone()).or_default();
+        t.matched += 1;
+        t.depth_errors.push(s.depth_mm - p.depth_mm);
+        t.width_errors.push(s.width_mm - p.width_mm);
+        t.type_right += u64::from(type_name(s.kind) == p.kind);
+        if p.width_mm >= F1_MIN_WIDTH_MM {
+            t.tp += 1;
+        }
+    }
+    for (j, p) in planted.iter().enumerate() {
+        if !p_used[j] && p.width_mm >= F1_MIN_WIDTH_MM {
+            out.entry(p.kind.clone()).or_default().fn_ += 1;
+        }
+    }
+    for (i, (s, _)) in found.iter().enumerate() {
+        if !f_used[i] && s.width_mm >= F1_MIN_WIDTH_MM {
+            out.entry("unmatched".into()).or_default().fp += 1;
+        }
+    }
+}
+
+fn centre_mm(patch: &CanonicalPatch, s: &Scar, px_per_mm: f64) -> (f64, f64) {
+    let (x, y) = patch
+        .map
+        .apply(s.centre_px.0 as f32 - 0.5, s.centre_px.1 as f32 - 0.5);
+    (f64::from(x) / px_per_mm, f64::from(y) / px_per_mm)
+}
+
+fn print_table(title: &str, cells: &BTreeMap<(String, String), Tally>) -> serde_json::Value {
+    println!("{title}");
+    println!(
+        "{:>6} {:>15} | {:>4} {:>6} {:>6} {:>9} {:>9} {:>9} {:>6}",
+        "mode", "type / px", "n", "F1", "recall", "depth MAE", "bias", "width MAE", "type ok"
+    );
+    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+    let mut rows = Vec::new();
+    for ((mode, key), t) in cells {
+        println!(
+            "{:>6} {:>15} | {:>4} {:>6.3} {:>6.3} {:>9} {:>9} {:>9} {:>6}",
+            mode,
+            key,
+            t.matched,
+            t.f1(),
+            t.recall(),
+            f(Tally::mae(&t.depth_errors)),
+            f((!t.depth_errors.is_empty())
+                .then(|| t.depth_errors.iter().sum::<f64>() / t.depth_errors.len() as f64)),
+            f(Tally::mae(&t.width_errors)),
+            f((t.matched > 0).then(|| t.type_right as f64 / t.matched as f64)),
+        );
+        let mut j = t.json();
+        j["mode"] = json!(mode);
+        j["group"] = json!(key);
+        rows.push(j);
+    }
+    json!(rows)
+}
+
+/// Runs both modes on every capture of the evaluation set; prints tables and
+/// returns the figures.
+pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, SetupError> {
+    let bad = |p: &Path, e: String| SetupError::Input {
+        path: p.to_path_buf(),
+        reason: e,
+    };
+    let truth_path = dir.join("truth.json");
+    let text = std::fs::read_to_string(&truth_path).map_err(|e| bad(&truth_path, e.to_string()))?;
+    let truth: Truth = serde_json::from_str(&text).map_err(|e| bad(&truth_path, e.to_string()))?;
+    let mdir = models::locate_dir(models_dir)?;
+    let m = VerifiedModels::load(&mdir, &[ModelName::ScarRelief])?;
+    let mut session = m.session(ModelName::ScarRelief, Device::Cpu)?.0;
+    let infer = |e: ort::Error| SetupError::ModelLoad {
+        name: "scar_relief".into(),
+        reason: e.to_string(),
+    };
+
+    // (mode, px) and (mode, type) → tally; "all" rows too.
+    let mut by_type: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    let mut by_px: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for c in &truth.captures {
+        let load = |f: &String| {
+            image::open(dir.join(f))
+                .map(|i| i.into_rgb8())
+                .map_err(|e| bad(&dir.join(f), e.to_string()))
+        };
+        let images = c.files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
+        let single = load(&c.single)?;
+        let single_pyramid = Pyramid::new(&single, 16);
+        let scale =
+            PxPerMm::new(c.px_per_mm).ok_or_else(|| bad(&truth_path, format!("{}: bad px_per_mm", c.name)))?;
+        let pyramids: Vec<Pyramid> = images.iter().map(|i| Pyramid::new(i, 16)).collect();
+        let zone = zones::patch(images[0].width(), images[0].height(), None);
+        let mut found_by_mode = Vec::new();
+
+        // Estimated: the clinic photo alone.
+        if let Some(mut patch) =
+            CanonicalPatch::from_zone(&single_pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
+        {
+            patch.exclude_clipped();
+            let found = scars_estimated(&mut session, &patch).map_err(infer)?;
+            found_by_mode.push((
+                "single",
+                found
+                    .into_iter()
+                    .map(|s| {
+                        let c = centre_mm(&patch, &s, c.px_per_mm);
+                        (s, c)
+                    })
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        // Measured: every photo, aligned to the first as analyze does.
+        let canonical = c.px_per_mm.min(scars::MEASURED_MAX_PX_PER_MM);
+        if let Some(mut patch) = CanonicalPatch::from_zone(&pyramids[0], &zone, scale, canonical) {
+            patch.exclude_clipped();
+            let refs: Vec<&image::RgbImage> = images.iter().collect();
+            let shifts = capture::align_set(&refs, &c.lights)
+                .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
+            let refs: Vec<&Pyramid> = pyramids.iter().collect();
+            let found = scars_measured(&patch, &refs, &shifts, &c.lights)
+                .map_err(|e| bad(dir, format!("{}: {e}", c.name)))?;
+            found_by_mode.push((
+                "multi",
+                found
+                    .into_iter()
+                    .map(|s| {
+                        let c = centre_mm(&patch, &s, c.px_per_mm);
+                        (s, c)
+                    })
+                    .collect(),
+            ));
+        }
+        for (mode, found) in found_by_mode {
+            let mut one: BTreeMap<String, Tally> = BTreeMap::new();
+            tally(&found, &c.scars, &mut one);
+            let mut sum = Tally::default();
+            for (kind, t) in &one {
+                by_type.entry((mode.into(), kind.clone())).or_default().add(t);
+                sum.add(t);
+            }
+            by_type.entry((mode.into(), "all".into())).or_default().add(&sum);
+            by_px
+                .entry((mode.into(), format!("{:>5.1} px/mm", c.px_per_mm)))
+                .or_default()
+                .add(&sum);
+        }
+    }
+    println!(
+        "Acne scars, held-out renders ({} captures): per planted type (\"unmatched\": false alarms)",
+        truth.captures.len()
+    );
+    let types = print_table("", &by_type);
+    println!();
+    let pxs = print_table("Per resolution:", &by_px);
+    Ok(json!({
+        "captures": truth.captures.len(),
+        "matching": format!("centre within max(half the planted width, {MIN_MATCH_MM} mm); F1 over scars >= {F1_MIN_WIDTH_MM} mm wide"),
+        "by_type": types,
+        "by_px_per_mm": pxs,
+    }))
+}
