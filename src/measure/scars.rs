@@ -23,6 +23,12 @@ pub const MIN_DEPTH_MM: f64 = 0.05;
 /// side of the box a quadratic is fitted over, wider than the widest
 /// rolling scar.
 pub const SURFACE_SCALE_MM: f64 = 8.0;
+/// A depression counts where it is this many noise SDs deep (and at least
+/// `MIN_DEPTH_MM`).
+const NOISE_SDS: f64 = 4.0;
+/// Narrowest core (the part deeper than the detection threshold) of a scar:
+/// pores and noise speckles are narrower.
+pub const MIN_CORE_WIDTH_MM: f64 = 0.4;
 /// Pixels this far below the fitted surface are left out of the next fit.
 const SURFACE_EXCLUDE_MM: f64 = 0.03;
 /// Refits of the surface after the first.
@@ -349,15 +355,20 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
         .zip(&surface)
         .map(|(&a, s)| s - f64::from(a))
         .collect();
+    // The height map's own noise sets how deep a depression must be to
+    // count: integration turns image noise into wandering height.
+    let threshold = MIN_DEPTH_MM.max(NOISE_SDS * robust_sd(&depth));
     let inside: Vec<f32> = depth
         .iter()
-        .map(|&d| if d >= MIN_DEPTH_MM { 1.0 } else { 0.0 })
+        .map(|&d| if d >= threshold { 1.0 } else { 0.0 })
         .collect();
     let mask = vec![true; w * h];
     let comps = super::segment::components(&inside, &mask, w as u32, h as u32, 0.5);
+    let min_core_px = std::f64::consts::PI * (MIN_CORE_WIDTH_MM / 2.0 * px_per_mm).powi(2);
     let mut claimed = vec![false; w * h];
     comps
         .iter()
+        .filter(|c| f64::from(c.area_px) >= min_core_px)
         .filter_map(|c| {
             let deepest = c
                 .pixels
@@ -365,11 +376,27 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
                 .map(|&i| depth[i as usize])
                 .fold(0.0, f64::max);
             // A sloped scar's edge lies below the detection threshold: its
-            // extent is where it is at least 10 % of its own depth deep.
-            let region = grow(&c.pixels, &depth, w, h, 0.1 * deepest, &mut claimed);
+            // extent is where it is at least 10 % of its own depth deep
+            // (but not down into the noise).
+            let floor = (0.1 * deepest).max(0.5 * threshold);
+            let region = grow(&c.pixels, &depth, w, h, floor, &mut claimed);
             describe(&region, &depth, w, px_per_mm)
         })
         .collect()
+}
+
+/// Standard deviation by the median absolute deviation (robust to the
+/// scars themselves).
+fn robust_sd(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    let mid = s.len() / 2;
+    let median = *s.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
+    let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1;
+    1.4826 * mad
 }
 
 /// Scars from a model's scar mask (components of its probability map inside
