@@ -82,7 +82,9 @@ fn main() {
     let analyzer = Analyzer::new(Options::default()).unwrap_or_else(|e| panic!("{e}"));
     let item = InputItem {
         path: photo.clone(),
-        subject: None, capture: None };
+        subject: None,
+        capture: None,
+    };
     let rgb = image::open(&photo).unwrap().into_rgb8();
     let mut models = analyzer.face_models().unwrap();
     let geometry = median(
@@ -140,7 +142,9 @@ fn main() {
     .unwrap_or_else(|e| panic!("{e}"));
     let cheek_item = InputItem {
         path: cheek.clone(),
-        subject: None, capture: None };
+        subject: None,
+        capture: None,
+    };
     let cheek_full = median(
         (0..3)
             .map(|_| {

@@ -30,7 +30,7 @@ scars' depth below the surrounding skin (texture excluded).
 
 Usage:
   python3 datasets/synth_scars.py eval --out DIR      # held-out evaluation captures
-  python3 datasets/synth_scars.py demo --out DIR      # the demo capture set
+  python3 datasets/synth_scars.py demo --out datasets/demo/S001/2026-11-02   # the demo capture set
 Training draws patches in memory (models/train/train_scar_model.py).
 """
 import argparse
@@ -353,21 +353,22 @@ def write_eval(out: Path, per_px: int, seed: int):
 
 
 def write_demo(out: Path, seed: int):
-    """The demo capture set: a 40 mm cheek patch at 10 px/mm under four
-    lights, with a manifest naming the set and each light's direction."""
+    """The demo capture set: a 40 mm cheek close-up at 10 px/mm under four
+    device lights, with the sidecar (capture.json) naming the set, each
+    light's direction and the device's scale, and the planted scars."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     lights = ring(4, 45.0, 30.0)
     images, _, truth = render_capture(rng, 40.0, 10.0, lights, n_scars=6)
-    rows = ["path,patient,date,capture_set,light_dir"]
+    photos = []
     for k, img in enumerate(images):
         name = f"cheek_L{k}.jpg"
         img.save(out / name, quality=92)
-        l = lights[k]
-        rows.append(f"{name},S001,2026-11-02,cheek,{l[0]:.4f} {l[1]:.4f} {l[2]:.4f}")
-    (out / "manifest.csv").write_text("\n".join(rows) + "\n")
-    truth["files"] = [f"cheek_L{k}.jpg" for k in range(len(images))]
-    (out / "ground_truth.json").write_text(json.dumps(truth, indent=1))
+        photos.append({"file": name, "light_dir": [round(float(v), 4) for v in lights[k]]})
+    sidecar = {"capture_set": "left_cheek", "close_up": True, "px_per_mm": 10.0, "photos": photos}
+    (out / "capture.json").write_text(json.dumps(sidecar, indent=1) + "\n")
+    truth["files"] = [p["file"] for p in photos]
+    (out / "scar_ground_truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     print(f"wrote the demo capture set ({len(images)} lights, {len(truth['scars'])} scars) to {out}")
 
 

@@ -26,7 +26,10 @@ impl std::str::FromStr for LightDir {
         let v: Vec<f32> = s
             .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
             .filter(|t| !t.is_empty())
-            .map(|t| t.parse::<f32>().map_err(|_| format!("`{t}` is not a number")))
+            .map(|t| {
+                t.parse::<f32>()
+                    .map_err(|_| format!("`{t}` is not a number"))
+            })
             .collect::<Result<_, _>>()
             .map_err(|e| format!("light_dir `{s}`: {e}"))?;
         let [x, y, z] = v[..] else {
@@ -57,6 +60,72 @@ pub struct CapturePhoto {
 pub struct CaptureSet {
     pub name: String,
     pub photos: Vec<CapturePhoto>,
+    /// A close-up of skin (no face) at the device's calibrated scale, from
+    /// a sidecar; analysed as with `--patch`.
+    pub close_up: Option<crate::units::PxPerMm>,
+}
+
+/// The sidecar a folder may hold (`capture.json`) naming a capture set of
+/// photos in it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sidecar {
+    pub capture_set: String,
+    /// True for a close-up of skin without a face (a 3-D skin camera).
+    #[serde(default)]
+    pub close_up: bool,
+    /// The device's calibrated scale; required for close-ups.
+    #[serde(default)]
+    pub px_per_mm: Option<f64>,
+    pub photos: Vec<SidecarPhoto>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidecarPhoto {
+    pub file: String,
+    /// x right, y down, z towards the camera.
+    pub light_dir: [f32; 3],
+}
+
+/// The sidecar's file name.
+pub const SIDECAR: &str = "capture.json";
+
+/// Reads a sidecar: the capture set of photos in `dir`.
+pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let sc: Sidecar = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    if sc.photos.len() < MIN_LIGHTS {
+        return Err(format!(
+            "capture set `{}` has {} photo(s); photometric stereo needs at least {MIN_LIGHTS} lights",
+            sc.capture_set,
+            sc.photos.len()
+        ));
+    }
+    let close_up = match (sc.close_up, sc.px_per_mm) {
+        (false, _) => None,
+        (true, Some(v)) => {
+            Some(crate::units::PxPerMm::new(v).ok_or(format!("px_per_mm {v} must be positive"))?)
+        }
+        (true, None) => return Err("a close-up needs the device's px_per_mm".into()),
+    };
+    let photos = sc
+        .photos
+        .iter()
+        .map(|p| {
+            let [x, y, z] = p.light_dir;
+            Ok(CapturePhoto {
+                path: dir.join(&p.file),
+                light: format!("{x} {y} {z}").parse()?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(CaptureSet {
+        name: sc.capture_set,
+        photos,
+        close_up,
+    })
 }
 
 /// Photometric stereo needs three independent lights.
@@ -68,6 +137,9 @@ pub const MIN_LIGHTS: usize = 3;
 const MAX_SHIFT_FRACTION: f32 = 0.2;
 /// The side alignment works at (photos are reduced to it).
 const ALIGN_SIDE: u32 = 512;
+/// Shifts smaller than this (pixels at the alignment resolution, both
+/// axes) are taken as no motion.
+const MIN_SHIFT_PX: f32 = 1.0;
 /// A correlation peak this many SDs above the mean is a match.
 const PEAK_SDS: f32 = 8.0;
 
@@ -82,15 +154,21 @@ pub enum AlignError {
 /// Log of the encoded pixels' luma, reduced by block averaging: the edge
 /// image the first alignment step correlates.
 fn reduced_log_luma(img: &image::RgbImage, factor: u32) -> Vec<f32> {
-    let (w, h) = ((img.width() / factor) as usize, (img.height() / factor) as usize);
+    let (w, h) = (
+        (img.width() / factor) as usize,
+        (img.height() / factor) as usize,
+    );
     let mut data = vec![0.0f32; w * h];
     for y in 0..h {
         for x in 0..w {
             let mut s = 0.0f32;
             for dy in 0..factor {
                 for dx in 0..factor {
-                    let p = img.get_pixel(x as u32 * factor + dx, y as u32 * factor + dy).0;
-                    s += 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+                    let p = img
+                        .get_pixel(x as u32 * factor + dx, y as u32 * factor + dy)
+                        .0;
+                    s +=
+                        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
                 }
             }
             data[y * w + x] = (s / (factor * factor) as f32 + 1.0).ln();
@@ -109,15 +187,22 @@ fn reduced_luminance(img: &image::RgbImage, factor: u32) -> Plane {
             ((c + 0.055) / 1.055).powf(2.4)
         }
     });
-    let (w, h) = ((img.width() / factor) as usize, (img.height() / factor) as usize);
+    let (w, h) = (
+        (img.width() / factor) as usize,
+        (img.height() / factor) as usize,
+    );
     let mut data = vec![0.0f32; w * h];
     for y in 0..h {
         for x in 0..w {
             let mut s = 0.0f32;
             for dy in 0..factor {
                 for dx in 0..factor {
-                    let p = img.get_pixel(x as u32 * factor + dx, y as u32 * factor + dy).0;
-                    s += 0.2126 * lut[p[0] as usize] + 0.7152 * lut[p[1] as usize] + 0.0722 * lut[p[2] as usize];
+                    let p = img
+                        .get_pixel(x as u32 * factor + dx, y as u32 * factor + dy)
+                        .0;
+                    s += 0.2126 * lut[p[0] as usize]
+                        + 0.7152 * lut[p[1] as usize]
+                        + 0.0722 * lut[p[2] as usize];
                 }
             }
             data[y * w + x] = s / (factor * factor) as f32;
@@ -133,15 +218,20 @@ struct Plane {
 }
 
 impl Plane {
-    /// The plane with its content moved back by (dx, dy) whole pixels
-    /// (edges clamped): undoes a shift found by `correlate`.
-    fn unshifted(&self, dx: i64, dy: i64) -> Vec<f32> {
+    /// The plane with its content moved back by (dx, dy) pixels (bilinear,
+    /// edges clamped): undoes a shift found by `correlate`.
+    fn unshifted(&self, dx: f32, dy: f32) -> Vec<f32> {
         let (w, h) = (self.w as i64, self.h as i64);
+        let at = |x: i64, y: i64| self.data[(y.clamp(0, h - 1) * w + x.clamp(0, w - 1)) as usize];
+        let (ix, iy) = (dx.floor() as i64, dy.floor() as i64);
+        let (fx, fy) = (dx - dx.floor(), dy - dy.floor());
         (0..h)
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| {
-                let (sx, sy) = ((x + dx).clamp(0, w - 1), (y + dy).clamp(0, h - 1));
-                self.data[(sy * w + sx) as usize]
+                let (sx, sy) = (x + ix, y + iy);
+                let top = at(sx, sy) * (1.0 - fx) + at(sx + 1, sy) * fx;
+                let bottom = at(sx, sy + 1) * (1.0 - fx) + at(sx + 1, sy + 1) * fx;
+                top * (1.0 - fy) + bottom * fy
             })
             .collect()
     }
@@ -248,7 +338,13 @@ fn correlate(a: &[f32], b: &[f32], w: usize, h: usize, kind: Feature) -> Option<
     let r: Vec<f32> = cross.iter().map(|c| c.re).collect();
     let limit_x = (w as f32 * MAX_SHIFT_FRACTION) as i64;
     let limit_y = (h as f32 * MAX_SHIFT_FRACTION) as i64;
-    let wrap = |i: usize, n: usize| if i > n / 2 { i as i64 - n as i64 } else { i as i64 };
+    let wrap = |i: usize, n: usize| {
+        if i > n / 2 {
+            i as i64 - n as i64
+        } else {
+            i as i64
+        }
+    };
     let mut best = (0usize, f32::MIN);
     for (i, &v) in r.iter().enumerate() {
         let (dx, dy) = (wrap(i % w, w), wrap(i / w, h));
@@ -263,7 +359,8 @@ fn correlate(a: &[f32], b: &[f32], w: usize, h: usize, kind: Feature) -> Option<
         return None;
     }
     let (bx, by) = (best.0 % w, best.0 / w);
-    let at = |x: i64, y: i64| r[(y.rem_euclid(h as i64) as usize) * w + x.rem_euclid(w as i64) as usize];
+    let at =
+        |x: i64, y: i64| r[(y.rem_euclid(h as i64) as usize) * w + x.rem_euclid(w as i64) as usize];
     let sub = |m: f32, c: f32, p: f32| {
         let d = m - 2.0 * c + p;
         if d.abs() > 1e-12 {
@@ -294,7 +391,8 @@ fn predictors(lights: &[[f32; 3]], k: usize) -> Option<([usize; 3], [f32; 3])> {
                 let m = [lights[a], lights[b], lights[c]];
                 // Solve m^T x = l_k by Cramer's rule.
                 let det = |c0: [f32; 3], c1: [f32; 3], c2: [f32; 3]| {
-                    c0[0] * (c1[1] * c2[2] - c1[2] * c2[1]) - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1])
+                    c0[0] * (c1[1] * c2[2] - c1[2] * c2[1])
+                        - c1[0] * (c0[1] * c2[2] - c0[2] * c2[1])
                         + c2[0] * (c0[1] * c1[2] - c0[2] * c1[1])
                 };
                 let d = det(m[0], m[1], m[2]);
@@ -326,7 +424,10 @@ fn predictors(lights: &[[f32; 3]], k: usize) -> Option<([usize; 3], [f32; 3])> {
 /// to its prediction from three others under the current shifts (a
 /// Lambertian photo under light k is a fixed sum of photos under three
 /// other lights), which shades like it.
-pub fn align_set(images: &[&image::RgbImage], lights: &[[f32; 3]]) -> Result<Vec<(f32, f32)>, (usize, AlignError)> {
+pub fn align_set(
+    images: &[&image::RgbImage],
+    lights: &[[f32; 3]],
+) -> Result<Vec<(f32, f32)>, (usize, AlignError)> {
     let Some(first) = images.first() else {
         return Ok(Vec::new());
     };
@@ -338,8 +439,15 @@ pub fn align_set(images: &[&image::RgbImage], lights: &[[f32; 3]]) -> Result<Vec
             ));
         }
     }
-    let factor = first.width().max(first.height()).div_ceil(ALIGN_SIDE).max(1);
-    let planes: Vec<Plane> = images.iter().map(|i| reduced_luminance(i, factor)).collect();
+    let factor = first
+        .width()
+        .max(first.height())
+        .div_ceil(ALIGN_SIDE)
+        .max(1);
+    let planes: Vec<Plane> = images
+        .iter()
+        .map(|i| reduced_luminance(i, factor))
+        .collect();
     let (w, h) = (planes[0].w, planes[0].h);
     let mut shifts = vec![(0.0f32, 0.0f32); images.len()];
     if w < 16 || h < 16 {
@@ -355,6 +463,35 @@ pub fn align_set(images: &[&image::RgbImage], lights: &[[f32; 3]]) -> Result<Vec
             None => return Err((k, AlignError::NoMatch)),
         }
     }
+    // How well each photo is predicted from three others under the given
+    // shifts (mean squared residual over the set; Lambertian skin has none).
+    let residual = |shifts: &[(f32, f32)]| -> f64 {
+        let mut total = 0.0f64;
+        for k in 1..images.len() {
+            let Some((idx, coef)) = predictors(lights, k) else {
+                continue;
+            };
+            let own = planes[k].unshifted(shifts[k].0, shifts[k].1);
+            let mut predicted = vec![0.0f32; w * h];
+            for (&j, &a) in idx.iter().zip(&coef) {
+                for (p, v) in predicted
+                    .iter_mut()
+                    .zip(planes[j].unshifted(shifts[j].0, shifts[j].1))
+                {
+                    *p += a * v;
+                }
+            }
+            // Leave out a border that shifting fills by clamping.
+            let m = (w.min(h) / 10).max(1);
+            for y in m..h - m {
+                for x in m..w - m {
+                    let d = f64::from(own[y * w + x] - predicted[y * w + x]);
+                    total += d * d;
+                }
+            }
+        }
+        total
+    };
     if refine {
         for sweep in 0..3 {
             for k in 1..images.len() {
@@ -363,7 +500,7 @@ pub fn align_set(images: &[&image::RgbImage], lights: &[[f32; 3]]) -> Result<Vec
                 };
                 let mut predicted = vec![0.0f32; w * h];
                 for (&j, &a) in idx.iter().zip(&coef) {
-                    let back = planes[j].unshifted(shifts[j].0.round() as i64, shifts[j].1.round() as i64);
+                    let back = planes[j].unshifted(shifts[j].0, shifts[j].1);
                     for (p, v) in predicted.iter_mut().zip(back) {
                         *p += a * v;
                     }
@@ -376,8 +513,24 @@ pub fn align_set(images: &[&image::RgbImage], lights: &[[f32; 3]]) -> Result<Vec
             }
         }
     }
+    // A set that needs no alignment is better explained without it: keep
+    // the shifts only if they make the photos more consistent.
+    if refine && residual(&vec![(0.0, 0.0); images.len()]) <= residual(&shifts) {
+        return Ok(vec![(0.0, 0.0); images.len()]);
+    }
     let f = factor as f32;
-    Ok(shifts.into_iter().map(|(x, y)| (x * f, y * f)).collect())
+    // Below a pixel the estimate is dominated by shading, not motion (cast
+    // shadows move with the light): such shifts are not applied.
+    Ok(shifts
+        .into_iter()
+        .map(|(x, y)| {
+            if x.abs() < MIN_SHIFT_PX && y.abs() < MIN_SHIFT_PX {
+                (0.0, 0.0)
+            } else {
+                (x * f, y * f)
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -447,13 +600,23 @@ mod tests {
         let a = lit(lights[0], (0.0, 0.0));
         let b = lit(lights[1], (7.0, -4.0));
         let (dx, dy) = align_set(&[&a, &b], &[]).unwrap()[1];
-        assert!((dx - 7.0).abs() < 0.75 && (dy + 4.0).abs() < 0.75, "{dx} {dy}");
+        assert!(
+            (dx - 7.0).abs() < 0.75 && (dy + 4.0).abs() < 0.75,
+            "{dx} {dy}"
+        );
     }
 
     #[test]
     fn aligns_a_multi_light_set_with_known_shifts() {
         let lights = ring(6);
-        let truth = [(0.0, 0.0), (3.0, -2.0), (-4.0, 1.0), (0.0, 5.0), (2.0, 2.0), (-3.0, -3.0)];
+        let truth = [
+            (0.0, 0.0),
+            (3.0, -2.0),
+            (-4.0, 1.0),
+            (0.0, 5.0),
+            (2.0, 2.0),
+            (-3.0, -3.0),
+        ];
         let imgs: Vec<image::RgbImage> =
             lights.iter().zip(truth).map(|(&l, s)| lit(l, s)).collect();
         let refs: Vec<&image::RgbImage> = imgs.iter().collect();

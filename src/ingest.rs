@@ -3,7 +3,7 @@
 //! pixel limits enforced before any large allocation). EXIF is read only for
 //! orientation and never copied anywhere.
 
-use crate::capture::{CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS};
+use crate::capture::{read_sidecar, CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS, SIDECAR};
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
@@ -87,7 +87,8 @@ fn has_image_extension(path: &Path) -> bool {
 
 /// Expands files and directories into a sorted list of photos. Directories
 /// are walked recursively following symlinks, with loops detected and
-/// skipped; within a directory only image extensions count. Files named
+/// skipped; within a directory only image extensions count, and a
+/// `capture.json` sidecar makes the photos it lists one multi-light item. Files named
 /// explicitly are always included (a bad one becomes an error record).
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
     let mut items = Vec::new();
@@ -98,6 +99,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
         })?;
         if meta.is_dir() {
             let mut found = Vec::new();
+            let mut sidecars = Vec::new();
             for entry in walkdir::WalkDir::new(root)
                 .follow_links(true)
                 .sort_by_file_name()
@@ -105,6 +107,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                 match entry {
                     Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => {
                         found.push(e.into_path())
+                    }
+                    Ok(e) if e.file_type().is_file() && e.file_name() == SIDECAR => {
+                        sidecars.push(e.into_path())
                     }
                     Ok(_) => {}
                     Err(e) => eprintln!(
@@ -115,13 +120,45 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                     ),
                 }
             }
-            items.extend(found.into_iter().map(|p| InputItem {
-                subject: subject_from_layout(&p),
-                path: p, capture: None }));
+            // A sidecar's photos are one item, in the place of its first.
+            let mut sets = Vec::new();
+            for path in sidecars {
+                let set = read_sidecar(&path).map_err(|reason| SetupError::Input {
+                    path: path.clone(),
+                    reason,
+                })?;
+                sets.push(set);
+            }
+            if let Some(s) = sets.iter().find(|s| !found.contains(&s.photos[0].path)) {
+                return Err(SetupError::Input {
+                    path: s.photos[0].path.clone(),
+                    reason: format!("the first photo of capture set `{}` is missing", s.name),
+                });
+            }
+            for p in found {
+                let set = sets
+                    .iter()
+                    .position(|s| s.photos.iter().any(|ph| ph.path == p));
+                match set {
+                    Some(k) if sets[k].photos[0].path == p => items.push(InputItem {
+                        subject: subject_from_layout(&p),
+                        path: p,
+                        capture: Some(sets[k].clone()),
+                    }),
+                    Some(_) => {} // another photo of a set: analysed with its first
+                    None => items.push(InputItem {
+                        subject: subject_from_layout(&p),
+                        path: p,
+                        capture: None,
+                    }),
+                }
+            }
         } else {
             items.push(InputItem {
                 subject: subject_from_layout(root),
-                path: root.clone(), capture: None });
+                path: root.clone(),
+                capture: None,
+            });
         }
     }
     Ok(items)
@@ -232,8 +269,10 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     }
     let mut items: Vec<InputItem> = Vec::new();
     // Capture set (name, patient, date) → its item's position and first line.
-    let mut sets: std::collections::HashMap<(String, Option<String>, Option<String>), (usize, u64)> =
-        std::collections::HashMap::new();
+    let mut sets: std::collections::HashMap<
+        (String, Option<String>, Option<String>),
+        (usize, u64),
+    > = std::collections::HashMap::new();
     for record in reader.records() {
         let record =
             record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
@@ -305,6 +344,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                     capture: Some(CaptureSet {
                         name: set,
                         photos: vec![photo],
+                        close_up: None,
                     }),
                 });
             }
@@ -561,7 +601,9 @@ mod tests {
         let items: Vec<InputItem> = (0..200)
             .map(|i| InputItem {
                 path: PathBuf::from(format!("p{i}/2026-01-01/front.jpg")),
-                subject: None, capture: None })
+                subject: None,
+                capture: None,
+            })
             .collect();
         let n = 3;
         let shards: Vec<Shard> = (0..n).map(|i| Shard { index: i, count: n }).collect();

@@ -480,7 +480,9 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 let path = paths.get(&(p.patient_id.clone(), d.clone()))?;
                 match analyzer.visit_pictures(&ingest::InputItem {
                     path: path.clone(),
-                    subject: None, capture: None }) {
+                    subject: None,
+                    capture: None,
+                }) {
                     Ok(v) => Some(v),
                     Err(e) => {
                         eprintln!("{}: {e}", path.display());

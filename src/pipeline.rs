@@ -333,7 +333,8 @@ impl Analyzer {
     ) -> Result<(), InputError> {
         let rgb = pyramid.base();
         let face_start = Instant::now();
-        let (face, scale, zone_masks) = if self.options.patch.is_some() {
+        let close_up = item.capture.as_ref().and_then(|c| c.close_up);
+        let (face, scale, zone_masks) = if self.options.patch.is_some() || close_up.is_some() {
             let mask = match &self.patch_mask {
                 Some(m) if m.dimensions() != rgb.dimensions() => {
                     return Err(InputError::new(
@@ -349,11 +350,11 @@ impl Analyzer {
                 }
                 m => m.as_ref(),
             };
-            let scale = self
-                .options
-                .px_per_mm
-                .map(Scale::user)
-                .unwrap_or_else(|| Scale::none("no --px-per-mm"));
+            let scale = match (self.options.px_per_mm, close_up) {
+                (Some(s), _) => Scale::user(s),
+                (None, Some(s)) => Scale::device(s),
+                (None, None) => Scale::none("no --px-per-mm"),
+            };
             (
                 None,
                 scale,
@@ -470,12 +471,12 @@ impl Analyzer {
                 .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
             loaded.push((img, info.sha256));
         }
-        let images: Vec<&image::RgbImage> =
-            std::iter::once(first).chain(loaded.iter().map(|(i, _)| i)).collect();
+        let images: Vec<&image::RgbImage> = std::iter::once(first)
+            .chain(loaded.iter().map(|(i, _)| i))
+            .collect();
         let lights: Vec<[f32; 3]> = set.photos.iter().map(|p| p.light.get()).collect();
-        let shifts = crate::capture::align_set(&images, &lights).map_err(|(k, e)| {
-            format!("{}: {e}", self.shown_path(&set.photos[k].path, item))
-        })?;
+        let shifts = crate::capture::align_set(&images, &lights)
+            .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
         Ok(loaded
             .into_iter()
             .zip(set.photos.iter().skip(1))

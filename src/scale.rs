@@ -40,6 +40,8 @@ pub enum ScaleSource {
     Interpupillary,
     /// Given on the command line (`--px-per-mm`), e.g. a booth's calibration.
     User,
+    /// A capture device's calibration, from its capture-set sidecar.
+    Device,
     /// No scale could be established; see `reason`.
     None,
 }
@@ -65,6 +67,13 @@ impl Scale {
             uncertainty: None,
             reason: None,
             iris_diameter_px: None,
+        }
+    }
+
+    pub fn device(px_per_mm: PxPerMm) -> Self {
+        Self {
+            source: ScaleSource::Device,
+            ..Self::user(px_per_mm)
         }
     }
 

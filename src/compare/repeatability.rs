@@ -127,7 +127,9 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> MdcTable {
         let base = img.into_rgb8();
         let item = InputItem {
             path: path.clone(),
-            subject: None, capture: None };
+            subject: None,
+            capture: None,
+        };
         let variants: Vec<RgbImage> = std::iter::once(base.clone())
             .chain(
                 captures()

@@ -161,6 +161,23 @@ fn tally(found: &[(Scar, (f64, f64))], planted: &[PlantedScar], out: &mut BTreeM
     }
 }
 
+/// A repeatable subject motion for photo `k` of capture `capture`: up to
+/// ±6 px on each axis.
+fn known_motion(capture: usize, k: usize) -> (i64, i64) {
+    let h = (capture as u64 * 7919 + k as u64 * 104_729).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (((h >> 20) % 13) as i64 - 6, ((h >> 40) % 13) as i64 - 6)
+}
+
+/// `img` with its content moved by (dx, dy) pixels, edges repeated.
+fn translate(img: &image::RgbImage, dx: i64, dy: i64) -> image::RgbImage {
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let sx = (i64::from(x) - dx).clamp(0, w - 1) as u32;
+        let sy = (i64::from(y) - dy).clamp(0, h - 1) as u32;
+        *img.get_pixel(sx, sy)
+    })
+}
+
 fn centre_mm(patch: &CanonicalPatch, s: &Scar, px_per_mm: f64) -> (f64, f64) {
     let (x, y) = patch
         .map
@@ -219,7 +236,8 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
     // (mode, px) and (mode, type) → tally; "all" rows too.
     let mut by_type: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut by_px: BTreeMap<(String, String), Tally> = BTreeMap::new();
-    for c in &truth.captures {
+    let mut alignment_errors: Vec<f64> = Vec::new();
+    for (ci, c) in truth.captures.iter().enumerate() {
         let load = |f: &String| {
             image::open(dir.join(f))
                 .map(|i| i.into_rgb8())
@@ -228,9 +246,9 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         let images = c.files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
         let single = load(&c.single)?;
         let single_pyramid = Pyramid::new(&single, 16);
-        let scale =
-            PxPerMm::new(c.px_per_mm).ok_or_else(|| bad(&truth_path, format!("{}: bad px_per_mm", c.name)))?;
-        let pyramids: Vec<Pyramid> = images.iter().map(|i| Pyramid::new(i, 16)).collect();
+        let scale = PxPerMm::new(c.px_per_mm)
+            .ok_or_else(|| bad(&truth_path, format!("{}: bad px_per_mm", c.name)))?;
+        let pyramids: Vec<Pyramid> = images[..1].iter().map(|i| Pyramid::new(i, 16)).collect();
         let zone = zones::patch(images[0].width(), images[0].height(), None);
         let mut found_by_mode = Vec::new();
 
@@ -251,18 +269,39 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                     .collect::<Vec<_>>(),
             ));
         }
-        // Measured: every photo, aligned to the first as analyze does.
+        // Measured: every photo, aligned to the first as analyze does; then
+        // again with the device photos moved by known amounts (subject
+        // motion), which alignment must undo.
         let canonical = c.px_per_mm.min(scars::MEASURED_MAX_PX_PER_MM);
-        if let Some(mut patch) = CanonicalPatch::from_zone(&pyramids[0], &zone, scale, canonical) {
+        let motion: Vec<(i64, i64)> = (0..images.len())
+            .map(|k| if k == 0 { (0, 0) } else { known_motion(ci, k) })
+            .collect();
+        let moved: Vec<image::RgbImage> = images
+            .iter()
+            .zip(&motion)
+            .map(|(img, &(dx, dy))| translate(img, dx, dy))
+            .collect();
+        for (mode, set) in [("multi", &images), ("moved", &moved)] {
+            let Some(mut patch) = CanonicalPatch::from_zone(&pyramids[0], &zone, scale, canonical)
+            else {
+                continue;
+            };
             patch.exclude_clipped();
-            let refs: Vec<&image::RgbImage> = images.iter().collect();
+            let refs: Vec<&image::RgbImage> = set.iter().collect();
             let shifts = capture::align_set(&refs, &c.lights)
                 .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
-            let refs: Vec<&Pyramid> = pyramids.iter().collect();
+            if mode == "moved" {
+                for (s, &(dx, dy)) in shifts.iter().zip(&motion).skip(1) {
+                    let err = (f64::from(s.0) - dx as f64).hypot(f64::from(s.1) - dy as f64);
+                    alignment_errors.push(err);
+                }
+            }
+            let set_pyramids: Vec<Pyramid> = set.iter().map(|i| Pyramid::new(i, 16)).collect();
+            let refs: Vec<&Pyramid> = set_pyramids.iter().collect();
             let found = scars_measured(&patch, &refs, &shifts, &c.lights)
                 .map_err(|e| bad(dir, format!("{}: {e}", c.name)))?;
             found_by_mode.push((
-                "multi",
+                mode,
                 found
                     .into_iter()
                     .map(|s| {
@@ -277,10 +316,16 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             tally(&found, &c.scars, &mut one);
             let mut sum = Tally::default();
             for (kind, t) in &one {
-                by_type.entry((mode.into(), kind.clone())).or_default().add(t);
+                by_type
+                    .entry((mode.into(), kind.clone()))
+                    .or_default()
+                    .add(t);
                 sum.add(t);
             }
-            by_type.entry((mode.into(), "all".into())).or_default().add(&sum);
+            by_type
+                .entry((mode.into(), "all".into()))
+                .or_default()
+                .add(&sum);
             by_px
                 .entry((mode.into(), format!("{:>5.1} px/mm", c.px_per_mm)))
                 .or_default()
@@ -291,11 +336,20 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         "Acne scars, held-out renders ({} captures): per planted type (\"unmatched\": false alarms)",
         truth.captures.len()
     );
+    println!("single: one clinic photo (estimated); multi: the multi-light device set (measured); moved: the same set with its photos moved by known amounts, aligned, then measured");
     let types = print_table("", &by_type);
     println!();
     let pxs = print_table("Per resolution:", &by_px);
+    let exact = alignment_errors.iter().filter(|&&e| e <= 0.5).count();
+    println!(
+        "\nAlignment of moved photos: {exact} of {} within 0.5 px of the known motion, mean error {:.2} px",
+        alignment_errors.len(),
+        alignment_errors.iter().sum::<f64>() / alignment_errors.len().max(1) as f64
+    );
     Ok(json!({
         "captures": truth.captures.len(),
+        "alignment": {"photos": alignment_errors.len(), "within_half_px": exact,
+                      "mean_error_px": alignment_errors.iter().sum::<f64>() / alignment_errors.len().max(1) as f64},
         "matching": format!("centre within max(half the planted width, {MIN_MATCH_MM} mm); F1 over scars >= {F1_MIN_WIDTH_MM} mm wide"),
         "by_type": types,
         "by_px_per_mm": pxs,

@@ -483,11 +483,9 @@ fn measure_scars(
                     .map
                     .apply(s.centre_px.0 as f32 - 0.5, s.centre_px.1 as f32 - 0.5);
                 s.centre_px = (f64::from(x), f64::from(y));
-                overlay.scars.push((
-                    x,
-                    y,
-                    (s.width_mm / 2.0 * scale.get()) as f32,
-                ));
+                overlay
+                    .scars
+                    .push((x, y, (s.width_mm / 2.0 * scale.get()) as f32));
                 s
             })
             .collect();
