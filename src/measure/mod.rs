@@ -359,7 +359,8 @@ pub struct Capture<'a> {
 /// Scars of one patch from a multi-light capture: each photo resampled on
 /// the patch's grid (displaced by its shift), photometric stereo,
 /// integration to a height map, scars below the local surface. Centres in
-/// patch pixels; scars centred outside the patch's mask are left out.
+/// patch pixels; only scars centred at least `scars::EDGE_MARGIN_MM` inside
+/// the patch's mask count.
 pub fn scars_measured(
     patch: &CanonicalPatch,
     pyramids: &[&Pyramid],
@@ -374,31 +375,36 @@ pub fn scars_measured(
         .collect();
     let normals = relief::photometric_stereo(&planes, lights)?;
     let height = relief::integrate(&normals, patch.px_per_mm);
+    let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
     Ok(scars::find(&height, w, h, patch.px_per_mm)
         .into_iter()
-        .filter(|s| {
-            let (x, y) = (s.centre_px.0 as usize, s.centre_px.1 as usize);
-            x < w && y < h && patch.mask[y * w + x]
-        })
+        .filter(|s| scars::centred_in(s, &inner, w, h))
         .collect())
 }
 
 /// Scars of one patch from one photo, by the scar model (at
-/// `scars::CANONICAL_PX_PER_MM`). Centres in patch pixels.
+/// `scars::CANONICAL_PX_PER_MM`). Centres in patch pixels; as in the
+/// measured mode, only scars centred at least `scars::EDGE_MARGIN_MM`
+/// inside the patch's mask count.
 pub fn scars_estimated(
     session: &mut Session,
     patch: &CanonicalPatch,
 ) -> ort::Result<Vec<scars::Scar>> {
     let (prob, depth) = segment::scar_relief(session, patch)?;
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
     Ok(scars::from_mask(
         &prob,
         &depth,
         &patch.mask,
-        patch.width as usize,
-        patch.height as usize,
+        w,
+        h,
         patch.px_per_mm,
         scars::PROBABILITY_THRESHOLD,
-    ))
+    )
+    .into_iter()
+    .filter(|s| scars::centred_in(s, &inner, w, h))
+    .collect())
 }
 
 #[allow(clippy::too_many_arguments)]

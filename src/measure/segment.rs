@@ -15,8 +15,11 @@ pub struct CanonicalPatch {
     pub px_per_mm: f64,
     /// Interleaved RGB, 0–255, bilinear from an anti-aliased pyramid level.
     pub rgb: Vec<f32>,
-    /// Which canonical pixels belong to the zone.
+    /// Which canonical pixels are measured: the zone's, less clipped ones
+    /// once `exclude_clipped` ran.
     pub mask: Vec<bool>,
+    /// Which canonical pixels belong to the zone (clipped or not).
+    pub zone: Vec<bool>,
     /// Canonical pixel index → image coordinates of its centre.
     pub map: Affine,
 }
@@ -72,6 +75,7 @@ impl CanonicalPatch {
             height,
             px_per_mm: canonical_px_per_mm,
             rgb,
+            zone: mask.clone(),
             mask,
             map,
         })
