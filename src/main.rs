@@ -455,19 +455,62 @@ fn write_comparison(
     Ok((records, patients))
 }
 
+/// The input of a record, for re-analysis: its photo, its capture set if
+/// any, and its scale if it was analysed without a face.
+fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option<PxPerMm>) {
+    let capture = r
+        .acne_scars
+        .as_ref()
+        .and_then(|s| s.capture.as_ref())
+        .and_then(|c| {
+            let photos = c
+                .photos
+                .iter()
+                .map(|p| {
+                    let [x, y, z] = p.light_dir;
+                    Some(dermascore::capture::CapturePhoto {
+                        path: PathBuf::from(&p.path),
+                        light: format!("{x} {y} {z}").parse().ok()?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(dermascore::capture::CaptureSet {
+                name: c.capture_set.clone(),
+                photos,
+                close_up: None,
+            })
+        });
+    let close_up = if r.face.is_none() {
+        r.scale.as_ref().and_then(|s| s.px_per_mm)
+    } else {
+        None
+    };
+    (
+        ingest::InputItem {
+            path: PathBuf::from(&r.input.path),
+            subject: None,
+            capture,
+        },
+        close_up,
+    )
+}
+
 fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
     // The comparison (and its CSVs) first, then one HTML file per patient.
     let (records, patients) = write_comparison(&args)?;
-    let mut paths: std::collections::BTreeMap<(String, String), PathBuf> = Default::default();
+    // Each visit's photo (or capture set) as analysed: close-ups without a
+    // face keep their scale, capture sets their photos and lights.
+    let mut paths: std::collections::BTreeMap<
+        (String, String),
+        (ingest::InputItem, Option<PxPerMm>),
+    > = Default::default();
     for r in &records {
         if let Some((p, d)) = r
             .subject
             .as_ref()
             .and_then(|s| Some((s.patient_id.clone()?, s.visit_date.clone()?)))
         {
-            paths
-                .entry((p, d))
-                .or_insert_with(|| PathBuf::from(&r.input.path));
+            paths.entry((p, d)).or_insert_with(|| visit_item(r));
         }
     }
     let analyzer = Analyzer::new(Options::default())?;
@@ -477,12 +520,9 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
             .visits
             .iter()
             .map(|d| {
-                let path = paths.get(&(p.patient_id.clone(), d.clone()))?;
-                match analyzer.visit_pictures(&ingest::InputItem {
-                    path: path.clone(),
-                    subject: None,
-                    capture: None,
-                }) {
+                let (item, close_up) = paths.get(&(p.patient_id.clone(), d.clone()))?;
+                let path = &item.path;
+                match analyzer.visit_pictures(item, *close_up) {
                     Ok(v) => Some(v),
                     Err(e) => {
                         eprintln!("{}: {e}", path.display());

@@ -264,7 +264,13 @@ impl Analyzer {
 
     /// One visit's pictures for a patient report: the geometry overlay (PNG)
     /// and each zone's crop from the photo, from a fresh analysis.
-    pub fn visit_pictures(&self, item: &InputItem) -> Result<VisitPictures, InputError> {
+    /// `close_up`: the scale of a photo analysed without a face (`--patch` or
+    /// a close-up capture set), which is then one zone.
+    pub fn visit_pictures(
+        &self,
+        item: &InputItem,
+        close_up: Option<PxPerMm>,
+    ) -> Result<VisitPictures, InputError> {
         let mut info = InputInfo::unread(&item.path);
         let rgb = ingest::load(&item.path, &self.options.limits, &mut info)?;
         let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
@@ -272,27 +278,35 @@ impl Analyzer {
             .checkout()
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = (|| {
-            let face = face::analyse(&mut models.face, &pyramid)?;
-            let scale = scale::from_face(&face, self.options.px_per_mm);
-            let zone_masks = zones::build(&face, rgb.width(), rgb.height());
-            let quality = quality::assess(
-                &rgb,
-                Some(&face),
-                &zone_masks,
-                &scale,
-                &self.options.thresholds,
-            );
-            let m = measure::measure(
-                &mut models.skin,
-                &pyramid,
-                &zone_masks,
-                scale.px_per_mm,
-                &quality,
-                &self.options.thresholds,
-                None,
-            )?;
-            let overlay = overlay::View::new(&rgb, Some(&face), &zone_masks)
-                .geometry(&rgb, Some(&face), &zone_masks, scale.px_per_mm, &m.overlay)
+            let (face, scale, zone_masks) = match close_up {
+                Some(s) => (
+                    None,
+                    Scale::user(s),
+                    vec![zones::patch(rgb.width(), rgb.height(), None)],
+                ),
+                None => {
+                    let face = face::analyse(&mut models.face, &pyramid)?;
+                    let scale = scale::from_face(&face, self.options.px_per_mm);
+                    let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+                    (Some(face), scale, zone_masks)
+                }
+            };
+            let face = face.as_ref();
+            let quality =
+                quality::assess(&rgb, face, &zone_masks, &scale, &self.options.thresholds);
+            let m = self.with_capture(item, &pyramid, None, |capture| {
+                measure::measure(
+                    &mut models.skin,
+                    &pyramid,
+                    &zone_masks,
+                    scale.px_per_mm,
+                    &quality,
+                    &self.options.thresholds,
+                    capture,
+                )
+            })?;
+            let overlay = overlay::View::new(&rgb, face, &zone_masks)
+                .geometry(&rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
                 .map_err(|e| {
                     InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
                 })?;
@@ -376,53 +390,18 @@ impl Analyzer {
             &self.options.thresholds,
         );
         let measure_start = Instant::now();
-        let companions = item
-            .capture
-            .as_ref()
-            .map(|set| self.load_capture(rgb, item, set));
-        let companion_pyramids: Vec<Pyramid> = match &companions {
-            Some(Ok(list)) => list
-                .iter()
-                .map(|(img, _)| Pyramid::new(img, PYRAMID_MIN_SIDE))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let capture = match (&item.capture, &companions) {
-            (Some(set), Some(Ok(list))) => Some(Ok(measure::Capture {
-                report: measure::CaptureReport {
-                    capture_set: set.name.clone(),
-                    photos: std::iter::once(measure::CapturePhoto {
-                        path: self.record_path(item),
-                        sha256: rec.input.sha256.clone(),
-                        light_dir: set.photos[0].light.get().map(f64::from),
-                        shift_px: [0.0, 0.0],
-                    })
-                    .chain(list.iter().map(|(_, p)| p.clone()))
-                    .collect(),
-                },
-                pyramids: std::iter::once(pyramid)
-                    .chain(companion_pyramids.iter())
-                    .collect(),
-                lights: set.photos.iter().map(|p| p.light.get()).collect(),
-                shifts: std::iter::once((0.0, 0.0))
-                    .chain(
-                        list.iter()
-                            .map(|(_, p)| (p.shift_px[0] as f32, p.shift_px[1] as f32)),
-                    )
-                    .collect(),
-            })),
-            (_, Some(Err(why))) => Some(Err(why.as_str())),
-            _ => None,
-        };
-        let measurements = measure::measure(
-            &mut models.skin,
-            pyramid,
-            &zone_masks,
-            scale.px_per_mm,
-            &quality,
-            &self.options.thresholds,
-            capture.as_ref().map(|c| c.as_ref().map_err(|e| *e)),
-        )?;
+        let measurements =
+            self.with_capture(item, pyramid, rec.input.sha256.clone(), |capture| {
+                measure::measure(
+                    &mut models.skin,
+                    pyramid,
+                    &zone_masks,
+                    scale.px_per_mm,
+                    &quality,
+                    &self.options.thresholds,
+                    capture,
+                )
+            })?;
         rec.timing.measure_ms = ms(measure_start);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         rec.face = face
@@ -454,6 +433,51 @@ impl Analyzer {
         rec.pigmentation = Some(measurements.pigmentation);
         rec.acne_scars = Some(measurements.acne_scars);
         Ok(())
+    }
+
+    /// Runs `f` with `item`'s capture set ready to measure (its other photos
+    /// decoded and aligned to the first, whose pyramid is `pyramid`), with
+    /// why the set cannot be used, or with `None` for a single photo.
+    fn with_capture<R>(
+        &self,
+        item: &InputItem,
+        pyramid: &Pyramid,
+        first_sha256: Option<String>,
+        f: impl FnOnce(Option<Result<&measure::Capture, &str>>) -> R,
+    ) -> R {
+        let Some(set) = item.capture.as_ref() else {
+            return f(None);
+        };
+        let list = match self.load_capture(pyramid.base(), item, set) {
+            Ok(list) => list,
+            Err(why) => return f(Some(Err(why.as_str()))),
+        };
+        let pyramids: Vec<Pyramid> = list
+            .iter()
+            .map(|(img, _)| Pyramid::new(img, PYRAMID_MIN_SIDE))
+            .collect();
+        let capture = measure::Capture {
+            report: measure::CaptureReport {
+                capture_set: set.name.clone(),
+                photos: std::iter::once(measure::CapturePhoto {
+                    path: self.record_path(item),
+                    sha256: first_sha256,
+                    light_dir: set.photos[0].light.get().map(f64::from),
+                    shift_px: [0.0, 0.0],
+                })
+                .chain(list.iter().map(|(_, p)| p.clone()))
+                .collect(),
+            },
+            pyramids: std::iter::once(pyramid).chain(pyramids.iter()).collect(),
+            lights: set.photos.iter().map(|p| p.light.get()).collect(),
+            shifts: std::iter::once((0.0, 0.0))
+                .chain(
+                    list.iter()
+                        .map(|(_, p)| (p.shift_px[0] as f32, p.shift_px[1] as f32)),
+                )
+                .collect(),
+        };
+        f(Some(Ok(&capture)))
     }
 
     /// The other photos of a capture set, decoded with the same guards and

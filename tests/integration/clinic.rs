@@ -98,11 +98,14 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
         .as_str()
         .unwrap()
         .contains("does not replace"));
-    assert!(plan["not_assessed"]
+    // At 12.6 px/mm scars are estimated from the one photo, so they are
+    // assessed; pores and pigmentation too.
+    assert!(!plan["not_assessed"]
         .as_array()
         .unwrap()
         .iter()
         .any(|r| r["rule"] == "acne_scars"));
+    assert_eq!(recs[0]["acne_scars"]["depth_mode"], "estimated");
 }
 
 #[test]

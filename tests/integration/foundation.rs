@@ -37,7 +37,7 @@ fn obama_has_one_face_and_iris_scale_near_reference() {
     assert_eq!(rec["quality"]["usable"]["pigmentation"]["usable"], true);
     assert_eq!(rec["input"]["format"], "jpeg");
     assert_eq!(rec["input"]["width"], 910);
-    assert_eq!(rec["models"].as_array().unwrap().len(), 6);
+    assert_eq!(rec["models"].as_array().unwrap().len(), 7);
 }
 
 #[test]

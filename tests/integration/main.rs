@@ -6,6 +6,7 @@ mod batch;
 mod clinic;
 mod foundation;
 mod measure;
+mod scars;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

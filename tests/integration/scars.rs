@@ -1,0 +1,224 @@
+//! Acne scars: the multi-light demo capture set (measured), single photos
+//! (estimated), capture sets from a manifest, and the null-with-reason cases.
+
+use crate::{bin, expect_ok, one_image, records, run, shared};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn demo_set() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/S001/2026-11-02")
+}
+
+/// The scars planted in the demo set: (type, centre x, y in pixels, width mm, depth mm).
+fn planted() -> Vec<(String, f64, f64, f64, f64)> {
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(demo_set().join("scar_ground_truth.json")).unwrap(),
+    )
+    .unwrap();
+    let px = truth["px_per_mm"].as_f64().unwrap();
+    truth["scars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["type"].as_str().unwrap().to_string(),
+                s["cx_mm"].as_f64().unwrap() * px,
+                s["cy_mm"].as_f64().unwrap() * px,
+                s["width_mm"].as_f64().unwrap(),
+                s["depth_mm"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// For each planted scar, the depth of the found scar centred within half
+/// its width (at least 0.75 mm) of it, if any.
+fn matched_depths(rec: &Value, px_per_mm: f64) -> Vec<(String, f64, Option<f64>)> {
+    let found = rec["acne_scars"]["face"]["scars"].as_array().unwrap();
+    planted()
+        .into_iter()
+        .map(|(kind, x, y, width, depth)| {
+            let radius = (width / 2.0).max(0.75) * px_per_mm;
+            let hit = found.iter().find(|s| {
+                let c = &s["centre_px"];
+                (c[0].as_f64().unwrap() - x).hypot(c[1].as_f64().unwrap() - y) <= radius
+            });
+            (kind, depth, hit.map(|s| s["depth_mm"].as_f64().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn demo_capture_set_measures_scar_depth_in_millimetres() {
+    let o = run(&["--plan"], &[&demo_set()]);
+    expect_ok(&o);
+    let recs = records(&o);
+    assert_eq!(
+        recs.len(),
+        2,
+        "four photos of one capture set make one record"
+    );
+    let rec = &recs[0];
+    assert_eq!(rec["status"], "ok");
+    assert_eq!(rec["scale"]["source"], "device");
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], true, "{scars}");
+    assert_eq!(scars["depth_mode"], "measured");
+    assert_eq!(scars["capture"]["photos"].as_array().unwrap().len(), 4);
+    let matched = matched_depths(rec, 10.0);
+    for (kind, truth, found) in &matched {
+        let found = found.unwrap_or_else(|| panic!("planted {kind} not found: {scars}"));
+        assert!(
+            (found - truth).abs() <= 0.15,
+            "{kind}: measured {found} mm, planted {truth} mm"
+        );
+    }
+    let count = scars["face"]["count"].as_u64().unwrap();
+    assert!(
+        count <= matched.len() as u64 + 2,
+        "{count} scars for 6 planted"
+    );
+    // The plan treats the scars and says how their depth was obtained.
+    let zones = rec["plan"]["zones"].as_array().unwrap();
+    let patch = zones.iter().find(|z| z["concern"] == "acne_scars").unwrap();
+    let why = patch["rationale"].to_string();
+    assert!(
+        why.contains("depth.acne_scars") && why.contains("measured (multi-light)"),
+        "{why}"
+    );
+}
+
+#[test]
+fn one_photo_gives_estimated_scars_with_an_uncertainty() {
+    let rec = one_image(
+        &demo_set().join("cheek_L0.jpg"),
+        &["--patch", "--px-per-mm", "10"],
+    );
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["depth_mode"], "estimated", "{scars}");
+    assert!(scars["depth_uncertainty_mm"].as_f64().unwrap() >= 0.1);
+    let found = matched_depths(&rec, 10.0)
+        .iter()
+        .filter(|(_, _, f)| f.is_some())
+        .count();
+    assert!(
+        found >= 4,
+        "{found} of 6 planted scars found from one photo: {scars}"
+    );
+    let zone = &scars["zones"][0];
+    assert_eq!(zone["zone"], "patch");
+    let m = &zone["metrics"];
+    let sev = m["severity"]["value"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&sev));
+    assert!((1..=4).contains(&m["goodman_baron_grade"].as_u64().unwrap()));
+}
+
+#[test]
+fn low_resolution_faces_get_no_scar_numbers_and_say_why() {
+    let rec = one_image(&shared("faces/obama.jpg"), &[]);
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], false);
+    assert!(scars["face"].is_null() && scars["depth_mode"].is_null());
+    assert!(
+        scars["reason"].as_str().unwrap().contains("px/mm"),
+        "{scars}"
+    );
+}
+
+fn manifest(dir: &Path, rows: &[String]) -> PathBuf {
+    let path = dir.join("visits.csv");
+    let mut text = String::from("path,patient_id,visit_date,capture_set,light_dir\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn light_rows(photos: &[PathBuf]) -> Vec<String> {
+    let lights = [
+        "0.6124 0.3536 0.7071",
+        "-0.3536 0.6124 0.7071",
+        "-0.6124 -0.3536 0.7071",
+        "0.3536 -0.6124 0.7071",
+    ];
+    photos
+        .iter()
+        .zip(lights)
+        .map(|(p, l)| format!("{},S9,2026-05-01,cheek,{l}", p.display()))
+        .collect()
+}
+
+#[test]
+fn manifest_capture_sets_group_photos_and_bad_rows_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos: Vec<PathBuf> = (0..4)
+        .map(|k| demo_set().join(format!("cheek_L{k}.jpg")))
+        .collect();
+    let good = manifest(dir.path(), &light_rows(&photos));
+    let o = bin()
+        .args(["analyze", "--patch", "--px-per-mm", "10", "--manifest"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let recs = records(&o);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["acne_scars"]["depth_mode"], "measured");
+    assert_eq!(recs[0]["acne_scars"]["capture"]["capture_set"], "cheek");
+
+    for (rows, says) in [
+        (light_rows(&photos[..2]), "at least 3 lights"),
+        (
+            vec![format!("{},S9,2026-05-01,cheek,", photos[0].display())],
+            "needs a light_dir",
+        ),
+        (
+            vec![format!(
+                "{},S9,2026-05-01,cheek,0 0 -1",
+                photos[0].display()
+            )],
+            "towards the camera",
+        ),
+    ] {
+        let bad = manifest(dir.path(), &rows);
+        let o = bin()
+            .args(["analyze", "--manifest"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("line 2") && err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("S001/2026-11-02");
+    std::fs::create_dir_all(&set).unwrap();
+    for f in [
+        "capture.json",
+        "cheek_L0.jpg",
+        "cheek_L1.jpg",
+        "cheek_L3.jpg",
+    ] {
+        std::fs::copy(demo_set().join(f), set.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(demo_set().join("cheek_L2.jpg")).unwrap();
+    std::fs::write(set.join("cheek_L2.jpg"), &bytes[..bytes.len() / 3]).unwrap();
+    let o = run(&[], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["status"], "ok", "the first photo is still analysed");
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], false);
+    let why = scars["reason"].as_str().unwrap();
+    assert!(
+        why.contains("capture set") && why.contains("cheek_L2.jpg"),
+        "{why}"
+    );
+}
