@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces every accuracy figure in the README and models/manifest.json:
-# generates the held-out synthetic evaluation set (seed 12345, not used in
-# training), then runs `dermascore evaluate` on it and on the real labelled
-# close-up in ../shared/photos/pores. Its scale, 12.6 px/mm, is dermascore's
-# own interpupillary estimate for that photo (its eyes are closed).
+# generates the held-out synthetic evaluation sets (pores and pigment: seed
+# 12345; acne scars: seed 424242; neither used in training), then runs
+# `dermascore evaluate` on them and on the real labelled close-up in
+# ../shared/photos/pores. Its scale, 12.6 px/mm, is dermascore's own
+# interpupillary estimate for that photo (its eyes are closed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=target/venv-train
@@ -11,8 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r models/train/requirements.txt
 fi
-rm -rf target/synth-eval
+rm -rf target/synth-eval target/scar-eval
 "$venv/bin/python" datasets/synth_skin.py eval --out target/synth-eval --per-cell 8 --seed 12345
+"$venv/bin/python" datasets/synth_scars.py eval --out target/scar-eval --per-px 10 --seed 424242
 cargo build --release --quiet
-target/release/dermascore evaluate --synthetic target/synth-eval \
+target/release/dermascore evaluate --synthetic target/synth-eval --scars target/scar-eval \
   --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --json models/evaluation.json

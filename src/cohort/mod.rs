@@ -29,8 +29,8 @@ impl Metric {
     }
 }
 
-/// The metrics analysed: face-level pores and pigmentation, colour, and
-/// per-zone pore coverage, pigmented share and severities.
+/// The metrics analysed: face-level pores, pigmentation and acne scars,
+/// colour, and per-zone pore coverage, pigmented share and severities.
 pub fn metrics() -> Vec<Metric> {
     use crate::zones::ZoneName;
     let mut m: Vec<Metric> = Vec::new();
@@ -87,6 +87,26 @@ pub fn metrics() -> Vec<Metric> {
     add(
         "colour.face.haemoglobin_index",
         Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.haemoglobin_index)),
+    );
+    add(
+        "acne_scars.face.count",
+        Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.count as f64)),
+    );
+    add(
+        "acne_scars.face.scarred_area_pct",
+        Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.scarred_area_pct)),
+    );
+    add(
+        "acne_scars.face.mean_depth_mm",
+        Box::new(|r| r.acne_scars.as_ref()?.face.as_ref()?.mean_depth_mm),
+    );
+    add(
+        "acne_scars.face.max_depth_mm",
+        Box::new(|r| r.acne_scars.as_ref()?.face.as_ref()?.max_depth_mm),
+    );
+    add(
+        "acne_scars.face.severity",
+        Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.severity.value)),
     );
     for zone in ZoneName::ALL {
         let z = zone.as_str();
