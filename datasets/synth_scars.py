@@ -43,7 +43,7 @@ from PIL import Image
 
 import synth_skin as skin
 
-SCAR_CANONICAL_PX_PER_MM = 5.0
+SCAR_CANONICAL_PX_PER_MM = 4.0
 # A scar's extent: where it is at least this share of its depth deep.
 EXTENT_FRACTION = 0.1
 

@@ -3,7 +3,7 @@
 relief (datasets/synth_scars.py) and export it to ONNX.
 
 The network is the one of train_skin_models.py (width (8, 16), dilations
-(2, 4, 8) at half resolution: a receptive field of ~12 mm at 5 px/mm, wider
+(2, 4, 8) at half resolution: a receptive field of ~15 mm at 4 px/mm, wider
 than the widest rolling scar) with two output channels:
 
   * scar:     probability that the pixel lies in an atrophic scar (at least
@@ -15,7 +15,8 @@ than the widest rolling scar) with two output channels:
               vanishes) and clamped at 0 by a Relu in the exported graph.
 
 Input as for the other skin models: linear RGB over the zone's per-channel
-median, minus 1, at 5 px/mm. From one photo, depth can only come from
+median, minus 1, at 4 px/mm (pigmentation's scale, so both read one
+resampled patch). From one photo, depth can only come from
 shading, so the Rust pipeline labels every depth from this model `estimated`.
 
 Usage:

@@ -221,6 +221,30 @@ fn zone_patch(
     Ok(patch)
 }
 
+/// Zone patches made once and shared by the measurements that resample at
+/// the same scale (pigmentation and the scar model, both at 4 px/mm).
+#[derive(Default)]
+struct PatchCache {
+    made: std::collections::HashMap<(usize, u64), Result<CanonicalPatch, String>>,
+}
+
+impl PatchCache {
+    fn get(
+        &mut self,
+        pyramid: &Pyramid,
+        zones: &[ZoneMask],
+        i: usize,
+        scale: PxPerMm,
+        canonical: f64,
+    ) -> Result<&CanonicalPatch, String> {
+        self.made
+            .entry((i, canonical.to_bits()))
+            .or_insert_with(|| zone_patch(pyramid, &zones[i], scale, canonical))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
     move |e| InputError::new(ErrorCode::InferenceFailed, format!("{what}: {e}"))
 }
@@ -246,6 +270,7 @@ pub fn measure(
         thresholds,
         &mut overlay,
     )?;
+    let mut patches = PatchCache::default();
     let pigmentation = measure_pigment(
         models,
         pyramid,
@@ -253,6 +278,7 @@ pub fn measure(
         scale,
         unusable(&quality.usable.pigmentation),
         thresholds,
+        &mut patches,
         &mut overlay,
     )?;
     let acne_scars = measure_scars(
@@ -263,6 +289,7 @@ pub fn measure(
         unusable(&quality.usable.acne_scars),
         thresholds,
         capture,
+        &mut patches,
         &mut overlay,
     )?;
     Ok(Measurements {
@@ -416,6 +443,7 @@ fn measure_scars(
     blocked: Option<String>,
     t: &crate::quality::Thresholds,
     capture: Option<Result<&Capture, &str>>,
+    patches: &mut PatchCache,
     overlay: &mut OverlayData,
 ) -> Result<ScarReport, InputError> {
     let (capture, capture_failed) = match capture {
@@ -458,8 +486,8 @@ fn measure_scars(
         ),
     };
     let mut samples = Vec::new();
-    for zone in zones {
-        let patch = match zone_patch(pyramid, zone, scale, canonical) {
+    for (i, zone) in zones.iter().enumerate() {
+        let patch = match patches.get(pyramid, zones, i, scale, canonical) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZoneScars {
@@ -519,6 +547,7 @@ fn measure_scars(
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure_pigment(
     models: &mut SkinModels,
     pyramid: &Pyramid,
@@ -526,6 +555,7 @@ fn measure_pigment(
     scale: Option<PxPerMm>,
     blocked: Option<String>,
     t: &crate::quality::Thresholds,
+    patches: &mut PatchCache,
     overlay: &mut OverlayData,
 ) -> Result<PigmentReport, InputError> {
     let mut report = PigmentReport {
@@ -552,8 +582,8 @@ fn measure_pigment(
     let lin = colour::linear_lut();
     let mut samples = Vec::new();
     let mut colours = Vec::new();
-    for zone in zones {
-        let patch = match zone_patch(pyramid, zone, scale, pigment::CANONICAL_PX_PER_MM) {
+    for (i, zone) in zones.iter().enumerate() {
+        let patch = match patches.get(pyramid, zones, i, scale, pigment::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePigment {

@@ -7,8 +7,9 @@ use crate::score::{self, Score};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The single-photo model's resolution: a 1 mm scar spans 5 pixels.
-pub const CANONICAL_PX_PER_MM: f64 = 5.0;
+/// The single-photo model's resolution: a 1 mm scar spans 4 pixels. The
+/// same as pigmentation's, so both read one resampled patch per zone.
+pub const CANONICAL_PX_PER_MM: f64 = 4.0;
 /// Multi-light captures are measured at their own resolution up to this.
 pub const MEASURED_MAX_PX_PER_MM: f64 = 10.0;
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;

@@ -20,6 +20,8 @@ pub struct CanonicalPatch {
     pub mask: Vec<bool>,
     /// Which canonical pixels belong to the zone (clipped or not).
     pub zone: Vec<bool>,
+    /// `model_input`, made once for the models sharing this patch.
+    input: std::sync::OnceLock<Vec<f32>>,
     /// Canonical pixel index → image coordinates of its centre.
     pub map: Affine,
 }
@@ -78,6 +80,7 @@ impl CanonicalPatch {
             zone: mask.clone(),
             mask,
             map,
+            input: std::sync::OnceLock::new(),
         })
     }
 
@@ -120,7 +123,11 @@ impl CanonicalPatch {
     /// (gains in linear light) cancel exactly. Pixels outside the zone are
     /// set to the median (0) so that eyes, lips or background at the edge
     /// cannot look like findings.
-    pub fn model_input(&self) -> Vec<f32> {
+    pub fn model_input(&self) -> &[f32] {
+        self.input.get_or_init(|| self.make_model_input())
+    }
+
+    fn make_model_input(&self) -> Vec<f32> {
         let lut = linear_lut_quarter_steps();
         let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
         let med = self.channel_medians().map(|m| lin(m).max(1e-4));
@@ -139,6 +146,8 @@ impl CanonicalPatch {
     /// Leaves out pixels at the sensor's limits (any channel ≥ 250, or luma
     /// ≤ 5): clipped skin carries no colour or texture to measure.
     pub fn exclude_clipped(&mut self) {
+        // The models' input depends on the mask.
+        self.input = std::sync::OnceLock::new();
         for i in 0..self.mask.len() {
             let p = &self.rgb[i * 3..i * 3 + 3];
             let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
@@ -202,7 +211,7 @@ pub fn scar_relief(
 ) -> ort::Result<(Vec<f32>, Vec<f32>)> {
     let input = patch.model_input();
     let shape = [1usize, 3, patch.height as usize, patch.width as usize];
-    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, &*input))?])?;
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
     let (_, prob) = outputs["scar"].try_extract_tensor::<f32>()?;
     let (_, depth) = outputs["depth_mm"].try_extract_tensor::<f32>()?;
     Ok((prob.to_vec(), depth.to_vec()))
@@ -220,7 +229,7 @@ pub struct Component {
 pub fn probability(session: &mut Session, patch: &CanonicalPatch) -> ort::Result<Vec<f32>> {
     let input = patch.model_input();
     let shape = [1usize, 3, patch.height as usize, patch.width as usize];
-    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, &*input))?])?;
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
     let (_, prob) = outputs[0].try_extract_tensor::<f32>()?;
     Ok(prob.to_vec())
 }
