@@ -257,6 +257,14 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(dir) = &args.scars {
         figures["acne_scars"] = dermascore::evaluate::scars::run(dir, args.models.as_deref())?;
+        if let Some((real_dir, scale)) = real {
+            figures["acne_scars"]["real_closeup_single_photo"] =
+                dermascore::evaluate::scars::real_false_alarms(
+                    real_dir,
+                    scale,
+                    args.models.as_deref(),
+                )?;
+        }
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

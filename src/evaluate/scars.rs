@@ -355,3 +355,44 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         "by_px_per_mm": pxs,
     }))
 }
+
+/// The single-photo scar model on the real labelled close-up's ROI (cheeks
+/// and nose of a face without visible atrophic scars): every scar found
+/// there is a false alarm.
+pub fn real_false_alarms(
+    dir: &Path,
+    scale: PxPerMm,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
+    let bad = |e: String| SetupError::Input {
+        path: dir.to_path_buf(),
+        reason: e,
+    };
+    let rgb = image::open(dir.join("cheek_input.png"))
+        .map_err(|e| bad(e.to_string()))?
+        .into_rgb8();
+    let roi = image::open(dir.join("cheek_roi_mask.png"))
+        .map_err(|e| bad(e.to_string()))?
+        .into_luma8();
+    let mdir = models::locate_dir(models_dir)?;
+    let m = VerifiedModels::load(&mdir, &[ModelName::ScarRelief])?;
+    let mut session = m.session(ModelName::ScarRelief, Device::Cpu)?.0;
+    let pyramid = Pyramid::new(&rgb, 16);
+    let zone = zones::patch(rgb.width(), rgb.height(), Some(&roi));
+    let mut patch = CanonicalPatch::from_zone(&pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
+        .ok_or_else(|| bad("empty ROI".into()))?;
+    patch.exclude_clipped();
+    let found = scars_estimated(&mut session, &patch).map_err(|e| bad(e.to_string()))?;
+    let cm2 = patch.area_mm2() / 100.0;
+    let area: f64 = found.iter().map(|s| s.area_mm2).sum();
+    println!(
+        "\nAcne scars, one photo, on the real close-up's ROI ({cm2:.0} cm², no visible atrophic scars): {} false alarms, {:.2} per cm², {:.1} % of the area",
+        found.len(),
+        found.len() as f64 / cm2,
+        100.0 * area / patch.area_mm2()
+    );
+    Ok(json!({
+        "roi_cm2": cm2, "false_alarms": found.len(), "per_cm2": found.len() as f64 / cm2,
+        "false_scarred_area_pct": 100.0 * area / patch.area_mm2(),
+    }))
+}

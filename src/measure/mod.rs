@@ -151,7 +151,8 @@ pub struct ScarReport {
     pub min_px_per_mm: f64,
     /// The resolution the relief was measured at.
     pub canonical_px_per_mm: Option<f64>,
-    /// Depressions shallower than this are skin texture, not scars.
+    /// Depressions shallower than this are skin texture, not scars (in
+    /// measured mode the threshold also rises with the height map's noise).
     pub min_depth_mm: f64,
     pub capture: Option<CaptureReport>,
     pub face: Option<ScarMetrics>,
@@ -474,6 +475,10 @@ fn measure_scars(
             report.reason = Some(why);
             return Ok(report);
         }
+    };
+    report.min_depth_mm = match mode {
+        DepthMode::Measured => scars::MIN_DEPTH_MM,
+        DepthMode::Estimated => scars::ESTIMATED_MIN_DEPTH_MM,
     };
     let (canonical, uncertainty) = match mode {
         DepthMode::Measured => (
