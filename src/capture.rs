@@ -4,6 +4,7 @@
 //! batch analyses one set as one visit photo, and this module aligns the
 //! photos to the first before the relief is measured.
 
+use crate::measure::relief::fft2;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 use std::path::PathBuf;
@@ -151,9 +152,8 @@ pub enum AlignError {
     NoMatch,
 }
 
-/// Log of the encoded pixels' luma, reduced by block averaging: the edge
-/// image the first alignment step correlates.
-fn reduced_log_luma(img: &image::RgbImage, factor: u32) -> Vec<f32> {
+/// `value` of each pixel, averaged over blocks of `factor`² pixels.
+fn reduced(img: &image::RgbImage, factor: u32, value: impl Fn([u8; 3]) -> f32) -> Vec<f32> {
     let (w, h) = (
         (img.width() / factor) as usize,
         (img.height() / factor) as usize,
@@ -164,51 +164,41 @@ fn reduced_log_luma(img: &image::RgbImage, factor: u32) -> Vec<f32> {
             let mut s = 0.0f32;
             for dy in 0..factor {
                 for dx in 0..factor {
-                    let p = img
-                        .get_pixel(x as u32 * factor + dx, y as u32 * factor + dy)
-                        .0;
-                    s +=
-                        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
-                }
-            }
-            data[y * w + x] = (s / (factor * factor) as f32 + 1.0).ln();
-        }
-    }
-    data
-}
-
-/// Linear-light luminance reduced by block averaging (`factor`²) pixels.
-fn reduced_luminance(img: &image::RgbImage, factor: u32) -> Plane {
-    let lut: [f32; 256] = std::array::from_fn(|v| {
-        let c = v as f32 / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    });
-    let (w, h) = (
-        (img.width() / factor) as usize,
-        (img.height() / factor) as usize,
-    );
-    let mut data = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0f32;
-            for dy in 0..factor {
-                for dx in 0..factor {
-                    let p = img
-                        .get_pixel(x as u32 * factor + dx, y as u32 * factor + dy)
-                        .0;
-                    s += 0.2126 * lut[p[0] as usize]
-                        + 0.7152 * lut[p[1] as usize]
-                        + 0.0722 * lut[p[2] as usize];
+                    s += value(
+                        img.get_pixel(x as u32 * factor + dx, y as u32 * factor + dy)
+                            .0,
+                    );
                 }
             }
             data[y * w + x] = s / (factor * factor) as f32;
         }
     }
-    Plane { w, h, data }
+    data
+}
+
+/// Log of the encoded pixels' luma, reduced: the edge image the first
+/// alignment step correlates.
+fn reduced_log_luma(img: &image::RgbImage, factor: u32) -> Vec<f32> {
+    reduced(img, factor, |p| {
+        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+    })
+    .into_iter()
+    .map(|v| (v + 1.0).ln())
+    .collect()
+}
+
+/// Linear-light luminance, reduced.
+fn reduced_luminance(img: &image::RgbImage, factor: u32) -> Plane {
+    let lut = crate::measure::colour::linear_lut();
+    Plane {
+        w: (img.width() / factor) as usize,
+        h: (img.height() / factor) as usize,
+        data: reduced(img, factor, |p| {
+            (0.2126 * lut[p[0] as usize]
+                + 0.7152 * lut[p[1] as usize]
+                + 0.0722 * lut[p[2] as usize]) as f32
+        }),
+    }
 }
 
 struct Plane {
@@ -289,28 +279,6 @@ fn feature(data: &[f32], w: usize, h: usize, kind: Feature) -> Vec<f32> {
     g
 }
 
-fn fft2(data: &mut [Complex<f32>], w: usize, h: usize, inverse: bool) {
-    let mut planner = FftPlanner::<f32>::new();
-    let (row, col) = if inverse {
-        (planner.plan_fft_inverse(w), planner.plan_fft_inverse(h))
-    } else {
-        (planner.plan_fft_forward(w), planner.plan_fft_forward(h))
-    };
-    for r in data.chunks_exact_mut(w) {
-        row.process(r);
-    }
-    let mut column = vec![Complex::new(0.0, 0.0); h];
-    for x in 0..w {
-        for y in 0..h {
-            column[y] = data[y * w + x];
-        }
-        col.process(&mut column);
-        for y in 0..h {
-            data[y * w + x] = column[y];
-        }
-    }
-}
-
 /// Phase correlation: where `b`'s content sits relative to `a`'s (pixels,
 /// sub-pixel by a parabola through the peak), or `None` when no peak stands
 /// clear of the correlation's noise floor.
@@ -319,8 +287,9 @@ fn correlate(a: &[f32], b: &[f32], w: usize, h: usize, kind: Feature) -> Option<
     let fb = feature(b, w, h, kind);
     let mut ca: Vec<Complex<f32>> = fa.iter().map(|&v| Complex::new(v, 0.0)).collect();
     let mut cb: Vec<Complex<f32>> = fb.iter().map(|&v| Complex::new(v, 0.0)).collect();
-    fft2(&mut ca, w, h, false);
-    fft2(&mut cb, w, h, false);
+    let mut planner = FftPlanner::<f32>::new();
+    fft2(&mut planner, &mut ca, w, h, false);
+    fft2(&mut planner, &mut cb, w, h, false);
     let mut cross: Vec<Complex<f32>> = ca
         .iter()
         .zip(&cb)
@@ -334,7 +303,7 @@ fn correlate(a: &[f32], b: &[f32], w: usize, h: usize, kind: Feature) -> Option<
             }
         })
         .collect();
-    fft2(&mut cross, w, h, true);
+    fft2(&mut planner, &mut cross, w, h, true);
     let r: Vec<f32> = cross.iter().map(|c| c.re).collect();
     let limit_x = (w as f32 * MAX_SHIFT_FRACTION) as i64;
     let limit_y = (h as f32 * MAX_SHIFT_FRACTION) as i64;
@@ -541,7 +510,8 @@ mod tests {
     fn light_directions_parse_and_normalise() {
         let l: LightDir = "1 0 1".parse().unwrap();
         let v = l.get();
-        assert!((v[0] - 0.7071).abs() < 1e-3 && v[1] == 0.0 && (v[2] - 0.7071).abs() < 1e-3);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((v[0] - h).abs() < 1e-3 && v[1] == 0.0 && (v[2] - h).abs() < 1e-3);
         assert!("0.5,0.5;0.7".parse::<LightDir>().is_ok());
         assert!("1 0 -1".parse::<LightDir>().is_err(), "behind the skin");
         assert!("1 0".parse::<LightDir>().is_err());
@@ -572,7 +542,8 @@ mod tests {
         (0..k)
             .map(|i| {
                 let a = i as f32 * std::f32::consts::TAU / k as f32;
-                [0.7071 * a.cos(), 0.7071 * a.sin(), 0.7071]
+                let h = std::f32::consts::FRAC_1_SQRT_2;
+                [h * a.cos(), h * a.sin(), h]
             })
             .collect()
     }

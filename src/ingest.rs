@@ -242,6 +242,9 @@ struct ManifestRow {
     light_dir: Option<String>,
 }
 
+/// A capture set in a manifest: its name, patient and visit date.
+type SetKey = (String, Option<String>, Option<String>);
+
 /// Reads `path,patient_id,visit_date,view[,capture_set,light_dir]` rows;
 /// relative paths resolve against the manifest's folder. Any malformed row
 /// rejects the manifest, naming the line, because a silently skipped visit
@@ -269,10 +272,8 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     }
     let mut items: Vec<InputItem> = Vec::new();
     // Capture set (name, patient, date) → its item's position and first line.
-    let mut sets: std::collections::HashMap<
-        (String, Option<String>, Option<String>),
-        (usize, u64),
-    > = std::collections::HashMap::new();
+    let mut sets: std::collections::HashMap<SetKey, (usize, u64)> =
+        std::collections::HashMap::new();
     for record in reader.records() {
         let record =
             record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;

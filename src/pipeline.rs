@@ -294,17 +294,15 @@ impl Analyzer {
             let face = face.as_ref();
             let quality =
                 quality::assess(&rgb, face, &zone_masks, &scale, &self.options.thresholds);
-            let m = self.with_capture(item, &pyramid, None, |capture| {
-                measure::measure(
-                    &mut models.skin,
-                    &pyramid,
-                    &zone_masks,
-                    scale.px_per_mm,
-                    &quality,
-                    &self.options.thresholds,
-                    capture,
-                )
-            })?;
+            let m = self.measure(
+                &mut models.skin,
+                item,
+                &pyramid,
+                &zone_masks,
+                &scale,
+                &quality,
+                None,
+            )?;
             let overlay = overlay::View::new(&rgb, face, &zone_masks)
                 .geometry(&rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
                 .map_err(|e| {
@@ -390,18 +388,15 @@ impl Analyzer {
             &self.options.thresholds,
         );
         let measure_start = Instant::now();
-        let measurements =
-            self.with_capture(item, pyramid, rec.input.sha256.clone(), |capture| {
-                measure::measure(
-                    &mut models.skin,
-                    pyramid,
-                    &zone_masks,
-                    scale.px_per_mm,
-                    &quality,
-                    &self.options.thresholds,
-                    capture,
-                )
-            })?;
+        let measurements = self.measure(
+            &mut models.skin,
+            item,
+            pyramid,
+            &zone_masks,
+            &scale,
+            &quality,
+            rec.input.sha256.clone(),
+        )?;
         rec.timing.measure_ms = ms(measure_start);
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         rec.face = face
@@ -433,6 +428,31 @@ impl Analyzer {
         rec.pigmentation = Some(measurements.pigmentation);
         rec.acne_scars = Some(measurements.acne_scars);
         Ok(())
+    }
+
+    /// The measurements of one photo, or of its capture set.
+    #[allow(clippy::too_many_arguments)]
+    fn measure(
+        &self,
+        skin: &mut measure::SkinModels,
+        item: &InputItem,
+        pyramid: &Pyramid,
+        zone_masks: &[zones::ZoneMask],
+        scale: &Scale,
+        quality: &quality::QualityReport,
+        first_sha256: Option<String>,
+    ) -> Result<Measurements, InputError> {
+        self.with_capture(item, pyramid, first_sha256, |capture| {
+            measure::measure(
+                skin,
+                pyramid,
+                zone_masks,
+                scale.px_per_mm,
+                quality,
+                &self.options.thresholds,
+                capture,
+            )
+        })
     }
 
     /// Runs `f` with `item`'s capture set ready to measure (its other photos

@@ -504,7 +504,7 @@ fn measure_scars(
             }
         };
         let found = match capture {
-            Some(c) => match scars_measured(&patch, &c.pyramids, &c.shifts, &c.lights) {
+            Some(c) => match scars_measured(patch, &c.pyramids, &c.shifts, &c.lights) {
                 Ok(found) => found,
                 Err(e) => {
                     report.zones.clear();
@@ -512,7 +512,7 @@ fn measure_scars(
                     return Ok(report);
                 }
             },
-            None => scars_estimated(&mut models.scars, &patch).map_err(run_error("scar model"))?,
+            None => scars_estimated(&mut models.scars, patch).map_err(run_error("scar model"))?,
         };
         // Centres to image pixels for the record and the overlay.
         let found: Vec<scars::Scar> = found
@@ -601,8 +601,8 @@ fn measure_pigment(
                 continue;
             }
         };
-        let prob = segment::probability(&mut models.pigment, &patch)
-            .map_err(run_error("pigment model"))?;
+        let prob =
+            segment::probability(&mut models.pigment, patch).map_err(run_error("pigment model"))?;
         let comps = segment::components(
             &prob,
             &patch.mask,
@@ -610,14 +610,14 @@ fn measure_pigment(
             patch.height,
             pigment::PROBABILITY_THRESHOLD,
         );
-        let px = pigment::pixel_colour(&patch, &sep, &lin);
+        let px = pigment::pixel_colour(patch, &sep, &lin);
         let mut in_spot = vec![false; patch.mask.len()];
         for c in &comps {
             for &i in &c.pixels {
                 in_spot[i as usize] = true;
             }
         }
-        let Some(base) = pigment::baseline(&patch, &px, &in_spot) else {
+        let Some(base) = pigment::baseline(patch, &px, &in_spot) else {
             report.zones.push(ZonePigment {
                 zone: zone.name,
                 colour: None,
@@ -627,7 +627,7 @@ fn measure_pigment(
             });
             continue;
         };
-        let sample = PigmentSample::from_components(&patch, &comps, &px, &base);
+        let sample = PigmentSample::from_components(patch, &comps, &px, &base);
         for c in comps.iter().filter(|c| {
             f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2
         }) {
@@ -652,7 +652,7 @@ fn measure_pigment(
             colour: Some(base),
             metrics: Some(sample.metrics()),
             redness: (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
-                .then(|| pigment::redness(&patch, &px, &base)),
+                .then(|| pigment::redness(patch, &px, &base)),
             reason: None,
         });
         colours.push((base, patch.area_mm2()));

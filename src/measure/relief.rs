@@ -214,9 +214,10 @@ fn angular_frequency(i: usize, n: usize) -> f64 {
     k * 2.0 * std::f64::consts::PI / n as f64
 }
 
-fn fft2(
-    planner: &mut FftPlanner<f64>,
-    data: &mut [Complex<f64>],
+/// 2-D FFT of a row-major `w`×`h` grid, in place (rows, then columns).
+pub(crate) fn fft2<T: rustfft::FftNum>(
+    planner: &mut FftPlanner<T>,
+    data: &mut [Complex<T>],
     w: usize,
     h: usize,
     inverse: bool,
@@ -234,7 +235,7 @@ fn fft2(
     } else {
         planner.plan_fft_forward(h)
     };
-    let mut buf = vec![Complex::new(0.0, 0.0); h];
+    let mut buf = vec![Complex::new(T::zero(), T::zero()); h];
     for x in 0..w {
         for y in 0..h {
             buf[y] = data[y * w + x];
