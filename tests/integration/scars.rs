@@ -222,3 +222,28 @@ fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
         "{why}"
     );
 }
+
+#[test]
+fn a_bad_sidecar_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["cheek_L0.jpg", "cheek_L1.jpg"] {
+        std::fs::copy(demo_set().join(f), dir.path().join(f)).unwrap();
+    }
+    for (text, says) in [
+        (
+            r#"{"capture_set": "x", "photos": [{"file": "cheek_L0.jpg", "light_dir": [0, 0, 1]}]}"#,
+            "at least 3 lights",
+        ),
+        (
+            r#"{"capture_set": "x", "close_up": true, "photos": [{"file": "cheek_L0.jpg", "light_dir": [1, 0, 1]}, {"file": "cheek_L1.jpg", "light_dir": [0, 1, 1]}, {"file": "cheek_L1.jpg", "light_dir": [-1, 0, 1]}]}"#,
+            "px_per_mm",
+        ),
+        ("{not json", "capture.json"),
+    ] {
+        std::fs::write(dir.path().join("capture.json"), text).unwrap();
+        let o = run(&[], &[dir.path()]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("capture.json") && err.contains(says), "{err}");
+    }
+}
