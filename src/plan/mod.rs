@@ -27,6 +27,17 @@ pub enum Concern {
     AcneScars,
 }
 
+impl Concern {
+    /// As the rationale writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concern::Pores => "pores",
+            Concern::Pigmentation => "pigmentation",
+            Concern::AcneScars => "acne scars",
+        }
+    }
+}
+
 /// Why a number is what it is: the protocol rule and the measured value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
@@ -227,8 +238,10 @@ pub fn make_plan(
             };
             let mut rationale = vec![Reason {
                 rule: key.into(),
-                evidence: format!("{concern:?} severity {severity:.0} ≤ {up_to:.0} → {depth} mm")
-                    .to_lowercase(),
+                evidence: format!(
+                    "{} severity {severity:.0} ≤ {up_to:.0} → {depth} mm",
+                    concern.as_str()
+                ),
             }];
             if concern == Concern::AcneScars {
                 if let Some(s) = scar_depth(rec, z) {
