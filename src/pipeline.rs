@@ -398,6 +398,11 @@ impl Analyzer {
             rec.input.sha256.clone(),
         )?;
         rec.timing.measure_ms = ms(measure_start);
+        [
+            rec.timing.pores_ms,
+            rec.timing.pigmentation_ms,
+            rec.timing.acne_scars_ms,
+        ] = measurements.ms;
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         rec.face = face
             .as_ref()

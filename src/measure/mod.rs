@@ -184,6 +184,8 @@ pub struct Measurements {
     pub pores: PoreReport,
     pub pigmentation: PigmentReport,
     pub acne_scars: ScarReport,
+    /// Milliseconds spent on pores, pigmentation and acne scars.
+    pub ms: [f64; 3],
     pub overlay: OverlayData,
 }
 
@@ -262,6 +264,8 @@ pub fn measure(
     capture: Option<Result<&Capture, &str>>,
 ) -> Result<Measurements, InputError> {
     let mut overlay = OverlayData::default();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let t = std::time::Instant::now();
     let pores = measure_pores(
         models,
         pyramid,
@@ -271,6 +275,8 @@ pub fn measure(
         thresholds,
         &mut overlay,
     )?;
+    let pores_ms = ms(t);
+    let t = std::time::Instant::now();
     let mut patches = PatchCache::default();
     let pigmentation = measure_pigment(
         models,
@@ -282,6 +288,8 @@ pub fn measure(
         &mut patches,
         &mut overlay,
     )?;
+    let pigmentation_ms = ms(t);
+    let t = std::time::Instant::now();
     let acne_scars = measure_scars(
         models,
         pyramid,
@@ -297,6 +305,7 @@ pub fn measure(
         pores,
         pigmentation,
         acne_scars,
+        ms: [pores_ms, pigmentation_ms, ms(t)],
         overlay,
     })
 }

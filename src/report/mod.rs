@@ -104,7 +104,16 @@ pub struct FaceReport {
 pub struct Timing {
     pub decode_ms: f64,
     pub face_ms: f64,
+    /// All measurements; the three parts below, plus loading a capture
+    /// set's other photos.
     pub measure_ms: f64,
+    #[serde(default)]
+    pub pores_ms: f64,
+    /// Includes resampling the zones to 4 px/mm, which the scar model reuses.
+    #[serde(default)]
+    pub pigmentation_ms: f64,
+    #[serde(default)]
+    pub acne_scars_ms: f64,
     pub total_ms: f64,
 }
 
