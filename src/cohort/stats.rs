@@ -58,6 +58,13 @@ fn t_quantile(p: f64, df: f64) -> f64 {
 }
 
 fn t_two_sided_p(t: f64, df: f64) -> f64 {
+    // statrs panics on a NaN argument; an infinite t (zero spread) is p = 0.
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    if t.is_infinite() {
+        return 0.0;
+    }
     StudentsT::new(0.0, 1.0, df)
         .map(|d| 2.0 * d.sf(t.abs()))
         .unwrap_or(f64::NAN)
@@ -308,9 +315,17 @@ pub fn icc31(rows: &[Vec<f64>]) -> Option<Icc> {
     let f = msr / mse;
     let fl = f / f_quantile(0.975, df_r, df_e);
     let fu = f * f_quantile(0.975, df_e, df_r);
-    let p = FisherSnedecor::new(df_r, df_e)
-        .map(|d| d.sf(f))
-        .unwrap_or(f64::NAN);
+    // Identical repeats give mse = 0 (f infinite) or, through rounding, a
+    // tiny negative mse: statrs panics outside [0, ∞).
+    let p = if f == f64::INFINITY {
+        0.0
+    } else if f.is_finite() && f >= 0.0 {
+        FisherSnedecor::new(df_r, df_e)
+            .map(|d| d.sf(f))
+            .unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
+    };
     Some(Icc {
         n,
         k,
@@ -326,7 +341,24 @@ pub fn icc31(rows: &[Vec<f64>]) -> Option<Icc> {
 #[cfg(test)]
 mod tests {
     //! Every statistic against SciPy 1.17.1 on the committed fixture
-    //! (tests/reference/make_stats_reference.py), to 1e-6.
+    //! (tests/reference/make_stats_reference.py), to 1e-6; and degenerate
+    //! data that must not panic.
+    #[test]
+    fn degenerate_data_give_nan_or_limits_not_panics() {
+        // Identical repeats (e.g. the same scar count on every capture).
+        let icc = icc31(&[vec![3.0, 3.0], vec![5.0, 5.0], vec![4.0, 4.0]]).unwrap();
+        assert!(icc.p == 0.0 || icc.p.is_nan());
+        let all_same = icc31(&[vec![2.0, 2.0], vec![2.0, 2.0]]).unwrap();
+        assert!(all_same.icc.is_nan());
+        // No change at all, and a constant change.
+        let _ = paired_t(&[0.0, 0.0, 0.0]);
+        let _ = paired_t(&[1.0, 1.0, 1.0]);
+        let _ = wilcoxon(&[1.0, 1.0, 1.0, 1.0], true);
+        let _ = wilcoxon(&[0.0, 0.0, 0.0], true);
+        let _ = welch(&[1.0, 1.0], &[1.0, 1.0]);
+        let _ = welch(&[1.0, 1.0], &[2.0, 2.0]);
+    }
+
     use super::*;
     use serde_json::Value;
 
