@@ -15,6 +15,18 @@ use std::path::PathBuf;
 pub struct LightDir([f32; 3]);
 
 impl LightDir {
+    /// Normalises `v`; refuses a zero, non-finite or backward direction.
+    pub fn new(v: [f32; 3]) -> Result<Self, String> {
+        let [x, y, z] = v;
+        let n = (x * x + y * y + z * z).sqrt();
+        if !n.is_finite() || n == 0.0 || z / n < 0.05 {
+            return Err(format!(
+                "light_dir {x} {y} {z} must point towards the camera side (z > 0)"
+            ));
+        }
+        Ok(LightDir([x / n, y / n, z / n]))
+    }
+
     pub fn get(self) -> [f32; 3] {
         self.0
     }
@@ -38,13 +50,7 @@ impl std::str::FromStr for LightDir {
                 "light_dir `{s}` must be three numbers, x y z (x right, y down, z towards the camera)"
             ));
         };
-        let n = (x * x + y * y + z * z).sqrt();
-        if !n.is_finite() || n == 0.0 || z / n < 0.05 {
-            return Err(format!(
-                "light_dir `{s}` must point towards the camera side (z > 0)"
-            ));
-        }
-        Ok(LightDir([x / n, y / n, z / n]))
+        LightDir::new([x, y, z])
     }
 }
 
@@ -115,10 +121,9 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
         .photos
         .iter()
         .map(|p| {
-            let [x, y, z] = p.light_dir;
             Ok(CapturePhoto {
                 path: dir.join(&p.file),
-                light: format!("{x} {y} {z}").parse()?,
+                light: LightDir::new(p.light_dir)?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;

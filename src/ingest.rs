@@ -129,18 +129,24 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                 })?;
                 sets.push(set);
             }
-            if let Some(s) = sets.iter().find(|s| !found.contains(&s.photos[0].path)) {
+            // Each photo of a set → (its set, whether it is the set's first).
+            let mut member: std::collections::HashMap<PathBuf, (usize, bool)> =
+                std::collections::HashMap::new();
+            for (k, s) in sets.iter().enumerate() {
+                for (j, ph) in s.photos.iter().enumerate() {
+                    member.entry(ph.path.clone()).or_insert((k, j == 0));
+                }
+            }
+            let on_disk: std::collections::HashSet<&PathBuf> = found.iter().collect();
+            if let Some(s) = sets.iter().find(|s| !on_disk.contains(&s.photos[0].path)) {
                 return Err(SetupError::Input {
                     path: s.photos[0].path.clone(),
                     reason: format!("the first photo of capture set `{}` is missing", s.name),
                 });
             }
             for p in found {
-                let set = sets
-                    .iter()
-                    .position(|s| s.photos.iter().any(|ph| ph.path == p));
-                match set {
-                    Some(k) if sets[k].photos[0].path == p => items.push(InputItem {
+                match member.get(&p) {
+                    Some(&(k, true)) => items.push(InputItem {
                         subject: subject_from_layout(&p),
                         path: p,
                         capture: Some(sets[k].clone()),

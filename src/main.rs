@@ -475,10 +475,10 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
                 .photos
                 .iter()
                 .map(|p| {
-                    let [x, y, z] = p.light_dir;
                     Some(dermascore::capture::CapturePhoto {
                         path: PathBuf::from(&p.path),
-                        light: format!("{x} {y} {z}").parse().ok()?,
+                        light: dermascore::capture::LightDir::new(p.light_dir.map(|v| v as f32))
+                            .ok()?,
                     })
                 })
                 .collect::<Option<Vec<_>>>()?;

@@ -473,7 +473,10 @@ fn measure_scars(
         depth_uncertainty_mm: None,
         min_px_per_mm: t.scars_min_px_per_mm,
         canonical_px_per_mm: None,
-        min_depth_mm: scars::MIN_DEPTH_MM,
+        min_depth_mm: match mode {
+            DepthMode::Measured => scars::MIN_DEPTH_MM,
+            DepthMode::Estimated => scars::ESTIMATED_MIN_DEPTH_MM,
+        },
         capture: capture.map(|c| c.report.clone()),
         face: None,
         zones: Vec::new(),
@@ -484,10 +487,6 @@ fn measure_scars(
             report.reason = Some(why);
             return Ok(report);
         }
-    };
-    report.min_depth_mm = match mode {
-        DepthMode::Measured => scars::MIN_DEPTH_MM,
-        DepthMode::Estimated => scars::ESTIMATED_MIN_DEPTH_MM,
     };
     let (canonical, uncertainty) = match mode {
         DepthMode::Measured => (

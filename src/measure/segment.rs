@@ -209,12 +209,24 @@ pub fn scar_relief(
     session: &mut Session,
     patch: &CanonicalPatch,
 ) -> ort::Result<(Vec<f32>, Vec<f32>)> {
+    let [prob, depth] = run_on(session, patch, ["scar", "depth_mm"])?;
+    Ok((prob, depth))
+}
+
+/// Runs a model on a patch's input and returns the named per-pixel outputs.
+fn run_on<const N: usize>(
+    session: &mut Session,
+    patch: &CanonicalPatch,
+    names: [&str; N],
+) -> ort::Result<[Vec<f32>; N]> {
     let input = patch.model_input();
     let shape = [1usize, 3, patch.height as usize, patch.width as usize];
     let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
-    let (_, prob) = outputs["scar"].try_extract_tensor::<f32>()?;
-    let (_, depth) = outputs["depth_mm"].try_extract_tensor::<f32>()?;
-    Ok((prob.to_vec(), depth.to_vec()))
+    let mut out: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
+    for (o, name) in out.iter_mut().zip(names) {
+        *o = outputs[name].try_extract_tensor::<f32>()?.1.to_vec();
+    }
+    Ok(out)
 }
 
 /// One connected finding, in canonical pixels.
@@ -227,11 +239,8 @@ pub struct Component {
 
 /// Runs a segmentation model (probability per pixel) on a patch.
 pub fn probability(session: &mut Session, patch: &CanonicalPatch) -> ort::Result<Vec<f32>> {
-    let input = patch.model_input();
-    let shape = [1usize, 3, patch.height as usize, patch.width as usize];
-    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
-    let (_, prob) = outputs[0].try_extract_tensor::<f32>()?;
-    Ok(prob.to_vec())
+    let [prob] = run_on(session, patch, ["prob"])?;
+    Ok(prob)
 }
 
 /// 8-connected components of `prob > threshold` inside the mask.
