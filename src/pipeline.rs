@@ -447,7 +447,7 @@ impl Analyzer {
         quality: &quality::QualityReport,
         first_sha256: Option<String>,
     ) -> Result<Measurements, InputError> {
-        self.with_capture(item, pyramid, first_sha256, |capture| {
+        self.with_capture(item, pyramid, zone_masks, first_sha256, |capture| {
             measure::measure(
                 skin,
                 pyramid,
@@ -467,13 +467,14 @@ impl Analyzer {
         &self,
         item: &InputItem,
         pyramid: &Pyramid,
+        zone_masks: &[zones::ZoneMask],
         first_sha256: Option<String>,
         f: impl FnOnce(Option<Result<&measure::Capture, &str>>) -> R,
     ) -> R {
         let Some(set) = item.capture.as_ref() else {
             return f(None);
         };
-        let list = match self.load_capture(pyramid.base(), item, set) {
+        let list = match self.load_capture(pyramid.base(), item, set, zone_masks) {
             Ok(list) => list,
             Err(why) => return f(Some(Err(why.as_str()))),
         };
@@ -505,19 +506,34 @@ impl Analyzer {
         f(Some(Ok(&capture)))
     }
 
-    /// The other photos of a capture set, decoded with the same guards and
-    /// aligned to the first; or why the set cannot be used.
+    /// The other photos of a capture set, decoded with the same guards,
+    /// checked for the exposure rule the first photo passed (over the same
+    /// zones) and aligned to the first; or why the set cannot be used.
     fn load_capture(
         &self,
         first: &image::RgbImage,
         item: &InputItem,
         set: &crate::capture::CaptureSet,
+        zone_masks: &[zones::ZoneMask],
     ) -> Result<Vec<(image::RgbImage, measure::CapturePhoto)>, String> {
         let mut loaded = Vec::new();
         for photo in set.photos.iter().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
             let img = ingest::load(&photo.path, &self.options.limits, &mut info)
                 .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+            if img.dimensions() != first.dimensions() {
+                let e = crate::capture::AlignError::SizeMismatch(
+                    img.width(),
+                    img.height(),
+                    first.width(),
+                    first.height(),
+                );
+                return Err(format!("{}: {e}", self.shown_path(&photo.path, item)));
+            }
+            let skin = quality::skin_stats(&img, zone_masks);
+            if let Some(why) = quality::exposure_refusal(&skin, &self.options.thresholds) {
+                return Err(format!("{}: {why}", self.shown_path(&photo.path, item)));
+            }
             loaded.push((img, info.sha256));
         }
         let images: Vec<&image::RgbImage> = std::iter::once(first)

@@ -129,6 +129,37 @@ fn luma(p: &[u8]) -> f64 {
     0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
 }
 
+/// Why the skin's exposure rules out measuring, if it does: mean luma out
+/// of range, or too much of it clipped. `assess` applies the same rule to
+/// the photo; a capture set applies it to each of its other photos.
+pub fn exposure_refusal(skin: &SkinStats, t: &Thresholds) -> Option<String> {
+    if skin.mean_luma < t.min_mean_luma {
+        return Some(format!(
+            "skin is underexposed (mean luma {:.0} < {})",
+            skin.mean_luma, t.min_mean_luma
+        ));
+    }
+    if skin.mean_luma > t.max_mean_luma {
+        return Some(format!(
+            "skin is overexposed (mean luma {:.0} > {})",
+            skin.mean_luma, t.max_mean_luma
+        ));
+    }
+    for (fraction, what) in [
+        (skin.highlight_clipped_fraction, "blown out"),
+        (skin.shadow_clipped_fraction, "crushed black"),
+    ] {
+        if fraction > t.max_clipped_fraction_usable {
+            return Some(format!(
+                "{:.1} % of skin is {what} (over {:.0} %: too much to measure)",
+                100.0 * fraction,
+                100.0 * t.max_clipped_fraction_usable
+            ));
+        }
+    }
+    None
+}
+
 pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
     let (w, h) = (image.width(), image.height());
     let raw = image.as_raw();
@@ -204,9 +235,8 @@ pub fn assess(
             ),
         );
     }
-    let mut exposure_ok = true;
+    let exposure_ok = exposure_refusal(&skin, t).is_none();
     if skin.mean_luma < t.min_mean_luma {
-        exposure_ok = false;
         find(
             FindingCode::Underexposed,
             format!(
@@ -216,7 +246,6 @@ pub fn assess(
         );
     }
     if skin.mean_luma > t.max_mean_luma {
-        exposure_ok = false;
         find(
             FindingCode::Overexposed,
             format!(
@@ -241,7 +270,6 @@ pub fn assess(
     ] {
         if fraction > t.max_clipped_fraction {
             let refused = fraction > t.max_clipped_fraction_usable;
-            exposure_ok &= !refused;
             find(
                 code,
                 format!(

@@ -247,3 +247,40 @@ fn a_bad_sidecar_is_refused_naming_the_file() {
         assert!(err.contains("capture.json") && err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn a_blown_out_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("S001/2026-11-02");
+    std::fs::create_dir_all(&set).unwrap();
+    for f in [
+        "capture.json",
+        "cheek_L0.jpg",
+        "cheek_L1.jpg",
+        "cheek_L3.jpg",
+    ] {
+        std::fs::copy(demo_set().join(f), set.join(f)).unwrap();
+    }
+    // The same photo at 4x exposure: most of the skin clips.
+    let mut img = image::open(demo_set().join("cheek_L2.jpg"))
+        .unwrap()
+        .into_rgb8();
+    for p in img.pixels_mut() {
+        for c in p.0.iter_mut() {
+            *c = c.saturating_mul(4);
+        }
+    }
+    img.save(set.join("cheek_L2.jpg")).unwrap();
+    let o = run(&[], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["status"], "ok");
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], false);
+    assert!(scars["face"].is_null());
+    let why = scars["reason"].as_str().unwrap();
+    assert!(
+        why.contains("cheek_L2.jpg") && (why.contains("overexposed") || why.contains("blown out")),
+        "{why}"
+    );
+}
