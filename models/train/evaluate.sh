@@ -18,3 +18,4 @@ rm -rf target/synth-eval target/scar-eval
 cargo build --release --quiet
 target/release/dermascore evaluate --synthetic target/synth-eval --scars target/scar-eval \
   --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --json models/evaluation.json
+"$venv/bin/python" models/train/record_measured.py

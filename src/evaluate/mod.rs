@@ -274,6 +274,24 @@ fn to_original(patch: &CanonicalPatch, comps: &[Component], width: u32, height: 
     out
 }
 
+/// The ROI split at its median row into an upper and a lower half.
+fn split_rows(roi: &[bool], width: u32) -> (Vec<bool>, Vec<bool>) {
+    let w = width as usize;
+    let rows: Vec<usize> = (0..roi.len()).filter(|&i| roi[i]).map(|i| i / w).collect();
+    let mid = rows.get(rows.len() / 2).copied().unwrap_or(0);
+    let upper = roi
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| r && i / w < mid)
+        .collect();
+    let lower = roi
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| r && i / w >= mid)
+        .collect();
+    (upper, lower)
+}
+
 /// Pixel precision and recall inside the ROI.
 fn precision_recall(pred: &[bool], truth: &[bool], roi: &[bool]) -> (f64, f64) {
     let (mut inter, mut p, mut t) = (0u64, 0u64, 0u64);
@@ -439,8 +457,15 @@ pub fn run(
             dice(&base, &truth_mask, Some(&roi)),
         );
         let (pm, rm) = precision_recall(&model, &truth_mask, &roi);
+        // Training variants were chosen on the ROI's upper half only; the
+        // lower half was never looked at while choosing.
+        let (upper, lower) = split_rows(&roi, rgb.width());
+        let (du, dl) = (
+            dice(&model, &truth_mask, Some(&upper)),
+            dice(&model, &truth_mask, Some(&lower)),
+        );
         println!(
-            "\nPores, real labelled close-up ({}), {:.2} px/mm: Dice in ROI model {dm:.3} (pixel precision {pm:.3}, recall {rm:.3}) | DoG baseline {db:.3} | published PoreNet ≈ 0.46",
+            "\nPores, real labelled close-up ({}), {:.2} px/mm: Dice in ROI model {dm:.3} (pixel precision {pm:.3}, recall {rm:.3}; upper half {du:.3}, used to choose training variants; lower half {dl:.3}, held out) | DoG baseline {db:.3} | published PoreNet ≈ 0.46",
             dir.display(),
             scale.get()
         );
@@ -452,6 +477,7 @@ pub fn run(
             let _ = img.save(Path::new(&dump).join("real_pores_model.png"));
         }
         real = json!({"image": dir.join("cheek_input.png").display().to_string(), "px_per_mm": scale.get(), "dice_model": dm,
+            "dice_model_upper_half_selection": du, "dice_model_lower_half_held_out": dl,
             "pixel_precision_model": pm, "pixel_recall_model": rm, "dice_dog_baseline": db, "porenet_published": 0.46});
     }
 
