@@ -625,7 +625,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         merged.missing,
         dermascore::pipeline::peak_memory_mb().unwrap_or(f64::NAN)
     );
-    Ok(if merged.missing == 0 {
+    Ok(if merged.complete() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -18,7 +18,16 @@ pub struct Merged {
     pub images: u64,
     /// Inputs of the original list with no record in any shard.
     pub missing: u64,
+    /// Shard indices not given. Counted as incomplete even when every input
+    /// has a record (a shard may have drawn no inputs): the file was forgotten.
+    pub missing_shards: Vec<u32>,
     pub warnings: Vec<String>,
+}
+
+impl Merged {
+    pub fn complete(&self) -> bool {
+        self.missing == 0 && self.missing_shards.is_empty()
+    }
 }
 
 fn refuse(path: &Path, reason: String) -> SetupError {
@@ -111,6 +120,7 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
         }
     }
     let mut warnings = Vec::new();
+    let mut missing_shards = Vec::new();
     let counts: BTreeSet<u32> = summaries
         .iter()
         .filter_map(|s| s.shard.map(|x| x.count))
@@ -129,9 +139,9 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
         if have.len() != summaries.len() {
             return Err(refuse(&files[0], "the same shard given twice".into()));
         }
-        let absent: Vec<u32> = (0..n).filter(|i| !have.contains(i)).collect();
-        if !absent.is_empty() {
-            warnings.push(format!("shards missing: {absent:?} of {n}"));
+        missing_shards = (0..n).filter(|i| !have.contains(i)).collect();
+        if !missing_shards.is_empty() {
+            warnings.push(format!("shards missing: {missing_shards:?} of {n}"));
         }
     }
 
@@ -206,6 +216,7 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
     Ok(Merged {
         images,
         missing,
+        missing_shards,
         warnings,
     })
 }

@@ -191,7 +191,11 @@ fn shards_merged_equal_a_single_run_record_for_record() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let o = bin().arg("merge").args(&shard_files[..2]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "missing inputs → exit 1");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a missing shard → exit 1, even one that drew no inputs"
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("shards missing: [2]"));
     // Auto sharding from a Slurm array environment picks the same share.
     let auto = dir.path().join("auto");
