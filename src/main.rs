@@ -147,6 +147,9 @@ struct EvaluateArgs {
     /// Scale of the real close-up (its eyes are closed, so it cannot come from the iris).
     #[arg(long, value_name = "PX_PER_MM", requires = "real_pores")]
     real_px_per_mm: Option<PxPerMm>,
+    /// Folder of real face photos: pigmented area under ±15 % exposure and a colour cast.
+    #[arg(long, value_name = "DIR")]
+    real_faces: Option<PathBuf>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -265,6 +268,10 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
                     args.models.as_deref(),
                 )?;
         }
+    }
+    if let Some(dir) = &args.real_faces {
+        figures["pigment_stability_real_faces"] =
+            dermascore::evaluate::real_face_stability(dir, args.models.as_deref())?;
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

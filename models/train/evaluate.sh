@@ -17,5 +17,6 @@ rm -rf target/synth-eval target/scar-eval
 "$venv/bin/python" datasets/synth_scars.py eval --out target/scar-eval --per-px 10 --seed 424242
 cargo build --release --quiet
 target/release/dermascore evaluate --synthetic target/synth-eval --scars target/scar-eval \
-  --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --json models/evaluation.json
+  --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --real-faces ../shared/photos/faces \
+  --json models/evaluation.json
 "$venv/bin/python" models/train/record_measured.py

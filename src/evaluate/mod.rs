@@ -611,3 +611,91 @@ pub fn run(
         "pigment_stability_worst_change_pct": {"median": median(&stability), "max": stability.iter().cloned().fold(0.0, f64::max), "patches": stability.len()},
     }))
 }
+
+/// The stability check on real photos: each face photo in `dir`
+/// analysed as it is, at ×0.85 and ×1.15 exposure and under a colour cast
+/// (R ×1.06, B ×0.94; all in linear light), through the whole `analyze`
+/// pipeline; the change of the face's pigmented area, per photo.
+pub fn real_face_stability(
+    dir: &Path,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
+    let analyzer = crate::pipeline::Analyzer::new(crate::pipeline::Options {
+        models_dir: models_dir.map(Path::to_path_buf),
+        ..Default::default()
+    })?;
+    let mut photos: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| SetupError::Input {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    photos.sort();
+    println!(
+        "\nPigmented area of real faces ({}) under the same exposure and colour changes:",
+        dir.display()
+    );
+    let mut rows = Vec::new();
+    for path in photos {
+        let Ok(img) = image::open(&path) else {
+            continue;
+        };
+        let rgb = img.into_rgb8();
+        let item = crate::ingest::InputItem {
+            path: path.clone(),
+            subject: None,
+            capture: None,
+        };
+        let pigmented = |rgb: RgbImage| {
+            let rec = analyzer.analyze_image(rgb, &item);
+            rec.pigmentation
+                .and_then(|p| p.face)
+                .map(|f| f.pigmented_pct)
+        };
+        let name = path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let base_rec = analyzer.analyze_image(rgb.clone(), &item);
+        let base = base_rec
+            .pigmentation
+            .as_ref()
+            .and_then(|p| p.face.as_ref())
+            .map(|f| f.pigmented_pct);
+        let Some(base) = base.filter(|&b| b > 0.0) else {
+            let why = base_rec
+                .pigmentation
+                .and_then(|p| p.reason)
+                .or_else(|| base_rec.error.map(|e| e.message))
+                .unwrap_or_else(|| "no pigmented skin found".into());
+            println!("  {name:<28} no figure: {why}");
+            rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
+            continue;
+        };
+        let changes: Vec<Option<f64>> = [[0.85; 3], [1.15; 3], [1.06, 1.0, 0.94]]
+            .iter()
+            .map(|g| pigmented(relight(&rgb, *g)).map(|v| 100.0 * (v - base) / base))
+            .collect();
+        let worst = changes
+            .iter()
+            .map(|c| c.map_or(f64::INFINITY, f64::abs))
+            .fold(0.0, f64::max);
+        let show = |c: &Option<f64>| c.map_or("n/a".into(), |c| format!("{c:+.1} %"));
+        println!(
+            "  {name:<28} {base:5.2} % pigmented; x0.85 {}, x1.15 {}, cast {}; worst {worst:.1} %",
+            show(&changes[0]),
+            show(&changes[1]),
+            show(&changes[2])
+        );
+        rows.push(
+            json!({"photo": name, "pigmented_pct": base, "change_pct": {"exposure_0_85": changes[0],
+            "exposure_1_15": changes[1], "colour_cast": changes[2]}, "worst_change_pct": worst}),
+        );
+    }
+    Ok(json!(rows))
+}

@@ -250,8 +250,10 @@ fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
 }
 
 #[test]
-fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_face() {
-    assert_stable(&shared("faces/obama.jpg"), &[]);
+fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_faces() {
+    for face in ["obama.jpg", "biden.jpg", "lin-manuel-miranda.png"] {
+        assert_stable(&shared(&format!("faces/{face}")), &[]);
+    }
 }
 
 #[test]
