@@ -28,11 +28,6 @@ CANONICAL = synth.PIGMENT_CANONICAL_PX_PER_MM
 CASTS = ([0.85] * 3, [1.15] * 3, [1.06, 1.0, 0.94])
 
 
-def relight(rgb, gains):
-    lin = synth.srgb_to_linear(rgb / 255.0) * np.asarray(gains)
-    return (np.clip(synth.linear_to_srgb(np.clip(lin, 0, 1)), 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def spots(session, rgb, px_per_mm):
     size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
     size += size % 2
@@ -60,7 +55,7 @@ def main():
             lab = np.asarray(lab.resize(m.shape[::-1], Image.BILINEAR)) >= 128
             dice.append(2 * (m & lab).sum() / max(1, m.sum() + lab.sum()))
             if t["light"]["exposure"] == 1.0 and m.sum():
-                worst.append(100 * max(abs(spots(s, relight(rgb, g), t["px_per_mm"]).sum() - m.sum()) / m.sum()
+                worst.append(100 * max(abs(spots(s, synth.relight(rgb, g), t["px_per_mm"]).sum() - m.sum()) / m.sum()
                                        for g in CASTS))
         area = spots(s, fixture, 6.0).sum() / CANONICAL ** 2
         print(f"{model}: worst change median {np.median(worst):.1f} %, 75th {np.percentile(worst, 75):.1f} %, "

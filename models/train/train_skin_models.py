@@ -143,9 +143,7 @@ def relit(camera, rng):
     from PIL import Image
 
     gains = rng.uniform(0.8, 1.2) * rng.uniform(0.94, 1.06, 3)
-    lin = synth.srgb_to_linear(np.asarray(camera, np.float64) / 255.0) * gains
-    srgb = synth.linear_to_srgb(np.clip(lin, 0.0, 1.0))
-    return Image.fromarray((np.clip(srgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8))
+    return Image.fromarray(synth.relight(camera, gains))
 
 
 def zone_mask(rng, size_px):

@@ -34,6 +34,14 @@ const DOG_DARKNESS: f32 = 0.05;
 const DOG_SIGMA_MM: f32 = 0.5;
 /// Pigment baseline: melanin index above the patch median by this much.
 const MELANIN_THRESHOLD: f32 = 0.08;
+/// The stability check: ±15 % exposure and a mild colour cast, as
+/// gains in linear light (R, G, B).
+/// (printed label, JSON key, gains)
+const LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
+    ("x0.85", "exposure_0_85", [0.85; 3]),
+    ("x1.15", "exposure_1_15", [1.15; 3]),
+    ("cast", "colour_cast", [1.06, 1.0, 0.94]),
+];
 /// True pores between these diameters are "don't care": detecting them is
 /// neither a hit nor a false alarm (the 0.25 mm threshold is not sharp in a
 /// photo).
@@ -539,7 +547,7 @@ pub fn run(
             let a0 = area(&m);
             if a0 > 0.0 {
                 let mut worst: f64 = 0.0;
-                for gains in [[0.85; 3], [1.15; 3], [1.06, 1.0, 0.94]] {
+                for (_, _, gains) in LIGHTING_CHANGES {
                     let (mm, _) = measure_area(&relight(&rgb, gains), &mut s.pigment)?;
                     worst = worst.max((area(&mm) - a0).abs() / a0);
                 }
@@ -624,77 +632,76 @@ pub fn real_face_stability(
         models_dir: models_dir.map(Path::to_path_buf),
         ..Default::default()
     })?;
-    let mut photos: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| SetupError::Input {
-            path: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    photos.sort();
+    let pigmented = |rec: &crate::report::ImageRecord| {
+        rec.pigmentation
+            .as_ref()
+            .and_then(|p| p.face.as_ref())
+            .map(|f| f.pigmented_pct)
+    };
     println!(
         "\nPigmented area of real faces ({}) under the same exposure and colour changes:",
         dir.display()
     );
     let mut rows = Vec::new();
-    for path in photos {
-        let Ok(img) = image::open(&path) else {
-            continue;
-        };
-        let rgb = img.into_rgb8();
-        let item = crate::ingest::InputItem {
-            path: path.clone(),
-            subject: None,
-            capture: None,
-        };
-        let pigmented = |rgb: RgbImage| {
-            let rec = analyzer.analyze_image(rgb, &item);
-            rec.pigmentation
-                .and_then(|p| p.face)
-                .map(|f| f.pigmented_pct)
-        };
-        let name = path
+    for item in crate::ingest::discover(&[dir.to_path_buf()])? {
+        let name = item
+            .path
             .file_name()
             .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        let base_rec = analyzer.analyze_image(rgb.clone(), &item);
-        let base = base_rec
-            .pigmentation
-            .as_ref()
-            .and_then(|p| p.face.as_ref())
-            .map(|f| f.pigmented_pct);
-        let Some(base) = base.filter(|&b| b > 0.0) else {
-            let why = base_rec
-                .pigmentation
-                .and_then(|p| p.reason)
-                .or_else(|| base_rec.error.map(|e| e.message))
-                .unwrap_or_else(|| "no pigmented skin found".into());
-            println!("  {name:<28} no figure: {why}");
-            rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
-            continue;
+        // Decoded as `analyze` decodes (orientation, bit depth, alpha).
+        let mut info = crate::ingest::InputInfo::unread(&item.path);
+        let base_rec = crate::ingest::load(&item.path, &Default::default(), &mut info)
+            .map(|rgb| (analyzer.analyze_image(rgb.clone(), &item), rgb));
+        let (base, rgb) = match base_rec {
+            Ok((rec, rgb)) => match pigmented(&rec).filter(|&b| b > 0.0) {
+                Some(base) => (base, rgb),
+                None => {
+                    let why = rec
+                        .pigmentation
+                        .and_then(|p| p.reason)
+                        .or_else(|| rec.error.map(|e| e.message))
+                        .unwrap_or_else(|| "no pigmented skin found".into());
+                    println!("  {name:<28} no figure: {why}");
+                    rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
+                    continue;
+                }
+            },
+            Err(e) => {
+                println!("  {name:<28} no figure: {}", e.message);
+                rows.push(json!({"photo": name, "pigmented_pct": null, "reason": e.message}));
+                continue;
+            }
         };
-        let changes: Vec<Option<f64>> = [[0.85; 3], [1.15; 3], [1.06, 1.0, 0.94]]
+        let changes: Vec<Option<f64>> = LIGHTING_CHANGES
             .iter()
-            .map(|g| pigmented(relight(&rgb, *g)).map(|v| 100.0 * (v - base) / base))
+            .map(|(_, _, g)| {
+                pigmented(&analyzer.analyze_image(relight(&rgb, *g), &item))
+                    .map(|v| 100.0 * (v - base) / base)
+            })
             .collect();
         let worst = changes
             .iter()
             .map(|c| c.map_or(f64::INFINITY, f64::abs))
             .fold(0.0, f64::max);
-        let show = |c: &Option<f64>| c.map_or("n/a".into(), |c| format!("{c:+.1} %"));
+        let shown: Vec<String> = LIGHTING_CHANGES
+            .iter()
+            .zip(&changes)
+            .map(|((label, _, _), c)| {
+                c.map_or(format!("{label} n/a"), |c| format!("{label} {c:+.1} %"))
+            })
+            .collect();
         println!(
-            "  {name:<28} {base:5.2} % pigmented; x0.85 {}, x1.15 {}, cast {}; worst {worst:.1} %",
-            show(&changes[0]),
-            show(&changes[1]),
-            show(&changes[2])
+            "  {name:<28} {base:5.2} % pigmented; {}; worst {worst:.1} %",
+            shown.join(", ")
         );
+        let change_pct: serde_json::Map<String, serde_json::Value> = LIGHTING_CHANGES
+            .iter()
+            .zip(&changes)
+            .map(|((_, key, _), c)| (key.to_string(), json!(c)))
+            .collect();
         rows.push(
-            json!({"photo": name, "pigmented_pct": base, "change_pct": {"exposure_0_85": changes[0],
-            "exposure_1_15": changes[1], "colour_cast": changes[2]}, "worst_change_pct": worst}),
+            json!({"photo": name, "pigmented_pct": base, "change_pct": change_pct,
+            "worst_change_pct": worst}),
         );
     }
     Ok(json!(rows))

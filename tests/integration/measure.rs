@@ -89,6 +89,21 @@ fn close_up_with_scale_measures_pores_in_physical_units() {
     assert!(cheek["metrics"]["count"].as_u64().unwrap() > 10);
 }
 
+/// The real cheek close-up analysed with `--patch` at its 12.6 px/mm,
+/// measuring only the mask's pixels.
+fn cheek_patch(mask: &Path) -> Value {
+    one_image(
+        &shared("pores/cheek_input.png"),
+        &[
+            "--patch",
+            "--px-per-mm",
+            "12.6",
+            "--patch-mask",
+            mask.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,16 +125,7 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
         .to_luma8();
     let mask = dir.path().join("roi.png");
     roi.save(&mask).unwrap();
-    let masked = one_image(
-        &photo,
-        &[
-            "--patch",
-            "--px-per-mm",
-            "12.6",
-            "--patch-mask",
-            mask.to_str().unwrap(),
-        ],
-    );
+    let masked = cheek_patch(&mask);
     let part = masked["pores"]["face"]["measured_area_cm2"]
         .as_f64()
         .unwrap();
@@ -133,16 +139,7 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
     // A mask of the wrong size is that photo's error, not a crash.
     let small = dir.path().join("small.png");
     image::GrayImage::new(10, 10).save(&small).unwrap();
-    let bad = one_image(
-        &photo,
-        &[
-            "--patch",
-            "--px-per-mm",
-            "12.6",
-            "--patch-mask",
-            small.to_str().unwrap(),
-        ],
-    );
+    let bad = cheek_patch(&small);
     assert_eq!(bad["status"], "error");
     assert_eq!(bad["error"]["code"], "mask_mismatch");
 
@@ -159,7 +156,6 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
 #[test]
 fn zone_edges_do_not_look_like_pores() {
     let dir = tempfile::tempdir().unwrap();
-    let photo = shared("pores/cheek_input.png");
     let roi = image::open(shared("pores/cheek_roi_mask.png"))
         .unwrap()
         .to_luma8();
@@ -173,16 +169,7 @@ fn zone_edges_do_not_look_like_pores() {
     roi.save(&whole).unwrap();
     stripes.save(&cut).unwrap();
     let coverage = |mask: &Path| {
-        let rec = one_image(
-            &photo,
-            &[
-                "--patch",
-                "--px-per-mm",
-                "12.6",
-                "--patch-mask",
-                mask.to_str().unwrap(),
-            ],
-        );
+        let rec = cheek_patch(mask);
         rec["pores"]["face"]["coverage_pct"].as_f64().unwrap()
     };
     let (one_piece, in_stripes) = (coverage(&whole), coverage(&cut));

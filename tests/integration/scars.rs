@@ -195,10 +195,10 @@ fn manifest_capture_sets_group_photos_and_bad_rows_are_refused() {
     }
 }
 
-#[test]
-fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let set = dir.path().join("S001/2026-11-02");
+/// The demo capture set copied to `dir` as S001/2026-11-02, with its light-2
+/// photo written by `write_l2` (given the path) instead of copied.
+fn demo_set_with_l2_replaced(dir: &Path, write_l2: impl FnOnce(&Path)) {
+    let set = dir.join("S001/2026-11-02");
     std::fs::create_dir_all(&set).unwrap();
     for f in [
         "capture.json",
@@ -208,8 +208,16 @@ fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
     ] {
         std::fs::copy(demo_set().join(f), set.join(f)).unwrap();
     }
-    let bytes = std::fs::read(demo_set().join("cheek_L2.jpg")).unwrap();
-    std::fs::write(set.join("cheek_L2.jpg"), &bytes[..bytes.len() / 3]).unwrap();
+    write_l2(&set.join("cheek_L2.jpg"));
+}
+
+#[test]
+fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        let bytes = std::fs::read(demo_set().join("cheek_L2.jpg")).unwrap();
+        std::fs::write(l2, &bytes[..bytes.len() / 3]).unwrap();
+    });
     let o = run(&[], &[dir.path()]);
     expect_ok(&o);
     let rec = &records(&o)[0];
@@ -251,26 +259,18 @@ fn a_bad_sidecar_is_refused_naming_the_file() {
 #[test]
 fn a_blown_out_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let set = dir.path().join("S001/2026-11-02");
-    std::fs::create_dir_all(&set).unwrap();
-    for f in [
-        "capture.json",
-        "cheek_L0.jpg",
-        "cheek_L1.jpg",
-        "cheek_L3.jpg",
-    ] {
-        std::fs::copy(demo_set().join(f), set.join(f)).unwrap();
-    }
-    // The same photo at 4x exposure: most of the skin clips.
-    let mut img = image::open(demo_set().join("cheek_L2.jpg"))
-        .unwrap()
-        .into_rgb8();
-    for p in img.pixels_mut() {
-        for c in p.0.iter_mut() {
-            *c = c.saturating_mul(4);
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        // The same photo at 4x exposure: most of the skin clips.
+        let mut img = image::open(demo_set().join("cheek_L2.jpg"))
+            .unwrap()
+            .into_rgb8();
+        for p in img.pixels_mut() {
+            for c in p.0.iter_mut() {
+                *c = c.saturating_mul(4);
+            }
         }
-    }
-    img.save(set.join("cheek_L2.jpg")).unwrap();
+        img.save(l2).unwrap();
+    });
     let o = run(&[], &[dir.path()]);
     expect_ok(&o);
     let rec = &records(&o)[0];
