@@ -141,7 +141,9 @@ struct EvaluateArgs {
     /// Acne-scar evaluation captures written by `python3 datasets/synth_scars.py eval --out DIR`.
     #[arg(long, value_name = "DIR")]
     scars: Option<PathBuf>,
-    /// Folder with cheek_input.png, cheek_pore_label.png and cheek_roi_mask.png.
+    /// Folder with cheek_input.png, cheek_pore_label.png and cheek_roi_mask.png
+    /// (pore Dice; also the pigment stability check on cheek_input.png read as
+    /// `analyze --patch` reads a close-up).
     #[arg(long, value_name = "DIR")]
     real_pores: Option<PathBuf>,
     /// Scale of the real close-up (its eyes are closed, so it cannot come from the iris).
@@ -269,9 +271,19 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
                 )?;
         }
     }
+    if let Some((dir, scale)) = real {
+        figures["pigment_stability_real_closeup"] = dermascore::evaluate::real_photo_stability(
+            &[dir.join("cheek_input.png")],
+            Some(scale),
+            args.models.as_deref(),
+        )?;
+    }
     if let Some(dir) = &args.real_faces {
-        figures["pigment_stability_real_faces"] =
-            dermascore::evaluate::real_face_stability(dir, args.models.as_deref())?;
+        figures["pigment_stability_real_faces"] = dermascore::evaluate::real_photo_stability(
+            std::slice::from_ref(dir),
+            None,
+            args.models.as_deref(),
+        )?;
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

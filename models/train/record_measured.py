@@ -42,6 +42,8 @@ def main():
         "stability_worst_change_pct": {k: r4(v) for k, v in ev["pigment_stability_worst_change_pct"].items()},
         "stability_real_faces_worst_change_pct": {
             r["photo"]: r4(r["worst_change_pct"]) for r in ev.get("pigment_stability_real_faces", []) if r["pigmented_pct"]},
+        "stability_real_closeup_worst_change_pct": {
+            r["photo"]: r4(r["worst_change_pct"]) for r in ev.get("pigment_stability_real_closeup", []) if r["pigmented_pct"]},
         "synthetic_median_dice_by_px_per_mm_exposure": {
             cell(r): r4(r["model"]["median_dice"]) for r in ev["pigment_synthetic"]},
         "synthetic_median_area_error_pct_by_px_per_mm_exposure": {

@@ -620,16 +620,21 @@ pub fn run(
     }))
 }
 
-/// The stability check on real photos: each face photo in `dir`
+/// The stability check on real photos: each photo under `inputs`
 /// analysed as it is, at ×0.85 and ×1.15 exposure and under a colour cast
 /// (R ×1.06, B ×0.94; all in linear light), through the whole `analyze`
-/// pipeline; the change of the face's pigmented area, per photo.
-pub fn real_face_stability(
-    dir: &Path,
+/// pipeline; the change of the pigmented area over all measured skin, per
+/// photo. Faces by default; with `patch_scale`, close-ups as `analyze
+/// --patch --px-per-mm` reads them.
+pub fn real_photo_stability(
+    inputs: &[std::path::PathBuf],
+    patch_scale: Option<PxPerMm>,
     models_dir: Option<&Path>,
 ) -> Result<serde_json::Value, SetupError> {
     let analyzer = crate::pipeline::Analyzer::new(crate::pipeline::Options {
         models_dir: models_dir.map(Path::to_path_buf),
+        px_per_mm: patch_scale,
+        patch: patch_scale.map(|_| crate::pipeline::PatchOptions::default()),
         ..Default::default()
     })?;
     let pigmented = |rec: &crate::report::ImageRecord| {
@@ -638,12 +643,17 @@ pub fn real_face_stability(
             .and_then(|p| p.face.as_ref())
             .map(|f| f.pigmented_pct)
     };
+    let what = match patch_scale {
+        Some(scale) => format!("real close-ups (--patch at {} px/mm)", scale.get()),
+        None => "real faces".into(),
+    };
+    let shown_inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     println!(
-        "\nPigmented area of real faces ({}) under the same exposure and colour changes:",
-        dir.display()
+        "\nPigmented area of {what} ({}) under the same exposure and colour changes:",
+        shown_inputs.join(", ")
     );
     let mut rows = Vec::new();
-    for item in crate::ingest::discover(&[dir.to_path_buf()])? {
+    for item in crate::ingest::discover(inputs)? {
         let name = item
             .path
             .file_name()
