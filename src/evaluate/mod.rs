@@ -498,6 +498,7 @@ pub fn run(
     let mut cells: BTreeMap<(u64, u64), Vec<[f64; 4]>> = BTreeMap::new();
     let mut stability = Vec::new();
     let mut stability_by_px: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    let (mut moved_near_spots_mm2, mut moved_elsewhere_mm2) = (0.0, 0.0);
     for t in truth.patches.iter().filter(|p| p.kind == "spots") {
         let rgb = load(&t.file)?;
         let label = load(&t.file.replace(".png", "_label.png"))?;
@@ -546,11 +547,36 @@ pub fn run(
             let area = |p: &[bool]| p.iter().filter(|&&v| v).count() as f64;
             let a0 = area(&m);
             if a0 > 0.0 {
+                // Where the area moves: within 2 mm of a true spot, or
+                // elsewhere (findings on unlabelled skin that come and go).
+                let near = near_truth(&truth_mask, rgb.width(), rgb.height(), scale);
+                let split = |p: &[bool]| {
+                    p.iter().zip(&near).filter(|(&v, _)| v).fold(
+                        [0.0f64, 0.0f64],
+                        |[n, e], (_, &close)| {
+                            if close {
+                                [n + 1.0, e]
+                            } else {
+                                [n, e + 1.0]
+                            }
+                        },
+                    )
+                };
+                let s0 = split(&m);
                 let mut worst: f64 = 0.0;
+                let mut worst_split = [0.0; 2];
                 for (_, _, gains) in LIGHTING_CHANGES {
                     let (mm, _) = measure_area(&relight(&rgb, gains), &mut s.pigment)?;
-                    worst = worst.max((area(&mm) - a0).abs() / a0);
+                    let change = (area(&mm) - a0).abs() / a0;
+                    if change >= worst {
+                        let s1 = split(&mm);
+                        worst_split = [(s1[0] - s0[0]).abs(), (s1[1] - s0[1]).abs()];
+                    }
+                    worst = worst.max(change);
                 }
+                let px_mm2 = 1.0 / (t.px_per_mm * t.px_per_mm);
+                moved_near_spots_mm2 += worst_split[0] * px_mm2;
+                moved_elsewhere_mm2 += worst_split[1] * px_mm2;
                 stability.push(100.0 * worst);
                 stability_by_px
                     .entry(key.0)
@@ -596,6 +622,9 @@ pub fn run(
         stability.iter().cloned().fold(0.0, f64::max),
         stability.len()
     );
+    println!(
+        "  summed over patches, the worst change moved {moved_near_spots_mm2:.0} mm² within 2 mm of a true spot and {moved_elsewhere_mm2:.0} mm² elsewhere"
+    );
     for (px, v) in &stability_by_px {
         println!(
             "  at {:>4.1} px/mm: median {:.1} %, max {:.1} % ({} patches)",
@@ -616,8 +645,25 @@ pub fn run(
             "model_median_abs_diameter_error_mm": median(&abs_all), "dog_baseline_f1": all_b.f1().2},
         "pores_real": real,
         "pigment_synthetic": pigment_rows,
-        "pigment_stability_worst_change_pct": {"median": median(&stability), "max": stability.iter().cloned().fold(0.0, f64::max), "patches": stability.len()},
+        "pigment_stability_worst_change_pct": {"median": median(&stability), "max": stability.iter().cloned().fold(0.0, f64::max), "patches": stability.len(),
+            "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2},
     }))
+}
+
+/// Pixels within 2 mm (square neighbourhood) of a labelled spot pixel.
+fn near_truth(truth: &[bool], width: u32, height: u32, scale: PxPerMm) -> Vec<bool> {
+    let binary = GrayImage::from_fn(width, height, |x, y| {
+        Luma([if truth[(y * width + x) as usize] {
+            255
+        } else {
+            0
+        }])
+    });
+    let radius = (2.0 * scale.get()).round().clamp(1.0, 255.0) as u8;
+    imageproc::morphology::dilate(&binary, imageproc::distance_transform::Norm::LInf, radius)
+        .pixels()
+        .map(|p| p.0[0] > 0)
+        .collect()
 }
 
 /// The stability check on real photos: each photo under `inputs`
