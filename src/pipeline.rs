@@ -262,6 +262,50 @@ impl Analyzer {
         rec
     }
 
+    /// The pigmentation of `reference` and of each of `variants` (the same
+    /// photo re-rendered, e.g. at another exposure), all measured on the
+    /// reference's face geometry (scale and zones), so that only the
+    /// measurement itself can differ: the residual of its lighting
+    /// normalisation, without the face model's own response to lighting.
+    pub fn pigmentation_on_fixed_geometry(
+        &self,
+        reference: &image::RgbImage,
+        variants: &[image::RgbImage],
+    ) -> Result<Vec<measure::PigmentReport>, InputError> {
+        let mut models = self
+            .checkout()
+            .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
+        let result = (|| {
+            let pyramid = Pyramid::new(reference, PYRAMID_MIN_SIDE);
+            let face = face::analyse(&mut models.face, &pyramid)?;
+            let scale = scale::from_face(&face, self.options.px_per_mm);
+            let zone_masks = zones::build(&face, reference.width(), reference.height());
+            std::iter::once(reference)
+                .chain(variants)
+                .map(|rgb| {
+                    let pyramid = Pyramid::new(rgb, PYRAMID_MIN_SIDE);
+                    let quality = quality::assess(
+                        rgb,
+                        Some(&face),
+                        &zone_masks,
+                        &scale,
+                        &self.options.thresholds,
+                    );
+                    measure::pigmentation_only(
+                        &mut models.skin,
+                        &pyramid,
+                        &zone_masks,
+                        scale.px_per_mm,
+                        &quality,
+                        &self.options.thresholds,
+                    )
+                })
+                .collect()
+        })();
+        self.checkin(models);
+        result
+    }
+
     /// One visit's pictures for a patient report: the geometry overlay (PNG)
     /// and each zone's crop from the photo, from a fresh analysis.
     /// `close_up`: the scale of a photo analysed without a face (`--patch` or

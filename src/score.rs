@@ -101,7 +101,8 @@ pub fn darkness_grade(delta_l: f64) -> u8 {
 
 /// Pigmentation of one zone: `100 · (area grade / 6) · (darkness / 4)`,
 /// both continuous, so the score is the zone's mMASI term scaled to 100.
-/// Uncertainty: the spot boundaries' ±1-pixel area uncertainty.
+/// Uncertainty: from the pigmented area's relative uncertainty (spot
+/// boundaries ±1 pixel, and half the skin the model is unsure of).
 pub fn pigmentation(pigmented_pct: f64, delta_l: f64, area_rel_uncertainty: f64) -> Score {
     let d = darkness_continuous(delta_l);
     propagate(

@@ -36,14 +36,16 @@ def main():
         "synthetic_dog_baseline_f1": r4(syn["dog_baseline_f1"]),
     }
 
+    faces, closeup = ev.get("pigment_stability_real_faces", {}), ev.get("pigment_stability_real_closeup", {})
     cell = lambda r: f"{r['px_per_mm']}@{r['exposure']}"  # noqa: E731
     models["pigment_segmentation"]["measured"] = {
         "command": COMMAND,
         "stability_worst_change_pct": {k: r4(v) for k, v in ev["pigment_stability_worst_change_pct"].items()},
         "stability_real_faces_worst_change_pct": {
-            r["photo"]: r4(r["worst_change_pct"]) for r in ev.get("pigment_stability_real_faces", []) if r["pigmented_pct"]},
+            r["photo"]: r4(r["worst_change_pct"]) for r in faces.get("photos", []) if r["pigmented_pct"]},
+        "stability_real_face_zones": {k: r4(v) for k, v in faces.get("summary", {}).items()},
         "stability_real_closeup_worst_change_pct": {
-            r["photo"]: r4(r["worst_change_pct"]) for r in ev.get("pigment_stability_real_closeup", []) if r["pigmented_pct"]},
+            r["photo"]: r4(r["worst_change_pct"]) for r in closeup.get("photos", []) if r["pigmented_pct"]},
         "synthetic_median_dice_by_px_per_mm_exposure": {
             cell(r): r4(r["model"]["median_dice"]) for r in ev["pigment_synthetic"]},
         "synthetic_median_area_error_pct_by_px_per_mm_exposure": {

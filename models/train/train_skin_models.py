@@ -41,6 +41,22 @@ w = 30 and 60 mm² at w = 100, against 110 mm² without. The pigment model is
 therefore still trained plainly (the recipe that made the committed file).
 Trained twice as long (6000 patches / 8000 steps) it is no steadier (median
 9.4 %, 90th percentile 88 %; Dice median 0.683 vs 0.663; fixture 109 mm²).
+Also tried, each against the committed model on the validation patches
+(Rust pipeline, `dermascore evaluate --synthetic target/synth-val`: median
+16.0 % there) and on the real face zones measured on a fixed face geometry
+(`--real-faces`: median 7.6 %, 18 of 48 zones at 10 % or more):
+  * the consistency term pulling only the relit view towards the first
+    (stop-gradient on the first view), w = 10: 9.6 % and 6.2 % (14 of 48),
+    fixture 90 mm²; w = 30: fixture 82 mm²;
+  * relit copies (gains as above) as plain augmentation, no consistency
+    term, half the patches: 17.1 % and 6.6 % (15 of 48), fixture 117 mm²;
+  * the mean or the interquartile mean instead of the median as the
+    normalisation reference (quantised medians shift by up to half an 8-bit
+    step): no consistent change (Python mirror, eval and validation sets).
+None removes the zone-level swings, and each model change would move every
+figure, the demo's ground-truth checks and the MDC table, so the committed
+model stays; the pipeline instead reports the skin the model is unsure of
+(`borderline_area_mm2`, `area_steady`; see README, Accuracy).
 
 JAX (CPU) trains it; the ONNX graph is written directly with onnx.helper from
 the trained weights and checked against JAX with ONNX Runtime before it is

@@ -499,17 +499,24 @@ pub fn run(
     let mut stability = Vec::new();
     let mut stability_by_px: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     let (mut moved_near_spots_mm2, mut moved_elsewhere_mm2) = (0.0, 0.0);
+    let (mut stability_steady, mut stability_unsteady) = (Vec::new(), Vec::new());
     for t in truth.patches.iter().filter(|p| p.kind == "spots") {
         let rgb = load(&t.file)?;
         let label = load(&t.file.replace(".png", "_label.png"))?;
         let truth_mask: Vec<bool> = label.pixels().map(|p| p.0[0] > 127).collect();
         let scale =
             PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
+        // The last call's borderline skin, mm² (see `pigment::area_caution`).
+        let borderline_mm2 = std::cell::Cell::new(0.0);
         let measure_area =
             |img: &RgbImage, s: &mut Session| -> Result<(Vec<bool>, Vec<bool>), SetupError> {
                 let patch = whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
                     .ok_or_else(|| bad(&truth_path, "empty".into()))?;
                 let prob = segment::probability(s, &patch).map_err(infer)?;
+                borderline_mm2.set(
+                    pigment::borderline_pixels(&prob, &patch.mask) as f64
+                        / (patch.px_per_mm * patch.px_per_mm),
+                );
                 let m = to_original(
                     &patch,
                     &spot_components(&patch, &prob),
@@ -525,6 +532,11 @@ pub fn run(
                 Ok((m, b))
             };
         let (m, b) = measure_area(&rgb, &mut s.pigment)?;
+        let steady = pigment::area_caution(
+            m.iter().filter(|&&v| v).count() as f64 / (t.px_per_mm * t.px_per_mm),
+            borderline_mm2.get(),
+        )
+        .is_none();
         let true_area = truth_mask.iter().filter(|&&v| v).count() as f64;
         let area_err = |p: &[bool]| {
             if true_area > 0.0 {
@@ -578,6 +590,11 @@ pub fn run(
                 moved_near_spots_mm2 += worst_split[0] * px_mm2;
                 moved_elsewhere_mm2 += worst_split[1] * px_mm2;
                 stability.push(100.0 * worst);
+                if steady {
+                    stability_steady.push(100.0 * worst);
+                } else {
+                    stability_unsteady.push(100.0 * worst);
+                }
                 stability_by_px
                     .entry(key.0)
                     .or_default()
@@ -625,6 +642,12 @@ pub fn run(
     println!(
         "  summed over patches, the worst change moved {moved_near_spots_mm2:.0} mm² within 2 mm of a true spot and {moved_elsewhere_mm2:.0} mm² elsewhere"
     );
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "  patches marked area_steady: {} (median {:.1} %, max {:.1} %); marked unsteady: {} (median {:.1} %, max {:.1} %)",
+        stability_steady.len(), median(&stability_steady), max(&stability_steady),
+        stability_unsteady.len(), median(&stability_unsteady), max(&stability_unsteady)
+    );
     for (px, v) in &stability_by_px {
         println!(
             "  at {:>4.1} px/mm: median {:.1} %, max {:.1} % ({} patches)",
@@ -646,7 +669,9 @@ pub fn run(
         "pores_real": real,
         "pigment_synthetic": pigment_rows,
         "pigment_stability_worst_change_pct": {"median": median(&stability), "max": stability.iter().cloned().fold(0.0, f64::max), "patches": stability.len(),
-            "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2},
+            "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2,
+            "marked_steady": {"patches": stability_steady.len(), "median": median(&stability_steady), "max": max(&stability_steady)},
+            "marked_unsteady": {"patches": stability_unsteady.len(), "median": median(&stability_unsteady), "max": max(&stability_unsteady)}},
     }))
 }
 
@@ -669,25 +694,56 @@ fn near_truth(truth: &[bool], width: u32, height: u32, scale: PxPerMm) -> Vec<bo
 /// The stability check on real photos: each photo under `inputs`
 /// analysed as it is, at ×0.85 and ×1.15 exposure and under a colour cast
 /// (R ×1.06, B ×0.94; all in linear light), through the whole `analyze`
-/// pipeline; the change of the pigmented area over all measured skin, per
-/// photo. Faces by default; with `patch_scale`, close-ups as `analyze
-/// --patch --px-per-mm` reads them.
+/// pipeline; the change of the pigmented share of the measured skin, for
+/// the face and per zone. Faces by default; with `patch_scale`, close-ups as
+/// `analyze --patch --px-per-mm` reads them. For faces it also measures the
+/// relit photos on the original's face geometry (scale, zones), which
+/// separates the pigment measurement's own residual from the face model's
+/// response to lighting.
 pub fn real_photo_stability(
     inputs: &[std::path::PathBuf],
     patch_scale: Option<PxPerMm>,
     models_dir: Option<&Path>,
 ) -> Result<serde_json::Value, SetupError> {
+    use crate::measure::PigmentReport;
     let analyzer = crate::pipeline::Analyzer::new(crate::pipeline::Options {
         models_dir: models_dir.map(Path::to_path_buf),
         px_per_mm: patch_scale,
         patch: patch_scale.map(|_| crate::pipeline::PatchOptions::default()),
         ..Default::default()
     })?;
-    let pigmented = |rec: &crate::report::ImageRecord| {
-        rec.pigmentation
-            .as_ref()
-            .and_then(|p| p.face.as_ref())
-            .map(|f| f.pigmented_pct)
+    // Pigmented share (%) of the face and of each measured zone.
+    let shares = |p: &PigmentReport| -> BTreeMap<String, (f64, bool)> {
+        let mut out = BTreeMap::new();
+        if let Some(f) = &p.face {
+            out.insert("face".to_string(), (f.pigmented_pct, f.area_steady));
+        }
+        for z in &p.zones {
+            if let Some(m) = &z.metrics {
+                out.insert(
+                    z.zone.as_str().to_string(),
+                    (m.pigmented_pct, m.area_steady),
+                );
+            }
+        }
+        out
+    };
+    // Worst relative change (%) of each region over the variants.
+    let worst = |base: &BTreeMap<String, (f64, bool)>,
+                 variants: &[BTreeMap<String, (f64, bool)>]| {
+        base.iter()
+            .filter(|(_, (b, _))| *b > 0.0)
+            .map(|(name, &(b, steady))| {
+                let w = variants
+                    .iter()
+                    .map(|v| {
+                        v.get(name)
+                            .map_or(f64::INFINITY, |(x, _)| 100.0 * (x - b).abs() / b)
+                    })
+                    .fold(0.0, f64::max);
+                (name.clone(), (w, steady))
+            })
+            .collect::<BTreeMap<String, (f64, bool)>>()
     };
     let what = match patch_scale {
         Some(scale) => format!("real close-ups (--patch at {} px/mm)", scale.get()),
@@ -695,10 +751,12 @@ pub fn real_photo_stability(
     };
     let shown_inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     println!(
-        "\nPigmented area of {what} ({}) under the same exposure and colour changes:",
+        "\nPigmented share of {what} ({}) under the same exposure and colour changes:",
         shown_inputs.join(", ")
     );
     let mut rows = Vec::new();
+    let (mut zone_changes, mut zone_changes_fixed) = (Vec::new(), Vec::new());
+    let mut steady_fixed = Vec::new();
     for item in crate::ingest::discover(inputs)? {
         let name = item
             .path
@@ -706,59 +764,150 @@ pub fn real_photo_stability(
             .map_or(String::new(), |n| n.to_string_lossy().into_owned());
         // Decoded as `analyze` decodes (orientation, bit depth, alpha).
         let mut info = crate::ingest::InputInfo::unread(&item.path);
-        let base_rec = crate::ingest::load(&item.path, &Default::default(), &mut info)
-            .map(|rgb| (analyzer.analyze_image(rgb.clone(), &item), rgb));
-        let (base, rgb) = match base_rec {
-            Ok((rec, rgb)) => match pigmented(&rec).filter(|&b| b > 0.0) {
-                Some(base) => (base, rgb),
-                None => {
-                    let why = rec
-                        .pigmentation
-                        .and_then(|p| p.reason)
-                        .or_else(|| rec.error.map(|e| e.message))
-                        .unwrap_or_else(|| "no pigmented skin found".into());
-                    println!("  {name:<28} no figure: {why}");
-                    rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
-                    continue;
-                }
-            },
+        let rgb = match crate::ingest::load(&item.path, &Default::default(), &mut info) {
+            Ok(rgb) => rgb,
             Err(e) => {
                 println!("  {name:<28} no figure: {}", e.message);
                 rows.push(json!({"photo": name, "pigmented_pct": null, "reason": e.message}));
                 continue;
             }
         };
-        let changes: Vec<Option<f64>> = LIGHTING_CHANGES
+        let base_rec = analyzer.analyze_image(rgb.clone(), &item);
+        let base = base_rec
+            .pigmentation
+            .as_ref()
+            .map(shares)
+            .unwrap_or_default();
+        let Some(&(face_base, face_steady)) = base.get("face").filter(|(b, _)| *b > 0.0) else {
+            let why = base_rec
+                .pigmentation
+                .and_then(|p| p.reason)
+                .or_else(|| base_rec.error.map(|e| e.message))
+                .unwrap_or_else(|| "no pigmented skin found".into());
+            println!("  {name:<28} no figure: {why}");
+            rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
+            continue;
+        };
+        let relit: Vec<RgbImage> = LIGHTING_CHANGES
             .iter()
-            .map(|(_, _, g)| {
-                pigmented(&analyzer.analyze_image(relight(&rgb, *g), &item))
-                    .map(|v| 100.0 * (v - base) / base)
+            .map(|(_, _, g)| relight(&rgb, *g))
+            .collect();
+        let variants: Vec<_> = relit
+            .iter()
+            .map(|img| {
+                analyzer
+                    .analyze_image(img.clone(), &item)
+                    .pigmentation
+                    .as_ref()
+                    .map(shares)
+                    .unwrap_or_default()
             })
             .collect();
-        let worst = changes
+        let face_changes: Vec<Option<f64>> = variants
             .iter()
-            .map(|c| c.map_or(f64::INFINITY, f64::abs))
-            .fold(0.0, f64::max);
+            .map(|v| {
+                v.get("face")
+                    .map(|(x, _)| 100.0 * (x - face_base) / face_base)
+            })
+            .collect();
+        let end_to_end = worst(&base, &variants);
+        let face_worst = end_to_end.get("face").map_or(f64::INFINITY, |w| w.0);
+        let zones_only = |m: &BTreeMap<String, (f64, bool)>| -> Vec<(f64, bool)> {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "face")
+                .map(|(_, &v)| v)
+                .collect()
+        };
+        zone_changes.extend(zones_only(&end_to_end).iter().map(|w| w.0));
+        let fixed = if patch_scale.is_none() {
+            match analyzer.pigmentation_on_fixed_geometry(&rgb, &relit) {
+                Ok(reports) => {
+                    let all: Vec<_> = reports.iter().map(shares).collect();
+                    Some(worst(&all[0], &all[1..]))
+                }
+                Err(e) => {
+                    println!("  {name:<28} fixed geometry: {}", e.message);
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let shown: Vec<String> = LIGHTING_CHANGES
             .iter()
-            .zip(&changes)
+            .zip(&face_changes)
             .map(|((label, _, _), c)| {
                 c.map_or(format!("{label} n/a"), |c| format!("{label} {c:+.1} %"))
             })
             .collect();
+        let zone_summary = |w: &[(f64, bool)]| {
+            let v: Vec<f64> = w.iter().map(|x| x.0).collect();
+            format!(
+                "median {:.1} %, max {:.1} %",
+                median(&v),
+                v.iter().cloned().fold(0.0, f64::max)
+            )
+        };
         println!(
-            "  {name:<28} {base:5.2} % pigmented; {}; worst {worst:.1} %",
+            "  {name:<28} {face_base:5.2} % pigmented (area_steady {face_steady}); {}; worst {face_worst:.1} %",
             shown.join(", ")
         );
+        if patch_scale.is_none() {
+            println!(
+                "  {:<28} zones: worst change {}",
+                "",
+                zone_summary(&zones_only(&end_to_end))
+            );
+        }
+        if let Some(f) = &fixed {
+            zone_changes_fixed.extend(zones_only(f).iter().map(|w| w.0));
+            steady_fixed.extend(zones_only(f).iter().filter(|w| w.1).map(|w| w.0));
+            println!(
+                "  {:<28} on the original's face geometry: face worst {:.1} %, zones {}",
+                "",
+                f.get("face").map_or(f64::INFINITY, |w| w.0),
+                zone_summary(&zones_only(f))
+            );
+        }
         let change_pct: serde_json::Map<String, serde_json::Value> = LIGHTING_CHANGES
             .iter()
-            .zip(&changes)
+            .zip(&face_changes)
             .map(|((_, key, _), c)| (key.to_string(), json!(c)))
             .collect();
+        let as_json = |m: &BTreeMap<String, (f64, bool)>| -> serde_json::Value {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "face")
+                .map(|(k, (w, steady))| {
+                    (
+                        k.clone(),
+                        json!({"worst_change_pct": w, "area_steady": steady}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
         rows.push(
-            json!({"photo": name, "pigmented_pct": base, "change_pct": change_pct,
-            "worst_change_pct": worst}),
+            json!({"photo": name, "pigmented_pct": face_base, "area_steady": face_steady, "change_pct": change_pct,
+            "worst_change_pct": face_worst, "zones": as_json(&end_to_end),
+            "fixed_geometry": fixed.as_ref().map(|f| json!({
+                "face_worst_change_pct": f.get("face").map(|w| w.0), "zones": as_json(f)}))}),
         );
     }
-    Ok(json!(rows))
+    let count_over = |v: &[f64]| v.iter().filter(|&&w| w >= 10.0).count();
+    let mut summary = json!({});
+    if !zone_changes.is_empty() && patch_scale.is_none() {
+        println!(
+            "  all zones: worst change median {:.1} %, {} of {} at 10 % or more; on the original's face geometry median {:.1} %, {} of {}; zones marked area_steady: {} (max {:.1} %)",
+            median(&zone_changes), count_over(&zone_changes), zone_changes.len(),
+            median(&zone_changes_fixed), count_over(&zone_changes_fixed), zone_changes_fixed.len(),
+            steady_fixed.len(), steady_fixed.iter().cloned().fold(0.0, f64::max)
+        );
+        summary = json!({"zones": zone_changes.len(), "zones_median_worst_change_pct": median(&zone_changes),
+            "zones_at_or_over_10_pct": count_over(&zone_changes),
+            "fixed_geometry_zones_median_worst_change_pct": median(&zone_changes_fixed),
+            "fixed_geometry_zones_at_or_over_10_pct": count_over(&zone_changes_fixed),
+            "fixed_geometry_zones_marked_steady": steady_fixed.len(),
+            "fixed_geometry_zones_marked_steady_max_change_pct": steady_fixed.iter().cloned().fold(0.0, f64::max)});
+    }
+    Ok(json!({"photos": rows, "summary": summary}))
 }

@@ -248,6 +248,28 @@ impl PatchCache {
     }
 }
 
+/// Pigmentation alone, for evaluating its lighting residual on a fixed
+/// face geometry (see `Analyzer::pigmentation_on_fixed_geometry`).
+pub fn pigmentation_only(
+    models: &mut SkinModels,
+    pyramid: &Pyramid,
+    zones: &[ZoneMask],
+    scale: Option<PxPerMm>,
+    quality: &QualityReport,
+    thresholds: &crate::quality::Thresholds,
+) -> Result<PigmentReport, InputError> {
+    measure_pigment(
+        models,
+        pyramid,
+        zones,
+        scale,
+        unusable(&quality.usable.pigmentation),
+        thresholds,
+        &mut PatchCache::default(),
+        &mut OverlayData::default(),
+    )
+}
+
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
     move |e| InputError::new(ErrorCode::InferenceFailed, format!("{what}: {e}"))
 }
@@ -635,7 +657,7 @@ fn measure_pigment(
             });
             continue;
         };
-        let sample = PigmentSample::from_components(patch, &comps, &px, &base);
+        let sample = PigmentSample::from_components(patch, &comps, &prob, &px, &base);
         for c in comps.iter().filter(|c| {
             f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2
         }) {

@@ -12,6 +12,17 @@ pub const CANONICAL_PX_PER_MM: f64 = 4.0;
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
 /// Spots smaller than this (≈ 1.4 mm across) are ignored.
 pub const MIN_SPOT_AREA_MM2: f64 = 1.5;
+/// Skin where the model is unsure: probability strictly between these.
+/// Such skin flips in or out of spots with small changes of the photo
+/// (8-bit re-encoding after an exposure or white-balance change), so it
+/// says how far the pigmented area can be trusted.
+pub const BORDERLINE_PROBABILITY: (f32, f32) = (0.3, 0.7);
+/// The pigmented area is marked unsteady when borderline skin exceeds this
+/// share of it. Chosen on synthetic validation patches (seed 1111, not the
+/// evaluation set) as the largest share at which no patch marked steady
+/// changed its area by 10 % or more under ×0.85 / ×1.15 exposure or a
+/// colour cast; `dermascore evaluate` reports the held-out result.
+pub const BORDERLINE_SHARE_LIMIT: f64 = 0.3;
 
 /// Median colour of the zone's unaffected skin (spots excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -39,7 +50,39 @@ pub struct PigmentMetrics {
     pub area_grade: u8,
     pub darkness_grade: u8,
     pub measured_area_cm2: f64,
+    /// Skin where the model is unsure (probability 0.3–0.7), mm²: it can
+    /// flip in or out of spots with small changes of the photo.
+    pub borderline_area_mm2: f64,
+    /// False when the borderline skin exceeds 30 % of the pigmented area
+    /// (and 1.5 mm²): the area may then change by 10 % or more with
+    /// exposure or white balance. For the face, the zones' borderline areas
+    /// are added in quadrature (they flip independently). `area_caution`
+    /// says why.
+    pub area_steady: bool,
+    pub area_caution: Option<String>,
     pub severity: Score,
+}
+
+/// Whether a pigmented area is steady given its borderline skin (for
+/// pooled zones, their quadrature sum); the caution when it is not.
+pub fn area_caution(pigmented_mm2: f64, borderline_mm2: f64) -> Option<String> {
+    (borderline_mm2 >= MIN_SPOT_AREA_MM2 && borderline_mm2 > BORDERLINE_SHARE_LIMIT * pigmented_mm2).then(|| {
+        format!(
+            "{borderline_mm2:.1} mm² of borderline skin (pigment-model probability {}–{}; pooled zones added in quadrature) is more than {:.0} % of the {pigmented_mm2:.1} mm² found pigmented: the area may change by 10 % or more with exposure or white balance",
+            BORDERLINE_PROBABILITY.0,
+            BORDERLINE_PROBABILITY.1,
+            100.0 * BORDERLINE_SHARE_LIMIT
+        )
+    })
+}
+
+/// Measured pixels whose spot probability is borderline.
+pub fn borderline_pixels(prob: &[f32], mask: &[bool]) -> u64 {
+    let (lo, hi) = BORDERLINE_PROBABILITY;
+    prob.iter()
+        .zip(mask)
+        .filter(|(&p, &m)| m && p > lo && p < hi)
+        .count() as u64
 }
 
 /// Red lesions (e.g. inflamed papules): regions whose haemoglobin index
@@ -109,6 +152,11 @@ pub struct Spot {
 pub struct PigmentSample {
     pub spots: Vec<Spot>,
     pub skin_area_mm2: f64,
+    pub borderline_area_mm2: f64,
+    /// Root of the summed squares of the pooled zones' borderline areas:
+    /// zones flip independently, so their swings add in quadrature (one
+    /// zone: its borderline area).
+    pub borderline_swing_mm2: f64,
 }
 
 /// Per-pixel colour values of a patch.
@@ -185,13 +233,17 @@ pub fn baseline(patch: &CanonicalPatch, px: &PixelColour, in_spot: &[bool]) -> O
 }
 
 impl PigmentSample {
+    /// `prob`: the model's spot probability over the patch, from which
+    /// `comps` were cut.
     pub fn from_components(
         patch: &CanonicalPatch,
         comps: &[Component],
+        prob: &[f32],
         px: &PixelColour,
         base: &SkinColour,
     ) -> Self {
         let px_mm = 1.0 / patch.px_per_mm;
+        let borderline = borderline_pixels(prob, &patch.mask) as f64 * px_mm * px_mm;
         let w = patch.width as i64;
         let spots = comps
             .iter()
@@ -228,6 +280,8 @@ impl PigmentSample {
         Self {
             spots,
             skin_area_mm2: patch.area_mm2(),
+            borderline_area_mm2: borderline,
+            borderline_swing_mm2: borderline,
         }
     }
 
@@ -238,6 +292,12 @@ impl PigmentSample {
                 .flat_map(|s| s.spots.iter().copied())
                 .collect(),
             skin_area_mm2: samples.iter().map(|s| s.skin_area_mm2).sum(),
+            borderline_area_mm2: samples.iter().map(|s| s.borderline_area_mm2).sum(),
+            borderline_swing_mm2: samples
+                .iter()
+                .map(|s| s.borderline_swing_mm2.powi(2))
+                .sum::<f64>()
+                .sqrt(),
         }
     }
 
@@ -253,17 +313,21 @@ impl PigmentSample {
         };
         let max = |f: fn(&Spot) -> f64| self.spots.iter().map(f).reduce(f64::max);
         let mean_dl = weighted(|s| s.delta_l);
-        // Boundary uncertain by about one canonical pixel all round.
+        // Boundary uncertain by about one canonical pixel all round, and
+        // half the borderline skin either way.
         let px_mm = 1.0 / CANONICAL_PX_PER_MM;
         let rel = if area > 0.0 {
-            self.spots
+            (self
+                .spots
                 .iter()
                 .map(|s| s.perimeter_mm * px_mm)
                 .sum::<f64>()
+                + 0.5 * self.borderline_swing_mm2)
                 / area
         } else {
             0.0
         };
+        let caution = area_caution(area, self.borderline_swing_mm2);
         PigmentMetrics {
             spot_count: self.spots.len() as u64,
             pigmented_area_mm2: area,
@@ -279,7 +343,55 @@ impl PigmentSample {
                 score::darkness_grade(mean_dl.unwrap_or(0.0))
             },
             measured_area_cm2: self.skin_area_mm2 / 100.0,
+            borderline_area_mm2: self.borderline_area_mm2,
+            area_steady: caution.is_none(),
+            area_caution: caution,
             severity: score::pigmentation(pct, mean_dl.unwrap_or(0.0), rel),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borderline_skin_beyond_the_limit_marks_the_area_unsteady() {
+        assert!(area_caution(100.0, 30.0).is_none());
+        assert!(area_caution(100.0, 31.0).is_some());
+        // Too little borderline skin to make a spot of its own.
+        assert!(area_caution(0.0, 1.0).is_none());
+        assert!(area_caution(0.0, 2.0).is_some());
+    }
+
+    #[test]
+    fn borderline_pixels_count_only_measured_unsure_ones() {
+        let prob = [0.1, 0.3, 0.31, 0.5, 0.69, 0.7, 0.9, 0.5];
+        let mask = [true, true, true, true, true, true, true, false];
+        assert_eq!(borderline_pixels(&prob, &mask), 3);
+    }
+
+    #[test]
+    fn pooled_zones_add_their_borderline_swings_in_quadrature() {
+        let zone = |spot_mm2: f64, borderline: f64| PigmentSample {
+            spots: vec![Spot {
+                area_mm2: spot_mm2,
+                perimeter_mm: 0.0,
+                delta_l: 5.0,
+                delta_melanin: 0.1,
+            }],
+            skin_area_mm2: 1000.0,
+            borderline_area_mm2: borderline,
+            borderline_swing_mm2: borderline,
+        };
+        // Each zone alone: 40 mm² borderline for 100 mm² pigmented (unsteady).
+        let one = zone(100.0, 40.0);
+        assert!(!one.metrics().area_steady);
+        // Four such zones: swing 80 mm² for 400 mm² pigmented (steady).
+        let zones = [&one, &one, &one, &one];
+        let face = PigmentSample::merge(&zones).metrics();
+        assert_eq!(face.borderline_area_mm2, 160.0);
+        assert!(face.area_steady, "{:?}", face.area_caution);
+        assert!(face.severity.uncertainty < one.metrics().severity.uncertainty);
     }
 }

@@ -188,24 +188,43 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
         .unwrap();
 }
 
-fn pigmented_pct(path: &Path, args: &[&str]) -> f64 {
+/// The pigmented share of the face, and of each zone with its
+/// `area_steady` flag.
+fn pigmented_pct(path: &Path, args: &[&str]) -> (f64, Vec<(String, f64, bool)>) {
     let rec = one_image(path, args);
     assert_eq!(
         rec["pigmentation"]["measured"], true,
         "{}",
         rec["pigmentation"]
     );
-    rec["pigmentation"]["face"]["pigmented_pct"]
-        .as_f64()
+    let zones = rec["pigmentation"]["zones"]
+        .as_array()
         .unwrap()
+        .iter()
+        .filter(|z| !z["metrics"].is_null())
+        .map(|z| {
+            (
+                z["zone"].as_str().unwrap().to_string(),
+                z["metrics"]["pigmented_pct"].as_f64().unwrap(),
+                z["metrics"]["area_steady"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let face = rec["pigmentation"]["face"]["pigmented_pct"]
+        .as_f64()
+        .unwrap();
+    (face, zones)
 }
 
 /// The same photo at ±15 % exposure and under a mild colour cast: the
-/// pigmented area moves by less than 10 % (relative).
-fn assert_stable(photo: &Path, args: &[&str]) {
+/// face's pigmented area moves by less than 10 % (relative), and so does
+/// that of every zone marked `area_steady`. Returns how many zones were
+/// marked steady.
+fn assert_stable(photo: &Path, args: &[&str]) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    let base = pigmented_pct(photo, args);
+    let (base, base_zones) = pigmented_pct(photo, args);
     assert!(base > 0.0, "the baseline photo must have pigmented skin");
+    let steady: Vec<_> = base_zones.iter().filter(|z| z.2 && z.1 > 0.0).collect();
     for (name, gains) in [
         ("dark", [0.85; 3]),
         ("bright", [1.15; 3]),
@@ -213,7 +232,15 @@ fn assert_stable(photo: &Path, args: &[&str]) {
     ] {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
-        let v = pigmented_pct(&p, args);
+        let (v, zones) = pigmented_pct(&p, args);
+        for (zone, b, _) in &steady {
+            let z = zones.iter().find(|z| &z.0 == zone).map_or(0.0, |z| z.1);
+            println!("  {zone} (marked steady): {z:.2} % vs {b:.2} %");
+            assert!(
+                (z - b).abs() / b < 0.10,
+                "{name}: {zone}, marked steady, moved from {b:.2} % to {z:.2} %"
+            );
+        }
         let change = (v - base).abs() / base;
         println!(
             "{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %)",
@@ -226,6 +253,7 @@ fn assert_stable(photo: &Path, args: &[&str]) {
             100.0 * change
         );
     }
+    steady.len()
 }
 
 #[test]
@@ -238,9 +266,12 @@ fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
 
 #[test]
 fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_faces() {
-    for face in ["obama.jpg", "biden.jpg", "lin-manuel-miranda.png"] {
-        assert_stable(&shared(&format!("faces/{face}")), &[]);
-    }
+    let steady: usize = ["obama.jpg", "biden.jpg", "lin-manuel-miranda.png"]
+        .iter()
+        .map(|face| assert_stable(&shared(&format!("faces/{face}")), &[]))
+        .sum();
+    // Otherwise the check of zones marked steady would be empty.
+    assert!(steady >= 1, "no zone was marked area_steady");
 }
 
 #[test]
