@@ -11,6 +11,8 @@ COMMAND = "bash models/train/evaluate.sh (figures in models/evaluation.json)"
 
 
 def r4(v):
+    if isinstance(v, dict):
+        return {k: r4(x) for k, x in v.items()}
     return v if v is None or isinstance(v, int) else round(float(v), 4)
 
 
@@ -40,10 +42,10 @@ def main():
     cell = lambda r: f"{r['px_per_mm']}@{r['exposure']}"  # noqa: E731
     models["pigment_segmentation"]["measured"] = {
         "command": COMMAND,
-        "stability_worst_change_pct": {k: r4(v) for k, v in ev["pigment_stability_worst_change_pct"].items()},
+        "stability_worst_change_pct": r4(ev["pigment_stability_worst_change_pct"]),
         "stability_real_faces_worst_change_pct": {
             r["photo"]: r4(r["worst_change_pct"]) for r in faces.get("photos", []) if r["pigmented_pct"]},
-        "stability_real_face_zones": {k: r4(v) for k, v in faces.get("summary", {}).items()},
+        "stability_real_face_zones": r4(faces.get("summary", {})),
         "stability_real_closeup_worst_change_pct": {
             r["photo"]: r4(r["worst_change_pct"]) for r in closeup.get("photos", []) if r["pigmented_pct"]},
         "synthetic_median_dice_by_px_per_mm_exposure": {
