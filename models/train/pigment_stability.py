@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
-from scipy import ndimage
+from scipy import ndimage, stats
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "datasets"))
@@ -75,6 +75,8 @@ def main():
         print(f"{model}: worst change median {np.median(worst):.1f} %, 75th {np.percentile(worst, 75):.1f} %, "
               f"90th {np.percentile(worst, 90):.1f} %, max {max(worst):.1f} % ({len(worst)} patches); "
               f"Dice median {np.median(dice):.3f}, mean {np.mean(dice):.3f}; fixture {area:.0f} mm²")
+        rho = stats.spearmanr(shares, worst).statistic
+        print(f"  Spearman correlation of the borderline share with the worst change: {rho:.2f}")
         for limit in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
             steady = [w for w, sh in zip(worst, shares) if sh <= limit]
             print(f"  borderline share limit {limit:.2f}: {len(steady)} patches marked steady, "

@@ -792,15 +792,24 @@ pub fn real_photo_stability(
             .iter()
             .map(|(_, _, g)| relight(&rgb, *g))
             .collect();
+        let scale_of = |rec: &crate::report::ImageRecord| {
+            rec.scale
+                .as_ref()
+                .and_then(|s| s.px_per_mm)
+                .map(|s| s.get())
+        };
+        let base_scale = scale_of(&base_rec);
+        // The face model's own response to the lighting change: how far
+        // the iris scale moved (percent).
+        let mut scale_moved_pct: f64 = 0.0;
         let variants: Vec<_> = relit
             .iter()
             .map(|img| {
-                analyzer
-                    .analyze_image(img.clone(), &item)
-                    .pigmentation
-                    .as_ref()
-                    .map(shares)
-                    .unwrap_or_default()
+                let rec = analyzer.analyze_image(img.clone(), &item);
+                if let (Some(a), Some(b)) = (base_scale, scale_of(&rec)) {
+                    scale_moved_pct = scale_moved_pct.max(100.0 * (b - a).abs() / a);
+                }
+                rec.pigmentation.as_ref().map(shares).unwrap_or_default()
             })
             .collect();
         let face_changes: Vec<Option<f64>> = variants
@@ -854,7 +863,7 @@ pub fn real_photo_stability(
         );
         if patch_scale.is_none() {
             println!(
-                "  {:<28} zones: worst change {}",
+                "  {:<28} zones: worst change {}; the scale moved by up to {scale_moved_pct:.1} %",
                 "",
                 zone_summary(&zones_only(&end_to_end))
             );
@@ -888,7 +897,7 @@ pub fn real_photo_stability(
         };
         rows.push(
             json!({"photo": name, "pigmented_pct": face_base, "area_steady": face_steady, "change_pct": change_pct,
-            "worst_change_pct": face_worst, "zones": as_json(&end_to_end),
+            "worst_change_pct": face_worst, "zones": as_json(&end_to_end), "scale_moved_pct": patch_scale.is_none().then_some(scale_moved_pct),
             "fixed_geometry": fixed.as_ref().map(|f| json!({
                 "face_worst_change_pct": f.get("face").map(|w| w.0), "zones": as_json(f)}))}),
         );
