@@ -4,7 +4,7 @@ come from `dermascore evaluate`): on a synthetic evaluation set, the worst
 relative change of each patch's pigmented area under x0.85 / x1.15 exposure
 and a colour cast (R x1.06, B x0.94), applied in linear light and re-encoded
 to 8 bits, plus pixel Dice; and the pigmented area read on the test fixture.
-It mirrors the pipeline closely (canonical 4 px/mm, median normalisation,
+It mirrors the pipeline closely (canonical 4 px/mm, interquartile-mean normalisation,
 threshold 0.5, 8-connected spots >= 1.5 mm²) but not bit for bit.
 
 It also prints, for several borderline-share limits, how the patches
@@ -37,12 +37,21 @@ BORDERLINE = (0.3, 0.7)
 MIN_SPOT_MM2 = 1.5
 
 
+def interquartile_mean(pixels):
+    """Per-channel mean of ranks n/4 .. 3n/4: the pigment model's input
+    reference in the pipeline (`segment::Reference::InterquartileMean`)."""
+    s = np.sort(pixels, axis=0)
+    n = len(s)
+    lo = int(n * 0.25)
+    return s[lo:max(lo + 1, int(np.ceil(n * 0.75)))].mean(axis=0)
+
+
 def spots(session, rgb, px_per_mm, borderline=None):
     size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
     size += size % 2
     filt = Image.BILINEAR if px_per_mm < 2 * CANONICAL else Image.BOX
     lin = synth.srgb_to_linear(np.asarray(Image.fromarray(rgb).resize((size, size), filt), np.float64) / 255.0)
-    x = (lin / np.maximum(np.median(lin.reshape(-1, 3), axis=0), 1e-4) - 1).astype(np.float32)
+    x = (lin / np.maximum(interquartile_mean(lin.reshape(-1, 3)), 1e-4) - 1).astype(np.float32)
     prob = session.run(None, {"image": np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0][0, 0]
     if borderline is not None:
         borderline.append(((prob > BORDERLINE[0]) & (prob < BORDERLINE[1])).sum() / CANONICAL ** 2)

@@ -364,7 +364,7 @@ pub fn run(
         let Some(patch) = whole(&rgb, None, scale, pores::CANONICAL_PX_PER_MM) else {
             continue;
         };
-        let prob = segment::probability(&mut s.pores, &patch).map_err(infer)?;
+        let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
         let key = (
             (t.px_per_mm * 10.0) as u64,
             (t.light.exposure * 100.0).round() as u64,
@@ -447,7 +447,7 @@ pub fn run(
         });
         let patch = whole(&rgb, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM)
             .ok_or_else(|| bad(dir, "empty ROI".into()))?;
-        let prob = segment::probability(&mut s.pores, &patch).map_err(infer)?;
+        let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
         let model = to_original(
             &patch,
             &pore_components(&patch, &prob),
@@ -512,7 +512,7 @@ pub fn run(
             |img: &RgbImage, s: &mut Session| -> Result<(Vec<bool>, Vec<bool>), SetupError> {
                 let patch = whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
                     .ok_or_else(|| bad(&truth_path, "empty".into()))?;
-                let prob = segment::probability(s, &patch).map_err(infer)?;
+                let prob = segment::probability(s, &patch, pigment::REFERENCE).map_err(infer)?;
                 borderline_mm2.set(
                     pigment::borderline_pixels(&prob, &patch.mask) as f64
                         / (patch.px_per_mm * patch.px_per_mm),

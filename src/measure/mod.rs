@@ -189,7 +189,7 @@ pub struct Measurements {
     pub overlay: OverlayData,
 }
 
-const NORMALISATION: &str = "each zone is converted to linear RGB and divided by that zone's median skin value per channel before segmentation, which cancels exposure and white balance (gains in linear light) exactly; clipped pixels are left out; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
+const NORMALISATION: &str = "each zone is converted to linear RGB and divided by that zone's interquartile mean (mean of the middle half of its values) per channel before segmentation, which cancels exposure and white balance (gains in linear light) exactly; clipped pixels are left out; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
 
 fn unusable(u: &Usability) -> Option<String> {
     (!u.usable).then(|| u.reasons.join("; "))
@@ -370,8 +370,8 @@ fn measure_pores(
                 continue;
             }
         };
-        let prob =
-            segment::probability(&mut models.pores, &patch).map_err(run_error("pore model"))?;
+        let prob = segment::probability(&mut models.pores, &patch, pores::REFERENCE)
+            .map_err(run_error("pore model"))?;
         let comps = segment::components(
             &prob,
             &patch.mask,
@@ -631,8 +631,8 @@ fn measure_pigment(
                 continue;
             }
         };
-        let prob =
-            segment::probability(&mut models.pigment, patch).map_err(run_error("pigment model"))?;
+        let prob = segment::probability(&mut models.pigment, patch, pigment::REFERENCE)
+            .map_err(run_error("pigment model"))?;
         let comps = segment::components(
             &prob,
             &patch.mask,

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub const DETECTION_THRESHOLD_MM: f64 = 0.25;
 /// The pore model's input scale.
 pub const CANONICAL_PX_PER_MM: f64 = 16.0;
+/// What the pore model's input is divided by (as in its training).
+pub const REFERENCE: super::segment::Reference = super::segment::Reference::Median;
 /// Model probability above which a pixel is pore.
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
 

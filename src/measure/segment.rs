@@ -7,6 +7,20 @@ use crate::zones::ZoneMask;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+/// The per-channel skin value a model's input is divided by (each model's
+/// manifest contract says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// The zone's median (pore and scar models, as trained).
+    Median = 0,
+    /// The mean of the zone's middle half (ranks Q1–Q3; the pigment model).
+    /// A median of 8-bit data snaps to a level, so re-encoding the photo at
+    /// another exposure or white balance can move it by half a level (1–4 %
+    /// in linear light for darker channels) and shift the whole zone's
+    /// input; the interquartile mean averages over many levels.
+    InterquartileMean = 1,
+}
+
 /// A zone resampled to a fixed px/mm, so the models always see skin at the
 /// same physical scale whatever the camera.
 pub struct CanonicalPatch {
@@ -20,8 +34,9 @@ pub struct CanonicalPatch {
     pub mask: Vec<bool>,
     /// Which canonical pixels belong to the zone (clipped or not).
     pub zone: Vec<bool>,
-    /// `model_input`, made once for the models sharing this patch.
-    input: std::sync::OnceLock<Vec<f32>>,
+    /// `model_input` for each reference, made once for the models sharing
+    /// this patch.
+    input: [std::sync::OnceLock<Vec<f32>>; 2],
     /// Canonical pixel index → image coordinates of its centre.
     pub map: Affine,
 }
@@ -80,7 +95,7 @@ impl CanonicalPatch {
             zone: mask.clone(),
             mask,
             map,
-            input: std::sync::OnceLock::new(),
+            input: Default::default(),
         })
     }
 
@@ -93,8 +108,10 @@ impl CanonicalPatch {
         self.mask_pixels() as f64 / (self.px_per_mm * self.px_per_mm)
     }
 
-    /// Per-channel median of the zone's pixels (histogram on 0.25 steps).
-    pub fn channel_medians(&self) -> [f32; 3] {
+    /// The zone's per-channel skin reference in linear light, from a
+    /// histogram of its pixels on 0.25 steps.
+    pub fn channel_reference(&self, reference: Reference) -> [f32; 3] {
+        let lut = linear_lut_quarter_steps();
         let mut out = [1.0f32; 3];
         for (ch, o) in out.iter_mut().enumerate() {
             let mut hist = vec![0u32; 1024];
@@ -106,31 +123,52 @@ impl CanonicalPatch {
                     n += 1;
                 }
             }
-            let mut acc = 0;
-            for (v, &c) in hist.iter().enumerate() {
-                acc += c;
-                if acc * 2 >= n {
-                    *o = (v as f32 / 4.0).max(1.0);
-                    break;
+            let lin = |bin: usize| lut[bin.min(1020)];
+            *o = match reference {
+                Reference::Median => {
+                    let mut acc = 0;
+                    let bin = hist.iter().position(|&c| {
+                        acc += c;
+                        acc * 2 >= n
+                    });
+                    // Not below sRGB value 1.
+                    lin(bin.unwrap_or(4).max(4))
                 }
-            }
+                Reference::InterquartileMean => {
+                    // Ranks n/4 .. 3n/4, taking the bins at either end in part.
+                    let (lo, hi) = (f64::from(n) * 0.25, f64::from(n) * 0.75);
+                    let (mut acc, mut sum, mut weight) = (0.0f64, 0.0f64, 0.0f64);
+                    for (bin, &c) in hist.iter().enumerate() {
+                        let (a, b) = (acc, acc + f64::from(c));
+                        let take = (b.min(hi) - a.max(lo)).max(0.0);
+                        sum += take * f64::from(lin(bin));
+                        weight += take;
+                        acc = b;
+                    }
+                    if weight > 0.0 {
+                        (sum / weight).max(f64::from(lin(4))) as f32
+                    } else {
+                        lin(4)
+                    }
+                }
+            };
         }
         out
     }
 
     /// The models' input: NCHW, linear RGB over the zone's per-channel
-    /// median (in linear light), minus 1, so that exposure and colour casts
-    /// (gains in linear light) cancel exactly. Pixels outside the zone are
-    /// set to the median (0) so that eyes, lips or background at the edge
-    /// cannot look like findings.
-    pub fn model_input(&self) -> &[f32] {
-        self.input.get_or_init(|| self.make_model_input())
+    /// reference (in linear light), minus 1, so that exposure and colour
+    /// casts (gains in linear light) cancel exactly. Pixels outside the zone
+    /// are set to the reference (0) so that eyes, lips or background at the
+    /// edge cannot look like findings.
+    pub fn model_input(&self, reference: Reference) -> &[f32] {
+        self.input[reference as usize].get_or_init(|| self.make_model_input(reference))
     }
 
-    fn make_model_input(&self) -> Vec<f32> {
+    fn make_model_input(&self, reference: Reference) -> Vec<f32> {
         let lut = linear_lut_quarter_steps();
         let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
-        let med = self.channel_medians().map(|m| lin(m).max(1e-4));
+        let med = self.channel_reference(reference).map(|m| m.max(1e-4));
         let n = (self.width * self.height) as usize;
         let mut out = vec![0.0f32; 3 * n];
         for i in 0..n {
@@ -147,7 +185,7 @@ impl CanonicalPatch {
     /// ≤ 5): clipped skin carries no colour or texture to measure.
     pub fn exclude_clipped(&mut self) {
         // The models' input depends on the mask.
-        self.input = std::sync::OnceLock::new();
+        self.input = Default::default();
         for i in 0..self.mask.len() {
             let p = &self.rgb[i * 3..i * 3 + 3];
             let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
@@ -209,7 +247,7 @@ pub fn scar_relief(
     session: &mut Session,
     patch: &CanonicalPatch,
 ) -> ort::Result<(Vec<f32>, Vec<f32>)> {
-    let [prob, depth] = run_on(session, patch, ["scar", "depth_mm"])?;
+    let [prob, depth] = run_on(session, patch, Reference::Median, ["scar", "depth_mm"])?;
     Ok((prob, depth))
 }
 
@@ -217,9 +255,10 @@ pub fn scar_relief(
 fn run_on<const N: usize>(
     session: &mut Session,
     patch: &CanonicalPatch,
+    reference: Reference,
     names: [&str; N],
 ) -> ort::Result<[Vec<f32>; N]> {
-    let input = patch.model_input();
+    let input = patch.model_input(reference);
     let shape = [1usize, 3, patch.height as usize, patch.width as usize];
     let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
     let mut out: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
@@ -237,9 +276,14 @@ pub struct Component {
     pub pixels: Vec<u32>,
 }
 
-/// Runs a segmentation model (probability per pixel) on a patch.
-pub fn probability(session: &mut Session, patch: &CanonicalPatch) -> ort::Result<Vec<f32>> {
-    let [prob] = run_on(session, patch, ["prob"])?;
+/// Runs a segmentation model (probability per pixel) on a patch, its input
+/// divided by the reference the model was trained with.
+pub fn probability(
+    session: &mut Session,
+    patch: &CanonicalPatch,
+    reference: Reference,
+) -> ort::Result<Vec<f32>> {
+    let [prob] = run_on(session, patch, reference, ["prob"])?;
     Ok(prob)
 }
 
@@ -307,5 +351,56 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].area_px, 2);
         assert!((c[0].centroid.0 - 1.0).abs() < 1e-6 && (c[0].centroid.1 - 1.0).abs() < 1e-6);
+    }
+
+    /// A 1-pixel-high patch holding `values` in every channel.
+    fn strip(values: &[f32]) -> CanonicalPatch {
+        let n = values.len();
+        CanonicalPatch {
+            width: n as u32,
+            height: 1,
+            px_per_mm: 4.0,
+            rgb: values.iter().flat_map(|&v| [v; 3]).collect(),
+            mask: vec![true; n],
+            zone: vec![true; n],
+            input: Default::default(),
+            map: Affine {
+                a: 1.0,
+                b: 0.0,
+                c: 0.0,
+                d: 1.0,
+                tx: 0.0,
+                ty: 0.0,
+            },
+        }
+    }
+
+    #[test]
+    fn references_are_the_median_and_the_mean_of_the_middle_half() {
+        let lut = linear_lut_quarter_steps();
+        let lin = |v: f32| lut[(v * 4.0) as usize];
+        // Eight values: ranks 2..6 (the middle half) are 30, 40, 50, 60.
+        let p = strip(&[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 200.0]);
+        let median = p.channel_reference(Reference::Median)[0];
+        assert_eq!(median, lin(40.0), "the lower median");
+        let iqm = p.channel_reference(Reference::InterquartileMean)[0];
+        let want = (lin(30.0) + lin(40.0) + lin(50.0) + lin(60.0)) / 4.0;
+        assert!((iqm - want).abs() < 1e-6, "{iqm} vs {want}");
+    }
+
+    #[test]
+    fn the_interquartile_mean_moves_smoothly_where_the_median_jumps() {
+        // Half the pixels at 60, half at 61: nudging one pixel from 60 to 61
+        // makes the median jump a whole level, the interquartile mean a
+        // sixteenth of one.
+        let mut values = vec![60.0f32; 32];
+        values[16..].fill(61.0);
+        let before = strip(&values);
+        values[15] = 61.0;
+        let after = strip(&values);
+        let step = |r| after.channel_reference(r)[0] / before.channel_reference(r)[0] - 1.0;
+        let level = linear_lut_quarter_steps()[244] / linear_lut_quarter_steps()[240] - 1.0;
+        assert!((step(Reference::Median) - level).abs() < 1e-6);
+        assert!(step(Reference::InterquartileMean) < level / 8.0);
     }
 }

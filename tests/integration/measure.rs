@@ -188,15 +188,23 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
         .unwrap();
 }
 
-/// The pigmented share of the face, and of each zone with its
-/// `area_steady` flag.
-fn pigmented_pct(path: &Path, args: &[&str]) -> (f64, Vec<(String, f64, bool)>) {
+/// A pigmented share (%) and its `area_steady` flag.
+type Share = (f64, bool);
+
+/// The pigmented share of the face, and of each zone.
+fn pigmented_pct(path: &Path, args: &[&str]) -> (Share, Vec<(String, Share)>) {
     let rec = one_image(path, args);
     assert_eq!(
         rec["pigmentation"]["measured"], true,
         "{}",
         rec["pigmentation"]
     );
+    let share = |m: &Value| {
+        (
+            m["pigmented_pct"].as_f64().unwrap(),
+            m["area_steady"].as_bool().unwrap(),
+        )
+    };
     let zones = rec["pigmentation"]["zones"]
         .as_array()
         .unwrap()
@@ -205,26 +213,35 @@ fn pigmented_pct(path: &Path, args: &[&str]) -> (f64, Vec<(String, f64, bool)>) 
         .map(|z| {
             (
                 z["zone"].as_str().unwrap().to_string(),
-                z["metrics"]["pigmented_pct"].as_f64().unwrap(),
-                z["metrics"]["area_steady"].as_bool().unwrap(),
+                share(&z["metrics"]),
             )
         })
         .collect();
-    let face = rec["pigmentation"]["face"]["pigmented_pct"]
-        .as_f64()
-        .unwrap();
-    (face, zones)
+    (share(&rec["pigmentation"]["face"]), zones)
+}
+
+/// How strictly the whole reading is held to the limit.
+#[derive(Clone, Copy, PartialEq)]
+enum Whole {
+    /// Always within 10 %.
+    Within10Pct,
+    /// Within 10 % when marked `area_steady`; a reading that moves more
+    /// must have been marked unsteady.
+    AsFlagged,
 }
 
 /// The same photo at ±15 % exposure and under a mild colour cast: the
-/// face's pigmented area moves by less than 10 % (relative), and so does
-/// that of every zone marked `area_steady`. Returns how many zones were
-/// marked steady.
-fn assert_stable(photo: &Path, args: &[&str]) -> usize {
+/// pigmented area moves by less than 10 % (relative) as `whole` says, and
+/// so does that of every zone marked `area_steady`. Returns how many zones
+/// were marked steady.
+fn assert_stable(photo: &Path, args: &[&str], whole: Whole) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    let (base, base_zones) = pigmented_pct(photo, args);
+    let ((base, base_steady), base_zones) = pigmented_pct(photo, args);
     assert!(base > 0.0, "the baseline photo must have pigmented skin");
-    let steady: Vec<_> = base_zones.iter().filter(|z| z.2 && z.1 > 0.0).collect();
+    let steady: Vec<_> = base_zones
+        .iter()
+        .filter(|(_, (b, s))| *s && *b > 0.0)
+        .collect();
     for (name, gains) in [
         ("dark", [0.85; 3]),
         ("bright", [1.15; 3]),
@@ -232,9 +249,9 @@ fn assert_stable(photo: &Path, args: &[&str]) -> usize {
     ] {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
-        let (v, zones) = pigmented_pct(&p, args);
-        for (zone, b, _) in &steady {
-            let z = zones.iter().find(|z| &z.0 == zone).map_or(0.0, |z| z.1);
+        let ((v, _), zones) = pigmented_pct(&p, args);
+        for (zone, (b, _)) in &steady {
+            let z = zones.iter().find(|z| &z.0 == zone).map_or(0.0, |z| z.1 .0);
             println!("  {zone} (marked steady): {z:.2} % vs {b:.2} %");
             assert!(
                 (z - b).abs() / b < 0.10,
@@ -243,33 +260,43 @@ fn assert_stable(photo: &Path, args: &[&str]) -> usize {
         }
         let change = (v - base).abs() / base;
         println!(
-            "{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %)",
+            "{}: {name} pigmented {v:.2} % vs {base:.2} % ({:+.1} %; marked steady: {base_steady})",
             photo.display(),
             100.0 * (v - base) / base
         );
-        assert!(
-            change < 0.10,
-            "{name}: pigmented area {v:.2} % vs {base:.2} % ({:.1} % change)",
-            100.0 * change
-        );
+        if whole == Whole::Within10Pct || base_steady {
+            assert!(
+                change < 0.10,
+                "{name}: pigmented area {v:.2} % vs {base:.2} % ({:.1} % change)",
+                100.0 * change
+            );
+        }
     }
     steady.len()
 }
 
+/// A 40 mm patch of faint spots: it may move by 10 % or more, but then it
+/// must have been marked unsteady.
 #[test]
 fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
     assert_stable(
         &fixture("spots_6pxmm.png"),
         &["--patch", "--px-per-mm", "6"],
+        Whole::AsFlagged,
     );
 }
 
 #[test]
 fn pigmented_area_is_stable_under_exposure_and_colour_cast_real_faces() {
-    let steady: usize = ["obama.jpg", "biden.jpg", "lin-manuel-miranda.png"]
-        .iter()
-        .map(|face| assert_stable(&shared(&format!("faces/{face}")), &[]))
-        .sum();
+    let steady: usize = [
+        "obama.jpg",
+        "biden.jpg",
+        "lin-manuel-miranda.png",
+        "obama_partial_face.jpg",
+    ]
+    .iter()
+    .map(|face| assert_stable(&shared(&format!("faces/{face}")), &[], Whole::Within10Pct))
+    .sum();
     // Otherwise the check of zones marked steady would be empty.
     assert!(steady >= 1, "no zone was marked area_steady");
 }
