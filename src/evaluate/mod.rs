@@ -675,6 +675,10 @@ pub fn run(
     }))
 }
 
+/// Per region ("face" or a zone): the pigmented share (%), or its worst
+/// change (%), and whether the reading was marked `area_steady`.
+type Shares = BTreeMap<String, (f64, bool)>;
+
 /// Pixels within 2 mm (square neighbourhood) of a labelled spot pixel.
 fn near_truth(truth: &[bool], width: u32, height: u32, scale: PxPerMm) -> Vec<bool> {
     let binary = GrayImage::from_fn(width, height, |x, y| {
@@ -713,7 +717,7 @@ pub fn real_photo_stability(
         ..Default::default()
     })?;
     // Pigmented share (%) of the face and of each measured zone.
-    let shares = |p: &PigmentReport| -> BTreeMap<String, (f64, bool)> {
+    let shares = |p: &PigmentReport| -> Shares {
         let mut out = BTreeMap::new();
         if let Some(f) = &p.face {
             out.insert("face".to_string(), (f.pigmented_pct, f.area_steady));
@@ -729,8 +733,7 @@ pub fn real_photo_stability(
         out
     };
     // Worst relative change (%) of each region over the variants.
-    let worst = |base: &BTreeMap<String, (f64, bool)>,
-                 variants: &[BTreeMap<String, (f64, bool)>]| {
+    let worst = |base: &Shares, variants: &[Shares]| {
         base.iter()
             .filter(|(_, (b, _))| *b > 0.0)
             .map(|(name, &(b, steady))| {
@@ -743,7 +746,7 @@ pub fn real_photo_stability(
                     .fold(0.0, f64::max);
                 (name.clone(), (w, steady))
             })
-            .collect::<BTreeMap<String, (f64, bool)>>()
+            .collect::<Shares>()
     };
     let what = match patch_scale {
         Some(scale) => format!("real close-ups (--patch at {} px/mm)", scale.get()),
@@ -821,7 +824,7 @@ pub fn real_photo_stability(
             .collect();
         let end_to_end = worst(&base, &variants);
         let face_worst = end_to_end.get("face").map_or(f64::INFINITY, |w| w.0);
-        let zones_only = |m: &BTreeMap<String, (f64, bool)>| -> Vec<(f64, bool)> {
+        let zones_only = |m: &Shares| -> Vec<(f64, bool)> {
             m.iter()
                 .filter(|(k, _)| k.as_str() != "face")
                 .map(|(_, &v)| v)
@@ -883,7 +886,7 @@ pub fn real_photo_stability(
             .zip(&face_changes)
             .map(|((_, key, _), c)| (key.to_string(), json!(c)))
             .collect();
-        let as_json = |m: &BTreeMap<String, (f64, bool)>| -> serde_json::Value {
+        let as_json = |m: &Shares| -> serde_json::Value {
             m.iter()
                 .filter(|(k, _)| k.as_str() != "face")
                 .map(|(k, (w, steady))| {
