@@ -262,11 +262,12 @@ impl Analyzer {
         rec
     }
 
-    /// The pigmentation of `reference` and of each of `variants` (the same
-    /// photo re-rendered, e.g. at another exposure), all measured on the
-    /// reference's face geometry (scale and zones), so that only the
-    /// measurement itself can differ: the residual of its lighting
-    /// normalisation, without the face model's own response to lighting.
+    /// The pigmentation of each of `variants` (the same photo as `reference`
+    /// re-rendered, e.g. at another exposure), measured on the reference's
+    /// face geometry (scale and zones), so that only the measurement itself
+    /// can differ from the reference's own reading (`analyze_image`): the
+    /// residual of its lighting normalisation, without the face model's own
+    /// response to lighting.
     pub fn pigmentation_on_fixed_geometry(
         &self,
         reference: &image::RgbImage,
@@ -280,8 +281,8 @@ impl Analyzer {
             let face = face::analyse(&mut models.face, &pyramid)?;
             let scale = scale::from_face(&face, self.options.px_per_mm);
             let zone_masks = zones::build(&face, reference.width(), reference.height());
-            std::iter::once(reference)
-                .chain(variants)
+            variants
+                .iter()
                 .map(|rgb| {
                     let pyramid = Pyramid::new(rgb, PYRAMID_MIN_SIDE);
                     let quality = quality::assess(

@@ -206,6 +206,11 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
+/// The largest value, 0 for none (the figures are non-negative).
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().cloned().fold(0.0, f64::max)
+}
+
 /// Greedy matching of detections to true pores by centre distance.
 fn tally_pores(patch: &CanonicalPatch, comps: &[Component], truth: &Patch, tally: &mut PoreTally) {
     let px = patch.px_per_mm;
@@ -532,12 +537,10 @@ pub fn run(
                 Ok((m, b))
             };
         let (m, b) = measure_area(&rgb, &mut s.pigment)?;
-        let steady = pigment::area_caution(
-            m.iter().filter(|&&v| v).count() as f64 / (t.px_per_mm * t.px_per_mm),
-            borderline_mm2.get(),
-        )
-        .is_none();
-        let true_area = truth_mask.iter().filter(|&&v| v).count() as f64;
+        let area = |p: &[bool]| p.iter().filter(|&&v| v).count() as f64;
+        let px_mm2 = 1.0 / (t.px_per_mm * t.px_per_mm);
+        let steady = pigment::area_caution(area(&m) * px_mm2, borderline_mm2.get()).is_none();
+        let true_area = area(&truth_mask);
         let area_err = |p: &[bool]| {
             if true_area > 0.0 {
                 100.0 * (p.iter().filter(|&&v| v).count() as f64 - true_area) / true_area
@@ -556,7 +559,6 @@ pub fn run(
             area_err(&b),
         ]);
         if key.1 == 100 {
-            let area = |p: &[bool]| p.iter().filter(|&&v| v).count() as f64;
             let a0 = area(&m);
             if a0 > 0.0 {
                 // Where the area moves: within 2 mm of a true spot, or
@@ -586,7 +588,6 @@ pub fn run(
                     }
                     worst = worst.max(change);
                 }
-                let px_mm2 = 1.0 / (t.px_per_mm * t.px_per_mm);
                 moved_near_spots_mm2 += worst_split[0] * px_mm2;
                 moved_elsewhere_mm2 += worst_split[1] * px_mm2;
                 stability.push(100.0 * worst);
@@ -636,30 +637,29 @@ pub fn run(
     println!(
         "\nPigmented area under exposure x0.85 / x1.15 and a colour cast (R x1.06, B x0.94), worst relative change per patch: median {:.1} %, max {:.1} % over {} patches",
         median(&stability),
-        stability.iter().cloned().fold(0.0, f64::max),
+        max_of(&stability),
         stability.len()
     );
     println!(
         "  summed over patches, the worst change moved {moved_near_spots_mm2:.0} mm² within 2 mm of a true spot and {moved_elsewhere_mm2:.0} mm² elsewhere"
     );
-    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     println!(
         "  patches marked area_steady: {} (median {:.1} %, max {:.1} %); marked unsteady: {} (median {:.1} %, max {:.1} %)",
-        stability_steady.len(), median(&stability_steady), max(&stability_steady),
-        stability_unsteady.len(), median(&stability_unsteady), max(&stability_unsteady)
+        stability_steady.len(), median(&stability_steady), max_of(&stability_steady),
+        stability_unsteady.len(), median(&stability_unsteady), max_of(&stability_unsteady)
     );
     for (px, v) in &stability_by_px {
         println!(
             "  at {:>4.1} px/mm: median {:.1} %, max {:.1} % ({} patches)",
             *px as f64 / 10.0,
             median(v),
-            v.iter().cloned().fold(0.0, f64::max),
+            max_of(v),
             v.len()
         );
     }
     let stability_rows: Vec<_> = stability_by_px
         .iter()
-        .map(|(px, v)| json!({"px_per_mm": *px as f64 / 10.0, "median_pct": median(v), "max_pct": v.iter().cloned().fold(0.0, f64::max), "patches": v.len()}))
+        .map(|(px, v)| json!({"px_per_mm": *px as f64 / 10.0, "median_pct": median(v), "max_pct": max_of(v), "patches": v.len()}))
         .collect();
     Ok(json!({
         "pigment_stability_by_px_per_mm": stability_rows,
@@ -668,10 +668,10 @@ pub fn run(
             "model_median_abs_diameter_error_mm": median(&abs_all), "dog_baseline_f1": all_b.f1().2},
         "pores_real": real,
         "pigment_synthetic": pigment_rows,
-        "pigment_stability_worst_change_pct": {"median": median(&stability), "max": stability.iter().cloned().fold(0.0, f64::max), "patches": stability.len(),
+        "pigment_stability_worst_change_pct": {"median": median(&stability), "max": max_of(&stability), "patches": stability.len(),
             "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2,
-            "marked_steady": {"patches": stability_steady.len(), "median": median(&stability_steady), "max": max(&stability_steady)},
-            "marked_unsteady": {"patches": stability_unsteady.len(), "median": median(&stability_unsteady), "max": max(&stability_unsteady)}},
+            "marked_steady": {"patches": stability_steady.len(), "median": median(&stability_steady), "max": max_of(&stability_steady)},
+            "marked_unsteady": {"patches": stability_unsteady.len(), "median": median(&stability_unsteady), "max": max_of(&stability_unsteady)}},
     }))
 }
 
@@ -833,10 +833,11 @@ pub fn real_photo_stability(
         zone_changes.extend(zones_only(&end_to_end).iter().map(|w| w.0));
         let fixed = if patch_scale.is_none() {
             match analyzer.pigmentation_on_fixed_geometry(&rgb, &relit) {
-                Ok(reports) => {
-                    let all: Vec<_> = reports.iter().map(shares).collect();
-                    Some(worst(&all[0], &all[1..]))
-                }
+                // The original's own reading is `base`: same geometry.
+                Ok(reports) => Some(worst(
+                    &base,
+                    &reports.iter().map(shares).collect::<Vec<_>>(),
+                )),
                 Err(e) => {
                     println!("  {name:<28} fixed geometry: {}", e.message);
                     None
@@ -854,11 +855,7 @@ pub fn real_photo_stability(
             .collect();
         let zone_summary = |w: &[(f64, bool)]| {
             let v: Vec<f64> = w.iter().map(|x| x.0).collect();
-            format!(
-                "median {:.1} %, max {:.1} %",
-                median(&v),
-                v.iter().cloned().fold(0.0, f64::max)
-            )
+            format!("median {:.1} %, max {:.1} %", median(&v), max_of(&v))
         };
         println!(
             "  {name:<28} {face_base:5.2} % pigmented (area_steady {face_steady}); {}; worst {face_worst:.1} %",
@@ -912,14 +909,14 @@ pub fn real_photo_stability(
             "  all zones: worst change median {:.1} %, {} of {} at 10 % or more; on the original's face geometry median {:.1} %, {} of {}; zones marked area_steady: {} (max {:.1} %)",
             median(&zone_changes), count_over(&zone_changes), zone_changes.len(),
             median(&zone_changes_fixed), count_over(&zone_changes_fixed), zone_changes_fixed.len(),
-            steady_fixed.len(), steady_fixed.iter().cloned().fold(0.0, f64::max)
+            steady_fixed.len(), max_of(&steady_fixed)
         );
         summary = json!({"zones": zone_changes.len(), "zones_median_worst_change_pct": median(&zone_changes),
             "zones_at_or_over_10_pct": count_over(&zone_changes),
             "fixed_geometry_zones_median_worst_change_pct": median(&zone_changes_fixed),
             "fixed_geometry_zones_at_or_over_10_pct": count_over(&zone_changes_fixed),
             "fixed_geometry_zones_marked_steady": steady_fixed.len(),
-            "fixed_geometry_zones_marked_steady_max_change_pct": steady_fixed.iter().cloned().fold(0.0, f64::max)});
+            "fixed_geometry_zones_marked_steady_max_change_pct": max_of(&steady_fixed)});
     }
     Ok(json!({"photos": rows, "summary": summary}))
 }

@@ -168,13 +168,13 @@ impl CanonicalPatch {
     fn make_model_input(&self, reference: Reference) -> Vec<f32> {
         let lut = linear_lut_quarter_steps();
         let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
-        let med = self.channel_reference(reference).map(|m| m.max(1e-4));
+        let per_channel = self.channel_reference(reference).map(|m| m.max(1e-4));
         let n = (self.width * self.height) as usize;
         let mut out = vec![0.0f32; 3 * n];
         for i in 0..n {
             if self.mask[i] {
                 for ch in 0..3 {
-                    out[ch * n + i] = lin(self.rgb[i * 3 + ch]) / med[ch] - 1.0;
+                    out[ch * n + i] = lin(self.rgb[i * 3 + ch]) / per_channel[ch] - 1.0;
                 }
             }
         }
