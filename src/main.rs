@@ -133,7 +133,7 @@ struct VerifyArgs {
 }
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("sets").required(true).multiple(true).args(["synthetic", "scars"])))]
+#[command(group(clap::ArgGroup::new("sets").required(true).multiple(true).args(["synthetic", "scars", "real_faces"])))]
 struct EvaluateArgs {
     /// Pore and pigment evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
     #[arg(long, value_name = "DIR")]

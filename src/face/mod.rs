@@ -2,12 +2,14 @@
 //! MediaPipe's models run through ONNX Runtime.
 
 pub mod detect;
+pub mod lighting;
 pub mod topology;
 pub mod warp;
 
 use crate::error::{ErrorCode, InputError};
 use crate::units::Degrees;
 use detect::{Detection, DetectorKind};
+use lighting::Gains;
 use ort::session::Session;
 use ort::value::TensorRef;
 use schemars::JsonSchema;
@@ -133,9 +135,9 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     let angle = (ly - ry).atan2(lx - rx);
     let side = FACE_CROP_SCALE * largest.w.max(largest.h);
     let first = Affine::rotated_square(largest.cx, largest.cy, side, angle, MESH_SIZE);
-    let (landmarks, _) = run_mesh(&mut models.mesh, pyramid, &first)?;
+    let (landmarks, _, _) = run_mesh(&mut models.mesh, pyramid, &first)?;
     let refined = crop_from_landmarks(&landmarks);
-    let (landmarks, presence) = run_mesh(&mut models.mesh, pyramid, &refined)?;
+    let (landmarks, presence, gains) = run_mesh(&mut models.mesh, pyramid, &refined)?;
     if presence < MIN_FACE_PRESENCE {
         return Err(InputError::new(
             ErrorCode::NoFace,
@@ -150,6 +152,7 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
         point(topo::RIGHT_EYE_CORNERS.0),
         point(topo::RIGHT_EYE_CORNERS.1),
         true,
+        gains,
     )?;
     let left_iris = run_iris(
         &mut models.iris,
@@ -157,6 +160,7 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
         point(topo::LEFT_EYE_CORNERS.0),
         point(topo::LEFT_EYE_CORNERS.1),
         false,
+        gains,
     )?;
     Ok(FaceGeometry {
         detector,
@@ -178,10 +182,12 @@ fn run_mesh(
     session: &mut Session,
     pyramid: &Pyramid,
     map: &Affine,
-) -> Result<(Vec<[f32; 3]>, f32), InputError> {
+) -> Result<(Vec<[f32; 3]>, f32, Gains), InputError> {
     let n = MESH_SIZE as usize;
     let mut input = vec![0.0f32; n * n * 3];
-    pyramid.sample(map, MESH_SIZE, MESH_SIZE, 1.0 / 255.0, 0.0, &mut input);
+    pyramid.sample(map, MESH_SIZE, MESH_SIZE, 1.0, 0.0, &mut input);
+    let gains = Gains::from_crop(&input, n);
+    gains.apply(&mut input, 1.0, 0.0);
     let err = inference_error("face mesh");
     let tensor = TensorRef::from_array_view(([1usize, n, n, 3], &*input)).map_err(&err)?;
     let outputs = session.run(ort::inputs![tensor]).map_err(&err)?;
@@ -202,7 +208,11 @@ fn run_mesh(
             [x, y, c[2] * scale]
         })
         .collect();
-    Ok((landmarks, sigmoid(logit.first().copied().unwrap_or(-80.0))))
+    Ok((
+        landmarks,
+        sigmoid(logit.first().copied().unwrap_or(-80.0)),
+        gains,
+    ))
 }
 
 /// MediaPipe's landmarks-to-crop rule: upright along the outer eye corners,
@@ -241,6 +251,7 @@ fn run_iris(
     outer: Point,
     inner: Point,
     mirror: bool,
+    gains: Gains,
 ) -> Result<Iris, InputError> {
     let centre = ((outer.0 + inner.0) / 2.0, (outer.1 + inner.1) / 2.0);
     // Angle of the eye line pointing from the subject's right to left.
@@ -262,7 +273,8 @@ fn run_iris(
     }
     let n = IRIS_SIZE as usize;
     let mut input = vec![0.0f32; n * n * 3];
-    pyramid.sample(&map, IRIS_SIZE, IRIS_SIZE, 1.0 / 255.0, 0.0, &mut input);
+    pyramid.sample(&map, IRIS_SIZE, IRIS_SIZE, 1.0, 0.0, &mut input);
+    gains.apply(&mut input, 1.0, 0.0);
     let err = inference_error("iris");
     let tensor = TensorRef::from_array_view(([1usize, n, n, 3], &*input)).map_err(&err)?;
     let outputs = session.run(ort::inputs![tensor]).map_err(&err)?;

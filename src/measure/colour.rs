@@ -15,16 +15,7 @@ pub const HAEMOGLOBIN_OD: [f64; 3] = [0.2988, 0.6838, 0.6657];
 
 /// 8-bit sRGB to linear light, by lookup.
 pub fn linear_lut() -> [f64; 256] {
-    let mut t = [0.0; 256];
-    for (i, v) in t.iter_mut().enumerate() {
-        let c = i as f64 / 255.0;
-        *v = if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        };
-    }
-    t
+    std::array::from_fn(|i| crate::srgb::to_linear(i as f64 / 255.0))
 }
 
 /// The same scene under different light: each channel multiplied by its
@@ -32,15 +23,7 @@ pub fn linear_lut() -> [f64; 256] {
 /// back to 8-bit sRGB with clipping, as a camera would record it.
 pub fn relight(img: &image::RgbImage, gains: [f64; 3]) -> image::RgbImage {
     let lin = linear_lut();
-    let encode = |c: f64| {
-        let c = c.clamp(0.0, 1.0);
-        let s = if c <= 0.0031308 {
-            12.92 * c
-        } else {
-            1.055 * c.powf(1.0 / 2.4) - 0.055
-        };
-        (s * 255.0).round() as u8
-    };
+    let encode = |c: f64| (crate::srgb::from_linear(c) * 255.0).round() as u8;
     let mut out = img.clone();
     for p in out.pixels_mut() {
         *p = image::Rgb([0, 1, 2].map(|k| encode(lin[p.0[k] as usize] * gains[k])));

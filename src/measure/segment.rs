@@ -111,7 +111,7 @@ impl CanonicalPatch {
     /// The zone's per-channel skin reference in linear light, from a
     /// histogram of its pixels on 0.25 steps.
     pub fn channel_reference(&self, reference: Reference) -> [f32; 3] {
-        let lut = linear_lut_quarter_steps();
+        let lut = crate::srgb::linear_lut_quarter_steps();
         let mut out = [1.0f32; 3];
         for (ch, o) in out.iter_mut().enumerate() {
             let mut hist = vec![0u32; 1024];
@@ -166,8 +166,7 @@ impl CanonicalPatch {
     }
 
     fn make_model_input(&self, reference: Reference) -> Vec<f32> {
-        let lut = linear_lut_quarter_steps();
-        let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
+        let lin = crate::srgb::linear_of_sample;
         let per_channel = self.channel_reference(reference).map(|m| m.max(1e-4));
         let n = (self.width * self.height) as usize;
         let mut out = vec![0.0f32; 3 * n];
@@ -206,8 +205,7 @@ impl CanonicalPatch {
         };
         let mut rgb = vec![0.0f32; (self.width * self.height * 3) as usize];
         pyramid.sample(&map, self.width, self.height, 1.0, 0.0, &mut rgb);
-        let lut = linear_lut_quarter_steps();
-        let lin = |v: f32| lut[(v * 4.0).round().clamp(0.0, 1020.0) as usize];
+        let lin = crate::srgb::linear_of_sample;
         super::relief::Plane {
             width: self.width as usize,
             height: self.height as usize,
@@ -222,23 +220,6 @@ impl CanonicalPatch {
         let c = |k: usize| self.rgb[i * 3 + k].round().clamp(0.0, 255.0) as u8;
         [c(0), c(1), c(2)]
     }
-}
-
-/// sRGB (0–255, on 0.25 steps) to linear light.
-fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
-    static LUT: std::sync::OnceLock<[f32; 1021]> = std::sync::OnceLock::new();
-    LUT.get_or_init(|| {
-        let mut t = [0.0f32; 1021];
-        for (i, v) in t.iter_mut().enumerate() {
-            let c = i as f64 / 4.0 / 255.0;
-            *v = (if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }) as f32;
-        }
-        t
-    })
 }
 
 /// Runs the scar model: per-pixel scar probability and depth (mm) below the
@@ -377,8 +358,7 @@ mod tests {
 
     #[test]
     fn references_are_the_median_and_the_mean_of_the_middle_half() {
-        let lut = linear_lut_quarter_steps();
-        let lin = |v: f32| lut[(v * 4.0) as usize];
+        let lin = crate::srgb::linear_of_sample;
         // Eight values: ranks 2..6 (the middle half) are 30, 40, 50, 60.
         let p = strip(&[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 200.0]);
         let median = p.channel_reference(Reference::Median)[0];
@@ -399,7 +379,9 @@ mod tests {
         values[15] = 61.0;
         let after = strip(&values);
         let step = |r| after.channel_reference(r)[0] / before.channel_reference(r)[0] - 1.0;
-        let level = linear_lut_quarter_steps()[244] / linear_lut_quarter_steps()[240] - 1.0;
+        let level = crate::srgb::linear_lut_quarter_steps()[244]
+            / crate::srgb::linear_lut_quarter_steps()[240]
+            - 1.0;
         assert!((step(Reference::Median) - level).abs() < 1e-6);
         assert!(step(Reference::InterquartileMean) < level / 8.0);
     }
