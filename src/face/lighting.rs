@@ -44,12 +44,19 @@ impl Gains {
 
     /// Applies the gains in linear light to an NHWC crop of sRGB values
     /// 0–255, in place, and maps the result to the model's range:
-    /// `encoded (0–1) · scale + offset`.
+    /// `encoded (0–1) · scale + offset`. Samples are read on 0.25 steps, one
+    /// table per channel (a power per value would cost ~5 ms per face).
     pub fn apply(&self, crop: &mut [f32], scale: f32, offset: f32) {
+        let linear = srgb::linear_lut_quarter_steps();
+        let tables = self.0.map(|g| {
+            linear
+                .iter()
+                .map(|&l| srgb::from_linear(f64::from(l * g)) as f32 * scale + offset)
+                .collect::<Vec<f32>>()
+        });
         for px in crop.chunks_exact_mut(3) {
-            for (c, g) in px.iter_mut().zip(self.0) {
-                let linear = f64::from(srgb::linear_of_sample(*c) * g);
-                *c = srgb::from_linear(linear) as f32 * scale + offset;
+            for (c, table) in px.iter_mut().zip(&tables) {
+                *c = table[(*c * 4.0).round().clamp(0.0, 1020.0) as usize];
             }
         }
     }
