@@ -543,7 +543,7 @@ pub fn run(
         let true_area = area(&truth_mask);
         let area_err = |p: &[bool]| {
             if true_area > 0.0 {
-                100.0 * (p.iter().filter(|&&v| v).count() as f64 - true_area) / true_area
+                100.0 * (area(p) - true_area) / true_area
             } else {
                 f64::NAN
             }
@@ -565,16 +565,8 @@ pub fn run(
                 // elsewhere (findings on unlabelled skin that come and go).
                 let near = near_truth(&truth_mask, rgb.width(), rgb.height(), scale);
                 let split = |p: &[bool]| {
-                    p.iter().zip(&near).filter(|(&v, _)| v).fold(
-                        [0.0f64, 0.0f64],
-                        |[n, e], (_, &close)| {
-                            if close {
-                                [n + 1.0, e]
-                            } else {
-                                [n, e + 1.0]
-                            }
-                        },
-                    )
+                    let close = p.iter().zip(&near).filter(|(&v, &c)| v && c).count() as f64;
+                    [close, area(p) - close]
                 };
                 let s0 = split(&m);
                 let mut worst: f64 = 0.0;

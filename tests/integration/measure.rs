@@ -188,6 +188,14 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
         .unwrap();
 }
 
+/// The lighting changes: ±15 % exposure and a mild colour cast, as
+/// gains in linear light (R, G, B).
+const LIGHTING_CHANGES: [(&str, [f64; 3]); 3] = [
+    ("dark", [0.85; 3]),
+    ("bright", [1.15; 3]),
+    ("cast", [1.06, 1.0, 0.94]),
+];
+
 /// A pigmented share (%) and its `area_steady` flag.
 type Share = (f64, bool);
 
@@ -242,11 +250,7 @@ fn assert_stable(photo: &Path, args: &[&str], whole: Whole) -> usize {
         .iter()
         .filter(|(_, (b, s))| *s && *b > 0.0)
         .collect();
-    for (name, gains) in [
-        ("dark", [0.85; 3]),
-        ("bright", [1.15; 3]),
-        ("cast", [1.06, 1.0, 0.94]),
-    ] {
+    for (name, gains) in LIGHTING_CHANGES {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
         let ((v, _), zones) = pigmented_pct(&p, args);
@@ -297,11 +301,7 @@ fn iris_scale_does_not_move_with_exposure_or_colour_cast() {
         let photo = shared(&format!("faces/{face}"));
         let scale = |p: &Path| one_image(p, &[])["scale"]["px_per_mm"].as_f64().unwrap();
         let base = scale(&photo);
-        for (name, gains) in [
-            ("dark", [0.85; 3]),
-            ("bright", [1.15; 3]),
-            ("cast", [1.06, 1.0, 0.94]),
-        ] {
+        for (name, gains) in LIGHTING_CHANGES {
             let p = dir.path().join(format!("{name}.png"));
             relight(&photo, &p, gains);
             let moved = (scale(&p) / base - 1.0).abs();
