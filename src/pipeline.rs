@@ -278,9 +278,7 @@ impl Analyzer {
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = (|| {
             let pyramid = Pyramid::new(reference, PYRAMID_MIN_SIDE);
-            let face = face::analyse(&mut models.face, &pyramid)?;
-            let scale = scale::from_face(&face, self.options.px_per_mm);
-            let zone_masks = zones::build(&face, reference.width(), reference.height());
+            let (face, scale, zone_masks) = self.face_geometry(&mut models.face, &pyramid)?;
             variants
                 .iter()
                 .map(|rgb| {
@@ -294,11 +292,13 @@ impl Analyzer {
                     );
                     measure::pigmentation_only(
                         &mut models.skin,
-                        &pyramid,
-                        &zone_masks,
-                        scale.px_per_mm,
-                        &quality,
-                        &self.options.thresholds,
+                        &measure::MeasureInput {
+                            pyramid: &pyramid,
+                            zones: &zone_masks,
+                            scale: scale.px_per_mm,
+                            quality: &quality,
+                            thresholds: &self.options.thresholds,
+                        },
                     )
                 })
                 .collect()
@@ -330,9 +330,8 @@ impl Analyzer {
                     vec![zones::patch(rgb.width(), rgb.height(), None)],
                 ),
                 None => {
-                    let face = face::analyse(&mut models.face, &pyramid)?;
-                    let scale = scale::from_face(&face, self.options.px_per_mm);
-                    let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+                    let (face, scale, zone_masks) =
+                        self.face_geometry(&mut models.face, &pyramid)?;
                     (Some(face), scale, zone_masks)
                 }
             };
@@ -379,6 +378,20 @@ impl Analyzer {
         result
     }
 
+    /// Face → scale → zones: the geometry every measurement of a face
+    /// photo is taken on.
+    fn face_geometry(
+        &self,
+        models: &mut FaceModels,
+        pyramid: &Pyramid,
+    ) -> Result<(FaceGeometry, Scale, Vec<zones::ZoneMask>), InputError> {
+        let face = face::analyse(models, pyramid)?;
+        let scale = scale::from_face(&face, self.options.px_per_mm);
+        let (w, h) = pyramid.base().dimensions();
+        let zone_masks = zones::build(&face, w, h);
+        Ok((face, scale, zone_masks))
+    }
+
     /// Face (or patch) → scale → zones → quality → measurements, into `rec`.
     fn analyze_decoded(
         &self,
@@ -418,9 +431,7 @@ impl Analyzer {
                 vec![zones::patch(rgb.width(), rgb.height(), mask)],
             )
         } else {
-            let face = face::analyse(&mut models.face, pyramid)?;
-            let scale = scale::from_face(&face, self.options.px_per_mm);
-            let zone_masks = zones::build(&face, rgb.width(), rgb.height());
+            let (face, scale, zone_masks) = self.face_geometry(&mut models.face, pyramid)?;
             (Some(face), scale, zone_masks)
         };
         rec.timing.face_ms = ms(face_start);
@@ -493,15 +504,14 @@ impl Analyzer {
         first_sha256: Option<String>,
     ) -> Result<Measurements, InputError> {
         self.with_capture(item, pyramid, zone_masks, first_sha256, |capture| {
-            measure::measure(
-                skin,
+            let input = measure::MeasureInput {
                 pyramid,
-                zone_masks,
-                scale.px_per_mm,
+                zones: zone_masks,
+                scale: scale.px_per_mm,
                 quality,
-                &self.options.thresholds,
-                capture,
-            )
+                thresholds: &self.options.thresholds,
+            };
+            measure::measure(skin, &input, capture)
         })
     }
 

@@ -191,16 +191,31 @@ pub struct Measurements {
 
 const NORMALISATION: &str = "each zone is converted to linear RGB and divided by that zone's interquartile mean (mean of the middle half of its values) per channel before segmentation, which cancels exposure and white balance (gains in linear light) exactly; clipped pixels are left out; contrasts (ΔL*, Δmelanin) are against the same zone's unaffected skin";
 
-fn unusable(u: &Usability) -> Option<String> {
-    (!u.usable).then(|| u.reasons.join("; "))
+/// What every measurement reads: the photo (as a pyramid), its zones, its
+/// physical scale, what the quality stage allows, and the thresholds.
+#[derive(Clone, Copy)]
+pub struct MeasureInput<'a> {
+    pub pyramid: &'a Pyramid<'a>,
+    pub zones: &'a [ZoneMask],
+    /// Required for physical units; without it the reports say why and
+    /// hold no numbers.
+    pub scale: Option<PxPerMm>,
+    pub quality: &'a QualityReport,
+    pub thresholds: &'a crate::quality::Thresholds,
 }
 
-/// The scale to measure with, or why there is nothing to measure.
-fn gate(blocked: Option<String>, scale: Option<PxPerMm>) -> Result<PxPerMm, String> {
-    match (blocked, scale) {
-        (Some(why), _) => Err(why),
-        (None, None) => Err("no physical scale".into()),
-        (None, Some(s)) => Ok(s),
+impl MeasureInput<'_> {
+    /// The scale to measure with, or why there is nothing to measure:
+    /// `also_blocked` first, then the quality stage's verdict for this
+    /// measurement (`usable`), then a missing scale.
+    fn gate(&self, usable: &Usability, also_blocked: Option<String>) -> Result<PxPerMm, String> {
+        if let Some(why) = also_blocked {
+            return Err(why);
+        }
+        if !usable.usable {
+            return Err(usable.reasons.join("; "));
+        }
+        self.scale.ok_or_else(|| "no physical scale".into())
     }
 }
 
@@ -234,15 +249,14 @@ struct PatchCache {
 impl PatchCache {
     fn get(
         &mut self,
-        pyramid: &Pyramid,
-        zones: &[ZoneMask],
+        input: &MeasureInput,
         i: usize,
         scale: PxPerMm,
         canonical: f64,
     ) -> Result<&CanonicalPatch, String> {
         self.made
             .entry((i, canonical.to_bits()))
-            .or_insert_with(|| zone_patch(pyramid, &zones[i], scale, canonical))
+            .or_insert_with(|| zone_patch(input.pyramid, &input.zones[i], scale, canonical))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -252,19 +266,11 @@ impl PatchCache {
 /// face geometry (see `Analyzer::pigmentation_on_fixed_geometry`).
 pub fn pigmentation_only(
     models: &mut SkinModels,
-    pyramid: &Pyramid,
-    zones: &[ZoneMask],
-    scale: Option<PxPerMm>,
-    quality: &QualityReport,
-    thresholds: &crate::quality::Thresholds,
+    input: &MeasureInput,
 ) -> Result<PigmentReport, InputError> {
     measure_pigment(
         models,
-        pyramid,
-        zones,
-        scale,
-        unusable(&quality.usable.pigmentation),
-        thresholds,
+        input,
         &mut PatchCache::default(),
         &mut OverlayData::default(),
     )
@@ -274,55 +280,24 @@ fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
     move |e| InputError::new(ErrorCode::InferenceFailed, format!("{what}: {e}"))
 }
 
-/// Measures every zone. `scale` is required for physical units; without it
-/// (or where quality forbids) the reports say why and hold no numbers.
+/// Measures every zone. Without a scale, or where quality forbids, the
+/// reports say why and hold no numbers.
 pub fn measure(
     models: &mut SkinModels,
-    pyramid: &Pyramid,
-    zones: &[ZoneMask],
-    scale: Option<PxPerMm>,
-    quality: &QualityReport,
-    thresholds: &crate::quality::Thresholds,
+    input: &MeasureInput,
     capture: Option<Result<&Capture, &str>>,
 ) -> Result<Measurements, InputError> {
     let mut overlay = OverlayData::default();
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let t = std::time::Instant::now();
-    let pores = measure_pores(
-        models,
-        pyramid,
-        zones,
-        scale,
-        unusable(&quality.usable.pores),
-        thresholds,
-        &mut overlay,
-    )?;
+    let pores = measure_pores(models, input, &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
     let mut patches = PatchCache::default();
-    let pigmentation = measure_pigment(
-        models,
-        pyramid,
-        zones,
-        scale,
-        unusable(&quality.usable.pigmentation),
-        thresholds,
-        &mut patches,
-        &mut overlay,
-    )?;
+    let pigmentation = measure_pigment(models, input, &mut patches, &mut overlay)?;
     let pigmentation_ms = ms(t);
     let t = std::time::Instant::now();
-    let acne_scars = measure_scars(
-        models,
-        pyramid,
-        zones,
-        scale,
-        unusable(&quality.usable.acne_scars),
-        thresholds,
-        capture,
-        &mut patches,
-        &mut overlay,
-    )?;
+    let acne_scars = measure_scars(models, input, capture, &mut patches, &mut overlay)?;
     Ok(Measurements {
         pores,
         pigmentation,
@@ -334,13 +309,10 @@ pub fn measure(
 
 fn measure_pores(
     models: &mut SkinModels,
-    pyramid: &Pyramid,
-    zones: &[ZoneMask],
-    scale: Option<PxPerMm>,
-    blocked: Option<String>,
-    t: &crate::quality::Thresholds,
+    input: &MeasureInput,
     overlay: &mut OverlayData,
 ) -> Result<PoreReport, InputError> {
+    let t = input.thresholds;
     let mut report = PoreReport {
         measured: false,
         reason: None,
@@ -350,7 +322,7 @@ fn measure_pores(
         face: None,
         zones: Vec::new(),
     };
-    let scale = match gate(blocked, scale) {
+    let scale = match input.gate(&input.quality.usable.pores, None) {
         Ok(s) => s,
         Err(why) => {
             report.reason = Some(why);
@@ -358,8 +330,8 @@ fn measure_pores(
         }
     };
     let mut samples = Vec::new();
-    for zone in zones {
-        let patch = match zone_patch(pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) {
+    for zone in input.zones {
+        let patch = match zone_patch(input.pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePores {
@@ -466,18 +438,14 @@ pub fn scars_estimated(
     .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn measure_scars(
     models: &mut SkinModels,
-    pyramid: &Pyramid,
-    zones: &[ZoneMask],
-    scale: Option<PxPerMm>,
-    blocked: Option<String>,
-    t: &crate::quality::Thresholds,
+    input: &MeasureInput,
     capture: Option<Result<&Capture, &str>>,
     patches: &mut PatchCache,
     overlay: &mut OverlayData,
 ) -> Result<ScarReport, InputError> {
+    let t = input.thresholds;
     let (capture, capture_failed) = match capture {
         Some(Ok(c)) => (Some(c), None),
         Some(Err(why)) => (None, Some(format!("capture set: {why}"))),
@@ -503,7 +471,7 @@ fn measure_scars(
         face: None,
         zones: Vec::new(),
     };
-    let scale = match gate(capture_failed.or(blocked), scale) {
+    let scale = match input.gate(&input.quality.usable.acne_scars, capture_failed) {
         Ok(s) => s,
         Err(why) => {
             report.reason = Some(why);
@@ -521,8 +489,8 @@ fn measure_scars(
         ),
     };
     let mut samples = Vec::new();
-    for (i, zone) in zones.iter().enumerate() {
-        let patch = match patches.get(pyramid, zones, i, scale, canonical) {
+    for (i, zone) in input.zones.iter().enumerate() {
+        let patch = match patches.get(input, i, scale, canonical) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZoneScars {
@@ -582,17 +550,13 @@ fn measure_scars(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn measure_pigment(
     models: &mut SkinModels,
-    pyramid: &Pyramid,
-    zones: &[ZoneMask],
-    scale: Option<PxPerMm>,
-    blocked: Option<String>,
-    t: &crate::quality::Thresholds,
+    input: &MeasureInput,
     patches: &mut PatchCache,
     overlay: &mut OverlayData,
 ) -> Result<PigmentReport, InputError> {
+    let t = input.thresholds;
     let mut report = PigmentReport {
         measured: false,
         reason: None,
@@ -606,7 +570,7 @@ fn measure_pigment(
         mmasi_severity: None,
         zones: Vec::new(),
     };
-    let scale = match gate(blocked, scale) {
+    let scale = match input.gate(&input.quality.usable.pigmentation, None) {
         Ok(s) => s,
         Err(why) => {
             report.reason = Some(why);
@@ -617,8 +581,8 @@ fn measure_pigment(
     let lin = colour::linear_lut();
     let mut samples = Vec::new();
     let mut colours = Vec::new();
-    for (i, zone) in zones.iter().enumerate() {
-        let patch = match patches.get(pyramid, zones, i, scale, pigment::CANONICAL_PX_PER_MM) {
+    for (i, zone) in input.zones.iter().enumerate() {
+        let patch = match patches.get(input, i, scale, pigment::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePigment {
