@@ -226,9 +226,12 @@ def render_pores(rng, size_mm, src_px, light=None, density_per_cm2=None):
     return camera, {"kind": "pores", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "pores": pores}
 
 
-def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None):
+def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, soft_od=None):
     """One pigment patch. Returns (camera image, label at camera px/mm or at
-    `label_px` if given, truth dict)."""
+    `label_px` if given, truth dict). The label is boolean; with `soft_od`
+    (lo, hi) it is instead each spot's share of its nominal outline, weighted
+    by a ramp of its melanin contrast from lo to hi (an experiment, see
+    models/train/train_skin_models.py)."""
     render_scale = max(2, int(np.ceil(8 / src_px)))
     px = src_px * render_scale
     h = w = int(round(size_mm * px))
@@ -285,17 +288,23 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None):
     light = light or random_light(rng)
     camera = degrade_and_resample(rng, lin, src_px, PIGMENT_CANONICAL_PX_PER_MM, render_scale, light)
     # Labels (nominal boundary r <= 1), area-averaged onto the label grid.
-    inside_all = np.zeros((h, w), np.uint8)
+    inside_all = np.zeros((h, w), np.float32 if soft_od else np.uint8)
     for s in spots:
         win, r = s.pop("_r")
         s.pop("r_field")
-        if s["labelled"]:
+        if soft_od:
+            weight = float(np.clip((s["melanin_od"] - soft_od[0]) / (soft_od[1] - soft_od[0]), 0, 1))
+            inside_all[win] = np.maximum(inside_all[win], (r <= 1) * weight)
+        elif s["labelled"]:
             inside_all[win] |= (r <= 1).astype(np.uint8)
     if label_px is None:
         lw, lh = camera.size
     else:
         lw = lh = int(round(size_mm * label_px))
-    label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
+    if soft_od:
+        label = np.asarray(Image.fromarray(inside_all, mode="F").resize((lw, lh), Image.BOX))
+    else:
+        label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
     return camera, label, {"kind": "spots", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "spots": spots}
 
 
