@@ -46,13 +46,18 @@ BORDERLINE = (0.3, 0.7)
 MIN_SPOT_MM2 = 1.5
 
 
-def interquartile_mean(pixels):
-    """Per-channel mean of ranks n/4 .. 3n/4: the pigment model's input
-    reference in the pipeline (`segment::Reference::InterquartileMean`)."""
-    s = np.sort(pixels, axis=0)
-    n = len(s)
-    lo = int(n * 0.25)
-    return s[lo:max(lo + 1, int(np.ceil(n * 0.75)))].mean(axis=0)
+def trimmed_mean(lo, hi):
+    """Per-channel mean of the pixels ranked n*lo .. n*hi."""
+    def reference(pixels):
+        s = np.sort(pixels, axis=0)
+        n = len(s)
+        return s[int(n * lo):max(int(n * lo) + 1, int(np.ceil(n * hi)))].mean(axis=0)
+    return reference
+
+
+# The pigment model's input reference in the pipeline
+# (`segment::Reference::InterquartileMean`): ranks n/4 .. 3n/4.
+interquartile_mean = trimmed_mean(0.25, 0.75)
 
 
 def canonical_linear(rgb, px_per_mm):
@@ -81,14 +86,6 @@ def spots(session, rgb, px_per_mm, borderline=None):
     if borderline is not None:
         borderline.append(((prob > BORDERLINE[0]) & (prob < BORDERLINE[1])).sum() / CANONICAL ** 2)
     return spot_mask(prob)
-
-
-def trimmed_mean(lo, hi):
-    def reference(pixels):
-        s = np.sort(pixels, axis=0)
-        n = len(s)
-        return s[int(n * lo):max(int(n * lo) + 1, int(np.ceil(n * hi)))].mean(axis=0)
-    return reference
 
 
 REFERENCES = {

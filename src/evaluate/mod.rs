@@ -511,35 +511,35 @@ pub fn run(
         let truth_mask: Vec<bool> = label.pixels().map(|p| p.0[0] > 127).collect();
         let scale =
             PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
-        // The last call's borderline skin, mm² (see `pigment::area_caution`).
-        let borderline_mm2 = std::cell::Cell::new(0.0);
-        let measure_area =
-            |img: &RgbImage, s: &mut Session| -> Result<(Vec<bool>, Vec<bool>), SetupError> {
-                let patch = whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
-                    .ok_or_else(|| bad(&truth_path, "empty".into()))?;
-                let prob = segment::probability(s, &patch, pigment::REFERENCE).map_err(infer)?;
-                borderline_mm2.set(
-                    pigment::borderline_pixels(&prob, &patch.mask) as f64
-                        / (patch.px_per_mm * patch.px_per_mm),
-                );
-                let m = to_original(
-                    &patch,
-                    &spot_components(&patch, &prob),
-                    img.width(),
-                    img.height(),
-                );
-                let b = to_original(
-                    &patch,
-                    &spot_components(&patch, &melanin_probability(&patch)),
-                    img.width(),
-                    img.height(),
-                );
-                Ok((m, b))
+        let canonical = |img: &RgbImage| {
+            whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
+                .ok_or_else(|| bad(&truth_path, "empty".into()))
+        };
+        // The pigment model's spots, in the photo's pixels, and the skin it
+        // is unsure of, mm² (see `pigment::area_caution`).
+        let model_spots =
+            |patch: &CanonicalPatch, s: &mut Session| -> Result<(Vec<bool>, f64), SetupError> {
+                let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
+                let borderline_mm2 = pigment::borderline_pixels(&prob, &patch.mask) as f64
+                    / (patch.px_per_mm * patch.px_per_mm);
+                let spots = spot_components(patch, &prob);
+                Ok((
+                    to_original(patch, &spots, rgb.width(), rgb.height()),
+                    borderline_mm2,
+                ))
             };
-        let (m, b) = measure_area(&rgb, &mut s.pigment)?;
+        let patch = canonical(&rgb)?;
+        let (m, borderline_mm2) = model_spots(&patch, &mut s.pigment)?;
+        // The classical baseline, on the original photo only.
+        let b = to_original(
+            &patch,
+            &spot_components(&patch, &melanin_probability(&patch)),
+            rgb.width(),
+            rgb.height(),
+        );
         let area = |p: &[bool]| p.iter().filter(|&&v| v).count() as f64;
         let px_mm2 = 1.0 / (t.px_per_mm * t.px_per_mm);
-        let steady = pigment::area_caution(area(&m) * px_mm2, borderline_mm2.get()).is_none();
+        let steady = pigment::area_caution(area(&m) * px_mm2, borderline_mm2).is_none();
         let true_area = area(&truth_mask);
         let area_err = |p: &[bool]| {
             if true_area > 0.0 {
@@ -572,7 +572,7 @@ pub fn run(
                 let mut worst: f64 = 0.0;
                 let mut worst_split = [0.0; 2];
                 for (_, _, gains) in LIGHTING_CHANGES {
-                    let (mm, _) = measure_area(&relight(&rgb, gains), &mut s.pigment)?;
+                    let (mm, _) = model_spots(&canonical(&relight(&rgb, gains))?, &mut s.pigment)?;
                     let change = (area(&mm) - a0).abs() / a0;
                     if change >= worst {
                         let s1 = split(&mm);
