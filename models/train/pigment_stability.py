@@ -12,6 +12,8 @@ marked steady by that limit moved: the pipeline's BORDERLINE_SHARE_LIMIT
 (src/measure/pigment.rs) is the largest limit at which no validation patch
 marked steady moved by 10 % or more.
 
+With --decompose it splits the residual into its causes (see `decompose`).
+
 With --variants it instead checks, for one model, other ways to read the
 same probability maps (the figures in the README's list of what was tried):
 the normalisation reference (interquartile mean, median, mean, 10-90 %
@@ -24,6 +26,7 @@ Usage (the figures in train_skin_models.py's docstring):
     python3 datasets/synth_skin.py eval --out target/synth-val --seed 1111
     python3 models/train/pigment_stability.py target/synth-val MODEL.onnx [MODEL.onnx ...]
     python3 models/train/pigment_stability.py --variants target/synth-eval models/pigment_segmentation.onnx
+    python3 models/train/pigment_stability.py --decompose target/synth-val models/pigment_segmentation.onnx
 """
 import json
 import sys
@@ -160,9 +163,83 @@ def variants(eval_dir, model):
           f"for a contrast gain of x1.02: median {np.median(gain_resp):.1f} %, max {max(gain_resp):.1f} %")
 
 
+def canonical_linear_float(rgb, px_per_mm):
+    """`canonical_linear` without rounding the resampled values to 8 bits
+    (the pipeline resamples in floating point): the decomposition below
+    compares changes smaller than one level."""
+    size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
+    size += size % 2
+    filt = Image.BILINEAR if px_per_mm < 2 * CANONICAL else Image.BOX
+    resized = np.stack([np.asarray(Image.fromarray(rgb[..., c].astype(np.float32), "F").resize((size, size), filt))
+                        for c in range(3)], -1)
+    return synth.srgb_to_linear(np.clip(resized, 0, 255) / 255.0)
+
+
+def decompose(eval_dir, model):
+    """Where the lighting residual comes from, on the spot patches at
+    exposure 1.0: the worst change of the pigmented area under the three
+    lighting changes as the check makes them (relit in linear light,
+    re-encoded to 8 bits, normalised by the relit photo's own interquartile
+    mean); the same relit photos normalised by the original's reference
+    times the exact gains (a reference that cannot err); relit without
+    re-encoding (unrounded); the original under three random dithers of
+    ±0.5 level (rounding-sized changes that, unlike re-encoding, are not
+    shared by all pixels of a level); and the area's response to an offset
+    of ±0.005 in one channel of the model's input."""
+    s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    truth = [t for t in json.loads((eval_dir / "truth.json").read_text())["patches"]
+             if t["kind"] == "spots" and t["light"]["exposure"] == 1.0]
+    rng = np.random.default_rng(0)
+
+    def area(lin, ref):
+        return spot_mask(probability(s, lin / np.maximum(ref, 1e-4) - 1)).sum()
+
+    def relit_float(rgb, gains):
+        lin = synth.srgb_to_linear(rgb / 255.0) * np.asarray(gains)
+        return synth.linear_to_srgb(np.clip(lin, 0, 1)) * 255
+
+    rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither")}
+    channel = {c: [] for c in "RGB"}
+    for t in truth:
+        px = t["px_per_mm"]
+        rgb = np.asarray(Image.open(eval_dir / t["file"]).convert("RGB"))
+        rgbf = rgb.astype(np.float64)
+        lin0 = canonical_linear_float(rgbf, px)
+        ref0 = interquartile_mean(lin0.reshape(-1, 3))
+        a0 = area(lin0, ref0)
+        if not a0:
+            continue
+        change = lambda a: 100 * abs(a - a0) / a0
+        relit = [(canonical_linear_float(synth.relight(rgb, g).astype(np.float64), px), g) for g in CASTS]
+        rows["as checked"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l, _ in relit))
+        rows["exact reference"].append(max(change(area(l, ref0 * np.asarray(g))) for l, g in relit))
+        unrounded = [canonical_linear_float(relit_float(rgbf, g), px) for g in CASTS]
+        rows["not re-encoded"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l in unrounded))
+        dithered = [canonical_linear_float(rgbf + rng.uniform(-0.5, 0.5, rgbf.shape), px) for _ in range(3)]
+        rows["random dither"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l in dithered))
+        x0 = lin0 / np.maximum(ref0, 1e-4) - 1
+        for c, name in enumerate("RGB"):
+            moved = []
+            for d in (-0.005, 0.005):
+                x = x0.copy()
+                x[..., c] += d
+                moved.append(100 * abs(spot_mask(probability(s, x)).sum() - a0) / a0)
+            channel[name].append(max(moved))
+    print(f"{model} on {eval_dir}: where the lighting residual comes from ({len(rows['as checked'])} spot patches, "
+          "resampled in floating point as the pipeline does; worst change of the pigmented area)")
+    for name, w in rows.items():
+        w = np.array(w)
+        print(f"  {name:<16} median {np.median(w):5.1f} %, max {w.max():6.1f} %, {int((w >= 10).sum())} at 10 % or more")
+    print("  an offset of +-0.005 in one channel of the model's input moves the area by: "
+          + "; ".join(f"{c} median {np.median(v):.1f} %, max {max(v):.1f} %" for c, v in channel.items()))
+
+
 def main():
     if sys.argv[1] == "--variants":
         variants(Path(sys.argv[2]), sys.argv[3])
+        return
+    if sys.argv[1] == "--decompose":
+        decompose(Path(sys.argv[2]), sys.argv[3])
         return
     eval_dir, models = Path(sys.argv[1]), sys.argv[2:]
     truth = json.loads((eval_dir / "truth.json").read_text())["patches"]
