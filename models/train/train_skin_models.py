@@ -105,12 +105,13 @@ independent factors within 1 +- S, as if its reference were off by that much,
 so that the model would stop reading green against blue more finely than an
 8-bit photo resolves (`pigment_stability.py --decompose`: an offset of 0.005
 in the committed model's green or blue input moves a validation patch's area
-by up to 147 % / 149 %). S = 0.01: that response fell to at most 50 % / 65 %,
-but the lighting check got worse (worst change median 16.1 %, 18 of 29
-validation patches at 10 % or more, against 11.9 %, 15 of 28, in the same
-command); Dice median 0.642 against 0.666 in `pigment_stability.py`.
-S = 0.02: worst change median 9.9 % but 14 of 29 at 10 % or more and a
-maximum of 994 %; Dice median 0.626; fixture 101 mm² against 116. Neither
+by up to 147 % / 149 %). In that command's lighting check, the committed
+model's worst change is median 11.9 %, 15 of 28 validation patches at 10 %
+or more. S = 0.01: the channel response fell to at most 50 % / 65 %, but
+the check got worse (median 14.9 %, 18 of 29); Dice median 0.642 against
+0.666 (`pigment_stability.py target/synth-val MODEL`), fixture 116 mm² as
+before. S = 0.02: median 9.9 % but 14 of 29 at 10 % or more and a maximum
+of 1062 %; Dice median 0.626; fixture 101 mm². Neither
 is steadier where it matters: what moves is faint spots whose contrast is
 about one 8-bit level.
 
