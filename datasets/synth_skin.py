@@ -52,12 +52,17 @@ def linear_to_srgb(c):
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
+def relight_unrounded(rgb, gains):
+    """An sRGB photo (0-255) under other per-channel gains in linear light
+    (exposure, white balance), clipped but not rounded: sRGB values 0-255."""
+    lin = srgb_to_linear(np.asarray(rgb, np.float64) / 255.0) * np.asarray(gains)
+    return np.clip(linear_to_srgb(np.clip(lin, 0.0, 1.0)), 0.0, 1.0) * 255
+
+
 def relight(rgb_u8, gains):
     """The same 8-bit sRGB photo under other per-channel gains in linear light
     (exposure, white balance), re-encoded to 8 bits as a camera would."""
-    lin = srgb_to_linear(np.asarray(rgb_u8, np.float64) / 255.0) * np.asarray(gains)
-    srgb = linear_to_srgb(np.clip(lin, 0.0, 1.0))
-    return (np.clip(srgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    return (relight_unrounded(rgb_u8, gains) + 0.5).astype(np.uint8)
 
 
 def lab_to_linear_rgb(L, a, b):

@@ -63,11 +63,15 @@ def trimmed_mean(lo, hi):
 interquartile_mean = trimmed_mean(0.25, 0.75)
 
 
+def canonical_resampling(rgb, px_per_mm):
+    """Side (even, pixels) and filter that bring a square photo to the canonical px/mm."""
+    size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
+    return size + size % 2, Image.BILINEAR if px_per_mm < 2 * CANONICAL else Image.BOX
+
+
 def canonical_linear(rgb, px_per_mm):
     """The photo resampled to the canonical px/mm, in linear light."""
-    size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
-    size += size % 2
-    filt = Image.BILINEAR if px_per_mm < 2 * CANONICAL else Image.BOX
+    size, filt = canonical_resampling(rgb, px_per_mm)
     return synth.srgb_to_linear(np.asarray(Image.fromarray(rgb).resize((size, size), filt), np.float64) / 255.0)
 
 
@@ -167,9 +171,7 @@ def canonical_linear_float(rgb, px_per_mm):
     """`canonical_linear` without rounding the resampled values to 8 bits
     (the pipeline resamples in floating point): the decomposition below
     compares changes smaller than one level."""
-    size = int(round(rgb.shape[1] / px_per_mm * CANONICAL))
-    size += size % 2
-    filt = Image.BILINEAR if px_per_mm < 2 * CANONICAL else Image.BOX
+    size, filt = canonical_resampling(rgb, px_per_mm)
     resized = np.stack([np.asarray(Image.fromarray(rgb[..., c].astype(np.float32), "F").resize((size, size), filt))
                         for c in range(3)], -1)
     return synth.srgb_to_linear(np.clip(resized, 0, 255) / 255.0)
@@ -191,12 +193,11 @@ def decompose(eval_dir, model):
              if t["kind"] == "spots" and t["light"]["exposure"] == 1.0]
     rng = np.random.default_rng(0)
 
-    def area(lin, ref):
+    def area(lin, ref=None):
+        """Pigmented pixels, the input divided by `ref` or by the photo's own
+        interquartile mean."""
+        ref = interquartile_mean(lin.reshape(-1, 3)) if ref is None else ref
         return spot_mask(probability(s, lin / np.maximum(ref, 1e-4) - 1)).sum()
-
-    def relit_float(rgb, gains):
-        lin = synth.srgb_to_linear(rgb / 255.0) * np.asarray(gains)
-        return synth.linear_to_srgb(np.clip(lin, 0, 1)) * 255
 
     rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither")}
     channel = {c: [] for c in "RGB"}
@@ -211,12 +212,12 @@ def decompose(eval_dir, model):
             continue
         change = lambda a: 100 * abs(a - a0) / a0
         relit = [(canonical_linear_float(synth.relight(rgb, g).astype(np.float64), px), g) for g in CASTS]
-        rows["as checked"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l, _ in relit))
+        rows["as checked"].append(max(change(area(l)) for l, _ in relit))
         rows["exact reference"].append(max(change(area(l, ref0 * np.asarray(g))) for l, g in relit))
-        unrounded = [canonical_linear_float(relit_float(rgbf, g), px) for g in CASTS]
-        rows["not re-encoded"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l in unrounded))
+        unrounded = [canonical_linear_float(synth.relight_unrounded(rgb, g), px) for g in CASTS]
+        rows["not re-encoded"].append(max(change(area(l)) for l in unrounded))
         dithered = [canonical_linear_float(rgbf + rng.uniform(-0.5, 0.5, rgbf.shape), px) for _ in range(3)]
-        rows["random dither"].append(max(change(area(l, interquartile_mean(l.reshape(-1, 3)))) for l in dithered))
+        rows["random dither"].append(max(change(area(l)) for l in dithered))
         x0 = lin0 / np.maximum(ref0, 1e-4) - 1
         for c, name in enumerate("RGB"):
             moved = []
