@@ -187,7 +187,10 @@ def decompose(eval_dir, model):
     re-encoding (unrounded); the original under three random dithers of
     ±0.5 level (rounding-sized changes that, unlike re-encoding, are not
     shared by all pixels of a level); and the area's response to an offset
-    of ±0.005 in one channel of the model's input."""
+    of ±0.005 in one channel of the model's input. Then where the pixels
+    that changed lie, summed over patches and changes: on spots found in
+    both readings (their boundaries moved) or on spots found in only one
+    (they came or went), and within 2 mm of a true spot or farther."""
     s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     truth = [t for t in json.loads((eval_dir / "truth.json").read_text())["patches"]
              if t["kind"] == "spots" and t["light"]["exposure"] == 1.0]
@@ -200,6 +203,7 @@ def decompose(eval_dir, model):
         return spot_mask(probability(s, lin / np.maximum(ref, 1e-4) - 1)).sum()
 
     rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither")}
+    changed_px = {k: 0 for k in ("boundary", "came or went", "near", "far")}
     channel = {c: [] for c in "RGB"}
     for t in truth:
         px = t["px_per_mm"]
@@ -213,6 +217,20 @@ def decompose(eval_dir, model):
         change = lambda a: 100 * abs(a - a0) / a0
         relit = [(canonical_linear_float(synth.relight(rgb, g).astype(np.float64), px), g) for g in CASTS]
         rows["as checked"].append(max(change(area(l)) for l, _ in relit))
+        m0 = spot_mask(probability(s, lin0 / np.maximum(ref0, 1e-4) - 1))
+        lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
+        lab = np.asarray(lab.resize(m0.shape[::-1], Image.BILINEAR)) >= 128
+        near = ndimage.binary_dilation(lab, iterations=int(2 * CANONICAL)) if lab.any() else lab
+        for l, _ in relit:
+            m = spot_mask(probability(s, l / np.maximum(interquartile_mean(l.reshape(-1, 3)), 1e-4) - 1))
+            changed = m ^ m0
+            l0, _ = ndimage.label(m0, structure=np.ones((3, 3)))
+            l1, _ = ndimage.label(m, structure=np.ones((3, 3)))
+            in_both = (np.isin(l0, np.unique(l0[m])) & m0) | (np.isin(l1, np.unique(l1[m0])) & m)
+            changed_px["boundary"] += (changed & in_both).sum()
+            changed_px["came or went"] += (changed & ~in_both).sum()
+            changed_px["near"] += (changed & near).sum()
+            changed_px["far"] += (changed & ~near).sum()
         rows["exact reference"].append(max(change(area(l, ref0 * np.asarray(g))) for l, g in relit))
         unrounded = [canonical_linear_float(synth.relight_unrounded(rgb, g), px) for g in CASTS]
         rows["not re-encoded"].append(max(change(area(l)) for l in unrounded))
@@ -233,6 +251,11 @@ def decompose(eval_dir, model):
         print(f"  {name:<16} median {np.median(w):5.1f} %, max {w.max():6.1f} %, {int((w >= 10).sum())} at 10 % or more")
     print("  an offset of +-0.005 in one channel of the model's input moves the area by: "
           + "; ".join(f"{c} median {np.median(v):.1f} %, max {max(v):.1f} %" for c, v in channel.items()))
+    total = changed_px["boundary"] + changed_px["came or went"]
+    share = lambda k: 100 * changed_px[k] / max(total, 1)
+    print(f"  pixels changed by the three lighting changes, summed over patches: {total / CANONICAL ** 2:.0f} mm²; "
+          f"on spots found in both readings (boundaries moved) {share('boundary'):.0f} %, on spots found in only one "
+          f"{share('came or went'):.0f} %; within 2 mm of a true spot {share('near'):.0f} %, farther {share('far'):.0f} %")
 
 
 def main():
