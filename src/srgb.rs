@@ -33,9 +33,15 @@ pub fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
     })
 }
 
+/// Index of a 0–255 sample on 0.25 steps (0–1020), into
+/// [`linear_lut_quarter_steps`] or any table or histogram on those steps.
+pub fn quarter_step(v: f32) -> usize {
+    (v * 4.0).round().clamp(0.0, 1020.0) as usize
+}
+
 /// Linear light of a 0–255 sample, by the quarter-step table.
 pub fn linear_of_sample(v: f32) -> f32 {
-    linear_lut_quarter_steps()[(v * 4.0).round().clamp(0.0, 1020.0) as usize]
+    linear_lut_quarter_steps()[quarter_step(v)]
 }
 
 #[cfg(test)]

@@ -196,11 +196,13 @@ def decompose(eval_dir, model):
              if t["kind"] == "spots" and t["light"]["exposure"] == 1.0]
     rng = np.random.default_rng(0)
 
-    def area(lin, ref=None):
+    def mask(lin, ref=None):
         """Pigmented pixels, the input divided by `ref` or by the photo's own
         interquartile mean."""
         ref = interquartile_mean(lin.reshape(-1, 3)) if ref is None else ref
-        return spot_mask(probability(s, lin / np.maximum(ref, 1e-4) - 1)).sum()
+        return spot_mask(probability(s, lin / np.maximum(ref, 1e-4) - 1))
+
+    area = lambda lin, ref=None: mask(lin, ref).sum()
 
     rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither")}
     changed_px = {k: 0 for k in ("boundary", "came or went", "near", "far")}
@@ -211,20 +213,20 @@ def decompose(eval_dir, model):
         rgbf = rgb.astype(np.float64)
         lin0 = canonical_linear_float(rgbf, px)
         ref0 = interquartile_mean(lin0.reshape(-1, 3))
-        a0 = area(lin0, ref0)
+        m0 = mask(lin0, ref0)
+        a0 = m0.sum()
         if not a0:
             continue
         change = lambda a: 100 * abs(a - a0) / a0
         relit = [(canonical_linear_float(synth.relight(rgb, g).astype(np.float64), px), g) for g in CASTS]
-        rows["as checked"].append(max(change(area(l)) for l, _ in relit))
-        m0 = spot_mask(probability(s, lin0 / np.maximum(ref0, 1e-4) - 1))
+        relit_masks = [mask(l) for l, _ in relit]
+        rows["as checked"].append(max(change(m.sum()) for m in relit_masks))
         lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
         lab = np.asarray(lab.resize(m0.shape[::-1], Image.BILINEAR)) >= 128
         near = ndimage.binary_dilation(lab, iterations=int(2 * CANONICAL)) if lab.any() else lab
-        for l, _ in relit:
-            m = spot_mask(probability(s, l / np.maximum(interquartile_mean(l.reshape(-1, 3)), 1e-4) - 1))
+        l0, _ = ndimage.label(m0, structure=np.ones((3, 3)))
+        for m in relit_masks:
             changed = m ^ m0
-            l0, _ = ndimage.label(m0, structure=np.ones((3, 3)))
             l1, _ = ndimage.label(m, structure=np.ones((3, 3)))
             in_both = (np.isin(l0, np.unique(l0[m])) & m0) | (np.isin(l1, np.unique(l1[m0])) & m)
             changed_px["boundary"] += (changed & in_both).sum()

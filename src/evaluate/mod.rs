@@ -37,7 +37,7 @@ const MELANIN_THRESHOLD: f32 = 0.08;
 /// The stability check: ±15 % exposure and a mild colour cast, as
 /// gains in linear light (R, G, B).
 /// (printed label, JSON key, gains)
-const LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
+pub const LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
     ("x0.85", "exposure_0_85", [0.85; 3]),
     ("x1.15", "exposure_1_15", [1.15; 3]),
     ("cast", "colour_cast", [1.06, 1.0, 0.94]),

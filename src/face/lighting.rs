@@ -56,7 +56,7 @@ impl Gains {
         });
         for px in crop.chunks_exact_mut(3) {
             for (c, table) in px.iter_mut().zip(&tables) {
-                *c = table[(*c * 4.0).round().clamp(0.0, 1020.0) as usize];
+                *c = table[srgb::quarter_step(*c)];
             }
         }
     }

@@ -114,16 +114,15 @@ impl CanonicalPatch {
         let lut = crate::srgb::linear_lut_quarter_steps();
         let mut out = [1.0f32; 3];
         for (ch, o) in out.iter_mut().enumerate() {
-            let mut hist = vec![0u32; 1024];
+            let mut hist = vec![0u32; lut.len()];
             let mut n = 0u32;
             for (i, &m) in self.mask.iter().enumerate() {
                 if m {
-                    let v = (self.rgb[i * 3 + ch] * 4.0).round().clamp(0.0, 1023.0) as usize;
-                    hist[v] += 1;
+                    hist[crate::srgb::quarter_step(self.rgb[i * 3 + ch])] += 1;
                     n += 1;
                 }
             }
-            let lin = |bin: usize| lut[bin.min(1020)];
+            let lin = |bin: usize| lut[bin];
             *o = match reference {
                 Reference::Median => {
                     let mut acc = 0;

@@ -1,6 +1,8 @@
 //! Pores, pigmentation, scores, patch mode, and stability under lighting.
 
 use crate::*;
+// The lighting changes, as `dermascore evaluate` makes them.
+use dermascore::evaluate::LIGHTING_CHANGES;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -188,14 +190,6 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
         .unwrap();
 }
 
-/// The lighting changes: ±15 % exposure and a mild colour cast, as
-/// gains in linear light (R, G, B).
-const LIGHTING_CHANGES: [(&str, [f64; 3]); 3] = [
-    ("dark", [0.85; 3]),
-    ("bright", [1.15; 3]),
-    ("cast", [1.06, 1.0, 0.94]),
-];
-
 /// A pigmented share (%) and its `area_steady` flag.
 type Share = (f64, bool);
 
@@ -250,7 +244,7 @@ fn assert_stable(photo: &Path, args: &[&str], whole: Whole) -> usize {
         .iter()
         .filter(|(_, (b, s))| *s && *b > 0.0)
         .collect();
-    for (name, gains) in LIGHTING_CHANGES {
+    for (_, name, gains) in LIGHTING_CHANGES {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
         let ((v, _), zones) = pigmented_pct(&p, args);
@@ -301,7 +295,7 @@ fn iris_scale_does_not_move_with_exposure_or_colour_cast() {
         let photo = shared(&format!("faces/{face}"));
         let scale = |p: &Path| one_image(p, &[])["scale"]["px_per_mm"].as_f64().unwrap();
         let base = scale(&photo);
-        for (name, gains) in LIGHTING_CHANGES {
+        for (_, name, gains) in LIGHTING_CHANGES {
             let p = dir.path().join(format!("{name}.png"));
             relight(&photo, &p, gains);
             let moved = (scale(&p) / base - 1.0).abs();
