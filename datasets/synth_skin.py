@@ -11,9 +11,13 @@ melanin / haemoglobin varying at several spatial scales. On top come
     nominal diameter >= 0.25 mm (the detection threshold, Flament 2015) are
     labelled, smaller ones are rendered as unlabelled distractors;
   * pigmented spots: irregular blobs of known area (mm^2) and melanin
-    contrast (optical density); spots whose contrast is below the visibility
-    threshold are rendered but not labelled; haemoglobin (red) patches are
-    distractors that must not be called pigment;
+    contrast (optical density); spots below the labelling threshold
+    (SPOT_MIN_MELANIN_OD) are rendered but not labelled; haemoglobin (red)
+    patches are distractors that must not be called pigment. The threshold
+    is faint by eye: 0.06 OD makes a colour difference of dE*ab 0.6-1.3
+    against the skin (ITA -40 to 60; `compare_real_skin.py`), under the
+    just-noticeable difference of about 2.3; the background mottling, which
+    is unlabelled, is about as strong as a real cheek's (same script);
 
 rendered at twice the camera's resolution, reduced to the camera's px/mm,
 then degraded by lighting (exposure, colour cast, gradient, specular
@@ -231,17 +235,22 @@ def render_pores(rng, size_mm, src_px, light=None, density_per_cm2=None):
     return camera, {"kind": "pores", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "pores": pores}
 
 
-def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, soft_od=None):
+def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, soft_od=None, ambiguous=None,
+                 min_od=SPOT_MIN_MELANIN_OD):
     """One pigment patch. Returns (camera image, label at camera px/mm or at
     `label_px` if given, truth dict). The label is boolean; with `soft_od`
     (lo, hi) it is instead each spot's share of its nominal outline, weighted
-    by a ramp of its melanin contrast from lo to hi (an experiment, see
+    by a ramp of its melanin contrast from lo to hi; with `ambiguous`
+    (lo, hi, mottle) it is 0/1 with -1 where the truth is ambiguous: spots of
+    contrast lo..hi (out to 1.25 x their outline) and background mottling
+    more than `mottle` OD above the patch's median (experiments, see
     models/train/train_skin_models.py)."""
     render_scale = max(2, int(np.ceil(8 / src_px)))
     px = src_px * render_scale
     h = w = int(round(size_mm * px))
     base, ita, mel, hem, relief = skin_field(rng, h, w, px)
     shade = 1 + relief
+    mottle = mel - np.median(mel) if ambiguous else None
     spots = []
     n = n_spots if n_spots is not None else rng.integers(0, 6)
     for _ in range(n):
@@ -258,7 +267,7 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, 
         texture = 1 + 0.25 * smooth_noise(rng, r.shape[0], r.shape[1], 0.5 * px)
         mel[win] += contrast * inside * texture
         spots.append({"x_mm": float(cx), "y_mm": float(cy), "rx_mm": float(rx), "ry_mm": float(ry), "area_mm2": area,
-                      "melanin_od": contrast, "labelled": contrast >= SPOT_MIN_MELANIN_OD, "r_field": None})
+                      "melanin_od": contrast, "labelled": contrast >= min_od, "r_field": None})
         spots[-1]["_r"] = (win, r)
     # Distractors that are not pigment: neutral shading from the face's
     # curvature (up to ±45 % over centimetres), skin folds (dark, neutral,
@@ -294,9 +303,11 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, 
     camera = degrade_and_resample(rng, lin, src_px, PIGMENT_CANONICAL_PX_PER_MM, render_scale, light)
     # Labels (nominal boundary r <= 1), area-averaged onto the label grid.
     inside_all = np.zeros((h, w), np.float32 if soft_od else np.uint8)
+    outlines = []
     for s in spots:
         win, r = s.pop("_r")
         s.pop("r_field")
+        outlines.append((s["melanin_od"], win, r))
         if soft_od:
             weight = float(np.clip((s["melanin_od"] - soft_od[0]) / (soft_od[1] - soft_od[0]), 0, 1))
             inside_all[win] = np.maximum(inside_all[win], (r <= 1) * weight)
@@ -306,7 +317,15 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, 
         lw, lh = camera.size
     else:
         lw = lh = int(round(size_mm * label_px))
-    if soft_od:
+    if ambiguous:
+        unsure = (mottle > ambiguous[2]) & (inside_all == 0)
+        for od, win, r in outlines:
+            if ambiguous[0] <= od < ambiguous[1]:
+                unsure[win] |= r <= 1.25
+        label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
+        share = np.asarray(Image.fromarray(unsure.astype(np.float32), mode="F").resize((lw, lh), Image.BOX))
+        label = np.where(share >= 0.5, -1.0, label).astype(np.float32)
+    elif soft_od:
         label = np.asarray(Image.fromarray(inside_all, mode="F").resize((lw, lh), Image.BOX))
     else:
         label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
@@ -335,7 +354,7 @@ EVAL_SPOT_PX = [1.5, 3, 6, 12]
 EVAL_EXPOSURES = [0.7, 1.0, 1.3]
 
 
-def write_eval(out: Path, per_cell: int, seed: int = 12345):
+def write_eval(out: Path, per_cell: int, seed: int = 12345, min_od: float = SPOT_MIN_MELANIN_OD):
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     index = []
@@ -352,7 +371,7 @@ def write_eval(out: Path, per_cell: int, seed: int = 12345):
         for ex in EVAL_EXPOSURES:
             for i in range(per_cell):
                 light = random_light(rng, exposure=ex)
-                cam, label, truth = render_spots(rng, 40.0, px, light=light, n_spots=int(rng.integers(1, 5)))
+                cam, label, truth = render_spots(rng, 40.0, px, light=light, n_spots=int(rng.integers(1, 5)), min_od=min_od)
                 name = f"spots_px{px}_ex{ex}_{i:02d}.png"
                 cam.save(out / name)
                 Image.fromarray(label.astype(np.uint8) * 255).save(out / name.replace(".png", "_label.png"))
@@ -369,9 +388,11 @@ def main():
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--per-cell", type=int, default=8)
     e.add_argument("--seed", type=int, default=12345)
+    e.add_argument("--min-od", type=float, default=SPOT_MIN_MELANIN_OD,
+                   help="label spots from this melanin contrast (an experiment; the images are the same)")
     args = ap.parse_args()
     if args.cmd == "eval":
-        write_eval(args.out, args.per_cell, args.seed)
+        write_eval(args.out, args.per_cell, args.seed, args.min_od)
 
 
 if __name__ == "__main__":

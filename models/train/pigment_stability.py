@@ -18,7 +18,8 @@ With --variants it instead checks, for one model, other ways to read the
 same probability maps (the figures in the README's list of what was tried):
 the normalisation reference (interquartile mean, median, mean, 10-90 %
 trimmed mean), a soft area (each pixel counted by a ramp of its probability
-instead of the 0.5 threshold), and how the area responds to small changes of
+instead of the 0.5 threshold), each spot read at its own most stable
+threshold (MSER-like), and how the area responds to small changes of
 the model's input (a uniform offset, a contrast gain) and how far the
 reference itself moves under the three lighting changes.
 
@@ -116,10 +117,38 @@ def soft_area(lo):
     return area
 
 
+def most_stable_threshold(weighted, lo=0.2, thresholds=np.arange(0.2, 0.81, 0.05)):
+    """Each 8-connected region above `lo` read at the threshold where its
+    area changes least with the threshold (as MSER chooses regions, Matas
+    2002), or with `weighted` the mean of its areas over the thresholds
+    weighted by 1 / (0.05 + that relative change): a spot whose edge is
+    steep somewhere is read there instead of at 0.5."""
+    def area(prob):
+        labels, n = ndimage.label(prob > lo, structure=np.ones((3, 3)))
+        if n == 0:
+            return 0.0
+        areas = np.stack([ndimage.sum(prob > t, labels, np.arange(1, n + 1)) for t in thresholds])
+        total = 0.0
+        for a in areas.T:
+            inner = a[1:-1]
+            change = np.abs(a[2:] - a[:-2]) / np.maximum(inner, 1)
+            if weighted:
+                w = (inner > 0) / (0.05 + change)
+                value = (w * inner).sum() / w.sum() if w.sum() else 0.0
+            else:
+                value = inner[np.argmin(np.where(inner > 0, change, np.inf))]
+            if value >= MIN_SPOT_MM2 * CANONICAL ** 2:
+                total += value
+        return total
+    return area
+
+
 AREAS = {
     "threshold 0.5 (pipeline)": lambda prob: spot_mask(prob).sum(),
     "soft, ramp 0.3-0.7": soft_area(0.3),
     "soft, ramp 0.1-0.9": soft_area(0.1),
+    "most stable threshold": most_stable_threshold(False),
+    "most stable, weighted": most_stable_threshold(True),
 }
 
 
