@@ -31,8 +31,7 @@ import synth_skin as synth
 
 REAL_PX_PER_MM = 12.6
 BANDS_MM = [(0.3, 1.5), (1.5, 5.0), (5.0, 15.0)]
-XYZ_OF_LINEAR = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-WHITE = np.array([0.95047, 1.0, 1.08883])
+CONTRASTS_OD = (synth.SPOT_MIN_MELANIN_OD, 0.1, 0.15, 0.2, 0.3)
 
 
 def melanin_map(rgb_u8):
@@ -58,13 +57,6 @@ def show(name, spreads):
     print(f"  {name:<34} {cells}")
 
 
-def lab(lin):
-    xyz = XYZ_OF_LINEAR @ lin / WHITE
-    d = 6 / 29
-    f = np.where(xyz > d ** 3, np.cbrt(xyz), xyz / (3 * d * d) + 4 / 29)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
-
-
 def main():
     pores = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/photos/pores"
     print("melanin mottling, spread of the band-passed melanin map (OD; SD / robust SD):")
@@ -84,15 +76,15 @@ def main():
             show(f"synthetic, no spots, {px} px/mm, #{k + 1}", band_spread(mel, px, mask))
     print(f"\ncolour difference of a spot against its skin, by melanin contrast (labelling threshold "
           f"{synth.SPOT_MIN_MELANIN_OD} OD):")
-    print("  skin ITA°   " + "   ".join(f"{od:.2f} OD: dL* / dE*ab" for od in (synth.SPOT_MIN_MELANIN_OD, 0.1, 0.15, 0.2, 0.3)))
+    print("  skin ITA°   " + "   ".join(f"{od:.2f} OD: dL* / dE*ab" for od in CONTRASTS_OD))
     for ita in (60, 40, 20, 0, -20, -40):
         b = 18.0
-        L = 50 + b * np.tan(np.radians(ita))
-        skin = synth.lab_to_linear_rgb(L, 10.0, b)
+        skin = synth.lab_to_linear_rgb(50 + b * np.tan(np.radians(ita)), 10.0, b)
+        skin_lab = synth.linear_rgb_to_lab(skin)
         cells = []
-        for od in (synth.SPOT_MIN_MELANIN_OD, 0.1, 0.15, 0.2, 0.3):
-            a, s = lab(skin), lab(skin * np.exp(-od * synth.MELANIN))
-            cells.append(f"{a[0] - s[0]:4.2f} / {np.linalg.norm(a - s):4.2f}          ")
+        for od in CONTRASTS_OD:
+            spot_lab = synth.linear_rgb_to_lab(skin * np.exp(-od * synth.MELANIN))
+            cells.append(f"{skin_lab[0] - spot_lab[0]:4.2f} / {np.linalg.norm(skin_lab - spot_lab):4.2f}".ljust(23))
         print(f"  {ita:>6}      " + "".join(cells))
 
 

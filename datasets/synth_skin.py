@@ -69,14 +69,27 @@ def relight(rgb_u8, gains):
     return (relight_unrounded(rgb_u8, gains) + 0.5).astype(np.uint8)
 
 
+D65_WHITE = np.array([0.95047, 1.0, 1.08883])   # CIE XYZ of the sRGB white point
+
+
 def lab_to_linear_rgb(L, a, b):
     fy = (L + 16) / 116
     fx, fz = fy + a / 500, fy - b / 200
     d = 6 / 29
     finv = lambda t: np.where(t > d, t ** 3, 3 * d * d * (t - 4 / 29))
-    xyz = np.array([0.95047 * finv(fx), 1.0 * finv(fy), 1.08883 * finv(fz)])
+    xyz = D65_WHITE * np.array([finv(fx), finv(fy), finv(fz)])
     m = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
     return np.clip(m @ xyz, 1e-4, 1.0)
+
+
+def linear_rgb_to_lab(rgb):
+    """CIELAB (L*, a*, b*) of one linear sRGB colour: the inverse of
+    lab_to_linear_rgb (up to its clipping)."""
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    t = m @ rgb / D65_WHITE
+    d = 6 / 29
+    f = np.where(t > d ** 3, np.cbrt(t), t / (3 * d * d) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def base_skin(rng):
@@ -313,23 +326,22 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, 
             inside_all[win] = np.maximum(inside_all[win], (r <= 1) * weight)
         elif s["labelled"]:
             inside_all[win] |= (r <= 1).astype(np.uint8)
+    truth = {"kind": "spots", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "spots": spots}
     if label_px is None:
         lw, lh = camera.size
     else:
         lw = lh = int(round(size_mm * label_px))
+    if soft_od:
+        return camera, np.asarray(Image.fromarray(inside_all, mode="F").resize((lw, lh), Image.BOX)), truth
+    label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
     if ambiguous:
         unsure = (mottle > ambiguous[2]) & (inside_all == 0)
         for od, win, r in outlines:
             if ambiguous[0] <= od < ambiguous[1]:
                 unsure[win] |= r <= 1.25
-        label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
         share = np.asarray(Image.fromarray(unsure.astype(np.float32), mode="F").resize((lw, lh), Image.BOX))
         label = np.where(share >= 0.5, -1.0, label).astype(np.float32)
-    elif soft_od:
-        label = np.asarray(Image.fromarray(inside_all, mode="F").resize((lw, lh), Image.BOX))
-    else:
-        label = np.asarray(Image.fromarray(inside_all * 255).resize((lw, lh), Image.BOX)) >= 128
-    return camera, label, {"kind": "spots", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "spots": spots}
+    return camera, label, truth
 
 
 def pore_label(truth, h, w, px):

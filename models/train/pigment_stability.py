@@ -76,6 +76,12 @@ def canonical_linear(rgb, px_per_mm):
     return synth.srgb_to_linear(np.asarray(Image.fromarray(rgb).resize((size, size), filt), np.float64) / 255.0)
 
 
+def true_mask(eval_dir, t, shape):
+    """Patch `t`'s label, resampled to `shape` (the canonical grid)."""
+    lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
+    return np.asarray(lab.resize(shape[::-1], Image.BILINEAR)) >= 128
+
+
 def probability(session, x):
     return session.run(None, {"image": np.ascontiguousarray(x.astype(np.float32).transpose(2, 0, 1)[None])})[0][0, 0]
 
@@ -162,8 +168,7 @@ def variants(eval_dir, model):
     for t in truth:
         rgb = np.asarray(Image.open(eval_dir / t["file"]).convert("RGB"))
         lin = canonical_linear(rgb, t["px_per_mm"])
-        lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
-        true_px = (np.asarray(lab.resize(lin.shape[1::-1], Image.BILINEAR)) >= 128).sum()
+        true_px = true_mask(eval_dir, t, lin.shape[:2]).sum()
         relit = [canonical_linear(synth.relight(rgb, g), t["px_per_mm"]) for g in CASTS] if t["light"]["exposure"] == 1.0 else []
         for rname, reference in REFERENCES.items():
             norm = lambda l: l / np.maximum(reference(l.reshape(-1, 3)), 1e-4) - 1
@@ -250,8 +255,7 @@ def decompose(eval_dir, model):
         relit = [(canonical_linear_float(synth.relight(rgb, g).astype(np.float64), px), g) for g in CASTS]
         relit_masks = [mask(l) for l, _ in relit]
         rows["as checked"].append(max(change(m.sum()) for m in relit_masks))
-        lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
-        lab = np.asarray(lab.resize(m0.shape[::-1], Image.BILINEAR)) >= 128
+        lab = true_mask(eval_dir, t, m0.shape)
         near = ndimage.binary_dilation(lab, iterations=int(2 * CANONICAL)) if lab.any() else lab
         l0, _ = ndimage.label(m0, structure=np.ones((3, 3)))
         for m in relit_masks:
@@ -306,8 +310,7 @@ def main():
             rgb = np.asarray(Image.open(eval_dir / t["file"]).convert("RGB"))
             border = []
             m = spots(s, rgb, t["px_per_mm"], border)
-            lab = Image.open(eval_dir / t["file"].replace(".png", "_label.png")).convert("L")
-            lab = np.asarray(lab.resize(m.shape[::-1], Image.BILINEAR)) >= 128
+            lab = true_mask(eval_dir, t, m.shape)
             dice.append(2 * (m & lab).sum() / max(1, m.sum() + lab.sum()))
             if t["light"]["exposure"] == 1.0 and m.sum():
                 worst.append(100 * max(abs(spots(s, synth.relight(rgb, g), t["px_per_mm"]).sum() - m.sum()) / m.sum()

@@ -346,6 +346,9 @@ def train(task, x, y, steps, batch, seed, adversarial=0.0, channel_jitter=0.0, w
     lam = cfg.get("consistency", 0.0)
 
     def supervised(logits, yb):
+        # The masked form equals the plain one when no label is -1, but
+        # not to the last bit, so the plain one keeps the committed
+        # models reproducible.
         if not ignore_negative_labels:
             bce = jnp.mean(pw * yb * jax.nn.softplus(-logits) + (1 - yb) * jax.nn.softplus(logits))
             prob = jax.nn.sigmoid(logits)
@@ -573,8 +576,8 @@ def main():
         spot_labels = ({"soft_od": SOFT_LABEL_OD} if args.soft_labels and pigment
                        else {"ambiguous": AMBIGUOUS} if args.ignore_ambiguous and pigment
                        else {"min_od": args.min_od} if args.min_od and pigment else None)
-        # Validation always on the generator's plain labels, except soft
-        # labels, whose Dice is read at 0.5 as before.
+        # Validation on the generator's plain labels, except with soft
+        # labels (Dice read at 0.5) or another labelling threshold.
         xv, yv = dataset(task, args.val, args.seed + 99,
                          spot_labels=spot_labels if args.soft_labels or args.min_od else None)
         # Patch i depends only on (seed, i), so every member trains on a
