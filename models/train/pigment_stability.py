@@ -19,7 +19,8 @@ same probability maps (the figures in the README's list of what was tried):
 the normalisation reference (interquartile mean, median, mean, 10-90 %
 trimmed mean), a soft area (each pixel counted by a ramp of its probability
 instead of the 0.5 threshold), each spot read at its own most stable
-threshold (MSER-like), and how the area responds to small changes of
+threshold (MSER-like), spots bounded where the probability is steepest
+(marker watershed), and how the area responds to small changes of
 the model's input (a uniform offset, a contrast gain) and how far the
 reference itself moves under the three lighting changes.
 
@@ -149,12 +150,32 @@ def most_stable_threshold(weighted, lo=0.2, thresholds=np.arange(0.2, 0.81, 0.05
     return area
 
 
+def watershed_area(lo, hi):
+    """Spots bounded where the probability is steepest instead of at 0.5:
+    a marker watershed of the probability's gradient magnitude from cores
+    above `hi` and background below `lo`. A uniform shift of the
+    probabilities moves a level set but not the steepest slope."""
+    def area(prob):
+        fg, n = ndimage.label(prob > hi, structure=np.ones((3, 3)))
+        if n == 0:
+            return 0.0
+        slope = np.hypot(ndimage.sobel(prob, 0), ndimage.sobel(prob, 1))
+        elevation = np.round(slope / max(slope.max(), 1e-9) * 65535).astype(np.uint16)
+        markers = np.where(fg > 0, fg + 1, 0).astype(np.int32)
+        markers[prob < lo] = 1
+        basins = ndimage.watershed_ift(elevation, markers, structure=np.ones((3, 3)))
+        return spot_mask(np.where(basins > 1, 1.0, 0.0)).sum()
+    return area
+
+
 AREAS = {
     "threshold 0.5 (pipeline)": lambda prob: spot_mask(prob).sum(),
     "soft, ramp 0.3-0.7": soft_area(0.3),
     "soft, ramp 0.1-0.9": soft_area(0.1),
     "most stable threshold": most_stable_threshold(False),
     "most stable, weighted": most_stable_threshold(True),
+    "watershed 0.3 / 0.7": watershed_area(0.3, 0.7),
+    "watershed 0.4 / 0.6": watershed_area(0.4, 0.6),
 }
 
 
@@ -211,6 +232,34 @@ def canonical_linear_float(rgb, px_per_mm):
     return synth.srgb_to_linear(np.clip(resized, 0, 255) / 255.0)
 
 
+def dequantised(rgb, sigma=1.0, step=0.02):
+    """Each 8-bit level replaced by the mean of a smooth version of the
+    photo's own histogram over that level's range of ranks (per channel):
+    ranks survive a gain and re-encoding where levels do not, so this tries
+    to undo re-encoding's rounding from the histogram alone. The smooth
+    histogram: each level spread over its bin, then a Gaussian of `sigma`
+    levels."""
+    out = np.empty(rgb.shape, np.float64)
+    x = np.arange(-8, 264, step)
+    bins = np.round((np.arange(256) + 8) / step).astype(int)
+    half = int(round(0.5 / step))
+    k = np.arange(-int(4 * sigma / step), int(4 * sigma / step) + 1) * step
+    gauss = np.exp(-0.5 * (k / sigma) ** 2)
+    for c in range(3):
+        counts = np.bincount(rgb[..., c].ravel(), minlength=256).astype(np.float64)
+        density = np.zeros_like(x)
+        density[bins] = counts
+        density = np.convolve(np.convolve(density, np.ones(2 * half + 1), "same"), gauss, "same")
+        cdf = np.cumsum(density) / density.sum()
+        moment = np.cumsum(density * x) / density.sum()
+        rank = np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
+        a = np.searchsorted(cdf, rank[:-1]).clip(0, len(x) - 1)
+        b = np.maximum(np.searchsorted(cdf, rank[1:]), a + 1).clip(0, len(x) - 1)
+        lut = np.where(counts > 0, (moment[b] - moment[a]) / np.maximum(cdf[b] - cdf[a], 1e-12), np.arange(256))
+        out[..., c] = lut[rgb[..., c]]
+    return out
+
+
 def decompose(eval_dir, model):
     """Where the lighting residual comes from, on the spot patches at
     exposure 1.0: the worst change of the pigmented area under the three
@@ -221,7 +270,8 @@ def decompose(eval_dir, model):
     re-encoding (unrounded); the original under three random dithers of
     ±0.5 level (rounding-sized changes that, unlike re-encoding, are not
     shared by all pixels of a level); and the area's response to an offset
-    of ±0.005 in one channel of the model's input. Then where the pixels
+    of ±0.005 in one channel of the model's input. Also the check as made
+    with every photo `dequantised` first. Then where the pixels
     that changed lie, summed over patches and changes: on spots found in
     both readings (their boundaries moved) or on spots found in only one
     (they came or went), and within 2 mm of a true spot or farther."""
@@ -238,7 +288,7 @@ def decompose(eval_dir, model):
 
     area = lambda lin, ref=None: mask(lin, ref).sum()
 
-    rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither")}
+    rows = {k: [] for k in ("as checked", "exact reference", "not re-encoded", "random dither", "dequantised")}
     changed_px = {k: 0 for k in ("boundary", "came or went", "near", "far")}
     channel = {c: [] for c in "RGB"}
     for t in truth:
@@ -271,6 +321,10 @@ def decompose(eval_dir, model):
         rows["not re-encoded"].append(max(change(area(l)) for l in unrounded))
         dithered = [canonical_linear_float(rgbf + rng.uniform(-0.5, 0.5, rgbf.shape), px) for _ in range(3)]
         rows["random dither"].append(max(change(area(l)) for l in dithered))
+        d0 = area(canonical_linear_float(dequantised(rgb), px))
+        if d0:
+            rows["dequantised"].append(max(100 * abs(area(canonical_linear_float(dequantised(synth.relight(rgb, g)), px)) - d0) / d0
+                                           for g in CASTS))
         x0 = lin0 / np.maximum(ref0, 1e-4) - 1
         for c, name in enumerate("RGB"):
             moved = []
@@ -283,7 +337,7 @@ def decompose(eval_dir, model):
           "resampled in floating point as the pipeline does; worst change of the pigmented area)")
     for name, w in rows.items():
         w = np.array(w)
-        print(f"  {name:<16} median {np.median(w):5.1f} %, max {w.max():6.1f} %, {int((w >= 10).sum())} at 10 % or more")
+        print(f"  {name:<16} median {np.median(w):5.1f} %, max {w.max():6.1f} %, {int((w >= 10).sum())} of {len(w)} at 10 % or more")
     print("  an offset of +-0.005 in one channel of the model's input moves the area by: "
           + "; ".join(f"{c} median {np.median(v):.1f} %, max {max(v):.1f} %" for c, v in channel.items()))
     total = changed_px["boundary"] + changed_px["came or went"]

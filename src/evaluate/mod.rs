@@ -42,6 +42,13 @@ pub const LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
     ("x1.15", "exposure_1_15", [1.15; 3]),
     ("cast", "colour_cast", [1.06, 1.0, 0.94]),
 ];
+/// Other changes as mild, never used for a choice: how much the real-photo
+/// figures depend on which three changes the check happens to make.
+pub const OTHER_LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
+    ("x0.9", "exposure_0_9", [0.9; 3]),
+    ("x1.1", "exposure_1_1", [1.1; 3]),
+    ("cast", "opposite_colour_cast", [0.94, 1.0, 1.06]),
+];
 /// True pores between these diameters are "don't care": detecting them is
 /// neither a hit nor a false alarm (the 0.25 mm threshold is not sharp in a
 /// photo).
@@ -695,7 +702,9 @@ fn near_truth(truth: &[bool], width: u32, height: u32, scale: PxPerMm) -> Vec<bo
 /// `analyze --patch --px-per-mm` reads them. For faces it also measures the
 /// relit photos on the original's face geometry (scale, zones), which
 /// separates the pigment measurement's own residual from the face model's
-/// response to lighting.
+/// response to lighting. Each photo is also analysed under
+/// `OTHER_LIGHTING_CHANGES`, to show how much the figures depend on the
+/// particular changes.
 pub fn real_photo_stability(
     inputs: &[std::path::PathBuf],
     patch_scale: Option<PxPerMm>,
@@ -752,6 +761,7 @@ pub fn real_photo_stability(
     let mut rows = Vec::new();
     let (mut zone_changes, mut zone_changes_fixed) = (Vec::new(), Vec::new());
     let mut steady_fixed = Vec::new();
+    let mut zone_changes_other = Vec::new();
     for item in crate::ingest::discover(inputs)? {
         let name = item
             .path
@@ -796,17 +806,21 @@ pub fn real_photo_stability(
         let base_scale = scale_of(&base_rec);
         // The face model's own response to the lighting change: how far
         // the iris scale moved (percent).
-        let mut scale_moved_pct: f64 = 0.0;
-        let variants: Vec<_> = relit
+        let analyse = |img: RgbImage| {
+            let rec = analyzer.analyze_image(img, &item);
+            let moved = base_scale
+                .zip(scale_of(&rec))
+                .map_or(0.0, |(a, b)| 100.0 * (b - a).abs() / a);
+            (rec.pigmentation.as_ref().map(shares).unwrap_or_default(), moved)
+        };
+        let (variants, moved): (Vec<_>, Vec<f64>) =
+            relit.iter().map(|img| analyse(img.clone())).unzip();
+        let scale_moved_pct = moved.into_iter().fold(0.0, f64::max);
+        let other: Vec<_> = OTHER_LIGHTING_CHANGES
             .iter()
-            .map(|img| {
-                let rec = analyzer.analyze_image(img.clone(), &item);
-                if let (Some(a), Some(b)) = (base_scale, scale_of(&rec)) {
-                    scale_moved_pct = scale_moved_pct.max(100.0 * (b - a).abs() / a);
-                }
-                rec.pigmentation.as_ref().map(shares).unwrap_or_default()
-            })
+            .map(|(_, _, g)| analyse(relight(&rgb, *g)).0)
             .collect();
+        let other = worst(&base, &other);
         let face_changes: Vec<Option<f64>> = variants
             .iter()
             .map(|v| {
@@ -823,6 +837,8 @@ pub fn real_photo_stability(
                 .collect()
         };
         zone_changes.extend(zones_only(&end_to_end).iter().map(|w| w.0));
+        zone_changes_other.extend(zones_only(&other).iter().map(|w| w.0));
+        let other_face_worst = other.get("face").map_or(f64::INFINITY, |w| w.0);
         let fixed = if patch_scale.is_none() {
             match analyzer.pigmentation_on_fixed_geometry(&rgb, &relit) {
                 // The original's own reading is `base`: same geometry.
@@ -860,6 +876,16 @@ pub fn real_photo_stability(
                 zone_summary(&zones_only(&end_to_end))
             );
         }
+        let other_labels = OTHER_LIGHTING_CHANGES.map(|c| c.0).join(", ");
+        println!(
+            "  {:<28} under {other_labels} (the opposite cast) instead: face worst {other_face_worst:.1} %{}",
+            "",
+            if patch_scale.is_none() {
+                format!(", zones {}", zone_summary(&zones_only(&other)))
+            } else {
+                String::new()
+            }
+        );
         if let Some(f) = &fixed {
             zone_changes_fixed.extend(zones_only(f).iter().map(|w| w.0));
             steady_fixed.extend(zones_only(f).iter().filter(|w| w.1).map(|w| w.0));
@@ -890,6 +916,7 @@ pub fn real_photo_stability(
         rows.push(
             json!({"photo": name, "pigmented_pct": face_base, "area_steady": face_steady, "change_pct": change_pct,
             "worst_change_pct": face_worst, "zones": as_json(&end_to_end), "scale_moved_pct": patch_scale.is_none().then_some(scale_moved_pct),
+            "other_changes": {"worst_change_pct": other_face_worst, "zones": as_json(&other)},
             "fixed_geometry": fixed.as_ref().map(|f| json!({
                 "face_worst_change_pct": f.get("face").map(|w| w.0), "zones": as_json(f)}))}),
         );
@@ -903,12 +930,18 @@ pub fn real_photo_stability(
             median(&zone_changes_fixed), count_over(&zone_changes_fixed), zone_changes_fixed.len(),
             steady_fixed.len(), max_of(&steady_fixed)
         );
+        println!(
+            "  all zones under the other changes: worst change median {:.1} %, {} of {} at 10 % or more",
+            median(&zone_changes_other), count_over(&zone_changes_other), zone_changes_other.len()
+        );
         summary = json!({"zones": zone_changes.len(), "zones_median_worst_change_pct": median(&zone_changes),
             "zones_at_or_over_10_pct": count_over(&zone_changes),
             "fixed_geometry_zones_median_worst_change_pct": median(&zone_changes_fixed),
             "fixed_geometry_zones_at_or_over_10_pct": count_over(&zone_changes_fixed),
             "fixed_geometry_zones_marked_steady": steady_fixed.len(),
-            "fixed_geometry_zones_marked_steady_max_change_pct": max_of(&steady_fixed)});
+            "fixed_geometry_zones_marked_steady_max_change_pct": max_of(&steady_fixed),
+            "other_changes_zones_median_worst_change_pct": median(&zone_changes_other),
+            "other_changes_zones_at_or_over_10_pct": count_over(&zone_changes_other)});
     }
     Ok(json!({"photos": rows, "summary": summary}))
 }
