@@ -323,18 +323,11 @@ impl Analyzer {
             .checkout()
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = (|| {
-            let (face, scale, zone_masks) = match close_up {
-                Some(s) => (
-                    None,
-                    Scale::user(s),
-                    vec![zones::patch(rgb.width(), rgb.height(), None)],
-                ),
-                None => {
-                    let (face, scale, zone_masks) =
-                        self.face_geometry(&mut models.face, &pyramid)?;
-                    (Some(face), scale, zone_masks)
-                }
-            };
+            let (face, scale, zone_masks) = self.measured_geometry(
+                &mut models.face,
+                &pyramid,
+                close_up.map(|s| (Scale::user(s), None)),
+            )?;
             let face = face.as_ref();
             let quality =
                 quality::assess(&rgb, face, &zone_masks, &scale, &self.options.thresholds);
@@ -392,6 +385,25 @@ impl Analyzer {
         Ok((face, scale, zone_masks))
     }
 
+    /// The geometry a photo is measured on: for a close-up (its scale and
+    /// optional mask), the whole frame or the mask as one zone; otherwise
+    /// the face's.
+    fn measured_geometry(
+        &self,
+        models: &mut FaceModels,
+        pyramid: &Pyramid,
+        close_up: Option<(Scale, Option<&image::GrayImage>)>,
+    ) -> Result<(Option<FaceGeometry>, Scale, Vec<zones::ZoneMask>), InputError> {
+        let (w, h) = pyramid.base().dimensions();
+        match close_up {
+            Some((scale, mask)) => Ok((None, scale, vec![zones::patch(w, h, mask)])),
+            None => {
+                let (face, scale, zone_masks) = self.face_geometry(models, pyramid)?;
+                Ok((Some(face), scale, zone_masks))
+            }
+        }
+    }
+
     /// Face (or patch) → scale → zones → quality → measurements, into `rec`.
     fn analyze_decoded(
         &self,
@@ -404,7 +416,7 @@ impl Analyzer {
         let rgb = pyramid.base();
         let face_start = Instant::now();
         let close_up = item.capture.as_ref().and_then(|c| c.close_up);
-        let (face, scale, zone_masks) = if self.options.patch.is_some() || close_up.is_some() {
+        let patch = if self.options.patch.is_some() || close_up.is_some() {
             let mask = match &self.patch_mask {
                 Some(m) if m.dimensions() != rgb.dimensions() => {
                     return Err(InputError::new(
@@ -425,15 +437,11 @@ impl Analyzer {
                 (None, Some(s)) => Scale::device(s),
                 (None, None) => Scale::none("no --px-per-mm"),
             };
-            (
-                None,
-                scale,
-                vec![zones::patch(rgb.width(), rgb.height(), mask)],
-            )
+            Some((scale, mask))
         } else {
-            let (face, scale, zone_masks) = self.face_geometry(&mut models.face, pyramid)?;
-            (Some(face), scale, zone_masks)
+            None
         };
+        let (face, scale, zone_masks) = self.measured_geometry(&mut models.face, pyramid, patch)?;
         rec.timing.face_ms = ms(face_start);
 
         let quality = quality::assess(

@@ -811,7 +811,10 @@ pub fn real_photo_stability(
             let moved = base_scale
                 .zip(scale_of(&rec))
                 .map_or(0.0, |(a, b)| 100.0 * (b - a).abs() / a);
-            (rec.pigmentation.as_ref().map(shares).unwrap_or_default(), moved)
+            (
+                rec.pigmentation.as_ref().map(shares).unwrap_or_default(),
+                moved,
+            )
         };
         let (variants, moved): (Vec<_>, Vec<f64>) =
             relit.iter().map(|img| analyse(img.clone())).unzip();
