@@ -14,13 +14,15 @@ pub struct Score {
     pub uncertainty: f64,
 }
 
+/// Half the change of `f` when `x` moves by `rel` of itself either way.
+fn spread(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> f64 {
+    (f(x * (1.0 + rel)) - f((x * (1.0 - rel)).max(0.0))).abs() / 2.0
+}
+
 fn propagate(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> Score {
-    let value = f(x);
-    let hi = f(x * (1.0 + rel));
-    let lo = f((x * (1.0 - rel)).max(0.0));
     Score {
-        value: round1(value),
-        uncertainty: round1((hi - lo).abs() / 2.0),
+        value: round1(f(x)),
+        uncertainty: round1(spread(f, x, rel)),
     }
 }
 
@@ -102,14 +104,25 @@ pub fn darkness_grade(delta_l: f64) -> u8 {
 /// Pigmentation of one zone: `100 · (area grade / 6) · (darkness / 4)`,
 /// both continuous, so the score is the zone's mMASI term scaled to 100.
 /// Uncertainty: from the pigmented area's relative uncertainty (spot
-/// boundaries ±1 pixel, and half the skin the model is unsure of).
-pub fn pigmentation(pigmented_pct: f64, delta_l: f64, area_rel_uncertainty: f64) -> Score {
-    let d = darkness_continuous(delta_l);
-    propagate(
-        |p| 100.0 * masi_area_continuous(p) / 6.0 * d / 4.0,
-        pigmented_pct,
-        area_rel_uncertainty,
-    )
+/// boundaries ±1 pixel, and half the skin the model is unsure of) and from
+/// the darkness's (`delta_l_uncertainty`, in L* units), added in quadrature.
+pub fn pigmentation(
+    pigmented_pct: f64,
+    delta_l: f64,
+    area_rel_uncertainty: f64,
+    delta_l_uncertainty: f64,
+) -> Score {
+    let score =
+        |p: f64, dl: f64| 100.0 * masi_area_continuous(p) / 6.0 * darkness_continuous(dl) / 4.0;
+    let from_area = spread(|p| score(p, delta_l), pigmented_pct, area_rel_uncertainty);
+    let from_darkness = (score(pigmented_pct, delta_l + delta_l_uncertainty)
+        - score(pigmented_pct, delta_l - delta_l_uncertainty))
+    .abs()
+        / 2.0;
+    Score {
+        value: round1(score(pigmented_pct, delta_l)),
+        uncertainty: round1(from_area.hypot(from_darkness)),
+    }
 }
 
 #[cfg(test)]
@@ -126,11 +139,11 @@ mod tests {
         }
         let mut last = -1.0;
         for p in 0..=100 {
-            let s = pigmentation(p as f64, 8.0, 0.1).value;
+            let s = pigmentation(p as f64, 8.0, 0.1, 0.5).value;
             assert!(s >= last && (0.0..=100.0).contains(&s));
             last = s;
         }
-        assert_eq!(pigmentation(100.0, 30.0, 0.0).value, 100.0);
+        assert_eq!(pigmentation(100.0, 30.0, 0.0, 0.0).value, 100.0);
         assert_eq!(pores(0.0, 0).value, 0.0);
     }
 
@@ -144,6 +157,16 @@ mod tests {
         assert_eq!(darkness_grade(0.5), 0);
         assert_eq!(darkness_grade(6.2), 2);
         assert_eq!(darkness_grade(40.0), 4);
+    }
+
+    #[test]
+    fn an_uncertain_darkness_widens_the_pigmentation_uncertainty() {
+        let sure = pigmentation(20.0, 6.0, 0.1, 0.0);
+        let unsure = pigmentation(20.0, 6.0, 0.1, 1.0);
+        assert_eq!(sure.value, unsure.value);
+        assert!(unsure.uncertainty > sure.uncertainty);
+        // Faint spots (darkness 0) still carry the darkness's uncertainty.
+        assert!(pigmentation(20.0, 0.0, 0.1, 1.0).uncertainty > 0.0);
     }
 
     #[test]

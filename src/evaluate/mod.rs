@@ -733,6 +733,21 @@ pub fn real_photo_stability(
         }
         out
     };
+    // Severity score of the face and of each measured zone.
+    let severities = |p: &PigmentReport| -> BTreeMap<String, crate::score::Score> {
+        p.face
+            .iter()
+            .map(|f| ("face".to_string(), f.severity))
+            .chain(p.zones.iter().filter_map(|z| {
+                z.metrics
+                    .as_ref()
+                    .map(|m| (z.zone.as_str().to_string(), m.severity))
+            }))
+            .collect()
+    };
+    // Whether the stated uncertainty covers the changes: (regions compared,
+    // how many moved by more than one stated standard deviation).
+    let (mut scores_compared, mut scores_beyond) = (0usize, 0usize);
     // Worst relative change (%) of each region over the variants.
     let worst = |base: &Shares, variants: &[Shares]| {
         base.iter()
@@ -806,11 +821,27 @@ pub fn real_photo_stability(
         let base_scale = scale_of(&base_rec);
         // The face model's own response to the lighting change: how far
         // the iris scale moved (percent).
-        let analyse = |img: RgbImage| {
+        let base_scores = base_rec
+            .pigmentation
+            .as_ref()
+            .map(severities)
+            .unwrap_or_default();
+        let mut analyse = |img: RgbImage| {
             let rec = analyzer.analyze_image(img, &item);
             let moved = base_scale
                 .zip(scale_of(&rec))
                 .map_or(0.0, |(a, b)| 100.0 * (b - a).abs() / a);
+            let scores = rec
+                .pigmentation
+                .as_ref()
+                .map(severities)
+                .unwrap_or_default();
+            for (region, s0) in &base_scores {
+                if let Some(s1) = scores.get(region) {
+                    scores_compared += 1;
+                    scores_beyond += usize::from((s1.value - s0.value).abs() > s0.uncertainty);
+                }
+            }
             (
                 rec.pigmentation.as_ref().map(shares).unwrap_or_default(),
                 moved,
@@ -937,6 +968,9 @@ pub fn real_photo_stability(
             "  all zones under the other changes: worst change median {:.1} %, {} of {} at 10 % or more",
             median(&zone_changes_other), count_over(&zone_changes_other), zone_changes_other.len()
         );
+        println!(
+            "  severity scores (face and zones, all six changes): {scores_beyond} of {scores_compared} moved by more than their stated uncertainty (one standard deviation)"
+        );
         summary = json!({"zones": zone_changes.len(), "zones_median_worst_change_pct": median(&zone_changes),
             "zones_at_or_over_10_pct": count_over(&zone_changes),
             "fixed_geometry_zones_median_worst_change_pct": median(&zone_changes_fixed),
@@ -944,7 +978,8 @@ pub fn real_photo_stability(
             "fixed_geometry_zones_marked_steady": steady_fixed.len(),
             "fixed_geometry_zones_marked_steady_max_change_pct": max_of(&steady_fixed),
             "other_changes_zones_median_worst_change_pct": median(&zone_changes_other),
-            "other_changes_zones_at_or_over_10_pct": count_over(&zone_changes_other)});
+            "other_changes_zones_at_or_over_10_pct": count_over(&zone_changes_other),
+            "severity_scores_compared": scores_compared, "severity_scores_beyond_stated_uncertainty": scores_beyond});
     }
     Ok(json!({"photos": rows, "summary": summary}))
 }

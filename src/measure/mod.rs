@@ -673,7 +673,7 @@ fn measure_pigment(
         uncertainty: 0.0,
     });
     if let (Some(sev), Some(face)) = (report.mmasi_severity.as_mut(), report.face.as_ref()) {
-        // Carry the area uncertainty of the pooled spots into the face score.
+        // Carry the pooled spots' area and darkness uncertainty into the face score.
         sev.uncertainty = face.severity.uncertainty;
     }
     report.measured = true;

@@ -334,6 +334,17 @@ impl PigmentSample {
         } else {
             0.0
         };
+        // How far the mean darkness moves if the mix of spots changes (one
+        // comes or goes, boundaries move): the standard error of the
+        // area-weighted mean over spots.
+        let delta_l_uncertainty = mean_dl.map_or(0.0, |m| {
+            self.spots
+                .iter()
+                .map(|s| (s.area_mm2 * (s.delta_l - m)).powi(2))
+                .sum::<f64>()
+                .sqrt()
+                / area
+        });
         let caution = area_caution(area, self.borderline_swing_mm2);
         PigmentMetrics {
             spot_count: self.spots.len() as u64,
@@ -353,7 +364,7 @@ impl PigmentSample {
             borderline_area_mm2: self.borderline_area_mm2,
             area_steady: caution.is_none(),
             area_caution: caution,
-            severity: score::pigmentation(pct, mean_dl.unwrap_or(0.0), rel),
+            severity: score::pigmentation(pct, mean_dl.unwrap_or(0.0), rel, delta_l_uncertainty),
         }
     }
 }

@@ -194,7 +194,9 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
 type Share = (f64, bool);
 
 /// The pigmented share of the face, and of each zone.
-fn pigmented_pct(path: &Path, args: &[&str]) -> (Share, Vec<(String, Share)>) {
+/// The pigmented share of the face and of each measured zone, and the
+/// face's severity score with its stated uncertainty.
+fn pigmented_pct(path: &Path, args: &[&str]) -> (Share, Vec<(String, Share)>, (f64, f64)) {
     let rec = one_image(path, args);
     assert_eq!(
         rec["pigmentation"]["measured"], true,
@@ -219,7 +221,15 @@ fn pigmented_pct(path: &Path, args: &[&str]) -> (Share, Vec<(String, Share)>) {
             )
         })
         .collect();
-    (share(&rec["pigmentation"]["face"]), zones)
+    let severity = &rec["pigmentation"]["face"]["severity"];
+    (
+        share(&rec["pigmentation"]["face"]),
+        zones,
+        (
+            severity["value"].as_f64().unwrap(),
+            severity["uncertainty"].as_f64().unwrap(),
+        ),
+    )
 }
 
 /// How strictly the whole reading is held to the limit.
@@ -234,11 +244,12 @@ enum Whole {
 
 /// The same photo at ±15 % exposure and under a mild colour cast: the
 /// pigmented area moves by less than 10 % (relative) as `whole` says, and
-/// so does that of every zone marked `area_steady`. Returns how many zones
-/// were marked steady.
+/// so does that of every zone marked `area_steady`; the severity score moves
+/// by no more than its stated uncertainty. Returns how many zones were
+/// marked steady.
 fn assert_stable(photo: &Path, args: &[&str], whole: Whole) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    let ((base, base_steady), base_zones) = pigmented_pct(photo, args);
+    let ((base, base_steady), base_zones, (score, score_sd)) = pigmented_pct(photo, args);
     assert!(base > 0.0, "the baseline photo must have pigmented skin");
     let steady: Vec<_> = base_zones
         .iter()
@@ -247,7 +258,12 @@ fn assert_stable(photo: &Path, args: &[&str], whole: Whole) -> usize {
     for (_, name, gains) in LIGHTING_CHANGES {
         let p = dir.path().join(format!("{name}.png"));
         relight(photo, &p, gains);
-        let ((v, _), zones) = pigmented_pct(&p, args);
+        let ((v, _), zones, (s, _)) = pigmented_pct(&p, args);
+        // Scores are rounded to 0.1 point.
+        assert!(
+            (s - score).abs() <= score_sd + 0.1,
+            "{name}: severity {s} vs {score} ± {score_sd}"
+        );
         for (zone, (b, _)) in &steady {
             let z = zones.iter().find(|z| &z.0 == zone).map_or(0.0, |z| z.1 .0);
             println!("  {zone} (marked steady): {z:.2} % vs {b:.2} %");
