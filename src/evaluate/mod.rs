@@ -47,7 +47,7 @@ pub const LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
 pub const OTHER_LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
     ("x0.9", "exposure_0_9", [0.9; 3]),
     ("x1.1", "exposure_1_1", [1.1; 3]),
-    ("cast", "opposite_colour_cast", [0.94, 1.0, 1.06]),
+    ("opposite cast", "opposite_colour_cast", [0.94, 1.0, 1.06]),
 ];
 /// True pores between these diameters are "don't care": detecting them is
 /// neither a hit nor a false alarm (the 0.25 mm threshold is not sharp in a
@@ -912,7 +912,7 @@ pub fn real_photo_stability(
         }
         let other_labels = OTHER_LIGHTING_CHANGES.map(|c| c.0).join(", ");
         println!(
-            "  {:<28} under {other_labels} (the opposite cast) instead: face worst {other_face_worst:.1} %{}",
+            "  {:<28} under {other_labels} instead: face worst {other_face_worst:.1} %{}",
             "",
             if patch_scale.is_none() {
                 format!(", zones {}", zone_summary(&zones_only(&other)))

@@ -193,7 +193,6 @@ fn relight(src: &Path, dst: &Path, gains: [f64; 3]) {
 /// A pigmented share (%) and its `area_steady` flag.
 type Share = (f64, bool);
 
-/// The pigmented share of the face, and of each zone.
 /// The pigmented share of the face and of each measured zone, and the
 /// face's severity score with its stated uncertainty.
 fn pigmented_pct(path: &Path, args: &[&str]) -> (Share, Vec<(String, Share)>, (f64, f64)) {
