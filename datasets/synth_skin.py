@@ -32,6 +32,8 @@ Training draws patches in memory (models/train/train_skin_models.py).
 import argparse
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +149,36 @@ def blob_mask(rng, h, w, cx, cy, rx, ry, angle, wobble, px, window=None):
 
 
 # ---------------------------------------------------------------- rendering
-def degrade_and_resample(rng, lin, src_px, canonical_px, render_scale, light):
-    """Lighting, camera resolution, blur, noise, JPEG; then canonical resampling."""
+class Photo16:
+    """A camera image kept at 16 bits per channel (no JPEG), as a raw
+    converter writes it: `.size` and `.save(path)` as PIL's, since PIL cannot
+    hold 16-bit RGB."""
+
+    def __init__(self, rgb_u16):
+        self.rgb = rgb_u16
+
+    @property
+    def size(self):
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    def save(self, path):
+        h, w, _ = self.rgb.shape
+        rows = self.rgb.astype(">u2").reshape(h, w * 3).view(np.uint8)
+        raw = np.hstack([np.zeros((h, 1), np.uint8), rows]).tobytes()  # filter 0 per row
+
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16-bit RGB
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                               + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def degrade_and_resample(rng, lin, src_px, canonical_px, render_scale, light, bits=8):
+    """Lighting, camera resolution, blur, noise, JPEG; then canonical
+    resampling. With `bits=16` every step keeps its fractions and the result
+    is a 16-bit `Photo16` without JPEG (the same random draws, so the same
+    scene)."""
     h, w, _ = lin.shape
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     gx, gy = rng.uniform(-light["gradient"], light["gradient"], 2)
@@ -160,15 +190,20 @@ def degrade_and_resample(rng, lin, src_px, canonical_px, render_scale, light):
         r = rng.uniform(1, 4) * render_scale
         img += rng.uniform(0.05, 0.3) * np.exp(-((yy * max(h, w) - cy) ** 2 + (xx * max(h, w) - cx) ** 2) / (2 * r * r))[..., None]
     srgb = linear_to_srgb(img)
-    pil = Image.fromarray((np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     # Camera sampling: the scene was rendered at render_scale x the camera's px/mm.
     cam = (max(1, round(w / render_scale)), max(1, round(h / render_scale)))
-    pil = pil.resize(cam, Image.BOX)
-    arr = np.asarray(pil).astype(np.float64)
+    if bits == 16:
+        arr = np.stack([np.asarray(Image.fromarray((np.clip(srgb[..., ch], 0, 1) * 255).astype(np.float32), "F")
+                                   .resize(cam, Image.BOX)) for ch in range(3)], axis=-1).astype(np.float64)
+    else:
+        pil = Image.fromarray((np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8))
+        arr = np.asarray(pil.resize(cam, Image.BOX)).astype(np.float64)
     if light["blur_px"] > 0.05:
         for ch in range(3):
             arr[..., ch] = gaussian(arr[..., ch], light["blur_px"])
     arr += rng.normal(0, light["noise"], arr.shape)
+    if bits == 16:
+        return Photo16((np.clip(arr, 0, 255) / 255 * 65535 + 0.5).astype(np.uint16))
     pil = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8))
     buf = io.BytesIO()
     pil.save(buf, "JPEG", quality=int(light["jpeg_quality"]))
@@ -214,7 +249,7 @@ def compose(base, mel, hem, shade):
     return np.exp(-od) * shade[..., None]
 
 
-def render_pores(rng, size_mm, src_px, light=None, density_per_cm2=None):
+def render_pores(rng, size_mm, src_px, light=None, density_per_cm2=None, bits=8):
     """One pore patch. Returns (camera image, truth dict)."""
     render_scale = 2
     px = src_px * render_scale
@@ -244,12 +279,12 @@ def render_pores(rng, size_mm, src_px, light=None, density_per_cm2=None):
                       "angle": angle, "labelled": bool(np.sqrt(rx * ry) * 2 >= PORE_MIN_DIAMETER_MM)})
     lin = compose(base, mel, hem, np.clip(shade, 0.2, 2))
     light = light or random_light(rng)
-    camera = degrade_and_resample(rng, lin, src_px, PORE_CANONICAL_PX_PER_MM, render_scale, light)
+    camera = degrade_and_resample(rng, lin, src_px, PORE_CANONICAL_PX_PER_MM, render_scale, light, bits)
     return camera, {"kind": "pores", "size_mm": size_mm, "px_per_mm": src_px, "ita": ita, "light": light, "pores": pores}
 
 
 def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, soft_od=None, ambiguous=None,
-                 min_od=SPOT_MIN_MELANIN_OD):
+                 min_od=SPOT_MIN_MELANIN_OD, bits=8):
     """One pigment patch. Returns (camera image, label at camera px/mm or at
     `label_px` if given, truth dict). The label is boolean; with `soft_od`
     (lo, hi) it is instead each spot's share of its nominal outline, weighted
@@ -313,7 +348,7 @@ def render_spots(rng, size_mm, src_px, light=None, n_spots=None, label_px=None, 
         hem[win] += rng.uniform(0.1, 0.5) / (1 + np.exp(np.clip((r - 1) / 0.3, -50, 50)))
     lin = compose(base, mel, hem, np.clip(shade, 0.2, 2))
     light = light or random_light(rng)
-    camera = degrade_and_resample(rng, lin, src_px, PIGMENT_CANONICAL_PX_PER_MM, render_scale, light)
+    camera = degrade_and_resample(rng, lin, src_px, PIGMENT_CANONICAL_PX_PER_MM, render_scale, light, bits)
     # Labels (nominal boundary r <= 1), area-averaged onto the label grid.
     inside_all = np.zeros((h, w), np.float32 if soft_od else np.uint8)
     outlines = []
@@ -366,7 +401,7 @@ EVAL_SPOT_PX = [1.5, 3, 6, 12]
 EVAL_EXPOSURES = [0.7, 1.0, 1.3]
 
 
-def write_eval(out: Path, per_cell: int, seed: int = 12345, min_od: float = SPOT_MIN_MELANIN_OD):
+def write_eval(out: Path, per_cell: int, seed: int = 12345, min_od: float = SPOT_MIN_MELANIN_OD, bits: int = 8):
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     index = []
@@ -374,7 +409,7 @@ def write_eval(out: Path, per_cell: int, seed: int = 12345, min_od: float = SPOT
         for ex in EVAL_EXPOSURES:
             for i in range(per_cell):
                 light = random_light(rng, exposure=ex)
-                cam, truth = render_pores(rng, 8.0, px, light=light)
+                cam, truth = render_pores(rng, 8.0, px, light=light, bits=bits)
                 name = f"pores_px{px}_ex{ex}_{i:02d}.png"
                 cam.save(out / name)
                 truth["file"] = name
@@ -383,13 +418,14 @@ def write_eval(out: Path, per_cell: int, seed: int = 12345, min_od: float = SPOT
         for ex in EVAL_EXPOSURES:
             for i in range(per_cell):
                 light = random_light(rng, exposure=ex)
-                cam, label, truth = render_spots(rng, 40.0, px, light=light, n_spots=int(rng.integers(1, 5)), min_od=min_od)
+                cam, label, truth = render_spots(rng, 40.0, px, light=light, n_spots=int(rng.integers(1, 5)), min_od=min_od,
+                                                 bits=bits)
                 name = f"spots_px{px}_ex{ex}_{i:02d}.png"
                 cam.save(out / name)
                 Image.fromarray(label.astype(np.uint8) * 255).save(out / name.replace(".png", "_label.png"))
                 truth["file"] = name
                 index.append(truth)
-    (out / "truth.json").write_text(json.dumps({"seed": seed, "patches": index}, indent=1))
+    (out / "truth.json").write_text(json.dumps({"seed": seed, "bits": bits, "patches": index}, indent=1))
     print(f"wrote {len(index)} evaluation patches to {out}")
 
 
@@ -402,9 +438,11 @@ def main():
     e.add_argument("--seed", type=int, default=12345)
     e.add_argument("--min-od", type=float, default=SPOT_MIN_MELANIN_OD,
                    help="label spots from this melanin contrast (an experiment; the images are the same)")
+    e.add_argument("--bits", type=int, choices=[8, 16], default=8,
+                   help="16: the same scenes as 16-bit PNGs without JPEG, as from a raw converter")
     args = ap.parse_args()
     if args.cmd == "eval":
-        write_eval(args.out, args.per_cell, args.seed, args.min_od)
+        write_eval(args.out, args.per_cell, args.seed, args.min_od, args.bits)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 use crate::capture::{read_sidecar, CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS, SIDECAR};
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -432,15 +432,50 @@ impl InputInfo {
     }
 }
 
-/// Reads and decodes one photo, upright, as 8-bit RGB: 16-bit and greyscale
-/// inputs are converted (alpha dropped) because the face models take 8-bit
-/// RGB. `info` is filled as far as reading got, so
+/// RGB with 16 bits per channel, as 16-bit PNG and TIFF decode.
+pub type Rgb16Image = ImageBuffer<Rgb<u16>, Vec<u16>>;
+
+/// A decoded photo, upright, alpha dropped, greyscale as RGB.
+#[derive(Clone)]
+pub struct Photo {
+    /// 8 bits per channel: what the face models, the quality checks and the
+    /// pictures read.
+    pub rgb: RgbImage,
+    /// A file with more than 8 bits per channel keeps them here, for the
+    /// measurements: rounding to 8 bits moves a smooth region's colour by up
+    /// to half a level, as much as a faint spot's contrast in dark skin's
+    /// blue channel.
+    pub deep: Option<Rgb16Image>,
+}
+
+impl Photo {
+    /// Keeps a 16-bit (or float) image's extra bits in `deep`.
+    pub fn from_decoded(image: DynamicImage) -> Self {
+        let bits = image.color().bits_per_pixel() / u16::from(image.color().channel_count());
+        if bits > 8 {
+            Photo {
+                rgb: image.to_rgb8(),
+                deep: Some(image.into_rgb16()),
+            }
+        } else {
+            image.into_rgb8().into()
+        }
+    }
+}
+
+impl From<RgbImage> for Photo {
+    fn from(rgb: RgbImage) -> Self {
+        Self { rgb, deep: None }
+    }
+}
+
+/// Reads and decodes one photo. `info` is filled as far as reading got, so
 /// an error record still carries the file's sha256 and size.
 pub fn load(
     path: &Path,
     limits: &DecodeLimits,
     info: &mut InputInfo,
-) -> Result<RgbImage, InputError> {
+) -> Result<Photo, InputError> {
     *info = InputInfo {
         index: info.index,
         ..InputInfo::unread(path)
@@ -562,7 +597,7 @@ pub fn load(
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(image.width());
     info.height = Some(image.height());
-    Ok(image.into_rgb8())
+    Ok(Photo::from_decoded(image))
 }
 
 /// Width and height from a PNG's IHDR, which the format requires first.

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dermascore::batch::{self, BatchOptions};
+use dermascore::face::warp::Depth;
 use dermascore::ingest::Shard;
 use dermascore::ingest::{self, DecodeLimits};
 use dermascore::report::pseudonym::Pseudonymiser;
@@ -276,6 +277,7 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             &[dir.join("cheek_input.png")],
             Some(scale),
             args.models.as_deref(),
+            Depth::Eight,
         )?;
     }
     if let Some(dir) = &args.real_faces {
@@ -283,7 +285,16 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             std::slice::from_ref(dir),
             None,
             args.models.as_deref(),
+            Depth::Eight,
         )?;
+        println!("\nThe same, each face carried at 16 bits and the changes re-encoded at 16 bits:");
+        figures["pigment_stability_real_faces_16bit"] =
+            dermascore::evaluate::real_photo_stability(
+                std::slice::from_ref(dir),
+                None,
+                args.models.as_deref(),
+                Depth::Sixteen,
+            )?;
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

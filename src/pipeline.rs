@@ -5,7 +5,7 @@
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::face::warp::Pyramid;
 use crate::face::{self, FaceGeometry, FaceModels};
-use crate::ingest::{self, DecodeLimits, InputInfo, InputItem};
+use crate::ingest::{self, DecodeLimits, InputInfo, InputItem, Photo};
 use crate::measure::{self, Measurements, SkinModels};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::quality::{self, Thresholds};
@@ -217,36 +217,36 @@ impl Analyzer {
         let loaded = ingest::load(&item.path, &self.options.limits, &mut info);
         let mut rec = self.record(info, item.subject.clone());
         rec.timing.decode_ms = ms(start);
-        let rgb = match loaded {
-            Ok(rgb) => rgb,
+        let photo = match loaded {
+            Ok(photo) => photo,
             Err(err) => return self.failed(rec, err, start),
         };
 
-        self.analyze_pixels(rgb, index, item, rec, start)
+        self.analyze_pixels(photo, index, item, rec, start)
     }
 
     /// Analyses an image already in memory (e.g. a re-rendered capture);
     /// `item` names it in the record. The record's input hash is that of the
     /// source file, if any.
-    pub fn analyze_image(&self, rgb: image::RgbImage, item: &InputItem) -> ImageRecord {
+    pub fn analyze_image(&self, photo: Photo, item: &InputItem) -> ImageRecord {
         let start = Instant::now();
         let mut info = InputInfo::unread(&item.path);
-        info.width = Some(rgb.width());
-        info.height = Some(rgb.height());
+        info.width = Some(photo.rgb.width());
+        info.height = Some(photo.rgb.height());
         let rec = self.record(info, item.subject.clone());
-        let rec = self.analyze_pixels(rgb, 0, item, rec, start);
+        let rec = self.analyze_pixels(photo, 0, item, rec, start);
         self.finish(rec, item)
     }
 
     fn analyze_pixels(
         &self,
-        rgb: image::RgbImage,
+        photo: Photo,
         index: usize,
         item: &InputItem,
         mut rec: ImageRecord,
         start: Instant,
     ) -> ImageRecord {
-        let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
+        let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let result = match self.checkout() {
             Ok(mut models) => {
                 let r = self.analyze_decoded(&mut models, &pyramid, index, item, &mut rec);
@@ -270,21 +270,21 @@ impl Analyzer {
     /// response to lighting.
     pub fn pigmentation_on_fixed_geometry(
         &self,
-        reference: &image::RgbImage,
-        variants: &[image::RgbImage],
+        reference: &Photo,
+        variants: &[Photo],
     ) -> Result<Vec<measure::PigmentReport>, InputError> {
         let mut models = self
             .checkout()
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = (|| {
-            let pyramid = Pyramid::new(reference, PYRAMID_MIN_SIDE);
+            let pyramid = Pyramid::of(reference, PYRAMID_MIN_SIDE);
             let (face, scale, zone_masks) = self.face_geometry(&mut models.face, &pyramid)?;
             variants
                 .iter()
-                .map(|rgb| {
-                    let pyramid = Pyramid::new(rgb, PYRAMID_MIN_SIDE);
+                .map(|photo| {
+                    let pyramid = Pyramid::of(photo, PYRAMID_MIN_SIDE);
                     let quality = quality::assess(
-                        rgb,
+                        &photo.rgb,
                         Some(&face),
                         &zone_masks,
                         &scale,
@@ -317,8 +317,9 @@ impl Analyzer {
         close_up: Option<PxPerMm>,
     ) -> Result<VisitPictures, InputError> {
         let mut info = InputInfo::unread(&item.path);
-        let rgb = ingest::load(&item.path, &self.options.limits, &mut info)?;
-        let pyramid = Pyramid::new(&rgb, PYRAMID_MIN_SIDE);
+        let photo = ingest::load(&item.path, &self.options.limits, &mut info)?;
+        let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+        let rgb = &photo.rgb;
         let mut models = self
             .checkout()
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
@@ -330,7 +331,7 @@ impl Analyzer {
             )?;
             let face = face.as_ref();
             let quality =
-                quality::assess(&rgb, face, &zone_masks, &scale, &self.options.thresholds);
+                quality::assess(rgb, face, &zone_masks, &scale, &self.options.thresholds);
             let m = self.measure(
                 &mut models.skin,
                 item,
@@ -340,8 +341,8 @@ impl Analyzer {
                 &quality,
                 None,
             )?;
-            let overlay = overlay::View::new(&rgb, face, &zone_masks)
-                .geometry(&rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
+            let overlay = overlay::View::new(rgb, face, &zone_masks)
+                .geometry(rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
                 .map_err(|e| {
                     InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
                 })?;
@@ -352,7 +353,7 @@ impl Analyzer {
                     (
                         z.name,
                         image::imageops::crop_imm(
-                            &rgb,
+                            rgb,
                             z.x0,
                             z.y0,
                             z.mask.width(),
@@ -543,7 +544,7 @@ impl Analyzer {
         };
         let pyramids: Vec<Pyramid> = list
             .iter()
-            .map(|(img, _)| Pyramid::new(img, PYRAMID_MIN_SIDE))
+            .map(|(photo, _)| Pyramid::of(photo, PYRAMID_MIN_SIDE))
             .collect();
         let capture = measure::Capture {
             report: measure::CaptureReport {
@@ -578,12 +579,13 @@ impl Analyzer {
         item: &InputItem,
         set: &crate::capture::CaptureSet,
         zone_masks: &[zones::ZoneMask],
-    ) -> Result<Vec<(image::RgbImage, measure::CapturePhoto)>, String> {
-        let mut loaded = Vec::new();
+    ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
+        let mut list = Vec::new();
         for photo in set.photos.iter().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
-            let img = ingest::load(&photo.path, &self.options.limits, &mut info)
+            let loaded = ingest::load(&photo.path, &self.options.limits, &mut info)
                 .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+            let img = &loaded.rgb;
             if img.dimensions() != first.dimensions() {
                 let e = crate::capture::AlignError::SizeMismatch(
                     img.width(),
@@ -593,19 +595,19 @@ impl Analyzer {
                 );
                 return Err(format!("{}: {e}", self.shown_path(&photo.path, item)));
             }
-            let skin = quality::skin_stats(&img, zone_masks);
+            let skin = quality::skin_stats(img, zone_masks);
             if let Some(why) = quality::exposure_refusal(&skin, &self.options.thresholds) {
                 return Err(format!("{}: {why}", self.shown_path(&photo.path, item)));
             }
-            loaded.push((img, info.sha256));
+            list.push((loaded, info.sha256));
         }
         let images: Vec<&image::RgbImage> = std::iter::once(first)
-            .chain(loaded.iter().map(|(i, _)| i))
+            .chain(list.iter().map(|(p, _)| &p.rgb))
             .collect();
         let lights: Vec<[f32; 3]> = set.photos.iter().map(|p| p.light.get()).collect();
         let shifts = crate::capture::align_set(&images, &lights)
             .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
-        Ok(loaded
+        Ok(list
             .into_iter()
             .zip(set.photos.iter().skip(1))
             .zip(shifts.into_iter().skip(1))

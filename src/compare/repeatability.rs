@@ -140,7 +140,7 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> MdcTable {
         let values: Vec<Vec<f64>> = variants
             .into_iter()
             .map(|v| {
-                let r = analyzer.analyze_image(v, &item);
+                let r = analyzer.analyze_image(v.into(), &item);
                 metrics
                     .iter()
                     .map(|m| {

@@ -14,15 +14,16 @@
 pub mod scars;
 
 use crate::error::SetupError;
-use crate::face::warp::Pyramid;
-use crate::measure::colour::{relight, Separator};
+use crate::face::warp::{Depth, Pyramid};
+use crate::ingest::Photo;
+use crate::measure::colour::{relight_photo, Separator};
 use crate::measure::segment::{self, CanonicalPatch, Component};
 use crate::measure::{pigment, pores};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::runtime::Device;
 use crate::units::PxPerMm;
 use crate::zones;
-use image::{GrayImage, ImageBuffer, Luma, RgbImage};
+use image::{GrayImage, ImageBuffer, Luma};
 use ort::session::Session;
 use serde::Deserialize;
 use serde_json::json;
@@ -100,13 +101,13 @@ fn sessions(models_dir: Option<&Path>) -> Result<Sessions, SetupError> {
 }
 
 fn whole(
-    rgb: &RgbImage,
+    photo: &Photo,
     mask: Option<&GrayImage>,
     scale: PxPerMm,
     canonical: f64,
 ) -> Option<CanonicalPatch> {
-    let pyramid = Pyramid::new(rgb, 16);
-    let zone = zones::patch(rgb.width(), rgb.height(), mask);
+    let pyramid = Pyramid::of(photo, 16);
+    let zone = zones::patch(photo.rgb.width(), photo.rgb.height(), mask);
     CanonicalPatch::from_zone(&pyramid, &zone, scale, canonical)
 }
 
@@ -357,9 +358,10 @@ pub fn run(
     let truth_path = synthetic.join("truth.json");
     let text = std::fs::read_to_string(&truth_path).map_err(|e| bad(&truth_path, e.to_string()))?;
     let truth: Truth = serde_json::from_str(&text).map_err(|e| bad(&truth_path, e.to_string()))?;
+    // As `analyze` decodes: a 16-bit set is measured at 16 bits.
     let load = |f: &str| {
         image::open(synthetic.join(f))
-            .map(|i| i.into_rgb8())
+            .map(Photo::from_decoded)
             .map_err(|e| bad(&synthetic.join(f), e.to_string()))
     };
     let infer = |e: ort::Error| SetupError::ModelLoad {
@@ -370,10 +372,10 @@ pub fn run(
     // ---- pores, synthetic
     let mut pore_cells: BTreeMap<(u64, u64), (PoreTally, PoreTally)> = BTreeMap::new();
     for t in truth.patches.iter().filter(|p| p.kind == "pores") {
-        let rgb = load(&t.file)?;
+        let photo = load(&t.file)?;
         let scale =
             PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
-        let Some(patch) = whole(&rgb, None, scale, pores::CANONICAL_PX_PER_MM) else {
+        let Some(patch) = whole(&photo, None, scale, pores::CANONICAL_PX_PER_MM) else {
             continue;
         };
         let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
@@ -439,9 +441,10 @@ pub fn run(
     // ---- pores, real close-up
     let mut real = serde_json::Value::Null;
     if let Some((dir, scale)) = real_pores {
-        let rgb = image::open(dir.join("cheek_input.png"))
-            .map_err(|e| bad(dir, e.to_string()))?
-            .into_rgb8();
+        let photo = image::open(dir.join("cheek_input.png"))
+            .map(Photo::from_decoded)
+            .map_err(|e| bad(dir, e.to_string()))?;
+        let rgb = &photo.rgb;
         let label = image::open(dir.join("cheek_pore_label.png"))
             .map_err(|e| bad(dir, e.to_string()))?
             .into_rgba8();
@@ -457,7 +460,7 @@ pub fn run(
                 0
             }])
         });
-        let patch = whole(&rgb, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM)
+        let patch = whole(&photo, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM)
             .ok_or_else(|| bad(dir, "empty ROI".into()))?;
         let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
         let model = to_original(
@@ -513,12 +516,13 @@ pub fn run(
     let (mut moved_near_spots_mm2, mut moved_elsewhere_mm2) = (0.0, 0.0);
     let (mut stability_steady, mut stability_unsteady) = (Vec::new(), Vec::new());
     for t in truth.patches.iter().filter(|p| p.kind == "spots") {
-        let rgb = load(&t.file)?;
-        let label = load(&t.file.replace(".png", "_label.png"))?;
+        let photo = load(&t.file)?;
+        let rgb = &photo.rgb;
+        let label = load(&t.file.replace(".png", "_label.png"))?.rgb;
         let truth_mask: Vec<bool> = label.pixels().map(|p| p.0[0] > 127).collect();
         let scale =
             PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
-        let canonical = |img: &RgbImage| {
+        let canonical = |img: &Photo| {
             whole(img, None, scale, pigment::CANONICAL_PX_PER_MM)
                 .ok_or_else(|| bad(&truth_path, "empty".into()))
         };
@@ -535,7 +539,7 @@ pub fn run(
                     borderline_mm2,
                 ))
             };
-        let patch = canonical(&rgb)?;
+        let patch = canonical(&photo)?;
         let (m, borderline_mm2) = model_spots(&patch, &mut s.pigment)?;
         // The classical baseline, on the original photo only.
         let b = to_original(
@@ -579,7 +583,7 @@ pub fn run(
                 let mut worst: f64 = 0.0;
                 let mut worst_split = [0.0; 2];
                 for (_, _, gains) in LIGHTING_CHANGES {
-                    let (mm, _) = model_spots(&canonical(&relight(&rgb, gains))?, &mut s.pigment)?;
+                    let (mm, _) = model_spots(&canonical(&relight_photo(&photo, gains))?, &mut s.pigment)?;
                     let change = (area(&mm) - a0).abs() / a0;
                     if change >= worst {
                         let s1 = split(&mm);
@@ -705,10 +709,16 @@ fn near_truth(truth: &[bool], width: u32, height: u32, scale: PxPerMm) -> Vec<bo
 /// response to lighting. Each photo is also analysed under
 /// `OTHER_LIGHTING_CHANGES`, to show how much the figures depend on the
 /// particular changes.
+///
+/// `depth`: at which depth the changed photos are re-encoded. At 16 bits
+/// each photo is first carried at 16 bits (its 8-bit values × 257), so the
+/// changes add no 8-bit rounding: what is left is the normalisation's
+/// own residual on real skin.
 pub fn real_photo_stability(
     inputs: &[std::path::PathBuf],
     patch_scale: Option<PxPerMm>,
     models_dir: Option<&Path>,
+    depth: Depth,
 ) -> Result<serde_json::Value, SetupError> {
     use crate::measure::PigmentReport;
     let analyzer = crate::pipeline::Analyzer::new(crate::pipeline::Options {
@@ -785,7 +795,11 @@ pub fn real_photo_stability(
         // Decoded as `analyze` decodes (orientation, bit depth, alpha).
         let mut info = crate::ingest::InputInfo::unread(&item.path);
         let rgb = match crate::ingest::load(&item.path, &Default::default(), &mut info) {
-            Ok(rgb) => rgb,
+            Ok(photo) if depth == Depth::Sixteen && photo.deep.is_none() => Photo {
+                deep: Some(image::DynamicImage::ImageRgb8(photo.rgb.clone()).into_rgb16()),
+                rgb: photo.rgb,
+            },
+            Ok(photo) => photo,
             Err(e) => {
                 println!("  {name:<28} no figure: {}", e.message);
                 rows.push(json!({"photo": name, "pigmented_pct": null, "reason": e.message}));
@@ -808,9 +822,9 @@ pub fn real_photo_stability(
             rows.push(json!({"photo": name, "pigmented_pct": null, "reason": why}));
             continue;
         };
-        let relit: Vec<RgbImage> = LIGHTING_CHANGES
+        let relit: Vec<Photo> = LIGHTING_CHANGES
             .iter()
-            .map(|(_, _, g)| relight(&rgb, *g))
+            .map(|(_, _, g)| relight_photo(&rgb, *g))
             .collect();
         let scale_of = |rec: &crate::report::ImageRecord| {
             rec.scale
@@ -826,7 +840,7 @@ pub fn real_photo_stability(
             .as_ref()
             .map(severities)
             .unwrap_or_default();
-        let mut analyse = |img: RgbImage| {
+        let mut analyse = |img: Photo| {
             let rec = analyzer.analyze_image(img, &item);
             let moved = base_scale
                 .zip(scale_of(&rec))
@@ -852,7 +866,7 @@ pub fn real_photo_stability(
         let scale_moved_pct = moved.into_iter().fold(0.0, f64::max);
         let other: Vec<_> = OTHER_LIGHTING_CHANGES
             .iter()
-            .map(|(_, _, g)| analyse(relight(&rgb, *g)).0)
+            .map(|(_, _, g)| analyse(relight_photo(&rgb, *g)).0)
             .collect();
         let other = worst(&base, &other);
         let face_changes: Vec<Option<f64>> = variants

@@ -3,7 +3,8 @@
 //! downscaling never aliases (a 12 MP face reduced to 192 px would otherwise
 //! keep only one pixel in eight).
 
-use image::RgbImage;
+use crate::ingest::{Photo, Rgb16Image};
+use image::{ImageBuffer, Pixel, Rgb, RgbImage};
 
 /// Maps crop pixel indices `(u, v)` to the continuous image coordinates of
 /// their centres (image pixel `i` spans `[i, i+1)`):
@@ -73,36 +74,68 @@ impl Affine {
     }
 }
 
-/// An image and its successive 2×2 box-filtered halvings.
+/// How finely a pyramid's samples resolve a channel: what the photo carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Eight,
+    Sixteen,
+}
+
+/// An image and its successive 2×2 box-filtered halvings. Samples come out
+/// on the 8-bit scale (0–255) whatever the depth; a 16-bit photo keeps its
+/// fractions of a level, halvings included.
 pub struct Pyramid<'a> {
+    /// The 8-bit image (the whole photo, for what reads pixels directly).
     base: &'a RgbImage,
-    levels: Vec<RgbImage>,
+    levels: Levels<'a>,
+}
+
+enum Levels<'a> {
+    Eight(Vec<RgbImage>),
+    Sixteen {
+        base: &'a Rgb16Image,
+        halvings: Vec<Rgb16Image>,
+    },
 }
 
 impl<'a> Pyramid<'a> {
     /// Builds halvings until the shorter side drops below `min_side`.
     pub fn new(base: &'a RgbImage, min_side: u32) -> Self {
-        let mut levels: Vec<RgbImage> = Vec::new();
-        loop {
-            let prev = levels.last().unwrap_or(base);
-            if prev.width().min(prev.height()) / 2 < min_side.max(1) {
-                break;
-            }
-            let next = halve(prev);
-            levels.push(next);
+        Self {
+            base,
+            levels: Levels::Eight(halvings(base, min_side)),
         }
-        Self { base, levels }
+    }
+
+    /// A photo's pyramid, sampled at the photo's own depth.
+    pub fn of(photo: &'a Photo, min_side: u32) -> Self {
+        match &photo.deep {
+            Some(deep) if deep.dimensions() == photo.rgb.dimensions() => Self {
+                base: &photo.rgb,
+                levels: Levels::Sixteen {
+                    base: deep,
+                    halvings: halvings(deep, min_side),
+                },
+            },
+            _ => Self::new(&photo.rgb, min_side),
+        }
     }
 
     pub fn base(&self) -> &RgbImage {
         self.base
     }
 
-    fn level(&self, k: usize) -> &RgbImage {
-        if k == 0 {
-            self.base
-        } else {
-            &self.levels[k - 1]
+    pub fn depth(&self) -> Depth {
+        match self.levels {
+            Levels::Eight(_) => Depth::Eight,
+            Levels::Sixteen { .. } => Depth::Sixteen,
+        }
+    }
+
+    fn halvings(&self) -> usize {
+        match &self.levels {
+            Levels::Eight(h) => h.len(),
+            Levels::Sixteen { halvings, .. } => halvings.len(),
         }
     }
 
@@ -122,54 +155,119 @@ impl<'a> Pyramid<'a> {
         // Deepest level whose pixels are still no larger than a crop pixel.
         let mut k = 0usize;
         let ratio = map.scale();
-        while k < self.levels.len() && (1u32 << (k + 1)) as f32 <= ratio {
+        while k < self.halvings() && (1u32 << (k + 1)) as f32 <= ratio {
             k += 1;
         }
-        let img = self.level(k);
         let f = 1.0 / (1u32 << k) as f32;
-        let (w, h) = (img.width() as i32, img.height() as i32);
-        let raw = img.as_raw();
-        let pad = offset; // value of a zero pixel after normalisation
-        for v in 0..height {
-            for u in 0..width {
-                let (x, y) = map.apply(u as f32, v as f32);
-                // Index coordinates at level k (pixel centres sit at +0.5).
-                let xs = x * f - 0.5;
-                let ys = y * f - 0.5;
-                let x0 = xs.floor();
-                let y0 = ys.floor();
-                let fx = xs - x0;
-                let fy = ys - y0;
-                let (x0, y0) = (x0 as i32, y0 as i32);
-                let o = ((v * width + u) * 3) as usize;
-                let mut acc = [0.0f32; 3];
-                for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-                    for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-                        let (px, py) = (x0 + dx, y0 + dy);
-                        if px < 0 || py < 0 || px >= w || py >= h {
-                            continue;
-                        }
-                        let i = ((py * w + px) * 3) as usize;
-                        let wgt = wx * wy;
-                        acc[0] += raw[i] as f32 * wgt;
-                        acc[1] += raw[i + 1] as f32 * wgt;
-                        acc[2] += raw[i + 2] as f32 * wgt;
-                    }
-                }
-                out[o] = acc[0] * scale + pad;
-                out[o + 1] = acc[1] * scale + pad;
-                out[o + 2] = acc[2] * scale + pad;
+        match &self.levels {
+            Levels::Eight(halvings) => {
+                let img = if k == 0 { self.base } else { &halvings[k - 1] };
+                sample_level(img, f, map, width, height, scale, offset, out)
+            }
+            Levels::Sixteen { base, halvings } => {
+                let img = if k == 0 { *base } else { &halvings[k - 1] };
+                // 65535 is white, as 255 is at 8 bits.
+                let unit = 255.0 / 65535.0;
+                sample_level(img, f, map, width, height, scale * unit, offset, out)
             }
         }
     }
 }
 
-fn halve(src: &RgbImage) -> RgbImage {
+/// A channel value the pyramid holds: 8 or 16 bits.
+trait Level: image::Primitive + Into<f32> {
+    /// The rounded mean of four values.
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self;
+}
+
+impl Level for u8 {
+    fn mean4(a: u8, b: u8, c: u8, d: u8) -> u8 {
+        ((u16::from(a) + u16::from(b) + u16::from(c) + u16::from(d) + 2) >> 2) as u8
+    }
+}
+
+impl Level for u16 {
+    fn mean4(a: u16, b: u16, c: u16, d: u16) -> u16 {
+        ((u32::from(a) + u32::from(b) + u32::from(c) + u32::from(d) + 2) >> 2) as u16
+    }
+}
+
+fn halvings<P: Level>(base: &ImageBuffer<Rgb<P>, Vec<P>>, min_side: u32) -> Vec<ImageBuffer<Rgb<P>, Vec<P>>>
+where
+    Rgb<P>: Pixel<Subpixel = P>,
+{
+    let mut levels: Vec<ImageBuffer<Rgb<P>, Vec<P>>> = Vec::new();
+    loop {
+        let prev = levels.last().unwrap_or(base);
+        if prev.width().min(prev.height()) / 2 < min_side.max(1) {
+            break;
+        }
+        let next = halve(prev);
+        levels.push(next);
+    }
+    levels
+}
+
+/// Bilinear samples of one level (`f`: level pixels per image pixel),
+/// `value · scale + offset`.
+#[allow(clippy::too_many_arguments)]
+fn sample_level<P: Level>(
+    img: &ImageBuffer<Rgb<P>, Vec<P>>,
+    f: f32,
+    map: &Affine,
+    width: u32,
+    height: u32,
+    scale: f32,
+    offset: f32,
+    out: &mut [f32],
+) where
+    Rgb<P>: Pixel<Subpixel = P>,
+{
+    let (w, h) = (img.width() as i32, img.height() as i32);
+    let raw = img.as_raw();
+    let pad = offset; // value of a zero pixel after normalisation
+    for v in 0..height {
+        for u in 0..width {
+            let (x, y) = map.apply(u as f32, v as f32);
+            // Index coordinates at level k (pixel centres sit at +0.5).
+            let xs = x * f - 0.5;
+            let ys = y * f - 0.5;
+            let x0 = xs.floor();
+            let y0 = ys.floor();
+            let fx = xs - x0;
+            let fy = ys - y0;
+            let (x0, y0) = (x0 as i32, y0 as i32);
+            let o = ((v * width + u) * 3) as usize;
+            let mut acc = [0.0f32; 3];
+            for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+                for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+                    let (px, py) = (x0 + dx, y0 + dy);
+                    if px < 0 || py < 0 || px >= w || py >= h {
+                        continue;
+                    }
+                    let i = ((py * w + px) * 3) as usize;
+                    let wgt = wx * wy;
+                    acc[0] += raw[i].into() * wgt;
+                    acc[1] += raw[i + 1].into() * wgt;
+                    acc[2] += raw[i + 2].into() * wgt;
+                }
+            }
+            out[o] = acc[0] * scale + pad;
+            out[o + 1] = acc[1] * scale + pad;
+            out[o + 2] = acc[2] * scale + pad;
+        }
+    }
+}
+
+fn halve<P: Level>(src: &ImageBuffer<Rgb<P>, Vec<P>>) -> ImageBuffer<Rgb<P>, Vec<P>>
+where
+    Rgb<P>: Pixel<Subpixel = P>,
+{
     let (w, h) = (src.width() / 2, src.height() / 2);
     let row = src.width() as usize * 3;
     let raw = src.as_raw();
-    let mut out = vec![0u8; (w * h * 3) as usize];
-    // Row pairs as slices, pixel pairs as 6-byte chunks: the compiler can
+    let mut out = vec![P::zero(); (w * h * 3) as usize];
+    // Row pairs as slices, pixel pairs as 6-value chunks: the compiler can
     // vectorise this, which an index per channel prevents.
     for (y, dst) in out.chunks_exact_mut(w as usize * 3).enumerate() {
         let r0 = &raw[2 * y * row..][..w as usize * 6];
@@ -180,16 +278,11 @@ fn halve(src: &RgbImage) -> RgbImage {
             .zip(r1.chunks_exact(6))
         {
             for c in 0..3 {
-                o[c] = ((u16::from(a[c])
-                    + u16::from(a[c + 3])
-                    + u16::from(b[c])
-                    + u16::from(b[c + 3])
-                    + 2)
-                    >> 2) as u8;
+                o[c] = P::mean4(a[c], a[c + 3], b[c], b[c + 3]);
             }
         }
     }
-    RgbImage::from_raw(w, h, out).unwrap_or_default()
+    ImageBuffer::from_raw(w, h, out).unwrap_or_else(|| ImageBuffer::new(0, 0))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! camera and light, so they are for comparing a patient with themselves
 //! under the same capture, never across devices.
 
+use crate::ingest::Photo;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,27 @@ pub fn relight(img: &image::RgbImage, gains: [f64; 3]) -> image::RgbImage {
         *p = image::Rgb([0, 1, 2].map(|k| encode(lin[p.0[k] as usize] * gains[k])));
     }
     out
+}
+
+/// [`relight`] at the photo's own depth: a 16-bit photo is re-encoded at
+/// 16 bits (and its 8-bit rendering made from that).
+pub fn relight_photo(photo: &Photo, gains: [f64; 3]) -> Photo {
+    match &photo.deep {
+        None => relight(&photo.rgb, gains).into(),
+        Some(deep) => {
+            let encode = |c: f64| (crate::srgb::from_linear(c) * 65535.0).round() as u16;
+            let mut out = deep.clone();
+            for p in out.pixels_mut() {
+                *p = image::Rgb([0, 1, 2].map(|k| {
+                    encode(crate::srgb::to_linear(f64::from(p.0[k]) / 65535.0) * gains[k])
+                }));
+            }
+            Photo {
+                rgb: image::DynamicImage::ImageRgb16(out.clone()).to_rgb8(),
+                deep: Some(out),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,11 +176,15 @@ impl Default for Separator {
 impl Separator {
     /// (melanin index, haemoglobin index) of one 8-bit sRGB pixel.
     pub fn indices(&self, rgb: [u8; 3]) -> (f64, f64) {
-        let od = [
-            self.od[rgb[0] as usize],
-            self.od[rgb[1] as usize],
-            self.od[rgb[2] as usize],
-        ];
+        self.of_od(rgb.map(|c| self.od[c as usize]))
+    }
+
+    /// (melanin index, haemoglobin index) of one pixel in linear light.
+    pub fn indices_linear(&self, linear: [f64; 3]) -> (f64, f64) {
+        self.of_od(linear.map(|l| -(l.max(1e-4)).ln()))
+    }
+
+    fn of_od(&self, od: [f64; 3]) -> (f64, f64) {
         let m = self.inv[0][0] * od[0] + self.inv[0][1] * od[1] + self.inv[0][2] * od[2];
         let h = self.inv[1][0] * od[0] + self.inv[1][1] * od[1] + self.inv[1][2] * od[2];
         (m, h)

@@ -5,6 +5,7 @@
 use super::colour::{self, ItaCategory, Lab, Separator};
 use super::segment::{CanonicalPatch, Component};
 use crate::score::{self, Score};
+use crate::face::warp::Depth;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -189,13 +190,20 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
         if !patch.mask[i] {
             continue;
         }
-        let p = patch.pixel_u8(i);
-        let [l, a, b] = colour::lab_from_linear_f32(
-            lin32[p[0] as usize],
-            lin32[p[1] as usize],
-            lin32[p[2] as usize],
-        );
-        let (m, h) = sep.indices(p);
+        let ([l, a, b], (m, h)) = match patch.depth {
+            Depth::Eight => {
+                let p = patch.pixel_u8(i);
+                let [r, g, b] = p.map(|c| lin32[c as usize]);
+                (colour::lab_from_linear_f32(r, g, b), sep.indices(p))
+            }
+            Depth::Sixteen => {
+                let [r, g, b] = [0, 1, 2].map(|k| patch.linear(patch.rgb[i * 3 + k]));
+                (
+                    colour::lab_from_linear_f32(r, g, b),
+                    sep.indices_linear([r, g, b].map(f64::from)),
+                )
+            }
+        };
         out.l[i] = l;
         out.a[i] = a;
         out.b[i] = b;

@@ -1,7 +1,7 @@
 //! Zones at a canonical resolution, segmentation models run on them, and the
 //! connected components of what they find.
 
-use crate::face::warp::{Affine, Pyramid};
+use crate::face::warp::{Affine, Depth, Pyramid};
 use crate::units::PxPerMm;
 use crate::zones::ZoneMask;
 use ort::session::Session;
@@ -39,6 +39,8 @@ pub struct CanonicalPatch {
     input: [std::sync::OnceLock<Vec<f32>>; 2],
     /// Canonical pixel index → image coordinates of its centre.
     pub map: Affine,
+    /// The photo's depth, which sets how finely samples become linear light.
+    pub depth: Depth,
 }
 
 impl CanonicalPatch {
@@ -96,10 +98,11 @@ impl CanonicalPatch {
             mask,
             map,
             input: Default::default(),
+            depth: pyramid.depth(),
         })
     }
 
-    /// A whole image (or its masked part) as one patch, at the canonical scale.
+    /// How many pixels are measured.
     pub fn mask_pixels(&self) -> u64 {
         self.mask.iter().filter(|&&m| m).count() as u64
     }
@@ -108,9 +111,28 @@ impl CanonicalPatch {
         self.mask_pixels() as f64 / (self.px_per_mm * self.px_per_mm)
     }
 
-    /// The zone's per-channel skin reference in linear light, from a
-    /// histogram of its pixels on 0.25 steps.
+    /// Linear light of one of this patch's samples (0–255 scale). An 8-bit
+    /// photo's go through the quarter-step table, as every figure in the
+    /// README was measured; a 16-bit photo's exactly, since quarter-level
+    /// steps would undo the precision it brought.
+    pub fn linear(&self, v: f32) -> f32 {
+        match self.depth {
+            Depth::Eight => crate::srgb::linear_of_sample(v),
+            Depth::Sixteen => crate::srgb::to_linear(f64::from(v) / 255.0) as f32,
+        }
+    }
+
+    /// The zone's per-channel skin reference in linear light. Not below
+    /// sRGB value 1.
     pub fn channel_reference(&self, reference: Reference) -> [f32; 3] {
+        match self.depth {
+            Depth::Eight => self.channel_reference_quarter_steps(reference),
+            Depth::Sixteen => self.channel_reference_exact(reference),
+        }
+    }
+
+    /// From a histogram of the zone's pixels on 0.25 steps.
+    fn channel_reference_quarter_steps(&self, reference: Reference) -> [f32; 3] {
         let lut = crate::srgb::linear_lut_quarter_steps();
         let mut out = [1.0f32; 3];
         for (ch, o) in out.iter_mut().enumerate() {
@@ -155,6 +177,41 @@ impl CanonicalPatch {
         out
     }
 
+    /// From the zone's pixels sorted, each at its own linear value.
+    fn channel_reference_exact(&self, reference: Reference) -> [f32; 3] {
+        let floor = self.linear(1.0);
+        [0, 1, 2].map(|ch| {
+            let mut v: Vec<f32> = (0..self.mask.len())
+                .filter(|&i| self.mask[i])
+                .map(|i| self.linear(self.rgb[i * 3 + ch]))
+                .collect();
+            if v.is_empty() {
+                return floor;
+            }
+            v.sort_unstable_by(f32::total_cmp);
+            let value = match reference {
+                // The lower median, as the histogram's.
+                Reference::Median => v[(v.len() - 1) / 2],
+                Reference::InterquartileMean => {
+                    let n = v.len() as f64;
+                    let (lo, hi) = (n * 0.25, n * 0.75);
+                    let (mut sum, mut weight) = (0.0f64, 0.0f64);
+                    for (i, &x) in v.iter().enumerate() {
+                        let take = (hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0);
+                        sum += take * f64::from(x);
+                        weight += take;
+                    }
+                    if weight > 0.0 {
+                        (sum / weight) as f32
+                    } else {
+                        floor
+                    }
+                }
+            };
+            value.max(floor)
+        })
+    }
+
     /// The models' input: NCHW, linear RGB over the zone's per-channel
     /// reference (in linear light), minus 1, so that exposure and colour
     /// casts (gains in linear light) cancel exactly. Pixels outside the zone
@@ -165,14 +222,13 @@ impl CanonicalPatch {
     }
 
     fn make_model_input(&self, reference: Reference) -> Vec<f32> {
-        let lin = crate::srgb::linear_of_sample;
         let per_channel = self.channel_reference(reference).map(|m| m.max(1e-4));
         let n = (self.width * self.height) as usize;
         let mut out = vec![0.0f32; 3 * n];
         for i in 0..n {
             if self.mask[i] {
                 for ch in 0..3 {
-                    out[ch * n + i] = lin(self.rgb[i * 3 + ch]) / per_channel[ch] - 1.0;
+                    out[ch * n + i] = self.linear(self.rgb[i * 3 + ch]) / per_channel[ch] - 1.0;
                 }
             }
         }
@@ -204,7 +260,7 @@ impl CanonicalPatch {
         };
         let mut rgb = vec![0.0f32; (self.width * self.height * 3) as usize];
         pyramid.sample(&map, self.width, self.height, 1.0, 0.0, &mut rgb);
-        let lin = crate::srgb::linear_of_sample;
+        let lin = |v| self.linear(v);
         super::relief::Plane {
             width: self.width as usize,
             height: self.height as usize,
@@ -344,6 +400,7 @@ mod tests {
             mask: vec![true; n],
             zone: vec![true; n],
             input: Default::default(),
+            depth: Depth::Eight,
             map: Affine {
                 a: 1.0,
                 b: 0.0,
