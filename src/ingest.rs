@@ -631,6 +631,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_16_bit_png_keeps_its_extra_bits_and_an_8_bit_one_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_back = |name: &str, img: DynamicImage| {
+            let path = dir.path().join(name);
+            img.save(&path).unwrap();
+            let mut info = InputInfo::unread(&path);
+            let photo = load(&path, &DecodeLimits::default(), &mut info).unwrap();
+            (photo, info.color)
+        };
+        // 100.5 levels on the 8-bit scale: between two 8-bit levels.
+        let deep = Rgb16Image::from_pixel(64, 64, Rgb([25_829, 12_850, 257]));
+        let (photo, color) = load_back("deep.png", DynamicImage::ImageRgb16(deep));
+        assert_eq!(color.as_deref(), Some("rgb16"));
+        assert_eq!(
+            photo.deep.map(|d| d.get_pixel(5, 5).0),
+            Some([25_829, 12_850, 257])
+        );
+        assert_eq!(photo.rgb.get_pixel(5, 5).0[1], 50);
+        let flat = RgbImage::from_pixel(64, 64, Rgb([100, 50, 1]));
+        let (photo, _) = load_back("flat.png", DynamicImage::ImageRgb8(flat));
+        assert!(photo.deep.is_none());
+    }
+
+    #[test]
     fn truncated_jpeg_is_detected() {
         let complete = [0xff, 0xd8, 0xff, 0xda, 1, 2, 0xff, 0x00, 3, 0xff, 0xd9];
         assert!(jpeg_is_complete(&complete));

@@ -4,7 +4,9 @@
 # 12345; acne scars: seed 424242; neither used in training), then runs
 # `dermascore evaluate` on them and on the real labelled close-up in
 # ../shared/photos/pores. Its scale, 12.6 px/mm, is dermascore's own
-# interpupillary estimate for that photo (its eyes are closed).
+# interpupillary estimate for that photo (its eyes are closed). The same
+# pore and pigment scenes are also written at 16 bits per channel without
+# JPEG (--bits 16) and evaluated into models/evaluation_16bit.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=target/venv-train
@@ -12,11 +14,13 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r models/train/requirements.txt
 fi
-rm -rf target/synth-eval target/scar-eval
+rm -rf target/synth-eval target/synth-eval-16bit target/scar-eval
 "$venv/bin/python" datasets/synth_skin.py eval --out target/synth-eval --per-cell 8 --seed 12345
+"$venv/bin/python" datasets/synth_skin.py eval --out target/synth-eval-16bit --per-cell 8 --seed 12345 --bits 16
 "$venv/bin/python" datasets/synth_scars.py eval --out target/scar-eval --per-px 10 --seed 424242
 cargo build --release --quiet
 target/release/dermascore evaluate --synthetic target/synth-eval --scars target/scar-eval \
   --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --real-faces ../shared/photos/faces \
   --json models/evaluation.json
+target/release/dermascore evaluate --synthetic target/synth-eval-16bit --json models/evaluation_16bit.json
 "$venv/bin/python" models/train/record_measured.py

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMAND = "bash models/train/evaluate.sh (figures in models/evaluation.json)"
+COMMAND = "bash models/train/evaluate.sh (figures in models/evaluation.json and models/evaluation_16bit.json)"
 
 
 def r4(v):
@@ -52,7 +52,19 @@ def main():
             cell(r): r4(r["model"]["median_dice"]) for r in ev["pigment_synthetic"]},
         "synthetic_median_area_error_pct_by_px_per_mm_exposure": {
             cell(r): round(r["model"]["median_area_error_pct"], 1) for r in ev["pigment_synthetic"]},
+        "stability_real_face_zones_carried_at_16_bits": r4(
+            ev.get("pigment_stability_real_faces_16bit", {}).get("summary", {})),
     }
+    deep_path = ROOT / "models" / "evaluation_16bit.json"
+    if deep_path.exists():
+        deep = json.loads(deep_path.read_text())
+        models["pigment_segmentation"]["measured"].update({
+            "stability_16bit_synthetic_worst_change_pct": r4(deep["pigment_stability_worst_change_pct"]),
+            "stability_16bit_scenes_recorded_at_8_bits": {
+                k: r4(v) for k, v in (deep.get("pigment_stability_recorded_at_8_bits") or {}).items()},
+            "synthetic_16bit_median_dice_by_px_per_mm_exposure": {
+                cell(r): r4(r["model"]["median_dice"]) for r in deep["pigment_synthetic"]},
+        })
 
     scars = ev["acne_scars"]
     single = {r["group"]: r for r in scars["by_type"] if r["mode"] == "single"}

@@ -74,6 +74,8 @@ struct Patch {
 #[derive(Debug, Deserialize)]
 struct Light {
     exposure: f64,
+    #[serde(default)]
+    jpeg_quality: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,6 +517,7 @@ pub fn run(
     let mut stability_by_px: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     let (mut moved_near_spots_mm2, mut moved_elsewhere_mm2) = (0.0, 0.0);
     let (mut stability_steady, mut stability_unsteady) = (Vec::new(), Vec::new());
+    let (mut recorded_png, mut recorded_jpeg) = (Vec::new(), Vec::new());
     for t in truth.patches.iter().filter(|p| p.kind == "spots") {
         let photo = load(&t.file)?;
         let rgb = &photo.rgb;
@@ -603,6 +606,32 @@ pub fn run(
                     .entry(key.0)
                     .or_default()
                     .push(100.0 * worst);
+                // A 16-bit set also stands for the scene recorded anew
+                // under each light at 8 bits (each rendering rounded on its
+                // own), as PNG and as JPEG at the patch's quality: a new
+                // photo rather than an edit of the 8-bit one.
+                if photo.deep.is_some() {
+                    let quality = t.light.jpeg_quality.unwrap_or(90);
+                    for (jpeg, out) in [(false, &mut recorded_png), (true, &mut recorded_jpeg)] {
+                        let area_of = |p: &Photo, s: &mut Session| -> Result<f64, SetupError> {
+                            let rgb = if jpeg {
+                                jpeg_round_trip(&p.rgb, quality).map_err(|e| bad(&truth_path, e))?
+                            } else {
+                                p.rgb.clone()
+                            };
+                            Ok(area(&model_spots(&canonical(&rgb.into())?, s)?.0))
+                        };
+                        let r0 = area_of(&photo, &mut s.pigment)?;
+                        if r0 > 0.0 {
+                            let mut worst: f64 = 0.0;
+                            for (_, _, gains) in LIGHTING_CHANGES {
+                                let r = area_of(&relight_photo(&photo, gains), &mut s.pigment)?;
+                                worst = worst.max((r - r0).abs() / r0);
+                            }
+                            out.push(100.0 * worst);
+                        }
+                    }
+                }
             }
         }
     }
@@ -660,6 +689,25 @@ pub fn run(
             v.len()
         );
     }
+    let count_over = |v: &[f64]| v.iter().filter(|&&w| w >= 10.0).count();
+    println!(
+        "  at 10 % or more: {} of {} patches",
+        count_over(&stability),
+        stability.len()
+    );
+    let recorded = if recorded_png.is_empty() {
+        serde_json::Value::Null
+    } else {
+        let mut out = json!({});
+        for (label, key, v) in [("PNG", "png", &recorded_png), ("JPEG at the patch's quality", "jpeg", &recorded_jpeg)] {
+            println!(
+                "  the scene recorded anew under each light at 8 bits, {label}: median {:.1} %, max {:.1} %, {} of {} at 10 % or more",
+                median(v), max_of(v), count_over(v), v.len()
+            );
+            out[key] = json!({"median": median(v), "max": max_of(v), "patches": v.len(), "at_or_over_10_pct": count_over(v)});
+        }
+        out
+    };
     let stability_rows: Vec<_> = stability_by_px
         .iter()
         .map(|(px, v)| json!({"px_per_mm": *px as f64 / 10.0, "median_pct": median(v), "max_pct": max_of(v), "patches": v.len()}))
@@ -671,11 +719,24 @@ pub fn run(
             "model_median_abs_diameter_error_mm": median(&abs_all), "dog_baseline_f1": all_b.f1().2},
         "pores_real": real,
         "pigment_synthetic": pigment_rows,
+        "pigment_stability_recorded_at_8_bits": recorded,
         "pigment_stability_worst_change_pct": {"median": median(&stability), "max": max_of(&stability), "patches": stability.len(),
+            "at_or_over_10_pct": count_over(&stability),
             "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2,
             "marked_steady": {"patches": stability_steady.len(), "median": median(&stability_steady), "max": max_of(&stability_steady)},
             "marked_unsteady": {"patches": stability_unsteady.len(), "median": median(&stability_unsteady), "max": max_of(&stability_unsteady)}},
     }))
+}
+
+/// `rgb` saved as JPEG at `quality` and decoded again.
+fn jpeg_round_trip(rgb: &image::RgbImage, quality: u8) -> Result<image::RgbImage, String> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(rgb)
+        .map_err(|e| e.to_string())?;
+    image::load_from_memory(&bytes)
+        .map(|i| i.into_rgb8())
+        .map_err(|e| e.to_string())
 }
 
 /// Per region ("face" or a zone): the pigmented share (%), or its worst

@@ -307,6 +307,35 @@ mod tests {
         assert!((a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4);
     }
 
+    /// A 16-bit photo's fractions of a level survive sampling, at full
+    /// size and from a halving (which an 8-bit pyramid would round).
+    #[test]
+    fn a_deep_photo_samples_between_8_bit_levels() {
+        let level = 100.5f32;
+        let v = (level / 255.0 * 65535.0).round() as u16;
+        let photo = Photo {
+            rgb: RgbImage::from_pixel(64, 64, image::Rgb([101; 3])),
+            deep: Some(Rgb16Image::from_pixel(64, 64, image::Rgb([v; 3]))),
+        };
+        let pyr = Pyramid::of(&photo, 8);
+        assert_eq!(pyr.depth(), Depth::Sixteen);
+        for side in [32.0, 64.0] {
+            // 4 crop pixels over `side` image pixels: levels 3 and 4.
+            let mut out = vec![0.0; 4 * 4 * 3];
+            pyr.sample(
+                &Affine::rotated_square(32.0, 32.0, side, 0.0, 4),
+                4,
+                4,
+                1.0,
+                0.0,
+                &mut out,
+            );
+            let inside = out[(4 + 1) * 3];
+            assert!((inside - level).abs() < 0.01, "{side}: {inside}");
+        }
+        assert_eq!(Pyramid::of(&photo.rgb.clone().into(), 8).depth(), Depth::Eight);
+    }
+
     #[test]
     fn sampling_a_flat_image_gives_flat_crop_and_pads_outside() {
         let img = RgbImage::from_pixel(64, 64, image::Rgb([100, 150, 200]));

@@ -424,6 +424,23 @@ mod tests {
         assert!((iqm - want).abs() < 1e-6, "{iqm} vs {want}");
     }
 
+    /// A 16-bit photo's reference is taken at each pixel's own value: the
+    /// quarter-step table would put 60.05 and 60.1 on one step.
+    #[test]
+    fn a_deep_patch_takes_its_reference_at_full_precision() {
+        let exact = |v: f32| crate::srgb::to_linear(f64::from(v) / 255.0) as f32;
+        let values = [60.1f32, 60.2, 60.3, 60.4, 60.5, 60.6, 60.7, 200.0];
+        let mut p = strip(&values);
+        p.depth = Depth::Sixteen;
+        let iqm = p.channel_reference(Reference::InterquartileMean)[0];
+        let want = (exact(60.3) + exact(60.4) + exact(60.5) + exact(60.6)) / 4.0;
+        assert!((iqm - want).abs() < 1e-7, "{iqm} vs {want}");
+        assert_eq!(p.channel_reference(Reference::Median)[0], exact(60.4));
+        assert_ne!(p.linear(60.05), p.linear(60.1));
+        p.depth = Depth::Eight;
+        assert_eq!(p.linear(60.05), p.linear(60.1));
+    }
+
     #[test]
     fn the_interquartile_mean_moves_smoothly_where_the_median_jumps() {
         // Half the pixels at 60, half at 61: nudging one pixel from 60 to 61
