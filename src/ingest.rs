@@ -471,11 +471,7 @@ impl From<RgbImage> for Photo {
 
 /// Reads and decodes one photo. `info` is filled as far as reading got, so
 /// an error record still carries the file's sha256 and size.
-pub fn load(
-    path: &Path,
-    limits: &DecodeLimits,
-    info: &mut InputInfo,
-) -> Result<Photo, InputError> {
+pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<Photo, InputError> {
     *info = InputInfo {
         index: info.index,
         ..InputInfo::unread(path)

@@ -288,13 +288,12 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             Depth::Eight,
         )?;
         println!("\nThe same, each face carried at 16 bits and the changes re-encoded at 16 bits:");
-        figures["pigment_stability_real_faces_16bit"] =
-            dermascore::evaluate::real_photo_stability(
-                std::slice::from_ref(dir),
-                None,
-                args.models.as_deref(),
-                Depth::Sixteen,
-            )?;
+        figures["pigment_stability_real_faces_16bit"] = dermascore::evaluate::real_photo_stability(
+            std::slice::from_ref(dir),
+            None,
+            args.models.as_deref(),
+            Depth::Sixteen,
+        )?;
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

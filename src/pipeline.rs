@@ -330,8 +330,7 @@ impl Analyzer {
                 close_up.map(|s| (Scale::user(s), None)),
             )?;
             let face = face.as_ref();
-            let quality =
-                quality::assess(rgb, face, &zone_masks, &scale, &self.options.thresholds);
+            let quality = quality::assess(rgb, face, &zone_masks, &scale, &self.options.thresholds);
             let m = self.measure(
                 &mut models.skin,
                 item,
@@ -352,14 +351,8 @@ impl Analyzer {
                 .map(|z| {
                     (
                         z.name,
-                        image::imageops::crop_imm(
-                            rgb,
-                            z.x0,
-                            z.y0,
-                            z.mask.width(),
-                            z.mask.height(),
-                        )
-                        .to_image(),
+                        image::imageops::crop_imm(rgb, z.x0, z.y0, z.mask.width(), z.mask.height())
+                            .to_image(),
                     )
                 })
                 .collect();

@@ -586,7 +586,8 @@ pub fn run(
                 let mut worst: f64 = 0.0;
                 let mut worst_split = [0.0; 2];
                 for (_, _, gains) in LIGHTING_CHANGES {
-                    let (mm, _) = model_spots(&canonical(&relight_photo(&photo, gains))?, &mut s.pigment)?;
+                    let (mm, _) =
+                        model_spots(&canonical(&relight_photo(&photo, gains))?, &mut s.pigment)?;
                     let change = (area(&mm) - a0).abs() / a0;
                     if change >= worst {
                         let s1 = split(&mm);
@@ -699,7 +700,10 @@ pub fn run(
         serde_json::Value::Null
     } else {
         let mut out = json!({});
-        for (label, key, v) in [("PNG", "png", &recorded_png), ("JPEG at the patch's quality", "jpeg", &recorded_jpeg)] {
+        for (label, key, v) in [
+            ("PNG", "png", &recorded_png),
+            ("JPEG at the patch's quality", "jpeg", &recorded_jpeg),
+        ] {
             println!(
                 "  the scene recorded anew under each light at 8 bits, {label}: median {:.1} %, max {:.1} %, {} of {} at 10 % or more",
                 median(v), max_of(v), count_over(v), v.len()

@@ -192,7 +192,10 @@ impl Level for u16 {
     }
 }
 
-fn halvings<P: Level>(base: &ImageBuffer<Rgb<P>, Vec<P>>, min_side: u32) -> Vec<ImageBuffer<Rgb<P>, Vec<P>>>
+fn halvings<P: Level>(
+    base: &ImageBuffer<Rgb<P>, Vec<P>>,
+    min_side: u32,
+) -> Vec<ImageBuffer<Rgb<P>, Vec<P>>>
 where
     Rgb<P>: Pixel<Subpixel = P>,
 {
@@ -319,8 +322,9 @@ mod tests {
         };
         let pyr = Pyramid::of(&photo, 8);
         assert_eq!(pyr.depth(), Depth::Sixteen);
-        for side in [32.0, 64.0] {
-            // 4 crop pixels over `side` image pixels: levels 3 and 4.
+        for side in [4.0, 32.0] {
+            // 4 crop pixels over `side` image pixels: the photo itself, and
+            // its third halving.
             let mut out = vec![0.0; 4 * 4 * 3];
             pyr.sample(
                 &Affine::rotated_square(32.0, 32.0, side, 0.0, 4),
@@ -333,7 +337,10 @@ mod tests {
             let inside = out[(4 + 1) * 3];
             assert!((inside - level).abs() < 0.01, "{side}: {inside}");
         }
-        assert_eq!(Pyramid::of(&photo.rgb.clone().into(), 8).depth(), Depth::Eight);
+        assert_eq!(
+            Pyramid::of(&photo.rgb.clone().into(), 8).depth(),
+            Depth::Eight
+        );
     }
 
     #[test]

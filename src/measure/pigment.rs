@@ -4,8 +4,8 @@
 
 use super::colour::{self, ItaCategory, Lab, Separator};
 use super::segment::{CanonicalPatch, Component};
-use crate::score::{self, Score};
 use crate::face::warp::Depth;
+use crate::score::{self, Score};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
