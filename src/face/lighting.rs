@@ -1,11 +1,13 @@
 //! Lighting normalisation of the face-geometry models' inputs.
 //!
-//! The mesh and iris models saw each photo's own exposure and white balance,
-//! so a copy of a photo at +15 % exposure moved the landmarks by a pixel or
-//! two, and with them the zones and the iris scale (up to 1.5 % on whole
-//! faces). Each crop is instead brought to one mean skin colour in linear
-//! light, where exposure and white balance are per-channel gains, so such a
-//! copy gives the models the same input up to clipping and 8-bit rounding.
+//! The detector, mesh and iris models saw each photo's own exposure and
+//! white balance, so a copy of a photo at +15 % exposure moved the landmarks
+//! by a pixel or two, and with them the zones and the iris scale (up to 1.5 %
+//! on whole faces, 3 % on a face cut by the frame, through the detector's
+//! box). Each input is instead brought to one mean colour in linear light
+//! (over its central square), where exposure and white balance are
+//! per-channel gains, so such a copy gives the models the same input up to
+//! clipping and rounding.
 
 use crate::srgb;
 
