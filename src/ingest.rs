@@ -438,8 +438,8 @@ pub type Rgb16Image = ImageBuffer<Rgb<u16>, Vec<u16>>;
 /// A decoded photo, upright, alpha dropped, greyscale as RGB.
 #[derive(Clone)]
 pub struct Photo {
-    /// 8 bits per channel: what the face models, the quality checks and the
-    /// pictures read.
+    /// 8 bits per channel: what the quality checks, capture alignment and
+    /// pictures read (the models sample `deep` when there is one).
     pub rgb: RgbImage,
     /// A file with more than 8 bits per channel keeps them here, for the
     /// measurements: rounding to 8 bits moves a smooth region's colour by up
