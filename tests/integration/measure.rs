@@ -308,8 +308,19 @@ fn pigmented_area_is_stable_under_exposure_and_colour_cast_synthetic() {
 fn pigmented_area_of_a_16_bit_close_up_is_stable_under_exposure_and_colour_cast() {
     let photo = fixture("spots_16bit_6pxmm.png");
     let args = ["--patch", "--px-per-mm", "6"];
-    assert_eq!(one_image(&photo, &args)["input"]["color"], "rgb16");
+    let png = one_image(&photo, &args);
+    assert_eq!(png["input"]["color"], "rgb16");
     assert_stable(&photo, &args, Whole::Within10Pct);
+    // A 16-bit TIFF of the same pixels reads the same.
+    let dir = tempfile::tempdir().unwrap();
+    let tiff = dir.path().join("spots.tif");
+    image::open(&photo).unwrap().save(&tiff).unwrap();
+    let from_tiff = one_image(&tiff, &args);
+    assert_eq!(from_tiff["input"]["color"], "rgb16");
+    assert_eq!(
+        from_tiff["pigmentation"]["face"],
+        png["pigmentation"]["face"]
+    );
 }
 
 /// The face models see each crop at one mean skin colour in linear light,
