@@ -435,6 +435,26 @@ impl InputInfo {
 /// RGB with 16 bits per channel, as 16-bit PNG and TIFF decode.
 pub type Rgb16Image = ImageBuffer<Rgb<u16>, Vec<u16>>;
 
+/// How finely a photo's samples resolve a channel: what the file carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Eight,
+    Sixteen,
+}
+
+impl Depth {
+    /// Linear light of a sample on the 8-bit scale (0–255). An 8-bit photo's
+    /// go through the quarter-step table, as every figure in the README was
+    /// measured; a 16-bit photo's exactly, since quarter-level steps would
+    /// undo the precision it brought.
+    pub fn linear(self, v: f32) -> f32 {
+        match self {
+            Depth::Eight => crate::srgb::linear_of_sample(v),
+            Depth::Sixteen => crate::srgb::to_linear(f64::from(v) / 255.0) as f32,
+        }
+    }
+}
+
 /// A decoded photo, upright, alpha dropped, greyscale as RGB.
 #[derive(Clone)]
 pub struct Photo {

@@ -3,9 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dermascore::batch::{self, BatchOptions};
-use dermascore::face::warp::Depth;
 use dermascore::ingest::Shard;
-use dermascore::ingest::{self, DecodeLimits};
+use dermascore::ingest::{self, DecodeLimits, Depth};
 use dermascore::report::pseudonym::Pseudonymiser;
 use dermascore::report::sink::{self, AtomicJsonLinesFile, Exporter, Journal, JsonLines};
 use dermascore::report::{self, Record};

@@ -14,8 +14,8 @@
 pub mod scars;
 
 use crate::error::SetupError;
-use crate::face::warp::{Depth, Pyramid};
-use crate::ingest::Photo;
+use crate::face::warp::Pyramid;
+use crate::ingest::{Depth, Photo};
 use crate::measure::colour::{relight_photo, Separator};
 use crate::measure::segment::{self, CanonicalPatch, Component};
 use crate::measure::{pigment, pores};

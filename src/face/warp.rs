@@ -3,7 +3,7 @@
 //! downscaling never aliases (a 12 MP face reduced to 192 px would otherwise
 //! keep only one pixel in eight).
 
-use crate::ingest::{Photo, Rgb16Image};
+use crate::ingest::{Depth, Photo, Rgb16Image};
 use image::{ImageBuffer, Pixel, Rgb, RgbImage};
 
 /// Maps crop pixel indices `(u, v)` to the continuous image coordinates of
@@ -72,13 +72,6 @@ impl Affine {
     pub fn scale(&self) -> f32 {
         (self.a * self.d - self.b * self.c).abs().sqrt()
     }
-}
-
-/// How finely a pyramid's samples resolve a channel: what the photo carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
-    Eight,
-    Sixteen,
 }
 
 /// An image and its successive 2×2 box-filtered halvings. Samples come out

@@ -45,10 +45,7 @@ pub fn relight_photo(photo: &Photo, gains: [f64; 3]) -> Photo {
                     encode(crate::srgb::to_linear(f64::from(p.0[k]) / 65535.0) * gains[k])
                 }));
             }
-            Photo {
-                rgb: image::DynamicImage::ImageRgb16(out.clone()).to_rgb8(),
-                deep: Some(out),
-            }
+            Photo::from_decoded(image::DynamicImage::ImageRgb16(out))
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::colour::{self, ItaCategory, Lab, Separator};
 use super::segment::{CanonicalPatch, Component};
-use crate::face::warp::Depth;
+use crate::ingest::Depth;
 use crate::score::{self, Score};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,8 @@
 //! Zones at a canonical resolution, segmentation models run on them, and the
 //! connected components of what they find.
 
-use crate::face::warp::{Affine, Depth, Pyramid};
+use crate::face::warp::{Affine, Pyramid};
+use crate::ingest::Depth;
 use crate::units::PxPerMm;
 use crate::zones::ZoneMask;
 use ort::session::Session;
@@ -111,15 +112,10 @@ impl CanonicalPatch {
         self.mask_pixels() as f64 / (self.px_per_mm * self.px_per_mm)
     }
 
-    /// Linear light of one of this patch's samples (0–255 scale). An 8-bit
-    /// photo's go through the quarter-step table, as every figure in the
-    /// README was measured; a 16-bit photo's exactly, since quarter-level
-    /// steps would undo the precision it brought.
+    /// Linear light of one of this patch's samples (0–255 scale), as finely
+    /// as the photo's depth resolves it.
     pub fn linear(&self, v: f32) -> f32 {
-        match self.depth {
-            Depth::Eight => crate::srgb::linear_of_sample(v),
-            Depth::Sixteen => crate::srgb::to_linear(f64::from(v) / 255.0) as f32,
-        }
+        self.depth.linear(v)
     }
 
     /// The zone's per-channel skin reference in linear light. Not below
@@ -260,7 +256,8 @@ impl CanonicalPatch {
         };
         let mut rgb = vec![0.0f32; (self.width * self.height * 3) as usize];
         pyramid.sample(&map, self.width, self.height, 1.0, 0.0, &mut rgb);
-        let lin = |v| self.linear(v);
+        let depth = pyramid.depth();
+        let lin = |v| depth.linear(v);
         super::relief::Plane {
             width: self.width as usize,
             height: self.height as usize,
