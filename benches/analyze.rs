@@ -9,7 +9,9 @@
 //!   (pigmentation and the single-photo acne-scar estimate; pores need
 //!   more resolution than a full face at 12 MP gives);
 //!
-//! and the peak memory of the real binary analysing 200 such photos.
+//! and the peak memory of the real binary analysing 200 such photos. The
+//! same frame saved as a 16-bit PNG (as a raw converter exports it) is
+//! timed against its own decode, with the peak memory over 12 of them.
 //! Figures are medians; results also go to target/bench-analyze.json.
 
 use dermascore::face::warp::Pyramid;
@@ -21,6 +23,7 @@ use std::time::Instant;
 
 const ITERATIONS: usize = 9;
 const MEMORY_PHOTOS: usize = 200;
+const DEEP_MEMORY_PHOTOS: usize = 12;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -36,7 +39,7 @@ fn time_ms(mut f: impl FnMut()) -> f64 {
 /// A 4000×3000 JPEG with the face at about 5 px/mm, as a clinic's
 /// consultation photo frames it (the portrait is enlarged 3.4× and its
 /// shoulders cut by the frame).
-fn make_12mp_jpeg(dir: &Path) -> PathBuf {
+fn make_12mp_jpeg(dir: &Path) -> (PathBuf, RgbImage) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/photos/faces/obama.jpg");
     let photo = image::open(&src)
         .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
@@ -63,12 +66,34 @@ fn make_12mp_jpeg(dir: &Path) -> PathBuf {
         .encode_image(&frame)
         .unwrap();
     std::fs::write(&path, bytes).unwrap();
+    (path, frame)
+}
+
+/// The same frame as a 16-bit PNG, as a raw converter exports it: each
+/// sample carries sub-level detail (deterministic noise of ±0.5 level
+/// below the 8-bit value), so the file is as incompressible as a real one
+/// and the pipeline measures it at 16 bits.
+fn make_12mp_png16(dir: &Path, frame: &RgbImage) -> PathBuf {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let deep =
+        image::ImageBuffer::<Rgb<u16>, Vec<u16>>::from_fn(frame.width(), frame.height(), |x, y| {
+            Rgb(frame.get_pixel(x, y).0.map(|c| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (u32::from(c) * 257 + (state % 257) as u32)
+                    .saturating_sub(128)
+                    .min(65535) as u16
+            }))
+        });
+    let path = dir.join("face_12mp_16bit.png");
+    deep.save(&path).unwrap();
     path
 }
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let photo = make_12mp_jpeg(dir.path());
+    let (photo, frame) = make_12mp_jpeg(dir.path());
     let size_mb = std::fs::metadata(&photo).unwrap().len() as f64 / 1e6;
 
     let decode = median(
@@ -168,6 +193,49 @@ fn main() {
             .collect(),
     );
 
+    // The same frame as a 16-bit PNG: decode to 16-bit RGB, and analyze
+    // (which also keeps an 8-bit copy for the quality checks).
+    let png16 = make_12mp_png16(dir.path(), &frame);
+    drop(frame);
+    let png16_mb = std::fs::metadata(&png16).unwrap().len() as f64 / 1e6;
+    let deep_decode = median(
+        (0..3)
+            .map(|_| {
+                time_ms(|| {
+                    let bytes = std::fs::read(&png16).unwrap();
+                    std::hint::black_box(image::load_from_memory(&bytes).unwrap().into_rgb16());
+                })
+            })
+            .collect(),
+    );
+    let png16_item = InputItem {
+        path: png16.clone(),
+        subject: None,
+        capture: None,
+    };
+    let deep_records: Vec<_> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let r = analyzer.analyze(0, &png16_item);
+            (t.elapsed().as_secs_f64() * 1000.0, r)
+        })
+        .collect();
+    let deep_record = &deep_records[0].1;
+    assert_eq!(
+        deep_record.status,
+        dermascore::report::Status::Ok,
+        "{:?}",
+        deep_record.error
+    );
+    assert_eq!(deep_record.input.color.as_deref(), Some("rgb16"));
+    let deep_full = median(deep_records.iter().map(|(ms, _)| *ms).collect());
+    let deep_without_scars = median(
+        deep_records
+            .iter()
+            .map(|(ms, r)| ms - r.timing.acne_scars_ms)
+            .collect(),
+    );
+
     // Peak memory of the real binary over 200 photos (hard links, same bytes).
     let many = dir.path().join("many");
     std::fs::create_dir(&many).unwrap();
@@ -195,6 +263,27 @@ fn main() {
         (None, None)
     };
 
+    // Peak memory over 16-bit photos (fewer: each is a large PNG to decode).
+    let deep_many = dir.path().join("many16");
+    std::fs::create_dir(&deep_many).unwrap();
+    for i in 0..DEEP_MEMORY_PHOTOS {
+        std::fs::hard_link(&png16, deep_many.join(format!("p{i:03}.png"))).unwrap();
+    }
+    let deep_peak_mb = exe
+        .is_file()
+        .then(|| {
+            let out = std::process::Command::new(&exe)
+                .args(["analyze", "-j", "2"])
+                .arg(&deep_many)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let summary: serde_json::Value =
+                serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
+            summary["run"]["peak_memory_mb"].as_f64()
+        })
+        .flatten();
+
     let limits = DecodeLimits::default();
     println!("12 MP JPEG (4000x3000, {size_mb:.1} MB, face at about 5 px/mm), median of {ITERATIONS}, one thread:");
     println!("  decode only                      {decode:8.1} ms");
@@ -219,6 +308,15 @@ fn main() {
         "  decode {cheek_decode:.1} ms, full analyze {cheek_full:.1} ms = {:.1}x decode",
         cheek_full / cheek_decode
     );
+    println!("the same frame as a 16-bit PNG ({png16_mb:.0} MB), median of 3, one thread:");
+    println!(
+        "  decode {deep_decode:.1} ms, full analyze {deep_full:.1} ms = {:.2}x decode; without acne scars {deep_without_scars:.1} ms = {:.2}x",
+        deep_full / deep_decode,
+        deep_without_scars / deep_decode
+    );
+    if let Some(p) = deep_peak_mb {
+        println!("{DEEP_MEMORY_PHOTOS} such 16-bit photos, 2 workers: peak memory {p:.0} MiB");
+    }
     if let (Some(p), Some(b)) = (peak_mb, batch_ms_per_image) {
         println!("{MEMORY_PHOTOS} photos of 12 MP, 2 workers: {b:.1} ms/photo wall, peak memory {p:.0} MiB (target <= 1024 MiB)");
     }
@@ -234,6 +332,8 @@ fn main() {
         "analyze_without_scars_ms": without_scars,
         "analyze_without_scars_over_decode": without_scars / decode,
         "closeup": {"decode_ms": cheek_decode, "analyze_ms": cheek_full},
+        "png16": {"megabytes": png16_mb, "decode_ms": deep_decode, "analyze_ms": deep_full,
+            "analyze_without_scars_ms": deep_without_scars, "photos": DEEP_MEMORY_PHOTOS, "peak_memory_mb": deep_peak_mb},
         "batch": {"photos": MEMORY_PHOTOS, "workers": 2, "wall_ms_per_photo": batch_ms_per_image, "peak_memory_mb": peak_mb},
         "max_megapixels": limits.max_pixels / 1_000_000,
     });
