@@ -16,6 +16,7 @@
 
 use dermascore::face::warp::Pyramid;
 use dermascore::ingest::{DecodeLimits, InputItem};
+use dermascore::report::ImageRecord;
 use dermascore::{Analyzer, Options};
 use image::{imageops, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,89 @@ fn time_ms(mut f: impl FnMut()) -> f64 {
     let t = Instant::now();
     f();
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Median time of `runs` calls of `f`.
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    median((0..runs).map(|_| time_ms(&mut f)).collect())
+}
+
+/// Median time of reading and decoding `path` (`deep`: to 16-bit RGB).
+fn decode_ms(path: &Path, runs: usize, deep: bool) -> f64 {
+    median_ms(runs, || {
+        let img = image::load_from_memory(&std::fs::read(path).unwrap()).unwrap();
+        if deep {
+            std::hint::black_box(img.into_rgb16());
+        } else {
+            std::hint::black_box(img.into_rgb8());
+        }
+    })
+}
+
+/// `runs` analyses of `item`: each one's wall time (ms) and record; the
+/// first record must be ok.
+fn analyses(analyzer: &Analyzer, item: &InputItem, runs: usize) -> Vec<(f64, ImageRecord)> {
+    let out: Vec<_> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let r = analyzer.analyze(0, item);
+            (t.elapsed().as_secs_f64() * 1000.0, r)
+        })
+        .collect();
+    let record = &out[0].1;
+    assert_eq!(
+        record.status,
+        dermascore::report::Status::Ok,
+        "{:?}",
+        record.error
+    );
+    out
+}
+
+/// Median wall time of analyses, less each one's acne-scar time.
+fn median_without_scars(records: &[(f64, ImageRecord)]) -> f64 {
+    median(
+        records
+            .iter()
+            .map(|(ms, r)| ms - r.timing.acne_scars_ms)
+            .collect(),
+    )
+}
+
+fn input_item(path: &Path) -> InputItem {
+    InputItem {
+        path: path.to_path_buf(),
+        subject: None,
+        capture: None,
+    }
+}
+
+/// The real binary's run summary over `copies` hard links of `photo`
+/// analysed by 2 workers: (peak memory MiB, wall ms per photo); `None`
+/// without a release build.
+fn batch(dir: &Path, photo: &Path, copies: usize) -> Option<(f64, f64)> {
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dermascore");
+    if !exe.is_file() {
+        eprintln!("(build the release binary first for the memory figures: cargo build --release)");
+        return None;
+    }
+    let ext = photo.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+    std::fs::create_dir(dir).unwrap();
+    for i in 0..copies {
+        std::fs::hard_link(photo, dir.join(format!("p{i:03}.{ext}"))).unwrap();
+    }
+    let out = std::process::Command::new(&exe)
+        .args(["analyze", "-j", "2"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
+    Some((
+        summary["run"]["peak_memory_mb"].as_f64()?,
+        summary["run"]["wall_ms_per_image"].as_f64()?,
+    ))
 }
 
 /// A 4000×3000 JPEG with the face at about 5 px/mm, as a clinic's
@@ -96,24 +180,10 @@ fn main() {
     let (photo, frame) = make_12mp_jpeg(dir.path());
     let size_mb = std::fs::metadata(&photo).unwrap().len() as f64 / 1e6;
 
-    let decode = median(
-        (0..ITERATIONS)
-            .map(|_| {
-                time_ms(|| {
-                    let bytes = std::fs::read(&photo).unwrap();
-                    let img = image::load_from_memory(&bytes).unwrap().into_rgb8();
-                    std::hint::black_box(img);
-                })
-            })
-            .collect(),
-    );
+    let decode = decode_ms(&photo, ITERATIONS, false);
 
     let analyzer = Analyzer::new(Options::default()).unwrap_or_else(|e| panic!("{e}"));
-    let item = InputItem {
-        path: photo.clone(),
-        subject: None,
-        capture: None,
-    };
+    let item = input_item(&photo);
     let rgb = image::open(&photo).unwrap().into_rgb8();
     let mut models = analyzer.face_models().unwrap();
     let geometry = median(
@@ -126,20 +196,8 @@ fn main() {
             })
             .collect(),
     );
-    let records: Vec<_> = (0..ITERATIONS)
-        .map(|_| {
-            let t = Instant::now();
-            let r = analyzer.analyze(0, &item);
-            (t.elapsed().as_secs_f64() * 1000.0, r)
-        })
-        .collect();
+    let records = analyses(&analyzer, &item, ITERATIONS);
     let record = records[0].1.clone();
-    assert_eq!(
-        record.status,
-        dermascore::report::Status::Ok,
-        "{:?}",
-        record.error
-    );
     let full = median(records.iter().map(|(ms, _)| *ms).collect());
     // The foundation stages alone: everything but measuring pores and pigment.
     let foundation = median(
@@ -149,12 +207,7 @@ fn main() {
             .collect(),
     );
     // Pores and pigmentation without acne scars (issue 3's budget).
-    let without_scars = median(
-        records
-            .iter()
-            .map(|(ms, r)| ms - r.timing.acne_scars_ms)
-            .collect(),
-    );
+    let without_scars = median_without_scars(&records);
     let pigment_measured = record.pigmentation.as_ref().is_some_and(|p| p.measured);
     let pores_measured = record.pores.as_ref().is_some_and(|p| p.measured);
     let scars_measured = record.acne_scars.as_ref().is_some_and(|s| s.measured);
@@ -162,127 +215,35 @@ fn main() {
     // A close-up at pore resolution (the real cheek photo, 2.8 MP, 12.6 px/mm).
     let cheek =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/photos/pores/cheek_input.png");
-    let cheek_decode = median(
-        (0..3)
-            .map(|_| {
-                time_ms(|| {
-                    let bytes = std::fs::read(&cheek).unwrap();
-                    std::hint::black_box(image::load_from_memory(&bytes).unwrap().into_rgb8());
-                })
-            })
-            .collect(),
-    );
+    let cheek_decode = decode_ms(&cheek, 3, false);
     let closeup = Analyzer::new(Options {
         px_per_mm: dermascore::units::PxPerMm::new(12.6),
         ..Options::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let cheek_item = InputItem {
-        path: cheek.clone(),
-        subject: None,
-        capture: None,
-    };
-    let cheek_full = median(
-        (0..3)
-            .map(|_| {
-                time_ms(|| {
-                    let r = closeup.analyze(0, &cheek_item);
-                    assert_eq!(r.status, dermascore::report::Status::Ok, "{:?}", r.error);
-                })
-            })
-            .collect(),
-    );
+    let cheek_item = input_item(&cheek);
+    let cheek_full = median_ms(3, || {
+        let r = closeup.analyze(0, &cheek_item);
+        assert_eq!(r.status, dermascore::report::Status::Ok, "{:?}", r.error);
+    });
 
     // The same frame as a 16-bit PNG: decode to 16-bit RGB, and analyze
     // (which also keeps an 8-bit copy for the quality checks).
     let png16 = make_12mp_png16(dir.path(), &frame);
     drop(frame);
     let png16_mb = std::fs::metadata(&png16).unwrap().len() as f64 / 1e6;
-    let deep_decode = median(
-        (0..3)
-            .map(|_| {
-                time_ms(|| {
-                    let bytes = std::fs::read(&png16).unwrap();
-                    std::hint::black_box(image::load_from_memory(&bytes).unwrap().into_rgb16());
-                })
-            })
-            .collect(),
-    );
-    let png16_item = InputItem {
-        path: png16.clone(),
-        subject: None,
-        capture: None,
-    };
-    let deep_records: Vec<_> = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            let r = analyzer.analyze(0, &png16_item);
-            (t.elapsed().as_secs_f64() * 1000.0, r)
-        })
-        .collect();
-    let deep_record = &deep_records[0].1;
-    assert_eq!(
-        deep_record.status,
-        dermascore::report::Status::Ok,
-        "{:?}",
-        deep_record.error
-    );
-    assert_eq!(deep_record.input.color.as_deref(), Some("rgb16"));
+    let deep_decode = decode_ms(&png16, 3, true);
+    let png16_item = input_item(&png16);
+    let deep_records = analyses(&analyzer, &png16_item, 3);
+    assert_eq!(deep_records[0].1.input.color.as_deref(), Some("rgb16"));
     let deep_full = median(deep_records.iter().map(|(ms, _)| *ms).collect());
-    let deep_without_scars = median(
-        deep_records
-            .iter()
-            .map(|(ms, r)| ms - r.timing.acne_scars_ms)
-            .collect(),
-    );
+    let deep_without_scars = median_without_scars(&deep_records);
 
-    // Peak memory of the real binary over 200 photos (hard links, same bytes).
-    let many = dir.path().join("many");
-    std::fs::create_dir(&many).unwrap();
-    for i in 0..MEMORY_PHOTOS {
-        std::fs::hard_link(&photo, many.join(format!("p{i:03}.jpg"))).unwrap();
-    }
-    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dermascore");
-    let (peak_mb, batch_ms_per_image) = if exe.is_file() {
-        let out = std::process::Command::new(&exe)
-            .arg("analyze")
-            .arg("-j")
-            .arg("2")
-            .arg(&many)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let summary: serde_json::Value =
-            serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
-        (
-            summary["run"]["peak_memory_mb"].as_f64(),
-            summary["run"]["wall_ms_per_image"].as_f64(),
-        )
-    } else {
-        eprintln!("(build the release binary first for the memory figure: cargo build --release)");
-        (None, None)
-    };
-
-    // Peak memory over 16-bit photos (fewer: each is a large PNG to decode).
-    let deep_many = dir.path().join("many16");
-    std::fs::create_dir(&deep_many).unwrap();
-    for i in 0..DEEP_MEMORY_PHOTOS {
-        std::fs::hard_link(&png16, deep_many.join(format!("p{i:03}.png"))).unwrap();
-    }
-    let deep_peak_mb = exe
-        .is_file()
-        .then(|| {
-            let out = std::process::Command::new(&exe)
-                .args(["analyze", "-j", "2"])
-                .arg(&deep_many)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let summary: serde_json::Value =
-                serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
-            summary["run"]["peak_memory_mb"].as_f64()
-        })
-        .flatten();
+    // Peak memory of the real binary over 200 photos (hard links, same
+    // bytes), and over fewer 16-bit ones (each is a large PNG to decode).
+    let (peak_mb, batch_ms_per_image) =
+        batch(&dir.path().join("many"), &photo, MEMORY_PHOTOS).unzip();
+    let deep_peak_mb = batch(&dir.path().join("many16"), &png16, DEEP_MEMORY_PHOTOS).map(|b| b.0);
 
     let limits = DecodeLimits::default();
     println!("12 MP JPEG (4000x3000, {size_mb:.1} MB, face at about 5 px/mm), median of {ITERATIONS}, one thread:");
