@@ -120,6 +120,15 @@ fn batch(dir: &Path, photo: &Path, copies: usize) -> Option<(f64, f64)> {
     ))
 }
 
+/// The next value of a deterministic xorshift sequence (noise that is the
+/// same on every run).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// A 4000×3000 JPEG with the face at about 5 px/mm, as a clinic's
 /// consultation photo frames it (the portrait is enlarged 3.4× and its
 /// shoulders cut by the frame).
@@ -137,10 +146,7 @@ fn make_12mp_jpeg(dir: &Path) -> (PathBuf, RgbImage) {
     let mut state = 0x2545_f491_4f6c_dd1du64;
     for p in frame.pixels_mut() {
         for c in p.0.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let n = (state % 13) as i16 - 6;
+            let n = (xorshift(&mut state) % 13) as i16 - 6;
             *c = (i16::from(*c) + n).clamp(0, 255) as u8;
         }
     }
@@ -162,10 +168,7 @@ fn make_12mp_png16(dir: &Path, frame: &RgbImage) -> PathBuf {
     let deep =
         image::ImageBuffer::<Rgb<u16>, Vec<u16>>::from_fn(frame.width(), frame.height(), |x, y| {
             Rgb(frame.get_pixel(x, y).0.map(|c| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (u32::from(c) * 257 + (state % 257) as u32)
+                (u32::from(c) * 257 + (xorshift(&mut state) % 257) as u32)
                     .saturating_sub(128)
                     .min(65535) as u16
             }))

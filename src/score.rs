@@ -14,9 +14,14 @@ pub struct Score {
     pub uncertainty: f64,
 }
 
+/// Half the change of `f` between `lo` and `hi`.
+fn half_change(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+    (f(hi) - f(lo)).abs() / 2.0
+}
+
 /// Half the change of `f` when `x` moves by `rel` of itself either way.
 fn spread(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> f64 {
-    (f(x * (1.0 + rel)) - f((x * (1.0 - rel)).max(0.0))).abs() / 2.0
+    half_change(f, (x * (1.0 - rel)).max(0.0), x * (1.0 + rel))
 }
 
 fn propagate(f: impl Fn(f64) -> f64, x: f64, rel: f64) -> Score {
@@ -115,10 +120,11 @@ pub fn pigmentation(
     let score =
         |p: f64, dl: f64| 100.0 * masi_area_continuous(p) / 6.0 * darkness_continuous(dl) / 4.0;
     let from_area = spread(|p| score(p, delta_l), pigmented_pct, area_rel_uncertainty);
-    let from_darkness = (score(pigmented_pct, delta_l + delta_l_uncertainty)
-        - score(pigmented_pct, delta_l - delta_l_uncertainty))
-    .abs()
-        / 2.0;
+    let from_darkness = half_change(
+        |dl| score(pigmented_pct, dl),
+        delta_l - delta_l_uncertainty,
+        delta_l + delta_l_uncertainty,
+    );
     Score {
         value: round1(score(pigmented_pct, delta_l)),
         uncertainty: round1(from_area.hypot(from_darkness)),

@@ -55,6 +55,13 @@ pub fn captures() -> Vec<Vec<Perturbation>> {
         .collect()
 }
 
+/// `img` saved as JPEG at `quality` and decoded again.
+pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage, image::ImageError> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(img)?;
+    Ok(image::load_from_memory(&bytes)?.into_rgb8())
+}
+
 pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
     match p {
         Perturbation::Scale(s) => {
@@ -66,14 +73,7 @@ pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
         }
         Perturbation::Exposure(g) => relight(img, [g; 3]),
         Perturbation::WhiteBalance(g) => relight(img, g),
-        Perturbation::JpegQuality(q) => {
-            let mut bytes = Vec::new();
-            let ok = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, q)
-                .encode_image(img)
-                .is_ok();
-            let decoded = ok.then(|| image::load_from_memory(&bytes).ok()).flatten();
-            decoded.map_or_else(|| img.clone(), |d| d.into_rgb8())
-        }
+        Perturbation::JpegQuality(q) => jpeg_round_trip(img, q).unwrap_or_else(|_| img.clone()),
         Perturbation::RotateDeg(deg) => imageproc::geometric_transformations::rotate_about_center(
             img,
             deg.to_radians(),

@@ -13,6 +13,7 @@
 
 pub mod scars;
 
+use crate::compare::repeatability::jpeg_round_trip;
 use crate::error::SetupError;
 use crate::face::warp::Pyramid;
 use crate::ingest::{Depth, Photo};
@@ -219,6 +220,18 @@ fn median(v: &[f64]) -> f64 {
 /// The largest value, 0 for none (the figures are non-negative).
 fn max_of(v: &[f64]) -> f64 {
     v.iter().cloned().fold(0.0, f64::max)
+}
+
+/// The limit on how far the pigmented area may move with lighting,
+/// percent (relative).
+const STABILITY_LIMIT_PCT: f64 = 10.0;
+
+/// How many changes (percent) reach the limit.
+fn at_or_over_limit(changes: &[f64]) -> usize {
+    changes
+        .iter()
+        .filter(|&&w| w >= STABILITY_LIMIT_PCT)
+        .count()
 }
 
 /// Greedy matching of detections to true pores by centre distance.
@@ -616,7 +629,8 @@ pub fn run(
                     for (jpeg, out) in [(false, &mut recorded_png), (true, &mut recorded_jpeg)] {
                         let area_of = |p: &Photo, s: &mut Session| -> Result<f64, SetupError> {
                             let rgb = if jpeg {
-                                jpeg_round_trip(&p.rgb, quality).map_err(|e| bad(&truth_path, e))?
+                                jpeg_round_trip(&p.rgb, quality)
+                                    .map_err(|e| bad(&truth_path, e.to_string()))?
                             } else {
                                 p.rgb.clone()
                             };
@@ -690,10 +704,9 @@ pub fn run(
             v.len()
         );
     }
-    let count_over = |v: &[f64]| v.iter().filter(|&&w| w >= 10.0).count();
     println!(
         "  at 10 % or more: {} of {} patches",
-        count_over(&stability),
+        at_or_over_limit(&stability),
         stability.len()
     );
     let recorded = if recorded_png.is_empty() {
@@ -706,9 +719,9 @@ pub fn run(
         ] {
             println!(
                 "  the scene recorded anew under each light at 8 bits, {label}: median {:.1} %, max {:.1} %, {} of {} at 10 % or more",
-                median(v), max_of(v), count_over(v), v.len()
+                median(v), max_of(v), at_or_over_limit(v), v.len()
             );
-            out[key] = json!({"median": median(v), "max": max_of(v), "patches": v.len(), "at_or_over_10_pct": count_over(v)});
+            out[key] = json!({"median": median(v), "max": max_of(v), "patches": v.len(), "at_or_over_10_pct": at_or_over_limit(v)});
         }
         out
     };
@@ -725,22 +738,11 @@ pub fn run(
         "pigment_synthetic": pigment_rows,
         "pigment_stability_recorded_at_8_bits": recorded,
         "pigment_stability_worst_change_pct": {"median": median(&stability), "max": max_of(&stability), "patches": stability.len(),
-            "at_or_over_10_pct": count_over(&stability),
+            "at_or_over_10_pct": at_or_over_limit(&stability),
             "moved_near_true_spots_mm2": moved_near_spots_mm2, "moved_elsewhere_mm2": moved_elsewhere_mm2,
             "marked_steady": {"patches": stability_steady.len(), "median": median(&stability_steady), "max": max_of(&stability_steady)},
             "marked_unsteady": {"patches": stability_unsteady.len(), "median": median(&stability_unsteady), "max": max_of(&stability_unsteady)}},
     }))
-}
-
-/// `rgb` saved as JPEG at `quality` and decoded again.
-fn jpeg_round_trip(rgb: &image::RgbImage, quality: u8) -> Result<image::RgbImage, String> {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-        .encode_image(rgb)
-        .map_err(|e| e.to_string())?;
-    image::load_from_memory(&bytes)
-        .map(|i| i.into_rgb8())
-        .map_err(|e| e.to_string())
 }
 
 /// Per region ("face" or a zone): the pigmented share (%), or its worst
@@ -1034,30 +1036,29 @@ pub fn real_photo_stability(
                 "face_worst_change_pct": f.get("face").map(|w| w.0), "zones": as_json(f)}))}),
         );
     }
-    let count_over = |v: &[f64]| v.iter().filter(|&&w| w >= 10.0).count();
     let mut summary = json!({});
     if !zone_changes.is_empty() && patch_scale.is_none() {
         println!(
             "  all zones: worst change median {:.1} %, {} of {} at 10 % or more; on the original's face geometry median {:.1} %, {} of {}; zones marked area_steady: {} (max {:.1} %)",
-            median(&zone_changes), count_over(&zone_changes), zone_changes.len(),
-            median(&zone_changes_fixed), count_over(&zone_changes_fixed), zone_changes_fixed.len(),
+            median(&zone_changes), at_or_over_limit(&zone_changes), zone_changes.len(),
+            median(&zone_changes_fixed), at_or_over_limit(&zone_changes_fixed), zone_changes_fixed.len(),
             steady_fixed.len(), max_of(&steady_fixed)
         );
         println!(
             "  all zones under the other changes: worst change median {:.1} %, {} of {} at 10 % or more",
-            median(&zone_changes_other), count_over(&zone_changes_other), zone_changes_other.len()
+            median(&zone_changes_other), at_or_over_limit(&zone_changes_other), zone_changes_other.len()
         );
         println!(
             "  severity scores (face and zones, all six changes): {scores_beyond} of {scores_compared} moved by more than their stated uncertainty (one standard deviation)"
         );
         summary = json!({"zones": zone_changes.len(), "zones_median_worst_change_pct": median(&zone_changes),
-            "zones_at_or_over_10_pct": count_over(&zone_changes),
+            "zones_at_or_over_10_pct": at_or_over_limit(&zone_changes),
             "fixed_geometry_zones_median_worst_change_pct": median(&zone_changes_fixed),
-            "fixed_geometry_zones_at_or_over_10_pct": count_over(&zone_changes_fixed),
+            "fixed_geometry_zones_at_or_over_10_pct": at_or_over_limit(&zone_changes_fixed),
             "fixed_geometry_zones_marked_steady": steady_fixed.len(),
             "fixed_geometry_zones_marked_steady_max_change_pct": max_of(&steady_fixed),
             "other_changes_zones_median_worst_change_pct": median(&zone_changes_other),
-            "other_changes_zones_at_or_over_10_pct": count_over(&zone_changes_other),
+            "other_changes_zones_at_or_over_10_pct": at_or_over_limit(&zone_changes_other),
             "severity_scores_compared": scores_compared, "severity_scores_beyond_stated_uncertainty": scores_beyond});
     }
     Ok(json!({"photos": rows, "summary": summary}))
