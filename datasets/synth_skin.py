@@ -85,13 +85,14 @@ def lab_to_linear_rgb(L, a, b):
 
 
 def linear_rgb_to_lab(rgb):
-    """CIELAB (L*, a*, b*) of one linear sRGB colour: the inverse of
-    lab_to_linear_rgb (up to its clipping)."""
+    """CIELAB (L*, a*, b*) of linear sRGB colours (channels last): the
+    inverse of lab_to_linear_rgb (up to its clipping)."""
     m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    t = m @ rgb / D65_WHITE
+    t = np.asarray(rgb) @ m.T / D65_WHITE
     d = 6 / 29
     f = np.where(t > d ** 3, np.cbrt(t), t / (3 * d * d) + 4 / 29)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+    x, y, z = f[..., 0], f[..., 1], f[..., 2]
+    return np.stack([116 * y - 16, 500 * (x - y), 200 * (y - z)], -1)
 
 
 def base_skin(rng):

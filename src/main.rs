@@ -382,7 +382,10 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
         .map(|i| i.path)
         .collect();
     let analyzer = Analyzer::new(Options::default())?;
-    let table = dermascore::compare::repeatability::measure(&analyzer, &photos);
+    let (table, skipped) = dermascore::compare::repeatability::measure(&analyzer, &photos);
+    for s in &skipped {
+        eprintln!("{}: skipped: {}", s.path.display(), s.error.message);
+    }
     sink::write_atomic(
         &args.out,
         (serde_json::to_string_pretty(&table)? + "\n").as_bytes(),
@@ -393,7 +396,12 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
         table.perturbations.len() + 1,
         table.metrics.len()
     );
-    Ok(ExitCode::SUCCESS)
+    // As analyze: 1 when some input could not be used, the table made from the rest.
+    Ok(if skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {

@@ -131,6 +131,10 @@ impl Analyzer {
         &self.options.thresholds
     }
 
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.options.limits
+    }
+
     /// The input path as records show it (pseudonymised when asked).
     pub fn record_path(&self, item: &InputItem) -> String {
         self.shown_path(&item.path, item)

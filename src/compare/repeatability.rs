@@ -7,7 +7,8 @@
 //! visits smaller than the MDC is not a change.
 
 use crate::cohort::{self, Metric};
-use crate::ingest::InputItem;
+use crate::error::InputError;
+use crate::ingest::{self, InputInfo, InputItem};
 use crate::measure::colour::relight;
 use crate::pipeline::Analyzer;
 use crate::report::Status;
@@ -110,21 +111,38 @@ impl MdcTable {
     }
 }
 
-/// Analyses every photo as captured and under each perturbation.
-pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> MdcTable {
+/// A photo the table could not use, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    pub path: std::path::PathBuf,
+    pub error: InputError,
+}
+
+/// Analyses every photo as captured and under each perturbation. Photos
+/// are read as `analyze` reads them (size limits, EXIF orientation); one
+/// that cannot be read is skipped and returned with its error, and the
+/// table is made from the rest.
+pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable, Vec<Skipped>) {
     let metrics: Vec<Metric> = cohort::metrics();
     // variances[metric] = (sum of squared deviations, degrees of freedom, photos)
     let mut acc: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); metrics.len()];
     let mut shas = Vec::new();
+    let mut skipped = Vec::new();
     for path in photos {
-        let Ok(bytes) = std::fs::read(path) else {
-            continue;
+        let mut info = InputInfo::unread(path);
+        // The repeats are JPEG re-takes, so every capture is 8-bit, the
+        // first one included.
+        let base = match ingest::load(path, analyzer.limits(), &mut info) {
+            Ok(photo) => photo.rgb,
+            Err(error) => {
+                skipped.push(Skipped {
+                    path: path.clone(),
+                    error,
+                });
+                continue;
+            }
         };
-        shas.push(crate::models::hex_sha256(&bytes));
-        let Ok(img) = image::load_from_memory(&bytes) else {
-            continue;
-        };
-        let base = img.into_rgb8();
+        shas.extend(info.sha256);
         let item = InputItem {
             path: path.clone(),
             subject: None,
@@ -181,10 +199,11 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> MdcTable {
             );
         }
     }
-    MdcTable {
+    let table = MdcTable {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         perturbations: captures(),
         photos: shas,
         metrics: table,
-    }
+    };
+    (table, skipped)
 }

@@ -396,3 +396,41 @@ fn patient_report_renders_in_headless_chromium() {
         colours.len()
     );
 }
+
+#[test]
+fn repeatability_measures_the_readable_photos_and_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    let face = std::fs::read(shared("faces/obama.jpg")).unwrap();
+    std::fs::write(photos.join("a_face.jpg"), &face).unwrap();
+    std::fs::write(photos.join("b_truncated.jpg"), &face[..face.len() / 3]).unwrap();
+    std::fs::write(photos.join("c_notes.jpg"), b"not a photo").unwrap();
+    let table = dir.path().join("mdc.json");
+    let o = bin()
+        .arg("repeatability")
+        .arg(&photos)
+        .arg("--out")
+        .arg(&table)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(o.status.code(), Some(1), "some inputs failed: {stderr}");
+    for bad in ["b_truncated.jpg", "c_notes.jpg"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(bad) && l.contains("skipped")),
+            "{bad} not named: {stderr}"
+        );
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    assert_eq!(doc["photos"].as_array().unwrap().len(), 1, "{doc}");
+    // The readable face was re-captured 8 times: its pigmented share varies.
+    let m = &doc["metrics"]["pigmentation.face.pigmented_pct"];
+    assert_eq!(m["photos"], 1, "{m}");
+    let (sem, mdc) = (m["sem"].as_f64().unwrap(), m["mdc95"].as_f64().unwrap());
+    assert!(sem > 0.0 && sem < 5.0, "{m}");
+    assert!((mdc - 1.96 * 2f64.sqrt() * sem).abs() < 1e-9, "{m}");
+}
