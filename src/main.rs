@@ -351,17 +351,12 @@ impl Planning {
 
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let planning = Planning::load(&args.plan)?;
+    let (records, skipped) = image_records(&args.results)?;
     let mut lines = Vec::new();
-    for file in results_files(&args.results) {
-        for rec in
-            sink::read_records(&file).with_context(|| format!("reading {}", file.display()))?
-        {
-            if let Record::Image(r) = rec {
-                if let Some(p) = planning.plan_for(&r) {
-                    let line = serde_json::json!({"type": "plan", "schema_version": dermascore::SCHEMA_VERSION, "input": r.input.path, "subject": r.subject, "plan": p});
-                    lines.push(serde_json::to_string(&line)?);
-                }
-            }
+    for r in &records {
+        if let Some(p) = planning.plan_for(r) {
+            let line = serde_json::json!({"type": "plan", "schema_version": dermascore::SCHEMA_VERSION, "input": r.input.path, "subject": r.subject, "plan": p});
+            lines.push(serde_json::to_string(&line)?);
         }
     }
     let text = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
@@ -373,7 +368,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!("{} plans", lines.len());
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(skipped))
 }
 
 fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
@@ -396,12 +391,7 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
         table.perturbations.len() + 1,
         table.metrics.len()
     );
-    // As analyze: 1 when some input could not be used, the table made from the rest.
-    Ok(if skipped.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(!skipped.is_empty()))
 }
 
 fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
@@ -417,18 +407,55 @@ fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The image records of results files (or directories holding one). A file
+/// that cannot be read stops the command; lines that are not records are
+/// named on stderr, and the second value says whether there were any.
+fn image_records(paths: &[PathBuf]) -> anyhow::Result<(Vec<report::ImageRecord>, bool)> {
+    let mut records = Vec::new();
+    let mut skipped = false;
+    for f in results_files(paths) {
+        let file = sink::read_results(&f).with_context(|| format!("reading {}", f.display()))?;
+        if let Some(first) = file.unreadable_lines.first() {
+            skipped = true;
+            let n = file.unreadable_lines.len();
+            eprintln!(
+                "{}: {n} {} skipped, not schema {} records (the first is line {first})",
+                f.display(),
+                if n == 1 { "line" } else { "lines" },
+                dermascore::SCHEMA_VERSION
+            );
+        }
+        records.extend(file.records.into_iter().filter_map(|r| match r {
+            Record::Image(i) => Some(*i),
+            Record::Summary(_) => None,
+        }));
+    }
+    Ok((records, skipped))
+}
+
+/// 1 when some input could not be used and the rest was done (as ripgrep).
+fn exit_code(skipped: bool) -> ExitCode {
+    if skipped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    write_comparison(&args)?;
-    Ok(ExitCode::SUCCESS)
+    let (_, _, skipped) = write_comparison(&args)?;
+    Ok(exit_code(skipped))
 }
 
 /// Compares every patient's visits and writes compare.json, changes.csv and
-/// zones.csv; returns the records read and the comparisons.
+/// zones.csv; returns the records read, the comparisons and whether some
+/// lines of the results could not be read.
 fn write_comparison(
     args: &CompareArgs,
 ) -> anyhow::Result<(
     Vec<report::ImageRecord>,
     Vec<dermascore::compare::PatientComparison>,
+    bool,
 )> {
     use dermascore::compare::{self as cmp, repeatability::MdcTable};
     let mdc_text = match &args.mdc {
@@ -439,14 +466,7 @@ fn write_comparison(
     };
     let mdc = MdcTable::parse(&mdc_text).context("reading the MDC table")?;
     let planning = Planning::load(&args.plan)?;
-    let mut records = Vec::new();
-    for f in results_files(&args.results) {
-        for r in sink::read_records(&f).with_context(|| format!("reading {}", f.display()))? {
-            if let Record::Image(i) = r {
-                records.push(*i);
-            }
-        }
-    }
+    let (records, skipped) = image_records(&args.results)?;
     let metrics = dermascore::cohort::metrics();
     let patients = cmp::compare(
         &records,
@@ -496,7 +516,7 @@ fn write_comparison(
         &dermascore::report::csv_export::zones_csv(&records)?,
     )?;
     eprintln!("{} patients compared", patients.len());
-    Ok((records, patients))
+    Ok((records, patients, skipped))
 }
 
 /// The input of a record, for re-analysis: its photo, its capture set if
@@ -541,7 +561,7 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
 
 fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
     // The comparison (and its CSVs) first, then one HTML file per patient.
-    let (records, patients) = write_comparison(&args)?;
+    let (records, patients, skipped) = write_comparison(&args)?;
     // Each visit's photo (or capture set) as analysed: close-ups without a
     // face keep their scale, capture sets their photos and lights.
     let mut paths: std::collections::BTreeMap<
@@ -585,11 +605,7 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
         patients.len(),
         args.out.display()
     );
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(skipped || failed > 0))
 }
 
 fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
@@ -830,9 +846,5 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             patient_reports(report)?;
         }
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(failed > 0))
 }

@@ -269,8 +269,24 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            let Ok(Record::Image(r)) = serde_json::from_str::<Record>(&line) else {
+            if line.trim().is_empty() {
                 continue;
+            }
+            let r = match serde_json::from_str::<Record>(&line) {
+                Ok(Record::Image(r)) => r,
+                Ok(Record::Summary(_)) => continue,
+                Err(_) => {
+                    // Edited by hand, cut short or written by another
+                    // version: counted, never dropped without a word.
+                    *data
+                        .skipped
+                        .entry(format!(
+                            "lines that are not schema {} records",
+                            crate::SCHEMA_VERSION
+                        ))
+                        .or_default() += 1;
+                    continue;
+                }
             };
             data.records += 1;
             let why = if r.status != Status::Ok {

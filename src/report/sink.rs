@@ -135,6 +135,34 @@ impl Journal {
     }
 }
 
+/// A results file as `plan`, `compare` and `cohort` read it.
+#[derive(Debug, Default)]
+pub struct ResultsFile {
+    pub records: Vec<Record>,
+    /// 1-based numbers of the non-blank lines that are not records of this
+    /// schema (edited by hand, cut short, or written by another version).
+    pub unreadable_lines: Vec<usize>,
+}
+
+/// Reads a results file for the commands that consume one. Unlike
+/// [`read_records`] (resuming a run, where a cut-off journal is expected), a
+/// missing file is an error and lines that do not parse are listed, so no
+/// record is lost without a word.
+pub fn read_results(path: &Path) -> io::Result<ResultsFile> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = ResultsFile::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(r) => out.records.push(r),
+            Err(_) => out.unreadable_lines.push(i + 1),
+        }
+    }
+    Ok(out)
+}
+
 /// Every complete record in a JSON Lines file; lines that do not parse (a
 /// write cut short) are skipped. A missing file reads as empty.
 pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {

@@ -434,3 +434,72 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     assert!(sem > 0.0 && sem < 5.0, "{m}");
     assert!((mdc - 1.96 * 2f64.sqrt() * sem).abs() < 1e-9, "{m}");
 }
+
+#[test]
+fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(shared("faces/obama.jpg"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let results = out.join("results.jsonl");
+    let mut text = std::fs::read_to_string(&results).unwrap();
+    text.push_str("{\"type\": \"image\", \"written_by\": \"another version\"}\n");
+    std::fs::write(&results, text).unwrap();
+    let last_line = std::fs::read_to_string(&results).unwrap().lines().count();
+
+    // plan: the good record is planned, the bad line named, exit 1.
+    let o = bin().arg("plan").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 line skipped") && err.contains(&format!("line {last_line}")),
+        "{err}"
+    );
+    assert_eq!(records(&o).len(), 1, "one plan for the one readable record");
+
+    // compare: the same, and a results file that is not there stops it.
+    let o = bin()
+        .arg("compare")
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.path().join("cmp"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = bin()
+        .arg("compare")
+        .arg(dir.path().join("nowhere"))
+        .arg("--out")
+        .arg(dir.path().join("cmp2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nowhere"));
+
+    // cohort: counted among the skipped records.
+    let design = dir.path().join("design.csv");
+    std::fs::write(&design, "patient_id,arm\nP1,a\n").unwrap();
+    let o = bin()
+        .arg("cohort")
+        .arg(&out)
+        .arg("--design")
+        .arg(&design)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 records skipped (lines that are not schema"),
+        "{err}"
+    );
+}
