@@ -201,13 +201,7 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
     let out = dir.path().join("out");
     analyze_demo(&out, &[]);
     let cmp = dir.path().join("cmp");
-    let o = bin()
-        .arg("compare")
-        .arg(&out)
-        .arg("--out")
-        .arg(&cmp)
-        .output()
-        .unwrap();
+    let o = run_out("compare", &out, &cmp);
     expect_ok(&o);
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
@@ -266,27 +260,10 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
             .unwrap();
     }
     let mout = dir.path().join("mout");
-    let o = bin()
-        .arg("analyze")
-        .arg(&mismatch)
-        .arg("--out")
-        .arg(&mout)
-        .output()
-        .unwrap();
+    let o = run_out("analyze", &mismatch, &mout);
     assert_eq!(o.status.code(), Some(0));
     let mcmp = dir.path().join("mcmp");
-    assert_eq!(
-        bin()
-            .arg("compare")
-            .arg(&mout)
-            .arg("--out")
-            .arg(&mcmp)
-            .output()
-            .unwrap()
-            .status
-            .code(),
-        Some(0)
-    );
+    assert_eq!(run_out("compare", &mout, &mcmp).status.code(), Some(0));
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(mcmp.join("compare.json")).unwrap()).unwrap();
     let later: Vec<&Value> = doc["patients"][0]["changes"]
@@ -317,13 +294,7 @@ fn patient_report_renders_in_headless_chromium() {
     let out = dir.path().join("out");
     analyze_demo(&out, &["--plan"]);
     let rep = dir.path().join("report");
-    let o = bin()
-        .arg("report")
-        .arg(&out)
-        .arg("--out")
-        .arg(&rep)
-        .output()
-        .unwrap();
+    let o = run_out("report", &out, &rep);
     expect_ok(&o);
     let html_path = rep.join("P002.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
@@ -407,13 +378,7 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     std::fs::write(photos.join("b_truncated.jpg"), &face[..face.len() / 3]).unwrap();
     std::fs::write(photos.join("c_notes.jpg"), b"not a photo").unwrap();
     let table = dir.path().join("mdc.json");
-    let o = bin()
-        .arg("repeatability")
-        .arg(&photos)
-        .arg("--out")
-        .arg(&table)
-        .output()
-        .unwrap();
+    let o = run_out("repeatability", &photos, &table);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(o.status.code(), Some(1), "some inputs failed: {stderr}");
@@ -439,13 +404,7 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
 fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(shared("faces/obama.jpg"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_out("analyze", &shared("faces/obama.jpg"), &out);
     expect_ok(&o);
     let results = out.join("results.jsonl");
     let mut text = std::fs::read_to_string(&results).unwrap();
@@ -464,26 +423,18 @@ fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
     assert_eq!(records(&o).len(), 1, "one plan for the one readable record");
 
     // compare: the same, and a results file that is not there stops it.
-    let o = bin()
-        .arg("compare")
-        .arg(&out)
-        .arg("--out")
-        .arg(dir.path().join("cmp"))
-        .output()
-        .unwrap();
+    let o = run_out("compare", &out, &dir.path().join("cmp"));
     assert_eq!(
         o.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = bin()
-        .arg("compare")
-        .arg(dir.path().join("nowhere"))
-        .arg("--out")
-        .arg(dir.path().join("cmp2"))
-        .output()
-        .unwrap();
+    let o = run_out(
+        "compare",
+        &dir.path().join("nowhere"),
+        &dir.path().join("cmp2"),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nowhere"));
 

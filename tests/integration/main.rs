@@ -29,6 +29,17 @@ pub fn shared(rel: &str) -> PathBuf {
     p
 }
 
+/// `dermascore SUBCOMMAND INPUT --out OUT`.
+pub fn run_out(subcommand: &str, input: &Path, out: &Path) -> Output {
+    bin()
+        .arg(subcommand)
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run dermascore")
+}
+
 pub fn run(args: &[&str], inputs: &[&Path]) -> Output {
     let out = bin()
         .arg("analyze")
