@@ -13,6 +13,7 @@ use crate::measure::colour::relight;
 use crate::pipeline::Analyzer;
 use crate::report::Status;
 use image::{imageops, RgbImage};
+use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -148,16 +149,16 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
             subject: None,
             capture: None,
         };
-        let variants: Vec<RgbImage> = std::iter::once(base.clone())
-            .chain(
-                captures()
-                    .iter()
-                    .map(|ps| ps.iter().fold(base.clone(), |img, &p| apply(&img, p))),
-            )
-            .collect();
-        let values: Vec<Vec<f64>> = variants
-            .into_iter()
-            .map(|v| {
+        // As captured (no change), then each re-capture, analysed in
+        // parallel (the analyzer keeps a set of sessions per worker); results
+        // come back in order, so the table does not depend on the thread
+        // count.
+        let changes: Vec<Vec<Perturbation>> =
+            std::iter::once(Vec::new()).chain(captures()).collect();
+        let values: Vec<Vec<f64>> = changes
+            .par_iter()
+            .map(|ps| {
+                let v: RgbImage = ps.iter().fold(base.clone(), |img, &p| apply(&img, p));
                 let r = analyzer.analyze_image(v.into(), &item);
                 metrics
                     .iter()
