@@ -93,11 +93,10 @@ fn has_image_extension(path: &Path) -> bool {
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
     let mut items = Vec::new();
     for root in paths {
-        let meta = std::fs::metadata(root).map_err(|e| SetupError::Input {
-            path: root.clone(),
-            reason: e.to_string(),
-        })?;
-        if meta.is_dir() {
+        // A path that cannot be read stays in the batch as a file: its
+        // record carries the error and the other inputs go on (as ripgrep
+        // does with a missing path).
+        if std::fs::metadata(root).is_ok_and(|m| m.is_dir()) {
             let mut found = Vec::new();
             let mut sidecars = Vec::new();
             for entry in walkdir::WalkDir::new(root)

@@ -130,7 +130,9 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     .unwrap();
 
     let good = shared("faces/obama.jpg");
-    let out = run(&[], &[d, &good]);
+    // A path that is not there, as a typo in a long list of files would be.
+    let missing = d.join("g_missing.jpg");
+    let out = run(&[], &[d, &good, &missing]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -138,7 +140,7 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     );
     let recs = records(&out);
     let imgs = images(&recs);
-    assert_eq!(imgs.len(), 7);
+    assert_eq!(imgs.len(), 8);
     let code_of = |name: &str| {
         let r = imgs
             .iter()
@@ -157,6 +159,7 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     assert_eq!(code_of("d_tiny.png").as_deref(), Some("too_small"));
     assert_eq!(code_of("e_bomb.png").as_deref(), Some("too_large"));
     assert_eq!(code_of("f_noface.png").as_deref(), Some("no_face"));
+    assert_eq!(code_of("g_missing.jpg").as_deref(), Some("unreadable"));
     assert_eq!(code_of("obama.jpg"), None);
     // Every error names its input and says something a person can act on.
     for r in imgs.iter().filter(|r| r["status"] == "error") {
@@ -165,7 +168,7 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     let summary = recs.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["ok"], 1);
-    assert_eq!(summary["failed"], 6);
+    assert_eq!(summary["failed"], 7);
     // The error is also reported on stderr, naming the file.
     assert!(String::from_utf8_lossy(&out.stderr).contains("a_empty.jpg"));
 }
