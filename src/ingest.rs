@@ -13,7 +13,8 @@ use sha2::Digest;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "tif", "tiff"];
+/// What directories are searched for (case-insensitive).
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "tif", "tiff"];
 
 /// Which way the head faces the camera, as the capture protocol names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

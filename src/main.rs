@@ -728,7 +728,19 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         items.extend(ingest::read_manifest(manifest)?);
     }
     if items.is_empty() {
-        anyhow::bail!("no photos given: pass files, directories or --manifest");
+        if args.inputs.is_empty() && args.manifest.is_none() {
+            anyhow::bail!("no photos given: pass files, directories or --manifest");
+        }
+        anyhow::bail!(
+            "no photos found in {} (directories are searched for .{} files; a manifest lists its own)",
+            args.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .chain(args.manifest.iter().map(|m| m.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ingest::IMAGE_EXTENSIONS.join(", .")
+        );
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -83,6 +83,19 @@ fn user_scale_overrides_the_face() {
     );
 }
 
+#[test]
+fn a_folder_without_photos_is_a_usage_error_that_says_what_was_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"no photos here").unwrap();
+    let out = run(&[], &[dir.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no photos found in") && err.contains(".jpg"),
+        "{err}"
+    );
+}
+
 /// A PNG whose header claims 100000×100000 pixels: a decompression bomb.
 fn png_bomb_header() -> Vec<u8> {
     fn crc32(data: &[u8]) -> u32 {
