@@ -91,6 +91,12 @@ def true_mask(eval_dir, t, shape):
     return np.asarray(lab.resize(shape[::-1], Image.BILINEAR)) >= 128
 
 
+def worst_change(area, rgb, a0):
+    """Worst relative change (%) of `area(photo)` from `a0` over the three
+    lighting changes, each applied to `rgb` and re-encoded to 8 bits."""
+    return 100 * max(abs(area(synth.relight(rgb, g)) - a0) / a0 for g in CASTS)
+
+
 def probability(session, x):
     return session.run(None, {"image": np.ascontiguousarray(x.astype(np.float32).transpose(2, 0, 1)[None])})[0][0, 0]
 
@@ -283,8 +289,7 @@ def visible(eval_dir, model, limits=(0.0, 1.0, 2.3, 3.5)):
             lab = true_mask(eval_dir, t, m.shape)
             dice.append(2 * (m & lab).sum() / max(1, m.sum() + lab.sum()))
             if t["light"]["exposure"] == 1.0 and m.sum():
-                worst.append(100 * max(abs(read(synth.relight(rgb, g), t["px_per_mm"], limit).sum() - m.sum()) / m.sum()
-                                       for g in CASTS))
+                worst.append(worst_change(lambda p: read(p, t["px_per_mm"], limit).sum(), rgb, m.sum()))
         w = np.array(worst)
         print(f"  dE*ab >= {limit:.1f}: worst change median {np.median(w):5.1f} %, {int((w >= 10).sum())} of {len(w)} "
               f"at 10 % or more; Dice median {np.median(dice):.3f}")
@@ -438,8 +443,7 @@ def main():
             lab = true_mask(eval_dir, t, m.shape)
             dice.append(2 * (m & lab).sum() / max(1, m.sum() + lab.sum()))
             if t["light"]["exposure"] == 1.0 and m.sum():
-                worst.append(100 * max(abs(spots(s, synth.relight(rgb, g), t["px_per_mm"]).sum() - m.sum()) / m.sum()
-                                       for g in CASTS))
+                worst.append(worst_change(lambda p: spots(s, p, t["px_per_mm"]).sum(), rgb, m.sum()))
                 area = m.sum() / CANONICAL ** 2
                 shares.append(border[0] / area if border[0] >= MIN_SPOT_MM2 else 0.0)
                 quadrature_shares.append(border[1] / area if border[1] >= MIN_SPOT_MM2 else 0.0)

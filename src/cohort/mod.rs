@@ -11,7 +11,6 @@ use crate::error::SetupError;
 use crate::report::{ImageRecord, Record, Status};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// Reads one metric from a record.
@@ -260,22 +259,15 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
         skipped: BTreeMap::new(),
     };
     for path in files {
-        let file = std::fs::File::open(path).map_err(|e| SetupError::Input {
+        let input = |e: std::io::Error| SetupError::Input {
             path: path.clone(),
             reason: e.to_string(),
-        })?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line.map_err(|e| SetupError::Input {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r = match serde_json::from_str::<Record>(&line) {
-                Ok(Record::Image(r)) => r,
-                Ok(Record::Summary(_)) => continue,
-                Err(_) => {
+        };
+        for line in crate::report::sink::results_lines(path).map_err(input)? {
+            let r = match line.map_err(input)?.1 {
+                Some(Record::Image(r)) => r,
+                Some(Record::Summary(_)) => continue,
+                None => {
                     // Edited by hand, cut short or written by another
                     // version: counted, never dropped without a word.
                     *data

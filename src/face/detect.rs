@@ -91,7 +91,7 @@ pub fn detect(
         ty: 0.5 * s - pad_y,
     };
     let mut input = vec![0.0f32; (size * size * 3) as usize];
-    pyramid.sample(&map, size, size, 1.0, 0.0, &mut input);
+    pyramid.sample(&map, size, size, &mut input);
     // Lighting-normalised as the mesh and iris crops are: the box seeds the
     // mesh crop, so a box that moved with exposure moved every landmark.
     let gains = super::lighting::Gains::from_crop(&input, size as usize);

@@ -185,7 +185,7 @@ fn run_mesh(
 ) -> Result<(Vec<[f32; 3]>, f32, Gains), InputError> {
     let n = MESH_SIZE as usize;
     let mut input = vec![0.0f32; n * n * 3];
-    pyramid.sample(map, MESH_SIZE, MESH_SIZE, 1.0, 0.0, &mut input);
+    pyramid.sample(map, MESH_SIZE, MESH_SIZE, &mut input);
     let gains = Gains::from_crop(&input, n);
     gains.apply(&mut input, 1.0, 0.0);
     let err = inference_error("face mesh");
@@ -273,7 +273,7 @@ fn run_iris(
     }
     let n = IRIS_SIZE as usize;
     let mut input = vec![0.0f32; n * n * 3];
-    pyramid.sample(&map, IRIS_SIZE, IRIS_SIZE, 1.0, 0.0, &mut input);
+    pyramid.sample(&map, IRIS_SIZE, IRIS_SIZE, &mut input);
     gains.apply(&mut input, 1.0, 0.0);
     let err = inference_error("iris");
     let tensor = TensorRef::from_array_view(([1usize, n, n, 3], &*input)).map_err(&err)?;

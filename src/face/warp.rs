@@ -132,18 +132,9 @@ impl<'a> Pyramid<'a> {
         }
     }
 
-    /// Samples a `size`×`size` crop through `map` into NHWC `out`, writing
-    /// `channel_value · scale + offset` (zeros outside the image, as
-    /// MediaPipe pads).
-    pub fn sample(
-        &self,
-        map: &Affine,
-        width: u32,
-        height: u32,
-        scale: f32,
-        offset: f32,
-        out: &mut [f32],
-    ) {
+    /// Samples a `width`×`height` crop through `map` into NHWC `out`, on
+    /// the 8-bit scale (zeros outside the image, as MediaPipe pads).
+    pub fn sample(&self, map: &Affine, width: u32, height: u32, out: &mut [f32]) {
         debug_assert_eq!(out.len(), (width * height * 3) as usize);
         // Deepest level whose pixels are still no larger than a crop pixel.
         let mut k = 0usize;
@@ -155,13 +146,12 @@ impl<'a> Pyramid<'a> {
         match &self.levels {
             Levels::Eight(halvings) => {
                 let img = if k == 0 { self.base } else { &halvings[k - 1] };
-                sample_level(img, f, map, width, height, scale, offset, out)
+                sample_level(img, f, map, width, height, 1.0, out)
             }
             Levels::Sixteen { base, halvings } => {
                 let img = if k == 0 { *base } else { &halvings[k - 1] };
                 // 65535 is white, as 255 is at 8 bits.
-                let unit = 255.0 / 65535.0;
-                sample_level(img, f, map, width, height, scale * unit, offset, out)
+                sample_level(img, f, map, width, height, 255.0 / 65535.0, out)
             }
         }
     }
@@ -204,24 +194,21 @@ where
     levels
 }
 
-/// Bilinear samples of one level (`f`: level pixels per image pixel),
-/// `value · scale + offset`.
-#[allow(clippy::too_many_arguments)]
+/// Bilinear samples of one level (`f`: level pixels per image pixel), each
+/// value times `unit` (zero outside the image).
 fn sample_level<P: Level>(
     img: &ImageBuffer<Rgb<P>, Vec<P>>,
     f: f32,
     map: &Affine,
     width: u32,
     height: u32,
-    scale: f32,
-    offset: f32,
+    unit: f32,
     out: &mut [f32],
 ) where
     Rgb<P>: Pixel<Subpixel = P>,
 {
     let (w, h) = (img.width() as i32, img.height() as i32);
     let raw = img.as_raw();
-    let pad = offset; // value of a zero pixel after normalisation
     for v in 0..height {
         for u in 0..width {
             let (x, y) = map.apply(u as f32, v as f32);
@@ -248,9 +235,9 @@ fn sample_level<P: Level>(
                     acc[2] += raw[i + 2].into() * wgt;
                 }
             }
-            out[o] = acc[0] * scale + pad;
-            out[o + 1] = acc[1] * scale + pad;
-            out[o + 2] = acc[2] * scale + pad;
+            out[o] = acc[0] * unit;
+            out[o + 1] = acc[1] * unit;
+            out[o + 2] = acc[2] * unit;
         }
     }
 }
@@ -323,8 +310,6 @@ mod tests {
                 &Affine::rotated_square(32.0, 32.0, side, 0.0, 4),
                 4,
                 4,
-                1.0,
-                0.0,
                 &mut out,
             );
             let inside = out[(4 + 1) * 3];
@@ -345,8 +330,6 @@ mod tests {
             &Affine::rotated_square(32.0, 32.0, 32.0, 0.0, 4),
             4,
             4,
-            1.0,
-            0.0,
             &mut out,
         );
         assert!(out
@@ -356,10 +339,8 @@ mod tests {
             &Affine::rotated_square(-100.0, -100.0, 8.0, 0.0, 4),
             4,
             4,
-            1.0 / 255.0,
-            -1.0,
             &mut out,
         );
-        assert!(out.iter().all(|&v| v == -1.0));
+        assert!(out.iter().all(|&v| v == 0.0));
     }
 }

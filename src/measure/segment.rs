@@ -22,6 +22,40 @@ pub enum Reference {
     InterquartileMean = 1,
 }
 
+impl Reference {
+    /// The reference of `n` values given as ascending runs of (value, how
+    /// many): the lower median, or the mean of ranks n/4 .. 3n/4 taking the
+    /// runs at either end in part. `None` for no values.
+    fn of_runs(self, runs: impl Iterator<Item = (f32, u32)>, n: u32) -> Option<f32> {
+        if n == 0 {
+            return None;
+        }
+        match self {
+            Reference::Median => {
+                let mut acc = 0;
+                runs.into_iter()
+                    .find(|&(_, c)| {
+                        acc += c;
+                        acc * 2 >= n
+                    })
+                    .map(|(v, _)| v)
+            }
+            Reference::InterquartileMean => {
+                let (lo, hi) = (f64::from(n) * 0.25, f64::from(n) * 0.75);
+                let (mut acc, mut sum, mut weight) = (0.0f64, 0.0f64, 0.0f64);
+                for (v, c) in runs {
+                    let (a, b) = (acc, acc + f64::from(c));
+                    let take = (b.min(hi) - a.max(lo)).max(0.0);
+                    sum += take * f64::from(v);
+                    weight += take;
+                    acc = b;
+                }
+                (weight > 0.0).then(|| (sum / weight) as f32)
+            }
+        }
+    }
+}
+
 /// A zone resampled to a fixed px/mm, so the models always see skin at the
 /// same physical scale whatever the camera.
 pub struct CanonicalPatch {
@@ -71,7 +105,7 @@ impl CanonicalPatch {
             ty: zone.y0 as f32 + 0.5 * step,
         };
         let mut rgb = vec![0.0f32; (width * height * 3) as usize];
-        pyramid.sample(&map, width, height, 1.0, 0.0, &mut rgb);
+        pyramid.sample(&map, width, height, &mut rgb);
         let mut mask = vec![false; (width * height) as usize];
         for v in 0..height {
             for u in 0..width {
@@ -130,8 +164,9 @@ impl CanonicalPatch {
     /// From a histogram of the zone's pixels on 0.25 steps.
     fn channel_reference_quarter_steps(&self, reference: Reference) -> [f32; 3] {
         let lut = crate::srgb::linear_lut_quarter_steps();
-        let mut out = [1.0f32; 3];
-        for (ch, o) in out.iter_mut().enumerate() {
+        // Not below sRGB value 1 (bin 4).
+        let floor = lut[4];
+        [0, 1, 2].map(|ch| {
             let mut hist = vec![0u32; lut.len()];
             let mut n = 0u32;
             for (i, &m) in self.mask.iter().enumerate() {
@@ -140,37 +175,9 @@ impl CanonicalPatch {
                     n += 1;
                 }
             }
-            let lin = |bin: usize| lut[bin];
-            *o = match reference {
-                Reference::Median => {
-                    let mut acc = 0;
-                    let bin = hist.iter().position(|&c| {
-                        acc += c;
-                        acc * 2 >= n
-                    });
-                    // Not below sRGB value 1.
-                    lin(bin.unwrap_or(4).max(4))
-                }
-                Reference::InterquartileMean => {
-                    // Ranks n/4 .. 3n/4, taking the bins at either end in part.
-                    let (lo, hi) = (f64::from(n) * 0.25, f64::from(n) * 0.75);
-                    let (mut acc, mut sum, mut weight) = (0.0f64, 0.0f64, 0.0f64);
-                    for (bin, &c) in hist.iter().enumerate() {
-                        let (a, b) = (acc, acc + f64::from(c));
-                        let take = (b.min(hi) - a.max(lo)).max(0.0);
-                        sum += take * f64::from(lin(bin));
-                        weight += take;
-                        acc = b;
-                    }
-                    if weight > 0.0 {
-                        (sum / weight).max(f64::from(lin(4))) as f32
-                    } else {
-                        lin(4)
-                    }
-                }
-            };
-        }
-        out
+            let runs = hist.iter().enumerate().map(|(bin, &c)| (lut[bin], c));
+            reference.of_runs(runs, n).map_or(floor, |v| v.max(floor))
+        })
     }
 
     /// From the zone's pixels sorted, each at its own linear value.
@@ -181,30 +188,10 @@ impl CanonicalPatch {
                 .filter(|&i| self.mask[i])
                 .map(|i| self.linear(self.rgb[i * 3 + ch]))
                 .collect();
-            if v.is_empty() {
-                return floor;
-            }
             v.sort_unstable_by(f32::total_cmp);
-            let value = match reference {
-                // The lower median, as the histogram's.
-                Reference::Median => v[(v.len() - 1) / 2],
-                Reference::InterquartileMean => {
-                    let n = v.len() as f64;
-                    let (lo, hi) = (n * 0.25, n * 0.75);
-                    let (mut sum, mut weight) = (0.0f64, 0.0f64);
-                    for (i, &x) in v.iter().enumerate() {
-                        let take = (hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0);
-                        sum += take * f64::from(x);
-                        weight += take;
-                    }
-                    if weight > 0.0 {
-                        (sum / weight) as f32
-                    } else {
-                        floor
-                    }
-                }
-            };
-            value.max(floor)
+            let n = v.len() as u32;
+            let runs = v.into_iter().map(|x| (x, 1));
+            reference.of_runs(runs, n).map_or(floor, |x| x.max(floor))
         })
     }
 
@@ -255,7 +242,7 @@ impl CanonicalPatch {
             ..self.map
         };
         let mut rgb = vec![0.0f32; (self.width * self.height * 3) as usize];
-        pyramid.sample(&map, self.width, self.height, 1.0, 0.0, &mut rgb);
+        pyramid.sample(&map, self.width, self.height, &mut rgb);
         let depth = pyramid.depth();
         let lin = |v| depth.linear(v);
         super::relief::Plane {

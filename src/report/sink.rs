@@ -3,7 +3,7 @@
 //! leaves a half-written results file behind.
 
 use super::Record;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub trait Exporter {
@@ -144,20 +144,33 @@ pub struct ResultsFile {
     pub unreadable_lines: Vec<usize>,
 }
 
-/// Reads a results file for the commands that consume one. Unlike
-/// [`read_records`] (resuming a run, where a cut-off journal is expected), a
-/// missing file is an error and lines that do not parse are listed, so no
-/// record is lost without a word.
+/// The non-blank lines of a results file, one at a time, for the commands
+/// that consume one: each line's 1-based number and its record, or `None`
+/// when it is not a record of this schema. Unlike [`read_records`]
+/// (resuming a run, where a cut-off journal is expected), a missing file is
+/// an error and a line that does not parse is reported, so no record is
+/// lost without a word.
+pub fn results_lines(
+    path: &Path,
+) -> io::Result<impl Iterator<Item = io::Result<(usize, Option<Record>)>>> {
+    let file = std::fs::File::open(path)?;
+    Ok(io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| match line {
+            Err(e) => Some(Err(e)),
+            Ok(l) if l.trim().is_empty() => None,
+            Ok(l) => Some(Ok((i + 1, serde_json::from_str(&l).ok()))),
+        }))
+}
+
+/// A whole results file (see [`results_lines`]).
 pub fn read_results(path: &Path) -> io::Result<ResultsFile> {
-    let text = std::fs::read_to_string(path)?;
     let mut out = ResultsFile::default();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(line) {
-            Ok(r) => out.records.push(r),
-            Err(_) => out.unreadable_lines.push(i + 1),
+    for line in results_lines(path)? {
+        match line? {
+            (_, Some(r)) => out.records.push(r),
+            (n, None) => out.unreadable_lines.push(n),
         }
     }
     Ok(out)
