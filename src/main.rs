@@ -262,6 +262,14 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(dir) = &args.scars {
         figures["acne_scars"] = dermascore::evaluate::scars::run(dir, args.models.as_deref())?;
+        if let Some(synthetic) = &args.synthetic {
+            figures["acne_scars"]["flat_synthetic_single_photo"] =
+                dermascore::evaluate::scars::flat_false_alarms(
+                    synthetic,
+                    dermascore::quality::Thresholds::default().scars_min_px_per_mm,
+                    args.models.as_deref(),
+                )?;
+        }
         if let Some((real_dir, scale)) = real {
             figures["acne_scars"]["real_closeup_single_photo"] =
                 dermascore::evaluate::scars::real_false_alarms(
@@ -337,6 +345,16 @@ impl Planning {
         })
     }
 
+    /// Names on stderr the intake rows that no record's patient id matches.
+    fn warn_unmatched<'a>(&self, records: impl Iterator<Item = &'a report::ImageRecord>) {
+        let ids: Vec<&str> = records
+            .filter_map(|r| r.subject.as_ref()?.patient_id.as_deref())
+            .collect();
+        for line in dermascore::plan::intake::unmatched(&self.intake, ids.iter().copied()) {
+            eprintln!("warning: {line}");
+        }
+    }
+
     fn plan_for(&self, r: &report::ImageRecord) -> Option<dermascore::plan::Plan> {
         (r.status == report::Status::Ok).then(|| {
             let intake = r
@@ -352,6 +370,7 @@ impl Planning {
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let planning = Planning::load(&args.plan)?;
     let (records, skipped) = image_records(&args.results)?;
+    planning.warn_unmatched(records.iter());
     let mut lines = Vec::new();
     for r in &records {
         if let Some(p) = planning.plan_for(r) {
@@ -472,8 +491,9 @@ fn write_comparison(
         &records,
         &metrics,
         &mdc,
-        Some((&planning.protocol, &planning.text)),
+        Some((&planning.protocol, &planning.text, &planning.intake)),
     );
+    planning.warn_unmatched(records.iter());
     std::fs::create_dir_all(&args.out)?;
     let json = serde_json::json!({"schema_version": dermascore::SCHEMA_VERSION, "mdc_perturbations": mdc.perturbations, "patients": patients});
     sink::write_atomic(
@@ -816,6 +836,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         for r in result.records.iter_mut() {
             r.plan = p.plan_for(r);
         }
+        p.warn_unmatched(result.records.iter());
         result.summary.protocol_sha256 = Some(dermascore::models::hex_sha256(p.text.as_bytes()));
     }
     progress.finish_and_clear();

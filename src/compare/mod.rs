@@ -8,6 +8,7 @@
 pub mod repeatability;
 
 use crate::cohort::Metric;
+use crate::plan::intake::Intake;
 use crate::plan::{self, protocol::Protocol, Plan, PlanOutcome};
 use crate::report::{ImageRecord, Status};
 use repeatability::MdcTable;
@@ -142,6 +143,12 @@ pub enum FollowUp {
     Maintenance,
     /// The plan defers treatment; see its findings.
     Defer,
+    /// The latest visit's plan could not assess any concern (resolution,
+    /// pose, quality): nothing to follow up from.
+    NotAssessable,
+    /// Neither the baseline nor the latest plan has a zone to treat: no
+    /// course was ever indicated, so there is nothing to maintain.
+    NoTreatmentIndicated,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -171,7 +178,7 @@ pub fn compare(
     records: &[ImageRecord],
     metrics: &[Metric],
     mdc: &MdcTable,
-    protocol: Option<(&Protocol, &str)>,
+    protocol: Option<(&Protocol, &str, &BTreeMap<String, Intake>)>,
 ) -> Vec<PatientComparison> {
     let mut by_patient: BTreeMap<String, BTreeMap<String, Vec<&ImageRecord>>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.status == Status::Ok) {
@@ -234,9 +241,11 @@ pub fn compare(
             }
         }
         let (baseline_plan, latest_plan) = match protocol {
-            Some((p, text)) => (
-                Some(plan::make_plan(firsts[0], p, text, None)),
-                firsts.last().map(|r| plan::make_plan(r, p, text, None)),
+            Some((p, text, intake)) => (
+                Some(plan::make_plan(firsts[0], p, text, intake.get(&pid))),
+                firsts
+                    .last()
+                    .map(|r| plan::make_plan(r, p, text, intake.get(&pid))),
             ),
             None => (None, None),
         };
@@ -279,7 +288,20 @@ fn follow_up(
             "the latest visit's plan defers treatment (see its findings)".into(),
         );
     }
+    if latest.outcome == PlanOutcome::NotAssessable {
+        return (
+            Some(FollowUp::NotAssessable),
+            "no concern could be measured at the latest visit (see the plan's not_assessed)"
+                .into(),
+        );
+    }
     let planned = base.sessions.unwrap_or(0);
+    if base.zones.is_empty() && latest.zones.is_empty() {
+        return (
+            Some(FollowUp::NoTreatmentIndicated),
+            "no zone reached the protocol's treatment threshold at baseline or now".into(),
+        );
+    }
     if latest.zones.is_empty() {
         return (
             Some(FollowUp::Maintenance),
@@ -293,16 +315,12 @@ fn follow_up(
         );
     }
     // Concerns treated at baseline, and whether any of their face metrics improved beyond the MDC.
-    let treated: Vec<String> = base
-        .zones
-        .iter()
-        .map(|z| format!("{:?}", z.concern).to_lowercase())
-        .collect();
+    let treated: Vec<&str> = base.zones.iter().map(|z| z.concern.key()).collect();
     let improved = changes.iter().any(|c| {
         Some(&c.visit_date) == last
             && c.metric.ends_with(".severity")
             && c.metric.contains(".face.")
-            && treated.iter().any(|t| c.metric.starts_with(t.as_str()))
+            && treated.iter().any(|t| c.metric.starts_with(&format!("{t}.")))
             && c.exceeds_mdc == Some(true)
             && c.change_from_baseline.is_some_and(|d| d < 0.0)
     });

@@ -57,15 +57,15 @@ pub const OTHER_LIGHTING_CHANGES: [(&str, &str, [f64; 3]); 3] = [
 const DONT_CARE_MM: (f64, f64) = (0.2, 0.25);
 
 #[derive(Debug, Deserialize)]
-struct Truth {
-    patches: Vec<Patch>,
+pub(crate) struct Truth {
+    pub(crate) patches: Vec<Patch>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Patch {
-    kind: String,
-    file: String,
-    px_per_mm: f64,
+pub(crate) struct Patch {
+    pub(crate) kind: String,
+    pub(crate) file: String,
+    pub(crate) px_per_mm: f64,
     size_mm: f64,
     light: Light,
     #[serde(default)]

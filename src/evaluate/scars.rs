@@ -257,7 +257,9 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             CanonicalPatch::from_zone(&single_pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
         {
             patch.exclude_clipped();
-            let found = scars_estimated(&mut session, &patch).map_err(infer)?;
+            let found = scars_estimated(&mut session, &patch)
+                .map_err(infer)?
+                .ok_or_else(|| bad(&truth_path, format!("{}: a colourless render", c.name)))?;
             found_by_mode.push((
                 "single",
                 found
@@ -382,7 +384,9 @@ pub fn real_false_alarms(
     let mut patch = CanonicalPatch::from_zone(&pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
         .ok_or_else(|| bad("empty ROI".into()))?;
     patch.exclude_clipped();
-    let found = scars_estimated(&mut session, &patch).map_err(|e| bad(e.to_string()))?;
+    let found = scars_estimated(&mut session, &patch)
+        .map_err(|e| bad(e.to_string()))?
+        .ok_or_else(|| bad("the close-up has no colour".into()))?;
     let cm2 = patch.area_mm2() / 100.0;
     let area: f64 = found.iter().map(|s| s.area_mm2).sum();
     println!(
@@ -395,4 +399,60 @@ pub fn real_false_alarms(
         "roi_cm2": cm2, "false_alarms": found.len(), "per_cm2": found.len() as f64 / cm2,
         "false_scarred_area_pct": 100.0 * area / patch.area_mm2(),
     }))
+}
+
+/// The single-photo scar mode on the held-out pore and pigment patches of
+/// `synth_skin.py eval` (flat skin: pores, pigmented spots, no relief to
+/// speak of), at the resolutions scars are measured at: every scar found is
+/// a false alarm on a pigmented spot or on texture.
+pub fn flat_false_alarms(
+    synthetic: &Path,
+    min_px_per_mm: f64,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
+    let truth_path = synthetic.join("truth.json");
+    let bad = |p: &Path, e: String| SetupError::Input {
+        path: p.to_path_buf(),
+        reason: e,
+    };
+    let text = std::fs::read_to_string(&truth_path).map_err(|e| bad(&truth_path, e.to_string()))?;
+    let truth: super::Truth =
+        serde_json::from_str(&text).map_err(|e| bad(&truth_path, e.to_string()))?;
+    let mdir = models::locate_dir(models_dir)?;
+    let m = VerifiedModels::load(&mdir, &[ModelName::ScarRelief])?;
+    let mut session = m.session(ModelName::ScarRelief, Device::Cpu)?.0;
+    let mut rows: BTreeMap<String, (u64, u64, u64, f64)> = BTreeMap::new();
+    for t in truth.patches.iter().filter(|t| t.px_per_mm >= min_px_per_mm) {
+        let path = synthetic.join(&t.file);
+        let photo = crate::ingest::Photo::from_decoded(
+            image::open(&path).map_err(|e| bad(&path, e.to_string()))?,
+        );
+        let scale = PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
+        let pyramid = Pyramid::of(&photo, 16);
+        let zone = zones::patch(photo.rgb.width(), photo.rgb.height(), None);
+        let Some(mut patch) =
+            CanonicalPatch::from_zone(&pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
+        else {
+            continue;
+        };
+        patch.exclude_clipped();
+        let found = scars_estimated(&mut session, &patch)
+            .map_err(|e| bad(&path, e.to_string()))?
+            .unwrap_or_default();
+        let row = rows.entry(t.kind.clone()).or_default();
+        row.0 += 1;
+        row.1 += u64::from(!found.is_empty());
+        row.2 += found.len() as u64;
+        row.3 += patch.area_mm2() / 100.0;
+    }
+    println!("\nAcne scars, one photo, on flat held-out patches (pores and pigmented spots, no scars):");
+    let mut out = serde_json::Map::new();
+    for (kind, (n, with, count, cm2)) in &rows {
+        println!("  {kind:>6}: {with} of {n} patches with a false scar, {count} in all, {:.3} per cm²", *count as f64 / cm2);
+        out.insert(
+            kind.clone(),
+            json!({"patches": n, "patches_with_false_scars": with, "false_scars": count, "per_cm2": *count as f64 / cm2}),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
 }

@@ -182,9 +182,24 @@ impl Separator {
     }
 
     fn of_od(&self, od: [f64; 3]) -> (f64, f64) {
-        let m = self.inv[0][0] * od[0] + self.inv[0][1] * od[1] + self.inv[0][2] * od[2];
-        let h = self.inv[1][0] * od[0] + self.inv[1][1] * od[1] + self.inv[1][2] * od[2];
+        let [m, h, _] = self.components_of_od(od);
         (m, h)
+    }
+
+    /// (melanin, haemoglobin, shading) of one 8-bit sRGB pixel: shading is
+    /// the grey optical density that exposure and surface relief add.
+    pub fn components(&self, rgb: [u8; 3]) -> [f64; 3] {
+        self.components_of_od(rgb.map(|c| self.od[c as usize]))
+    }
+
+    /// The same for a pixel in linear light.
+    pub fn components_linear(&self, linear: [f64; 3]) -> [f64; 3] {
+        self.components_of_od(linear.map(|l| -(l.max(1e-4)).ln()))
+    }
+
+    fn components_of_od(&self, od: [f64; 3]) -> [f64; 3] {
+        self.inv
+            .map(|row| row[0] * od[0] + row[1] * od[1] + row[2] * od[2])
     }
 }
 

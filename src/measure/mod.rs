@@ -416,15 +416,21 @@ pub fn scars_measured(
 /// Scars of one patch from one photo, by the scar model (at
 /// `scars::CANONICAL_PX_PER_MM`). Centres in patch pixels; as in the
 /// measured mode, only scars centred at least `scars::EDGE_MARGIN_MM`
-/// inside the patch's mask count.
+/// inside the patch's mask count, and only those the photo's colour does
+/// not explain otherwise (`scars::Evidence`). `None` when the patch has no
+/// colour to tell a depression from pigment by (`scars::colourless`).
 pub fn scars_estimated(
     session: &mut Session,
     patch: &CanonicalPatch,
-) -> ort::Result<Vec<scars::Scar>> {
+) -> ort::Result<Option<Vec<scars::Scar>>> {
+    let px = pigment::pixel_colour(patch, &colour::Separator::default(), &colour::linear_lut());
+    if scars::colourless(&px, &patch.mask) {
+        return Ok(None);
+    }
     let (prob, depth) = segment::scar_relief(session, patch)?;
     let (w, h) = (patch.width as usize, patch.height as usize);
     let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
-    Ok(scars::from_mask(
+    Ok(Some(scars::from_mask(
         &prob,
         &depth,
         &patch.mask,
@@ -434,8 +440,19 @@ pub fn scars_estimated(
         scars::PROBABILITY_THRESHOLD,
     )
     .into_iter()
-    .filter(|s| scars::centred_in(s, &inner, w, h))
-    .collect())
+    .filter(|(s, _)| scars::centred_in(s, &inner, w, h))
+    .filter(|(s, region)| {
+        let e = scars::Evidence::of(region, &px, &prob, &patch.mask, w, h, patch.px_per_mm);
+        if std::env::var_os("DERMASCORE_DEBUG_SCARS").is_some() {
+            eprintln!(
+                "scar? depth {:.3} width {:.2} elong {:.2} ringsd {:.2} inside {:.2} dsh {:.3} dmel {:.3} dhb {:.3} dl {:.2} prob {:.2} kind {:?}",
+                s.depth_mm, s.width_mm, e.elongation, e.ring_sd_l, e.ring_inside, e.delta_shading, e.delta_melanin, e.delta_haemoglobin, e.delta_l, e.mean_probability, s.kind
+            );
+        }
+        e.accepts()
+    })
+    .map(|(s, _)| s)
+    .collect()))
 }
 
 fn measure_scars(
@@ -510,7 +527,19 @@ fn measure_scars(
                     return Ok(report);
                 }
             },
-            None => scars_estimated(&mut models.scars, patch).map_err(run_error("scar model"))?,
+            None => match scars_estimated(&mut models.scars, patch)
+                .map_err(run_error("scar model"))?
+            {
+                Some(found) => found,
+                None => {
+                    report.zones.clear();
+                    report.reason = Some(format!(
+                        "the skin has no colour (median chroma below {} C*ab: a greyscale, specular-only or UV image): one photo cannot tell a depression from pigment without it",
+                        scars::MIN_SKIN_CHROMA
+                    ));
+                    return Ok(report);
+                }
+            },
         };
         // Centres to image pixels for the record and the overlay.
         let found: Vec<scars::Scar> = found
@@ -646,7 +675,7 @@ fn measure_pigment(
             colour: Some(base),
             metrics: Some(sample.metrics()),
             redness: (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
-                .then(|| pigment::redness(patch, &px, &base)),
+                .then(|| pigment::redness(patch, &px)),
             reason: None,
         });
         colours.push((base, patch.area_mm2()));

@@ -93,50 +93,86 @@ pub fn borderline_pixels(prob: &[f32], mask: &[bool]) -> u64 {
         .count() as u64
 }
 
-/// Red lesions (e.g. inflamed papules): regions whose haemoglobin index
-/// exceeds the zone's unaffected skin by this much … Set for specificity:
-/// the shared face photos (no active acne visible) give 0–2 lesions each;
-/// sensitivity on real active acne has not been measured (no labelled
-/// photos are available here).
+/// Red lesions (e.g. inflamed papules), judged against the person's own
+/// skin: regions whose haemoglobin index exceeds the skin around them
+/// (the mean over `RED_LESION_SURROUND_MM`) by this much …
 pub const RED_LESION_HB_EXCESS: f32 = 0.8;
-/// … and whose area lies in this range (mm²) …
+/// … and by this many robust SDs of that local excess over the zone, so
+/// that a blotchy or high-contrast photo does not raise its own lesions …
+pub const RED_LESION_NOISE_SDS: f32 = 5.0;
 /// … on photos at least this sharp: below it JPEG's half-resolution colour
-/// leaves a papule only a few colour samples wide.
+/// leaves a papule only a few colour samples wide …
 pub const RED_LESION_MIN_PX_PER_MM: f64 = 4.0;
-/// … and whose area lies in this range (mm²).
-pub const RED_LESION_AREA_MM2: (f64, f64) = (0.8, 30.0);
+/// … whose area lies in this range (mm²: papules are 1–5 mm across) …
+pub const RED_LESION_AREA_MM2: (f64, f64) = (0.8, 20.0);
+/// … and which are round: the longer axis at most this many times the
+/// shorter (second moments), which leaves out vessels, folds and the
+/// zone's edges.
+pub const RED_LESION_MAX_ELONGATION: f64 = 2.0;
+/// Side of the box (mm) the surrounding skin is averaged over.
+pub const RED_LESION_SURROUND_MM: f64 = 8.0;
 
 /// Redness of a zone from the haemoglobin map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Redness {
-    /// Red lesions as defined by `RED_LESION_HB_EXCESS` and `RED_LESION_AREA_MM2`.
+    /// Red lesions as defined by `RED_LESION_*`: round regions 0.8–20 mm²
+    /// whose haemoglobin index exceeds the surrounding skin by at least 0.8
+    /// and by five robust SDs of the zone's local excess.
     pub lesion_count: u64,
+    /// Their area, mm².
     pub lesion_area_mm2: f64,
-    /// Largest haemoglobin-index excess over the zone baseline, among lesions.
+    /// Largest haemoglobin-index excess over the surrounding skin, among lesions.
     pub max_delta_haemoglobin: Option<f64>,
 }
 
-pub fn redness(patch: &CanonicalPatch, px: &PixelColour, base: &SkinColour) -> Redness {
-    let excess: Vec<f32> = px
+pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    // The surrounding skin: a masked box mean of the haemoglobin index.
+    let r = (RED_LESION_SURROUND_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
+    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
+    let hb: Vec<f64> = px
         .haemoglobin
         .iter()
-        .map(|&h| h - base.haemoglobin_index as f32)
+        .zip(&patch.mask)
+        .map(|(&v, &m)| if m { f64::from(v) } else { 0.0 })
         .collect();
-    let comps = super::segment::components(
-        &excess,
-        &patch.mask,
-        patch.width,
-        patch.height,
-        RED_LESION_HB_EXCESS,
-    );
+    let count = super::scars::box_sum(&inside, w, h, r);
+    let sum = super::scars::box_sum(&hb, w, h, r);
+    let excess: Vec<f32> = (0..w * h)
+        .map(|i| {
+            if patch.mask[i] && count[i] > 0.0 {
+                (hb[i] - sum[i] / count[i]) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let measured: Vec<f64> = (0..w * h)
+        .filter(|&i| patch.mask[i])
+        .map(|i| f64::from(excess[i]))
+        .collect();
+    let threshold = RED_LESION_HB_EXCESS.max(RED_LESION_NOISE_SDS * super::scars::robust_sd(&measured) as f32);
+    let comps = super::segment::components(&excess, &patch.mask, patch.width, patch.height, threshold);
     let px_mm2 = 1.0 / (patch.px_per_mm * patch.px_per_mm);
     let lesions: Vec<&Component> = comps
         .iter()
         .filter(|c| {
             (RED_LESION_AREA_MM2.0..=RED_LESION_AREA_MM2.1)
                 .contains(&(f64::from(c.area_px) * px_mm2))
+                && super::segment::elongation(&c.pixels, patch.width) <= RED_LESION_MAX_ELONGATION
         })
         .collect();
+    if std::env::var_os("DERMASCORE_DEBUG_LESIONS").is_some() {
+        for c in &comps {
+            eprintln!(
+                "lesion? area {:.2} mm² elong {:.2} peak {:.2} thr {:.2}",
+                f64::from(c.area_px) * px_mm2,
+                super::segment::elongation(&c.pixels, patch.width),
+                c.pixels.iter().map(|&i| excess[i as usize]).fold(0.0, f32::max),
+                threshold
+            );
+        }
+    }
     Redness {
         lesion_count: lesions.len() as u64,
         lesion_area_mm2: lesions.iter().map(|c| f64::from(c.area_px) * px_mm2).sum(),
@@ -174,6 +210,8 @@ pub struct PixelColour {
     pub b: Vec<f32>,
     pub melanin: Vec<f32>,
     pub haemoglobin: Vec<f32>,
+    /// Grey optical density (exposure and relief's shading).
+    pub shading: Vec<f32>,
 }
 
 pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -> PixelColour {
@@ -185,22 +223,23 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
         b: vec![0.0; n],
         melanin: vec![0.0; n],
         haemoglobin: vec![0.0; n],
+        shading: vec![0.0; n],
     };
     for i in 0..n {
         if !patch.mask[i] {
             continue;
         }
-        let ([l, a, b], (m, h)) = match patch.depth {
+        let ([l, a, b], [m, h, sh]) = match patch.depth {
             Depth::Eight => {
                 let p = patch.pixel_u8(i);
                 let [r, g, b] = p.map(|c| lin32[c as usize]);
-                (colour::lab_from_linear_f32(r, g, b), sep.indices(p))
+                (colour::lab_from_linear_f32(r, g, b), sep.components(p))
             }
             Depth::Sixteen => {
                 let [r, g, b] = [0, 1, 2].map(|k| patch.linear(patch.rgb[i * 3 + k]));
                 (
                     colour::lab_from_linear_f32(r, g, b),
-                    sep.indices_linear([r, g, b].map(f64::from)),
+                    sep.components_linear([r, g, b].map(f64::from)),
                 )
             }
         };
@@ -209,6 +248,7 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
         out.b[i] = b;
         out.melanin[i] = m as f32;
         out.haemoglobin[i] = h as f32;
+        out.shading[i] = sh as f32;
     }
     out
 }

@@ -357,6 +357,28 @@ pub fn components(
     out
 }
 
+/// Longer over shorter axis of a set of pixels (second moments).
+pub fn elongation(pixels: &[u32], w: u32) -> f64 {
+    let n = pixels.len() as f64;
+    let (mut sx, mut sy) = (0.0, 0.0);
+    for &i in pixels {
+        sx += f64::from(i % w);
+        sy += f64::from(i / w);
+    }
+    let (mx, my) = (sx / n, sy / n);
+    let (mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0);
+    for &i in pixels {
+        let (dx, dy) = (f64::from(i % w) - mx, f64::from(i / w) - my);
+        xx += dx * dx;
+        yy += dy * dy;
+        xy += dx * dy;
+    }
+    let (xx, yy, xy) = (xx / n + 1.0 / 12.0, yy / n + 1.0 / 12.0, xy / n);
+    let half_trace = (xx + yy) / 2.0;
+    let root = (((xx - yy) / 2.0).powi(2) + xy * xy).sqrt();
+    ((half_trace + root) / (half_trace - root).max(1e-9)).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,10 +42,41 @@ fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
+fn grade<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum G {
+        Num(i64),
+        Text(String),
+    }
+    let g = match Option::<G>::deserialize(d)? {
+        None => return Ok(None),
+        Some(G::Num(n)) => n,
+        Some(G::Text(t)) if t.trim().is_empty() => return Ok(None),
+        Some(G::Text(t)) => t.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("`{t}` is not a Goodman & Baron grade (1–4)"))
+        })?,
+    };
+    match u8::try_from(g) {
+        Ok(g @ 1..=4) => Ok(Some(g)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{g}` is not a Goodman & Baron grade (1–4)"
+        ))),
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intake {
     pub patient_id: String,
+    /// Where the row came from (CSV line, or the JSON array's entry number
+    /// from 1), for messages.
+    #[serde(skip)]
+    pub line: u64,
+    /// The clinician's Goodman & Baron qualitative acne-scar grade (1
+    /// macular, 2 mild, 3 moderate, 4 severe), from examination.
+    #[serde(default, deserialize_with = "grade")]
+    pub acne_scar_grade: Option<u8>,
     #[serde(default, deserialize_with = "date")]
     pub isotretinoin_last_dose: Option<String>,
     #[serde(default, deserialize_with = "flag")]
@@ -269,7 +300,12 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Intake>, SetupError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     {
         let text = std::fs::read_to_string(path).map_err(|e| err(0, e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(e.line() as u64, e.to_string()))?
+        let mut rows: Vec<Intake> =
+            serde_json::from_str(&text).map_err(|e| err(e.line() as u64, e.to_string()))?;
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.line = i as u64 + 1;
+        }
+        rows
     } else {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -280,17 +316,61 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Intake>, SetupError> {
         for rec in reader.records() {
             let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
             let line = rec.position().map_or(0, |p| p.line());
-            rows.push(
-                rec.deserialize(Some(&headers))
-                    .map_err(|e| err(line, e.to_string()))?,
-            );
+            let mut row: Intake = rec
+                .deserialize(Some(&headers))
+                .map_err(|e| err(line, e.to_string()))?;
+            row.line = line;
+            rows.push(row);
         }
         rows
     };
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.patient_id.clone(), r))
-        .collect())
+    // Two rows for one patient would leave one of them unread (a
+    // contraindication silently dropped): refuse the file, naming both.
+    let mut by_id: BTreeMap<String, Intake> = BTreeMap::new();
+    for r in rows {
+        if r.patient_id.trim().is_empty() {
+            return Err(err(r.line, "patient_id is empty".into()));
+        }
+        if let Some(first) = by_id.get(&r.patient_id) {
+            return Err(err(
+                r.line,
+                format!(
+                    "patient {} has two intake rows ({} and {}): merge them into one",
+                    r.patient_id, first.line, r.line
+                ),
+            ));
+        }
+        by_id.insert(r.patient_id.clone(), r);
+    }
+    Ok(by_id)
+}
+
+/// Intake rows whose patient id matches none of `ids` (the analysed
+/// photos'), each with a line to print: such a row is never read, so its
+/// contraindications would be lost without a word. A case-insensitive match
+/// is suggested.
+pub fn unmatched<'a>(
+    intake: &BTreeMap<String, Intake>,
+    ids: impl IntoIterator<Item = &'a str> + Clone,
+) -> Vec<String> {
+    intake
+        .values()
+        .filter(|r| !ids.clone().into_iter().any(|id| id == r.patient_id))
+        .map(|r| {
+            let similar = ids
+                .clone()
+                .into_iter()
+                .find(|id| id.to_lowercase() == r.patient_id.to_lowercase());
+            format!(
+                "intake row {} (patient {}) matches no analysed photo{}",
+                r.line,
+                r.patient_id,
+                similar.map_or(String::new(), |s| format!(
+                    " (ids are case-sensitive: did you mean {s}?)"
+                ))
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,6 +36,16 @@ impl Concern {
             Concern::AcneScars => "acne scars",
         }
     }
+
+    /// The record's key for this concern (and the first part of its metric
+    /// names, e.g. `acne_scars.face.severity`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Concern::Pores => "pores",
+            Concern::Pigmentation => "pigmentation",
+            Concern::AcneScars => "acne_scars",
+        }
+    }
 }
 
 /// Why a number is what it is: the protocol rule and the measured value.
@@ -57,12 +67,29 @@ pub struct ZonePlan {
     pub rationale: Vec<Reason>,
 }
 
+/// The plan's verdict, most restrictive first: `defer` (a contraindication),
+/// `not_assessable` (no concern could be measured on this photo: nothing
+/// to plan from), `caution` (treat with the findings in mind; always so when
+/// the patient's history was not checked), `proceed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanOutcome {
     Proceed,
     Caution,
     Defer,
+    NotAssessable,
+}
+
+impl PlanOutcome {
+    /// As a report writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            PlanOutcome::Proceed => "Proceed",
+            PlanOutcome::Caution => "Caution",
+            PlanOutcome::Defer => "Defer",
+            PlanOutcome::NotAssessable => "Not assessable",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -95,6 +122,13 @@ pub struct Plan {
     pub ita_category: Option<ItaCategory>,
     /// Concerns that could not be assessed on this photo, and why.
     pub not_assessed: Vec<Reason>,
+    /// Findings shown but not acted on: estimates that are not validated on
+    /// real skin (acne scars from one photo, unless a multi-light capture or
+    /// the clinician's grade confirms them) set no needle depth.
+    pub unconfirmed: Vec<Reason>,
+    /// Whether the patient's intake (history, medication, pregnancy, recent
+    /// procedures) was checked. Without it the outcome is at most `caution`.
+    pub intake_checked: bool,
     pub protocol: ProtocolRef,
     pub disclaimer: String,
 }
@@ -123,6 +157,31 @@ fn scar_depth(rec: &ImageRecord, zone: ZoneName) -> Option<String> {
     ))
 }
 
+/// Whether the record's scars may set a needle depth, and on what grounds:
+/// scars measured from a multi-light capture set, or one-photo estimates
+/// confirmed by the clinician's Goodman & Baron grade in the intake.
+fn scar_confirmation(
+    mode: crate::measure::DepthMode,
+    intake: Option<&Intake>,
+    protocol: &Protocol,
+) -> Option<Reason> {
+    match mode {
+        crate::measure::DepthMode::Measured => Some(Reason {
+            rule: "acne_scars.confirmation".into(),
+            evidence: "scars measured from a multi-light capture set".into(),
+        }),
+        crate::measure::DepthMode::Estimated => {
+            let grade = intake?.acne_scar_grade?;
+            (grade >= protocol.acne_scars.confirm_from_grade).then(|| Reason {
+                rule: "acne_scars.confirmation".into(),
+                evidence: format!(
+                    "one-photo estimate confirmed by the clinician's Goodman & Baron grade {grade} (intake)"
+                ),
+            })
+        }
+    }
+}
+
 /// Plans from one image record. Contraindications come from the record's
 /// redness and colour and from `intake` (if the patient has one).
 pub fn make_plan(
@@ -133,9 +192,15 @@ pub fn make_plan(
 ) -> Plan {
     let mut findings = Vec::new();
     let mut not_assessed = Vec::new();
+    let mut unconfirmed = Vec::new();
     let visit = rec.subject.as_ref().and_then(|s| s.visit_date.clone());
-    if let Some(i) = intake {
-        findings.extend(i.check(protocol, visit.as_deref()));
+    match intake {
+        Some(i) => findings.extend(i.check(protocol, visit.as_deref())),
+        None => findings.push(Finding {
+            rule: "intake.missing".into(),
+            outcome: PlanOutcome::Caution,
+            evidence: "no intake for this patient: contraindications from the history (isotretinoin, pregnancy, bleeding disorders, anticoagulants, keloids, herpes, recent procedures) were not checked — take the history before treating".into(),
+        }),
     }
     findings.extend(photo_checks(rec, protocol));
     if rec
@@ -183,11 +248,26 @@ pub fn make_plan(
         }),
         None => {}
     }
+    let scar_confirmation = rec
+        .acne_scars
+        .as_ref()
+        .and_then(|s| scar_confirmation(s.depth_mode?, intake, protocol));
     match rec.acne_scars.as_ref() {
         Some(s) if s.measured && protocol.depth.acne_scars.is_none() => not_assessed.push(Reason {
             rule: "depth.acne_scars".into(),
             evidence: "scars were measured but the protocol sets no depth for them".into(),
         }),
+        Some(s) if s.measured && scar_confirmation.is_none() => {
+            if let Some(m) = s.face.as_ref().filter(|m| m.count > 0) {
+                unconfirmed.push(Reason {
+                    rule: "acne_scars.confirmation".into(),
+                    evidence: format!(
+                        "{} possible scar(s) estimated from one photo (Goodman & Baron estimate {}): one-photo estimates are not validated on real skin and set no needle depth — confirm with a multi-light capture set, or record the clinician's grade (intake acne_scar_grade ≥ {})",
+                        m.count, m.goodman_baron_grade, protocol.acne_scars.confirm_from_grade
+                    ),
+                });
+            }
+        }
         Some(s) if s.measured => {
             for z in &s.zones {
                 if let Some(m) = &z.metrics {
@@ -249,6 +329,9 @@ pub fn make_plan(
                         rule: "acne_scars.depth".into(),
                         evidence: s,
                     });
+                }
+                if let Some(c) = &scar_confirmation {
+                    rationale.push(c.clone());
                 }
             }
             if let Some((c, t)) = tone {
@@ -320,8 +403,19 @@ pub fn make_plan(
             ),
         });
     }
+    let assessed = rec.pores.as_ref().is_some_and(|p| p.measured)
+        || rec.pigmentation.as_ref().is_some_and(|p| p.measured)
+        || rec.acne_scars.as_ref().is_some_and(|s| s.measured);
+    if !assessed && not_assessed.is_empty() {
+        not_assessed.push(Reason {
+            rule: "measurements".into(),
+            evidence: "the record holds no measurement of pores, pigmentation or acne scars".into(),
+        });
+    }
     let outcome = if findings.iter().any(|f| f.outcome == PlanOutcome::Defer) {
         PlanOutcome::Defer
+    } else if !assessed {
+        PlanOutcome::NotAssessable
     } else if findings.iter().any(|f| f.outcome == PlanOutcome::Caution) {
         PlanOutcome::Caution
     } else {
@@ -338,6 +432,8 @@ pub fn make_plan(
         ita_deg: colour.map(|c| c.ita_deg),
         ita_category: colour.map(|c| c.ita_category),
         not_assessed,
+        unconfirmed,
+        intake_checked: intake.is_some(),
         protocol: ProtocolRef {
             name: protocol.name.clone(),
             version: protocol.version.clone(),
@@ -381,27 +477,33 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
         out.push(Finding {
             rule: "rules.inflamed_lesions".into(),
             outcome: outcome(p.rules.inflamed_lesions),
-            evidence: format!("{lesions} red lesions on the haemoglobin map (threshold {}): possible active inflamed acne — do not needle through active lesions", p.photo.inflamed_lesions_min),
+            evidence: format!("{lesions} round red lesions standing out from the surrounding skin on the haemoglobin map (threshold {}): possible active inflamed acne — examine, and do not needle through active lesions", p.photo.inflamed_lesions_min),
         });
     }
     let a_of = |z: &crate::measure::ZonePigment| z.colour.map(|c| c.lab.a);
-    let red_zones: Vec<&str> = pig
-        .zones
-        .iter()
-        .filter(|z| a_of(z).is_some_and(|a| a >= p.photo.erythema_a_star))
-        .map(|z| z.zone.as_str())
-        .collect();
-    if red_zones.len() as u32 >= p.photo.erythema_min_zones {
-        out.push(Finding {
-            rule: "rules.widespread_erythema".into(),
-            outcome: outcome(p.rules.widespread_erythema),
-            evidence: format!(
-                "a* ≥ {} in {} zones ({})",
-                p.photo.erythema_a_star,
-                red_zones.len(),
-                red_zones.join(", ")
-            ),
-        });
+    // The face's own reference redness: its least-red quarter of zones.
+    let mut reds: Vec<f64> = pig.zones.iter().filter_map(a_of).collect();
+    reds.sort_by(f64::total_cmp);
+    if let Some(&reference) = reds.get(reds.len() / 4) {
+        let red_zones: Vec<String> = pig
+            .zones
+            .iter()
+            .filter_map(|z| Some((z.zone, a_of(z)?)))
+            .filter(|(_, a)| a - reference >= p.photo.erythema_a_star_excess)
+            .map(|(z, a)| format!("{} {a:.1}", z.as_str()))
+            .collect();
+        if red_zones.len() as u32 >= p.photo.erythema_min_zones {
+            out.push(Finding {
+                rule: "rules.widespread_erythema".into(),
+                outcome: outcome(p.rules.widespread_erythema),
+                evidence: format!(
+                    "a* at least {} above this face's own least-red skin (a* {reference:.1}) in {} zones ({})",
+                    p.photo.erythema_a_star_excess,
+                    red_zones.len(),
+                    red_zones.join(", ")
+                ),
+            });
+        }
     }
     let mean_a = |zs: &[ZoneName]| {
         let v: Vec<f64> = pig

@@ -108,9 +108,21 @@ pub struct Waits {
 #[serde(deny_unknown_fields)]
 pub struct PhotoChecks {
     pub inflamed_lesions_min: u64,
-    pub erythema_a_star: f64,
+    /// A zone is red when its a* exceeds the face's own least-red quarter
+    /// of zones by this much.
+    pub erythema_a_star_excess: f64,
     pub erythema_min_zones: u32,
     pub sunburn_a_star_excess: f64,
+}
+
+/// When acne scars may set a needle depth.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScarRules {
+    /// One-photo scar estimates set a depth only when the clinician's
+    /// Goodman & Baron grade in the intake is at least this (1–4); scars
+    /// measured from a multi-light capture set always may.
+    pub confirm_from_grade: u8,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +139,7 @@ struct Raw {
     rules: Rules,
     waits: Waits,
     photo: PhotoChecks,
+    acne_scars: ScarRules,
 }
 
 pub struct Protocol {
@@ -140,6 +153,7 @@ pub struct Protocol {
     pub rules: Rules,
     pub waits: Waits,
     pub photo: PhotoChecks,
+    pub acne_scars: ScarRules,
 }
 
 /// A rejected protocol: where and why.
@@ -279,6 +293,46 @@ impl Protocol {
             "treat_from_severity",
             "must be within 0–100".into(),
         )?;
+        // Every other number within documented bounds: a NaN, an infinity
+        // or a wrapped-around integer must not silently switch a rule off.
+        let within = |v: f64, lo: f64, hi: f64, key: &str| {
+            check(
+                v.is_finite() && (lo..=hi).contains(&v),
+                key,
+                format!("{v} is outside {lo}–{hi}"),
+            )
+        };
+        let ph = &raw.photo;
+        within(ph.inflamed_lesions_min as f64, 1.0, 1000.0, "inflamed_lesions_min")?;
+        within(ph.erythema_a_star_excess, 0.5, 30.0, "erythema_a_star_excess")?;
+        within(
+            f64::from(ph.erythema_min_zones),
+            1.0,
+            crate::zones::ZoneName::ALL.len() as f64,
+            "erythema_min_zones",
+        )?;
+        within(ph.sunburn_a_star_excess, 0.5, 30.0, "sunburn_a_star_excess")?;
+        let w = &raw.waits;
+        within(f64::from(w.isotretinoin_months), 0.0, 24.0, "isotretinoin_months")?;
+        for (v, key) in [
+            (w.peel_weeks, "peel_weeks"),
+            (w.laser_weeks, "laser_weeks"),
+            (w.filler_weeks, "filler_weeks"),
+        ] {
+            within(f64::from(v), 0.0, 52.0, key)?;
+        }
+        within(
+            f64::from(raw.course.maintenance_months),
+            1.0,
+            36.0,
+            "maintenance_months",
+        )?;
+        within(
+            f64::from(raw.acne_scars.confirm_from_grade),
+            1.0,
+            4.0,
+            "confirm_from_grade",
+        )?;
         Ok(Protocol {
             name: raw.name,
             version: raw.version,
@@ -331,6 +385,7 @@ impl Protocol {
             rules: raw.rules,
             waits: raw.waits,
             photo: raw.photo,
+            acne_scars: raw.acne_scars,
         })
     }
 }

@@ -43,7 +43,7 @@ main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff}
 header{border-bottom:3px solid #2f6f8f;padding-bottom:12px;margin-bottom:20px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;color:#2f6f8f;margin:28px 0 10px}
 .muted{color:#5a6672;font-size:13px}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
-.proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}
+.proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}.unassessed{background:#e4e8ec;color:#33404c}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #dde3e8;border-radius:8px;padding:10px;background:#fff}
 .card img{display:block;max-width:320px;height:auto;border-radius:4px}
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e4e8ec;padding:6px 8px;text-align:left;vertical-align:top}
@@ -55,6 +55,9 @@ fn outcome_badge(o: PlanOutcome) -> &'static str {
         PlanOutcome::Proceed => "<span class=\"badge proceed\">Proceed</span>",
         PlanOutcome::Caution => "<span class=\"badge caution\">Caution</span>",
         PlanOutcome::Defer => "<span class=\"badge defer\">Defer</span>",
+        PlanOutcome::NotAssessable => {
+            "<span class=\"badge unassessed\">Not assessable</span>"
+        }
     }
 }
 
@@ -212,6 +215,8 @@ pub fn render(
                 }
                 FollowUp::Maintenance => "move to maintenance",
                 FollowUp::Defer => "treatment deferred",
+                FollowUp::NotAssessable => "not assessable: nothing could be measured",
+                FollowUp::NoTreatmentIndicated => "no treatment indicated by the measurements",
             };
             let _ = write!(
                 s,
