@@ -291,8 +291,7 @@ fn follow_up(
     if latest.outcome == PlanOutcome::NotAssessable {
         return (
             Some(FollowUp::NotAssessable),
-            "no concern could be measured at the latest visit (see the plan's not_assessed)"
-                .into(),
+            "no concern could be measured at the latest visit (see the plan's not_assessed)".into(),
         );
     }
     let planned = base.sessions.unwrap_or(0);
@@ -320,7 +319,9 @@ fn follow_up(
         Some(&c.visit_date) == last
             && c.metric.ends_with(".severity")
             && c.metric.contains(".face.")
-            && treated.iter().any(|t| c.metric.starts_with(&format!("{t}.")))
+            && treated
+                .iter()
+                .any(|t| c.metric.starts_with(&format!("{t}.")))
             && c.exceeds_mdc == Some(true)
             && c.change_from_baseline.is_some_and(|d| d < 0.0)
     });

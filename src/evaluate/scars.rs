@@ -422,12 +422,17 @@ pub fn flat_false_alarms(
     let m = VerifiedModels::load(&mdir, &[ModelName::ScarRelief])?;
     let mut session = m.session(ModelName::ScarRelief, Device::Cpu)?.0;
     let mut rows: BTreeMap<String, (u64, u64, u64, f64)> = BTreeMap::new();
-    for t in truth.patches.iter().filter(|t| t.px_per_mm >= min_px_per_mm) {
+    for t in truth
+        .patches
+        .iter()
+        .filter(|t| t.px_per_mm >= min_px_per_mm)
+    {
         let path = synthetic.join(&t.file);
         let photo = crate::ingest::Photo::from_decoded(
             image::open(&path).map_err(|e| bad(&path, e.to_string()))?,
         );
-        let scale = PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
+        let scale =
+            PxPerMm::new(t.px_per_mm).ok_or_else(|| bad(&truth_path, "bad px_per_mm".into()))?;
         let pyramid = Pyramid::of(&photo, 16);
         let zone = zones::patch(photo.rgb.width(), photo.rgb.height(), None);
         let Some(mut patch) =
@@ -445,10 +450,15 @@ pub fn flat_false_alarms(
         row.2 += found.len() as u64;
         row.3 += patch.area_mm2() / 100.0;
     }
-    println!("\nAcne scars, one photo, on flat held-out patches (pores and pigmented spots, no scars):");
+    println!(
+        "\nAcne scars, one photo, on flat held-out patches (pores and pigmented spots, no scars):"
+    );
     let mut out = serde_json::Map::new();
     for (kind, (n, with, count, cm2)) in &rows {
-        println!("  {kind:>6}: {with} of {n} patches with a false scar, {count} in all, {:.3} per cm²", *count as f64 / cm2);
+        println!(
+            "  {kind:>6}: {with} of {n} patches with a false scar, {count} in all, {:.3} per cm²",
+            *count as f64 / cm2
+        );
         out.insert(
             kind.clone(),
             json!({"patches": n, "patches_with_false_scars": with, "false_scars": count, "per_cm2": *count as f64 / cm2}),

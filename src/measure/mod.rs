@@ -527,19 +527,19 @@ fn measure_scars(
                     return Ok(report);
                 }
             },
-            None => match scars_estimated(&mut models.scars, patch)
-                .map_err(run_error("scar model"))?
-            {
-                Some(found) => found,
-                None => {
-                    report.zones.clear();
-                    report.reason = Some(format!(
+            None => {
+                match scars_estimated(&mut models.scars, patch).map_err(run_error("scar model"))? {
+                    Some(found) => found,
+                    None => {
+                        report.zones.clear();
+                        report.reason = Some(format!(
                         "the skin has no colour (median chroma below {} C*ab: a greyscale, specular-only or UV image): one photo cannot tell a depression from pigment without it",
                         scars::MIN_SKIN_CHROMA
                     ));
-                    return Ok(report);
+                        return Ok(report);
+                    }
                 }
-            },
+            }
         };
         // Centres to image pixels for the record and the overlay.
         let found: Vec<scars::Scar> = found

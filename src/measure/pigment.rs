@@ -128,7 +128,9 @@ pub struct Redness {
 pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
     let (w, h) = (patch.width as usize, patch.height as usize);
     // The surrounding skin: a masked box mean of the haemoglobin index.
-    let r = (RED_LESION_SURROUND_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
+    let r = (RED_LESION_SURROUND_MM / 2.0 * patch.px_per_mm)
+        .round()
+        .max(1.0) as usize;
     let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
     let hb: Vec<f64> = px
         .haemoglobin
@@ -151,8 +153,10 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
         .filter(|&i| patch.mask[i])
         .map(|i| f64::from(excess[i]))
         .collect();
-    let threshold = RED_LESION_HB_EXCESS.max(RED_LESION_NOISE_SDS * super::scars::robust_sd(&measured) as f32);
-    let comps = super::segment::components(&excess, &patch.mask, patch.width, patch.height, threshold);
+    let threshold =
+        RED_LESION_HB_EXCESS.max(RED_LESION_NOISE_SDS * super::scars::robust_sd(&measured) as f32);
+    let comps =
+        super::segment::components(&excess, &patch.mask, patch.width, patch.height, threshold);
     let px_mm2 = 1.0 / (patch.px_per_mm * patch.px_per_mm);
     let lesions: Vec<&Component> = comps
         .iter()
@@ -168,7 +172,10 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
                 "lesion? area {:.2} mm² elong {:.2} peak {:.2} thr {:.2}",
                 f64::from(c.area_px) * px_mm2,
                 super::segment::elongation(&c.pixels, patch.width),
-                c.pixels.iter().map(|&i| excess[i as usize]).fold(0.0, f32::max),
+                c.pixels
+                    .iter()
+                    .map(|&i| excess[i as usize])
+                    .fold(0.0, f32::max),
                 threshold
             );
         }

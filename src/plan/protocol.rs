@@ -303,8 +303,18 @@ impl Protocol {
             )
         };
         let ph = &raw.photo;
-        within(ph.inflamed_lesions_min as f64, 1.0, 1000.0, "inflamed_lesions_min")?;
-        within(ph.erythema_a_star_excess, 0.5, 30.0, "erythema_a_star_excess")?;
+        within(
+            ph.inflamed_lesions_min as f64,
+            1.0,
+            1000.0,
+            "inflamed_lesions_min",
+        )?;
+        within(
+            ph.erythema_a_star_excess,
+            0.5,
+            30.0,
+            "erythema_a_star_excess",
+        )?;
         within(
             f64::from(ph.erythema_min_zones),
             1.0,
@@ -313,7 +323,12 @@ impl Protocol {
         )?;
         within(ph.sunburn_a_star_excess, 0.5, 30.0, "sunburn_a_star_excess")?;
         let w = &raw.waits;
-        within(f64::from(w.isotretinoin_months), 0.0, 24.0, "isotretinoin_months")?;
+        within(
+            f64::from(w.isotretinoin_months),
+            0.0,
+            24.0,
+            "isotretinoin_months",
+        )?;
         for (v, key) in [
             (w.peel_weeks, "peel_weeks"),
             (w.laser_weeks, "laser_weeks"),

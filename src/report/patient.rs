@@ -55,9 +55,7 @@ fn outcome_badge(o: PlanOutcome) -> &'static str {
         PlanOutcome::Proceed => "<span class=\"badge proceed\">Proceed</span>",
         PlanOutcome::Caution => "<span class=\"badge caution\">Caution</span>",
         PlanOutcome::Defer => "<span class=\"badge defer\">Defer</span>",
-        PlanOutcome::NotAssessable => {
-            "<span class=\"badge unassessed\">Not assessable</span>"
-        }
+        PlanOutcome::NotAssessable => "<span class=\"badge unassessed\">Not assessable</span>",
     }
 }
 

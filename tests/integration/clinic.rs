@@ -156,43 +156,97 @@ fn darker_measured_skin_gets_conservative_depth_longer_interval_and_pih_caution(
     }
 }
 
-#[test]
-fn photo_based_contraindications_fire_from_the_protocols_thresholds() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = String::from_utf8_lossy(&bin().arg("protocol").output().unwrap().stdout).to_string();
-    let strict = text
-        .replace("inflamed_lesions_min = 3", "inflamed_lesions_min = 1")
-        .replace("erythema_a_star = 20.0", "erythema_a_star = 1.0")
-        .replace(
-            "sunburn_a_star_excess = 5.0",
-            "sunburn_a_star_excess = -100.0",
-        );
-    let p = dir.path().join("strict.toml");
-    std::fs::write(&p, strict).unwrap();
-    let rec = one_image(
-        &shared("pores/cheek_input.png"),
-        &[
-            "--plan",
-            "--px-per-mm",
-            "12.6",
-            "--protocol",
-            p.to_str().unwrap(),
-        ],
-    );
-    let rules: Vec<String> = rec["plan"]["findings"]
+/// The labelled close-up (12.6 px/mm) with `papules` round red papules
+/// painted on the cheeks (2.5 mm across, haemoglobin added: green and blue
+/// absorbed), and, with `flush`, nose and cheeks reddened as a sunburn or a
+/// flare would redden them.
+fn reddened_closeup(dir: &Path, papules: usize, flush: bool) -> PathBuf {
+    let mut img = image::open(shared("pores/cheek_input.png"))
+        .unwrap()
+        .to_rgb8();
+    let centres = [
+        (380.0, 1250.0),
+        (470.0, 1420.0),
+        (300.0, 1500.0),
+        (1150.0, 1250.0),
+        (1250.0, 1420.0),
+        (1330.0, 1520.0),
+    ];
+    let radius = 1.25 * 12.6;
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let (fx, fy) = (x as f64, y as f64);
+        let mut absorb = 0.0f64;
+        for &(cx, cy) in &centres[..papules] {
+            let r = (fx - cx).hypot(fy - cy) / radius;
+            if r < 1.0 {
+                absorb = absorb.max(0.5 * (1.0 + (std::f64::consts::PI * r).cos()));
+            }
+        }
+        let mut g = 1.0 - 0.3 * absorb;
+        let mut b = 1.0 - 0.2 * absorb;
+        if flush {
+            // Rows 1050–1450 (nose, cheeks; not the mouth), ramped over 50 rows.
+            let w =
+                ((fy - 1000.0) / 100.0).clamp(0.0, 1.0) * ((1500.0 - fy) / 100.0).clamp(0.0, 1.0);
+            g *= 1.0 - 0.28 * w;
+            b *= 1.0 - 0.2 * w;
+        }
+        p.0[1] = (f64::from(p.0[1]) * g).round() as u8;
+        p.0[2] = (f64::from(p.0[2]) * b).round() as u8;
+    }
+    let path = dir.join(format!("cheek_{papules}_{flush}.png"));
+    img.save(&path).unwrap();
+    path
+}
+
+fn plan_rules(photo: &Path) -> (Vec<String>, String) {
+    let rec = one_image(photo, &["--plan", "--px-per-mm", "12.6"]);
+    let rules = rec["plan"]["findings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["rule"].as_str().unwrap().to_string())
         .collect();
-    for r in [
-        "rules.inflamed_lesions",
-        "rules.widespread_erythema",
-        "rules.suspected_sunburn",
-    ] {
-        assert!(rules.iter().any(|x| x == r), "{r} missing from {rules:?}");
-    }
-    assert_eq!(rec["plan"]["outcome"], "defer");
+    (rules, rec["plan"]["outcome"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn photo_based_contraindications_fire_on_planted_redness_and_not_on_the_real_skin() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo_rules = |rules: &[String]| -> Vec<String> {
+        rules
+            .iter()
+            .filter(|r| {
+                [
+                    "rules.inflamed_lesions",
+                    "rules.widespread_erythema",
+                    "rules.suspected_sunburn",
+                ]
+                .contains(&r.as_str())
+            })
+            .cloned()
+            .collect()
+    };
+    // The real close-up: normal skin, no active acne.
+    let (rules, _) = plan_rules(&reddened_closeup(dir.path(), 0, false));
+    assert!(photo_rules(&rules).is_empty(), "{rules:?}");
+    // Two papules stay under the protocol's three.
+    let (rules, _) = plan_rules(&reddened_closeup(dir.path(), 2, false));
+    assert!(photo_rules(&rules).is_empty(), "{rules:?}");
+    let (rules, outcome) = plan_rules(&reddened_closeup(dir.path(), 6, false));
+    assert_eq!(
+        photo_rules(&rules),
+        vec!["rules.inflamed_lesions"],
+        "{rules:?}"
+    );
+    assert_eq!(outcome, "defer");
+    let (rules, outcome) = plan_rules(&reddened_closeup(dir.path(), 0, true));
+    assert_eq!(
+        photo_rules(&rules),
+        vec!["rules.widespread_erythema", "rules.suspected_sunburn"],
+        "{rules:?}"
+    );
+    assert_eq!(outcome, "defer");
 }
 
 #[test]

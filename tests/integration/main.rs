@@ -5,6 +5,7 @@
 mod batch;
 mod clinic;
 mod foundation;
+mod harm;
 mod measure;
 mod scars;
 

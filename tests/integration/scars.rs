@@ -98,13 +98,24 @@ fn one_photo_gives_estimated_scars_with_an_uncertainty() {
     let scars = &rec["acne_scars"];
     assert_eq!(scars["depth_mode"], "estimated", "{scars}");
     assert!(scars["depth_uncertainty_mm"].as_f64().unwrap() >= 0.1);
-    let found = matched_depths(&rec, 10.0)
-        .iter()
-        .filter(|(_, _, f)| f.is_some())
-        .count();
+    // One photo reports only scars that its shading shows plainly (the
+    // price of not inventing scars on real skin): here the deep ones.
+    let matched = matched_depths(&rec, 10.0);
+    let found = matched.iter().filter(|(_, _, f)| f.is_some()).count();
     assert!(
-        found >= 4,
+        found >= 3,
         "{found} of 6 planted scars found from one photo: {scars}"
+    );
+    for (kind, depth, hit) in &matched {
+        assert!(
+            *depth < 0.5 || hit.is_some(),
+            "a {depth} mm deep {kind} was missed: {scars}"
+        );
+    }
+    let reported = scars["face"]["count"].as_u64().unwrap() as usize;
+    assert_eq!(
+        reported, found,
+        "every scar reported is a planted one: {scars}"
     );
     let zone = &scars["zones"][0];
     assert_eq!(zone["zone"], "patch");

@@ -1,0 +1,318 @@
+//! Do no harm on real skin: every real photo in `../shared/photos` is a
+//! negative control (no acne scars, no active acne), so the sweep over all
+//! of them must find no scars, raise no inflamed-lesion deferral, no
+//! erythema on the skin-tone set, and plan no needling from a one-photo scar
+//! estimate. And plans never overstate: not assessable, no intake, bad
+//! intake and protocol files.
+
+use crate::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn photos_dir() -> PathBuf {
+    let dir = shared("faces/obama.jpg");
+    dir.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// Every real photo of the shared set (labels and masks left out), as
+/// `analyze --plan` sees them.
+fn sweep_inputs() -> Vec<PathBuf> {
+    let root = photos_dir();
+    let mut out = Vec::new();
+    for sub in ["faces", "distance", "tones", "closeups/bioskin"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                (name.ends_with(".jpg") || name.ends_with(".png")) && !name.contains("_mask")
+            })
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out.push(shared("pores/cheek_input.png"));
+    out
+}
+
+/// Per-photo findings the sweep must never show.
+fn harms(rec: &Value) -> Vec<String> {
+    let path = rec["input"]["path"].as_str().unwrap().to_string();
+    let mut out = Vec::new();
+    if let Some(face) = rec["acne_scars"]["face"].as_object() {
+        let grade = face["goodman_baron_grade"].as_u64().unwrap();
+        if grade >= 2 {
+            out.push(format!("{path}: Goodman & Baron grade {grade}"));
+        }
+    }
+    let plan = &rec["plan"];
+    for f in plan["findings"].as_array().into_iter().flatten() {
+        let rule = f["rule"].as_str().unwrap();
+        if rule == "rules.inflamed_lesions" {
+            out.push(format!("{path}: inflamed-lesion finding: {f}"));
+        }
+        if path.contains("/tones/")
+            && (rule == "rules.widespread_erythema" || rule == "rules.suspected_sunburn")
+        {
+            out.push(format!("{path}: erythema finding on a normal face: {f}"));
+        }
+    }
+    for z in plan["zones"].as_array().into_iter().flatten() {
+        if z["concern"] == "acne_scars" {
+            out.push(format!("{path}: needling planned for scars: {z}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn real_normal_skin_gets_no_scars_lesions_erythema_or_scar_needling() {
+    let inputs = sweep_inputs();
+    assert!(inputs.len() >= 59, "{} photos", inputs.len());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .args(&inputs)
+        .args(["--plan", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["type"] == "image")
+        .collect();
+    assert_eq!(recs.len(), inputs.len());
+    let mut problems = Vec::new();
+    let (mut scars, mut cm2) = (0u64, 0.0f64);
+    for rec in &recs {
+        problems.extend(harms(rec));
+        if let Some(face) = rec["acne_scars"]["face"].as_object() {
+            scars += face["count"].as_u64().unwrap();
+            let measured: Vec<&str> = rec["acne_scars"]["zones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|z| !z["metrics"].is_null())
+                .map(|z| z["zone"].as_str().unwrap())
+                .collect();
+            cm2 += rec["zones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|z| measured.contains(&z["name"].as_str().unwrap()))
+                .map(|z| z["area_cm2"].as_f64().unwrap_or(0.0))
+                .sum::<f64>();
+        }
+    }
+    println!("{scars} false scars over {cm2:.0} cm² of real normal skin measured for scars");
+    assert!(cm2 > 200.0, "too little skin measured for scars: {cm2} cm²");
+    assert!(
+        scars as f64 / cm2 <= 0.05,
+        "{scars} false scars in {cm2:.0} cm²"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn plan_of(photo: &Path, extra: &[&str]) -> (Value, String) {
+    let o = run(&[&["--plan"], extra].concat(), &[photo]);
+    let recs = records(&o);
+    (
+        recs[0]["plan"].clone(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+fn rules(plan: &Value) -> Vec<String> {
+    plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_plan_with_nothing_assessed_is_not_assessable_never_proceed() {
+    // 0.9 px/mm: below every concern's resolution.
+    let (plan, _) = plan_of(&shared("faces/alex-lacamoire.png"), &[]);
+    assert_eq!(plan["outcome"], "not_assessable", "{plan}");
+    assert!(plan["zones"].as_array().unwrap().is_empty());
+    assert!(plan["sessions"].is_null());
+    let reasons = plan["not_assessed"].as_array().unwrap();
+    assert!(reasons.len() >= 3, "{plan}");
+}
+
+#[test]
+fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_caution() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("in/P9/2026-04-01");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(shared("pores/cheek_input.png"), visit.join("cheek.png")).unwrap();
+    let photo = visit.join("cheek.png");
+    let (plan, _) = plan_of(&photo, &["--px-per-mm", "12.6"]);
+    assert_eq!(plan["intake_checked"], false);
+    assert!(
+        rules(&plan).contains(&"intake.missing".to_string()),
+        "{plan}"
+    );
+    assert_ne!(plan["outcome"], "proceed", "{plan}");
+    // With a clean intake the same photo may proceed.
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(&intake, "patient_id,pregnant\nP9,no\n").unwrap();
+    let (plan, _) = plan_of(
+        &photo,
+        &["--px-per-mm", "12.6", "--intake", intake.to_str().unwrap()],
+    );
+    assert_eq!(plan["intake_checked"], true);
+    assert!(!rules(&plan).contains(&"intake.missing".to_string()));
+    assert_eq!(plan["outcome"], "proceed", "{plan}");
+}
+
+#[test]
+fn duplicate_intake_rows_are_refused_and_unmatched_ids_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("in/P9/2026-04-01");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(
+        &intake,
+        "patient_id,pregnant,isotretinoin_last_dose\nP9,no,\nQ1,no,\nP9,yes,2026-03-01\n",
+    )
+    .unwrap();
+    let o = run(
+        &["--plan", "--intake", intake.to_str().unwrap()],
+        &[&dir.path().join("in")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("P9") && err.contains("(2 and 4)"),
+        "the error names both rows: {err}"
+    );
+    std::fs::write(&intake, "patient_id,pregnant\np9,yes\nQ1,no\n").unwrap();
+    let o = run(
+        &["--plan", "--intake", intake.to_str().unwrap()],
+        &[&dir.path().join("in")],
+    );
+    expect_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("intake row 2 (patient p9) matches no analysed photo")
+            && err.contains("did you mean P9"),
+        "{err}"
+    );
+    assert!(err.contains("intake row 3 (patient Q1)"), "{err}");
+    // The mis-cased row was not applied: the plan says the history is unchecked.
+    assert_eq!(records(&o)[0]["plan"]["intake_checked"], false);
+}
+
+#[test]
+fn protocol_numbers_must_be_finite_and_within_bounds() {
+    let text = String::from_utf8_lossy(&bin().arg("protocol").output().unwrap().stdout).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to, key) in [
+        (
+            "erythema_a_star_excess = 5.0",
+            "erythema_a_star_excess = nan",
+            "erythema_a_star_excess",
+        ),
+        (
+            "sunburn_a_star_excess = 7.0",
+            "sunburn_a_star_excess = inf",
+            "sunburn_a_star_excess",
+        ),
+        (
+            "inflamed_lesions_min = 3",
+            "inflamed_lesions_min = 4294967295",
+            "inflamed_lesions_min",
+        ),
+        (
+            "isotretinoin_months = 6",
+            "isotretinoin_months = 4294967295",
+            "isotretinoin_months",
+        ),
+        (
+            "treat_from_severity = 15.0",
+            "treat_from_severity = nan",
+            "treat_from_severity",
+        ),
+        (
+            "confirm_from_grade = 2",
+            "confirm_from_grade = 0",
+            "confirm_from_grade",
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, text.replace(from, to)).unwrap();
+        let o = run(
+            &["--plan", "--protocol", p.to_str().unwrap()],
+            &[&shared("faces/obama.jpg")],
+        );
+        assert_eq!(o.status.code(), Some(2), "{to} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(key), "{to}: {err}");
+    }
+}
+
+#[test]
+fn one_photo_scar_estimates_set_no_depth_unless_the_clinician_grades_them() {
+    // The demo's multi-light skin, one photo of it alone: scars estimated.
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("in/S9/2026-11-02");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/S001/2026-11-02/cheek_L0.jpg"),
+        visit.join("cheek.jpg"),
+    )
+    .unwrap();
+    let photo = visit.join("cheek.jpg");
+    let args = ["--patch", "--px-per-mm", "10"];
+    let (plan, _) = plan_of(&photo, &args);
+    assert!(
+        !plan["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|z| z["concern"] == "acne_scars"),
+        "{plan}"
+    );
+    let unconfirmed = plan["unconfirmed"].as_array().unwrap();
+    assert!(
+        unconfirmed
+            .iter()
+            .any(|r| r["evidence"].as_str().unwrap().contains("one photo")),
+        "{plan}"
+    );
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(&intake, "patient_id,acne_scar_grade\nS9,3\n").unwrap();
+    let (plan, _) = plan_of(
+        &photo,
+        &[&args[..], &["--intake", intake.to_str().unwrap()]].concat(),
+    );
+    let scar_zone = plan["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["concern"] == "acne_scars")
+        .unwrap_or_else(|| panic!("a graded patient's scars are planned: {plan}"));
+    assert!(
+        scar_zone["rationale"]
+            .to_string()
+            .contains("clinician's Goodman & Baron grade 3"),
+        "{scar_zone}"
+    );
+    // A grade outside 1–4 is refused, naming the line.
+    std::fs::write(&intake, "patient_id,acne_scar_grade\nS9,5\n").unwrap();
+    let o = run(
+        &[&args[..], &["--plan", "--intake", intake.to_str().unwrap()]].concat(),
+        &[&photo],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Goodman & Baron grade"));
+}
