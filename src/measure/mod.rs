@@ -624,7 +624,7 @@ fn measure_pigment(
                 continue;
             }
         };
-        let prob = segment::probability(&mut models.pigment, patch, pigment::REFERENCE)
+        let prob = pigment::spot_probability(&mut models.pigment, patch)
             .map_err(run_error("pigment model"))?;
         let comps = segment::components(
             &prob,
