@@ -546,7 +546,7 @@ pub fn run(
         // is unsure of, mm² (see `pigment::area_caution`).
         let model_spots =
             |patch: &CanonicalPatch, s: &mut Session| -> Result<(Vec<bool>, f64), SetupError> {
-                let prob = pigment::spot_probability(s, patch).map_err(infer)?;
+                let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
                 let borderline_mm2 = pigment::borderline_pixels(&prob, &patch.mask) as f64
                     / (patch.px_per_mm * patch.px_per_mm);
                 let spots = spot_components(patch, &prob);

@@ -624,7 +624,7 @@ fn measure_pigment(
                 continue;
             }
         };
-        let prob = pigment::spot_probability(&mut models.pigment, patch)
+        let prob = segment::probability(&mut models.pigment, patch, pigment::REFERENCE)
             .map_err(run_error("pigment model"))?;
         let comps = segment::components(
             &prob,

@@ -18,19 +18,6 @@ pub const CANONICAL_PX_PER_MM: f64 = 4.0;
 /// spots).
 pub const REFERENCE: super::segment::Reference = super::segment::Reference::InterquartileMean;
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
-
-/// The pigment model's spot probability over a patch. Experimental switch
-/// while the shading removal is measured (DERMASCORE_PIGMENT_SHADING=flat).
-pub fn spot_probability(
-    session: &mut ort::session::Session,
-    patch: &CanonicalPatch,
-) -> ort::Result<Vec<f32>> {
-    if std::env::var("DERMASCORE_PIGMENT_SHADING").is_ok_and(|v| v == "flat") {
-        super::segment::probability_shading_flat(session, patch, REFERENCE)
-    } else {
-        super::segment::probability(session, patch, REFERENCE)
-    }
-}
 /// Spots smaller than this (≈ 1.4 mm across) are ignored.
 pub const MIN_SPOT_AREA_MM2: f64 = 1.5;
 /// Skin where the model is unsure: probability strictly between these.

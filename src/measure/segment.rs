@@ -72,8 +72,6 @@ pub struct CanonicalPatch {
     /// `model_input` for each reference, made once for the models sharing
     /// this patch.
     input: [std::sync::OnceLock<Vec<f32>>; 2],
-    /// `model_input_shading_flat` for each reference.
-    flat_input: [std::sync::OnceLock<Vec<f32>>; 2],
     /// Canonical pixel index → image coordinates of its centre.
     pub map: Affine,
     /// The photo's depth, which sets how finely samples become linear light.
@@ -135,7 +133,6 @@ impl CanonicalPatch {
             mask,
             map,
             input: Default::default(),
-            flat_input: Default::default(),
             depth: pyramid.depth(),
         })
     }
@@ -221,68 +218,11 @@ impl CanonicalPatch {
         out
     }
 
-    /// The model input with the shading taken out: each pixel's grey
-    /// optical density (what folds, the nose's sides, the face's curvature
-    /// towards the temples and exposure add equally to all three channels;
-    /// Tsumura et al. 2003) is set to the zone's median, so that only the
-    /// chromophores (melanin, haemoglobin) vary. Then as `model_input`.
-    pub fn model_input_shading_flat(&self, reference: Reference) -> &[f32] {
-        self.flat_input[reference as usize].get_or_init(|| {
-            let sep = super::colour::Separator::default();
-            let n = (self.width * self.height) as usize;
-            let linear: Vec<[f64; 3]> = (0..n)
-                .map(|i| [0, 1, 2].map(|c| f64::from(self.linear(self.rgb[i * 3 + c]))))
-                .collect();
-            let shading: Vec<f64> = linear
-                .iter()
-                .map(|&l| sep.components_linear(l)[2])
-                .collect();
-            let mut measured: Vec<f64> = (0..n)
-                .filter(|&i| self.mask[i])
-                .map(|i| shading[i])
-                .collect();
-            let flat = if measured.is_empty() {
-                0.0
-            } else {
-                let mid = measured.len() / 2;
-                *measured.select_nth_unstable_by(mid, f64::total_cmp).1
-            };
-            let flattened: Vec<[f32; 3]> = (0..n)
-                .map(|i| {
-                    let gain = (shading[i] - flat).exp();
-                    linear[i].map(|v| (v * gain) as f32)
-                })
-                .collect();
-            let per_channel = [0, 1, 2].map(|c| {
-                let mut v: Vec<f32> = (0..n)
-                    .filter(|&i| self.mask[i])
-                    .map(|i| flattened[i][c])
-                    .collect();
-                v.sort_unstable_by(f32::total_cmp);
-                let count = v.len() as u32;
-                reference
-                    .of_runs(v.into_iter().map(|x| (x, 1)), count)
-                    .unwrap_or(1.0)
-                    .max(1e-4)
-            });
-            let mut out = vec![0.0f32; 3 * n];
-            for i in 0..n {
-                if self.mask[i] {
-                    for c in 0..3 {
-                        out[c * n + i] = flattened[i][c] / per_channel[c] - 1.0;
-                    }
-                }
-            }
-            out
-        })
-    }
-
     /// Leaves out pixels at the sensor's limits (any channel ≥ 250, or luma
     /// ≤ 5): clipped skin carries no colour or texture to measure.
     pub fn exclude_clipped(&mut self) {
         // The models' input depends on the mask.
         self.input = Default::default();
-        self.flat_input = Default::default();
         for i in 0..self.mask.len() {
             let p = &self.rgb[i * 3..i * 3 + 3];
             let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
@@ -338,16 +278,7 @@ fn run_on<const N: usize>(
     reference: Reference,
     names: [&str; N],
 ) -> ort::Result<[Vec<f32>; N]> {
-    run_input(session, patch, patch.model_input(reference), names)
-}
-
-/// Runs a model on an input made from `patch` and returns the named outputs.
-fn run_input<const N: usize>(
-    session: &mut Session,
-    patch: &CanonicalPatch,
-    input: &[f32],
-    names: [&str; N],
-) -> ort::Result<[Vec<f32>; N]> {
+    let input = patch.model_input(reference);
     let shape = [1usize, 3, patch.height as usize, patch.width as usize];
     let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
     let mut out: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
@@ -363,18 +294,6 @@ pub struct Component {
     pub area_px: u32,
     pub centroid: (f32, f32),
     pub pixels: Vec<u32>,
-}
-
-/// Runs the pigment model on a patch with its shading taken out
-/// (`CanonicalPatch::model_input_shading_flat`).
-pub fn probability_shading_flat(
-    session: &mut Session,
-    patch: &CanonicalPatch,
-    reference: Reference,
-) -> ort::Result<Vec<f32>> {
-    let input = patch.model_input_shading_flat(reference);
-    let [prob] = run_input(session, patch, input, ["prob"])?;
-    Ok(prob)
 }
 
 /// Runs a segmentation model (probability per pixel) on a patch, its input
@@ -487,7 +406,6 @@ mod tests {
             mask: vec![true; n],
             zone: vec![true; n],
             input: Default::default(),
-            flat_input: Default::default(),
             depth: Depth::Eight,
             map: Affine {
                 a: 1.0,
