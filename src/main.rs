@@ -133,7 +133,7 @@ struct VerifyArgs {
 }
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("sets").required(true).multiple(true).args(["synthetic", "scars", "real_faces"])))]
+#[command(group(clap::ArgGroup::new("sets").required(true).multiple(true).args(["synthetic", "scars", "real_faces", "real_pigment"])))]
 struct EvaluateArgs {
     /// Pore and pigment evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
     #[arg(long, value_name = "DIR")]
@@ -152,6 +152,13 @@ struct EvaluateArgs {
     /// Folder of real face photos: pigmented area under ±15 % exposure and a colour cast.
     #[arg(long, value_name = "DIR")]
     real_faces: Option<PathBuf>,
+    /// Hand-outlined real macules (datasets/real_pigment: outlines.json,
+    /// spots.png, dont_care.png): the pigment model's Dice and area error.
+    #[arg(long, value_name = "DIR")]
+    real_pigment: Option<PathBuf>,
+    /// Where the photos that --real-pigment names lie.
+    #[arg(long, value_name = "DIR", default_value = "../shared/photos")]
+    photos: PathBuf,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -301,6 +308,10 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
             args.models.as_deref(),
             Depth::Sixteen,
         )?;
+    }
+    if let Some(dir) = &args.real_pigment {
+        figures["pigment_real_outlines"] =
+            dermascore::evaluate::real_pigment(dir, &args.photos, args.models.as_deref())?;
     }
     if let Some(path) = &args.json {
         dermascore::report::sink::write_atomic(

@@ -1063,3 +1063,103 @@ pub fn real_photo_stability(
     }
     Ok(json!({"photos": rows, "summary": summary}))
 }
+
+#[derive(Debug, Deserialize)]
+struct RealOutlines {
+    image: String,
+    px_per_mm: f64,
+    roi: [u32; 4],
+}
+
+/// The pigment model (and the melanin-threshold baseline) against hand
+/// outlines of real macules (`datasets/real_pigment`: `outlines.json` names
+/// the photo under `photos` and the region; `spots.png` and `dont_care.png`
+/// are its masks from `make_masks.py`): pixel Dice and the pigmented area's
+/// error inside the region, don't-care pixels left out.
+pub fn real_pigment(
+    dir: &Path,
+    photos: &Path,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
+    let bad = |p: &Path, e: String| SetupError::Input {
+        path: p.to_path_buf(),
+        reason: e,
+    };
+    let spec_path = dir.join("outlines.json");
+    let text = std::fs::read_to_string(&spec_path).map_err(|e| bad(&spec_path, e.to_string()))?;
+    let spec: RealOutlines =
+        serde_json::from_str(&text).map_err(|e| bad(&spec_path, e.to_string()))?;
+    let image_path = photos.join(&spec.image);
+    let full = image::open(&image_path).map_err(|e| bad(&image_path, e.to_string()))?;
+    let [x0, y0, x1, y1] = spec.roi;
+    if x1 <= x0 || y1 <= y0 || x1 > full.width() || y1 > full.height() {
+        return Err(bad(&spec_path, "roi outside the photo".into()));
+    }
+    let (w, h) = (x1 - x0, y1 - y0);
+    let photo = Photo::from_decoded(full.crop_imm(x0, y0, w, h));
+    let mask_of = |name: &str| -> Result<Vec<bool>, SetupError> {
+        let path = dir.join(name);
+        let m = image::open(&path)
+            .map_err(|e| bad(&path, e.to_string()))?
+            .into_luma8();
+        if m.dimensions() != (w, h) {
+            return Err(bad(
+                &path,
+                format!("{}×{} is not the region's {w}×{h}", m.width(), m.height()),
+            ));
+        }
+        Ok(m.pixels().map(|p| p.0[0] > 127).collect())
+    };
+    let truth = mask_of("spots.png")?;
+    let scored: Vec<bool> = mask_of("dont_care.png")?.iter().map(|&d| !d).collect();
+    let scale =
+        PxPerMm::new(spec.px_per_mm).ok_or_else(|| bad(&spec_path, "bad px_per_mm".into()))?;
+    let mut s = sessions(models_dir)?;
+    let patch = whole(&photo, None, scale, pigment::CANONICAL_PX_PER_MM)
+        .ok_or_else(|| bad(&spec_path, "empty region".into()))?;
+    let prob = segment::probability(&mut s.pigment, &patch, pigment::REFERENCE).map_err(|e| {
+        SetupError::ModelLoad {
+            name: "evaluation".into(),
+            reason: e.to_string(),
+        }
+    })?;
+    let model = to_original(&patch, &spot_components(&patch, &prob), w, h);
+    let baseline = to_original(
+        &patch,
+        &spot_components(&patch, &melanin_probability(&patch)),
+        w,
+        h,
+    );
+    let area = |m: &[bool]| (0..m.len()).filter(|&i| m[i] && scored[i]).count() as f64;
+    let true_area = area(&truth);
+    let px_mm2 = 1.0 / (spec.px_per_mm * spec.px_per_mm);
+    let figures = |m: &[bool]| {
+        let (precision, recall) = precision_recall(m, &truth, &scored);
+        json!({
+            "dice": dice(m, &truth, Some(&scored)),
+            "precision": precision,
+            "recall": recall,
+            "area_mm2": area(m) * px_mm2,
+            "area_error_pct": 100.0 * (area(m) - true_area) / true_area.max(1.0),
+        })
+    };
+    let (fm, fb) = (figures(&model), figures(&baseline));
+    println!(
+        "\nPigmented macules, real ({} region {}×{} px at {} px/mm; hand outlines, {:.0} mm² scored as spots):",
+        spec.image, w, h, spec.px_per_mm, true_area * px_mm2
+    );
+    for (name, f) in [("model", &fm), ("melanin-threshold baseline", &fb)] {
+        println!(
+            "  {name:>26}: Dice {:.3} (precision {:.3}, recall {:.3}), area {:.0} mm² ({:+.1} %)",
+            f["dice"].as_f64().unwrap_or(f64::NAN),
+            f["precision"].as_f64().unwrap_or(f64::NAN),
+            f["recall"].as_f64().unwrap_or(f64::NAN),
+            f["area_mm2"].as_f64().unwrap_or(f64::NAN),
+            f["area_error_pct"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(json!({
+        "image": spec.image, "roi": spec.roi, "px_per_mm": spec.px_per_mm,
+        "true_area_mm2": true_area * px_mm2, "model": fm, "melanin_baseline": fb,
+    }))
+}
