@@ -466,6 +466,13 @@ impl Analyzer {
             rec.timing.acne_scars_ms,
         ] = measurements.ms;
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
+        for z in rec.zones.iter_mut() {
+            z.hair_pct = measurements
+                .hair_pct
+                .iter()
+                .find(|(name, _)| *name == z.name)
+                .map(|&(_, pct)| pct);
+        }
         rec.face = face
             .as_ref()
             .map(|f| face_report(f, self.options.landmarks));

@@ -143,6 +143,11 @@ pub struct ZoneSummary {
     pub area_cm2: Option<SquareCentimetres>,
     /// Share of the zone outside the photo's frame (0–1).
     pub outside_frame: f64,
+    /// Share of the zone's measured skin covered by hair (scalp hair,
+    /// brows, lashes, beard, stubble), %, left out of every measurement;
+    /// null when nothing was measured (no scale).
+    #[serde(default)]
+    pub hair_pct: Option<f64>,
 }
 
 fn polygon_area(poly: &[Point]) -> f64 {
@@ -301,6 +306,7 @@ pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary>
             pixels: z.pixels,
             area_cm2: scale.map(|s| s.pixel_count_to_cm2(z.pixels)),
             outside_frame: z.outside_frame,
+            hair_pct: None,
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! otherwise every number is null and the report says why.
 
 pub mod colour;
+pub mod hair;
 pub mod pigment;
 pub mod pores;
 pub mod relief;
@@ -168,6 +169,8 @@ pub struct OverlayData {
     pub scars: Vec<(f32, f32, f32)>,
     /// Boundary cells of each spot (centre, image pixels) and the cell size.
     pub spots: Vec<(Vec<(f32, f32)>, f32)>,
+    /// Hair cells (centre, image pixels) of each zone and the cell size.
+    pub hair: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
 }
 
@@ -184,6 +187,9 @@ pub struct Measurements {
     pub pores: PoreReport,
     pub pigmentation: PigmentReport,
     pub acne_scars: ScarReport,
+    /// Each zone's share covered by hair (%, `hair`), left out of every
+    /// measurement; empty without a scale.
+    pub hair_pct: Vec<(ZoneName, f64)>,
     /// Milliseconds spent on pores, pigmentation and acne scars.
     pub ms: [f64; 3],
     pub overlay: OverlayData,
@@ -226,10 +232,16 @@ fn zone_patch(
     zone: &ZoneMask,
     scale: PxPerMm,
     canonical: f64,
+    skin: Option<&hair::SkinReference>,
 ) -> Result<CanonicalPatch, String> {
     let mut patch =
         CanonicalPatch::from_zone(pyramid, zone, scale, canonical).ok_or("zone has no pixels")?;
     patch.exclude_clipped();
+    if let Some(skin) = skin {
+        let px =
+            pigment::pixel_colour(&patch, &colour::Separator::default(), &colour::linear_lut());
+        patch.exclude(&hair::mask(&patch, &px, skin));
+    }
     let cm2 = patch.area_mm2() / 100.0;
     if cm2 < MIN_ZONE_AREA_CM2 {
         return Err(format!(
@@ -244,6 +256,9 @@ fn zone_patch(
 #[derive(Default)]
 struct PatchCache {
     made: std::collections::HashMap<(usize, u64), Result<CanonicalPatch, String>>,
+    /// Bare skin's colour once `hair_pass` found it: patches made after
+    /// that leave hair out.
+    skin: Option<hair::SkinReference>,
 }
 
 impl PatchCache {
@@ -254,12 +269,104 @@ impl PatchCache {
         scale: PxPerMm,
         canonical: f64,
     ) -> Result<&CanonicalPatch, String> {
+        let skin = self.skin;
         self.made
             .entry((i, canonical.to_bits()))
-            .or_insert_with(|| zone_patch(input.pyramid, &input.zones[i], scale, canonical))
+            .or_insert_with(|| {
+                zone_patch(
+                    input.pyramid,
+                    &input.zones[i],
+                    scale,
+                    canonical,
+                    skin.as_ref(),
+                )
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
+}
+
+/// Zones whose skin is bare enough to be the reference `hair` compares with.
+const BARE_SKIN_ZONES: [ZoneName; 4] = [
+    ZoneName::Nose,
+    ZoneName::RightCheek,
+    ZoneName::LeftCheek,
+    ZoneName::Patch,
+];
+
+/// Finds bare skin's colour (nose and cheeks at the pigment resolution),
+/// then makes every zone's patch with its hair left out (the measurements
+/// that follow read these patches, or make theirs with the same reference),
+/// and returns each zone's hair share. Nothing without a scale.
+fn hair_pass(
+    input: &MeasureInput,
+    patches: &mut PatchCache,
+    overlay: &mut OverlayData,
+) -> Vec<(ZoneName, f64)> {
+    let Some(scale) = input.scale else {
+        return Vec::new();
+    };
+    let (sep, lin) = (colour::Separator::default(), colour::linear_lut());
+    let canonical = pigment::CANONICAL_PX_PER_MM;
+    let key = |i: usize| (i, canonical.to_bits());
+    // Every zone's patch first, with its hair still in.
+    let colours: Vec<Option<pigment::PixelColour>> = (0..input.zones.len())
+        .map(|i| {
+            let p = patches.get(input, i, scale, canonical).ok()?;
+            Some(pigment::pixel_colour(p, &sep, &lin))
+        })
+        .collect();
+    let skin = {
+        let bare: Vec<(&CanonicalPatch, &pigment::PixelColour)> = input
+            .zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| BARE_SKIN_ZONES.contains(&z.name))
+            .filter_map(|(i, _)| {
+                let patch = patches.made.get(&key(i))?.as_ref().ok()?;
+                Some((patch, colours[i].as_ref()?))
+            })
+            .collect();
+        match hair::SkinReference::of(&bare) {
+            Some(s) => s,
+            None => return Vec::new(),
+        }
+    };
+    patches.skin = Some(skin);
+    let mut out = Vec::new();
+    for (i, zone) in input.zones.iter().enumerate() {
+        let (Some(Ok(patch)), Some(px)) = (patches.made.get_mut(&key(i)), colours[i].as_ref())
+        else {
+            continue;
+        };
+        let hair = hair::mask(patch, px, &skin);
+        let n = hair.iter().filter(|&&h| h).count();
+        let measured = patch.mask_pixels().max(1) as f64;
+        out.push((zone.name, (1000.0 * n as f64 / measured).round() / 10.0));
+        let w = patch.width;
+        overlay.hair.push((
+            (0..hair.len())
+                .filter(|&k| hair[k])
+                .map(|k| {
+                    patch
+                        .map
+                        .apply((k as u32 % w) as f32, (k as u32 / w) as f32)
+                })
+                .collect(),
+            patch.map.scale(),
+        ));
+        patch.exclude(&hair);
+        let cm2 = patch.area_mm2() / 100.0;
+        if cm2 < MIN_ZONE_AREA_CM2 {
+            patches.made.insert(
+                key(i),
+                Err(format!(
+                    "only {cm2:.2} cm² of the zone is bare skin (hair covers the rest; minimum {MIN_ZONE_AREA_CM2})"
+                )),
+            );
+        }
+    }
+    out
 }
 
 /// Pigmentation alone, for evaluating its lighting residual on a fixed
@@ -289,11 +396,12 @@ pub fn measure(
 ) -> Result<Measurements, InputError> {
     let mut overlay = OverlayData::default();
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let mut patches = PatchCache::default();
+    let hair_pct = hair_pass(input, &mut patches, &mut overlay);
     let t = std::time::Instant::now();
-    let pores = measure_pores(models, input, &mut overlay)?;
+    let pores = measure_pores(models, input, patches.skin.as_ref(), &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
-    let mut patches = PatchCache::default();
     let pigmentation = measure_pigment(models, input, &mut patches, &mut overlay)?;
     let pigmentation_ms = ms(t);
     let t = std::time::Instant::now();
@@ -302,6 +410,7 @@ pub fn measure(
         pores,
         pigmentation,
         acne_scars,
+        hair_pct,
         ms: [pores_ms, pigmentation_ms, ms(t)],
         overlay,
     })
@@ -310,6 +419,7 @@ pub fn measure(
 fn measure_pores(
     models: &mut SkinModels,
     input: &MeasureInput,
+    skin: Option<&hair::SkinReference>,
     overlay: &mut OverlayData,
 ) -> Result<PoreReport, InputError> {
     let t = input.thresholds;
@@ -331,7 +441,7 @@ fn measure_pores(
     };
     let mut samples = Vec::new();
     for zone in input.zones {
-        let patch = match zone_patch(input.pyramid, zone, scale, pores::CANONICAL_PX_PER_MM) {
+        let patch = match zone_patch(input.pyramid, zone, scale, pores::CANONICAL_PX_PER_MM, skin) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePores {

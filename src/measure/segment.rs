@@ -218,6 +218,14 @@ impl CanonicalPatch {
         out
     }
 
+    /// Leaves out the pixels marked in `out` (e.g. hair).
+    pub fn exclude(&mut self, out: &[bool]) {
+        self.input = Default::default();
+        for (m, &o) in self.mask.iter_mut().zip(out) {
+            *m &= !o;
+        }
+    }
+
     /// Leaves out pixels at the sensor's limits (any channel ≥ 250, or luma
     /// ≤ 5): clipped skin carries no colour or texture to measure.
     pub fn exclude_clipped(&mut self) {

@@ -129,6 +129,22 @@ impl View {
                 );
             }
         }
+        // Hair, left out of every measurement: a light cyan stipple.
+        for (cells, size) in &findings.hair {
+            let side = (size * self.k).ceil().max(1.0) as u32;
+            for &p in cells.iter().step_by(2) {
+                let (u, v) = self.to_canvas(p);
+                let (u0, v0) = (
+                    (u - side as f32 / 2.0).max(0.0) as i32,
+                    (v - side as f32 / 2.0).max(0.0) as i32,
+                );
+                draw_filled_rect_mut(
+                    &mut canvas,
+                    Rect::at(u0, v0).of_size(side.div_ceil(2), side.div_ceil(2)),
+                    Rgb([0, 200, 230]),
+                );
+            }
+        }
         for (cells, size) in &findings.spots {
             let side = (size * self.k).ceil().max(1.0) as u32;
             for &p in cells {

@@ -316,3 +316,49 @@ fn one_photo_scar_estimates_set_no_depth_unless_the_clinician_grades_them() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Goodman & Baron grade"));
 }
+
+#[test]
+fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
+    let hair = |rec: &Value, zone: &str| -> f64 {
+        rec["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["name"] == zone)
+            .and_then(|z| z["hair_pct"].as_f64())
+            .unwrap_or_else(|| panic!("no hair_pct for {zone}: {}", rec["zones"]))
+    };
+    // A beard and moustache.
+    let beard = one_image(&shared("faces/lin-manuel-miranda.png"), &[]);
+    assert!(hair(&beard, "chin") >= 20.0, "{}", beard["zones"]);
+    assert!(hair(&beard, "perioral") >= 5.0, "{}", beard["zones"]);
+    for zone in ["forehead", "nose", "right_cheek"] {
+        assert!(hair(&beard, zone) < 2.0, "{zone}: {}", beard["zones"]);
+    }
+    // With the beard left out, the chin reads the colour of the skin under
+    // it (ITA within 20° of the cheeks') rather than "dark" hair.
+    let ita = |zone: &str| {
+        beard["pigmentation"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == zone)
+            .unwrap()["colour"]["ita_deg"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (ita("right_cheek") - ita("chin")).abs() < 20.0,
+        "chin ITA {} vs cheek {}",
+        ita("chin"),
+        ita("right_cheek")
+    );
+    // Beardless faces, light and dark: little hair on cheeks and forehead
+    // (001's hair falls beside her right cheek: 6.8 % there, at the edge).
+    for photo in ["tones/001_03.jpg", "tones/061_03.jpg"] {
+        let rec = one_image(&shared(photo), &[]);
+        for zone in ["right_cheek", "left_cheek", "forehead"] {
+            assert!(hair(&rec, zone) < 10.0, "{photo} {zone}: {}", rec["zones"]);
+        }
+    }
+}
