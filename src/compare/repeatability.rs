@@ -92,7 +92,8 @@ pub struct MdcEntry {
     pub sem: f64,
     /// Minimal detectable change at 95 %: 1.96 · √2 · SEM.
     pub mdc95: f64,
-    /// Photos that contributed (those where the metric was measured in ≥ 3 captures).
+    /// Photos that contributed (those where the metric was measured in ≥ 3
+    /// captures and was not zero in all of them).
     pub photos: usize,
 }
 
@@ -178,7 +179,10 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
                 .map(|row| row[mi])
                 .filter(|x| x.is_finite())
                 .collect();
-            if v.len() >= 3 {
+            // A metric at zero in every capture (no scars found, say)
+            // says nothing about how it varies: such a photo does not count,
+            // and a metric no photo informs gets no MDC (no verdicts).
+            if v.len() >= 3 && v.iter().any(|&x| x != 0.0) {
                 let mean = v.iter().sum::<f64>() / v.len() as f64;
                 slot.0 += v.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
                 slot.1 += (v.len() - 1) as f64;
