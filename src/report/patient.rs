@@ -122,6 +122,24 @@ fn trend_svg(p: &PatientComparison, metric: &str, label: &str) -> Option<String>
     Some(s)
 }
 
+/// A titled list of rules and their evidence; empty when there are none.
+fn reason_list(title: &str, reasons: &[crate::plan::Reason]) -> String {
+    if reasons.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("<h3>{title}</h3><ul>");
+    for r in reasons {
+        let _ = write!(
+            s,
+            "<li><code>{}</code>: {}</li>",
+            esc(&r.rule),
+            esc(&r.evidence)
+        );
+    }
+    s.push_str("</ul>");
+    s
+}
+
 fn plan_section(plan: &Plan) -> String {
     let mut s = format!("<p>{} ", outcome_badge(plan.outcome));
     if let (Some(n), Some(wk)) = (plan.sessions, plan.interval_weeks) {
@@ -130,8 +148,12 @@ fn plan_section(plan: &Plan) -> String {
             "{n} sessions, {wk} weeks apart; maintenance every {} months.",
             plan.maintenance_months.unwrap_or(0)
         );
+    } else if plan.outcome == PlanOutcome::NotAssessable {
+        s.push_str(
+            "Nothing could be assessed on this photo (see below): no plan can be made from it.",
+        );
     } else {
-        s.push_str("No zone needs treatment on this photo.");
+        s.push_str("No zone reaches the protocol's treatment threshold on this photo.");
     }
     s.push_str("</p>");
     if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {
@@ -145,7 +167,7 @@ fn plan_section(plan: &Plan) -> String {
                 .iter()
                 .map(|r| format!("{} — {}", esc(&r.rule), esc(&r.evidence)))
                 .collect();
-            let _ = write!(s, "<tr><td>{}</td><td>{:?}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.as_str().replace('_', " "), z.concern, z.severity, z.needle_depth_mm, why.join("<br>"));
+            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.as_str().replace('_', " "), z.concern.as_str(), z.severity, z.needle_depth_mm, why.join("<br>"));
         }
         s.push_str("</table>");
     }
@@ -162,18 +184,14 @@ fn plan_section(plan: &Plan) -> String {
         }
         s.push_str("</ul>");
     }
-    if !plan.not_assessed.is_empty() {
-        s.push_str("<h3>Not assessed on this photo</h3><ul>");
-        for r in &plan.not_assessed {
-            let _ = write!(
-                s,
-                "<li><code>{}</code>: {}</li>",
-                esc(&r.rule),
-                esc(&r.evidence)
-            );
-        }
-        s.push_str("</ul>");
-    }
+    s.push_str(&reason_list(
+        "Shown, not acted on (unconfirmed estimates)",
+        &plan.unconfirmed,
+    ));
+    s.push_str(&reason_list(
+        "Not assessed on this photo",
+        &plan.not_assessed,
+    ));
     s
 }
 
