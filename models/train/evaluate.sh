@@ -6,7 +6,9 @@
 # ../shared/photos/pores. Its scale, 12.6 px/mm, is dermascore's own
 # interpupillary estimate for that photo (its eyes are closed). The same
 # pore and pigment scenes are also written at 16 bits per channel without
-# JPEG (--bits 16) and evaluated into models/evaluation_16bit.json.
+# JPEG (--bits 16) and evaluated into models/evaluation_16bit.json. The
+# pigment model is also scored against hand outlines of real macules
+# (datasets/real_pigment, a crop of ../shared/photos/closeups/bioskin/2.jpg).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=target/venv-train
@@ -21,6 +23,6 @@ rm -rf target/synth-eval target/synth-eval-16bit target/scar-eval
 cargo build --release --quiet
 target/release/dermascore evaluate --synthetic target/synth-eval --scars target/scar-eval \
   --real-pores ../shared/photos/pores --real-px-per-mm 12.6 --real-faces ../shared/photos/faces \
-  --json models/evaluation.json
+  --real-pigment datasets/real_pigment --json models/evaluation.json
 target/release/dermascore evaluate --synthetic target/synth-eval-16bit --json models/evaluation_16bit.json
 "$venv/bin/python" models/train/record_measured.py

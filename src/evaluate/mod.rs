@@ -17,7 +17,7 @@ use crate::compare::repeatability::jpeg_round_trip;
 use crate::error::SetupError;
 use crate::face::warp::Pyramid;
 use crate::ingest::{Depth, Photo};
-use crate::measure::colour::{relight_photo, Separator};
+use crate::measure::colour::{relight_photo, ItaCategory, Separator};
 use crate::measure::segment::{self, CanonicalPatch, Component};
 use crate::measure::{pigment, pores};
 use crate::models::{self, ModelName, VerifiedModels};
@@ -66,6 +66,9 @@ pub(crate) struct Patch {
     pub(crate) kind: String,
     pub(crate) file: String,
     pub(crate) px_per_mm: f64,
+    /// The rendered skin's ITA° (skin tone).
+    #[serde(default)]
+    ita: Option<f64>,
     size_mm: f64,
     light: Light,
     #[serde(default)]
@@ -386,6 +389,8 @@ pub fn run(
 
     // ---- pores, synthetic
     let mut pore_cells: BTreeMap<(u64, u64), (PoreTally, PoreTally)> = BTreeMap::new();
+    // The same pores by the skin's ITA category (lightest first), model | DoG.
+    let mut pore_tones: BTreeMap<ItaCategory, (PoreTally, PoreTally)> = BTreeMap::new();
     for t in truth.patches.iter().filter(|p| p.kind == "pores") {
         let photo = load(&t.file)?;
         let scale =
@@ -398,14 +403,18 @@ pub fn run(
             (t.px_per_mm * 10.0) as u64,
             (t.light.exposure * 100.0).round() as u64,
         );
-        let cell = pore_cells.entry(key).or_default();
-        tally_pores(&patch, &pore_components(&patch, &prob), t, &mut cell.0);
-        tally_pores(
-            &patch,
-            &pore_components(&patch, &dog_probability(&patch)),
-            t,
-            &mut cell.1,
+        let (model, dog) = (
+            pore_components(&patch, &prob),
+            pore_components(&patch, &dog_probability(&patch)),
         );
+        let cell = pore_cells.entry(key).or_default();
+        tally_pores(&patch, &model, t, &mut cell.0);
+        tally_pores(&patch, &dog, t, &mut cell.1);
+        if let Some(ita) = t.ita {
+            let tone = pore_tones.entry(ItaCategory::from_ita(ita)).or_default();
+            tally_pores(&patch, &model, t, &mut tone.0);
+            tally_pores(&patch, &dog, t, &mut tone.1);
+        }
     }
     println!("Pores, synthetic (held out): count F1 and diameter error, model | DoG baseline");
     println!(
@@ -452,6 +461,21 @@ pub fn run(
         100.0 * median(&all_m.diameter_errors_rel),
         all_b.f1().2
     );
+
+    println!(
+        "\nPores, synthetic, by the skin's ITA category: model recall (F1, precision) | DoG recall"
+    );
+    let mut tone_rows = Vec::new();
+    for (category, (m, b)) in &pore_tones {
+        let name = crate::plan::category_key(*category);
+        let (p, r, f) = m.f1();
+        let planted = m.tp + m.fn_;
+        println!(
+            "{name:>16}: {r:.3} ({f:.3}, {p:.3}; {planted} pores) | {:.3}",
+            b.f1().1
+        );
+        tone_rows.push(json!({"ita_category": name, "pores": planted, "model": {"recall": r, "precision": p, "f1": f}, "dog_baseline": {"recall": b.f1().1, "f1": b.f1().2}}));
+    }
 
     // ---- pores, real close-up
     let mut real = serde_json::Value::Null;
@@ -732,6 +756,7 @@ pub fn run(
     Ok(json!({
         "pigment_stability_by_px_per_mm": stability_rows,
         "pores_synthetic": pore_rows,
+        "pores_synthetic_by_ita": tone_rows,
         "pores_synthetic_all": {"model_f1": all_m.f1().2, "model_precision": all_m.f1().0, "model_recall": all_m.f1().1,
             "model_median_abs_diameter_error_mm": median(&abs_all), "dog_baseline_f1": all_b.f1().2},
         "pores_real": real,
