@@ -1,28 +1,40 @@
 //! Hair on the skin: scalp hair at the hairline, brows, lashes, beard,
-//! stubble and moustache. Hair is darker than the person's own bare skin
-//! and less saturated for its darkness (hair is dark brown to black, skin
-//! is orange-brown), so each zone's pixels are compared with a reference of
-//! bare skin taken from the nose and cheeks. Hair pixels are left out of
+//! stubble and moustache. Each pixel is divided, per channel in linear
+//! light, by bare skin's colour (the median over the nose and cheeks), so
+//! that exposure and white balance cancel exactly, as in the models' input.
+//! Against bare skin, shading is grey (all channels scaled alike), melanin
+//! darkens blue more than red (a brown macule), and hair, dark brown to
+//! black, takes away skin's red: a pixel much darker than bare skin whose
+//! red fell further than its blue, and that is textured (strands, not a
+//! smooth shadow), is hair. Hair pixels are left out of
 //! every measurement (a beard read as "dark skin", stubble as pigment or
 //! scars) and their share of each zone is reported as `hair_pct`.
 
-use super::pigment::PixelColour;
 use super::segment::CanonicalPatch;
 
-/// Bare skin's colour: the median L* and chroma C*ab over the nose and
+/// Bare skin's colour: the median of each linear channel over the nose and
 /// cheeks (zones where hair rarely covers more than a part).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SkinReference {
-    pub l: f64,
-    pub chroma: f64,
+    pub linear: [f64; 3],
 }
 
-/// A pixel this much darker (L*) than bare skin can be hair …
-pub const MIN_DARKENING_L: f64 = 12.0;
-/// … when its chroma, relative to bare skin's, is below its lightness
-/// relative to bare skin's times this: skin darkened by melanin or shading
-/// keeps its chroma as it darkens (brown macules gain chroma), hair loses it.
-pub const MAX_RELATIVE_CHROMA: f64 = 0.9;
+/// A pixel whose luminance relative to bare skin is at most this can be
+/// hair (about 12 L* darker than skin of L* 65) …
+pub const MAX_RELATIVE_LUMINANCE: f64 = 0.55;
+/// … when its red, relative to bare skin's, is at most this share of its
+/// blue relative to bare skin's (shading keeps the two equal; melanin
+/// raises red over blue).
+pub const MAX_RED_OVER_BLUE: f64 = 0.85;
+/// Side of the box (mm) over which a pixel's texture is measured.
+pub const TEXTURE_MM: f64 = 1.0;
+/// Hair is textured (strands, stubble): the luminance's coefficient of
+/// variation over that box is at least this. A shadow on the side of a
+/// face is smooth: on dark skin lit from one side it is as dark and as
+/// bluish against bare skin as a beard (0.05 against 0.13–0.20 in the
+/// skin-tone set), and without this it read as hair. Below about 3 px/mm
+/// strands are not resolved and hair is not found.
+pub const MIN_TEXTURE: f64 = 0.09;
 /// Hair pixels grow by this much (mm) to take in the strands' soft edges.
 pub const DILATE_MM: f64 = 0.25;
 
@@ -34,40 +46,72 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(*v.select_nth_unstable_by(mid, f64::total_cmp).1)
 }
 
+fn linear_of(patch: &CanonicalPatch, i: usize) -> [f64; 3] {
+    [0, 1, 2].map(|c| f64::from(patch.linear(patch.rgb[i * 3 + c])))
+}
+
 impl SkinReference {
-    /// From the bare-skin zones' patches and pixel colours.
-    pub fn of(zones: &[(&CanonicalPatch, &PixelColour)]) -> Option<Self> {
-        let mut l = Vec::new();
-        let mut c = Vec::new();
-        for (patch, px) in zones {
+    /// From the bare-skin zones' patches.
+    pub fn of(zones: &[&CanonicalPatch]) -> Option<Self> {
+        let mut channels = [Vec::new(), Vec::new(), Vec::new()];
+        for patch in zones {
             for i in (0..patch.mask.len()).filter(|&i| patch.mask[i]) {
-                l.push(f64::from(px.l[i]));
-                c.push(f64::from(px.a[i]).hypot(f64::from(px.b[i])));
+                for (c, v) in linear_of(patch, i).into_iter().enumerate() {
+                    channels[c].push(v);
+                }
             }
         }
-        Some(Self {
-            l: median(l)?,
-            chroma: median(c)?.max(1.0),
-        })
+        let [r, g, b] = channels;
+        let linear = [median(r)?, median(g)?, median(b)?].map(|v| v.max(1e-4));
+        Some(Self { linear })
     }
 
-    /// Whether a pixel of lightness `l` and chroma `c` reads as hair.
-    pub fn is_hair(&self, l: f64, c: f64) -> bool {
-        self.l - l >= MIN_DARKENING_L && c / self.chroma < MAX_RELATIVE_CHROMA * (l / self.l)
+    /// Whether a pixel of linear RGB `rgb` reads as hair.
+    pub fn is_hair(&self, rgb: [f64; 3]) -> bool {
+        let [r, g, b] = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
+        let luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        luminance <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
     }
 }
 
-/// The patch's hair pixels (inside its mask).
-pub fn mask(patch: &CanonicalPatch, px: &PixelColour, skin: &SkinReference) -> Vec<bool> {
+/// Local texture: the coefficient of variation of luminance over a box of
+/// side `TEXTURE_MM` around each pixel (masked).
+fn texture(patch: &CanonicalPatch) -> Vec<f64> {
     let (w, h) = (patch.width as usize, patch.height as usize);
-    let seed: Vec<bool> = (0..w * h)
+    let lum: Vec<f64> = (0..w * h)
         .map(|i| {
-            patch.mask[i]
-                && skin.is_hair(
-                    f64::from(px.l[i]),
-                    f64::from(px.a[i]).hypot(f64::from(px.b[i])),
-                )
+            if patch.mask[i] {
+                let [r, g, b] = linear_of(patch, i);
+                0.2126 * r + 0.7152 * g + 0.0722 * b
+            } else {
+                0.0
+            }
         })
+        .collect();
+    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
+    let sq: Vec<f64> = lum.iter().map(|v| v * v).collect();
+    let r = (TEXTURE_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
+    let n = super::scars::box_sum(&inside, w, h, r);
+    let s1 = super::scars::box_sum(&lum, w, h, r);
+    let s2 = super::scars::box_sum(&sq, w, h, r);
+    (0..w * h)
+        .map(|i| {
+            if n[i] < 2.0 {
+                return 0.0;
+            }
+            let mean = s1[i] / n[i];
+            let var = (s2[i] / n[i] - mean * mean).max(0.0);
+            var.sqrt() / mean.max(1e-6)
+        })
+        .collect()
+}
+
+/// The patch's hair pixels (inside its mask).
+pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let tex = texture(patch);
+    let seed: Vec<bool> = (0..w * h)
+        .map(|i| patch.mask[i] && tex[i] >= MIN_TEXTURE && skin.is_hair(linear_of(patch, i)))
         .collect();
     let r = (DILATE_MM * patch.px_per_mm).round() as usize;
     let mut out = seed.clone();
@@ -96,18 +140,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dark_grey_is_hair_dark_brown_is_not() {
+    fn dark_hair_is_hair_brown_macules_and_shading_are_not() {
         let skin = SkinReference {
-            l: 65.0,
-            chroma: 25.0,
+            linear: [0.40, 0.25, 0.18],
         };
-        // A beard: L* 35, chroma 8.
-        assert!(skin.is_hair(35.0, 8.0));
-        // A brown macule: L* 50, chroma 28 (darker, as saturated).
-        assert!(!skin.is_hair(50.0, 28.0));
-        // Shading in a fold: L* 55, chroma 21 (darker by 10: too little).
-        assert!(!skin.is_hair(55.0, 21.0));
-        // Deep shadow keeps its chroma in proportion: L* 45, chroma 17.5.
-        assert!(!skin.is_hair(45.0, 17.5));
+        // Dark brown hair: a third of skin's blue, a fifth of its red.
+        assert!(skin.is_hair([0.08, 0.06, 0.06]));
+        // A brown macule: darker, blue absorbed more than red.
+        assert!(!skin.is_hair([0.24, 0.12, 0.07]));
+        // A deep shadow: every channel at 40 %.
+        assert!(!skin.is_hair([0.16, 0.10, 0.072]));
+        // Slightly darker, greyer skin is not dark enough to be hair.
+        assert!(!skin.is_hair([0.30, 0.22, 0.17]));
+        // Exposure cancels: the same hair at twice the light, against skin
+        // at twice the light.
+        let brighter = SkinReference {
+            linear: [0.80, 0.50, 0.36],
+        };
+        assert!(brighter.is_hair([0.16, 0.12, 0.12]));
     }
 }

@@ -238,9 +238,7 @@ fn zone_patch(
         CanonicalPatch::from_zone(pyramid, zone, scale, canonical).ok_or("zone has no pixels")?;
     patch.exclude_clipped();
     if let Some(skin) = skin {
-        let px =
-            pigment::pixel_colour(&patch, &colour::Separator::default(), &colour::linear_lut());
-        patch.exclude(&hair::mask(&patch, &px, skin));
+        patch.exclude(&hair::mask(&patch, skin));
     }
     let cm2 = patch.area_mm2() / 100.0;
     if cm2 < MIN_ZONE_AREA_CM2 {
@@ -306,26 +304,19 @@ fn hair_pass(
     let Some(scale) = input.scale else {
         return Vec::new();
     };
-    let (sep, lin) = (colour::Separator::default(), colour::linear_lut());
     let canonical = pigment::CANONICAL_PX_PER_MM;
     let key = |i: usize| (i, canonical.to_bits());
     // Every zone's patch first, with its hair still in.
-    let colours: Vec<Option<pigment::PixelColour>> = (0..input.zones.len())
-        .map(|i| {
-            let p = patches.get(input, i, scale, canonical).ok()?;
-            Some(pigment::pixel_colour(p, &sep, &lin))
-        })
-        .collect();
+    for i in 0..input.zones.len() {
+        let _ = patches.get(input, i, scale, canonical);
+    }
     let skin = {
-        let bare: Vec<(&CanonicalPatch, &pigment::PixelColour)> = input
+        let bare: Vec<&CanonicalPatch> = input
             .zones
             .iter()
             .enumerate()
             .filter(|(_, z)| BARE_SKIN_ZONES.contains(&z.name))
-            .filter_map(|(i, _)| {
-                let patch = patches.made.get(&key(i))?.as_ref().ok()?;
-                Some((patch, colours[i].as_ref()?))
-            })
+            .filter_map(|(i, _)| patches.made.get(&key(i))?.as_ref().ok())
             .collect();
         match hair::SkinReference::of(&bare) {
             Some(s) => s,
@@ -335,11 +326,10 @@ fn hair_pass(
     patches.skin = Some(skin);
     let mut out = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        let (Some(Ok(patch)), Some(px)) = (patches.made.get_mut(&key(i)), colours[i].as_ref())
-        else {
+        let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
             continue;
         };
-        let hair = hair::mask(patch, px, &skin);
+        let hair = hair::mask(patch, &skin);
         let n = hair.iter().filter(|&&h| h).count();
         let measured = patch.mask_pixels().max(1) as f64;
         out.push((zone.name, (1000.0 * n as f64 / measured).round() / 10.0));
@@ -375,12 +365,9 @@ pub fn pigmentation_only(
     models: &mut SkinModels,
     input: &MeasureInput,
 ) -> Result<PigmentReport, InputError> {
-    measure_pigment(
-        models,
-        input,
-        &mut PatchCache::default(),
-        &mut OverlayData::default(),
-    )
+    let (mut patches, mut overlay) = (PatchCache::default(), OverlayData::default());
+    hair_pass(input, &mut patches, &mut overlay);
+    measure_pigment(models, input, &mut patches, &mut overlay)
 }
 
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {

@@ -82,6 +82,28 @@ impl View {
         )
     }
 
+    /// Fills square cells of `size` image pixels centred on `cells`; every
+    /// `thin`-th cell at 1/`thin` of the size (a stipple) when `thin` > 1.
+    fn fill_cells(
+        &self,
+        canvas: &mut RgbImage,
+        cells: &[(f32, f32)],
+        size: f32,
+        thin: usize,
+        colour: Rgb<u8>,
+    ) {
+        let side = (size * self.k).ceil().max(1.0) as u32;
+        let drawn = side.div_ceil(thin as u32);
+        for &p in cells.iter().step_by(thin) {
+            let (u, v) = self.to_canvas(p);
+            let (u0, v0) = (
+                (u - side as f32 / 2.0).max(0.0) as i32,
+                (v - side as f32 / 2.0).max(0.0) as i32,
+            );
+            draw_filled_rect_mut(canvas, Rect::at(u0, v0).of_size(drawn, drawn), colour);
+        }
+    }
+
     fn base(&self, image: &RgbImage) -> RgbImage {
         let crop = imageops::crop_imm(image, self.x0, self.y0, self.width, self.height).to_image();
         if self.k < 1.0 {
@@ -129,36 +151,13 @@ impl View {
                 );
             }
         }
-        // Hair, left out of every measurement: a light cyan stipple.
+        // Hair, left out of every measurement: a light cyan stipple (every
+        // other cell, half size); spots' boundaries in brown.
         for (cells, size) in &findings.hair {
-            let side = (size * self.k).ceil().max(1.0) as u32;
-            for &p in cells.iter().step_by(2) {
-                let (u, v) = self.to_canvas(p);
-                let (u0, v0) = (
-                    (u - side as f32 / 2.0).max(0.0) as i32,
-                    (v - side as f32 / 2.0).max(0.0) as i32,
-                );
-                draw_filled_rect_mut(
-                    &mut canvas,
-                    Rect::at(u0, v0).of_size(side.div_ceil(2), side.div_ceil(2)),
-                    Rgb([0, 200, 230]),
-                );
-            }
+            self.fill_cells(&mut canvas, cells, *size, 2, Rgb([0, 200, 230]));
         }
         for (cells, size) in &findings.spots {
-            let side = (size * self.k).ceil().max(1.0) as u32;
-            for &p in cells {
-                let (u, v) = self.to_canvas(p);
-                let (u0, v0) = (
-                    (u - side as f32 / 2.0).max(0.0) as i32,
-                    (v - side as f32 / 2.0).max(0.0) as i32,
-                );
-                draw_filled_rect_mut(
-                    &mut canvas,
-                    Rect::at(u0, v0).of_size(side, side),
-                    Rgb([150, 70, 0]),
-                );
-            }
+            self.fill_cells(&mut canvas, cells, *size, 1, Rgb([150, 70, 0]));
         }
         for &(x, y, r) in &findings.pores {
             let (u, v) = self.to_canvas((x, y));

@@ -328,17 +328,21 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
             .and_then(|z| z["hair_pct"].as_f64())
             .unwrap_or_else(|| panic!("no hair_pct for {zone}: {}", rec["zones"]))
     };
-    // A beard and moustache.
+    // A stubble beard (3 px/mm) and, at 1.9 px/mm, a beard whose strands
+    // are barely resolved. Tones: Face Research Lab London Set, DeBruine &
+    // Jones (2017), CC BY 4.0, https://doi.org/10.6084/m9.figshare.5047666.v5
+    let stubble = one_image(&shared("tones/037_03.jpg"), &[]);
+    assert!(hair(&stubble, "chin") >= 50.0, "{}", stubble["zones"]);
+    assert!(hair(&stubble, "perioral") >= 20.0, "{}", stubble["zones"]);
     let beard = one_image(&shared("faces/lin-manuel-miranda.png"), &[]);
-    assert!(hair(&beard, "chin") >= 20.0, "{}", beard["zones"]);
-    assert!(hair(&beard, "perioral") >= 5.0, "{}", beard["zones"]);
+    assert!(hair(&beard, "chin") >= 10.0, "{}", beard["zones"]);
     for zone in ["forehead", "nose", "right_cheek"] {
         assert!(hair(&beard, zone) < 2.0, "{zone}: {}", beard["zones"]);
     }
-    // With the beard left out, the chin reads the colour of the skin under
-    // it (ITA within 20° of the cheeks') rather than "dark" hair.
-    let ita = |zone: &str| {
-        beard["pigmentation"]["zones"]
+    // With the beard left out, chin and perioral skin no longer read as
+    // "dark" skin (ITA < -30°): the stubble beard's chin read -77° before.
+    let ita = |rec: &Value, zone: &str| {
+        rec["pigmentation"]["zones"]
             .as_array()
             .unwrap()
             .iter()
@@ -347,15 +351,15 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
             .as_f64()
             .unwrap()
     };
-    assert!(
-        (ita("right_cheek") - ita("chin")).abs() < 20.0,
-        "chin ITA {} vs cheek {}",
-        ita("chin"),
-        ita("right_cheek")
-    );
-    // Beardless faces, light and dark: little hair on cheeks and forehead
-    // (001's hair falls beside her right cheek: 6.8 % there, at the edge).
-    for photo in ["tones/001_03.jpg", "tones/061_03.jpg"] {
+    for rec in [&stubble, &beard] {
+        for zone in ["chin", "perioral"] {
+            assert!(ita(rec, zone) > -30.0, "{zone} ITA {}", ita(rec, zone));
+        }
+    }
+    // Beardless faces, light and dark: little hair on cheeks and forehead.
+    // A dark face's side in shadow is as dark and bluish against its bare
+    // skin as a beard, but smooth: it must not read as hair.
+    for photo in ["tones/001_03.jpg", "tones/082_03.jpg", "tones/099_03.jpg"] {
         let rec = one_image(&shared(photo), &[]);
         for zone in ["right_cheek", "left_cheek", "forehead"] {
             assert!(hair(&rec, zone) < 10.0, "{photo} {zone}: {}", rec["zones"]);

@@ -131,11 +131,20 @@ fn patch_mode_measures_the_frame_or_the_mask_without_a_face() {
     let part = masked["pores"]["face"]["measured_area_cm2"]
         .as_f64()
         .unwrap();
-    let frac =
-        roi.pixels().filter(|p| p.0[0] > 0).count() as f64 / (roi.width() * roi.height()) as f64;
+    // Measured: the mask's pixels (less clipped ones and hair, a few %),
+    // and of the whole frame all but its hair (brows, lashes, scalp hair).
+    let cm2 = |px: f64| px / (12.6f64 * 12.6 * 100.0);
+    let roi_cm2 = cm2(roi.pixels().filter(|p| p.0[0] > 0).count() as f64);
     assert!(
-        (part / whole - frac).abs() < 0.02,
-        "masked area {part} vs {whole} x {frac}"
+        part <= roi_cm2 && part > 0.95 * roi_cm2,
+        "masked area {part} cm² vs the mask's {roi_cm2} cm²"
+    );
+    let hair = rec["zones"][0]["hair_pct"].as_f64().unwrap();
+    let frame_cm2 = cm2(f64::from(roi.width() * roi.height()));
+    assert!(hair > 1.0, "the frame's brows and hair: {hair} %");
+    assert!(
+        (whole / (frame_cm2 * (1.0 - hair / 100.0)) - 1.0).abs() < 0.05,
+        "whole {whole} cm² vs frame {frame_cm2} cm² less {hair} % hair"
     );
 
     // A mask of the wrong size is that photo's error, not a crash.
