@@ -4,6 +4,9 @@
 //! erythema on the skin-tone set, and plan no needling from a one-photo scar
 //! estimate. And plans never overstate: not assessable, no intake, bad
 //! intake and protocol files.
+//!
+//! `tones/`: Face Research Lab London Set, DeBruine & Jones (2017), CC BY
+//! 4.0, https://doi.org/10.6084/m9.figshare.5047666.v5
 
 use crate::*;
 use serde_json::Value;
