@@ -330,9 +330,12 @@ fn manifest_rows_fill_the_subject_and_bad_rows_are_rejected_with_the_line() {
 #[test]
 fn patient_date_layout_fills_the_subject() {
     let dir = tempfile::tempdir().unwrap();
-    let visit = dir.path().join("P042/2026-05-06");
-    std::fs::create_dir_all(&visit).unwrap();
-    std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
+    visit_photo(
+        dir.path(),
+        "P042/2026-05-06",
+        &shared("faces/obama.jpg"),
+        "front.jpg",
+    );
     let rec = &records(&run(&[], &[dir.path()]))[0];
     assert_eq!(rec["subject"]["patient_id"], "P042");
     assert_eq!(rec["subject"]["visit_date"], "2026-05-06");

@@ -152,10 +152,12 @@ fn a_plan_with_nothing_assessed_is_not_assessable_never_proceed() {
 #[test]
 fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_caution() {
     let dir = tempfile::tempdir().unwrap();
-    let visit = dir.path().join("in/P9/2026-04-01");
-    std::fs::create_dir_all(&visit).unwrap();
-    std::fs::copy(shared("pores/cheek_input.png"), visit.join("cheek.png")).unwrap();
-    let photo = visit.join("cheek.png");
+    let photo = visit_photo(
+        &dir.path().join("in"),
+        "P9/2026-04-01",
+        &shared("pores/cheek_input.png"),
+        "cheek.png",
+    );
     let (plan, _) = plan_of(&photo, &["--px-per-mm", "12.6"]);
     assert_eq!(plan["intake_checked"], false);
     assert!(
@@ -178,9 +180,12 @@ fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_cautio
 #[test]
 fn duplicate_intake_rows_are_refused_and_unmatched_ids_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let visit = dir.path().join("in/P9/2026-04-01");
-    std::fs::create_dir_all(&visit).unwrap();
-    std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
+    visit_photo(
+        &dir.path().join("in"),
+        "P9/2026-04-01",
+        &shared("faces/obama.jpg"),
+        "front.jpg",
+    );
     let intake = dir.path().join("intake.csv");
     std::fs::write(
         &intake,
@@ -267,14 +272,12 @@ fn protocol_numbers_must_be_finite_and_within_bounds() {
 fn one_photo_scar_estimates_set_no_depth_unless_the_clinician_grades_them() {
     // The demo's multi-light skin, one photo of it alone: scars estimated.
     let dir = tempfile::tempdir().unwrap();
-    let visit = dir.path().join("in/S9/2026-11-02");
-    std::fs::create_dir_all(&visit).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/S001/2026-11-02/cheek_L0.jpg"),
-        visit.join("cheek.jpg"),
-    )
-    .unwrap();
-    let photo = visit.join("cheek.jpg");
+    let photo = visit_photo(
+        &dir.path().join("in"),
+        "S9/2026-11-02",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/S001/2026-11-02/cheek_L0.jpg"),
+        "cheek.jpg",
+    );
     let args = ["--patch", "--px-per-mm", "10"];
     let (plan, _) = plan_of(&photo, &args);
     assert!(

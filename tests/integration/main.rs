@@ -30,6 +30,16 @@ pub fn shared(rel: &str) -> PathBuf {
     p
 }
 
+/// Copies `photo` to `root/PATIENT/DATE/name` (the layout that fills the
+/// subject) and returns the copy's path.
+pub fn visit_photo(root: &Path, patient_date: &str, photo: &Path, name: &str) -> PathBuf {
+    let visit = root.join(patient_date);
+    std::fs::create_dir_all(&visit).unwrap();
+    let to = visit.join(name);
+    std::fs::copy(photo, &to).unwrap();
+    to
+}
+
 /// `dermascore SUBCOMMAND INPUT --out OUT`.
 pub fn run_out(subcommand: &str, input: &Path, out: &Path) -> Output {
     bin()
