@@ -540,6 +540,8 @@ pub fn scars_estimated(
     .filter(|(s, _)| scars::centred_in(s, &inner, w, h))
     .filter(|(s, region)| {
         let e = scars::Evidence::of(region, &px, &prob, &patch.mask, w, h, patch.px_per_mm);
+        // The candidates' evidence, for tuning against real photos
+        // (docs/harm-on-real-skin.md).
         if std::env::var_os("DERMASCORE_DEBUG_SCARS").is_some() {
             eprintln!(
                 "scar? depth {:.3} width {:.2} elong {:.2} ringsd {:.2} inside {:.2} dsh {:.3} dmel {:.3} dhb {:.3} dl {:.2} prob {:.2} kind {:?}",

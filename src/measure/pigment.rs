@@ -166,20 +166,6 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
                 && super::segment::elongation(&c.pixels, patch.width) <= RED_LESION_MAX_ELONGATION
         })
         .collect();
-    if std::env::var_os("DERMASCORE_DEBUG_LESIONS").is_some() {
-        for c in &comps {
-            eprintln!(
-                "lesion? area {:.2} mm² elong {:.2} peak {:.2} thr {:.2}",
-                f64::from(c.area_px) * px_mm2,
-                super::segment::elongation(&c.pixels, patch.width),
-                c.pixels
-                    .iter()
-                    .map(|&i| excess[i as usize])
-                    .fold(0.0, f32::max),
-                threshold
-            );
-        }
-    }
     Redness {
         lesion_count: lesions.len() as u64,
         lesion_area_mm2: lesions.iter().map(|c| f64::from(c.area_px) * px_mm2).sum(),
