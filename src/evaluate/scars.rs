@@ -257,7 +257,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             CanonicalPatch::from_zone(&single_pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
         {
             patch.exclude_clipped();
-            let found = scars_estimated(&mut session, &patch)
+            let found = scars_estimated(&mut session, &patch, None)
                 .map_err(infer)?
                 .ok_or_else(|| bad(&truth_path, format!("{}: a colourless render", c.name)))?;
             found_by_mode.push((
@@ -384,7 +384,7 @@ pub fn real_false_alarms(
     let mut patch = CanonicalPatch::from_zone(&pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
         .ok_or_else(|| bad("empty ROI".into()))?;
     patch.exclude_clipped();
-    let found = scars_estimated(&mut session, &patch)
+    let found = scars_estimated(&mut session, &patch, None)
         .map_err(|e| bad(e.to_string()))?
         .ok_or_else(|| bad("the close-up has no colour".into()))?;
     let cm2 = patch.area_mm2() / 100.0;
@@ -441,7 +441,7 @@ pub fn flat_false_alarms(
             continue;
         };
         patch.exclude_clipped();
-        let found = scars_estimated(&mut session, &patch)
+        let found = scars_estimated(&mut session, &patch, None)
             .map_err(|e| bad(&path, e.to_string()))?
             .unwrap_or_default();
         let row = rows.entry(t.kind.clone()).or_default();

@@ -11,6 +11,7 @@
 //! scars) and their share of each zone is reported as `hair_pct`.
 
 use super::segment::CanonicalPatch;
+use crate::face::warp::Affine;
 
 /// Bare skin's colour: the median of each linear channel over the nose and
 /// cheeks (zones where hair rarely covers more than a part).
@@ -71,6 +72,51 @@ impl SkinReference {
         let [r, g, b] = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
         let luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
         luminance <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
+    }
+}
+
+/// A zone's hair found at one resolution, looked up at another (the pores'
+/// 16 px/mm patches read the hair found at 4 px/mm, rather than finding it
+/// again at 16 times the pixels).
+pub struct HairMap {
+    /// Canonical pixel → image coordinates of its centre (an axis-aligned
+    /// scale and offset).
+    map: Affine,
+    width: u32,
+    height: u32,
+    hair: Vec<bool>,
+}
+
+impl HairMap {
+    pub fn new(patch: &CanonicalPatch, hair: Vec<bool>) -> Self {
+        Self {
+            map: patch.map,
+            width: patch.width,
+            height: patch.height,
+            hair,
+        }
+    }
+
+    /// Whether the image point (x, y) lies on hair.
+    pub fn at(&self, x: f32, y: f32) -> bool {
+        let u = ((x - self.map.tx) / self.map.a).round();
+        let v = ((y - self.map.ty) / self.map.d).round();
+        u >= 0.0
+            && v >= 0.0
+            && (u as u32) < self.width
+            && (v as u32) < self.height
+            && self.hair[(v as u32 * self.width + u as u32) as usize]
+    }
+
+    /// `patch`'s pixels that lie on hair.
+    pub fn on(&self, patch: &CanonicalPatch) -> Vec<bool> {
+        let w = patch.width;
+        (0..patch.mask.len() as u32)
+            .map(|i| {
+                let (x, y) = patch.map.apply((i % w) as f32, (i / w) as f32);
+                self.at(x, y)
+            })
+            .collect()
     }
 }
 

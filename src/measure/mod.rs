@@ -232,13 +232,13 @@ fn zone_patch(
     zone: &ZoneMask,
     scale: PxPerMm,
     canonical: f64,
-    skin: Option<&hair::SkinReference>,
+    hair: Option<&hair::HairMap>,
 ) -> Result<CanonicalPatch, String> {
     let mut patch =
         CanonicalPatch::from_zone(pyramid, zone, scale, canonical).ok_or("zone has no pixels")?;
     patch.exclude_clipped();
-    if let Some(skin) = skin {
-        patch.exclude(&hair::mask(&patch, skin));
+    if let Some(hair) = hair {
+        patch.exclude(&hair.on(&patch));
     }
     let cm2 = patch.area_mm2() / 100.0;
     if cm2 < MIN_ZONE_AREA_CM2 {
@@ -254,9 +254,12 @@ fn zone_patch(
 #[derive(Default)]
 struct PatchCache {
     made: std::collections::HashMap<(usize, u64), Result<CanonicalPatch, String>>,
-    /// Bare skin's colour once `hair_pass` found it: patches made after
-    /// that leave hair out.
-    skin: Option<hair::SkinReference>,
+    /// Each zone's hair once `hair_pass` found it: patches made after that
+    /// leave it out.
+    hair: std::collections::HashMap<usize, hair::HairMap>,
+    /// Each zone's pixel colours at the pigment resolution, once pigmentation
+    /// computed them.
+    colours: std::collections::HashMap<usize, pigment::PixelColour>,
 }
 
 impl PatchCache {
@@ -267,20 +270,23 @@ impl PatchCache {
         scale: PxPerMm,
         canonical: f64,
     ) -> Result<&CanonicalPatch, String> {
-        let skin = self.skin;
+        let hair = self.hair.get(&i);
         self.made
             .entry((i, canonical.to_bits()))
-            .or_insert_with(|| {
-                zone_patch(
-                    input.pyramid,
-                    &input.zones[i],
-                    scale,
-                    canonical,
-                    skin.as_ref(),
-                )
-            })
+            .or_insert_with(|| zone_patch(input.pyramid, &input.zones[i], scale, canonical, hair))
             .as_ref()
             .map_err(Clone::clone)
+    }
+}
+
+impl PatchCache {
+    /// A patch `get` made before (or why it could not be made).
+    fn made(&self, i: usize, canonical: f64) -> Result<&CanonicalPatch, String> {
+        match self.made.get(&(i, canonical.to_bits())) {
+            Some(Ok(p)) => Ok(p),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("zone not resampled".into()),
+        }
     }
 }
 
@@ -323,7 +329,6 @@ fn hair_pass(
             None => return Vec::new(),
         }
     };
-    patches.skin = Some(skin);
     let mut out = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
         let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
@@ -346,6 +351,10 @@ fn hair_pass(
             patch.map.scale(),
         ));
         patch.exclude(&hair);
+        patches.hair.insert(i, hair::HairMap::new(patch, hair));
+        let Some(Ok(patch)) = patches.made.get(&key(i)) else {
+            continue;
+        };
         let cm2 = patch.area_mm2() / 100.0;
         if cm2 < MIN_ZONE_AREA_CM2 {
             patches.made.insert(
@@ -386,7 +395,7 @@ pub fn measure(
     let mut patches = PatchCache::default();
     let hair_pct = hair_pass(input, &mut patches, &mut overlay);
     let t = std::time::Instant::now();
-    let pores = measure_pores(models, input, patches.skin.as_ref(), &mut overlay)?;
+    let pores = measure_pores(models, input, &patches.hair, &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
     let pigmentation = measure_pigment(models, input, &mut patches, &mut overlay)?;
@@ -406,7 +415,7 @@ pub fn measure(
 fn measure_pores(
     models: &mut SkinModels,
     input: &MeasureInput,
-    skin: Option<&hair::SkinReference>,
+    hair: &std::collections::HashMap<usize, hair::HairMap>,
     overlay: &mut OverlayData,
 ) -> Result<PoreReport, InputError> {
     let t = input.thresholds;
@@ -427,8 +436,14 @@ fn measure_pores(
         }
     };
     let mut samples = Vec::new();
-    for zone in input.zones {
-        let patch = match zone_patch(input.pyramid, zone, scale, pores::CANONICAL_PX_PER_MM, skin) {
+    for (i, zone) in input.zones.iter().enumerate() {
+        let patch = match zone_patch(
+            input.pyramid,
+            zone,
+            scale,
+            pores::CANONICAL_PX_PER_MM,
+            hair.get(&i),
+        ) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePores {
@@ -519,9 +534,18 @@ pub fn scars_measured(
 pub fn scars_estimated(
     session: &mut Session,
     patch: &CanonicalPatch,
+    px: Option<&pigment::PixelColour>,
 ) -> ort::Result<Option<Vec<scars::Scar>>> {
-    let px = pigment::pixel_colour(patch, &colour::Separator::default(), &colour::linear_lut());
-    if scars::colourless(&px, &patch.mask) {
+    let made;
+    let px = match px {
+        Some(px) => px,
+        None => {
+            made =
+                pigment::pixel_colour(patch, &colour::Separator::default(), &colour::linear_lut());
+            &made
+        }
+    };
+    if scars::colourless(px, &patch.mask) {
         return Ok(None);
     }
     let (prob, depth) = segment::scar_relief(session, patch)?;
@@ -539,7 +563,7 @@ pub fn scars_estimated(
     .into_iter()
     .filter(|(s, _)| scars::centred_in(s, &inner, w, h))
     .filter(|(s, region)| {
-        let e = scars::Evidence::of(region, &px, &prob, &patch.mask, w, h, patch.px_per_mm);
+        let e = scars::Evidence::of(region, px, &prob, &patch.mask, w, h, patch.px_per_mm);
         // The candidates' evidence, for tuning against real photos
         // (docs/harm-on-real-skin.md).
         if std::env::var_os("DERMASCORE_DEBUG_SCARS").is_some() {
@@ -606,7 +630,8 @@ fn measure_scars(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        let patch = match patches.get(input, i, scale, canonical) {
+        let made = patches.get(input, i, scale, canonical).map(|_| ());
+        let patch = match made.and_then(|()| patches.made(i, canonical)) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZoneScars {
@@ -627,7 +652,9 @@ fn measure_scars(
                 }
             },
             None => {
-                match scars_estimated(&mut models.scars, patch).map_err(run_error("scar model"))? {
+                match scars_estimated(&mut models.scars, patch, patches.colours.get(&i))
+                    .map_err(run_error("scar model"))?
+                {
                     Some(found) => found,
                     None => {
                         report.zones.clear();
@@ -783,10 +810,12 @@ fn measure_pigment(
             width: patch.width,
             height: patch.height,
             mask: patch.mask.clone(),
-            melanin: px.melanin,
-            haemoglobin: px.haemoglobin,
+            melanin: px.melanin.clone(),
+            haemoglobin: px.haemoglobin.clone(),
         });
         samples.push(sample);
+        // The scar evidence reads the same colours.
+        patches.colours.insert(i, px);
     }
     if samples.is_empty() {
         report.reason = Some("no zone large enough to measure".into());
