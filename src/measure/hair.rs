@@ -120,44 +120,41 @@ impl HairMap {
     }
 }
 
-/// Local texture: the coefficient of variation of luminance over a box of
-/// side `TEXTURE_MM` around each pixel (masked).
-fn texture(patch: &CanonicalPatch) -> Vec<f64> {
-    let (w, h) = (patch.width as usize, patch.height as usize);
-    let lum: Vec<f64> = (0..w * h)
-        .map(|i| {
-            if patch.mask[i] {
-                let [r, g, b] = linear_of(patch, i);
-                0.2126 * r + 0.7152 * g + 0.0722 * b
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
-    let sq: Vec<f64> = lum.iter().map(|v| v * v).collect();
-    let r = (TEXTURE_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
-    let n = super::scars::box_sum(&inside, w, h, r);
-    let s1 = super::scars::box_sum(&lum, w, h, r);
-    let s2 = super::scars::box_sum(&sq, w, h, r);
-    (0..w * h)
-        .map(|i| {
-            if n[i] < 2.0 {
-                return 0.0;
-            }
-            let mean = s1[i] / n[i];
-            let var = (s2[i] / n[i] - mean * mean).max(0.0);
-            var.sqrt() / mean.max(1e-6)
-        })
-        .collect()
-}
-
 /// The patch's hair pixels (inside its mask).
 pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
     let (w, h) = (patch.width as usize, patch.height as usize);
-    let tex = texture(patch);
+    // Each pixel's linear RGB and luminance, once.
+    let rgb: Vec<[f64; 3]> = (0..w * h)
+        .map(|i| {
+            if patch.mask[i] {
+                linear_of(patch, i)
+            } else {
+                [0.0; 3]
+            }
+        })
+        .collect();
+    let lum: Vec<f64> = rgb
+        .iter()
+        .map(|&[r, g, b]| 0.2126 * r + 0.7152 * g + 0.0722 * b)
+        .collect();
+    // Texture: the luminance's coefficient of variation over a box of side
+    // `TEXTURE_MM` (masked).
+    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
+    let sq: Vec<f64> = lum.iter().map(|v| v * v).collect();
+    let box_r = (TEXTURE_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
+    let n = super::scars::box_sum(&inside, w, h, box_r);
+    let s1 = super::scars::box_sum(&lum, w, h, box_r);
+    let s2 = super::scars::box_sum(&sq, w, h, box_r);
+    let textured = |i: usize| {
+        if n[i] < 2.0 {
+            return false;
+        }
+        let mean = s1[i] / n[i];
+        let var = (s2[i] / n[i] - mean * mean).max(0.0);
+        var.sqrt() >= MIN_TEXTURE * mean.max(1e-6)
+    };
     let seed: Vec<bool> = (0..w * h)
-        .map(|i| patch.mask[i] && tex[i] >= MIN_TEXTURE && skin.is_hair(linear_of(patch, i)))
+        .map(|i| patch.mask[i] && skin.is_hair(rgb[i]) && textured(i))
         .collect();
     let r = (DILATE_MM * patch.px_per_mm).round() as usize;
     let mut out = seed.clone();
