@@ -525,8 +525,8 @@ pub const MIN_RING_SD_L: f64 = 0.3;
 /// apart from melanin and haemoglobin. A depression darkens by shading; a
 /// pigmented spot, a nevus or a hair by melanin, a red papule or a vessel by
 /// haemoglobin. The candidate's melanin and haemoglobin excess may be at
-/// most this share of its shading excess (plus `CHROMOPHORE_SLACK` for the
-/// few hundredths that specular light and JPEG colour shift them by).
+/// most this share of its shading excess (an absolute allowance for the few
+/// hundredths that specular light shifts them by let a brown macule through).
 pub const MAX_CHROMOPHORE_SHARE: f64 = 0.5;
 /// Skin chroma (C*ab, median over a zone) below which the photo carries no
 /// colour (greyscale, a specular-only or UV image): there melanin and
