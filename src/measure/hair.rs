@@ -47,6 +47,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(*v.select_nth_unstable_by(mid, f64::total_cmp).1)
 }
 
+/// Relative luminance (Rec. 709) of linear RGB.
+fn luminance([r, g, b]: [f64; 3]) -> f64 {
+    0.2126 * r + 0.7152 * g + 0.0722 * b
+}
+
 fn linear_of(patch: &CanonicalPatch, i: usize) -> [f64; 3] {
     [0, 1, 2].map(|c| f64::from(patch.linear(patch.rgb[i * 3 + c])))
 }
@@ -70,8 +75,7 @@ impl SkinReference {
     /// Whether a pixel of linear RGB `rgb` reads as hair.
     pub fn is_hair(&self, rgb: [f64; 3]) -> bool {
         let [r, g, b] = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
-        let luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-        luminance <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
+        luminance([r, g, b]) <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
     }
 }
 
@@ -133,25 +137,19 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
             }
         })
         .collect();
-    let lum: Vec<f64> = rgb
-        .iter()
-        .map(|&[r, g, b]| 0.2126 * r + 0.7152 * g + 0.0722 * b)
-        .collect();
+    let lum: Vec<f64> = rgb.iter().map(|&c| luminance(c)).collect();
     // Texture: the luminance's coefficient of variation over a box of side
     // `TEXTURE_MM` (masked).
-    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
     let sq: Vec<f64> = lum.iter().map(|v| v * v).collect();
     let box_r = (TEXTURE_MM / 2.0 * patch.px_per_mm).round().max(1.0) as usize;
-    let n = super::scars::box_sum(&inside, w, h, box_r);
-    let s1 = super::scars::box_sum(&lum, w, h, box_r);
-    let s2 = super::scars::box_sum(&sq, w, h, box_r);
+    let (n, [mean, mean_sq]) =
+        super::segment::masked_box_means([&lum, &sq], &patch.mask, w, h, box_r);
     let textured = |i: usize| {
         if n[i] < 2.0 {
             return false;
         }
-        let mean = s1[i] / n[i];
-        let var = (s2[i] / n[i] - mean * mean).max(0.0);
-        var.sqrt() >= MIN_TEXTURE * mean.max(1e-6)
+        let var = (mean_sq[i] - mean[i] * mean[i]).max(0.0);
+        var.sqrt() >= MIN_TEXTURE * mean[i].max(1e-6)
     };
     let seed: Vec<bool> = (0..w * h)
         .map(|i| patch.mask[i] && skin.is_hair(rgb[i]) && textured(i))

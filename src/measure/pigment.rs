@@ -131,19 +131,12 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
     let r = (RED_LESION_SURROUND_MM / 2.0 * patch.px_per_mm)
         .round()
         .max(1.0) as usize;
-    let inside: Vec<f64> = patch.mask.iter().map(|&m| f64::from(u8::from(m))).collect();
-    let hb: Vec<f64> = px
-        .haemoglobin
-        .iter()
-        .zip(&patch.mask)
-        .map(|(&v, &m)| if m { f64::from(v) } else { 0.0 })
-        .collect();
-    let count = super::scars::box_sum(&inside, w, h, r);
-    let sum = super::scars::box_sum(&hb, w, h, r);
+    let hb: Vec<f64> = px.haemoglobin.iter().map(|&v| f64::from(v)).collect();
+    let (count, [around]) = super::segment::masked_box_means([&hb], &patch.mask, w, h, r);
     let excess: Vec<f32> = (0..w * h)
         .map(|i| {
             if patch.mask[i] && count[i] > 0.0 {
-                (hb[i] - sum[i] / count[i]) as f32
+                (hb[i] - around[i]) as f32
             } else {
                 0.0
             }
@@ -153,8 +146,8 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
         .filter(|&i| patch.mask[i])
         .map(|i| f64::from(excess[i]))
         .collect();
-    let threshold =
-        RED_LESION_HB_EXCESS.max(RED_LESION_NOISE_SDS * super::scars::robust_sd(&measured) as f32);
+    let threshold = RED_LESION_HB_EXCESS
+        .max(RED_LESION_NOISE_SDS * super::segment::robust_sd(&measured) as f32);
     let comps =
         super::segment::components(&excess, &patch.mask, patch.width, patch.height, threshold);
     let px_mm2 = 1.0 / (patch.px_per_mm * patch.px_per_mm);

@@ -192,31 +192,6 @@ impl ScarSample {
     }
 }
 
-/// Sums over the (2r+1)² box around each pixel, zero outside the map
-/// (separable prefix sums).
-pub(crate) fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
-    let mut tmp = vec![0.0f64; src.len()];
-    let mut prefix = vec![0.0f64; w.max(h) + 1];
-    for y in 0..h {
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + src[y * w + x];
-        }
-        for x in 0..w {
-            tmp[y * w + x] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
-        }
-    }
-    let mut out = vec![0.0f64; src.len()];
-    for x in 0..w {
-        for y in 0..h {
-            prefix[y + 1] = prefix[y] + tmp[y * w + x];
-        }
-        for y in 0..h {
-            out[y * w + x] = prefix[(y + r + 1).min(h)] - prefix[y.saturating_sub(r)];
-        }
-    }
-    out
-}
-
 /// Solves the symmetric 6×6 system `a x = b` (Gaussian elimination with
 /// partial pivoting); `None` when it is singular.
 fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
@@ -286,7 +261,7 @@ fn local_surface(z: &[f32], w: usize, h: usize, r: usize) -> Vec<f64> {
                         weight[i] * x.powi(a) * y.powi(b)
                     })
                     .collect();
-                box_sum(&v, w, h, r)
+                super::segment::box_sum(&v, w, h, r)
             })
             .collect();
         let rhs: Vec<Vec<f64>> = BASIS
@@ -298,7 +273,7 @@ fn local_surface(z: &[f32], w: usize, h: usize, r: usize) -> Vec<f64> {
                         weight[i] * x.powi(a) * y.powi(b) * f64::from(z[i])
                     })
                     .collect();
-                box_sum(&v, w, h, r)
+                super::segment::box_sum(&v, w, h, r)
             })
             .collect();
         for i in 0..n {
@@ -380,7 +355,7 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
         .collect();
     // The height map's own noise sets how deep a depression must be to
     // count: integration turns image noise into wandering height.
-    let threshold = MIN_DEPTH_MM.max(NOISE_SDS * robust_sd(&depth));
+    let threshold = MIN_DEPTH_MM.max(NOISE_SDS * super::segment::robust_sd(&depth));
     let inside: Vec<f32> = depth
         .iter()
         .map(|&d| if d >= threshold { 1.0 } else { 0.0 })
@@ -406,20 +381,6 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
             describe(&region, &depth, w, px_per_mm)
         })
         .collect()
-}
-
-/// Standard deviation by the median absolute deviation (robust to the
-/// scars themselves).
-pub(crate) fn robust_sd(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    let mid = s.len() / 2;
-    let median = *s.select_nth_unstable_by(mid, f64::total_cmp).1;
-    let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
-    let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1;
-    1.4826 * mad
 }
 
 /// The part of `mask` at least `EDGE_MARGIN_MM` from its edge (and from

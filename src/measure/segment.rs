@@ -365,6 +365,72 @@ pub fn components(
     out
 }
 
+/// Sums over the (2r+1)² box around each pixel, zero outside the map
+/// (separable prefix sums).
+pub fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
+    let mut tmp = vec![0.0f64; src.len()];
+    let mut prefix = vec![0.0f64; w.max(h) + 1];
+    for y in 0..h {
+        for x in 0..w {
+            prefix[x + 1] = prefix[x] + src[y * w + x];
+        }
+        for x in 0..w {
+            tmp[y * w + x] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
+        }
+    }
+    let mut out = vec![0.0f64; src.len()];
+    for x in 0..w {
+        for y in 0..h {
+            prefix[y + 1] = prefix[y] + tmp[y * w + x];
+        }
+        for y in 0..h {
+            out[y * w + x] = prefix[(y + r + 1).min(h)] - prefix[y.saturating_sub(r)];
+        }
+    }
+    out
+}
+
+/// Means over the (2r+1)² box around each pixel of each of `values`, taken
+/// over the pixels in `mask` only, with how many there were (mean 0 where
+/// none).
+pub fn masked_box_means<const N: usize>(
+    values: [&[f64]; N],
+    mask: &[bool],
+    w: usize,
+    h: usize,
+    r: usize,
+) -> (Vec<f64>, [Vec<f64>; N]) {
+    let inside: Vec<f64> = mask.iter().map(|&m| f64::from(u8::from(m))).collect();
+    let count = box_sum(&inside, w, h, r);
+    let means = values.map(|v| {
+        let masked: Vec<f64> = v
+            .iter()
+            .zip(mask)
+            .map(|(&x, &m)| if m { x } else { 0.0 })
+            .collect();
+        box_sum(&masked, w, h, r)
+            .into_iter()
+            .zip(&count)
+            .map(|(s, &n)| if n > 0.0 { s / n } else { 0.0 })
+            .collect()
+    });
+    (count, means)
+}
+
+/// Standard deviation by the median absolute deviation (robust to the
+/// findings themselves).
+pub fn robust_sd(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    let mid = s.len() / 2;
+    let median = *s.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
+    let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1;
+    1.4826 * mad
+}
+
 /// Longer over shorter axis of a set of pixels (second moments).
 pub fn elongation(pixels: &[u32], w: u32) -> f64 {
     let n = pixels.len() as f64;
