@@ -82,6 +82,21 @@ impl ZoneName {
         }
     }
 
+    /// As a report or a rationale writes it: "right cheek".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Forehead => "forehead",
+            Self::Nose => "nose",
+            Self::RightCheek => "right cheek",
+            Self::LeftCheek => "left cheek",
+            Self::Chin => "chin",
+            Self::Perioral => "perioral skin",
+            Self::RightPeriorbital => "right periorbital skin",
+            Self::LeftPeriorbital => "left periorbital skin",
+            Self::Patch => "patch",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Forehead => "forehead",

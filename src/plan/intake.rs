@@ -3,7 +3,7 @@
 //! fields below; booleans as yes/no, true/false or 1/0; dates as YYYY-MM-DD.
 
 use super::protocol::{Outcome, Protocol};
-use super::{Finding, PlanOutcome};
+use super::{Concern, Finding, PlanOutcome};
 use crate::error::SetupError;
 use crate::ingest::is_iso_date;
 use serde::{Deserialize, Deserializer};
@@ -65,6 +65,43 @@ fn grade<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     }
 }
 
+/// Concerns the patient asks to have treated, as `pores; pigmentation`
+/// (separated by `;`, `,` or spaces) or, in JSON, also a list.
+fn concerns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Concern>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum C {
+        Text(String),
+        List(Vec<String>),
+    }
+    let words: Vec<String> = match Option::<C>::deserialize(d)? {
+        None => return Ok(Vec::new()),
+        Some(C::Text(t)) => t
+            .split([';', ',', ' '])
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(C::List(l)) => l,
+    };
+    let mut out = Vec::new();
+    for w in words {
+        let c = match w.trim().to_ascii_lowercase().as_str() {
+            "pores" => Concern::Pores,
+            "pigmentation" => Concern::Pigmentation,
+            "acne_scars" => Concern::AcneScars,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "`{other}` is not a concern (pores, pigmentation, acne_scars)"
+                )))
+            }
+        };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intake {
@@ -77,6 +114,11 @@ pub struct Intake {
     /// macular, 2 mild, 3 moderate, 4 severe), from examination.
     #[serde(default, deserialize_with = "grade")]
     pub acne_scar_grade: Option<u8>,
+    /// Concerns the patient asks to have treated even where the reading is
+    /// within the normal range (the protocol's `[normal_limit]`). A request
+    /// never confirms one-photo scars: that takes `acne_scar_grade`.
+    #[serde(default, deserialize_with = "concerns")]
+    pub requests: Vec<Concern>,
     #[serde(default, deserialize_with = "date")]
     pub isotretinoin_last_dose: Option<String>,
     #[serde(default, deserialize_with = "flag")]
@@ -562,5 +604,29 @@ mod tests {
         let json = dir.path().join("intake.json");
         std::fs::write(&json, r#"[{"patient_id": "P3", "anticoagulants": true, "isotretinoin_last_dose": "2026-02-01"}]"#).unwrap();
         assert!(read(&json).unwrap()["P3"].anticoagulants);
+    }
+
+    #[test]
+    fn requests_name_concerns_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("intake.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,requests\nP1,Pores; pigmentation\nP2,\n",
+        )
+        .unwrap();
+        let m = read(&csv).unwrap();
+        assert_eq!(m["P1"].requests, [Concern::Pores, Concern::Pigmentation]);
+        assert!(m["P2"].requests.is_empty());
+        std::fs::write(&csv, "patient_id,requests\nP1,wrinkles\n").unwrap();
+        match read(&csv) {
+            Err(SetupError::Manifest { line, reason, .. }) => {
+                assert!(line == 2 && reason.contains("wrinkles"), "{line} {reason}")
+            }
+            _ => panic!("an unknown concern must be rejected"),
+        }
+        let json = dir.path().join("intake.json");
+        std::fs::write(&json, r#"[{"patient_id": "P3", "requests": ["acne_scars"]}]"#).unwrap();
+        assert_eq!(read(&json).unwrap()["P3"].requests, [Concern::AcneScars]);
     }
 }

@@ -126,6 +126,10 @@ pub struct Plan {
     /// real skin (acne scars from one photo, unless a multi-light capture or
     /// the clinician's grade confirms them) set no needle depth.
     pub unconfirmed: Vec<Reason>,
+    /// Zones whose reading is above the treatment threshold but within the
+    /// range this measurement reads on normal skin (the protocol's
+    /// `[normal_limit]`): not treated unless the patient asks.
+    pub within_normal: Vec<Reason>,
     /// Whether the patient's intake (history, medication, pregnancy, recent
     /// procedures) was checked. Without it the outcome is at most `caution`.
     pub intake_checked: bool,
@@ -193,6 +197,7 @@ pub fn make_plan(
     let mut findings = Vec::new();
     let mut not_assessed = Vec::new();
     let mut unconfirmed = Vec::new();
+    let mut within_normal = Vec::new();
     let visit = rec.subject.as_ref().and_then(|s| s.visit_date.clone());
     match intake {
         Some(i) => findings.extend(i.check(protocol, visit.as_deref())),
@@ -305,6 +310,23 @@ pub fn make_plan(
             if severity < protocol.treat_from_severity {
                 continue;
             }
+            let requested = intake.is_some_and(|i| i.requests.contains(&concern));
+            let normal = protocol
+                .normal_limit
+                .as_ref()
+                .and_then(|n| n.get(concern, z))
+                .filter(|&limit| severity <= limit);
+            if let (Some(limit), false) = (normal, requested) {
+                within_normal.push(Reason {
+                    rule: format!("normal_limit.{}.{}", concern.key(), z.as_str()),
+                    evidence: format!(
+                        "{} severity {severity:.0} on the {} is within the range this measurement reads on normal skin (≤ {limit:.0}): not treated unless the patient asks (intake requests)",
+                        concern.as_str(),
+                        z.label()
+                    ),
+                });
+                continue;
+            }
             let (bands, key) = match concern {
                 Concern::Pores => (&protocol.depth.pores, "depth.pores"),
                 Concern::Pigmentation => (&protocol.depth.pigmentation, "depth.pigmentation"),
@@ -323,6 +345,14 @@ pub fn make_plan(
                     concern.as_str()
                 ),
             }];
+            if let Some(limit) = normal {
+                rationale.push(Reason {
+                    rule: "intake.requests".into(),
+                    evidence: format!(
+                        "within the normal range (≤ {limit:.0}): treated at the patient's request"
+                    ),
+                });
+            }
             if concern == Concern::AcneScars {
                 if let Some(s) = scar_depth(rec, z) {
                     rationale.push(Reason {
@@ -433,6 +463,7 @@ pub fn make_plan(
         ita_category: colour.map(|c| c.ita_category),
         not_assessed,
         unconfirmed,
+        within_normal,
         intake_checked: intake.is_some(),
         protocol: ProtocolRef {
             name: protocol.name.clone(),

@@ -125,6 +125,31 @@ pub struct ScarRules {
     pub confirm_from_grade: u8,
 }
 
+/// Upper limits of normal: per concern that normal skin also shows (pores,
+/// pigmentation), per zone, the highest severity this measurement reads on
+/// normal skin. A zone at or below its limit is within the normal range and
+/// is not needled unless the patient asks (intake `requests`). Scars have no
+/// normal range: a scar is never normal.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalLimits {
+    pub pores: BTreeMap<String, f64>,
+    pub pigmentation: BTreeMap<String, f64>,
+}
+
+impl NormalLimits {
+    /// The limit for `concern` in `zone`; `None` for concerns without a
+    /// normal range.
+    pub fn get(&self, concern: super::Concern, zone: crate::zones::ZoneName) -> Option<f64> {
+        let map = match concern {
+            super::Concern::Pores => &self.pores,
+            super::Concern::Pigmentation => &self.pigmentation,
+            super::Concern::AcneScars => return None,
+        };
+        map.get(zone.as_str()).copied()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -140,6 +165,10 @@ struct Raw {
     waits: Waits,
     photo: PhotoChecks,
     acne_scars: ScarRules,
+    /// Optional so that protocols written before it still load; without it
+    /// every concern is judged by `treat_from_severity` alone.
+    #[serde(default)]
+    normal_limit: Option<NormalLimits>,
 }
 
 pub struct Protocol {
@@ -154,6 +183,7 @@ pub struct Protocol {
     pub waits: Waits,
     pub photo: PhotoChecks,
     pub acne_scars: ScarRules,
+    pub normal_limit: Option<NormalLimits>,
 }
 
 /// A rejected protocol: where and why.
@@ -348,6 +378,39 @@ impl Protocol {
             4.0,
             "confirm_from_grade",
         )?;
+        if let Some(n) = &raw.normal_limit {
+            for (concern, map) in [("pores", &n.pores), ("pigmentation", &n.pigmentation)] {
+                let section = format!("[normal_limit.{concern}]");
+                for z in &zones {
+                    check(
+                        map.contains_key(*z),
+                        &section,
+                        format!("no limit for zone {z}: every zone needs one"),
+                    )?;
+                }
+                for (zone, v) in map {
+                    // The zone names repeat [zone_cap_mm]'s: point at the
+                    // line inside this section.
+                    let at = line_of(text, &section);
+                    let line = text
+                        .lines()
+                        .enumerate()
+                        .skip(at)
+                        .find(|(_, l)| l.trim_start().starts_with(zone.as_str()))
+                        .map_or(at, |(i, _)| i + 1);
+                    let fail = |reason: String| ProtocolError {
+                        line,
+                        reason: format!("normal_limit.{concern}.{zone}: {reason}"),
+                    };
+                    if !zones.contains(&zone.as_str()) {
+                        return Err(fail(format!("unknown zone (zones: {})", zones.join(", "))));
+                    }
+                    if !(v.is_finite() && (0.0..=100.0).contains(v)) {
+                        return Err(fail(format!("{v} is outside 0–100")));
+                    }
+                }
+            }
+        }
         Ok(Protocol {
             name: raw.name,
             version: raw.version,
@@ -401,6 +464,7 @@ impl Protocol {
             waits: raw.waits,
             photo: raw.photo,
             acne_scars: raw.acne_scars,
+            normal_limit: raw.normal_limit,
         })
     }
 }
@@ -442,5 +506,27 @@ mod tests {
             .contains("increase"));
         let deepening = DEFAULT.replace("depth_factor = 0.8", "depth_factor = 1.3");
         assert!(Protocol::parse(&deepening).is_err());
+    }
+
+    #[test]
+    fn normal_limits_are_bounded_complete_and_optional() {
+        let section = DEFAULT.find("[normal_limit.pigmentation]").unwrap();
+        let (head, tail) = DEFAULT.split_at(section);
+        let over = format!("{head}{}", tail.replacen("chin = 20.0", "chin = 120.0", 1));
+        let e = Protocol::parse(&over).err().unwrap();
+        assert!(e.reason.contains("normal_limit.pigmentation.chin"), "{e}");
+        assert_eq!(e.line, over.lines().position(|l| l == "chin = 120.0").unwrap() + 1);
+        let nan = format!("{head}{}", tail.replacen("nose = 30.0", "nose = nan", 1));
+        assert!(Protocol::parse(&nan).is_err());
+        let missing = format!("{head}{}", tail.replacen("patch = 100.0", "", 1));
+        assert!(Protocol::parse(&missing).err().unwrap().reason.contains("patch"));
+        let cut = DEFAULT.find("\n[normal_limit.").unwrap();
+        assert!(Protocol::parse(&DEFAULT[..cut]).unwrap().normal_limit.is_none());
+        let p = Protocol::parse(DEFAULT).unwrap();
+        let n = p.normal_limit.unwrap();
+        use crate::plan::Concern;
+        use crate::zones::ZoneName;
+        assert_eq!(n.get(Concern::Pigmentation, ZoneName::Chin), Some(20.0));
+        assert_eq!(n.get(Concern::AcneScars, ZoneName::Chin), None);
     }
 }

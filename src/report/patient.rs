@@ -153,7 +153,7 @@ fn plan_section(plan: &Plan) -> String {
             "Nothing could be assessed on this photo (see below): no plan can be made from it.",
         );
     } else {
-        s.push_str("No zone reaches the protocol's treatment threshold on this photo.");
+        s.push_str("No zone needs treatment on this photo: none reaches the protocol's treatment threshold above the normal range.");
     }
     s.push_str("</p>");
     if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {
@@ -167,7 +167,7 @@ fn plan_section(plan: &Plan) -> String {
                 .iter()
                 .map(|r| format!("{} — {}", esc(&r.rule), esc(&r.evidence)))
                 .collect();
-            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.as_str().replace('_', " "), z.concern.as_str(), z.severity, z.needle_depth_mm, why.join("<br>"));
+            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.label(), z.concern.as_str(), z.severity, z.needle_depth_mm, why.join("<br>"));
         }
         s.push_str("</table>");
     }
@@ -187,6 +187,10 @@ fn plan_section(plan: &Plan) -> String {
     s.push_str(&reason_list(
         "Shown, not acted on (unconfirmed estimates)",
         &plan.unconfirmed,
+    ));
+    s.push_str(&reason_list(
+        "Within the normal range (not treated unless the patient asks)",
+        &plan.within_normal,
     ));
     s.push_str(&reason_list(
         "Not assessed on this photo",
@@ -310,7 +314,7 @@ pub fn render(
                     continue;
                 };
                 if let (Some(ua), Some(ub)) = (crop_uri(&a.1, 120), crop_uri(&b.1, 120)) {
-                    let _ = write!(s, "<tr><td>{}</td><td class=\"pair\"><img alt=\"baseline\" src=\"{ua}\"><img alt=\"latest\" src=\"{ub}\"></td></tr>", zone.as_str().replace('_', " "));
+                    let _ = write!(s, "<tr><td>{}</td><td class=\"pair\"><img alt=\"baseline\" src=\"{ua}\"><img alt=\"latest\" src=\"{ub}\"></td></tr>", zone.label());
                 }
             }
             s.push_str("</table>");

@@ -54,29 +54,57 @@ fn the_protocol_prints_and_bad_protocols_are_rejected_with_the_line() {
 fn plans_carry_depths_caps_rationale_and_contraindications() {
     let dir = tempfile::tempdir().unwrap();
     let intake = dir.path().join("intake.csv");
-    std::fs::write(&intake, "patient_id,pregnant,herpes_history\nP9,no,yes\n").unwrap();
     let visit = dir.path().join("in/P9/2026-04-01");
     std::fs::create_dir_all(&visit).unwrap();
     std::fs::copy(shared("pores/cheek_input.png"), visit.join("cheek.png")).unwrap();
-    let o = bin()
-        .arg("analyze")
-        .arg(dir.path().join("in"))
-        .args(["--plan", "--px-per-mm", "12.6", "--intake"])
-        .arg(&intake)
-        .output()
+    let analyze = |intake_row: &str| {
+        std::fs::write(
+            &intake,
+            format!("patient_id,pregnant,herpes_history,requests\n{intake_row}\n"),
+        )
         .unwrap();
-    expect_ok(&o);
-    let recs = records(&o);
+        let o = bin()
+            .arg("analyze")
+            .arg(dir.path().join("in"))
+            .args(["--plan", "--px-per-mm", "12.6", "--intake"])
+            .arg(&intake)
+            .output()
+            .unwrap();
+        expect_ok(&o);
+        records(&o)
+    };
+    // The close-up is normal skin: its pores are within the range the
+    // measurement reads on normal skin, so nothing is needled...
+    let recs = analyze("P9,no,yes,");
+    let plan = &recs[0]["plan"];
+    assert!(plan["zones"].as_array().unwrap().is_empty(), "{plan}");
+    let normal = plan["within_normal"].as_array().unwrap();
+    assert!(
+        normal
+            .iter()
+            .any(|r| r["rule"].as_str().unwrap().starts_with("normal_limit.pores.")),
+        "{plan}"
+    );
+    // ...unless the patient asks, and then the rationale says so.
+    let recs = analyze("P9,no,yes,pores");
     let plan = &recs[0]["plan"];
     assert!(
         recs[1]["protocol_sha256"].as_str().unwrap().len() == 64,
         "the summary pins the protocol"
     );
     let zones = plan["zones"].as_array().unwrap();
-    assert!(
-        !zones.is_empty(),
-        "a pore-rich close-up needs treatment: {plan}"
-    );
+    assert!(!zones.is_empty(), "requested pore treatment: {plan}");
+    for z in zones {
+        assert_eq!(z["concern"], "pores", "only the requested concern: {z}");
+        assert!(
+            z["rationale"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["rule"] == "intake.requests"),
+            "{z}"
+        );
+    }
     for z in zones {
         let depth = z["needle_depth_mm"].as_f64().unwrap();
         let cap = match z["zone"].as_str().unwrap() {
@@ -126,11 +154,16 @@ fn darker_measured_skin_gets_conservative_depth_longer_interval_and_pih_caution(
     });
     let path = dir.path().join("dark.png");
     dark.save(&path).unwrap();
-    let light = one_image(
-        &shared("pores/cheek_input.png"),
-        &["--plan", "--px-per-mm", "12.6"],
-    );
-    let darker = one_image(&path, &["--plan", "--px-per-mm", "12.6"]);
+    // Without normal limits, so that the normal close-up gets a plan whose
+    // depths the skin tone can adjust.
+    let protocol = dir.path().join("no_normal_limits.toml");
+    let text = dermascore::plan::protocol::DEFAULT;
+    let cut = text.find("\n[normal_limit.").unwrap();
+    std::fs::write(&protocol, &text[..cut]).unwrap();
+    let protocol = protocol.to_str().unwrap();
+    let args = ["--plan", "--px-per-mm", "12.6", "--protocol", protocol];
+    let light = one_image(&shared("pores/cheek_input.png"), &args);
+    let darker = one_image(&path, &args);
     let (lp, dp) = (&light["plan"], &darker["plan"]);
     assert!(
         ["brown", "dark"].contains(&dp["ita_category"].as_str().unwrap()),

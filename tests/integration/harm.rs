@@ -60,16 +60,17 @@ fn harms(rec: &Value) -> Vec<String> {
             out.push(format!("{path}: erythema finding on a normal face: {f}"));
         }
     }
+    // Normal skin is within the protocol's normal limits: no zone is
+    // needled for anything (the limits come from these photos, so this
+    // guards the measurements against drifting upwards on normal skin).
     for z in plan["zones"].as_array().into_iter().flatten() {
-        if z["concern"] == "acne_scars" {
-            out.push(format!("{path}: needling planned for scars: {z}"));
-        }
+        out.push(format!("{path}: needling planned on normal skin: {z}"));
     }
     out
 }
 
 #[test]
-fn real_normal_skin_gets_no_scars_lesions_erythema_or_scar_needling() {
+fn real_normal_skin_gets_no_scars_lesions_erythema_or_needling() {
     let inputs = sweep_inputs();
     assert!(inputs.len() >= 59, "{} photos", inputs.len());
     let dir = tempfile::tempdir().unwrap();
