@@ -610,11 +610,7 @@ mod tests {
     fn requests_name_concerns_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("intake.csv");
-        std::fs::write(
-            &csv,
-            "patient_id,requests\nP1,Pores; pigmentation\nP2,\n",
-        )
-        .unwrap();
+        std::fs::write(&csv, "patient_id,requests\nP1,Pores; pigmentation\nP2,\n").unwrap();
         let m = read(&csv).unwrap();
         assert_eq!(m["P1"].requests, [Concern::Pores, Concern::Pigmentation]);
         assert!(m["P2"].requests.is_empty());
@@ -626,7 +622,11 @@ mod tests {
             _ => panic!("an unknown concern must be rejected"),
         }
         let json = dir.path().join("intake.json");
-        std::fs::write(&json, r#"[{"patient_id": "P3", "requests": ["acne_scars"]}]"#).unwrap();
+        std::fs::write(
+            &json,
+            r#"[{"patient_id": "P3", "requests": ["acne_scars"]}]"#,
+        )
+        .unwrap();
         assert_eq!(read(&json).unwrap()["P3"].requests, [Concern::AcneScars]);
     }
 }

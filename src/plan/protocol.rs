@@ -515,13 +515,23 @@ mod tests {
         let over = format!("{head}{}", tail.replacen("chin = 20.0", "chin = 120.0", 1));
         let e = Protocol::parse(&over).err().unwrap();
         assert!(e.reason.contains("normal_limit.pigmentation.chin"), "{e}");
-        assert_eq!(e.line, over.lines().position(|l| l == "chin = 120.0").unwrap() + 1);
+        assert_eq!(
+            e.line,
+            over.lines().position(|l| l == "chin = 120.0").unwrap() + 1
+        );
         let nan = format!("{head}{}", tail.replacen("nose = 30.0", "nose = nan", 1));
         assert!(Protocol::parse(&nan).is_err());
         let missing = format!("{head}{}", tail.replacen("patch = 100.0", "", 1));
-        assert!(Protocol::parse(&missing).err().unwrap().reason.contains("patch"));
+        assert!(Protocol::parse(&missing)
+            .err()
+            .unwrap()
+            .reason
+            .contains("patch"));
         let cut = DEFAULT.find("\n[normal_limit.").unwrap();
-        assert!(Protocol::parse(&DEFAULT[..cut]).unwrap().normal_limit.is_none());
+        assert!(Protocol::parse(&DEFAULT[..cut])
+            .unwrap()
+            .normal_limit
+            .is_none());
         let p = Protocol::parse(DEFAULT).unwrap();
         let n = p.normal_limit.unwrap();
         use crate::plan::Concern;

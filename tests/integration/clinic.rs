@@ -80,9 +80,10 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
     assert!(plan["zones"].as_array().unwrap().is_empty(), "{plan}");
     let normal = plan["within_normal"].as_array().unwrap();
     assert!(
-        normal
-            .iter()
-            .any(|r| r["rule"].as_str().unwrap().starts_with("normal_limit.pores.")),
+        normal.iter().any(|r| r["rule"]
+            .as_str()
+            .unwrap()
+            .starts_with("normal_limit.pores.")),
         "{plan}"
     );
     // ...unless the patient asks, and then the rationale says so.
