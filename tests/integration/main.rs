@@ -6,6 +6,7 @@ mod batch;
 mod clinic;
 mod foundation;
 mod harm;
+mod images;
 mod measure;
 mod scars;
 

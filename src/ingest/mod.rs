@@ -1,7 +1,11 @@
 //! Ingest: which photos to analyse, who and when they belong to, and decoding
 //! them safely (format sniffed from the bytes, EXIF orientation applied,
-//! pixel limits enforced before any large allocation). EXIF is read only for
-//! orientation and never copied anywhere.
+//! pixel limits enforced before any large allocation, JPEG and PNG decoded
+//! strictly: `decode`). EXIF is read only for orientation and never copied
+//! anywhere.
+
+pub mod decode;
+mod jpeg_scan;
 
 use crate::capture::{read_sidecar, CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS, SIDECAR};
 use crate::error::{ErrorCode, InputError, SetupError};
@@ -80,6 +84,19 @@ fn subject_from_layout(path: &Path) -> Option<Subject> {
     })
 }
 
+/// Photo formats found in clinic folders that this tool does not read
+/// (HEIC from phones, WebP, raw camera files, ...).
+const OTHER_IMAGE_EXTENSIONS: [&str; 16] = [
+    "heic", "heif", "webp", "avif", "jxl", "bmp", "gif", "jp2", "dng", "cr2", "cr3", "nef", "arw",
+    "raf", "orf", "rw2",
+];
+
+fn is_other_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| OTHER_IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -111,13 +128,31 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                     Ok(e) if e.file_type().is_file() && e.file_name() == SIDECAR => {
                         sidecars.push(e.into_path())
                     }
+                    // Photos in a format this tool cannot read are named in
+                    // the batch (an error record each), not skipped.
+                    Ok(e) if e.file_type().is_file() && is_other_image(e.path()) => {
+                        found.push(e.into_path())
+                    }
                     Ok(_) => {}
-                    Err(e) => eprintln!(
-                        "warning: skipping {}: {e}",
+                    // A symlink back to an ancestor: its photos are walked
+                    // once already.
+                    Err(e) if e.loop_ancestor().is_some() => eprintln!(
+                        "note: not following {}: it loops back to a folder already walked",
                         e.path()
                             .map(|p| p.display().to_string())
                             .unwrap_or_default()
                     ),
+                    // An unreadable folder or a dangling link: an error
+                    // record, so that a visit cannot silently disappear.
+                    Err(e) => match e.path() {
+                        Some(p) => found.push(p.to_path_buf()),
+                        None => {
+                            return Err(SetupError::Input {
+                                path: root.clone(),
+                                reason: e.to_string(),
+                            })
+                        }
+                    },
                 }
             }
             // A sidecar's photos are one item, in the place of its first.
@@ -511,7 +546,22 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     };
 
     let size = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let why = std::fs::read_dir(path)
+                .err()
+                .map_or("it is a folder, not a photo".into(), |e| e.to_string());
+            return fail(ErrorCode::Unreadable, format!("cannot read folder: {why}"));
+        }
         Ok(m) => m.len(),
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) => {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return fail(
+                ErrorCode::Unreadable,
+                format!("dangling symbolic link: its target {target} does not exist"),
+            );
+        }
         Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
     };
     info.bytes = Some(size);
@@ -542,10 +592,27 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff),
         ) => f,
         Some(f) => {
+            let name = f.extensions_str().first().copied().unwrap_or("this format");
             return fail(
                 ErrorCode::UnsupportedFormat,
-                format!("{f:?} images are not supported (JPEG, PNG, TIFF are)"),
-            )
+                format!(
+                    "{} images are not supported (JPEG, PNG, TIFF are): convert it first",
+                    name.to_ascii_uppercase()
+                ),
+            );
+        }
+        None if is_other_image(path) => {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            return fail(
+                ErrorCode::UnsupportedFormat,
+                format!(
+                    "{} photos are not supported (JPEG, PNG, TIFF are): convert it first",
+                    ext.to_ascii_uppercase()
+                ),
+            );
         }
         None => {
             return fail(
@@ -568,26 +635,64 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             return Err(e);
         }
     }
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
-        return fail(
-            ErrorCode::CorruptImage,
-            "JPEG is truncated: no end-of-image marker after the last scan".into(),
-        );
-    }
-    let mut decoder = match reader.into_decoder() {
-        Ok(d) => d,
-        Err(e) => {
+    if format == image::ImageFormat::Jpeg {
+        match decode::jpeg_dimensions(&bytes) {
+            Ok((w, h)) => {
+                if let Some(e) = over_limit(w, h) {
+                    return Err(e);
+                }
+            }
+            Err(decode::Refusal::Header(m)) => return fail(ErrorCode::CorruptImage, m),
+            Err(_) => {}
+        }
+        if !jpeg_is_complete(&bytes) {
             return fail(
                 ErrorCode::CorruptImage,
-                format!("cannot decode header: {e}"),
-            )
+                "JPEG is truncated: no end-of-image marker after the last scan".into(),
+            );
+        }
+    }
+    let strict = match format {
+        image::ImageFormat::Jpeg => Some(decode::jpeg(&bytes)),
+        image::ImageFormat::Png => Some(decode::png(&bytes)),
+        _ => None,
+    };
+    let (mut image, orientation) = match strict {
+        Some(Ok(d)) => (d.image, d.orientation),
+        Some(Err(decode::Refusal::Implausible(m))) => return fail(ErrorCode::TooLarge, m),
+        Some(Err(decode::Refusal::Header(m) | decode::Refusal::Corrupt(m))) => {
+            return fail(ErrorCode::CorruptImage, m)
+        }
+        None => {
+            let mut decoder = match reader.into_decoder() {
+                Ok(d) => d,
+                Err(e) => {
+                    return fail(
+                        ErrorCode::CorruptImage,
+                        format!("cannot decode header: {e}"),
+                    )
+                }
+            };
+            let (w, h) = decoder.dimensions();
+            if let Some(e) = over_limit(w, h) {
+                return Err(e);
+            }
+            let orientation = decoder
+                .orientation()
+                .unwrap_or(image::metadata::Orientation::NoTransforms);
+            match DynamicImage::from_decoder(decoder) {
+                Ok(i) => (i, orientation),
+                Err(e) => {
+                    return fail(
+                        ErrorCode::CorruptImage,
+                        format!("image data is corrupt or truncated: {e}"),
+                    )
+                }
+            }
         }
     };
-    let (w, h) = decoder.dimensions();
-    info.color = Some(format!("{:?}", decoder.color_type()).to_ascii_lowercase());
-    if let Some(e) = over_limit(w, h) {
-        return Err(e);
-    }
+    info.color = Some(format!("{:?}", image.color()).to_ascii_lowercase());
+    let (w, h) = (image.width(), image.height());
     if w.min(h) < limits.min_side {
         return fail(
             ErrorCode::TooSmall,
@@ -597,18 +702,6 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             ),
         );
     }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = match DynamicImage::from_decoder(decoder) {
-        Ok(i) => i,
-        Err(e) => {
-            return fail(
-                ErrorCode::CorruptImage,
-                format!("image data is corrupt or truncated: {e}"),
-            )
-        }
-    };
     image.apply_orientation(orientation);
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(image.width());

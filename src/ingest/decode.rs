@@ -1,0 +1,226 @@
+//! Strict decoding: a photo is what its file claims, or an error.
+//!
+//! The image crate's decoders are lenient by design: a JPEG with a broken
+//! scan is filled with grey, a PNG's zlib checksum is not verified. A
+//! measurement on such pixels reads as a real change between visits, so
+//! JPEG and PNG are decoded here with every check on, and a header that
+//! claims more pixels than the file's bytes could encode is refused before
+//! anything is allocated.
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageBuffer};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+
+/// What a strict decoder gives back.
+pub struct Decoded {
+    pub image: DynamicImage,
+    pub orientation: Orientation,
+}
+
+/// Why a file was not decoded.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The header declares `w`×`h`, which the caller checks against its
+    /// pixel limit first.
+    Header(String),
+    /// The declared size cannot be encoded in so few bytes.
+    Implausible(String),
+    /// Decoding found the data broken.
+    Corrupt(String),
+}
+
+/// Fewest bytes a JPEG of `pixels` can have: every 8×8 block of the first
+/// component codes at least a 1-bit DC difference (progressive AC scans can
+/// skip blocks with end-of-band runs, DC scans cannot). Half of that bound,
+/// for safety.
+fn jpeg_min_bytes(pixels: u64) -> u64 {
+    pixels / 64 / 8 / 2
+}
+
+/// Fewest bytes a PNG with `raw` bytes of filtered scanlines can have:
+/// deflate expands at most 1032:1; rounded down to 1100:1 for headers.
+fn png_min_bytes(raw: u64) -> u64 {
+    raw / 1100
+}
+
+/// Dimensions from the JPEG's frame header, without decoding it.
+pub fn jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), Refusal> {
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options());
+    d.decode_headers()
+        .map_err(|e| Refusal::Header(format!("cannot decode header: {e}")))?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| Refusal::Header("no frame header".into()))?;
+    Ok((w as u32, h as u32))
+}
+
+fn options() -> DecoderOptions {
+    DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+}
+
+/// Decodes a JPEG, refusing any error the decoder would otherwise paper
+/// over (bad Huffman data, unexpected or missing markers, scan data shorter
+/// than the frame).
+pub fn jpeg(bytes: &[u8]) -> Result<Decoded, Refusal> {
+    let (w, h) = jpeg_dimensions(bytes)?;
+    let pixels = u64::from(w) * u64::from(h);
+    if (bytes.len() as u64) < jpeg_min_bytes(pixels) {
+        return Err(Refusal::Implausible(format!(
+            "the header claims {w}x{h}, which a JPEG cannot encode in {} bytes (at least {})",
+            bytes.len(),
+            jpeg_min_bytes(pixels)
+        )));
+    }
+    if let Some(p) = super::jpeg_scan::problem(bytes) {
+        return Err(Refusal::Corrupt(p));
+    }
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options());
+    d.decode_headers()
+        .map_err(|e| Refusal::Header(format!("cannot decode header: {e}")))?;
+    let grey = matches!(
+        d.input_colorspace(),
+        Some(ColorSpace::Luma | ColorSpace::LumaA)
+    );
+    let out = if grey {
+        ColorSpace::Luma
+    } else {
+        ColorSpace::RGB
+    };
+    d.set_options(options().jpeg_set_out_colorspace(out));
+    let orientation = d
+        .exif()
+        .and_then(|e| Orientation::from_exif_chunk(e))
+        .unwrap_or(Orientation::NoTransforms);
+    let data = d
+        .decode()
+        .map_err(|e| Refusal::Corrupt(format!("JPEG data is corrupt: {e}")))?;
+    let image = if grey {
+        ImageBuffer::from_raw(w, h, data).map(DynamicImage::ImageLuma8)
+    } else {
+        ImageBuffer::from_raw(w, h, data).map(DynamicImage::ImageRgb8)
+    }
+    .ok_or_else(|| Refusal::Corrupt("JPEG decoded to fewer pixels than its header".into()))?;
+    Ok(Decoded { image, orientation })
+}
+
+/// Decodes a PNG with its CRCs and zlib checksums verified, reading to its
+/// end chunk.
+pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.ignore_checksums(false);
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let corrupt = |e: png::DecodingError| Refusal::Corrupt(format!("PNG data is corrupt: {e}"));
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| Refusal::Header(format!("cannot decode header: {e}")))?;
+    let info = reader.info();
+    let (w, h) = (info.width, info.height);
+    let raw = info.raw_row_length() as u64 * u64::from(h);
+    if (bytes.len() as u64) < png_min_bytes(raw) {
+        return Err(Refusal::Implausible(format!(
+            "the header claims {w}x{h}, which a PNG cannot encode in {} bytes (at least {})",
+            bytes.len(),
+            png_min_bytes(raw)
+        )));
+    }
+    let orientation = info
+        .exif_metadata
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| Refusal::Implausible(format!("{w}x{h} does not fit in memory")))?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf).map_err(corrupt)?;
+    reader.finish().map_err(corrupt)?;
+    buf.truncate(frame.buffer_size());
+    let (colour, depth) = (frame.color_type, frame.bit_depth);
+    let wide = || -> Vec<u16> {
+        buf.chunks_exact(2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .collect()
+    };
+    use png::{BitDepth::Sixteen, ColorType::*};
+    let image = match (colour, depth == Sixteen) {
+        (Grayscale, false) => ImageBuffer::from_raw(w, h, buf).map(DynamicImage::ImageLuma8),
+        (GrayscaleAlpha, false) => ImageBuffer::from_raw(w, h, buf).map(DynamicImage::ImageLumaA8),
+        (Rgb, false) => ImageBuffer::from_raw(w, h, buf).map(DynamicImage::ImageRgb8),
+        (Rgba, false) => ImageBuffer::from_raw(w, h, buf).map(DynamicImage::ImageRgba8),
+        (Grayscale, true) => ImageBuffer::from_raw(w, h, wide()).map(DynamicImage::ImageLuma16),
+        (GrayscaleAlpha, true) => {
+            ImageBuffer::from_raw(w, h, wide()).map(DynamicImage::ImageLumaA16)
+        }
+        (Rgb, true) => ImageBuffer::from_raw(w, h, wide()).map(DynamicImage::ImageRgb16),
+        (Rgba, true) => ImageBuffer::from_raw(w, h, wide()).map(DynamicImage::ImageRgba16),
+        // EXPAND turns palettes and sub-byte greys into the above.
+        (Indexed, _) => None,
+    }
+    .ok_or_else(|| Refusal::Corrupt(format!("PNG decoded to an unexpected layout {colour:?}")))?;
+    Ok(Decoded { image, orientation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg_of(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x + y) % 256) as u8,
+            ])
+        });
+        let mut out = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn an_intact_jpeg_decodes_and_a_cut_one_is_refused() {
+        let bytes = jpeg_of(96, 80);
+        let d = jpeg(&bytes).unwrap();
+        assert_eq!((d.image.width(), d.image.height()), (96, 80));
+        // Cut half the scan and close the file again with an end marker.
+        let mut cut = bytes[..bytes.len() / 2].to_vec();
+        cut.extend_from_slice(&[0xff, 0xd9]);
+        assert!(matches!(jpeg(&cut), Err(Refusal::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_header_larger_than_its_bytes_is_refused_before_decoding() {
+        let mut bytes = jpeg_of(64, 64);
+        // Rewrite the baseline frame header (FF C0 len P H W) to 10000x10000.
+        let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        bytes[sof + 5..sof + 7].copy_from_slice(&10000u16.to_be_bytes());
+        bytes[sof + 7..sof + 9].copy_from_slice(&10000u16.to_be_bytes());
+        assert!(matches!(jpeg(&bytes), Err(Refusal::Implausible(_))));
+    }
+
+    #[test]
+    fn a_png_with_a_bad_checksum_is_refused() {
+        let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut bytes = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+        assert!(png(&bytes).is_ok());
+        // Flip one bit inside the compressed image data.
+        let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap();
+        let mut flipped = bytes.clone();
+        flipped[idat + 10] ^= 0x10;
+        assert!(matches!(png(&flipped), Err(Refusal::Corrupt(_))));
+    }
+}

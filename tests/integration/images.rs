@@ -1,0 +1,228 @@
+//! Images that are what they claim: corrupt files, implausible headers and
+//! what a directory walk meets are error records, never `ok` or silence.
+
+use crate::*;
+use std::path::Path;
+
+/// A tiny deterministic generator (xorshift), so the corpus is the same on
+/// every run.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Where a JPEG's entropy-coded data lies: after the last SOS header, up
+/// to the end marker.
+fn scan_range(jpeg: &[u8]) -> std::ops::Range<usize> {
+    let sos = jpeg.windows(2).rposition(|w| w == [0xff, 0xda]).unwrap();
+    let len = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
+    let eoi = jpeg.windows(2).rposition(|w| w == [0xff, 0xd9]).unwrap();
+    sos + 2 + len..eoi
+}
+
+fn png_chunks(png: &[u8]) -> Vec<(usize, usize, [u8; 4])> {
+    let mut out = Vec::new();
+    let mut i = 8;
+    while i + 8 <= png.len() {
+        let n = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
+        out.push((i, n, png[i + 4..i + 8].try_into().unwrap()));
+        i += 12 + n;
+    }
+    out
+}
+
+/// A corpus of corrupt JPEGs and PNGs made from a real photo.
+fn corrupt_corpus(dir: &Path) -> Vec<String> {
+    let jpeg = std::fs::read(shared("faces/obama.jpg")).unwrap();
+    let scan = scan_range(&jpeg);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut names = Vec::new();
+    let mut write = |name: String, bytes: &[u8]| {
+        std::fs::write(dir.join(&name), bytes).unwrap();
+        names.push(name);
+    };
+    for k in 0..4 {
+        // Cut inside the scan and closed again with an end marker.
+        let cut = scan.start + 200 + rng.below(scan.len() - 400);
+        let mut b = jpeg[..cut].to_vec();
+        b.extend_from_slice(&[0xff, 0xd9]);
+        write(format!("truncated_{k}.jpg"), &b);
+    }
+    for k in 0..4 {
+        // Sixteen bits flipped in the scan data.
+        let mut b = jpeg.clone();
+        for _ in 0..16 {
+            let i = scan.start + rng.below(scan.len());
+            b[i] ^= 1 << rng.below(8);
+        }
+        write(format!("flipped_{k}.jpg"), &b);
+    }
+    for k in 0..3 {
+        // A stretch of scan data duplicated in place.
+        let i = scan.start + rng.below(scan.len() - 2000);
+        let n = 16 + rng.below(1000);
+        let mut b = jpeg[..i + n].to_vec();
+        b.extend_from_slice(&jpeg[i..]);
+        write(format!("duplicated_{k}.jpg"), &b);
+    }
+    // PNGs: made from the same photo.
+    let mut png = Vec::new();
+    image::open(shared("faces/obama.jpg"))
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let idat: Vec<_> = png_chunks(&png)
+        .into_iter()
+        .filter(|c| &c.2 == b"IDAT")
+        .collect();
+    for k in 0..3 {
+        // A bit flipped in the image data: the chunk's CRC fails.
+        let (at, n, _) = idat[rng.below(idat.len())];
+        let mut b = png.clone();
+        b[at + 8 + rng.below(n)] ^= 1 << rng.below(8);
+        write(format!("png_crc_{k}.png"), &b);
+        // The same with the CRC recomputed: only zlib's own check can tell.
+        let crc = crc32(&b[at + 4..at + 8 + n]);
+        b[at + 8 + n..at + 12 + n].copy_from_slice(&crc.to_be_bytes());
+        write(format!("png_zlib_{k}.png"), &b);
+    }
+    // Truncated, with its end chunk appended.
+    let mut b = png[..png.len() * 2 / 3].to_vec();
+    b.extend_from_slice(&png[png.len() - 12..]);
+    write("png_truncated.png".into(), &b);
+    names
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn corrupt_jpegs_and_pngs_are_corrupt_image_never_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = corrupt_corpus(dir.path());
+    let o = run(&[], &[dir.path()]);
+    assert_eq!(o.status.code(), Some(1), "errors → exit 1");
+    let recs = records(&o);
+    let imgs = images(&recs);
+    assert_eq!(imgs.len(), names.len());
+    for r in imgs {
+        assert_eq!(
+            r["error"]["code"], "corrupt_image",
+            "{}: {}",
+            r["input"]["path"], r["status"]
+        );
+    }
+}
+
+#[test]
+fn a_header_claiming_more_pixels_than_its_bytes_hold_is_refused() {
+    // A 3 KB JPEG whose frame header claims 10000x10000.
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
+    let mut b = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut b), image::ImageFormat::Jpeg)
+        .unwrap();
+    let sof = b.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    b[sof + 5..sof + 7].copy_from_slice(&10000u16.to_be_bytes());
+    b[sof + 7..sof + 9].copy_from_slice(&10000u16.to_be_bytes());
+    let path = dir.path().join("claims_100mp.jpg");
+    std::fs::write(&path, &b).unwrap();
+    let rec = one_image(&path, &[]);
+    assert_eq!(rec["error"]["code"], "too_large", "{rec}");
+    assert!(rec["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("10000x10000"));
+}
+
+#[test]
+fn a_walk_names_dangling_links_unreadable_folders_and_unsupported_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("P1/2026-01-01");
+    std::fs::create_dir_all(&visit).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
+    std::fs::write(visit.join("side.heic"), b"\0\0\0\x18ftypheic").unwrap();
+    std::fs::write(visit.join("top.webp"), b"RIFF\0\0\0\0WEBPVP8 ").unwrap();
+    std::fs::write(visit.join("notes.txt"), b"not a photo").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("gone.jpg"), visit.join("left.jpg")).unwrap();
+    let locked = dir.path().join("P1/2026-02-01");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), locked.join("front.jpg")).unwrap();
+    #[cfg(unix)]
+    let can_lock = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        // Root reads any folder: then this part cannot be exercised.
+        std::fs::read_dir(&locked).is_err()
+    };
+    #[cfg(not(unix))]
+    let can_lock = false;
+    if !can_lock {
+        eprintln!("notice: running as a user who reads any folder; the unreadable-folder case is not exercised");
+    }
+    let o = run(&[], &[dir.path()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let recs = records(&o);
+    let by_name = |name: &str| {
+        images(&recs)
+            .into_iter()
+            .find(|r| r["input"]["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no record for {name}"))
+            .clone()
+    };
+    assert_eq!(by_name("2026-01-01/front.jpg")["status"], "ok");
+    for name in ["side.heic", "top.webp"] {
+        let r = by_name(name);
+        assert_eq!(r["error"]["code"], "unsupported_format", "{r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("convert"),
+            "{r}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        let r = by_name("left.jpg");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("dangling"),
+            "{r}"
+        );
+    }
+    if can_lock {
+        let r = by_name("2026-02-01");
+        assert_eq!(r["error"]["code"], "unreadable", "{r}");
+    }
+    assert!(
+        !images(&recs)
+            .iter()
+            .any(|r| r["input"]["path"].as_str().unwrap().ends_with("notes.txt")),
+        "files that are not photos are not the batch's business"
+    );
+}
