@@ -591,7 +591,7 @@ impl Analyzer {
                 .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
             let img = &loaded.rgb;
             if img.dimensions() != first.dimensions() {
-                let e = crate::capture::AlignError::SizeMismatch(
+                let e = crate::measure::align::AlignError::SizeMismatch(
                     img.width(),
                     img.height(),
                     first.width(),
@@ -609,7 +609,7 @@ impl Analyzer {
             .chain(list.iter().map(|(p, _)| &p.rgb))
             .collect();
         let lights: Vec<[f32; 3]> = set.photos.iter().map(|p| p.light.get()).collect();
-        let shifts = crate::capture::align_set(&images, &lights)
+        let shifts = crate::measure::align::align_set(&images, &lights)
             .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
         Ok(list
             .into_iter()

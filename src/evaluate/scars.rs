@@ -11,7 +11,6 @@
 //! least 1 mm wide that match nothing (found scars matched to narrower
 //! planted ones are neither hits nor false alarms).
 
-use crate::capture;
 use crate::error::SetupError;
 use crate::face::warp::Pyramid;
 use crate::measure::scars::{self, Scar, ScarType};
@@ -290,7 +289,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             };
             patch.exclude_clipped();
             let refs: Vec<&image::RgbImage> = set.iter().collect();
-            let shifts = capture::align_set(&refs, &c.lights)
+            let shifts = crate::measure::align::align_set(&refs, &c.lights)
                 .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
             if mode == "moved" {
                 for (s, &(dx, dy)) in shifts.iter().zip(&motion).skip(1) {

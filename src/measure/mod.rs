@@ -3,6 +3,7 @@
 //! Measurement happens only where the quality stage found the photo usable;
 //! otherwise every number is null and the report says why.
 
+pub mod align;
 pub mod colour;
 pub mod hair;
 pub mod pigment;
