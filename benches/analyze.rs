@@ -88,6 +88,7 @@ fn input_item(path: &Path) -> InputItem {
     InputItem {
         path: path.to_path_buf(),
         subject: None,
+        modality: None,
         capture: None,
     }
 }

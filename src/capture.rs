@@ -5,7 +5,61 @@
 //! photos before the relief is measured). This module is what the user
 //! declared, nothing measured: it depends on nothing else in the crate.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// The light a photo was taken under. Skin-analyser booths take several in
+/// a minute: cross-polarised light removes surface reflection (colour,
+/// pigment, redness), parallel-polarised keeps it (texture, pores),
+/// standard mixes both; UV and Wood's-lamp photos show fluorescence and
+/// sub-surface pigment, not skin colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Standard,
+    CrossPolarised,
+    ParallelPolarised,
+    Uv,
+    Woods,
+}
+
+impl Modality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Standard => "standard",
+            Modality::CrossPolarised => "cross_polarised",
+            Modality::ParallelPolarised => "parallel_polarised",
+            Modality::Uv => "uv",
+            Modality::Woods => "woods",
+        }
+    }
+
+    /// Whether the photo shows skin colour under visible light.
+    pub fn shows_colour(self) -> bool {
+        !matches!(self, Modality::Uv | Modality::Woods)
+    }
+}
+
+impl std::str::FromStr for Modality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+            "standard" | "daylight" | "white" => Ok(Modality::Standard),
+            "cross_polarised" | "cross_polarized" | "cross" | "xpol" => {
+                Ok(Modality::CrossPolarised)
+            }
+            "parallel_polarised" | "parallel_polarized" | "parallel" | "ppol" => {
+                Ok(Modality::ParallelPolarised)
+            }
+            "uv" | "ultraviolet" => Ok(Modality::Uv),
+            "woods" | "wood" | "woods_lamp" | "wood's" | "wood's_lamp" => Ok(Modality::Woods),
+            other => Err(format!(
+                "`{other}` is not a modality (standard, cross_polarised, parallel_polarised, uv, woods)"
+            )),
+        }
+    }
+}
 
 /// A unit direction towards a distant light: x right, y down (image axes),
 /// z towards the camera.
@@ -149,5 +203,17 @@ mod tests {
         assert!("1 0 -1".parse::<LightDir>().is_err(), "behind the skin");
         assert!("1 0".parse::<LightDir>().is_err());
         assert!("a b c".parse::<LightDir>().is_err());
+    }
+
+    #[test]
+    fn modalities_parse_in_either_spelling() {
+        assert_eq!("Cross-Polarized".parse(), Ok(Modality::CrossPolarised));
+        assert_eq!(
+            "parallel_polarised".parse(),
+            Ok(Modality::ParallelPolarised)
+        );
+        assert_eq!("Wood's lamp".parse(), Ok(Modality::Woods));
+        assert!("infrared".parse::<Modality>().is_err());
+        assert!(!Modality::Uv.shows_colour() && Modality::CrossPolarised.shows_colour());
     }
 }

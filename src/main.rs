@@ -584,6 +584,7 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
         ingest::InputItem {
             path: PathBuf::from(&r.input.path),
             subject: None,
+            modality: None,
             capture,
         },
         close_up,

@@ -292,6 +292,7 @@ impl Analyzer {
                         Some(&face),
                         &zone_masks,
                         &scale,
+                        None,
                         &self.options.thresholds,
                     );
                     measure::pigmentation_only(
@@ -334,7 +335,14 @@ impl Analyzer {
                 close_up.map(|s| (Scale::user(s), None)),
             )?;
             let face = face.as_ref();
-            let quality = quality::assess(rgb, face, &zone_masks, &scale, &self.options.thresholds);
+            let quality = quality::assess(
+                rgb,
+                face,
+                &zone_masks,
+                &scale,
+                item.modality,
+                &self.options.thresholds,
+            );
             let m = self.measure(
                 &mut models.skin,
                 item,
@@ -447,6 +455,7 @@ impl Analyzer {
             face.as_ref(),
             &zone_masks,
             &scale,
+            item.modality,
             &self.options.thresholds,
         );
         let measure_start = Instant::now();

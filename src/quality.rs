@@ -3,6 +3,7 @@
 //! backdrop says nothing about the skin), resolution against what each
 //! concern needs, plus pose, framing and eye state.
 
+use crate::capture::Modality;
 use crate::face::FaceGeometry;
 use crate::scale::{Scale, EYE_OPEN_MIN};
 use crate::zones::ZoneMask;
@@ -73,6 +74,9 @@ pub enum FindingCode {
     CutByFrame,
     EyesClosed,
     NoScale,
+    /// The pixels carry no visible-light skin colour (greyscale, UV or
+    /// Wood's lamp, or a declared UV / Wood's photo).
+    NoSkinColour,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -92,6 +96,76 @@ pub struct SkinStats {
     pub highlight_clipped_fraction: f64,
     /// Share of skin pixels with luma ≤ 5.
     pub shadow_clipped_fraction: f64,
+    /// Median chroma C*ab of the skin (CIELAB, D65): about 10–30 on colour
+    /// photos of any skin tone, under 3 on greyscale ones.
+    pub median_chroma: f64,
+    /// Median b* of the skin: positive (yellow) for skin under visible
+    /// light, negative (blue-violet) under UV or a Wood's lamp.
+    pub median_b_star: f64,
+}
+
+/// Skin chroma (C*ab, median) below which a photo carries no colour.
+pub const MIN_SKIN_CHROMA: f64 = 3.0;
+
+/// What light the photo was taken under, and whether its pixels show skin
+/// colour: colour measurements (ITA, pigment, redness) need both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Light {
+    /// As declared (manifest `modality` column), else `standard`.
+    pub modality: Modality,
+    /// Whether `modality` was declared rather than assumed.
+    pub declared: bool,
+    /// Whether the photo can give colour measurements.
+    pub shows_skin_colour: bool,
+    /// Why not, when it cannot: the declared light, or what the pixels
+    /// show (no chroma: greyscale; b* ≤ 0: blue-violet, as under UV).
+    pub reason: Option<String>,
+}
+
+impl Light {
+    /// Judges the declared light and the skin's own colour statistics.
+    pub fn judge(declared: Option<Modality>, skin: &SkinStats) -> Self {
+        let modality = declared.unwrap_or(Modality::Standard);
+        let reason = if !modality.shows_colour() {
+            Some(format!(
+                "declared a {} photo: it shows fluorescence and sub-surface pigment, not skin colour",
+                match modality {
+                    Modality::Uv => "UV",
+                    _ => "Wood's-lamp",
+                }
+            ))
+        } else if skin.pixels == 0 {
+            None
+        } else if skin.median_chroma < MIN_SKIN_CHROMA {
+            Some(format!(
+                "the skin has no colour (median chroma {:.1} < {MIN_SKIN_CHROMA} C*ab): a greyscale photo",
+                skin.median_chroma
+            ))
+        } else if skin.median_b_star <= 0.0 {
+            Some(format!(
+                "the skin reads blue-violet (median b* {:.1} ≤ 0), as under UV or a Wood's lamp: not skin colour under visible light",
+                skin.median_b_star
+            ))
+        } else {
+            None
+        };
+        Light {
+            modality,
+            declared: declared.is_some(),
+            shows_skin_colour: reason.is_none(),
+            reason,
+        }
+    }
+
+    /// Whether the photo was taken under UV or a Wood's lamp, declared or
+    /// as its pixels show: no measurement that assumes visible light.
+    pub fn ultraviolet(&self) -> bool {
+        !self.modality.shows_colour()
+            || self
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("blue-violet"))
+    }
 }
 
 /// Whether one measurement can be trusted on this photo, and if not, why.
@@ -121,6 +195,7 @@ pub struct QualityReport {
     /// Null for close-ups without a face (`--patch`).
     pub eyes_open: Option<bool>,
     pub findings: Vec<Finding>,
+    pub light: Light,
     pub usable: ConcernUsability,
 }
 
@@ -187,6 +262,7 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
             }
         }
     }
+    let (median_chroma, median_b_star) = skin_colour(image, zones);
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let variance = if lap_n > 1 {
         let mean = lap_sum / lap_n as f64;
@@ -200,7 +276,38 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
         mean_luma: if n > 0 { sum_l / n as f64 } else { 0.0 },
         highlight_clipped_fraction: frac(hi),
         shadow_clipped_fraction: frac(lo),
+        median_chroma,
+        median_b_star,
     }
+}
+
+/// Median chroma and b* of the skin, from at most ~40 000 of its pixels
+/// (clipped ones left out).
+fn skin_colour(image: &RgbImage, zones: &[ZoneMask]) -> (f64, f64) {
+    let lut: Vec<f64> = (0..256)
+        .map(|v| crate::srgb::to_linear(f64::from(v) / 255.0))
+        .collect();
+    let total: u64 = zones.iter().map(|z| z.pixels).sum();
+    let step = (total / 40_000).max(1) as usize;
+    let (mut chroma, mut b) = (Vec::new(), Vec::new());
+    for (x, y) in zones.iter().flat_map(|z| z.iter_pixels()).step_by(step) {
+        let p = image.get_pixel(x, y).0;
+        if p.iter().any(|&c| c >= 250) || p.iter().all(|&c| c <= 5) {
+            continue;
+        }
+        let [r, g, bl] = p.map(|c| lut[usize::from(c)]);
+        let lab = crate::srgb::lab_from_linear(r, g, bl);
+        chroma.push(lab.a.hypot(lab.b));
+        b.push(lab.b);
+    }
+    let median = |v: &mut Vec<f64>| {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    (median(&mut chroma), median(&mut b))
 }
 
 /// Judges the photo for each concern. `face` is `None` for close-ups
@@ -210,11 +317,16 @@ pub fn assess(
     face: Option<&FaceGeometry>,
     zones: &[ZoneMask],
     scale: &Scale,
+    modality: Option<Modality>,
     t: &Thresholds,
 ) -> QualityReport {
     let skin = skin_stats(image, zones);
+    let light = Light::judge(modality, &skin);
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
+    if let Some(why) = &light.reason {
+        find(FindingCode::NoSkinColour, why.clone());
+    }
 
     if let Some(face) = face.filter(|f| f.face_count > 1) {
         find(
@@ -372,11 +484,24 @@ pub fn assess(
             reasons,
         }
     };
-    let usable = ConcernUsability {
+    let mut usable = ConcernUsability {
         pores: concern(t.pores_min_px_per_mm, true),
         acne_scars: concern(t.scars_min_px_per_mm, true),
         pigmentation: concern(t.pigmentation_min_px_per_mm, false),
     };
+    // Colour measurements need skin colour; under UV nothing that assumes
+    // visible light (pore and scar models were trained on it) is measured.
+    let refuse = |u: &mut Usability, why: &str| {
+        u.usable = false;
+        u.reasons.push(why.to_string());
+    };
+    if let Some(why) = &light.reason {
+        refuse(&mut usable.pigmentation, why);
+        if light.ultraviolet() {
+            refuse(&mut usable.pores, why);
+            refuse(&mut usable.acne_scars, why);
+        }
+    }
     QualityReport {
         skin,
         blurred,
@@ -386,6 +511,7 @@ pub fn assess(
         outside_frame,
         eyes_open,
         findings,
+        light,
         usable,
     }
 }

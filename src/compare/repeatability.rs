@@ -146,6 +146,7 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
         };
         shas.extend(info.sha256);
         let item = InputItem {
+            modality: None,
             path: path.clone(),
             subject: None,
             capture: None,

@@ -7,7 +7,9 @@
 pub mod decode;
 mod jpeg_scan;
 
-use crate::capture::{read_sidecar, CapturePhoto, CaptureSet, LightDir, MIN_LIGHTS, SIDECAR};
+use crate::capture::{
+    read_sidecar, CapturePhoto, CaptureSet, LightDir, Modality, MIN_LIGHTS, SIDECAR,
+};
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage};
@@ -56,6 +58,9 @@ pub struct Subject {
 pub struct InputItem {
     pub path: PathBuf,
     pub subject: Option<Subject>,
+    /// The light it was taken under, as declared (manifest `modality`
+    /// column); `None` reads as standard.
+    pub modality: Option<Modality>,
     pub capture: Option<CaptureSet>,
 }
 
@@ -182,12 +187,14 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
             for p in found {
                 match member.get(&p) {
                     Some(&(k, true)) => items.push(InputItem {
+                        modality: None,
                         subject: subject_from_layout(&p),
                         path: p,
                         capture: Some(sets[k].clone()),
                     }),
                     Some(_) => {} // another photo of a set: analysed with its first
                     None => items.push(InputItem {
+                        modality: None,
                         subject: subject_from_layout(&p),
                         path: p,
                         capture: None,
@@ -196,6 +203,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
             }
         } else {
             items.push(InputItem {
+                modality: None,
                 subject: subject_from_layout(root),
                 path: root.clone(),
                 capture: None,
@@ -281,12 +289,14 @@ struct ManifestRow {
     capture_set: Option<String>,
     #[serde(default)]
     light_dir: Option<String>,
+    #[serde(default)]
+    modality: Option<String>,
 }
 
 /// A capture set in a manifest: its name, patient and visit date.
 type SetKey = (String, Option<String>, Option<String>);
 
-/// Reads `path,patient_id,visit_date,view[,capture_set,light_dir]` rows;
+/// Reads `path,patient_id,visit_date,view[,capture_set,light_dir,modality]` rows;
 /// relative paths resolve against the manifest's folder. Any malformed row
 /// rejects the manifest, naming the line, because a silently skipped visit
 /// corrupts a cohort. Rows sharing a `capture_set` (with the same patient
@@ -342,6 +352,10 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
         } else {
             base.join(path)
         };
+        let modality = match non_empty(row.modality) {
+            Some(m) => Some(m.parse::<Modality>().map_err(|e| err(line, e))?),
+            None => None,
+        };
         let subject = Subject {
             patient_id: non_empty(row.patient_id),
             visit_date,
@@ -353,6 +367,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                 return Err(err(line, "light_dir given without a capture_set".into()));
             }
             items.push(InputItem {
+                modality,
                 path,
                 subject: Some(subject),
                 capture: None,
@@ -381,6 +396,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             None => {
                 sets.insert(key, (items.len(), line));
                 items.push(InputItem {
+                    modality,
                     path,
                     subject: Some(subject),
                     capture: Some(CaptureSet {
@@ -777,6 +793,7 @@ mod tests {
             .map(|i| InputItem {
                 path: PathBuf::from(format!("p{i}/2026-01-01/front.jpg")),
                 subject: None,
+                modality: None,
                 capture: None,
             })
             .collect();

@@ -50,53 +50,13 @@ pub fn relight_photo(photo: &Photo, gains: [f64; 3]) -> Photo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Lab {
-    pub l: f64,
-    pub a: f64,
-    pub b: f64,
-}
+pub use crate::srgb::{lab_from_linear, lab_from_linear_f32, Lab};
 
-/// Linear RGB (0–1) to CIELAB, D65 white.
-pub fn lab_from_linear(r: f64, g: f64, b: f64) -> Lab {
-    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
-    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
-    let f = |t: f64| {
-        if t > 216.0 / 24389.0 {
-            t.cbrt()
-        } else {
-            (24389.0 / 27.0 * t + 16.0) / 116.0
-        }
-    };
-    let (fx, fy, fz) = (f(x), f(y), f(z));
-    Lab {
-        l: 116.0 * fy - 16.0,
-        a: 500.0 * (fx - fy),
-        b: 200.0 * (fy - fz),
-    }
-}
-
-/// CIELAB in single precision, for per-pixel maps (f32 cube roots are several
-/// times faster; the error, ~1e-5 L*, is far below any reported digit).
-pub fn lab_from_linear_f32(r: f32, g: f32, b: f32) -> [f32; 3] {
-    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
-    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
-    let f = |t: f32| {
-        if t > 216.0 / 24389.0 {
-            t.cbrt()
-        } else {
-            (24389.0 / 27.0 * t + 16.0) / 116.0
-        }
-    };
-    let (fx, fy, fz) = (f(x), f(y), f(z));
-    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
-}
-
-/// ITA° = atan((L* − 50) / b*) · 180/π.
-pub fn ita_degrees(lab: Lab) -> f64 {
-    ((lab.l - 50.0) / lab.b).atan().to_degrees()
+/// ITA° = atan((L* − 50) / b*) · 180/π, defined for skin under visible
+/// light, where b* > 0. At b* ≤ 0 (a UV or Wood's photo, a blue cast) the
+/// angle flips sign and very light skin would read "dark": `None`.
+pub fn ita_degrees(lab: Lab) -> Option<f64> {
+    (lab.b > 0.0).then(|| ((lab.l - 50.0) / lab.b).atan().to_degrees())
 }
 
 #[derive(
@@ -241,7 +201,13 @@ mod tests {
             a: 10.0,
             b: 15.0,
         };
-        assert!((ita_degrees(light_skin) - 53.13).abs() < 0.01);
+        assert!((ita_degrees(light_skin).unwrap() - 53.13).abs() < 0.01);
+        let blue = Lab {
+            l: 80.0,
+            a: 2.0,
+            b: -1.0,
+        };
+        assert_eq!(ita_degrees(blue), None, "no ITA when b* <= 0");
     }
 
     #[test]

@@ -767,15 +767,18 @@ fn measure_pigment(
                 in_spot[i as usize] = true;
             }
         }
-        let Some(base) = pigment::baseline(patch, &px, &in_spot) else {
-            report.zones.push(ZonePigment {
-                zone: zone.name,
-                colour: None,
-                metrics: None,
-                redness: None,
-                reason: Some("too little unaffected skin for a baseline".into()),
-            });
-            continue;
+        let base = match pigment::baseline(patch, &px, &in_spot) {
+            Ok(b) => b,
+            Err(why) => {
+                report.zones.push(ZonePigment {
+                    zone: zone.name,
+                    colour: None,
+                    metrics: None,
+                    redness: None,
+                    reason: Some(why),
+                });
+                continue;
+            }
         };
         let sample = PigmentSample::from_components(patch, &comps, &prob, &px, &base);
         for c in comps.iter().filter(|c| {
@@ -850,7 +853,7 @@ fn area_weighted_colour(colours: &[(SkinColour, f64)]) -> Option<SkinColour> {
         a: avg(|c| c.lab.a),
         b: avg(|c| c.lab.b),
     };
-    let ita = colour::ita_degrees(lab);
+    let ita = colour::ita_degrees(lab)?;
     Some(SkinColour {
         lab,
         ita_deg: ita,

@@ -249,13 +249,18 @@ fn median(mut v: Vec<f32>) -> f64 {
     f64::from(*m)
 }
 
-/// Baseline colour from the zone's pixels outside any spot.
-pub fn baseline(patch: &CanonicalPatch, px: &PixelColour, in_spot: &[bool]) -> Option<SkinColour> {
+/// Baseline colour from the zone's pixels outside any spot; why there is
+/// none, when there is none.
+pub fn baseline(
+    patch: &CanonicalPatch,
+    px: &PixelColour,
+    in_spot: &[bool],
+) -> Result<SkinColour, String> {
     let idx: Vec<usize> = (0..in_spot.len())
         .filter(|&i| patch.mask[i] && !in_spot[i])
         .collect();
     if idx.len() < 16 {
-        return None;
+        return Err("too little unaffected skin for a baseline".into());
     }
     let pick = |v: &Vec<f32>| median(idx.iter().map(|&i| v[i]).collect());
     let lab = Lab {
@@ -263,8 +268,13 @@ pub fn baseline(patch: &CanonicalPatch, px: &PixelColour, in_spot: &[bool]) -> O
         a: pick(&px.a),
         b: pick(&px.b),
     };
-    let ita = colour::ita_degrees(lab);
-    Some(SkinColour {
+    let ita = colour::ita_degrees(lab).ok_or_else(|| {
+        format!(
+            "the zone's skin reads blue-violet (b* {:.1} ≤ 0): no skin colour under visible light, no ITA",
+            lab.b
+        )
+    })?;
+    Ok(SkinColour {
         lab,
         ita_deg: ita,
         ita_category: ItaCategory::from_ita(ita),

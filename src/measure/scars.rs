@@ -491,8 +491,9 @@ pub const MIN_RING_SD_L: f64 = 0.3;
 pub const MAX_CHROMOPHORE_SHARE: f64 = 0.5;
 /// Skin chroma (C*ab, median over a zone) below which the photo carries no
 /// colour (greyscale, a specular-only or UV image): there melanin and
-/// shading cannot be told apart, so one photo cannot estimate scars.
-pub const MIN_SKIN_CHROMA: f64 = 3.0;
+/// shading cannot be told apart, so one photo cannot estimate scars. The
+/// same limit as the photo's own colour check.
+pub use crate::quality::MIN_SKIN_CHROMA;
 /// Elongation above which it is a fold, a wrinkle or an edge.
 pub const MAX_ELONGATION: f64 = 2.5;
 /// Share of the surrounding ring that must lie inside the measured skin: a

@@ -2,6 +2,7 @@
 //! what a directory walk meets are error records, never `ok` or silence.
 
 use crate::*;
+use serde_json::Value;
 use std::path::Path;
 
 /// A tiny deterministic generator (xorshift), so the corpus is the same on
@@ -225,4 +226,104 @@ fn a_walk_names_dangling_links_unreadable_folders_and_unsupported_photos() {
             .any(|r| r["input"]["path"].as_str().unwrap().ends_with("notes.txt")),
         "files that are not photos are not the batch's business"
     );
+}
+
+/// `photo` with each pixel's luma painted in one colour: a greyscale photo,
+/// or the blue-violet of a UV or Wood's-lamp capture.
+fn recoloured(photo: &Path, tint: [f32; 3], to: &Path) {
+    let img = image::open(photo).unwrap().to_rgb8();
+    let out = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0.map(f32::from);
+        let l = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+        image::Rgb(tint.map(|t| (l * t).min(255.0) as u8))
+    });
+    out.save(to).unwrap();
+}
+
+fn colour_numbers(rec: &Value) -> Vec<String> {
+    let p = &rec["pigmentation"];
+    let mut out = Vec::new();
+    if p["measured"] == true || !p["colour"].is_null() {
+        out.push(format!("pigmentation measured: colour {}", p["colour"]));
+    }
+    for z in p["zones"].as_array().into_iter().flatten() {
+        if !z["colour"].is_null() || !z["redness"].is_null() {
+            out.push(format!("zone {}: {z}", z["zone"]));
+        }
+    }
+    out
+}
+
+#[test]
+fn greyscale_uv_like_and_declared_uv_photos_get_no_colour_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let grey = dir.path().join("grey.png");
+    let uv = dir.path().join("uv_like.png");
+    recoloured(&shared("faces/obama.jpg"), [1.0, 1.0, 1.0], &grey);
+    recoloured(&shared("faces/obama.jpg"), [0.55, 0.45, 1.0], &uv);
+    let grey = one_image(&grey, &["--plan"]);
+    assert_eq!(
+        grey["quality"]["light"]["shows_skin_colour"], false,
+        "{}",
+        grey["quality"]
+    );
+    assert!(grey["quality"]["light"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("greyscale"));
+    assert!(
+        colour_numbers(&grey).is_empty(),
+        "{:?}",
+        colour_numbers(&grey)
+    );
+    let uv = one_image(&uv, &["--plan"]);
+    assert!(
+        uv["quality"]["light"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("blue-violet"),
+        "{}",
+        uv["quality"]
+    );
+    assert!(colour_numbers(&uv).is_empty(), "{:?}", colour_numbers(&uv));
+    for concern in ["pores", "acne_scars", "pigmentation"] {
+        assert_eq!(
+            uv["quality"]["usable"][concern]["usable"], false,
+            "{concern}"
+        );
+    }
+    assert_eq!(uv["plan"]["outcome"], "not_assessable", "{}", uv["plan"]);
+    assert!(uv["plan"]["ita_deg"].is_null());
+
+    // A colour photo declared as UV in the manifest is taken at its word.
+    let manifest = dir.path().join("visits.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,patient_id,visit_date,modality\n{},P1,2026-01-01,uv\n",
+            shared("faces/obama.jpg").display()
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["quality"]["light"]["modality"], "uv");
+    assert_eq!(rec["quality"]["light"]["declared"], true);
+    assert!(colour_numbers(rec).is_empty(), "{:?}", colour_numbers(rec));
+    // And a bad modality rejects the manifest, naming the line.
+    std::fs::write(&manifest, "path,modality\nx.jpg,infrared\n").unwrap();
+    let o = bin()
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("infrared"));
 }
