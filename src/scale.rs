@@ -23,11 +23,21 @@ pub const EYE_OPEN_MIN: f32 = 0.20;
 /// Disagreement between an iris's two diameters above which the iris is
 /// taken as hidden by the lids (visible irises: ≤ 10 %).
 pub const MAX_IRIS_ASYMMETRY: f32 = 0.2;
+/// Iris diameter over the eye's corner-to-corner width: 11.7 mm over about
+/// 29 mm. On the open eyes of the real photos in ../shared it reads
+/// 0.36–0.48 (median 0.40); an iris fitted under half-closed or closed lids
+/// reads less (0.28–0.32 on the bioskin close-ups, whose eyes are closed
+/// but whose specular images pass the lid-gap test). Outside these bounds
+/// the iris is not a ruler.
+pub const IRIS_EYE_RATIO: (f32, f32) = (0.33, 0.50);
 /// Yaw up to which both eyes are seen frontally; beyond it only the nearer
 /// eye, and beyond the last limit no face-based scale at all.
 pub const FRONTAL_YAW_DEG: f64 = 10.0;
 pub const MAX_IRIS_YAW_DEG: f64 = 25.0;
-pub const MAX_IPD_YAW_DEG: f64 = 15.0;
+/// Relative error of the mesh's depth between the eyes, 1 SD: it enters the
+/// 3-D eye distance in proportion to sin(yaw) (an allowance, not measured:
+/// no face here has a known eye distance).
+const MESH_DEPTH_REL_SD: f64 = 0.25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -88,10 +98,6 @@ impl Scale {
     }
 }
 
-fn dist(a: (f32, f32), b: (f32, f32)) -> f64 {
-    f64::from(((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt())
-}
-
 /// Chooses the best scale the face supports.
 pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
     let irises = [
@@ -108,10 +114,24 @@ pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
 
 fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     let yaw = face.pose.yaw_deg.get();
+    let ratio = |iris: &crate::face::Iris, corners: (usize, usize)| {
+        let (a, b) = (face.point(corners.0), face.point(corners.1));
+        iris.diameter_px / ((a.0 - b.0).hypot(a.1 - b.1)).max(1e-3)
+    };
+    let right_ratio = ratio(&face.right_iris, topo::RIGHT_EYE_CORNERS);
+    let left_ratio = ratio(&face.left_iris, topo::LEFT_EYE_CORNERS);
+    // Small irises measure the ratio coarsely: widen the bounds by two SDs
+    // of the iris's landmark noise.
+    let plausible = |r: f32, iris: &crate::face::Iris| {
+        let slack = r * 2.0 * LANDMARK_SD_PX as f32 / iris.diameter_px.max(1.0);
+        (IRIS_EYE_RATIO.0 - slack..=IRIS_EYE_RATIO.1 + slack).contains(&r)
+    };
     let right_open = face.right_eye_openness >= EYE_OPEN_MIN
-        && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
-    let left_open =
-        face.left_eye_openness >= EYE_OPEN_MIN && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY;
+        && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
+        && plausible(right_ratio, &face.right_iris);
+    let left_open = face.left_eye_openness >= EYE_OPEN_MIN
+        && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
+        && plausible(left_ratio, &face.left_iris);
     let iris_scale = |d: Pixels, extra_rel: f64| {
         let rel = (IRIS_REL_SD.powi(2) + (LANDMARK_SD_PX / d.0).powi(2) + extra_rel.powi(2)).sqrt();
         (PxPerMm::from_known_length(d, IRIS_DIAMETER), rel)
@@ -135,7 +155,7 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
                 iris_diameter_px: None,
             };
         }
-        closed_eyes_reason(face, right_open, left_open)
+        closed_eyes_reason(face, right_open, left_open, [right_ratio, left_ratio])
     } else {
         // Turned head: the far eye is foreshortened, so only the nearer one counts.
         let (nearer, open, name) = if yaw > 0.0 {
@@ -156,25 +176,31 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
                 iris_diameter_px: None,
             };
         }
-        format!("head turned {yaw:.0}° and the nearer ({name}) eye is closed")
+        let why = if yaw > 0.0 {
+            iris_refusal(face.right_eye_openness, &face.right_iris, right_ratio)
+        } else {
+            iris_refusal(face.left_eye_openness, &face.left_iris, left_ratio)
+        };
+        format!("head turned {yaw:.0}° and the nearer ({name}) eye's iris is not visible: {why}")
     };
 
-    if yaw.abs() > MAX_IPD_YAW_DEG {
-        return Scale::none(format!(
-            "{reason}; head turned {yaw:.0}° is too far for the eye-distance fallback"
-        ));
-    }
+    // The eye distance in 3-D, from the mesh (its depth is on the image's
+    // pixel scale): turning the head shortens the distance in the image,
+    // not on the face.
     let centre = |c: (usize, usize)| {
-        let (a, b) = (face.point(c.0), face.point(c.1));
-        ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
+        let (a, b) = (face.landmarks[c.0], face.landmarks[c.1]);
+        [0, 1, 2].map(|k| f64::from((a[k] + b[k]) / 2.0))
     };
-    let ipd = Pixels(
-        dist(
-            centre(topo::RIGHT_EYE_CORNERS),
-            centre(topo::LEFT_EYE_CORNERS),
-        ) / yaw.to_radians().cos(),
+    let (r, l) = (
+        centre(topo::RIGHT_EYE_CORNERS),
+        centre(topo::LEFT_EYE_CORNERS),
     );
-    let rel = (IPD_REL_SD.powi(2) + (LANDMARK_SD_PX / ipd.0).powi(2)).sqrt();
+    let ipd =
+        Pixels(((r[0] - l[0]).powi(2) + (r[1] - l[1]).powi(2) + (r[2] - l[2]).powi(2)).sqrt());
+    // The mesh's depth is a learned estimate: the further the head turns,
+    // the more of the distance rests on it.
+    let depth_rel = MESH_DEPTH_REL_SD * yaw.to_radians().sin().abs();
+    let rel = (IPD_REL_SD.powi(2) + (LANDMARK_SD_PX / ipd.0).powi(2) + depth_rel.powi(2)).sqrt();
     Scale {
         px_per_mm: PxPerMm::from_known_length(ipd, INTERPUPILLARY),
         source: ScaleSource::Interpupillary,
@@ -187,14 +213,38 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     }
 }
 
-fn closed_eyes_reason(face: &FaceGeometry, right_open: bool, left_open: bool) -> String {
+/// Why one eye's iris is not taken as a ruler.
+fn iris_refusal(openness: f32, iris: &crate::face::Iris, ratio: f32) -> String {
+    if openness < EYE_OPEN_MIN {
+        format!("lids closed (lid gap / eye width {openness:.2} < {EYE_OPEN_MIN})")
+    } else if iris.asymmetry() > MAX_IRIS_ASYMMETRY {
+        format!(
+            "its two diameters disagree by {:.0} % (over {:.0} %: lids cover it)",
+            100.0 * iris.asymmetry(),
+            100.0 * MAX_IRIS_ASYMMETRY
+        )
+    } else {
+        format!(
+            "iris / eye width {ratio:.2} is outside the {}–{} of visible irises",
+            IRIS_EYE_RATIO.0, IRIS_EYE_RATIO.1
+        )
+    }
+}
+
+fn closed_eyes_reason(
+    face: &FaceGeometry,
+    right_open: bool,
+    left_open: bool,
+    iris_eye_ratio: [f32; 2],
+) -> String {
     let which = match (right_open, left_open) {
         (false, false) => "both eyes closed",
         (false, true) => "right eye closed",
         _ => "left eye closed",
     };
     format!(
-        "{which} (lid gap / eye width {:.2} right, {:.2} left, open needs >= {EYE_OPEN_MIN}; iris diameters disagree by {:.0} % and {:.0} %): the iris is not visible",
-        face.right_eye_openness, face.left_eye_openness, 100.0 * face.right_iris.asymmetry(), 100.0 * face.left_iris.asymmetry()
+        "{which} (lid gap / eye width {:.2} right, {:.2} left, open needs >= {EYE_OPEN_MIN}; iris diameters disagree by {:.0} % and {:.0} %; iris / eye width {:.2} and {:.2}, visible irises read {}–{}): the iris is not visible",
+        face.right_eye_openness, face.left_eye_openness, 100.0 * face.right_iris.asymmetry(), 100.0 * face.left_iris.asymmetry(),
+        iris_eye_ratio[0], iris_eye_ratio[1], IRIS_EYE_RATIO.0, IRIS_EYE_RATIO.1
     )
 }

@@ -103,8 +103,10 @@ pub const RED_LESION_NOISE_SDS: f32 = 5.0;
 /// … on photos at least this sharp: below it JPEG's half-resolution colour
 /// leaves a papule only a few colour samples wide …
 pub const RED_LESION_MIN_PX_PER_MM: f64 = 4.0;
-/// … whose area lies in this range (mm²: papules are 1–5 mm across) …
-pub const RED_LESION_AREA_MM2: (f64, f64) = (0.8, 20.0);
+/// … whose area lies in this range (mm²: inflamed papules are about 1.5–5
+/// mm across; a red dot of 1 mm is a follicle or a small vessel, and the
+/// normal close-up `bioskin/1.jpg` had three of 0.8–1.7 mm²) …
+pub const RED_LESION_AREA_MM2: (f64, f64) = (1.2, 20.0);
 /// … and which are round: the longer axis at most this many times the
 /// shorter (second moments), which leaves out vessels, folds and the
 /// zone's edges.
@@ -115,7 +117,7 @@ pub const RED_LESION_SURROUND_MM: f64 = 8.0;
 /// Redness of a zone from the haemoglobin map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Redness {
-    /// Red lesions as defined by `RED_LESION_*`: round regions 0.8–20 mm²
+    /// Red lesions as defined by `RED_LESION_*`: round regions 1.2–20 mm²
     /// whose haemoglobin index exceeds the surrounding skin by at least 0.8
     /// and by five robust SDs of the zone's local excess.
     pub lesion_count: u64,

@@ -496,3 +496,66 @@ fn cuda_request_falls_back_to_cpu_with_a_warning() {
         "the summary says where it really ran"
     );
 }
+
+/// The width of a WebMorph template's points (the face outline spans it).
+fn template_width(path: &Path) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let n: usize = lines.next().unwrap().trim().parse().unwrap();
+    let xs: Vec<f64> = lines
+        .take(n)
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min)
+}
+
+#[test]
+fn scale_follows_distance_and_agrees_within_a_session() {
+    // The distance series: the same face at 15–60 cm reads smaller in
+    // proportion to its hand-placed template's width (within 5 %).
+    let names = ["15cm", "30cm", "45cm", "60cm"];
+    let photos: Vec<PathBuf> = names
+        .iter()
+        .map(|n| shared(&format!("distance/{n}.jpg")))
+        .collect();
+    let refs: Vec<&Path> = photos.iter().map(|p| p.as_path()).collect();
+    let recs = records(&run(&[], &refs));
+    let scales: Vec<f64> = images(&recs)
+        .iter()
+        .map(|r| r["scale"]["px_per_mm"].as_f64().unwrap())
+        .collect();
+    let widths: Vec<f64> = names
+        .iter()
+        .map(|n| template_width(&shared(&format!("distance/{n}.tem"))))
+        .collect();
+    for k in 1..4 {
+        let measured = scales[k - 1] / scales[k];
+        let truth = widths[k - 1] / widths[k];
+        assert!(
+            (measured / truth - 1.0).abs() < 0.05,
+            "{} → {}: scale ratio {measured:.3}, templates {truth:.3}",
+            names[k - 1],
+            names[k]
+        );
+    }
+    // The bioskin close-ups, eyes closed, one turned 20°: each subject's
+    // colour and specular images are one face at one distance, and both
+    // get a scale near the rig's ~20 px/mm.
+    for subject in ["1", "2"] {
+        let colour = shared(&format!("closeups/bioskin/{subject}.jpg"));
+        let specular = shared(&format!("closeups/bioskin/{subject}_spec.jpg"));
+        let recs = records(&run(&[], &[&colour, &specular]));
+        let s: Vec<f64> = images(&recs)
+            .iter()
+            .map(|r| {
+                assert_ne!(r["scale"]["source"], "iris", "closed eyes: {}", r["scale"]);
+                r["scale"]["px_per_mm"].as_f64().unwrap_or(f64::NAN)
+            })
+            .collect();
+        assert!(
+            s.iter().all(|v| (15.0..28.0).contains(v)),
+            "subject {subject}: {s:?}"
+        );
+        assert!((s[0] / s[1] - 1.0).abs() < 0.08, "subject {subject}: {s:?}");
+    }
+}
