@@ -89,6 +89,7 @@ fn input_item(path: &Path) -> InputItem {
         path: path.to_path_buf(),
         subject: None,
         modality: None,
+        session: None,
         capture: None,
     }
 }

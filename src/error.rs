@@ -32,7 +32,7 @@ pub enum ErrorCode {
     MaskMismatch,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct InputError {
     pub code: ErrorCode,

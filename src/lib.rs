@@ -24,6 +24,7 @@ pub mod report;
 pub mod runtime;
 pub mod scale;
 pub mod score;
+pub mod session;
 pub mod srgb;
 pub mod units;
 pub mod zones;

@@ -173,6 +173,10 @@ struct AnalyzeArgs {
     /// CSV with columns path,patient_id,visit_date,view (view: front, left, right).
     #[arg(long)]
     manifest: Option<PathBuf>,
+    /// What a booth fixes (TOML): modality by file name, files to ignore,
+    /// its calibrated px/mm; photos of one sitting become one record.
+    #[arg(long)]
+    device_profile: Option<PathBuf>,
     /// Write DIR/results.jsonl (atomically) instead of printing to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -585,6 +589,7 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
             path: PathBuf::from(&r.input.path),
             subject: None,
             modality: None,
+            session: None,
             capture,
         },
         close_up,
@@ -759,6 +764,26 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(manifest) = &args.manifest {
         items.extend(ingest::read_manifest(manifest)?);
     }
+    let profile = match &args.device_profile {
+        Some(path) => Some(dermascore::session::DeviceProfile::read(path)?),
+        None => None,
+    };
+    if let Some(profile) = &profile {
+        let (grouped, ignored) = dermascore::session::apply(items, profile);
+        items = grouped;
+        if !ignored.is_empty() {
+            eprintln!(
+                "note: the device profile `{}` ignores {} file(s): {}",
+                profile.name,
+                ignored.len(),
+                ignored
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     if items.is_empty() {
         if args.inputs.is_empty() && args.manifest.is_none() {
             anyhow::bail!("no photos given: pass files, directories or --manifest");
@@ -844,6 +869,10 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let mut result = batch::run(&analyzer, items, &batch_options, &on_done)?;
+    result.summary.device_profile = profile.map(|p| dermascore::report::DeviceProfileRef {
+        name: p.name,
+        sha256: p.sha256,
+    });
     if let Some(p) = &planning {
         for r in result.records.iter_mut() {
             r.plan = p.plan_for(r);

@@ -198,6 +198,7 @@ impl Analyzer {
             pores: None,
             pigmentation: None,
             acne_scars: None,
+            session: None,
             overlays: Vec::new(),
             plan: None,
             models: self.model_refs.clone(),
@@ -208,11 +209,19 @@ impl Analyzer {
 
     /// Analyses one photo. Never fails: problems become an error record.
     pub fn analyze(&self, index: usize, item: &InputItem) -> ImageRecord {
-        let rec = self.analyze_unfinished(index, item);
+        let rec = match &item.session {
+            Some(session) => self.analyze_session(index, item, session),
+            None => self.analyze_unfinished(index, item, None),
+        };
         self.finish(rec, item)
     }
 
-    fn analyze_unfinished(&self, index: usize, item: &InputItem) -> ImageRecord {
+    fn analyze_unfinished(
+        &self,
+        index: usize,
+        item: &InputItem,
+        role: Option<&Role>,
+    ) -> ImageRecord {
         let start = Instant::now();
         let mut info = InputInfo {
             index: index as u64,
@@ -226,7 +235,160 @@ impl Analyzer {
             Err(err) => return self.failed(rec, err, start),
         };
 
-        self.analyze_pixels(photo, index, item, rec, start)
+        self.analyze_pixels(photo, index, item, rec, start, role)
+    }
+
+    /// One member's own scale, and whether its skin shows colour: decode,
+    /// face, scale, the light check.
+    fn member_scale(&self, member: &InputItem) -> Result<(Scale, quality::Light), InputError> {
+        let mut info = InputInfo::unread(&member.path);
+        let photo = ingest::load(&member.path, &self.options.limits, &mut info)?;
+        let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+        let mut models = self
+            .checkout()
+            .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
+        let result = self.face_geometry(&mut models.face, &pyramid);
+        self.checkin(models);
+        let (_, scale, zone_masks) = result?;
+        let skin = quality::skin_stats(pyramid.base(), &zone_masks);
+        Ok((scale, quality::Light::judge(member.modality, &skin)))
+    }
+
+    /// A sitting's photos as one record: one scale for all of them (the
+    /// device's, or the members' own estimates combined), colour concerns
+    /// read from the cross-polarised (else standard) photo, pores from the
+    /// parallel-polarised (else standard) one.
+    fn analyze_session(
+        &self,
+        index: usize,
+        item: &InputItem,
+        session: &ingest::Session,
+    ) -> ImageRecord {
+        use crate::capture::Modality;
+        let start = Instant::now();
+        let checked: Vec<Result<(Scale, quality::Light), InputError>> = session
+            .members
+            .iter()
+            .map(|m| self.member_scale(m))
+            .collect();
+        let own: Vec<Result<Scale, InputError>> = checked
+            .iter()
+            .map(|r| r.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone))
+            .collect();
+        // Every measurement's models were trained and validated on colour
+        // photos: a member without skin colour gives none.
+        let in_colour =
+            |m: &InputItem| {
+                session.members.iter().zip(&checked).any(|(x, c)| {
+                    x.path == m.path && matches!(c, Ok((_, l)) if l.shows_skin_colour)
+                })
+            };
+        let scale = match (self.options.px_per_mm, session.device_px_per_mm) {
+            (Some(s), _) => Scale::user(s),
+            (None, Some(s)) => Scale::device(s),
+            (None, None) => combine_scales(session, &own, |m| self.record_path(m)),
+        };
+        let usable = |m: &&InputItem| m.modality.unwrap_or(Modality::Standard).shows_colour();
+        let colour = crate::session::member_for(session, &crate::session::COLOUR_FROM)
+            .filter(|m| in_colour(m))
+            .or_else(|| session.members.iter().find(|m| usable(m) && in_colour(m)))
+            .unwrap_or(item);
+        let texture = crate::session::member_for(session, &crate::session::TEXTURE_FROM)
+            .filter(|m| in_colour(m))
+            .unwrap_or(colour);
+        let same = texture.path == colour.path;
+        let role = |elsewhere: Vec<(&'static str, &InputItem)>| Role {
+            scale: scale.clone(),
+            elsewhere: elsewhere
+                .into_iter()
+                .map(|(concern, from)| {
+                    (
+                        concern,
+                        format!(
+                            "read from {} ({}), the same sitting",
+                            self.record_path(from),
+                            from.modality.unwrap_or(Modality::Standard).as_str()
+                        ),
+                    )
+                })
+                .collect(),
+        };
+        let colour_role = role(if same {
+            vec![]
+        } else {
+            vec![("pores", texture)]
+        });
+        let mut rec = self.analyze_unfinished(index, colour, Some(&colour_role));
+        let mut read_for: Vec<(PathBuf, Vec<String>)> = vec![(
+            colour.path.clone(),
+            if same {
+                vec!["pores".into(), "pigmentation".into(), "acne_scars".into()]
+            } else {
+                vec!["pigmentation".into(), "acne_scars".into()]
+            },
+        )];
+        let mut texture_error = None;
+        if !same && rec.status == Status::Ok {
+            let texture_role = role(vec![("pigmentation", colour), ("acne_scars", colour)]);
+            let t = self.analyze_unfinished(index, texture, Some(&texture_role));
+            if t.status == Status::Ok {
+                rec.pores = t.pores;
+                if let (Some(q), Some(tq)) = (rec.quality.as_mut(), t.quality) {
+                    q.usable.pores = tq.usable.pores;
+                    q.findings.extend(tq.findings.into_iter().map(|mut f| {
+                        f.message = format!("{} (parallel-polarised photo)", f.message);
+                        f
+                    }));
+                }
+                rec.timing.pores_ms = t.timing.pores_ms;
+                rec.timing.decode_ms += t.timing.decode_ms;
+                rec.timing.measure_ms += t.timing.measure_ms;
+                read_for.push((texture.path.clone(), vec!["pores".into()]));
+            } else {
+                let why = t.error.map_or("failed".into(), |e| e.message);
+                if let Some(p) = rec.pores.as_mut() {
+                    p.measured = false;
+                    p.reason = Some(format!(
+                        "the sitting's texture photo {} could not be analysed: {why}",
+                        self.record_path(texture)
+                    ));
+                }
+                texture_error = Some((texture.path.clone(), why));
+            }
+        }
+        rec.session = Some(crate::report::SessionReport {
+            name: session.name.clone(),
+            photos: session
+                .members
+                .iter()
+                .zip(own.iter().zip(&checked))
+                .map(|(m, (s, c))| crate::report::SessionPhoto {
+                    path: self.record_path(m),
+                    modality: m.modality.unwrap_or(Modality::Standard),
+                    own_px_per_mm: s
+                        .as_ref()
+                        .ok()
+                        .and_then(|s| s.px_per_mm)
+                        .map(|v| v.get()),
+                    read_for: read_for
+                        .iter()
+                        .find(|(p, _)| *p == m.path)
+                        .map(|(_, c)| c.clone())
+                        .unwrap_or_default(),
+                    error: match (s, &texture_error, c) {
+                        (Err(e), _, _) => Some(e.message.clone()),
+                        (_, Some((p, why)), _) if *p == m.path => Some(why.clone()),
+                        (_, _, Ok((_, light))) if !light.shows_skin_colour => light
+                            .reason
+                            .clone()
+                            .map(|r| format!("not measured: {r}; every model here was validated on colour photos")),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        });
+        rec.timing.total_ms = ms(start);
+        rec
     }
 
     /// Analyses an image already in memory (e.g. a re-rendered capture);
@@ -238,7 +400,7 @@ impl Analyzer {
         info.width = Some(photo.rgb.width());
         info.height = Some(photo.rgb.height());
         let rec = self.record(info, item.subject.clone());
-        let rec = self.analyze_pixels(photo, 0, item, rec, start);
+        let rec = self.analyze_pixels(photo, 0, item, rec, start, None);
         self.finish(rec, item)
     }
 
@@ -249,11 +411,12 @@ impl Analyzer {
         item: &InputItem,
         mut rec: ImageRecord,
         start: Instant,
+        role: Option<&Role>,
     ) -> ImageRecord {
         let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let result = match self.checkout() {
             Ok(mut models) => {
-                let r = self.analyze_decoded(&mut models, &pyramid, index, item, &mut rec);
+                let r = self.analyze_decoded(&mut models, &pyramid, index, item, &mut rec, role);
                 self.checkin(models);
                 r
             }
@@ -418,6 +581,7 @@ impl Analyzer {
         index: usize,
         item: &InputItem,
         rec: &mut ImageRecord,
+        role: Option<&Role>,
     ) -> Result<(), InputError> {
         let rgb = pyramid.base();
         let face_start = Instant::now();
@@ -448,9 +612,11 @@ impl Analyzer {
             None
         };
         let (face, scale, zone_masks) = self.measured_geometry(&mut models.face, pyramid, patch)?;
+        // A sitting's photos share one scale.
+        let scale = role.map_or(scale, |r| r.scale.clone());
         rec.timing.face_ms = ms(face_start);
 
-        let quality = quality::assess(
+        let mut quality = quality::assess(
             rgb,
             face.as_ref(),
             &zone_masks,
@@ -458,6 +624,16 @@ impl Analyzer {
             item.modality,
             &self.options.thresholds,
         );
+        // Concerns another photo of the sitting gives are not measured here.
+        for (concern, why) in role.map_or(&[][..], |r| &r.elsewhere[..]) {
+            let u = match *concern {
+                "pores" => &mut quality.usable.pores,
+                "pigmentation" => &mut quality.usable.pigmentation,
+                _ => &mut quality.usable.acne_scars,
+            };
+            u.usable = false;
+            u.reasons = vec![why.clone()];
+        }
         let measure_start = Instant::now();
         let measurements = self.measure(
             &mut models.skin,
@@ -707,6 +883,68 @@ fn build_sessions(
     ))
 }
 
+/// What a sitting asks of one of its photos: the scale they share, and the
+/// concerns another member gives (with the reason the record shows).
+struct Role {
+    scale: Scale,
+    elsewhere: Vec<(&'static str, String)>,
+}
+
+/// The members' own scale estimates as one: weighted by their stated
+/// uncertainty; the result keeps the smallest single uncertainty (the
+/// estimates share the same face and population priors, so their errors
+/// do not average out).
+fn combine_scales(
+    session: &ingest::Session,
+    own: &[Result<Scale, InputError>],
+    shown: impl Fn(&InputItem) -> String,
+) -> Scale {
+    let mut parts = Vec::new();
+    let (mut sum, mut weights, mut best) = (0.0, 0.0, f64::INFINITY);
+    for (m, s) in session.members.iter().zip(own) {
+        match s {
+            Ok(Scale {
+                px_per_mm: Some(v),
+                uncertainty: Some(u),
+                ..
+            }) if *u > 0.0 => {
+                let w = 1.0 / (u * u);
+                sum += w * v.get();
+                weights += w;
+                best = best.min(*u);
+                parts.push(format!(
+                    "{} {:.2} px/mm ± {:.1} %",
+                    shown(m),
+                    v.get(),
+                    100.0 * u
+                ));
+            }
+            Ok(s) => parts.push(format!(
+                "{}: {}",
+                shown(m),
+                s.reason.clone().unwrap_or_else(|| "no scale".into())
+            )),
+            Err(e) => parts.push(format!("{}: {}", shown(m), e.message)),
+        }
+    }
+    match PxPerMm::new(sum / weights) {
+        Some(px) if weights > 0.0 => Scale {
+            px_per_mm: Some(px),
+            source: scale::ScaleSource::Session,
+            uncertainty: Some(best),
+            reason: Some(format!(
+                "one scale for the sitting's photos, weighted by their uncertainty: {}",
+                parts.join("; ")
+            )),
+            iris_diameter_px: None,
+        },
+        _ => Scale::none(format!(
+            "no photo of the sitting gave a scale: {}",
+            parts.join("; ")
+        )),
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
@@ -848,6 +1086,7 @@ impl SummaryCounts {
             tool: ToolInfo::current(),
             models: models.to_vec(),
             protocol_sha256: None,
+            device_profile: None,
             images: self.images,
             ok: self.ok,
             failed: self.images - self.ok,

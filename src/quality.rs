@@ -489,18 +489,18 @@ pub fn assess(
         acne_scars: concern(t.scars_min_px_per_mm, true),
         pigmentation: concern(t.pigmentation_min_px_per_mm, false),
     };
-    // Colour measurements need skin colour; under UV nothing that assumes
-    // visible light (pore and scar models were trained on it) is measured.
     let refuse = |u: &mut Usability, why: &str| {
         u.usable = false;
         u.reasons.push(why.to_string());
     };
+    // Every model here was trained and validated on colour photos of skin
+    // under visible light: a greyscale photo gets no measurement either (the
+    // pore model read 4x the pore coverage on the specular bioskin images
+    // as on the colour images of the same faces).
     if let Some(why) = &light.reason {
         refuse(&mut usable.pigmentation, why);
-        if light.ultraviolet() {
-            refuse(&mut usable.pores, why);
-            refuse(&mut usable.acne_scars, why);
-        }
+        refuse(&mut usable.pores, why);
+        refuse(&mut usable.acne_scars, why);
     }
     QualityReport {
         skin,

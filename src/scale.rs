@@ -50,8 +50,12 @@ pub enum ScaleSource {
     Interpupillary,
     /// Given on the command line (`--px-per-mm`), e.g. a booth's calibration.
     User,
-    /// A capture device's calibration, from its capture-set sidecar.
+    /// A capture device's calibration, from its capture-set sidecar or its
+    /// device profile.
     Device,
+    /// The photos of one sitting (a device profile's session): their own
+    /// estimates, weighted by their uncertainty.
+    Session,
     /// No scale could be established; see `reason`.
     None,
 }

@@ -147,6 +147,7 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
         shas.extend(info.sha256);
         let item = InputItem {
             modality: None,
+            session: None,
             path: path.clone(),
             subject: None,
             capture: None,

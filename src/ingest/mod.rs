@@ -52,6 +52,19 @@ pub struct Subject {
     pub view: Option<View>,
 }
 
+/// The photos of one sitting under different lights: one face at one
+/// distance, so one scale; each concern is read from the member whose light
+/// suits it (`session::member_for`).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The name the device profile's patterns give it (`1` for `1.jpg` and
+    /// `1_spec.jpg`).
+    pub name: String,
+    pub members: Vec<InputItem>,
+    /// The device's calibrated scale, when its profile has one.
+    pub device_px_per_mm: Option<crate::units::PxPerMm>,
+}
+
 /// One photo to analyse, or, for a multi-light capture set, the set (its
 /// first photo is `path`).
 #[derive(Debug, Clone)]
@@ -59,8 +72,12 @@ pub struct InputItem {
     pub path: PathBuf,
     pub subject: Option<Subject>,
     /// The light it was taken under, as declared (manifest `modality`
-    /// column); `None` reads as standard.
+    /// column, a device profile's file names); `None` reads as standard.
     pub modality: Option<Modality>,
+    /// The photos of one sitting under different lights (`session`), when
+    /// this item stands for them; `path` is then the member colour is read
+    /// from.
+    pub session: Option<Box<Session>>,
     pub capture: Option<CaptureSet>,
 }
 
@@ -188,6 +205,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                 match member.get(&p) {
                     Some(&(k, true)) => items.push(InputItem {
                         modality: None,
+                        session: None,
                         subject: subject_from_layout(&p),
                         path: p,
                         capture: Some(sets[k].clone()),
@@ -195,6 +213,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                     Some(_) => {} // another photo of a set: analysed with its first
                     None => items.push(InputItem {
                         modality: None,
+                        session: None,
                         subject: subject_from_layout(&p),
                         path: p,
                         capture: None,
@@ -204,6 +223,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
         } else {
             items.push(InputItem {
                 modality: None,
+                session: None,
                 subject: subject_from_layout(root),
                 path: root.clone(),
                 capture: None,
@@ -368,6 +388,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             }
             items.push(InputItem {
                 modality,
+                session: None,
                 path,
                 subject: Some(subject),
                 capture: None,
@@ -397,6 +418,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                 sets.insert(key, (items.len(), line));
                 items.push(InputItem {
                     modality,
+                    session: None,
                     path,
                     subject: Some(subject),
                     capture: Some(CaptureSet {
@@ -794,6 +816,7 @@ mod tests {
                 path: PathBuf::from(format!("p{i}/2026-01-01/front.jpg")),
                 subject: None,
                 modality: None,
+                session: None,
                 capture: None,
             })
             .collect();

@@ -135,6 +135,35 @@ pub struct OverlayFile {
     pub path: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceProfileRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// A sitting's photos: which light each was taken under, what it gave,
+/// and the one scale they share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionReport {
+    /// The name the device profile's patterns give the sitting.
+    pub name: String,
+    pub photos: Vec<SessionPhoto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionPhoto {
+    pub path: String,
+    pub modality: crate::capture::Modality,
+    /// This photo's own scale estimate, px/mm, before the session's were
+    /// combined; null when it gave none.
+    pub own_px_per_mm: Option<f64>,
+    /// The concerns read from this photo (`pores`, `pigmentation`,
+    /// `acne_scars`).
+    pub read_for: Vec<String>,
+    /// Why this photo could not be used, when it could not.
+    pub error: Option<String>,
+}
+
 /// Everything measured on one photo.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ImageRecord {
@@ -155,6 +184,10 @@ pub struct ImageRecord {
     /// Atrophic acne scars: measured from a multi-light capture set, or
     /// estimated from one photo; null when the photo failed before measuring.
     pub acne_scars: Option<ScarReport>,
+    /// The photos of a sitting under different lights that this record
+    /// was measured from (with a device profile); null for one photo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionReport>,
     /// Overlay PNGs written with `--overlays`.
     pub overlays: Vec<OverlayFile>,
     /// Microneedling plan, with `--plan`.
@@ -192,6 +225,10 @@ pub struct SummaryRecord {
     pub models: Vec<ModelRef>,
     /// sha256 of the treatment protocol in force (with `--plan`).
     pub protocol_sha256: Option<String>,
+    /// The device profile in force (`--device-profile`): its name and the
+    /// sha256 of its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_profile: Option<DeviceProfileRef>,
     pub images: u64,
     pub ok: u64,
     pub failed: u64,

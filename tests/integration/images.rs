@@ -327,3 +327,99 @@ fn greyscale_uv_like_and_declared_uv_photos_get_no_colour_numbers() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("infrared"));
 }
+
+#[test]
+fn a_device_profile_makes_one_record_per_sitting_with_one_scale() {
+    // The bioskin close-ups as the rig exports them: a diffuse (colour)
+    // and a specular (greyscale) image per face, and a mask.
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/bioskin.toml");
+    let folder = shared("closeups/bioskin/1.jpg")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let o = bin()
+        .arg("analyze")
+        .arg(&folder)
+        .arg("--device-profile")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ignores 2 file(s)"));
+    let recs = records(&o);
+    let imgs = images(&recs);
+    assert_eq!(imgs.len(), 2, "one record per sitting");
+    for r in &imgs {
+        assert_eq!(r["scale"]["source"], "session", "{}", r["scale"]);
+        let photos = r["session"]["photos"].as_array().unwrap();
+        assert_eq!(photos.len(), 2);
+        let own: Vec<f64> = photos
+            .iter()
+            .map(|p| p["own_px_per_mm"].as_f64().unwrap())
+            .collect();
+        let s = r["scale"]["px_per_mm"].as_f64().unwrap();
+        assert!(
+            own.iter().all(|o| (o / s - 1.0).abs() < 0.06),
+            "{own:?} vs {s}"
+        );
+        // The specular image is greyscale: no model here was validated on
+        // it, so nothing is read from it, and the record says so.
+        let spec = photos
+            .iter()
+            .find(|p| p["modality"] == "parallel_polarised")
+            .unwrap();
+        assert!(spec["read_for"].as_array().unwrap().is_empty(), "{spec}");
+        assert!(
+            spec["error"].as_str().unwrap().contains("greyscale"),
+            "{spec}"
+        );
+    }
+    assert_eq!(
+        recs.last().unwrap()["device_profile"]["name"],
+        "BioSkin rig export"
+    );
+
+    // A booth whose parallel-polarised exposure is a colour photo: pores
+    // come from it, colour from the cross-polarised one, in one record.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), dir.path().join("A_xpol.jpg")).unwrap();
+    std::fs::copy(
+        shared("faces/obama-1080p.jpg"),
+        dir.path().join("A_ppol.jpg"),
+    )
+    .unwrap();
+    let booth = dir.path().join("booth.toml");
+    std::fs::write(
+        &booth,
+        "name = \"booth\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross\"\n",
+    )
+    .unwrap();
+    let o = bin()
+        .arg("analyze")
+        .arg(dir.path())
+        .arg("--device-profile")
+        .arg(&booth)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let recs = records(&o);
+    let imgs = images(&recs);
+    assert_eq!(imgs.len(), 1);
+    let r = imgs[0];
+    assert!(r["input"]["path"].as_str().unwrap().ends_with("A_xpol.jpg"));
+    let read_for = |name: &str| {
+        r["session"]["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with(name))
+            .unwrap()["read_for"]
+            .clone()
+    };
+    assert_eq!(read_for("A_ppol.jpg"), serde_json::json!(["pores"]));
+    assert_eq!(
+        read_for("A_xpol.jpg"),
+        serde_json::json!(["pigmentation", "acne_scars"])
+    );
+    assert_eq!(r["pigmentation"]["measured"], true);
+}

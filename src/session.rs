@@ -1,0 +1,312 @@
+//! Sessions and device profiles: what a skin-analyser booth fixes, and
+//! which photos of one sitting belong together.
+//!
+//! A booth takes several exposures of one face in a minute (cross- and
+//! parallel-polarised, standard, UV). They are one face at one distance, so
+//! they share one scale, and each concern is read from the exposure that
+//! suits it: colour, pigment and redness from cross-polarised light (else
+//! standard), pores from parallel-polarised (else standard). A device
+//! profile (`--device-profile FILE`, TOML) says how the booth names its
+//! files, which light each is, which files are not photos of skin, and,
+//! optionally, its calibrated scale at the rest.
+
+use crate::capture::Modality;
+use crate::ingest::{InputItem, Session};
+use crate::units::PxPerMm;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File-name pattern with one `*`: `prefix*suffix`, case-insensitive. The
+/// part the `*` matches is the photo's session name.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    prefix: String,
+    suffix: String,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.to_lowercase();
+        let mut parts = lower.split('*');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(prefix), Some(suffix), None) if !text.contains(['/', '\\']) => Ok(Pattern {
+                prefix: prefix.into(),
+                suffix: suffix.into(),
+            }),
+            _ => Err(format!(
+                "pattern `{text}` must be a file name with exactly one `*` (e.g. `*_spec.jpg`)"
+            )),
+        }
+    }
+
+    /// The part matched by `*`, when `name` matches.
+    pub fn stem<'a>(&self, name: &'a str) -> Option<&'a str> {
+        let lower = name.to_lowercase();
+        if lower.len() < self.prefix.len() + self.suffix.len()
+            || !lower.starts_with(&self.prefix)
+            || !lower.ends_with(&self.suffix)
+        {
+            return None;
+        }
+        // Lower-casing keeps byte lengths for the ASCII these names use;
+        // anything else simply does not match.
+        name.get(self.prefix.len()..name.len() - self.suffix.len())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPhoto {
+    pattern: String,
+    modality: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    #[serde(default)]
+    px_per_mm: Option<f64>,
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    photo: Vec<RawPhoto>,
+}
+
+/// A validated device profile.
+#[derive(Debug, Clone)]
+pub struct DeviceProfile {
+    pub name: String,
+    /// sha256 of the file, echoed in the run summary.
+    pub sha256: String,
+    /// The booth's calibrated scale at its rest, when it has one.
+    pub px_per_mm: Option<PxPerMm>,
+    pub ignore: Vec<Pattern>,
+    /// Modality by file name; the first matching pattern wins.
+    pub photos: Vec<(Pattern, Modality)>,
+}
+
+impl DeviceProfile {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: Raw = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let px_per_mm = match raw.px_per_mm {
+            Some(v) => Some(
+                PxPerMm::new(v)
+                    .filter(|s| s.get() <= 1000.0)
+                    .ok_or(format!("px_per_mm {v} must be positive and at most 1000"))?,
+            ),
+            None => None,
+        };
+        let photos = raw
+            .photo
+            .iter()
+            .map(|p| Ok((Pattern::parse(&p.pattern)?, p.modality.parse::<Modality>()?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let ignore = raw
+            .ignore
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(DeviceProfile {
+            name: raw.name,
+            sha256: crate::models::hex_sha256(text.as_bytes()),
+            px_per_mm,
+            ignore,
+            photos,
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<Self, crate::error::SetupError> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::error::SetupError::Input {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text).map_err(|reason| crate::error::SetupError::Input {
+            path: path.to_path_buf(),
+            reason: format!("device profile: {reason}"),
+        })
+    }
+
+    /// The modality and session name a file name gets.
+    fn classify(&self, name: &str) -> Option<(Modality, String)> {
+        self.photos
+            .iter()
+            .find_map(|(p, m)| p.stem(name).map(|s| (*m, s.to_string())))
+    }
+}
+
+/// The member of `session` to read a concern from: the first modality in
+/// `wanted` that the session has.
+pub fn member_for<'a>(session: &'a Session, wanted: &[Modality]) -> Option<&'a InputItem> {
+    wanted.iter().find_map(|m| {
+        session
+            .members
+            .iter()
+            .find(|i| i.modality.unwrap_or(Modality::Standard) == *m)
+    })
+}
+
+/// Light under which each concern is best read, in order of preference.
+pub const COLOUR_FROM: [Modality; 2] = [Modality::CrossPolarised, Modality::Standard];
+pub const TEXTURE_FROM: [Modality; 2] = [Modality::ParallelPolarised, Modality::Standard];
+
+/// Applies a profile to the batch: files it ignores are dropped (and
+/// counted, for a note on stderr), photos get their modality, and photos in
+/// one folder with one session name become one session item (its `path`
+/// is the member colour is read from). Returns the items and what was
+/// ignored.
+pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>, Vec<PathBuf>) {
+    let mut ignored = Vec::new();
+    let mut out: Vec<InputItem> = Vec::new();
+    // (folder, session name) → position in `out`.
+    let mut sessions: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
+    for mut item in items {
+        let name = item
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if item.capture.is_some() {
+            out.push(item);
+            continue;
+        }
+        if profile.ignore.iter().any(|p| p.stem(&name).is_some()) {
+            ignored.push(item.path);
+            continue;
+        }
+        let Some((modality, stem)) = profile.classify(&name) else {
+            out.push(item);
+            continue;
+        };
+        if item.modality.is_none() {
+            item.modality = Some(modality);
+        }
+        let folder = item
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        match sessions.get(&(folder.clone(), stem.clone())) {
+            Some(&at) => {
+                let host = &mut out[at];
+                if host.session.is_none() {
+                    // The first photo of the sitting becomes its first member.
+                    let first = host.clone();
+                    host.session = Some(Box::new(Session {
+                        name: stem.clone(),
+                        members: vec![first],
+                        device_px_per_mm: profile.px_per_mm,
+                    }));
+                }
+                if let Some(session) = host.session.as_mut() {
+                    session.members.push(item);
+                }
+            }
+            None => {
+                sessions.insert((folder, stem), out.len());
+                out.push(item);
+            }
+        }
+    }
+    // A calibrated booth's single photos take its scale too: a sitting of one.
+    if let Some(px) = profile.px_per_mm {
+        for item in out.iter_mut() {
+            if item.session.is_none() && item.capture.is_none() && item.modality.is_some() {
+                let name = item
+                    .path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let first = item.clone();
+                item.session = Some(Box::new(Session {
+                    name,
+                    members: vec![first],
+                    device_px_per_mm: Some(px),
+                }));
+            }
+        }
+    }
+    // A session's record is named after the photo colour is read from.
+    for item in out.iter_mut() {
+        if let Some(s) = &item.session {
+            if let Some(colour) = member_for(s, &COLOUR_FROM).or(s.members.first()) {
+                item.path = colour.path.clone();
+                item.modality = colour.modality;
+            }
+        }
+    }
+    (out, ignored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"
+name = "test rig"
+ignore = ["*_mask.jpg"]
+[[photo]]
+pattern = "*_spec.jpg"
+modality = "parallel_polarised"
+[[photo]]
+pattern = "*.jpg"
+modality = "cross_polarised"
+"#;
+
+    fn item(path: &str) -> InputItem {
+        InputItem {
+            path: PathBuf::from(path),
+            subject: None,
+            modality: None,
+            capture: None,
+            session: None,
+        }
+    }
+
+    #[test]
+    fn patterns_take_one_star_and_give_the_session_name() {
+        let p = Pattern::parse("*_SPEC.jpg").unwrap();
+        assert_eq!(p.stem("1_spec.JPG"), Some("1"));
+        assert_eq!(p.stem("1.jpg"), None);
+        assert!(Pattern::parse("*_*.jpg").is_err());
+        assert!(Pattern::parse("a/*.jpg").is_err());
+        assert!(Pattern::parse("front.jpg").is_err());
+    }
+
+    #[test]
+    fn a_profile_groups_a_sitting_and_drops_what_it_ignores() {
+        let profile = DeviceProfile::parse(PROFILE).unwrap();
+        let items = [
+            "d/1.jpg",
+            "d/1_mask.jpg",
+            "d/1_spec.jpg",
+            "d/2_spec.jpg",
+            "e/1.jpg",
+        ]
+        .map(item)
+        .to_vec();
+        let (out, ignored) = apply(items, &profile);
+        assert_eq!(ignored, [PathBuf::from("d/1_mask.jpg")]);
+        assert_eq!(out.len(), 3, "{out:?}");
+        let s = out[0].session.as_ref().unwrap();
+        assert_eq!(s.name, "1");
+        assert_eq!(out[0].path, PathBuf::from("d/1.jpg"));
+        assert_eq!(
+            member_for(s, &TEXTURE_FROM).unwrap().path,
+            PathBuf::from("d/1_spec.jpg")
+        );
+        assert_eq!(out[1].modality, Some(Modality::ParallelPolarised));
+        assert!(out[1].session.is_none() && out[2].session.is_none());
+    }
+
+    #[test]
+    fn bad_profiles_say_why() {
+        assert!(DeviceProfile::parse("name = \"x\"\npx_per_mm = -2")
+            .unwrap_err()
+            .contains("px_per_mm"));
+        let bad = PROFILE.replace("parallel_polarised", "infrared");
+        assert!(DeviceProfile::parse(&bad).unwrap_err().contains("infrared"));
+        assert!(DeviceProfile::parse("name = \"x\"\ncolour = 1").is_err());
+    }
+}
