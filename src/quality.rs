@@ -77,6 +77,8 @@ pub enum FindingCode {
     /// The pixels carry no visible-light skin colour (greyscale, UV or
     /// Wood's lamp, or a declared UV / Wood's photo).
     NoSkinColour,
+    /// One or more zones are too clipped (glare, shadow) to measure.
+    ZoneClipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -168,6 +170,21 @@ impl Light {
     }
 }
 
+/// One zone's own exposure: a zone can be blown out by glare while the
+/// face as a whole is not. Clipped pixels are left out of every
+/// measurement; past `max_clipped_fraction_usable` of the zone too little is
+/// left, and the zone is not measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneQuality {
+    pub zone: crate::zones::ZoneName,
+    /// Share of the zone's pixels with a channel at 255 (≥ 250).
+    pub highlight_clipped_fraction: f64,
+    /// Share with luma ≤ 5.
+    pub shadow_clipped_fraction: f64,
+    /// Why the zone is left out of every measurement; null when it is not.
+    pub reason: Option<String>,
+}
+
 /// Whether one measurement can be trusted on this photo, and if not, why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Usability {
@@ -196,6 +213,8 @@ pub struct QualityReport {
     pub eyes_open: Option<bool>,
     pub findings: Vec<Finding>,
     pub light: Light,
+    /// Each zone's own exposure, and whether it is left out.
+    pub zones: Vec<ZoneQuality>,
     pub usable: ConcernUsability,
 }
 
@@ -278,6 +297,38 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
         shadow_clipped_fraction: frac(lo),
         median_chroma,
         median_b_star,
+    }
+}
+
+fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuality {
+    let (mut n, mut hi, mut lo) = (0u64, 0u64, 0u64);
+    for (x, y) in zone.iter_pixels() {
+        let px = image.get_pixel(x, y).0;
+        n += 1;
+        if px.iter().any(|&c| c >= 250) {
+            hi += 1;
+        }
+        if luma(&px) <= 5.0 {
+            lo += 1;
+        }
+    }
+    let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
+    let (high, low) = (frac(hi), frac(lo));
+    let reason = [(high, "blown out"), (low, "crushed black")]
+        .into_iter()
+        .find(|(f, _)| *f > t.max_clipped_fraction_usable)
+        .map(|(f, what)| {
+            format!(
+                "{:.1} % of the zone is {what} (glare or shadow; over {:.0} %: too much to measure)",
+                100.0 * f,
+                100.0 * t.max_clipped_fraction_usable
+            )
+        });
+    ZoneQuality {
+        zone: zone.name,
+        highlight_clipped_fraction: high,
+        shadow_clipped_fraction: low,
+        reason,
     }
 }
 
@@ -399,6 +450,22 @@ pub fn assess(
             );
         }
     }
+    let zone_quality: Vec<ZoneQuality> = zones.iter().map(|z| zone_exposure(image, z, t)).collect();
+    let refused: Vec<String> = zone_quality
+        .iter()
+        .filter(|q| q.reason.is_some())
+        .map(|q| q.zone.label().to_string())
+        .collect();
+    if !refused.is_empty() {
+        find(
+            FindingCode::ZoneClipped,
+            format!(
+                "left out for clipping (over {:.0} % of the zone): {}",
+                100.0 * t.max_clipped_fraction_usable,
+                refused.join(", ")
+            ),
+        );
+    }
     let pose_ok = face.map(|f| {
         let p = f.pose;
         p.yaw_deg.get().abs() <= t.max_yaw_deg
@@ -512,6 +579,7 @@ pub fn assess(
         eyes_open,
         findings,
         light,
+        zones: zone_quality,
         usable,
     }
 }

@@ -229,14 +229,24 @@ impl MeasureInput<'_> {
 /// A zone at a canonical scale with clipped pixels left out, or why it
 /// cannot be measured.
 fn zone_patch(
-    pyramid: &Pyramid,
+    input: &MeasureInput,
     zone: &ZoneMask,
     scale: PxPerMm,
     canonical: f64,
     hair: Option<&hair::HairMap>,
 ) -> Result<CanonicalPatch, String> {
-    let mut patch =
-        CanonicalPatch::from_zone(pyramid, zone, scale, canonical).ok_or("zone has no pixels")?;
+    // A zone the photo's quality check left out (e.g. glare on one cheek).
+    if let Some(why) = input
+        .quality
+        .zones
+        .iter()
+        .find(|q| q.zone == zone.name)
+        .and_then(|q| q.reason.clone())
+    {
+        return Err(why);
+    }
+    let mut patch = CanonicalPatch::from_zone(input.pyramid, zone, scale, canonical)
+        .ok_or("zone has no pixels")?;
     patch.exclude_clipped();
     if let Some(hair) = hair {
         patch.exclude(&hair.on(&patch));
@@ -274,7 +284,7 @@ impl PatchCache {
         let hair = self.hair.get(&i);
         self.made
             .entry((i, canonical.to_bits()))
-            .or_insert_with(|| zone_patch(input.pyramid, &input.zones[i], scale, canonical, hair))
+            .or_insert_with(|| zone_patch(input, &input.zones[i], scale, canonical, hair))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -438,13 +448,7 @@ fn measure_pores(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        let patch = match zone_patch(
-            input.pyramid,
-            zone,
-            scale,
-            pores::CANONICAL_PX_PER_MM,
-            hair.get(&i),
-        ) {
+        let patch = match zone_patch(input, zone, scale, pores::CANONICAL_PX_PER_MM, hair.get(&i)) {
             Ok(p) => p,
             Err(why) => {
                 report.zones.push(ZonePores {

@@ -423,3 +423,77 @@ fn a_device_profile_makes_one_record_per_sitting_with_one_scale() {
     );
     assert_eq!(r["pigmentation"]["measured"], true);
 }
+
+#[test]
+fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
+    // Glare painted over the middle of the right cheek: the face as a whole
+    // stays under the clipping limit, the cheek does not.
+    let photo = shared("distance/15cm.jpg");
+    let first = one_image(&photo, &["--landmarks"]);
+    let lm = first["face"]["landmarks_px"].as_array().unwrap();
+    let cheek: Vec<(f64, f64)> = [
+        117, 118, 119, 120, 121, 128, 188, 174, 236, 134, 131, 49, 102, 64, 98, 147, 123, 116, 192,
+        213,
+    ]
+    .iter()
+    .map(|&i| (lm[i][0].as_f64().unwrap(), lm[i][1].as_f64().unwrap()))
+    .collect();
+    let (cx, cy) = (
+        cheek.iter().map(|p| p.0).sum::<f64>() / cheek.len() as f64,
+        cheek.iter().map(|p| p.1).sum::<f64>() / cheek.len() as f64,
+    );
+    let r = 0.45
+        * cheek
+            .iter()
+            .map(|p| (p.0 - cx).hypot(p.1 - cy))
+            .fold(0.0, f64::max);
+    let mut img = image::open(&photo).unwrap().to_rgb8();
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        if (f64::from(x) - cx).hypot(f64::from(y) - cy) < r {
+            *p = image::Rgb([255, 255, 255]);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let glare = dir.path().join("glare.png");
+    img.save(&glare).unwrap();
+    let rec = one_image(&glare, &[]);
+    let q = &rec["quality"];
+    let zone = |name: &str| {
+        q["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        zone("right_cheek")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("blown out"),
+        "{q}"
+    );
+    assert!(zone("left_cheek")["reason"].is_null());
+    assert!(
+        q["skin"]["highlight_clipped_fraction"].as_f64().unwrap() < 0.15,
+        "{}",
+        q["skin"]
+    );
+    assert_eq!(rec["pigmentation"]["measured"], true);
+    let pig = |name: &str| {
+        rec["pigmentation"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(pig("right_cheek")["metrics"].is_null());
+    assert!(pig("right_cheek")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("blown out"));
+    assert!(!pig("left_cheek")["metrics"].is_null());
+}
