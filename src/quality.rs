@@ -70,7 +70,12 @@ pub enum FindingCode {
     Overexposed,
     HighlightsClipped,
     ShadowsClipped,
+    /// Yaw beyond the limit.
     HeadTurned,
+    /// Pitch beyond the limit (chin up or down; a camera above or below eye level).
+    HeadTilted,
+    /// Roll beyond the limit.
+    HeadRolled,
     CutByFrame,
     EyesClosed,
     NoScale,
@@ -466,27 +471,42 @@ pub fn assess(
             ),
         );
     }
-    let pose_ok = face.map(|f| {
+    // Each axis is named for what it is: turned (yaw), tilted up or down
+    // (pitch), tilted sideways (roll).
+    let mut pose_ok = face.map(|_| true);
+    let mut pose_problems = Vec::new();
+    if let Some(f) = face {
         let p = f.pose;
-        p.yaw_deg.get().abs() <= t.max_yaw_deg
-            && p.pitch_deg.get().abs() <= t.max_pitch_deg
-            && p.roll_deg.get().abs() <= t.max_roll_deg
-    });
-    if let (Some(false), Some(f)) = (pose_ok, face) {
-        let p = f.pose;
-        find(
-            FindingCode::HeadTurned,
-            format!(
-                "pose yaw {:.0}°, pitch {:.0}°, roll {:.0}° exceeds the frontal limits ({}°, {}°, {}°)",
+        for (value, limit, code, what) in [
+            (
                 p.yaw_deg.get(),
-                p.pitch_deg.get(),
-                p.roll_deg.get(),
                 t.max_yaw_deg,
-                t.max_pitch_deg,
-                t.max_roll_deg
+                FindingCode::HeadTurned,
+                "head turned",
             ),
-        );
+            (
+                p.pitch_deg.get(),
+                t.max_pitch_deg,
+                FindingCode::HeadTilted,
+                "head tilted up or down (pitch)",
+            ),
+            (
+                p.roll_deg.get(),
+                t.max_roll_deg,
+                FindingCode::HeadRolled,
+                "head tilted sideways (roll)",
+            ),
+        ] {
+            if value.abs() > limit {
+                pose_ok = Some(false);
+                let message =
+                    format!("{what} {value:.0}°, beyond the ±{limit}° a standardised view allows");
+                pose_problems.push(message.clone());
+                find(code, message);
+            }
+        }
     }
+    let pose_reason = pose_problems.join("; ");
     let total: f64 = zones
         .iter()
         .map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6))
@@ -544,7 +564,7 @@ pub fn assess(
             reasons.push("skin exposure is out of range".into());
         }
         if pose_ok == Some(false) {
-            reasons.push("head pose is outside the frontal limits".into());
+            reasons.push(pose_reason.clone());
         }
         Usability {
             usable: reasons.is_empty(),
