@@ -531,17 +531,18 @@ fn write_comparison(
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
     for p in &patients {
         for c in &p.changes {
+            use dermascore::report::csv_export::text_cell;
             w.write_record([
-                c.patient_id.clone(),
-                c.visit_date.clone(),
-                c.metric.clone(),
+                text_cell(&c.patient_id),
+                text_cell(&c.visit_date),
+                text_cell(&c.metric),
                 format!("{}", c.value),
                 opt(c.change_from_baseline),
                 opt(c.change_from_previous),
                 opt(c.pct_change_from_baseline),
                 opt(c.mdc95),
                 c.exceeds_mdc.map_or(String::new(), |b| b.to_string()),
-                c.capture_warnings.join("; "),
+                text_cell(&c.capture_warnings.join("; ")),
             ])?;
         }
     }
@@ -816,6 +817,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let pseudonymising = pseudonymiser.is_some();
     let shard = match args.shard.as_deref() {
         Some("auto") => Some(Shard::from_env().map_err(anyhow::Error::msg)?),
         Some(s) => Some(s.parse::<Shard>().map_err(anyhow::Error::msg)?),
@@ -861,7 +863,14 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         shard,
         out_dir: args.out.clone(),
         resume: args.resume,
-        command_line: std::env::args().collect(),
+        command_line: {
+            let argv: Vec<String> = std::env::args().collect();
+            if pseudonymising {
+                Pseudonymiser::command_line(&argv)
+            } else {
+                argv
+            }
+        },
     };
     let planning = if args.with_plan {
         Some(Planning::load(&args.plan)?)

@@ -144,12 +144,12 @@ impl Analyzer {
     /// show it.
     fn shown_path(&self, path: &Path, item: &InputItem) -> String {
         let path = path.display().to_string();
-        match (
-            &self.options.pseudonymiser,
-            item.subject.as_ref().and_then(|s| s.patient_id.as_deref()),
-        ) {
-            (Some(p), Some(id)) => p.scrub(&path, id),
-            _ => path,
+        match &self.options.pseudonymiser {
+            Some(p) => p.path(
+                &path,
+                item.subject.as_ref().and_then(|s| s.patient_id.as_deref()),
+            ),
+            None => path,
         }
     }
 

@@ -606,9 +606,16 @@ pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> Coh
 
 /// Tidy CSV: one row per statistic.
 pub fn write_csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    use crate::report::csv_export::text_cell;
     let mut w = csv::Writer::from_writer(out);
     for r in rows {
-        w.serialize(r)?;
+        w.serialize(Row {
+            arm: text_cell(&r.arm),
+            reference_arm: text_cell(&r.reference_arm),
+            timepoint: text_cell(&r.timepoint),
+            metric: text_cell(&r.metric),
+            ..r.clone()
+        })?;
     }
     w.flush()
 }

@@ -2,6 +2,19 @@
 
 use super::{ImageRecord, Status};
 
+/// A text cell a spreadsheet will not run: ids, paths and names that begin
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return are formulas to Excel,
+/// LibreOffice and Sheets (`=HYPERLINK(...)`, `+cmd|...`), so they get a
+/// leading `'`, which shows the text as typed (OWASP's CSV-injection
+/// advice). Numbers are written as numbers and never pass through here.
+pub fn text_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// Rows of image × zone with the zone's area and its pore and pigmentation figures.
 pub fn zones_csv(records: &[ImageRecord]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -42,9 +55,9 @@ pub fn zones_csv(records: &[ImageRecord]) -> Result<Vec<u8>, csv::Error> {
             let pm = pig.and_then(|x| x.metrics.as_ref());
             let col = pig.and_then(|x| x.colour);
             w.write_record([
-                r.input.path.clone(),
-                subject.patient_id.clone().unwrap_or_default(),
-                subject.visit_date.clone().unwrap_or_default(),
+                text_cell(&r.input.path),
+                text_cell(&subject.patient_id.clone().unwrap_or_default()),
+                text_cell(&subject.visit_date.clone().unwrap_or_default()),
                 z.name.as_str().to_string(),
                 f(z.area_cm2.map(|a| a.get())),
                 pores.map_or(String::new(), |p| p.count.to_string()),
@@ -65,4 +78,22 @@ pub fn zones_csv(records: &[ImageRecord]) -> Result<Vec<u8>, csv::Error> {
         }
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_cell;
+
+    #[test]
+    fn formulas_become_text_and_plain_text_is_untouched() {
+        assert_eq!(
+            text_cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
+        assert_eq!(text_cell("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(text_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(text_cell("-2+3"), "'-2+3");
+        assert_eq!(text_cell("P001"), "P001");
+        assert_eq!(text_cell(""), "");
+    }
 }

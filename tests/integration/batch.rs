@@ -253,6 +253,36 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         );
     }
     assert!(!String::from_utf8_lossy(&o.stderr).contains("JaneDoe"));
+
+    // A folder named after the patient while the manifest gives another id,
+    // and the name on the command line: neither may reach the output.
+    let named = dir.path().join("Smith_John/2026-01-01");
+    std::fs::create_dir_all(&named).unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), named.join("SMITH front.jpg")).unwrap();
+    let manifest = dir.path().join("visits.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,patient_id,visit_date\n{},P9,2026-01-01\n",
+            named.join("SMITH front.jpg").display()
+        ),
+    )
+    .unwrap();
+    let out2 = dir.path().join("out2");
+    let o = bin()
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--pseudonymise", key.to_str().unwrap(), "--out"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out2.join("results.jsonl")).unwrap();
+    assert!(
+        !text.to_lowercase().contains("smith") && !text.contains("P9"),
+        "a name leaked: {text}"
+    );
 }
 
 #[test]

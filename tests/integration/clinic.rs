@@ -542,3 +542,57 @@ fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn spreadsheet_exports_never_carry_a_formula() {
+    // A patient id that a spreadsheet would run as a formula.
+    let dir = tempfile::tempdir().unwrap();
+    let id = "=HYPERLINK(\"http://example.invalid\",\"x\")";
+    let manifest = dir.path().join("visits.csv");
+    let photo = shared("faces/obama.jpg");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,patient_id,visit_date\n{p},\"{q}\",2026-01-01\n{p},\"{q}\",2026-02-01\n",
+            p = photo.display(),
+            q = id.replace('"', "\"\"")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let cmp = dir.path().join("cmp");
+    let o = bin()
+        .arg("compare")
+        .arg(&out)
+        .arg("--out")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    for name in ["changes.csv", "zones.csv"] {
+        let text = std::fs::read_to_string(cmp.join(name)).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut rows = 0;
+        for rec in reader.records() {
+            let rec = rec.unwrap();
+            for cell in rec.iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '@']),
+                    "{name}: a formula cell {cell}"
+                );
+            }
+            assert!(rec.iter().any(|c| c == format!("'{id}")), "{name}: {rec:?}");
+            rows += 1;
+        }
+        assert!(rows > 0, "{name} is empty");
+    }
+}
