@@ -127,12 +127,16 @@ impl View {
     ) -> Result<Vec<u8>, image::ImageError> {
         let mut canvas = self.base(image);
         let (w, h) = (canvas.width(), canvas.height());
+        // A light tint (1/6), applied once per canvas pixel: a downscaled
+        // canvas pixel covers many photo pixels, and blending for each of
+        // them hid the skin under solid colour.
+        let mut tinted = vec![false; (w * h) as usize];
         for zone in zones {
             let c = colour(zone.name).0;
             for (x, y) in zone.iter_pixels() {
                 let (u, v) = self.to_canvas((x as f32 + 0.5, y as f32 + 0.5));
                 let (u, v) = (u as u32, v as u32);
-                if u < w && v < h {
+                if u < w && v < h && !std::mem::replace(&mut tinted[(v * w + u) as usize], true) {
                     let p = canvas.get_pixel_mut(u, v);
                     for (dst, tint) in p.0.iter_mut().zip(c) {
                         *dst = ((u16::from(*dst) * 5 + u16::from(tint)) / 6) as u8;
