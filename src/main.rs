@@ -617,6 +617,15 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let analyzer = Analyzer::new(Options::default())?;
     let mut failed = 0;
+    // File names keep ASCII letters, digits, - and _; two ids that become
+    // the same name (José, Josè) get a short hash of the id each, so that
+    // no report overwrites another.
+    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for p in &patients {
+        *by_name
+            .entry(report::safe_file_name(&p.patient_id))
+            .or_default() += 1;
+    }
     for p in &patients {
         let pictures: Vec<_> = p
             .visits
@@ -635,7 +644,11 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
             .collect();
         failed += pictures.iter().filter(|v| v.is_none()).count();
         let html = dermascore::report::patient::render(p, &pictures, env!("CARGO_PKG_VERSION"));
-        let name = report::safe_file_name(&p.patient_id);
+        let mut name = report::safe_file_name(&p.patient_id);
+        if by_name.get(&name).copied().unwrap_or(0) > 1 {
+            let hash = dermascore::models::hex_sha256(p.patient_id.as_bytes());
+            name = format!("{name}-{}", &hash[..8]);
+        }
         sink::write_atomic(&args.out.join(format!("{name}.html")), html.as_bytes())?;
     }
     eprintln!(
@@ -655,6 +668,17 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
     let design = cohort::Design::read(&args.design)?;
     let metrics = cohort::metrics();
     let data = cohort::load(&files, &metrics)?;
+    if let Some(arm) = &args.reference_arm {
+        let arms: std::collections::BTreeSet<&str> =
+            design.arm.values().map(String::as_str).collect();
+        if !arms.contains(arm.as_str()) {
+            eprintln!(
+                "error: --reference-arm `{arm}` is not an arm of the design (arms: {})",
+                arms.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     let result = cohort::analyse(&data, &design, args.reference_arm.as_deref());
     for note in &result.notes {
         eprintln!("note: {note}");

@@ -426,4 +426,17 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
     assert_eq!(json["missing"]["B"]["T0"][0], "P099");
     let html = std::fs::read_to_string(report.join("cohort.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("P099"));
+    // A reference arm that is not in the design is a usage error, not a
+    // silently different comparison.
+    let o = bin()
+        .arg("cohort")
+        .arg(&out)
+        .arg("--design")
+        .arg(&design)
+        .args(["--reference-arm", "placebo", "--out"])
+        .arg(dir.path().join("cohort2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("placebo"));
 }

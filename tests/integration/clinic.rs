@@ -596,3 +596,33 @@ fn spreadsheet_exports_never_carry_a_formula() {
         assert!(rows > 0, "{name} is empty");
     }
 }
+
+#[test]
+fn patients_whose_names_fold_to_one_file_name_get_a_report_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    for id in ["José", "Josè"] {
+        visit_photo(
+            &input,
+            &format!("{id}/2026-01-01"),
+            &shared("faces/obama.jpg"),
+            "front.jpg",
+        );
+    }
+    let out = dir.path().join("out");
+    expect_ok(&run_out("analyze", &input, &out));
+    let rep = dir.path().join("report");
+    let o = run_out("report", &out, &rep);
+    expect_ok(&o);
+    let html: Vec<String> = std::fs::read_dir(&rep)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".html"))
+        .collect();
+    assert_eq!(html.len(), 2, "{html:?}");
+    let texts: Vec<String> = html
+        .iter()
+        .map(|n| std::fs::read_to_string(rep.join(n)).unwrap())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("José")) && texts.iter().any(|t| t.contains("Josè")));
+}
