@@ -25,6 +25,9 @@ pub struct BatchOptions {
     /// tool version and models are unchanged.
     pub resume: bool,
     pub command_line: Vec<String>,
+    /// Recorded in the summary so that relative input paths can be found
+    /// again; `None` for pseudonymised runs.
+    pub working_directory: Option<PathBuf>,
 }
 
 pub struct BatchResult {
@@ -157,6 +160,10 @@ pub fn run(
         },
         mean_image_ms: records.iter().map(|r| r.timing.total_ms).sum::<f64>() / new_records as f64,
         peak_memory_mb: pipeline::peak_memory_mb(),
+        working_directory: opts
+            .working_directory
+            .as_ref()
+            .map(|p| p.display().to_string()),
     };
     let summary = pipeline::summarise(
         &records,

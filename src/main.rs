@@ -459,8 +459,27 @@ fn image_records(paths: &[PathBuf]) -> anyhow::Result<(Vec<report::ImageRecord>,
                 dermascore::SCHEMA_VERSION
             );
         }
+        // Relative input paths resolve against the folder the run started
+        // in, so that reports find the photos from anywhere.
+        let wd = file.records.iter().find_map(|r| match r {
+            Record::Summary(s) => s.run.working_directory.clone(),
+            Record::Image(_) => None,
+        });
         records.extend(file.records.into_iter().filter_map(|r| match r {
-            Record::Image(i) => Some(*i),
+            Record::Image(mut i) => {
+                let at = |p: &str| {
+                    report::resolve_input(p, wd.as_deref())
+                        .display()
+                        .to_string()
+                };
+                i.input.path = at(&i.input.path);
+                if let Some(c) = i.acne_scars.as_mut().and_then(|s| s.capture.as_mut()) {
+                    for p in c.photos.iter_mut() {
+                        p.path = at(&p.path);
+                    }
+                }
+                Some(*i)
+            }
             Record::Summary(_) => None,
         }));
     }
@@ -887,6 +906,11 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         shard,
         out_dir: args.out.clone(),
         resume: args.resume,
+        working_directory: if pseudonymising {
+            None
+        } else {
+            std::env::current_dir().ok()
+        },
         command_line: {
             let argv: Vec<String> = std::env::args().collect();
             if pseudonymising {

@@ -204,6 +204,7 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
             .iter()
             .filter_map(|s| s.run.peak_memory_mb)
             .reduce(f64::max),
+        working_directory: first.run.working_directory.clone(),
     };
     let list = InputList {
         total: first.inputs_total,
@@ -270,7 +271,9 @@ pub fn verify(results: &Path, models_dir: Option<&Path>) -> Result<Verification,
     let mut reader = open(results)?;
     while let Some(r) = next_image(&mut reader, results)? {
         v.inputs_checked += 1;
-        let now = std::fs::read(&r.input.path).ok().map(|b| hex_sha256(&b));
+        let path =
+            crate::report::resolve_input(&r.input.path, summary.run.working_directory.as_deref());
+        let now = std::fs::read(&path).ok().map(|b| hex_sha256(&b));
         if now.is_none() || now != r.input.sha256 {
             v.inputs_changed += 1;
             v.problems.push(format!(

@@ -215,6 +215,21 @@ pub struct RunInfo {
     pub mean_image_ms: f64,
     /// Peak resident memory of the process (Linux VmHWM); null elsewhere.
     pub peak_memory_mb: Option<f64>,
+    /// The folder the run started in, against which the records' relative
+    /// input paths resolve (so that `report` and `verify` find the photos
+    /// from anywhere); absent from pseudonymised runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+}
+
+/// Where a record's input path points: relative paths resolve against the
+/// run's working directory, when it recorded one.
+pub fn resolve_input(path: &str, working_directory: Option<&str>) -> std::path::PathBuf {
+    let p = std::path::Path::new(path);
+    match working_directory {
+        Some(wd) if p.is_relative() => std::path::Path::new(wd).join(p),
+        _ => p.to_path_buf(),
+    }
 }
 
 /// The last line of a run.

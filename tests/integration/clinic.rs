@@ -626,3 +626,55 @@ fn patients_whose_names_fold_to_one_file_name_get_a_report_each() {
         .collect();
     assert!(texts.iter().any(|t| t.contains("José")) && texts.iter().any(|t| t.contains("Josè")));
 }
+
+#[test]
+fn reports_and_verify_find_relative_photos_from_any_folder() {
+    // analyze run inside the clinic's folder with relative paths; report and
+    // verify run from elsewhere.
+    let dir = tempfile::tempdir().unwrap();
+    let clinic = dir.path().join("clinic");
+    visit_photo(
+        &clinic,
+        "in/P1/2026-01-01",
+        &shared("faces/obama.jpg"),
+        "front.jpg",
+    );
+    visit_photo(
+        &clinic,
+        "in/P1/2026-02-01",
+        &shared("faces/obama-1080p.jpg"),
+        "front.jpg",
+    );
+    let o = bin()
+        .current_dir(&clinic)
+        .args(["analyze", "in", "--out", "out"])
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let o = bin()
+        .current_dir(&elsewhere)
+        .arg("report")
+        .arg(clinic.join("out"))
+        .arg("--out")
+        .arg("rep")
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let html = std::fs::read_to_string(elsewhere.join("rep/P1.html")).unwrap();
+    assert!(html.contains("data:image/png;base64,"), "photos found");
+    assert!(!html.contains("not available"));
+    let o = bin()
+        .current_dir(&elsewhere)
+        .arg("verify")
+        .arg(clinic.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
