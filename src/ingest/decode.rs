@@ -165,30 +165,32 @@ pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
     Ok(Decoded { image, orientation })
 }
 
+/// A small JPEG with texture in every channel, for the decoding tests.
+#[cfg(test)]
+pub(crate) fn test_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x * y) % 256) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut out),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap_or_else(|e| panic!("encoding a test JPEG: {e}"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn jpeg_of(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([
-                (x * 7 % 256) as u8,
-                (y * 5 % 256) as u8,
-                ((x + y) % 256) as u8,
-            ])
-        });
-        let mut out = Vec::new();
-        img.write_to(
-            &mut std::io::Cursor::new(&mut out),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-        out
-    }
-
     #[test]
     fn an_intact_jpeg_decodes_and_a_cut_one_is_refused() {
-        let bytes = jpeg_of(96, 80);
+        let bytes = test_jpeg(96, 80);
         let d = jpeg(&bytes).unwrap();
         assert_eq!((d.image.width(), d.image.height()), (96, 80));
         // Cut half the scan and close the file again with an end marker.
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_header_larger_than_its_bytes_is_refused_before_decoding() {
-        let mut bytes = jpeg_of(64, 64);
+        let mut bytes = test_jpeg(64, 64);
         // Rewrite the baseline frame header (FF C0 len P H W) to 10000x10000.
         let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
         bytes[sof + 5..sof + 7].copy_from_slice(&10000u16.to_be_bytes());

@@ -332,20 +332,7 @@ mod tests {
     use super::*;
 
     fn jpeg() -> Vec<u8> {
-        let img = image::RgbImage::from_fn(120, 88, |x, y| {
-            image::Rgb([
-                (x * 7 % 256) as u8,
-                (y * 5 % 256) as u8,
-                ((x * y) % 256) as u8,
-            ])
-        });
-        let mut out = Vec::new();
-        img.write_to(
-            &mut std::io::Cursor::new(&mut out),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-        out
+        crate::ingest::decode::test_jpeg(120, 88)
     }
 
     #[test]

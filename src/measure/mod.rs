@@ -67,6 +67,19 @@ pub struct ZonePigment {
     pub reason: Option<String>,
 }
 
+impl ZonePigment {
+    /// A zone that could not be measured, and why.
+    fn refused(zone: ZoneName, why: String) -> Self {
+        ZonePigment {
+            zone,
+            colour: None,
+            metrics: None,
+            redness: None,
+            reason: Some(why),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MmasiRegion {
     pub zone: ZoneName,
@@ -745,13 +758,7 @@ fn measure_pigment(
         let patch = match patches.get(input, i, scale, pigment::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
-                report.zones.push(ZonePigment {
-                    zone: zone.name,
-                    colour: None,
-                    metrics: None,
-                    redness: None,
-                    reason: Some(why),
-                });
+                report.zones.push(ZonePigment::refused(zone.name, why));
                 continue;
             }
         };
@@ -774,13 +781,7 @@ fn measure_pigment(
         let base = match pigment::baseline(patch, &px, &in_spot) {
             Ok(b) => b,
             Err(why) => {
-                report.zones.push(ZonePigment {
-                    zone: zone.name,
-                    colour: None,
-                    metrics: None,
-                    redness: None,
-                    reason: Some(why),
-                });
+                report.zones.push(ZonePigment::refused(zone.name, why));
                 continue;
             }
         };

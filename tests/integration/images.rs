@@ -305,12 +305,15 @@ fn greyscale_uv_like_and_declared_uv_photos_get_no_colour_numbers() {
         ),
     )
     .unwrap();
-    let o = bin()
-        .arg("analyze")
-        .arg("--manifest")
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let with_manifest = || {
+        bin()
+            .arg("analyze")
+            .arg("--manifest")
+            .arg(&manifest)
+            .output()
+            .unwrap()
+    };
+    let o = with_manifest();
     expect_ok(&o);
     let rec = &records(&o)[0];
     assert_eq!(rec["quality"]["light"]["modality"], "uv");
@@ -318,12 +321,7 @@ fn greyscale_uv_like_and_declared_uv_photos_get_no_colour_numbers() {
     assert!(colour_numbers(rec).is_empty(), "{:?}", colour_numbers(rec));
     // And a bad modality rejects the manifest, naming the line.
     std::fs::write(&manifest, "path,modality\nx.jpg,infrared\n").unwrap();
-    let o = bin()
-        .arg("analyze")
-        .arg("--manifest")
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let o = with_manifest();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("infrared"));
 }
@@ -458,15 +456,16 @@ fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
     img.save(&glare).unwrap();
     let rec = one_image(&glare, &[]);
     let q = &rec["quality"];
-    let zone = |name: &str| {
-        q["zones"]
-            .as_array()
+    // A zone's entry in a list of per-zone objects.
+    let in_zones = |list: &Value, name: &str| {
+        list.as_array()
             .unwrap()
             .iter()
             .find(|z| z["zone"] == name)
             .unwrap()
             .clone()
     };
+    let zone = |name: &str| in_zones(&q["zones"], name);
     assert!(
         zone("right_cheek")["reason"]
             .as_str()
@@ -481,15 +480,7 @@ fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
         q["skin"]
     );
     assert_eq!(rec["pigmentation"]["measured"], true);
-    let pig = |name: &str| {
-        rec["pigmentation"]["zones"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|z| z["zone"] == name)
-            .unwrap()
-            .clone()
-    };
+    let pig = |name: &str| in_zones(&rec["pigmentation"]["zones"], name);
     assert!(pig("right_cheek")["metrics"].is_null());
     assert!(pig("right_cheek")["reason"]
         .as_str()
