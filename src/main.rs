@@ -974,7 +974,14 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 },
                 out: dir.join("report"),
             };
-            patient_reports(report)?;
+            if pseudonymising {
+                eprintln!("note: a pseudonymised run's records withhold the photos' paths, so its patient reports carry no photos");
+            }
+            // A report that could not show every visit's photo is a partial
+            // result: exit 1, as for a photo that failed.
+            if patient_reports(report)? != ExitCode::SUCCESS {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(exit_code(failed > 0))

@@ -345,6 +345,9 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     // Capture set (name, patient, date) → its item's position and first line.
     let mut sets: std::collections::HashMap<SetKey, (usize, u64)> =
         std::collections::HashMap::new();
+    // Each photo's line: a photo listed twice would count as two captures
+    // (repeatability then reads it as perfect agreement).
+    let mut seen: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     for record in reader.records() {
         let record =
             record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
@@ -372,6 +375,15 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
         } else {
             base.join(path)
         };
+        if let Some(first) = seen.insert(path.clone(), line) {
+            return Err(err(
+                line,
+                format!(
+                    "{} is listed twice (lines {first} and {line}): one photo is one capture",
+                    row.path
+                ),
+            ));
+        }
         let modality = match non_empty(row.modality) {
             Some(m) => Some(m.parse::<Modality>().map_err(|e| err(line, e))?),
             None => None,

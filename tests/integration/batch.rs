@@ -283,6 +283,23 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         !text.to_lowercase().contains("smith") && !text.contains("P9"),
         "a name leaked: {text}"
     );
+    // Reports of a pseudonymised run cannot show the photos: said, and a
+    // partial result (exit 1), never a silent success.
+    let o = bin()
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--pseudonymise", key.to_str().unwrap(), "--report", "--out"])
+        .arg(dir.path().join("out3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("carry no photos"));
 }
 
 #[test]

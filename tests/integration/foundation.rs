@@ -325,6 +325,17 @@ fn manifest_rows_fill_the_subject_and_bad_rows_are_rejected_with_the_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3"), "{err}");
+
+    // One photo listed twice would be taken as two captures of a visit.
+    std::fs::write(
+        &manifest,
+        "path,patient_id,visit_date\nphoto.jpg,P9,2026-02-03\nphoto.jpg,P9,2026-02-03\n",
+    )
+    .unwrap();
+    let out = run(&["--manifest", manifest.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lines 2 and 3"), "{err}");
 }
 
 #[test]
