@@ -549,12 +549,12 @@ fn spreadsheet_exports_never_carry_a_formula() {
     let dir = tempfile::tempdir().unwrap();
     let id = "=HYPERLINK(\"http://example.invalid\",\"x\")";
     let manifest = dir.path().join("visits.csv");
-    let photo = shared("faces/obama.jpg");
     std::fs::write(
         &manifest,
         format!(
-            "path,patient_id,visit_date\n{p},\"{q}\",2026-01-01\n{p},\"{q}\",2026-02-01\n",
-            p = photo.display(),
+            "path,patient_id,visit_date\n{a},\"{q}\",2026-01-01\n{b},\"{q}\",2026-02-01\n",
+            a = shared("faces/obama.jpg").display(),
+            b = shared("faces/obama-1080p.jpg").display(),
             q = id.replace('"', "\"\"")
         ),
     )
