@@ -234,15 +234,28 @@ impl Analyzer {
             Ok(photo) => photo,
             Err(err) => return self.failed(rec, err, start),
         };
+        // The device's colour correction, before anything reads colour.
+        let photo = match role.and_then(|r| r.colour_matrix) {
+            Some(m) => measure::colour::transform_photo(&photo, m),
+            None => photo,
+        };
 
         self.analyze_pixels(photo, index, item, rec, start, role)
     }
 
     /// One member's own scale, and whether its skin shows colour: decode,
     /// face, scale, the light check.
-    fn member_scale(&self, member: &InputItem) -> Result<(Scale, quality::Light), InputError> {
+    fn member_scale(
+        &self,
+        member: &InputItem,
+        colour_matrix: Option<[[f64; 3]; 3]>,
+    ) -> Result<(Scale, quality::Light), InputError> {
         let mut info = InputInfo::unread(&member.path);
         let photo = ingest::load(&member.path, &self.options.limits, &mut info)?;
+        let photo = match colour_matrix {
+            Some(m) => measure::colour::transform_photo(&photo, m),
+            None => photo,
+        };
         let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let mut models = self
             .checkout()
@@ -269,7 +282,7 @@ impl Analyzer {
         let checked: Vec<Result<(Scale, quality::Light), InputError>> = session
             .members
             .iter()
-            .map(|m| self.member_scale(m))
+            .map(|m| self.member_scale(m, session.device_colour_matrix))
             .collect();
         let own: Vec<Result<Scale, InputError>> = checked
             .iter()
@@ -299,6 +312,7 @@ impl Analyzer {
         let same = texture.path == colour.path;
         let role = |elsewhere: Vec<(&'static str, &InputItem)>| Role {
             scale: scale.clone(),
+            colour_matrix: session.device_colour_matrix,
             elsewhere: elsewhere
                 .into_iter()
                 .map(|(concern, from)| {
@@ -358,6 +372,7 @@ impl Analyzer {
         }
         rec.session = Some(crate::report::SessionReport {
             name: session.name.clone(),
+            colour_corrected: session.device_colour_matrix.is_some(),
             photos: session
                 .members
                 .iter()
@@ -887,6 +902,8 @@ fn build_sessions(
 /// concerns another member gives (with the reason the record shows).
 struct Role {
     scale: Scale,
+    /// The device's colour correction, applied after decoding.
+    colour_matrix: Option<[[f64; 3]; 3]>,
     elsewhere: Vec<(&'static str, String)>,
 }
 

@@ -69,6 +69,8 @@ struct Raw {
     #[serde(default)]
     px_per_mm: Option<f64>,
     #[serde(default)]
+    colour_matrix: Option<[[f64; 3]; 3]>,
+    #[serde(default)]
     ignore: Vec<String>,
     #[serde(default)]
     photo: Vec<RawPhoto>,
@@ -82,6 +84,9 @@ pub struct DeviceProfile {
     pub sha256: String,
     /// The booth's calibrated scale at its rest, when it has one.
     pub px_per_mm: Option<PxPerMm>,
+    /// Linear-RGB colour correction measured from a colour chart under the
+    /// booth's light: corrected = M · recorded.
+    pub colour_matrix: Option<[[f64; 3]; 3]>,
     pub ignore: Vec<Pattern>,
     /// Modality by file name; the first matching pattern wins.
     pub photos: Vec<(Pattern, Modality)>,
@@ -98,6 +103,17 @@ impl DeviceProfile {
             ),
             None => None,
         };
+        if let Some(m) = &raw.colour_matrix {
+            let ok = m.iter().flatten().all(|v| v.is_finite() && v.abs() <= 10.0);
+            let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+            if !ok || det <= 0.01 {
+                return Err(format!(
+                    "colour_matrix must hold finite entries within ±10 and keep colours apart (determinant {det:.3} > 0.01)"
+                ));
+            }
+        }
         let photos = raw
             .photo
             .iter()
@@ -112,6 +128,7 @@ impl DeviceProfile {
             name: raw.name,
             sha256: crate::models::hex_sha256(text.as_bytes()),
             px_per_mm,
+            colour_matrix: raw.colour_matrix,
             ignore,
             photos,
         })
@@ -197,6 +214,7 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
                         name: stem.clone(),
                         members: vec![first],
                         device_px_per_mm: profile.px_per_mm,
+                        device_colour_matrix: profile.colour_matrix,
                     }));
                 }
                 if let Some(session) = host.session.as_mut() {
@@ -209,8 +227,9 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
             }
         }
     }
-    // A calibrated booth's single photos take its scale too: a sitting of one.
-    if let Some(px) = profile.px_per_mm {
+    // A calibrated booth's single photos take its scale and colour
+    // correction too: a sitting of one.
+    if profile.px_per_mm.is_some() || profile.colour_matrix.is_some() {
         for item in out.iter_mut() {
             if item.session.is_none() && item.capture.is_none() && item.modality.is_some() {
                 let name = item
@@ -222,7 +241,8 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
                 item.session = Some(Box::new(Session {
                     name,
                     members: vec![first],
-                    device_px_per_mm: Some(px),
+                    device_px_per_mm: profile.px_per_mm,
+                    device_colour_matrix: profile.colour_matrix,
                 }));
             }
         }

@@ -63,6 +63,9 @@ pub struct Session {
     pub members: Vec<InputItem>,
     /// The device's calibrated scale, when its profile has one.
     pub device_px_per_mm: Option<crate::units::PxPerMm>,
+    /// The device's colour correction (3×3, linear RGB, from a colour
+    /// chart), applied to every photo before measuring.
+    pub device_colour_matrix: Option<[[f64; 3]; 3]>,
 }
 
 /// One photo to analyse, or, for a multi-light capture set, the set (its

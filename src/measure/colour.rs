@@ -23,27 +23,49 @@ pub fn linear_lut() -> [f64; 256] {
 /// gain in linear light (exposure: equal gains; colour cast: unequal), then
 /// back to 8-bit sRGB with clipping, as a camera would record it.
 pub fn relight(img: &image::RgbImage, gains: [f64; 3]) -> image::RgbImage {
-    let lin = linear_lut();
-    let encode = |c: f64| (crate::srgb::from_linear(c) * 255.0).round() as u8;
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        *p = image::Rgb([0, 1, 2].map(|k| encode(lin[p.0[k] as usize] * gains[k])));
-    }
-    out
+    transform(img, diagonal(gains))
 }
 
 /// [`relight`] at the photo's own depth: a 16-bit photo is re-encoded at
 /// 16 bits (and its 8-bit rendering made from that).
 pub fn relight_photo(photo: &Photo, gains: [f64; 3]) -> Photo {
+    transform_photo(photo, diagonal(gains))
+}
+
+fn diagonal(g: [f64; 3]) -> [[f64; 3]; 3] {
+    [[g[0], 0.0, 0.0], [0.0, g[1], 0.0], [0.0, 0.0, g[2]]]
+}
+
+fn apply(m: &[[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
+    m.map(|row| row[0] * v[0] + row[1] * v[1] + row[2] * v[2])
+}
+
+/// Each pixel's linear RGB multiplied by `m` (a colour correction measured
+/// from a chart, or a cast), then back to 8-bit sRGB with clipping.
+pub fn transform(img: &image::RgbImage, m: [[f64; 3]; 3]) -> image::RgbImage {
+    let lin = linear_lut();
+    let encode = |c: f64| (crate::srgb::from_linear(c) * 255.0).round() as u8;
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        let v = apply(&m, p.0.map(|c| lin[usize::from(c)]));
+        *p = image::Rgb(v.map(encode));
+    }
+    out
+}
+
+/// [`transform`] at the photo's own depth.
+pub fn transform_photo(photo: &Photo, m: [[f64; 3]; 3]) -> Photo {
     match &photo.deep {
-        None => relight(&photo.rgb, gains).into(),
+        None => transform(&photo.rgb, m).into(),
         Some(deep) => {
             let encode = |c: f64| (crate::srgb::from_linear(c) * 65535.0).round() as u16;
             let mut out = deep.clone();
             for p in out.pixels_mut() {
-                *p = image::Rgb([0, 1, 2].map(|k| {
-                    encode(crate::srgb::to_linear(f64::from(p.0[k]) / 65535.0) * gains[k])
-                }));
+                let v = apply(
+                    &m,
+                    p.0.map(|c| crate::srgb::to_linear(f64::from(c) / 65535.0)),
+                );
+                *p = image::Rgb(v.map(encode));
             }
             Photo::from_decoded(image::DynamicImage::ImageRgb16(out))
         }

@@ -148,6 +148,9 @@ pub struct SessionReport {
     /// The name the device profile's patterns give the sitting.
     pub name: String,
     pub photos: Vec<SessionPhoto>,
+    /// Whether the device profile's colour correction was applied to every
+    /// photo before measuring.
+    pub colour_corrected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -488,3 +488,42 @@ fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
         .contains("blown out"));
     assert!(!pig("left_cheek")["metrics"].is_null());
 }
+
+#[test]
+fn a_device_profiles_colour_correction_undoes_its_booths_cast() {
+    // A booth whose light casts warm: red × 1.12, blue × 0.85 in linear
+    // light. Its profile carries the inverse, as a chart would measure it.
+    let dir = tempfile::tempdir().unwrap();
+    let original = image::open(shared("faces/obama.jpg")).unwrap().to_rgb8();
+    let cast = dermascore::measure::colour::relight(&original, [1.12, 1.0, 0.85]);
+    let photo = dir.path().join("A_xpol.png");
+    cast.save(&photo).unwrap();
+    let ita = |rec: &Value| rec["pigmentation"]["colour"]["ita_deg"].as_f64().unwrap();
+    let reference = ita(&one_image(&shared("faces/obama.jpg"), &[]));
+    let uncorrected = ita(&one_image(&photo, &[]));
+    let profile = dir.path().join("booth.toml");
+    std::fs::write(
+        &profile,
+        "name = \"warm booth\"\ncolour_matrix = [[0.892857, 0, 0], [0, 1, 0], [0, 0, 1.176471]]\n[[photo]]\npattern = \"*_xpol.png\"\nmodality = \"cross\"\n",
+    )
+    .unwrap();
+    let corrected = one_image(&photo, &["--device-profile", profile.to_str().unwrap()]);
+    assert_eq!(corrected["session"]["colour_corrected"], true);
+    let fixed = ita(&corrected);
+    assert!(
+        (uncorrected - reference).abs() > 3.0,
+        "the cast moves ITA: {uncorrected} vs {reference}"
+    );
+    assert!(
+        (fixed - reference).abs() < 1.5,
+        "corrected {fixed} vs {reference}"
+    );
+    // A matrix that would collapse colours is refused.
+    std::fs::write(
+        &profile,
+        "name = \"x\"\ncolour_matrix = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]\n",
+    )
+    .unwrap();
+    let o = run(&["--device-profile", profile.to_str().unwrap()], &[&photo]);
+    assert_eq!(o.status.code(), Some(2));
+}
