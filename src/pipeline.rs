@@ -279,23 +279,29 @@ impl Analyzer {
     ) -> ImageRecord {
         use crate::capture::Modality;
         let start = Instant::now();
-        let checked: Vec<Result<(Scale, quality::Light), InputError>> = session
+        // A lone photo at a given scale has nothing to combine or choose
+        // between: it is not decoded twice.
+        let estimate = session.members.len() > 1
+            || (self.options.px_per_mm.is_none() && session.device_px_per_mm.is_none());
+        let checked: Vec<Option<Result<(Scale, quality::Light), InputError>>> = session
             .members
             .iter()
-            .map(|m| self.member_scale(m, session.device_colour_matrix))
+            .map(|m| estimate.then(|| self.member_scale(m, session.device_colour_matrix)))
             .collect();
         let own: Vec<Result<Scale, InputError>> = checked
             .iter()
-            .map(|r| r.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone))
+            .map(|c| match c {
+                Some(r) => r.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone),
+                None => Ok(Scale::none("not estimated: the scale was given")),
+            })
             .collect();
         // Every measurement's models were trained and validated on colour
         // photos: a member without skin colour gives none.
-        let in_colour =
-            |m: &InputItem| {
-                session.members.iter().zip(&checked).any(|(x, c)| {
-                    x.path == m.path && matches!(c, Ok((_, l)) if l.shows_skin_colour)
-                })
-            };
+        let in_colour = |m: &InputItem| {
+            session.members.iter().zip(&checked).any(|(x, c)| {
+                x.path == m.path && matches!(c, Some(Ok((_, l))) if l.shows_skin_colour)
+            })
+        };
         let scale = match (self.options.px_per_mm, session.device_px_per_mm) {
             (Some(s), _) => Scale::user(s),
             (None, Some(s)) => Scale::device(s),
@@ -393,7 +399,7 @@ impl Analyzer {
                     error: match (s, &texture_error, c) {
                         (Err(e), _, _) => Some(e.message.clone()),
                         (_, Some((p, why)), _) if *p == m.path => Some(why.clone()),
-                        (_, _, Ok((_, light))) if !light.shows_skin_colour => light
+                        (_, _, Some(Ok((_, light)))) if !light.shows_skin_colour => light
                             .reason
                             .clone()
                             .map(|r| format!("not measured: {r}; every model here was validated on colour photos")),
