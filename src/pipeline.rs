@@ -234,11 +234,7 @@ impl Analyzer {
             Ok(photo) => photo,
             Err(err) => return self.failed(rec, err, start),
         };
-        // The device's colour correction, before anything reads colour.
-        let photo = match role.and_then(|r| r.colour_matrix) {
-            Some(m) => measure::colour::transform_photo(&photo, m),
-            None => photo,
-        };
+        let photo = colour_corrected(photo, role.and_then(|r| r.colour_matrix));
 
         self.analyze_pixels(photo, index, item, rec, start, role)
     }
@@ -252,10 +248,7 @@ impl Analyzer {
     ) -> Result<(Scale, quality::Light), InputError> {
         let mut info = InputInfo::unread(&member.path);
         let photo = ingest::load(&member.path, &self.options.limits, &mut info)?;
-        let photo = match colour_matrix {
-            Some(m) => measure::colour::transform_photo(&photo, m),
-            None => photo,
-        };
+        let photo = colour_corrected(photo, colour_matrix);
         let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let mut models = self
             .checkout()
@@ -316,7 +309,8 @@ impl Analyzer {
             .filter(|m| in_colour(m))
             .unwrap_or(colour);
         let same = texture.path == colour.path;
-        let role = |elsewhere: Vec<(&'static str, &InputItem)>| Role {
+        use quality::Concern;
+        let role = |elsewhere: Vec<(Concern, &InputItem)>| Role {
             scale: scale.clone(),
             colour_matrix: session.device_colour_matrix,
             elsewhere: elsewhere
@@ -336,20 +330,23 @@ impl Analyzer {
         let colour_role = role(if same {
             vec![]
         } else {
-            vec![("pores", texture)]
+            vec![(Concern::Pores, texture)]
         });
         let mut rec = self.analyze_unfinished(index, colour, Some(&colour_role));
-        let mut read_for: Vec<(PathBuf, Vec<String>)> = vec![(
+        let mut read_for: Vec<(PathBuf, Vec<Concern>)> = vec![(
             colour.path.clone(),
             if same {
-                vec!["pores".into(), "pigmentation".into(), "acne_scars".into()]
+                vec![Concern::Pores, Concern::Pigmentation, Concern::AcneScars]
             } else {
-                vec!["pigmentation".into(), "acne_scars".into()]
+                vec![Concern::Pigmentation, Concern::AcneScars]
             },
         )];
         let mut texture_error = None;
         if !same && rec.status == Status::Ok {
-            let texture_role = role(vec![("pigmentation", colour), ("acne_scars", colour)]);
+            let texture_role = role(vec![
+                (Concern::Pigmentation, colour),
+                (Concern::AcneScars, colour),
+            ]);
             let t = self.analyze_unfinished(index, texture, Some(&texture_role));
             if t.status == Status::Ok {
                 rec.pores = t.pores;
@@ -363,7 +360,7 @@ impl Analyzer {
                 rec.timing.pores_ms = t.timing.pores_ms;
                 rec.timing.decode_ms += t.timing.decode_ms;
                 rec.timing.measure_ms += t.timing.measure_ms;
-                read_for.push((texture.path.clone(), vec!["pores".into()]));
+                read_for.push((texture.path.clone(), vec![Concern::Pores]));
             } else {
                 let why = t.error.map_or("failed".into(), |e| e.message);
                 if let Some(p) = rec.pores.as_mut() {
@@ -647,11 +644,7 @@ impl Analyzer {
         );
         // Concerns another photo of the sitting gives are not measured here.
         for (concern, why) in role.map_or(&[][..], |r| &r.elsewhere[..]) {
-            let u = match *concern {
-                "pores" => &mut quality.usable.pores,
-                "pigmentation" => &mut quality.usable.pigmentation,
-                _ => &mut quality.usable.acne_scars,
-            };
+            let u = quality.usable.of_mut(*concern);
             u.usable = false;
             u.reasons = vec![why.clone()];
         }
@@ -904,13 +897,21 @@ fn build_sessions(
     ))
 }
 
+/// A device's colour correction, applied before anything reads colour.
+fn colour_corrected(photo: Photo, matrix: Option<[[f64; 3]; 3]>) -> Photo {
+    match matrix {
+        Some(m) => measure::colour::transform_photo(&photo, m),
+        None => photo,
+    }
+}
+
 /// What a sitting asks of one of its photos: the scale they share, and the
 /// concerns another member gives (with the reason the record shows).
 struct Role {
     scale: Scale,
     /// The device's colour correction, applied after decoding.
     colour_matrix: Option<[[f64; 3]; 3]>,
-    elsewhere: Vec<(&'static str, String)>,
+    elsewhere: Vec<(quality::Concern, String)>,
 }
 
 /// The members' own scale estimates as one: weighted by their stated

@@ -175,6 +175,36 @@ impl Light {
     }
 }
 
+/// What dermascore measures and plans for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Concern {
+    Pores,
+    Pigmentation,
+    AcneScars,
+}
+
+impl Concern {
+    /// As the rationale writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concern::Pores => "pores",
+            Concern::Pigmentation => "pigmentation",
+            Concern::AcneScars => "acne scars",
+        }
+    }
+
+    /// The record's key for this concern (and the first part of its metric
+    /// names, e.g. `acne_scars.face.severity`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Concern::Pores => "pores",
+            Concern::Pigmentation => "pigmentation",
+            Concern::AcneScars => "acne_scars",
+        }
+    }
+}
+
 /// One zone's own exposure: a zone can be blown out by glare while the
 /// face as a whole is not. Clipped pixels are left out of every
 /// measurement; past `max_clipped_fraction_usable` of the zone too little is
@@ -204,6 +234,16 @@ pub struct ConcernUsability {
     pub pigmentation: Usability,
 }
 
+impl ConcernUsability {
+    pub fn of_mut(&mut self, concern: Concern) -> &mut Usability {
+        match concern {
+            Concern::Pores => &mut self.pores,
+            Concern::Pigmentation => &mut self.pigmentation,
+            Concern::AcneScars => &mut self.acne_scars,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QualityReport {
     pub skin: SkinStats,
@@ -221,6 +261,12 @@ pub struct QualityReport {
     /// Each zone's own exposure, and whether it is left out.
     pub zones: Vec<ZoneQuality>,
     pub usable: ConcernUsability,
+}
+
+/// Whether a pixel is at the sensor's limits: (a channel at 255, ≥ 250;
+/// luma ≤ 5). Such pixels are left out of every measurement.
+fn clipped(px: &[u8]) -> (bool, bool) {
+    (px.iter().any(|&c| c >= 250), luma(px) <= 5.0)
 }
 
 /// Luma, ITU-R BT.601, 0–255.
@@ -272,12 +318,9 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
             let l = luma(px);
             n += 1;
             sum_l += l;
-            if px.iter().any(|&c| c >= 250) {
-                hi += 1;
-            }
-            if l <= 5.0 {
-                lo += 1;
-            }
+            let (high, low) = clipped(px);
+            hi += u64::from(high);
+            lo += u64::from(low);
             if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
                 let lap = 4.0 * l - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1);
                 lap_n += 1;
@@ -310,12 +353,9 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     for (x, y) in zone.iter_pixels() {
         let px = image.get_pixel(x, y).0;
         n += 1;
-        if px.iter().any(|&c| c >= 250) {
-            hi += 1;
-        }
-        if luma(&px) <= 5.0 {
-            lo += 1;
-        }
+        let (high, low) = clipped(&px);
+        hi += u64::from(high);
+        lo += u64::from(low);
     }
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let (high, low) = (frac(hi), frac(lo));
@@ -348,7 +388,7 @@ fn skin_colour(image: &RgbImage, zones: &[ZoneMask]) -> (f64, f64) {
     let (mut chroma, mut b) = (Vec::new(), Vec::new());
     for (x, y) in zones.iter().flat_map(|z| z.iter_pixels()).step_by(step) {
         let p = image.get_pixel(x, y).0;
-        if p.iter().any(|&c| c >= 250) || p.iter().all(|&c| c <= 5) {
+        if clipped(&p) != (false, false) {
             continue;
         }
         let [r, g, bl] = p.map(|c| lut[usize::from(c)]);

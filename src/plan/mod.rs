@@ -19,34 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const DISCLAIMER: &str =
     "This plan supports, and does not replace, the treating clinician's judgement: check every number against the patient's history and examination.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Concern {
-    Pores,
-    Pigmentation,
-    AcneScars,
-}
-
-impl Concern {
-    /// As the rationale writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Concern::Pores => "pores",
-            Concern::Pigmentation => "pigmentation",
-            Concern::AcneScars => "acne scars",
-        }
-    }
-
-    /// The record's key for this concern (and the first part of its metric
-    /// names, e.g. `acne_scars.face.severity`).
-    pub fn key(self) -> &'static str {
-        match self {
-            Concern::Pores => "pores",
-            Concern::Pigmentation => "pigmentation",
-            Concern::AcneScars => "acne_scars",
-        }
-    }
-}
+pub use crate::quality::Concern;
 
 /// Why a number is what it is: the protocol rule and the measured value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -160,9 +160,8 @@ pub struct SessionPhoto {
     /// This photo's own scale estimate, px/mm, before the session's were
     /// combined; null when it gave none.
     pub own_px_per_mm: Option<f64>,
-    /// The concerns read from this photo (`pores`, `pigmentation`,
-    /// `acne_scars`).
-    pub read_for: Vec<String>,
+    /// The concerns read from this photo.
+    pub read_for: Vec<crate::quality::Concern>,
     /// Why this photo could not be used, when it could not.
     pub error: Option<String>,
 }
