@@ -159,15 +159,26 @@ impl VerifiedModels {
             .unwrap_or(&[])
     }
 
-    /// One ONNX Runtime session for `name`, built from the verified bytes
-    /// (never re-read from disk, so the checked file is the one that runs).
+    /// One single-threaded ONNX Runtime session for `name`, built from the
+    /// verified bytes (never re-read from disk, so the checked file is the
+    /// one that runs).
     pub fn session(
         &self,
         name: ModelName,
         device: Device,
     ) -> Result<(Session, Device), SetupError> {
+        self.session_on_threads(name, device, 1)
+    }
+
+    /// [`Self::session`] running each model call on `threads` threads.
+    pub fn session_on_threads(
+        &self,
+        name: ModelName,
+        device: Device,
+        threads: usize,
+    ) -> Result<(Session, Device), SetupError> {
         let env = runtime::init()?;
-        runtime::session_from_bytes(env, self.bytes(name), device).map_err(|e| {
+        runtime::session_from_bytes(env, self.bytes(name), device, threads).map_err(|e| {
             SetupError::ModelLoad {
                 name: name.as_str().into(),
                 reason: e.to_string(),

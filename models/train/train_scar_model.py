@@ -96,7 +96,7 @@ def validate(params, x, y):
 def export(params, path: Path):
     from onnx import helper
 
-    nodes, inits, logits = common.graph_nodes(params, DILATIONS)
+    nodes, inits, logits = common.graph_nodes([params], DILATIONS)
     nodes.append(helper.make_node("Split", [logits], ["scar_logit", "depth_raw"], axis=1))
     nodes.append(helper.make_node("Sigmoid", ["scar_logit"], ["scar"]))
     nodes.append(helper.make_node("Relu", ["depth_raw"], ["depth_mm"]))
@@ -152,7 +152,8 @@ def main():
                    "data": "datasets/synth_scars.py (synthetic, physically rendered, generated)",
                    "seed": args.seed, "train_patches": args.train, "steps": args.steps, "batch": args.batch,
                    "requirements": "models/train/requirements.txt"},
-        "made_by": "JAX 0.10.2 on CPU; ONNX graph written with onnx.helper (opset 17) and checked against JAX with onnxruntime",
+        "made_by": "JAX 0.10.2 on CPU; ONNX graph written with onnx.helper (opset 17) by train_skin_models.graph_nodes "
+                   "(layers stacked for the CPU kernels) and checked against JAX with onnxruntime",
         "inputs": [{"name": "image", "shape": [1, 3, "height", "width"]}],
         "outputs": [{"name": "scar", "shape": [1, 1, "height", "width"]},
                     {"name": "depth_mm", "shape": [1, 1, "height", "width"]}],

@@ -209,17 +209,37 @@ fn sample_level<P: Level>(
 {
     let (w, h) = (img.width() as i32, img.height() as i32);
     let raw = img.as_raw();
+    // Index coordinate at level k (pixel centres sit at +0.5): whole part
+    // and fraction.
+    let split = |c: f32| {
+        let s = c * f - 0.5;
+        let i = s.floor();
+        (i as i32, s - i)
+    };
+    // An axis-aligned map (every zone patch) takes its columns' and rows'
+    // coordinates from two short tables instead of two floors per pixel.
+    let axis_aligned = map.b == 0.0 && map.c == 0.0;
+    let columns: Vec<(i32, f32)> = if axis_aligned {
+        (0..width)
+            .map(|u| split(map.apply(u as f32, 0.0).0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for v in 0..height {
+        let row = if axis_aligned {
+            Some(split(map.apply(0.0, v as f32).1))
+        } else {
+            None
+        };
         for u in 0..width {
-            let (x, y) = map.apply(u as f32, v as f32);
-            // Index coordinates at level k (pixel centres sit at +0.5).
-            let xs = x * f - 0.5;
-            let ys = y * f - 0.5;
-            let x0 = xs.floor();
-            let y0 = ys.floor();
-            let fx = xs - x0;
-            let fy = ys - y0;
-            let (x0, y0) = (x0 as i32, y0 as i32);
+            let ((x0, fx), (y0, fy)) = match row {
+                Some(r) => (columns[u as usize], r),
+                None => {
+                    let (x, y) = map.apply(u as f32, v as f32);
+                    (split(x), split(y))
+                }
+            };
             let o = ((v * width + u) * 3) as usize;
             let mut acc = [0.0f32; 3];
             for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {

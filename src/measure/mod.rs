@@ -472,8 +472,9 @@ fn measure_pores(
                 continue;
             }
         };
-        let prob = segment::probability(&mut models.pores, &patch, pores::REFERENCE)
-            .map_err(run_error("pore model"))?;
+        let prob =
+            segment::probability_tiled(&mut models.pores, &patch, pores::REFERENCE, pores::TILING)
+                .map_err(run_error("pore model"))?;
         let comps = segment::components(
             &prob,
             &patch.mask,

@@ -13,6 +13,15 @@ pub const CANONICAL_PX_PER_MM: f64 = 16.0;
 pub const REFERENCE: super::segment::Reference = super::segment::Reference::Median;
 /// Model probability above which a pixel is pore.
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
+/// The pore model over a zone: bands of 160 rows, tiles up to 320 pixels
+/// wide, each with a 16-pixel halo. The network
+/// sees 14 pixels to each side (3x3 at full resolution, a stride-2 3x3 and
+/// three 3x3 dilated 1, 2, 2 at half resolution, then 3x3 at full), so a
+/// 16-pixel halo gives the whole-zone output exactly.
+pub const TILING: super::segment::Tiling = match super::segment::Tiling::new(160, 320, 16) {
+    Some(t) => t,
+    None => panic!("tile sizes must be even"),
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PoreMetrics {

@@ -107,20 +107,22 @@ impl CanonicalPatch {
         let mut rgb = vec![0.0f32; (width * height * 3) as usize];
         pyramid.sample(&map, width, height, &mut rgb);
         let mut mask = vec![false; (width * height) as usize];
+        // The zone-mask column and row under each canonical pixel (the map
+        // is axis-aligned), `None` outside it.
+        let under = |c: f32, origin: u32, len: u32| {
+            let m = c.floor() as i64 - i64::from(origin);
+            (m >= 0 && m < i64::from(len)).then_some(m as u32)
+        };
+        let columns: Vec<Option<u32>> = (0..width)
+            .map(|u| under(map.apply(u as f32, 0.0).0, zone.x0, zone.mask.width()))
+            .collect();
         for v in 0..height {
-            for u in 0..width {
-                let (x, y) = map.apply(u as f32, v as f32);
-                let (mx, my) = (
-                    x.floor() as i64 - i64::from(zone.x0),
-                    y.floor() as i64 - i64::from(zone.y0),
-                );
-                if mx >= 0
-                    && my >= 0
-                    && (mx as u32) < zone.mask.width()
-                    && (my as u32) < zone.mask.height()
-                {
-                    mask[(v * width + u) as usize] =
-                        zone.mask.get_pixel(mx as u32, my as u32).0[0] > 0;
+            let Some(my) = under(map.apply(0.0, v as f32).1, zone.y0, zone.mask.height()) else {
+                continue;
+            };
+            for (u, mx) in columns.iter().enumerate() {
+                if let Some(mx) = *mx {
+                    mask[v as usize * width as usize + u] = zone.mask.get_pixel(mx, my).0[0] > 0;
                 }
             }
         }
@@ -294,6 +296,102 @@ fn run_on<const N: usize>(
         *o = outputs[name].try_extract_tensor::<f32>()?.1.to_vec();
     }
     Ok(out)
+}
+
+/// How a model is run over a large patch: in bands of `band` rows, each
+/// cut to the columns that hold measured pixels and split into tiles at
+/// most `width` wide (tiles without a measured pixel skipped), each read
+/// with `halo` pixels of context on every side that has any. With the halo at least the network's receptive radius and
+/// tile origins even (the network halves the resolution once), every output
+/// pixel equals the whole-patch run's; the columns and bands left out hold
+/// no measured pixel (components only count measured pixels). Small tiles
+/// also keep the network's activations in cache (docs/performance.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    band: usize,
+    width: usize,
+    halo: usize,
+}
+
+impl Tiling {
+    /// `None` unless all three are even and the band and width not empty.
+    pub const fn new(band: usize, width: usize, halo: usize) -> Option<Self> {
+        if band == 0 || width == 0 || band % 2 != 0 || width % 2 != 0 || halo % 2 != 0 {
+            None
+        } else {
+            Some(Self { band, width, halo })
+        }
+    }
+
+    /// The cores of the tiles covering `mask` (`w` wide): (x0, y0, x1, y1),
+    /// ends exclusive, starts even.
+    fn cores(&self, mask: &[bool], w: usize, h: usize) -> Vec<(usize, usize, usize, usize)> {
+        let mut out = Vec::new();
+        for y0 in (0..h).step_by(self.band) {
+            let y1 = (y0 + self.band).min(h);
+            let (mut lo, mut hi) = (w, 0);
+            for y in y0..y1 {
+                let row = &mask[y * w..(y + 1) * w];
+                if let Some(first) = row.iter().position(|&m| m) {
+                    lo = lo.min(first);
+                    hi = hi.max(row.iter().rposition(|&m| m).map_or(first, |l| l) + 1);
+                }
+            }
+            if lo >= hi {
+                continue;
+            }
+            let lo = lo - lo % 2;
+            let hi = (hi + hi % 2).min(w);
+            let tiles = (hi - lo).div_ceil(self.width);
+            // Equal even widths, so no tile is a sliver.
+            let step = ((hi - lo).div_ceil(tiles) + 1) & !1;
+            for x0 in (lo..hi).step_by(step) {
+                let x1 = (x0 + step).min(hi);
+                if (y0..y1).any(|y| mask[y * w + x0..y * w + x1].contains(&true)) {
+                    out.push((x0, y0, x1, y1));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Runs a segmentation model tile by tile (see [`Tiling`]); pixels outside
+/// every tile get probability 0.
+pub fn probability_tiled(
+    session: &mut Session,
+    patch: &CanonicalPatch,
+    reference: Reference,
+    tiling: Tiling,
+) -> ort::Result<Vec<f32>> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let halo = tiling.halo;
+    let input = patch.model_input(reference);
+    let plane = w * h;
+    let mut prob = vec![0.0f32; plane];
+    let mut tile = Vec::new();
+    for (cx0, cy0, cx1, cy1) in tiling.cores(&patch.mask, w, h) {
+        let (x0, y0) = (cx0.saturating_sub(halo), cy0.saturating_sub(halo));
+        let (x1, y1) = ((cx1 + halo).min(w), (cy1 + halo).min(h));
+        let (tw, th) = (x1 - x0, y1 - y0);
+        tile.clear();
+        for ch in 0..3 {
+            for y in y0..y1 {
+                let row = ch * plane + y * w;
+                tile.extend_from_slice(&input[row + x0..row + x1]);
+            }
+        }
+        let outputs = session.run(ort::inputs![TensorRef::from_array_view((
+            [1usize, 3, th, tw],
+            tile.as_slice()
+        ))?])?;
+        let out = outputs["prob"].try_extract_tensor::<f32>()?.1;
+        for y in cy0..cy1 {
+            let from = (y - y0) * tw + (cx0 - x0);
+            prob[y * w + cx0..y * w + cx1].copy_from_slice(&out[from..from + (cx1 - cx0)]);
+        }
+    }
+    Ok(prob)
 }
 
 /// One connected finding, in canonical pixels.
@@ -490,6 +588,95 @@ mod tests {
                 ty: 0.0,
             },
         }
+    }
+
+    /// A `w`×`h` patch of mottled skin with pore-like dark dots, measured
+    /// inside an ellipse: a zone-like shape that leaves its corners out.
+    fn textured_ellipse(w: u32, h: u32) -> CanonicalPatch {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 1000) as f32 / 1000.0
+        };
+        let (mut rgb, mut mask) = (Vec::new(), Vec::new());
+        for y in 0..h {
+            for x in 0..w {
+                let dot = (x % 23 < 4 && y % 19 < 4) as u8 as f32;
+                let v = 150.0 + 20.0 * noise() - 60.0 * dot;
+                rgb.extend([v, v * 0.8, v * 0.7]);
+                let (dx, dy) = (
+                    (x as f32 - w as f32 / 2.0) / (w as f32 / 2.0),
+                    (y as f32 - h as f32 / 2.0) / (h as f32 / 2.0),
+                );
+                mask.push(dx * dx + dy * dy < 0.9);
+            }
+        }
+        let mut p = strip(&[0.0]);
+        (p.width, p.height, p.rgb, p.zone, p.mask) = (w, h, rgb, mask.clone(), mask);
+        p
+    }
+
+    #[test]
+    fn tiles_cover_every_measured_pixel_from_even_origins() {
+        let p = textured_ellipse(700, 450);
+        let tiling = Tiling::new(160, 320, 16).unwrap();
+        let (w, h) = (700usize, 450usize);
+        let cores = tiling.cores(&p.mask, w, h);
+        let mut covered = vec![false; w * h];
+        for &(x0, y0, x1, y1) in &cores {
+            assert!(x0 % 2 == 0 && y0 % 2 == 0 && x1 <= w && y1 <= h && x1 - x0 <= 320);
+            for y in y0..y1 {
+                covered[y * w + x0..y * w + x1].fill(true);
+            }
+        }
+        assert!(p.mask.iter().zip(&covered).all(|(&m, &c)| !m || c));
+        // The ellipse's corners are left out.
+        assert!(
+            cores
+                .iter()
+                .map(|c| (c.2 - c.0) * (c.3 - c.1))
+                .sum::<usize>()
+                < w * h
+        );
+        assert!(Tiling::new(160, 321, 16).is_none() && Tiling::new(160, 320, 15).is_none());
+    }
+
+    /// Tiled, the pore model gives the whole-zone output at every measured
+    /// pixel (the halo covers its receptive field).
+    #[test]
+    fn the_tiled_pore_model_matches_the_whole_zone_run() {
+        let dir = crate::models::locate_dir(None).expect("models/");
+        let models = crate::models::VerifiedModels::load(
+            &dir,
+            &[crate::models::ModelName::PoreSegmentation],
+        )
+        .expect("pore model");
+        let (mut session, _) = models
+            .session(
+                crate::models::ModelName::PoreSegmentation,
+                crate::runtime::Device::Cpu,
+            )
+            .expect("session");
+        let p = textured_ellipse(700, 450);
+        let whole = probability(&mut session, &p, Reference::Median).unwrap();
+        let tiled = probability_tiled(
+            &mut session,
+            &p,
+            Reference::Median,
+            super::super::pores::TILING,
+        )
+        .unwrap();
+        let worst = (0..whole.len())
+            .filter(|&i| p.mask[i])
+            .map(|i| (whole[i] - tiled[i]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "tiled differs by {worst}");
+        assert!(
+            whole.iter().zip(&p.mask).any(|(&v, &m)| m && v > 0.5),
+            "the dots are found"
+        );
     }
 
     #[test]
