@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod face;
 pub mod ingest;
 pub mod measure;
+pub mod memory;
 pub mod merge;
 pub mod models;
 pub mod pipeline;

@@ -227,6 +227,11 @@ struct AnalyzeArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = 100)]
     max_megapixels: u64,
+    /// Peak memory target for the whole run, MiB: a worker waits rather
+    /// than start a photo that would not fit beside those in progress (a
+    /// photo larger than the budget runs alone). 0: no limit.
+    #[arg(long, value_name = "MIB", default_value_t = dermascore::memory::DEFAULT_BUDGET_MIB)]
+    memory_budget: u64,
 }
 
 fn main() -> ExitCode {
@@ -873,6 +878,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             max_pixels: args.max_megapixels.saturating_mul(1_000_000),
             ..DecodeLimits::default()
         },
+        memory_budget_mib: (args.memory_budget > 0).then_some(args.memory_budget),
         models_dir: args.models.clone(),
         output_dir: args.out.clone(),
         overlays: args.overlays,

@@ -7,6 +7,7 @@ use crate::face::warp::Pyramid;
 use crate::face::{self, FaceGeometry, FaceModels};
 use crate::ingest::{self, DecodeLimits, InputInfo, InputItem, Photo};
 use crate::measure::{self, Measurements, SkinModels};
+use crate::memory;
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::quality::{self, Thresholds};
 use crate::report::{
@@ -45,6 +46,9 @@ pub struct Options {
     pub patch: Option<PatchOptions>,
     /// Replace patient ids by keyed hashes everywhere in the output.
     pub pseudonymiser: Option<std::sync::Arc<crate::report::pseudonym::Pseudonymiser>>,
+    /// A batch's peak memory target, MiB ([`crate::memory`]); `None`: no
+    /// limit beyond the worker count.
+    pub memory_budget_mib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -872,17 +876,52 @@ impl Analyzer {
                 path: PathBuf::new(),
                 reason: format!("thread pool: {e}"),
             })?;
+        let budget = self.options.memory_budget_mib.map(|mib| {
+            // What the process holds already, and each further worker's
+            // sessions, are not the photos'.
+            let own = memory::resident_bytes().unwrap_or(0)
+                + (threads.max(1) as u64 - 1) * memory::PER_WORKER_BYTES;
+            (mib << 20, memory::Budget::new((mib << 20).saturating_sub(own)))
+        });
         Ok(pool.install(|| {
             items
                 .par_iter()
                 .map(|(i, item)| {
+                    let reservation = budget.as_ref().map(|(limit, b)| {
+                        let bytes = item_bytes(item);
+                        if bytes > *limit {
+                            eprintln!(
+                                "note: {} needs about {} MiB, more than the {} MiB memory budget: analysed alone",
+                                self.record_path(item),
+                                bytes >> 20,
+                                limit >> 20
+                            );
+                        }
+                        b.reserve(bytes)
+                    });
                     let r = self.analyze(*i, item);
+                    drop(reservation);
                     on_done(&r);
                     r
                 })
                 .collect()
         }))
     }
+}
+
+/// The memory analysing `item` needs: all its photos' (a capture set's are
+/// held at once).
+fn item_bytes(item: &InputItem) -> u64 {
+    let mut paths = vec![item.path.as_path()];
+    if let Some(s) = &item.session {
+        paths.extend(s.members.iter().map(|m| m.path.as_path()));
+    }
+    if let Some(c) = &item.capture {
+        paths.extend(c.photos.iter().map(|p| p.path.as_path()));
+    }
+    paths.sort();
+    paths.dedup();
+    paths.into_iter().map(memory::photo_bytes).sum()
 }
 
 fn build_sessions(

@@ -7,16 +7,29 @@
 //! claims more pixels than the file's bytes could encode is refused before
 //! anything is allocated.
 
+use super::{Photo, Rgb16Image};
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageBuffer};
+use image::{ColorType, DynamicImage, ImageBuffer, RgbImage};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 
-/// What a strict decoder gives back.
+/// What a strict decoder gives back: the photo as stored (before its
+/// orientation is applied) and its colour layout as stored.
 pub struct Decoded {
-    pub image: DynamicImage,
+    pub photo: Photo,
+    pub colour: ColorType,
     pub orientation: Orientation,
+}
+
+impl Decoded {
+    fn of(image: DynamicImage, orientation: Orientation) -> Self {
+        Self {
+            colour: image.color(),
+            photo: Photo::from_decoded(image),
+            orientation,
+        }
+    }
 }
 
 /// Why a file was not decoded.
@@ -105,7 +118,7 @@ pub fn jpeg(bytes: &[u8]) -> Result<Decoded, Refusal> {
         ImageBuffer::from_raw(w, h, data).map(DynamicImage::ImageRgb8)
     }
     .ok_or_else(|| Refusal::Corrupt("JPEG decoded to fewer pixels than its header".into()))?;
-    Ok(Decoded { image, orientation })
+    Ok(Decoded::of(image, orientation))
 }
 
 /// Decodes a PNG with its CRCs and zlib checksums verified, reading to its
@@ -133,6 +146,9 @@ pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
         .as_deref()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
+    if !reader.info().interlaced {
+        return png_rows(reader, orientation);
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| Refusal::Implausible(format!("{w}x{h} does not fit in memory")))?;
@@ -162,7 +178,92 @@ pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
         (Indexed, _) => None,
     }
     .ok_or_else(|| Refusal::Corrupt(format!("PNG decoded to an unexpected layout {colour:?}")))?;
-    Ok(Decoded { image, orientation })
+    Ok(Decoded::of(image, orientation))
+}
+
+/// A progressive (non-interlaced) PNG read row by row straight into the
+/// photo's own buffers: the file's whole raw image (8 bytes a pixel for
+/// 16-bit RGBA: 800 MB at 100 MP) and its conversions are never held at
+/// once. Same values as `Photo::from_decoded` on the whole image (alpha
+/// dropped, grey copied to RGB, 16-bit rounded to 8 as the image crate
+/// does).
+fn png_rows(
+    mut reader: png::Reader<std::io::Cursor<&[u8]>>,
+    orientation: Orientation,
+) -> Result<Decoded, Refusal> {
+    use png::ColorType as P;
+    let corrupt = |e: png::DecodingError| Refusal::Corrupt(format!("PNG data is corrupt: {e}"));
+    let (w, h) = (reader.info().width, reader.info().height);
+    let (kind, depth) = reader.output_color_type();
+    let deep = depth == png::BitDepth::Sixteen;
+    let (samples, colour) = match (kind, deep) {
+        (P::Grayscale, false) => (1, ColorType::L8),
+        (P::GrayscaleAlpha, false) => (2, ColorType::La8),
+        (P::Rgb, false) => (3, ColorType::Rgb8),
+        (P::Rgba, false) => (4, ColorType::Rgba8),
+        (P::Grayscale, true) => (1, ColorType::L16),
+        (P::GrayscaleAlpha, true) => (2, ColorType::La16),
+        (P::Rgb, true) => (3, ColorType::Rgb16),
+        (P::Rgba, true) => (4, ColorType::Rgba16),
+        (P::Indexed, _) => {
+            return Err(Refusal::Corrupt(
+                "PNG decoded to an unexpected layout Indexed".into(),
+            ))
+        }
+    };
+    // Which stored sample each of R, G, B is.
+    let pick: [usize; 3] = if samples < 3 { [0, 0, 0] } else { [0, 1, 2] };
+    let bytes = if deep { 2 } else { 1 };
+    let row_len = w as usize * 3;
+    let mut rgb = vec![0u8; row_len * h as usize];
+    let mut wide = if deep {
+        vec![0u16; row_len * h as usize]
+    } else {
+        Vec::new()
+    };
+    let mut y = 0usize;
+    while let Some(row) = reader.next_row().map_err(corrupt)? {
+        let data = row.data();
+        if y >= h as usize || data.len() < w as usize * samples * bytes {
+            return Err(Refusal::Corrupt("PNG rows do not match its header".into()));
+        }
+        let out8 = &mut rgb[y * row_len..(y + 1) * row_len];
+        if deep {
+            let out16 = &mut wide[y * row_len..(y + 1) * row_len];
+            for (x, px) in data.chunks_exact(samples * 2).take(w as usize).enumerate() {
+                for (c, &k) in pick.iter().enumerate() {
+                    let v = u16::from_be_bytes([px[2 * k], px[2 * k + 1]]);
+                    out16[x * 3 + c] = v;
+                    out8[x * 3 + c] = ((u32::from(v) + 128) / 257) as u8;
+                }
+            }
+        } else {
+            for (x, px) in data.chunks_exact(samples).take(w as usize).enumerate() {
+                for (c, &k) in pick.iter().enumerate() {
+                    out8[x * 3 + c] = px[k];
+                }
+            }
+        }
+        y += 1;
+    }
+    reader.finish().map_err(corrupt)?;
+    if y != h as usize {
+        return Err(Refusal::Corrupt(format!("PNG has {y} of its {h} rows")));
+    }
+    let short = || Refusal::Corrupt("PNG decoded to fewer pixels than its header".into());
+    let photo = Photo {
+        rgb: RgbImage::from_raw(w, h, rgb).ok_or_else(short)?,
+        deep: if deep {
+            Some(Rgb16Image::from_raw(w, h, wide).ok_or_else(short)?)
+        } else {
+            None
+        },
+    };
+    Ok(Decoded {
+        photo,
+        colour,
+        orientation,
+    })
 }
 
 /// A small JPEG with texture in every channel, for the decoding tests.
@@ -188,11 +289,43 @@ pub(crate) fn test_jpeg(w: u32, h: u32) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// Row by row, a PNG of every layout gives what decoding it whole and
+    /// converting gives.
+    #[test]
+    fn png_rows_match_the_whole_image_conversion() {
+        let (w, h) = (37u32, 11u32);
+        let value = |x: u32, y: u32, c: u32| ((x * 1777 + y * 911 + c * 20_011) % 65_536) as u16;
+        let deep = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(w, h, |x, y| {
+            image::Rgba([0, 1, 2, 3].map(|c| value(x, y, c)))
+        });
+        let whole = DynamicImage::ImageRgba16(deep);
+        for layout in [
+            whole.clone(),
+            DynamicImage::ImageRgb16(whole.to_rgb16()),
+            DynamicImage::ImageLumaA16(whole.to_luma_alpha16()),
+            DynamicImage::ImageLuma16(whole.to_luma16()),
+            DynamicImage::ImageRgba8(whole.to_rgba8()),
+            DynamicImage::ImageRgb8(whole.to_rgb8()),
+            DynamicImage::ImageLuma8(whole.to_luma8()),
+            DynamicImage::ImageLumaA8(whole.to_luma_alpha8()),
+        ] {
+            let mut bytes = Vec::new();
+            layout
+                .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+                .unwrap();
+            let d = png(&bytes).unwrap();
+            let want = Photo::from_decoded(image::load_from_memory(&bytes).unwrap());
+            assert_eq!(d.colour, layout.color());
+            assert_eq!(d.photo.rgb, want.rgb, "{:?}", layout.color());
+            assert_eq!(d.photo.deep, want.deep, "{:?}", layout.color());
+        }
+    }
+
     #[test]
     fn an_intact_jpeg_decodes_and_a_cut_one_is_refused() {
         let bytes = test_jpeg(96, 80);
         let d = jpeg(&bytes).unwrap();
-        assert_eq!((d.image.width(), d.image.height()), (96, 80));
+        assert_eq!(d.photo.rgb.dimensions(), (96, 80));
         // Cut half the scan and close the file again with an end marker.
         let mut cut = bytes[..bytes.len() / 2].to_vec();
         cut.extend_from_slice(&[0xff, 0xd9]);

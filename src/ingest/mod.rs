@@ -571,6 +571,23 @@ impl Photo {
     }
 }
 
+impl Photo {
+    /// Upright: the EXIF orientation applied to both depths.
+    pub fn oriented(self, orientation: image::metadata::Orientation) -> Self {
+        let mut rgb = DynamicImage::ImageRgb8(self.rgb);
+        rgb.apply_orientation(orientation);
+        let deep = self.deep.map(|d| {
+            let mut d = DynamicImage::ImageRgb16(d);
+            d.apply_orientation(orientation);
+            d.into_rgb16()
+        });
+        Self {
+            rgb: rgb.into_rgb8(),
+            deep,
+        }
+    }
+}
+
 impl From<RgbImage> for Photo {
     fn from(rgb: RgbImage) -> Self {
         Self { rgb, deep: None }
@@ -710,8 +727,8 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
         image::ImageFormat::Png => Some(decode::png(&bytes)),
         _ => None,
     };
-    let (mut image, orientation) = match strict {
-        Some(Ok(d)) => (d.image, d.orientation),
+    let (photo, colour, orientation) = match strict {
+        Some(Ok(d)) => (d.photo, d.colour, d.orientation),
         Some(Err(decode::Refusal::Implausible(m))) => return fail(ErrorCode::TooLarge, m),
         Some(Err(decode::Refusal::Header(m) | decode::Refusal::Corrupt(m))) => {
             return fail(ErrorCode::CorruptImage, m)
@@ -734,7 +751,10 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
                 .orientation()
                 .unwrap_or(image::metadata::Orientation::NoTransforms);
             match DynamicImage::from_decoder(decoder) {
-                Ok(i) => (i, orientation),
+                Ok(i) => {
+                    let colour = i.color();
+                    (Photo::from_decoded(i), colour, orientation)
+                }
                 Err(e) => {
                     return fail(
                         ErrorCode::CorruptImage,
@@ -744,8 +764,8 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             }
         }
     };
-    info.color = Some(format!("{:?}", image.color()).to_ascii_lowercase());
-    let (w, h) = (image.width(), image.height());
+    info.color = Some(format!("{colour:?}").to_ascii_lowercase());
+    let (w, h) = photo.rgb.dimensions();
     if w.min(h) < limits.min_side {
         return fail(
             ErrorCode::TooSmall,
@@ -755,11 +775,11 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             ),
         );
     }
-    image.apply_orientation(orientation);
+    let photo = photo.oriented(orientation);
     info.exif_orientation = Some(orientation.to_exif());
-    info.width = Some(image.width());
-    info.height = Some(image.height());
-    Ok(Photo::from_decoded(image))
+    info.width = Some(photo.rgb.width());
+    info.height = Some(photo.rgb.height());
+    Ok(photo)
 }
 
 /// Width and height from a PNG's IHDR, which the format requires first.
