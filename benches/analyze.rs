@@ -302,7 +302,9 @@ fn main() {
         spread(&plain_ratios, 2),
         verdict(median(plain_ratios.clone()) <= RATIO_TARGET)
     );
-    println!("peak memory, MiB (run summary of the release binary), target <= {MEMORY_TARGET_MIB:.0}:");
+    println!(
+        "peak memory, MiB (run summary of the release binary), target <= {MEMORY_TARGET_MIB:.0}:"
+    );
     let show = |m: Option<f64>| {
         m.map_or("n/a".to_string(), |v| {
             format!("{v:.0} ({})", verdict(v <= MEMORY_TARGET_MIB))
@@ -318,7 +320,10 @@ fn main() {
         show(png_mem[0]),
         show(png_mem[1])
     );
-    println!("  40 x 12 MP JPEG:                                -j 2 {}", show(jpeg_mem));
+    println!(
+        "  40 x 12 MP JPEG:                                -j 2 {}",
+        show(jpeg_mem)
+    );
 
     let json = serde_json::json!({
         "pores_ms": {

@@ -881,7 +881,10 @@ impl Analyzer {
             // sessions, are not the photos'.
             let own = memory::resident_bytes().unwrap_or(0)
                 + (threads.max(1) as u64 - 1) * memory::PER_WORKER_BYTES;
-            (mib << 20, memory::Budget::new((mib << 20).saturating_sub(own)))
+            (
+                mib << 20,
+                memory::Budget::new((mib << 20).saturating_sub(own)),
+            )
         });
         Ok(pool.install(|| {
             items

@@ -311,7 +311,10 @@ mod tests {
         ] {
             let mut bytes = Vec::new();
             layout
-                .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+                .write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )
                 .unwrap();
             let d = png(&bytes).unwrap();
             let want = Photo::from_decoded(image::load_from_memory(&bytes).unwrap());
