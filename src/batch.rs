@@ -159,7 +159,7 @@ pub fn run(
             0.0
         },
         mean_image_ms: records.iter().map(|r| r.timing.total_ms).sum::<f64>() / new_records as f64,
-        peak_memory_mb: pipeline::peak_memory_mb(),
+        peak_memory_mb: crate::memory::peak_mib(),
         working_directory: opts
             .working_directory
             .as_ref()

@@ -738,7 +738,7 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
         result.arms.len(),
         result.timepoints.len(),
         result.rows.len(),
-        dermascore::pipeline::peak_memory_mb().unwrap_or(f64::NAN)
+        dermascore::memory::peak_mib().unwrap_or(f64::NAN)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -761,7 +761,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         files.len(),
         merged.images,
         merged.missing,
-        dermascore::pipeline::peak_memory_mb().unwrap_or(f64::NAN)
+        dermascore::memory::peak_mib().unwrap_or(f64::NAN)
     );
     Ok(if merged.complete() {
         ExitCode::SUCCESS

@@ -13,7 +13,9 @@ const MIB: u64 = 1 << 20;
 /// What one analysis needs beyond its pixels (zone patches at the pore
 /// resolution are bounded by the face, not the photo): measured 30–40 MiB.
 const PER_PHOTO_BYTES: u64 = 40 * MIB;
-/// What each worker's own ONNX Runtime sessions hold, MiB.
+/// What each further worker's own ONNX Runtime sessions hold (an
+/// estimate: eight clinic captures peaked 90 MiB higher on two workers than
+/// on one, their photos' overlap included).
 pub const PER_WORKER_BYTES: u64 = 30 * MIB;
 
 /// The memory an analysis of the photo at `path` will hold at its peak,
@@ -87,10 +89,19 @@ impl Drop for Reservation<'_> {
 
 /// Resident memory now, from /proc (Linux); `None` where unavailable.
 pub fn resident_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Peak resident memory so far, MiB (Linux); `None` where unavailable.
+pub fn peak_mib() -> Option<f64> {
+    status_kib("VmHWM:").map(|kib| kib as f64 / 1024.0)
+}
+
+/// A `/proc/self/status` figure given in kB.
+fn status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

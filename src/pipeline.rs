@@ -1215,11 +1215,3 @@ impl InputList {
         }
     }
 }
-
-/// Peak resident set size from /proc (Linux); `None` where unavailable.
-pub fn peak_memory_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}

@@ -569,9 +569,7 @@ impl Photo {
             image.into_rgb8().into()
         }
     }
-}
 
-impl Photo {
     /// Upright: the EXIF orientation applied to both depths.
     pub fn oriented(self, orientation: image::metadata::Orientation) -> Self {
         let mut rgb = DynamicImage::ImageRgb8(self.rgb);

@@ -301,11 +301,12 @@ fn run_on<const N: usize>(
 /// How a model is run over a large patch: in bands of `band` rows, each
 /// cut to the columns that hold measured pixels and split into tiles at
 /// most `width` wide (tiles without a measured pixel skipped), each read
-/// with `halo` pixels of context on every side that has any. With the halo at least the network's receptive radius and
-/// tile origins even (the network halves the resolution once), every output
-/// pixel equals the whole-patch run's; the columns and bands left out hold
-/// no measured pixel (components only count measured pixels). Small tiles
-/// also keep the network's activations in cache (docs/performance.md).
+/// with `halo` pixels of context on every side that has any. With the halo
+/// at least the network's receptive radius and tile origins even (the
+/// network halves the resolution once), every output pixel equals the
+/// whole-patch run's; what is left out holds no measured pixel (components
+/// only count measured pixels). Small tiles also keep the network's
+/// activations in cache (docs/performance.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
     band: usize,
@@ -334,7 +335,7 @@ impl Tiling {
                 let row = &mask[y * w..(y + 1) * w];
                 if let Some(first) = row.iter().position(|&m| m) {
                     lo = lo.min(first);
-                    hi = hi.max(row.iter().rposition(|&m| m).map_or(first, |l| l) + 1);
+                    hi = hi.max(row.iter().rposition(|&m| m).unwrap_or(first) + 1);
                 }
             }
             if lo >= hi {
