@@ -24,6 +24,7 @@ pub mod quality;
 pub mod report;
 pub mod runtime;
 pub mod scale;
+pub mod schemas;
 pub mod score;
 pub mod session;
 pub mod srgb;

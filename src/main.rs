@@ -31,8 +31,12 @@ struct Cli {
 enum Command {
     /// Analyse photos and write one JSON record per photo, then a summary.
     Analyze(AnalyzeArgs),
-    /// Print the JSON Schema of the results records.
-    Schema,
+    /// Print the JSON Schema of an output: results (default), plan,
+    /// compare, cohort or mdc.
+    Schema {
+        #[arg(default_value = "results", value_parser = clap::builder::PossibleValuesParser::new(dermascore::schemas::OUTPUTS))]
+        output: String,
+    },
     /// Print the default treatment protocol (TOML); pass an edited copy with --protocol.
     Protocol,
     /// Microneedling plans from results files.
@@ -238,7 +242,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
-        Command::Schema => schema(),
+        Command::Schema { output } => schema(&output),
         Command::Evaluate(args) => evaluate(args),
         Command::Merge(args) => merge(args),
         Command::Cohort(args) => cohort(args),
@@ -261,8 +265,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn schema() -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&report::json_schema())?);
+fn schema(output: &str) -> anyhow::Result<ExitCode> {
+    let schema =
+        dermascore::schemas::of(output).with_context(|| format!("no schema for {output}"))?;
+    println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -394,7 +400,13 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let mut lines = Vec::new();
     for r in &records {
         if let Some(p) = planning.plan_for(r) {
-            let line = serde_json::json!({"type": "plan", "schema_version": dermascore::SCHEMA_VERSION, "input": r.input.path, "subject": r.subject, "plan": p});
+            let line = dermascore::plan::PlanLine {
+                kind: dermascore::plan::PlanLineType::Plan,
+                schema_version: dermascore::SCHEMA_VERSION.into(),
+                input: r.input.path.clone(),
+                subject: r.subject.clone(),
+                plan: p,
+            };
             lines.push(serde_json::to_string(&line)?);
         }
     }
@@ -534,11 +546,16 @@ fn write_comparison(
     );
     planning.warn_unmatched(records.iter());
     std::fs::create_dir_all(&args.out)?;
-    let json = serde_json::json!({"schema_version": dermascore::SCHEMA_VERSION, "mdc_perturbations": mdc.perturbations, "patients": patients});
+    let document = cmp::CompareDocument {
+        schema_version: dermascore::SCHEMA_VERSION.into(),
+        mdc_perturbations: mdc.perturbations.clone(),
+        patients,
+    };
     sink::write_atomic(
         &args.out.join("compare.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
+        serde_json::to_string_pretty(&document)?.as_bytes(),
     )?;
+    let patients = document.patients;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "patient_id",
@@ -716,8 +733,15 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
             let mut csv = Vec::new();
             cohort::write_csv(&result.rows, &mut csv)?;
             sink::write_atomic(&dir.join("cohort.csv"), &csv)?;
-            let json = serde_json::json!({"schema_version": dermascore::SCHEMA_VERSION, "records": data.records, "arms": result.arms,
-                "timepoints": result.timepoints, "missing": result.missing, "notes": result.notes, "rows": result.rows});
+            let json = cohort::CohortDocument {
+                schema_version: dermascore::SCHEMA_VERSION,
+                records: data.records,
+                arms: &result.arms,
+                timepoints: &result.timepoints,
+                missing: &result.missing,
+                notes: &result.notes,
+                rows: &result.rows,
+            };
             sink::write_atomic(
                 &dir.join("cohort.json"),
                 serde_json::to_string_pretty(&json)?.as_bytes(),

@@ -325,17 +325,50 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
     Ok(data)
 }
 
+/// `cohort.json`: the cohort's statistics and what went into them.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(title = "dermascore cohort.json")]
+pub struct CohortDocument<'a> {
+    /// The results schema version the cohort read.
+    pub schema_version: &'a str,
+    /// Results records read.
+    pub records: u64,
+    pub arms: &'a [String],
+    /// Visit time points, in study order.
+    pub timepoints: &'a [String],
+    /// arm → time point → patients with no usable record.
+    pub missing: &'a BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    pub notes: &'a [String],
+    /// The tidy table (`cohort.csv`'s rows).
+    pub rows: &'a [Row],
+}
+
 /// One row of the tidy output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Row {
+    /// `describe` (each arm at each time point), `change` (from baseline,
+    /// paired t and Wilcoxon), `between_arms` (change against the
+    /// reference arm, Welch) or `reliability` (repeat captures, ICC(3,1)).
     pub analysis: &'static str,
+    /// The arm (`*`: all, for reliability).
     pub arm: String,
-    /// For between-arm rows: the arm compared against.
+    /// For between-arm rows: the arm compared against; empty otherwise.
     pub reference_arm: String,
+    /// The visit time point (`*`: all, for reliability).
     pub timepoint: String,
+    /// The metric's name (as `cohort.csv` and `changes.csv` name it), in
+    /// the metric's own units.
     pub metric: String,
+    /// `mean`, `sd`, `median`, `q1`, `q3`, `iqr`, `mean_change`,
+    /// `ci95_low`, `ci95_high`, `t`, `df`, `p_paired_t`, `cohen_dz`,
+    /// `wilcoxon_statistic`, `p_wilcoxon`, `rank_biserial`,
+    /// `difference_in_change`, `p_welch`, `icc_3_1` or `sem`.
     pub statistic: &'static str,
+    /// The statistic's value: the metric's units for means, changes,
+    /// quantiles and their intervals; unitless for t, p, effect sizes and
+    /// ICC. Rows whose value is not finite are not written.
     pub value: f64,
+    /// Patients (or capture pairs, for reliability) it rests on.
     pub n: usize,
 }
 

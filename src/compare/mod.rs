@@ -151,6 +151,18 @@ pub enum FollowUp {
     NoTreatmentIndicated,
 }
 
+/// `compare.json`: every patient's visits compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "dermascore compare.json")]
+pub struct CompareDocument {
+    /// The results schema version the comparison read.
+    pub schema_version: String,
+    /// The simulated repeat captures the minimal detectable changes (MDC)
+    /// were measured under: per capture, its perturbations.
+    pub mdc_perturbations: Vec<Vec<repeatability::Perturbation>>,
+    pub patients: Vec<PatientComparison>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PatientComparison {
     pub patient_id: String,

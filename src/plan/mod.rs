@@ -21,6 +21,30 @@ pub const DISCLAIMER: &str =
 
 pub use crate::quality::Concern;
 
+/// The `type` of a `dermascore plan` output line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanLineType {
+    Plan,
+}
+
+/// One line of `dermascore plan`'s JSON Lines output: a plan remade from a
+/// results record with the protocol and intake given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "dermascore plan line")]
+pub struct PlanLine {
+    #[serde(rename = "type")]
+    pub kind: PlanLineType,
+    /// The results schema version these lines go with.
+    pub schema_version: String,
+    /// The photo's path as its record shows it (pseudonymised there when
+    /// the run was).
+    pub input: String,
+    /// Patient, visit and view, when the record has them.
+    pub subject: Option<crate::ingest::Subject>,
+    pub plan: Plan,
+}
+
 /// Why a number is what it is: the protocol rule and the measured value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {

@@ -291,8 +291,11 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
     let cmp = dir.path().join("cmp");
     let o = run_out("compare", &out, &cmp);
     expect_ok(&o);
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(cmp.join("compare.json")).unwrap();
+    // The file is what its committed schema's type describes.
+    let typed: dermascore::compare::CompareDocument = serde_json::from_str(&text).unwrap();
+    assert_eq!(typed.schema_version, dermascore::SCHEMA_VERSION);
+    let doc: Value = serde_json::from_str(&text).unwrap();
     let p2 = doc["patients"]
         .as_array()
         .unwrap()
@@ -509,6 +512,9 @@ fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
         "{err}"
     );
     assert_eq!(records(&o).len(), 1, "one plan for the one readable record");
+    let line: dermascore::plan::PlanLine =
+        serde_json::from_value(records(&o)[0].clone()).expect("a plan line of its schema's type");
+    assert_eq!(line.kind, dermascore::plan::PlanLineType::Plan);
 
     // compare: the same, and a results file that is not there stops it.
     let o = run_out("compare", &out, &dir.path().join("cmp"));

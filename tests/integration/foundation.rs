@@ -422,18 +422,28 @@ fn results_do_not_depend_on_thread_count() {
 }
 
 #[test]
-fn committed_schema_is_current() {
-    let out = bin().arg("schema").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let generated: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json"),
+fn committed_schemas_are_current() {
+    for name in dermascore::schemas::OUTPUTS {
+        let out = bin().args(["schema", name]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "schema {name}");
+        let generated: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let file = format!("schema/{name}.schema.json");
+        let committed: Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file))
+                .unwrap_or_else(|e| panic!("{file}: {e}")),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(generated, committed, "schema changed: run `dermascore schema > schema/results.schema.json` and bump SCHEMA_VERSION if it breaks consumers");
+        .unwrap();
+        assert_eq!(generated, committed, "{file} changed: run `dermascore schema {name} > {file}` and bump SCHEMA_VERSION if it breaks consumers");
+    }
+    assert_eq!(
+        bin()
+            .args(["schema", "nonsense"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
