@@ -47,6 +47,8 @@ enum Command {
     Compare(CompareArgs),
     /// A self-contained HTML report per patient (photos, before/after, trends, plan) and CSV exports.
     Report(CompareArgs),
+    /// Results in a clinical exchange format: `export fhir` writes one FHIR R4 transaction Bundle per patient and visit.
+    Export(ExportArgs),
     /// Trial statistics per arm, time point and metric from results files and a design CSV.
     Cohort(CohortArgs),
     /// Join shard outputs into one results file; refuses duplicates and mixed versions, reports missing inputs.
@@ -97,6 +99,24 @@ struct CompareArgs {
     #[command(flatten)]
     plan: PlanOptions,
     /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv (and, for `report`, DIR/PATIENT.html).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// FHIR R4 (JSON): Patient, Device, Observations, Media, DiagnosticReport.
+    Fhir,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[arg(value_enum)]
+    format: ExportFormat,
+    /// Results files (or directories holding results.jsonl).
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Write one DIR/PATIENT_VISIT.json per patient and visit.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -254,6 +274,7 @@ fn main() -> ExitCode {
         Command::Repeatability(args) => repeatability(args),
         Command::Compare(args) => compare(args),
         Command::Report(args) => patient_reports(args),
+        Command::Export(args) => export(args),
         Command::Verify(args) => verify(args),
     };
     match result {
@@ -658,16 +679,9 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let analyzer = Analyzer::new(Options::default())?;
     let mut failed = 0;
-    // File names keep ASCII letters, digits, - and _; two ids that become
-    // the same name (José, Josè) get a short hash of the id each, so that
-    // no report overwrites another.
-    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for p in &patients {
-        *by_name
-            .entry(report::safe_file_name(&p.patient_id))
-            .or_default() += 1;
-    }
-    for p in &patients {
+    let ids: Vec<&str> = patients.iter().map(|p| p.patient_id.as_str()).collect();
+    let names = report::unique_file_stems(&ids);
+    for (p, name) in patients.iter().zip(&names) {
         let pictures: Vec<_> = p
             .visits
             .iter()
@@ -685,11 +699,6 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
             .collect();
         failed += pictures.iter().filter(|v| v.is_none()).count();
         let html = dermascore::report::patient::render(p, &pictures, env!("CARGO_PKG_VERSION"));
-        let mut name = report::safe_file_name(&p.patient_id);
-        if by_name.get(&name).copied().unwrap_or(0) > 1 {
-            let hash = dermascore::models::hex_sha256(p.patient_id.as_bytes());
-            name = format!("{name}-{}", &hash[..8]);
-        }
         sink::write_atomic(&args.out.join(format!("{name}.html")), html.as_bytes())?;
     }
     eprintln!(
@@ -698,6 +707,34 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(exit_code(skipped || failed > 0))
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let ExportFormat::Fhir = args.format;
+    let (records, skipped) = image_records(&args.results)?;
+    let bundles = report::fhir::bundles(&records);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let stems: Vec<&str> = bundles.keys().map(String::as_str).collect();
+    for (name, bundle) in report::unique_file_stems(&stems)
+        .iter()
+        .zip(bundles.values())
+    {
+        sink::write_atomic(
+            &args.out.join(format!("{name}.json")),
+            (serde_json::to_string_pretty(bundle)? + "\n").as_bytes(),
+        )?;
+    }
+    let left_out = records.len()
+        - records
+            .iter()
+            .filter(|r| r.status == report::Status::Ok)
+            .count();
+    if left_out > 0 {
+        eprintln!("note: {left_out} records with an error have no measurements to export");
+    }
+    eprintln!("{} FHIR bundles in {}", bundles.len(), args.out.display());
+    Ok(exit_code(skipped))
 }
 
 fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {

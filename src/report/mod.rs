@@ -2,6 +2,7 @@
 //! exporters, and overlay images.
 
 pub mod csv_export;
+pub mod fhir;
 pub mod overlay;
 pub mod patient;
 pub mod pseudonym;
@@ -275,6 +276,27 @@ pub fn safe_file_name(text: &str) -> String {
                 c
             } else {
                 '_'
+            }
+        })
+        .collect()
+}
+
+/// A file stem for each of `ids`, in order: [`safe_file_name`], with a short
+/// hash of the id added where two ids would share a name (José and Josè),
+/// so that no file overwrites another.
+pub fn unique_file_stems(ids: &[&str]) -> Vec<String> {
+    let mut uses: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for id in ids {
+        *uses.entry(safe_file_name(id)).or_default() += 1;
+    }
+    ids.iter()
+        .map(|id| {
+            let name = safe_file_name(id);
+            if uses.get(&name).copied().unwrap_or(0) > 1 {
+                let hash = crate::models::hex_sha256(id.as_bytes());
+                format!("{name}-{}", &hash[..8])
+            } else {
+                name
             }
         })
         .collect()

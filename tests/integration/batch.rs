@@ -253,6 +253,29 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         );
     }
     assert!(!String::from_utf8_lossy(&o.stderr).contains("JaneDoe"));
+    // Nor into the FHIR export: file names or contents.
+    let fhir = dir.path().join("fhir");
+    let o = bin()
+        .args(["export", "fhir"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&fhir)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let mut bundles = 0;
+    for e in std::fs::read_dir(&fhir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        assert!(
+            !format!("{name}{text}").contains("JaneDoe")
+                && !format!("{name}{text}").contains("4711"),
+            "the id leaked into {name}"
+        );
+        bundles += 1;
+    }
+    assert_eq!(bundles, 1);
 
     // A folder named after the patient while the manifest gives another id,
     // and the name on the command line: neither may reach the output.

@@ -684,3 +684,125 @@ fn reports_and_verify_find_relative_photos_from_any_folder() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `export fhir`: one Bundle per patient and visit, Observations in UCUM
+/// units with SNOMED CT body sites, unvalidated scar estimates marked
+/// preliminary; the bundles validate against the FHIR resource models
+/// (tests/fhir/validate.py with the pinned fhir.resources, which .ci/run
+/// installs into target/venv-fhir; outside CI the validation is skipped with
+/// a notice when that environment is missing).
+#[test]
+fn fhir_export_codes_units_and_body_sites_and_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &["--plan", "--overlays"]);
+    let fhir = dir.path().join("fhir");
+    let o = bin()
+        .args(["export", "fhir"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&fhir)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let mut names: Vec<String> = std::fs::read_dir(&fhir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.contains(&"P002_2026-01-15.json".to_string()),
+        "{names:?}"
+    );
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(fhir.join("P002_2026-01-15.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["type"], "transaction");
+    let resources: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let of = |kind: &str| {
+        resources
+            .iter()
+            .filter(|r| r["resourceType"] == kind)
+            .count()
+    };
+    assert_eq!(
+        (of("Patient"), of("Device"), of("DiagnosticReport")),
+        (1, 1, 1)
+    );
+    let patient = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")
+        .unwrap();
+    assert_eq!(patient["identifier"][0]["value"], "P002");
+    let units = ["/cm2", "mm", "%", "{score}", "mm2", "{scars}"];
+    let observations: Vec<&&Value> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Observation")
+        .collect();
+    assert!(!observations.is_empty());
+    for o in &observations {
+        let q = &o["valueQuantity"];
+        assert_eq!(q["system"], "http://unitsofmeasure.org");
+        assert!(units.contains(&q["code"].as_str().unwrap()), "{q}");
+        assert_eq!(q["code"], q["unit"]);
+        assert!(q["value"].as_f64().unwrap().is_finite());
+        let site = &o["bodySite"];
+        if site["text"] == "forehead" {
+            assert_eq!(site["coding"][0]["system"], "http://snomed.info/sct");
+            assert_eq!(site["coding"][0]["code"], "52795006");
+        }
+        if o["code"]["coding"][0]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("acne-scar")
+        {
+            assert_eq!(
+                o["status"], "preliminary",
+                "one-photo scar estimates are unvalidated"
+            );
+        }
+    }
+    let report = resources
+        .iter()
+        .find(|r| r["resourceType"] == "DiagnosticReport")
+        .unwrap();
+    assert_eq!(
+        report["result"].as_array().unwrap().len(),
+        observations.len()
+    );
+    assert!(report["conclusion"].as_str().unwrap().contains("plan"));
+
+    let python = std::env::var_os("DERMASCORE_FHIR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv-fhir/bin/python")
+        });
+    if !python.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must validate the FHIR bundles: {} is missing (.ci/run installs it)",
+            python.display()
+        );
+        eprintln!(
+            "notice: FHIR validation skipped: no {} (python3 -m venv target/venv-fhir && target/venv-fhir/bin/pip install -r tests/fhir/requirements.txt)",
+            python.display()
+        );
+        return;
+    }
+    let v = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fhir/validate.py"))
+        .arg(&fhir)
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
