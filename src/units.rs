@@ -88,6 +88,13 @@ impl std::fmt::Display for PxPerMm {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_total_is_plus_zero() {
+        assert!(super::total([]).is_sign_positive());
+        assert_eq!(super::total([1.5, 2.0]), 3.5);
+        assert!(std::iter::empty::<f64>().sum::<f64>().is_sign_negative());
+    }
+
     use super::*;
 
     #[test]
@@ -109,4 +116,10 @@ mod tests {
         let iris = PxPerMm::from_known_length(Pixels(18.72), Millimetres(11.7)).unwrap();
         assert!((iris.get() - 1.6).abs() < 1e-9);
     }
+}
+
+/// The sum of `values`, +0 when there are none (`Iterator::sum` starts
+/// from -0.0, which JSON shows as `-0.0`: "minus nothing" to a reader).
+pub fn total(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0, |a, b| a + b)
 }

@@ -163,7 +163,7 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
         .collect();
     Redness {
         lesion_count: lesions.len() as u64,
-        lesion_area_mm2: lesions.iter().map(|c| f64::from(c.area_px) * px_mm2).sum(),
+        lesion_area_mm2: crate::units::total(lesions.iter().map(|c| f64::from(c.area_px) * px_mm2)),
         max_delta_haemoglobin: lesions
             .iter()
             .flat_map(|c| c.pixels.iter().map(|&i| f64::from(excess[i as usize])))
@@ -355,7 +355,7 @@ impl PigmentSample {
     }
 
     pub fn metrics(&self) -> PigmentMetrics {
-        let area: f64 = self.spots.iter().map(|s| s.area_mm2).sum();
+        let area = crate::units::total(self.spots.iter().map(|s| s.area_mm2));
         let pct = if self.skin_area_mm2 > 0.0 {
             100.0 * area / self.skin_area_mm2
         } else {

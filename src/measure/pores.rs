@@ -80,7 +80,7 @@ impl PoreSample {
         d.sort_by(f64::total_cmp);
         let quantile =
             |q: f64| (n > 0).then(|| d[((q * (n - 1) as f64).round() as usize).min(n - 1)]);
-        let total: f64 = self.areas_mm2.iter().sum();
+        let total = crate::units::total(self.areas_mm2.iter().copied());
         let coverage_pct = if self.skin_area_mm2 > 0.0 {
             100.0 * total / self.skin_area_mm2
         } else {

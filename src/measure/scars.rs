@@ -153,7 +153,7 @@ impl ScarSample {
             } += 1;
         }
         let n = self.scars.len();
-        let scarred: f64 = self.scars.iter().map(|s| s.area_mm2).sum();
+        let scarred = crate::units::total(self.scars.iter().map(|s| s.area_mm2));
         let pct = if self.area_mm2 > 0.0 {
             (100.0 * scarred / self.area_mm2).min(100.0)
         } else {
