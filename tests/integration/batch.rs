@@ -181,6 +181,23 @@ fn shards_merged_equal_a_single_run_record_for_record() {
         comparable(&merged),
         comparable(&single.join("results.jsonl"))
     );
+    // Merging rewrites no number: every merged record is a shard's line,
+    // byte for byte (floats round-trip exactly).
+    let shard_lines: std::collections::HashSet<String> = shard_files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for line in std::fs::read_to_string(&merged).unwrap().lines() {
+        if line.contains("\"type\":\"image\"") {
+            assert!(shard_lines.contains(line), "merge rewrote a record: {line}");
+        }
+    }
 
     // Refusals: a shard given twice; a missing shard is reported.
     let o = bin()
