@@ -256,6 +256,13 @@ struct AnalyzeArgs {
     /// photo larger than the budget runs alone). 0: no limit.
     #[arg(long, value_name = "MIB", default_value_t = dermascore::memory::DEFAULT_BUDGET_MIB)]
     memory_budget: u64,
+    /// No progress, per-photo messages or summary line on stderr (records
+    /// still say what failed; the exit code still tells).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    quiet: bool,
+    /// A line per photo on stderr as it finishes, with its time.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 fn main() -> ExitCode {
@@ -869,6 +876,56 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Image records written to stdout in input order as soon as each one and
+/// every one before it are done: a batch is never held back whole.
+struct InOrder {
+    /// Input indices in output order.
+    order: Vec<u64>,
+    next: usize,
+    waiting: std::collections::BTreeMap<u64, report::ImageRecord>,
+    out: JsonLines<std::io::Stdout>,
+    error: Option<std::io::Error>,
+}
+
+impl InOrder {
+    fn new(order: Vec<u64>) -> Self {
+        Self {
+            order,
+            next: 0,
+            waiting: Default::default(),
+            out: JsonLines::new(std::io::stdout()),
+            error: None,
+        }
+    }
+
+    fn push(&mut self, record: report::ImageRecord) {
+        self.waiting.insert(record.input.index, record);
+        while let Some(r) = self
+            .order
+            .get(self.next)
+            .and_then(|i| self.waiting.remove(i))
+        {
+            self.next += 1;
+            if self.error.is_none() {
+                // Stdout is line-buffered: each record leaves at its newline.
+                self.error = self.out.write(&Record::Image(Box::new(r))).err();
+            }
+        }
+    }
+
+    /// The exporter for the summary, once every record was written.
+    fn finish(mut self) -> anyhow::Result<Box<dyn Exporter>> {
+        // Records whose turn never came (none should remain), in order.
+        for (_, r) in std::mem::take(&mut self.waiting) {
+            self.out.write(&Record::Image(Box::new(r)))?;
+        }
+        match self.error {
+            Some(e) => Err(e).context("writing records to stdout"),
+            None => Ok(Box::new(self.out)),
+        }
+    }
+}
+
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut items = ingest::discover(&args.inputs)?;
     if let Some(manifest) = &args.manifest {
@@ -952,7 +1009,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     let analyzer = Analyzer::new(options)?;
 
-    let progress = if std::io::stderr().is_terminal() {
+    let progress = if std::io::stderr().is_terminal() && !args.quiet {
         let bar =
             ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(ProgressStyle::with_template(
@@ -962,11 +1019,40 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
+    let planning = if args.with_plan {
+        Some(Planning::load(&args.plan)?)
+    } else {
+        None
+    };
+    // Without --out, records go to stdout as they finish, in input order.
+    let stream = args.out.is_none().then(|| {
+        std::sync::Mutex::new(InOrder::new(
+            items
+                .iter()
+                .enumerate()
+                .filter(|(_, it)| shard.is_none_or(|s| s.contains(it)))
+                .map(|(i, _)| i as u64)
+                .collect(),
+        ))
+    });
     let on_done = |r: &report::ImageRecord| {
         if let Some(e) = &r.error {
-            progress.suspend(|| eprintln!("{}: {}", r.input.path, e.message));
+            if !args.quiet {
+                progress.suspend(|| eprintln!("{}: {}", r.input.path, e.message));
+            }
+        } else if args.verbose {
+            progress.suspend(|| eprintln!("{}: ok, {:.0} ms", r.input.path, r.timing.total_ms));
         }
         progress.inc(1);
+        if let Some(stream) = &stream {
+            let mut r = r.clone();
+            if let Some(p) = &planning {
+                r.plan = p.plan_for(&r);
+            }
+            if let Ok(mut s) = stream.lock() {
+                s.push(r);
+            }
+        }
     };
     let batch_options = BatchOptions {
         threads,
@@ -987,11 +1073,6 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let planning = if args.with_plan {
-        Some(Planning::load(&args.plan)?)
-    } else {
-        None
-    };
     let mut result = batch::run(&analyzer, items, &batch_options, &on_done)?;
     result.summary.device_profile = profile.map(|p| dermascore::report::DeviceProfileRef {
         name: p.name,
@@ -1006,26 +1087,35 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     progress.finish_and_clear();
 
-    let mut exporter: Box<dyn Exporter> = match &args.out {
-        Some(dir) => Box::new(
-            AtomicJsonLinesFile::create(&dir.join(batch::RESULTS_NAME))
-                .context("creating results file")?,
-        ),
-        None => Box::new(JsonLines::new(std::io::stdout().lock())),
+    let mut exporter: Box<dyn Exporter> = match (&args.out, stream) {
+        (Some(dir), _) => {
+            let mut file = AtomicJsonLinesFile::create(&dir.join(batch::RESULTS_NAME))
+                .context("creating results file")?;
+            for r in result.records {
+                file.write(&Record::Image(Box::new(r)))?;
+            }
+            Box::new(file)
+        }
+        (None, Some(stream)) => {
+            let stream = stream
+                .into_inner()
+                .map_err(|_| anyhow::anyhow!("a worker failed while writing records"))?;
+            stream.finish()?
+        }
+        (None, None) => Box::new(JsonLines::new(std::io::stdout())),
     };
-    for r in result.records {
-        exporter.write(&Record::Image(Box::new(r)))?;
-    }
     let summary = result.summary;
     let failed = summary.failed;
-    eprintln!(
-        "{} photos: {} ok, {} failed, {} resumed, {:.0} ms/photo",
-        summary.images,
-        summary.ok,
-        summary.failed,
-        summary.run.resumed,
-        summary.run.wall_ms_per_image
-    );
+    if !args.quiet {
+        eprintln!(
+            "{} photos: {} ok, {} failed, {} resumed, {:.0} ms/photo",
+            summary.images,
+            summary.ok,
+            summary.failed,
+            summary.run.resumed,
+            summary.run.wall_ms_per_image
+        );
+    }
     exporter.write(&Record::Summary(summary))?;
     exporter.finish().context("writing results")?;
     if let Some(dir) = &args.out {

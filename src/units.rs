@@ -86,6 +86,12 @@ impl std::fmt::Display for PxPerMm {
     }
 }
 
+/// The sum of `values`, +0 when there are none (`Iterator::sum` starts
+/// from -0.0, which JSON shows as `-0.0`: "minus nothing" to a reader).
+pub fn total(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0, |a, b| a + b)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -116,10 +122,4 @@ mod tests {
         let iris = PxPerMm::from_known_length(Pixels(18.72), Millimetres(11.7)).unwrap();
         assert!((iris.get() - 1.6).abs() < 1e-9);
     }
-}
-
-/// The sum of `values`, +0 when there are none (`Iterator::sum` starts
-/// from -0.0, which JSON shows as `-0.0`: "minus nothing" to a reader).
-pub fn total(values: impl IntoIterator<Item = f64>) -> f64 {
-    values.into_iter().fold(0.0, |a, b| a + b)
 }

@@ -497,3 +497,62 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("placebo"));
 }
+
+/// Without --out, each record reaches stdout as soon as it and every one
+/// before it are done: the first photo's record is readable while the
+/// second input (a named pipe nobody has written yet) still blocks the run.
+#[cfg(unix)]
+#[test]
+fn records_stream_to_stdout_as_they_finish() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("later.jpg");
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success());
+    let mut child = bin()
+        .args(["analyze", "-j", "1", "--quiet"])
+        .arg(shared("faces/obama.jpg"))
+        .arg(&pipe)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(60));
+    // The run is still waiting on the pipe (its header is read to budget
+    // memory) when the first record arrives.
+    let running = child.try_wait().unwrap().is_none();
+    // Unblock the run whatever happened (opening the pipe for writing waits
+    // for the reader, so from a thread).
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(&pipe).unwrap();
+        let _ = w.write_all(&std::fs::read(shared("faces/biden.jpg")).unwrap());
+    });
+    let first: Value =
+        serde_json::from_str(&first.expect("no record while the second input was pending"))
+            .unwrap();
+    assert!(running, "the run had ended: nothing was streamed");
+    assert_eq!(first["type"], "image");
+    assert!(first["input"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("obama.jpg"));
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let rest: Vec<Value> = rx
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert_eq!(rest.len(), 2, "the second record, then the summary");
+    assert_eq!(rest[0]["input"]["index"], 1);
+    assert_eq!(rest[1]["type"], "summary");
+    assert!(status.code().is_some());
+}
