@@ -119,6 +119,9 @@ pub struct CapturePhoto {
 pub struct CaptureSet {
     pub name: String,
     pub photos: Vec<CapturePhoto>,
+    /// The light every photo of the set was taken under, when the sidecar
+    /// says (`modality`); `None` reads as standard.
+    pub modality: Option<Modality>,
     /// A close-up of skin (no face) at the device's calibrated scale, from
     /// a sidecar; analysed as with `--patch`.
     pub close_up: Option<crate::units::PxPerMm>,
@@ -136,6 +139,11 @@ pub struct Sidecar {
     /// The device's calibrated scale; required for close-ups.
     #[serde(default)]
     pub px_per_mm: Option<f64>,
+    /// The light the photos were taken under: `standard` (default),
+    /// `cross_polarised`, `parallel_polarised`, `uv`, `woods`, as in a
+    /// manifest's `modality` column.
+    #[serde(default)]
+    pub modality: Option<String>,
     pub photos: Vec<SidecarPhoto>,
 }
 
@@ -179,10 +187,15 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let modality = match &sc.modality {
+        Some(m) => Some(m.parse::<Modality>()?),
+        None => None,
+    };
     Ok(CaptureSet {
         name: sc.capture_set,
         photos,
         close_up,
+        modality,
     })
 }
 

@@ -647,6 +647,8 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
                 name: c.capture_set.clone(),
                 photos,
                 close_up: None,
+                // Pictures only: the light does not change what is drawn.
+                modality: None,
             })
         });
     let close_up = if r.face.is_none() {

@@ -207,7 +207,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
             for p in found {
                 match member.get(&p) {
                     Some(&(k, true)) => items.push(InputItem {
-                        modality: None,
+                        modality: sets[k].modality,
                         session: None,
                         subject: subject_from_layout(&p),
                         path: p,
@@ -440,6 +440,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                         name: set,
                         photos: vec![photo],
                         close_up: None,
+                        modality,
                     }),
                 });
             }

@@ -295,3 +295,41 @@ fn a_blown_out_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
         "{why}"
     );
 }
+
+/// A sidecar's `modality` is the set's light: declared UV, the record says
+/// so and nothing colour- or relief-based is measured; a misspelt light is
+/// refused naming the file.
+#[test]
+fn a_sidecar_declares_the_sets_light() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        std::fs::copy(demo_set().join("cheek_L2.jpg"), l2).unwrap();
+    });
+    let sidecar = dir.path().join("S001/2026-11-02/capture.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    doc["modality"] = "uv".into();
+    std::fs::write(&sidecar, doc.to_string()).unwrap();
+    let o = run(&[], &[dir.path()]);
+    let rec = &records(&o)[0];
+    let light = &rec["quality"]["light"];
+    assert_eq!(
+        (light["modality"].as_str(), light["declared"].as_bool()),
+        (Some("uv"), Some(true))
+    );
+    assert_eq!(light["shows_skin_colour"], false);
+    assert_eq!(
+        rec["acne_scars"]["measured"], false,
+        "no relief from UV photos"
+    );
+    assert_eq!(rec["pigmentation"]["measured"], false);
+
+    doc["modality"] = "infrared".into();
+    std::fs::write(&sidecar, doc.to_string()).unwrap();
+    let o = run(&[], &[dir.path()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("capture.json") && err.contains("infrared"),
+        "{err}"
+    );
+}
