@@ -17,6 +17,9 @@ const ALIGN_SIDE: u32 = 512;
 const MIN_SHIFT_PX: f32 = 1.0;
 /// A correlation peak this many SDs above the mean is a match.
 const PEAK_SDS: f32 = 8.0;
+/// Shifts are applied only when they leave at most this share of the
+/// set's unshifted inconsistency.
+const MAX_RESIDUAL_RATIO: f64 = 0.8;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AlignError {
@@ -82,6 +85,19 @@ struct Plane {
 }
 
 impl Plane {
+    /// Mean over the (2r+1)² box around each pixel (edges clamped).
+    fn box_smoothed(&self, r: usize) -> Plane {
+        let data: Vec<f64> = self.data.iter().map(|&v| f64::from(v)).collect();
+        let ones = vec![1.0f64; data.len()];
+        let sum = crate::measure::segment::box_sum(&data, self.w, self.h, r);
+        let n = crate::measure::segment::box_sum(&ones, self.w, self.h, r);
+        Plane {
+            w: self.w,
+            h: self.h,
+            data: sum.iter().zip(&n).map(|(s, n)| (s / n) as f32).collect(),
+        }
+    }
+
     /// The plane with its content moved back by (dx, dy) pixels (bilinear,
     /// edges clamped): undoes a shift found by `correlate`.
     fn unshifted(&self, dx: f32, dy: f32) -> Vec<f32> {
@@ -306,9 +322,14 @@ pub fn align_set(
             None => return Err((k, AlignError::NoMatch)),
         }
     }
+    // Residuals are compared on planes smoothed at a 5x5 box: resampling a
+    // photo at a sub-pixel shift averages its noise, which alone lowers a
+    // still set's residual by up to 40 %; after the smoothing it cannot.
+    let smooth: Vec<Plane> = planes.iter().map(|p| p.box_smoothed(2)).collect();
     // How well each photo is predicted from three others under the given
     // shifts (mean squared residual over the set; Lambertian skin has none).
     let residual = |shifts: &[(f32, f32)]| -> f64 {
+        let planes = &smooth;
         let mut total = 0.0f64;
         for k in 1..images.len() {
             let Some((idx, coef)) = predictors(lights, k) else {
@@ -356,9 +377,13 @@ pub fn align_set(
             }
         }
     }
-    // A set that needs no alignment is better explained without it: keep
-    // the shifts only if they make the photos more consistent.
-    if refine && residual(&vec![(0.0, 0.0); images.len()]) <= residual(&shifts) {
+    // A set taken on a rest has no motion to find: keep the shifts only if
+    // they clearly make the photos more consistent. On the smoothed planes,
+    // still sets of every tone read 1.00-1.58 of their unshifted residual
+    // under the shifts found, sets moved by 1-3 px 0.03-0.62
+    // (`still_sets_get_no_shift_on_any_skin_tone`, `moved_sets_are_still_aligned`).
+    if refine && residual(&shifts) > MAX_RESIDUAL_RATIO * residual(&vec![(0.0, 0.0); images.len()])
+    {
         return Ok(vec![(0.0, 0.0); images.len()]);
     }
     let f = factor as f32;
@@ -459,6 +484,97 @@ mod tests {
                 (f64::from(f.0) - t.0).abs() < 0.75 && (f64::from(f.1) - t.1).abs() < 0.75,
                 "{found:?}"
             );
+        }
+    }
+
+    /// `lit`, as a colour photo of skin of the given tone (RGB reflectance
+    /// at full albedo), with ambient light, sensor noise of ±`noise_levels`
+    /// and 8-bit rounding.
+    fn lit_skin(
+        l: [f32; 3],
+        shift: (f64, f64),
+        tone: [f64; 3],
+        noise_levels: u32,
+        seed: u64,
+    ) -> image::RgbImage {
+        let grey = lit(l, shift);
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        image::RgbImage::from_fn(grey.width(), grey.height(), |x, y| {
+            let g = f64::from(grey.get_pixel(x, y).0[0]) / 230.0;
+            image::Rgb(tone.map(|t| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let n = (state % u64::from(2 * noise_levels + 1)) as f64 - f64::from(noise_levels);
+                (255.0 * t * (0.08 + 0.92 * g) + n)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            }))
+        })
+    }
+
+    /// Sets taken on a rest have no motion: none is invented, on any skin
+    /// tone, with 4 or 6 lights, whatever the sensor noise.
+    #[test]
+    fn still_sets_get_no_shift_on_any_skin_tone() {
+        let tones = [
+            ("very light", [0.92, 0.78, 0.70]),
+            ("intermediate", [0.72, 0.52, 0.40]),
+            ("tan", [0.55, 0.36, 0.25]),
+            ("brown", [0.38, 0.23, 0.15]),
+            ("dark", [0.22, 0.13, 0.08]),
+            ("very dark", [0.12, 0.07, 0.045]),
+        ];
+        for k in [4, 6] {
+            let lights = ring(k);
+            for (name, tone) in tones {
+                for (noise, seed) in [(2, 1), (6, 2)] {
+                    let imgs: Vec<image::RgbImage> = lights
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| lit_skin(l, (0.0, 0.0), tone, noise, seed * 31 + i as u64))
+                        .collect();
+                    let refs: Vec<&image::RgbImage> = imgs.iter().collect();
+                    let found = align_set(&refs, &lights).unwrap();
+                    assert!(
+                        found.iter().all(|&s| s == (0.0, 0.0)),
+                        "{name} skin, {k} lights, noise ±{noise}: {found:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The rule that keeps still sets still does not throw away real
+    /// motion of a pixel or two, on light or dark skin.
+    #[test]
+    fn moved_sets_are_still_aligned() {
+        let lights = ring(6);
+        let truth: Vec<(f64, f64)> = vec![
+            (0.0, 0.0),
+            (0.0, -2.0),
+            (2.0, 1.0),
+            (-2.0, -1.0),
+            (1.0, 2.0),
+            (2.0, -2.0),
+        ];
+        for (name, tone) in [
+            ("very light", [0.92, 0.78, 0.70]),
+            ("dark", [0.22, 0.13, 0.08]),
+        ] {
+            let imgs: Vec<image::RgbImage> = lights
+                .iter()
+                .zip(&truth)
+                .enumerate()
+                .map(|(i, (&l, &t))| lit_skin(l, t, tone, 2, 7 + i as u64))
+                .collect();
+            let refs: Vec<&image::RgbImage> = imgs.iter().collect();
+            let found = align_set(&refs, &lights).unwrap();
+            let moved = found
+                .iter()
+                .filter(|s| s.0.abs() + s.1.abs() >= 1.0)
+                .count();
+            assert!(moved >= 4, "{name} skin: {found:?}");
         }
     }
 
