@@ -272,14 +272,7 @@ fn pseudonymised_output_never_contains_the_patient_id() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains("JaneDoe"));
     // Nor into the FHIR export: file names or contents.
     let fhir = dir.path().join("fhir");
-    let o = bin()
-        .args(["export", "fhir"])
-        .arg(&out)
-        .arg("--out")
-        .arg(&fhir)
-        .output()
-        .unwrap();
-    expect_ok(&o);
+    expect_ok(&export_fhir(&out, &fhir));
     let mut bundles = 0;
     for e in std::fs::read_dir(&fhir).unwrap() {
         let e = e.unwrap();

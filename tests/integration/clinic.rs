@@ -697,14 +697,7 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
     let out = dir.path().join("out");
     analyze_demo(&out, &["--plan", "--overlays"]);
     let fhir = dir.path().join("fhir");
-    let o = bin()
-        .args(["export", "fhir"])
-        .arg(&out)
-        .arg("--out")
-        .arg(&fhir)
-        .output()
-        .unwrap();
-    expect_ok(&o);
+    expect_ok(&export_fhir(&out, &fhir));
     let mut names: Vec<String> = std::fs::read_dir(&fhir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -42,6 +42,17 @@ pub fn visit_photo(root: &Path, patient_date: &str, photo: &Path, name: &str) ->
 }
 
 /// `dermascore SUBCOMMAND INPUT --out OUT`.
+/// `export fhir RESULTS --out OUT`.
+pub fn export_fhir(results: &Path, out: &Path) -> Output {
+    bin()
+        .args(["export", "fhir"])
+        .arg(results)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 pub fn run_out(subcommand: &str, input: &Path, out: &Path) -> Output {
     bin()
         .arg(subcommand)
