@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Score {
     /// 0–100, higher is more severe.
+    #[schemars(range(min = 0.0, max = 100.0))]
     pub value: f64,
     /// ± one standard deviation, in score points.
+    #[schemars(range(min = 0.0))]
     pub uncertainty: f64,
 }
 

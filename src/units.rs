@@ -40,8 +40,22 @@ unit!(
 /// Image scale: how many pixels span one millimetre of skin.
 /// Always finite and strictly positive; construct with [`PxPerMm::new`].
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
+#[serde(try_from = "f64", into = "f64")]
+#[schemars(extend("exclusiveMinimum" = 0))]
 pub struct PxPerMm(f64);
+
+impl TryFrom<f64> for PxPerMm {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Self, String> {
+        Self::new(value).ok_or_else(|| format!("px_per_mm {value} must be finite and positive"))
+    }
+}
+
+impl From<PxPerMm> for f64 {
+    fn from(v: PxPerMm) -> f64 {
+        v.0
+    }
+}
 
 impl PxPerMm {
     /// `None` for zero, negative, NaN or infinite values.
@@ -94,6 +108,14 @@ pub fn total(values: impl IntoIterator<Item = f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_scale_that_is_not_positive_is_not_read() {
+        assert!(serde_json::from_str::<super::PxPerMm>("-5").is_err());
+        assert!(serde_json::from_str::<super::PxPerMm>("0").is_err());
+        assert_eq!(serde_json::from_str::<super::PxPerMm>("12.5").unwrap().get(), 12.5);
+        assert_eq!(serde_json::to_string(&super::PxPerMm::new(2.0).unwrap()).unwrap(), "2.0");
+    }
+
     #[test]
     fn an_empty_total_is_plus_zero() {
         assert!(super::total([]).is_sign_positive());
