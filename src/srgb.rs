@@ -50,8 +50,11 @@ pub fn linear_of_sample(v: f32) -> f32 {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Lab {
+    /// L*: lightness, 0 (black) to 100 (white).
     pub l: f64,
+    /// a*: green (−) to red (+).
     pub a: f64,
+    /// b*: blue (−) to yellow (+).
     pub b: f64,
 }
 

@@ -112,8 +112,16 @@ mod tests {
     fn a_scale_that_is_not_positive_is_not_read() {
         assert!(serde_json::from_str::<super::PxPerMm>("-5").is_err());
         assert!(serde_json::from_str::<super::PxPerMm>("0").is_err());
-        assert_eq!(serde_json::from_str::<super::PxPerMm>("12.5").unwrap().get(), 12.5);
-        assert_eq!(serde_json::to_string(&super::PxPerMm::new(2.0).unwrap()).unwrap(), "2.0");
+        assert_eq!(
+            serde_json::from_str::<super::PxPerMm>("12.5")
+                .unwrap()
+                .get(),
+            12.5
+        );
+        assert_eq!(
+            serde_json::to_string(&super::PxPerMm::new(2.0).unwrap()).unwrap(),
+            "2.0"
+        );
     }
 
     #[test]

@@ -46,9 +46,11 @@ impl std::str::FromStr for View {
 /// Who a photo belongs to and when it was taken.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Subject {
+    /// Patient id (a keyed pseudonym in pseudonymised runs); null when unknown.
     pub patient_id: Option<String>,
     /// ISO date, YYYY-MM-DD.
     pub visit_date: Option<String>,
+    /// `front`, `left` or `right`, when given.
     pub view: Option<View>,
 }
 
@@ -488,14 +490,17 @@ impl Default for DecodeLimits {
 /// What was read, for the record's `input` field.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct InputInfo {
+    /// The input path as given (a keyed pseudonym in pseudonymised runs).
     pub path: String,
     /// Position in the run's input list (before sharding); orders merged shards.
     pub index: u64,
     /// sha256 of the file's bytes; null when the file could not be read.
     pub sha256: Option<String>,
+    /// File size in bytes; null when it could not be read.
     pub bytes: Option<u64>,
     /// Width and height after EXIF orientation.
     pub width: Option<u32>,
+    /// Height after EXIF orientation, pixels.
     pub height: Option<u32>,
     /// `jpeg`, `png` or `tiff`, sniffed from the content.
     pub format: Option<String>,

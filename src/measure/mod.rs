@@ -46,13 +46,19 @@ pub struct ZonePores {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PoreReport {
+    /// True when at least one zone was measured.
     pub measured: bool,
     /// Why nothing was measured.
     pub reason: Option<String>,
+    /// Pores narrower than this (equivalent-circle diameter, mm) are not counted.
     pub detection_threshold_mm: f64,
+    /// The photo's scale must be at least this (px/mm) for pores.
     pub min_px_per_mm: f64,
+    /// The resolution the pore model sees (px/mm).
     pub canonical_px_per_mm: f64,
+    /// All measured zones pooled; null when none was measured.
     pub face: Option<PoreMetrics>,
+    /// Per zone: metrics, or why the zone was not measured.
     pub zones: Vec<ZonePores>,
 }
 
@@ -100,19 +106,28 @@ pub struct MmasiEstimate {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PigmentReport {
+    /// True when at least one zone was measured.
     pub measured: bool,
+    /// Why nothing was measured.
     pub reason: Option<String>,
+    /// The photo's scale must be at least this (px/mm) for pigmentation.
     pub min_px_per_mm: f64,
+    /// The resolution the pigment model sees (px/mm).
     pub canonical_px_per_mm: f64,
+    /// Spots smaller than this (mm²) are not counted.
     pub min_spot_area_mm2: f64,
     /// How lighting and colour are neutralised.
     pub normalisation: String,
     /// Unaffected skin over all zones.
     pub colour: Option<SkinColour>,
+    /// All measured zones pooled; null when none was measured.
     pub face: Option<PigmentMetrics>,
+    /// An mMASI-style estimate (0–24; forehead and each cheek weighted 0.3,
+    /// chin 0.1); null unless all four zones were measured.
     pub mmasi: Option<MmasiEstimate>,
     /// 0–100 from the mMASI estimate (value / 24 · 100).
     pub mmasi_severity: Option<Score>,
+    /// Per zone: colour, metrics, or why the zone was not measured.
     pub zones: Vec<ZonePigment>,
 }
 
@@ -156,6 +171,7 @@ pub struct CapturePhoto {
 pub struct ScarReport {
     /// True when numbers were produced (whatever the depth mode).
     pub measured: bool,
+    /// Why nothing was measured.
     pub reason: Option<String>,
     /// `measured` (multi-light capture) or `estimated` (one photo); null
     /// when nothing was measured.
@@ -163,14 +179,18 @@ pub struct ScarReport {
     /// One scar's depth error (one SD, mm) in this mode, from the
     /// evaluation on held-out renders (`dermascore evaluate scars`).
     pub depth_uncertainty_mm: Option<f64>,
+    /// The photo's scale must be at least this (px/mm) for acne scars.
     pub min_px_per_mm: f64,
     /// The resolution the relief was measured at.
     pub canonical_px_per_mm: Option<f64>,
     /// Depressions shallower than this are skin texture, not scars (in
     /// measured mode the threshold also rises with the height map's noise).
     pub min_depth_mm: f64,
+    /// The multi-light capture set measured from (its photos, lights and shifts); null for one photo.
     pub capture: Option<CaptureReport>,
+    /// All measured zones pooled; null when none was measured.
     pub face: Option<ScarMetrics>,
+    /// Per zone: metrics, or why the zone was not measured.
     pub zones: Vec<ZoneScars>,
 }
 

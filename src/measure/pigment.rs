@@ -35,28 +35,40 @@ pub const BORDERLINE_SHARE_LIMIT: f64 = 0.3;
 /// Median colour of the zone's unaffected skin (spots excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SkinColour {
+    /// CIELAB (D65) of the unaffected skin.
     pub lab: Lab,
+    /// Individual typology angle, degrees: arctan((L* − 50) / b*). The zone
+    /// is not measured when b* ≤ 0 (no skin colour: UV or greyscale).
     pub ita_deg: f64,
+    /// Skin category from ITA (Chardon 1991): very light > 55°, light > 41°, intermediate > 28°, tan > 10°, brown > −30°, dark.
     pub ita_category: ItaCategory,
+    /// Melanin optical density of the unaffected skin (colour separation; unitless, higher is darker).
     pub melanin_index: f64,
+    /// Haemoglobin optical density of the unaffected skin (unitless, higher is redder).
     pub haemoglobin_index: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PigmentMetrics {
+    /// Hyperpigmented spots of at least `min_spot_area_mm2`.
     pub spot_count: u64,
+    /// Total hyperpigmented area, mm².
     pub pigmented_area_mm2: f64,
     /// Share of the measured skin that is hyperpigmented, percent.
     pub pigmented_pct: f64,
     /// Lightness drop of spots below the baseline (area-weighted mean, and the darkest spot).
     pub mean_delta_l: Option<f64>,
+    /// Lightness drop of the darkest spot below the baseline, L* units.
     pub max_delta_l: Option<f64>,
     /// Melanin-index rise of spots over the baseline.
     pub mean_delta_melanin: Option<f64>,
+    /// Melanin-index rise of the most pigmented spot.
     pub max_delta_melanin: Option<f64>,
     /// MASI-style grades: area 0–6, darkness 0–4 (estimates).
     pub area_grade: u8,
+    /// MASI-style darkness grade 0–4 (estimate).
     pub darkness_grade: u8,
+    /// Skin the figures refer to, cm².
     pub measured_area_cm2: f64,
     /// Skin where the model is unsure (probability 0.3–0.7), mm²: it can
     /// flip in or out of spots with small changes of the photo.
@@ -67,7 +79,9 @@ pub struct PigmentMetrics {
     /// are added in quadrature (they flip independently). `area_caution`
     /// says why.
     pub area_steady: bool,
+    /// Why `area_steady` is false; null when it is true.
     pub area_caution: Option<String>,
+    /// 0–100 from the pigmented share and darkness (the zone's mMASI term scaled).
     pub severity: Score,
 }
 

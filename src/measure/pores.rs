@@ -25,16 +25,21 @@ pub const TILING: super::segment::Tiling = match super::segment::Tiling::new(160
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PoreMetrics {
+    /// Pores of at least the detection threshold.
     pub count: u64,
+    /// Pores per cm² of measured skin.
     pub density_per_cm2: f64,
     /// Equivalent-circle diameters; null when no pore was found.
     pub median_diameter_mm: Option<f64>,
+    /// 90th percentile of the equivalent-circle diameters, mm.
     pub p90_diameter_mm: Option<f64>,
+    /// Mean pore area, mm²; null when no pore was found.
     pub mean_area_mm2: Option<f64>,
     /// Share of the measured skin covered by pores, percent.
     pub coverage_pct: f64,
     /// Skin area the figures refer to.
     pub measured_area_cm2: f64,
+    /// 0–100 from the pore coverage (`score::pores`).
     pub severity: Score,
 }
 

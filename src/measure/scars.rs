@@ -73,23 +73,32 @@ pub struct Scar {
 /// How many scars of each type.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScarCounts {
+    /// Narrower than 2 mm and deeper than 0.3 mm.
     pub ice_pick: u64,
+    /// Box-car (sharp walls, not ice-pick or rolling), up to 0.5 mm deep.
     pub boxcar_shallow: u64,
+    /// Box-car, deeper than 0.5 mm.
     pub boxcar_deep: u64,
+    /// Wider than 4 mm with sloped walls.
     pub rolling: u64,
 }
 
 /// Scars of a zone or of the face.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScarMetrics {
+    /// Atrophic scars found.
     pub count: u64,
+    /// Scars per type (Jacob et al. 2001, from width, depth and wall slope).
     pub by_type: ScarCounts,
+    /// Scars per cm² of measured skin.
     pub density_per_cm2: f64,
+    /// Total scar area, mm².
     pub scarred_area_mm2: f64,
     /// Scarred share of the measured area, %.
     pub scarred_area_pct: f64,
     /// Null when there are no scars.
     pub mean_depth_mm: Option<f64>,
+    /// Deepest scar below the surrounding skin, mm; null when there are no scars.
     pub max_depth_mm: Option<f64>,
     /// Goodman & Baron qualitative grade, estimated from the relief: 0 no
     /// atrophic scar found, 2 mild, 3 moderate, 4 severe (rules in
@@ -98,6 +107,8 @@ pub struct ScarMetrics {
     pub goodman_baron_grade: u8,
     /// 0–100 from scarred area and depth (`score::scars`).
     pub severity: Score,
+    /// Each scar: type, width (mm), area (mm²), depth (mm), wall slope and
+    /// centre (image pixels).
     pub scars: Vec<Scar>,
 }
 

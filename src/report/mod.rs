@@ -103,18 +103,23 @@ pub struct FaceReport {
 /// Wall-clock time spent per stage, in milliseconds. Varies run to run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Timing {
+    /// Reading, checking and decoding the file, ms.
     pub decode_ms: f64,
+    /// Face detection, mesh, irises and scale, ms.
     pub face_ms: f64,
     /// All measurements; the three parts below, plus loading a capture
     /// set's other photos.
     pub measure_ms: f64,
+    /// Pore measurement (zone patches at 16 px/mm and the pore model), ms.
     #[serde(default)]
     pub pores_ms: f64,
     /// Includes resampling the zones to 4 px/mm, which the scar model reuses.
     #[serde(default)]
     pub pigmentation_ms: f64,
+    /// Acne-scar measurement (one-photo model or photometric stereo), ms.
     #[serde(default)]
     pub acne_scars_ms: f64,
+    /// The whole photo, ms.
     pub total_ms: f64,
 }
 
@@ -170,15 +175,30 @@ pub struct SessionPhoto {
 /// Everything measured on one photo.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ImageRecord {
+    /// Version of this schema the record follows (semver).
     pub schema_version: String,
+    /// `ok` when the photo was analysed (some concerns may still be
+    /// unmeasured, each saying why), `error` when it could not be.
     pub status: Status,
     /// Present when `status` is `error`.
     pub error: Option<ErrorInfo>,
+    /// The file: path (pseudonymised in such runs), index, sha256, size,
+    /// dimensions and colour layout.
     pub input: InputInfo,
+    /// Patient, visit date and view, from the folder layout or the manifest;
+    /// null when neither gives them.
     pub subject: Option<Subject>,
+    /// Exposure, sharpness, pose, light and per-zone checks, and which
+    /// concerns the photo can be measured for.
     pub quality: Option<QualityReport>,
+    /// Pixels per millimetre, its uncertainty and where it came from (irises,
+    /// eye distance, the command line, a device, a sitting); null when the
+    /// photo failed before it.
     pub scale: Option<Scale>,
+    /// The face found: detector, box, pose, eye state; null for close-ups and failed photos.
     pub face: Option<FaceReport>,
+    /// The zones: name, pixels, area (cm², when there is a scale) and share
+    /// outside the frame.
     pub zones: Vec<ZoneSummary>,
     /// Pores per zone and face; null when the photo failed before measuring.
     pub pores: Option<PoreReport>,
@@ -196,8 +216,11 @@ pub struct ImageRecord {
     /// Microneedling plan, with `--plan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<crate::plan::Plan>,
+    /// Every model used, by name and sha256.
     pub models: Vec<ModelRef>,
+    /// This tool's name and version.
     pub tool: ToolInfo,
+    /// Time per stage, ms (varies run to run).
     pub timing: Timing,
 }
 
@@ -206,11 +229,15 @@ pub struct ImageRecord {
 /// comparisons leave it out (as they leave out each image's `timing`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunInfo {
+    /// Worker threads.
     pub threads: usize,
+    /// Where inference ran: `cpu` or `cuda`.
     pub device: String,
+    /// The command line (option names only in pseudonymised runs).
     pub command_line: Vec<String>,
     /// Records taken over from an earlier, interrupted run (`--resume`).
     pub resumed: u64,
+    /// Wall time of the whole run, ms.
     pub wall_ms: f64,
     /// Wall time divided by images analysed now: throughput, all workers together.
     pub wall_ms_per_image: f64,
@@ -238,8 +265,11 @@ pub fn resolve_input(path: &str, working_directory: Option<&str>) -> std::path::
 /// The last line of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SummaryRecord {
+    /// Version of this schema the run follows (semver).
     pub schema_version: String,
+    /// This tool's name and version.
     pub tool: ToolInfo,
+    /// Every model used, by name and sha256.
     pub models: Vec<ModelRef>,
     /// sha256 of the treatment protocol in force (with `--plan`).
     pub protocol_sha256: Option<String>,
@@ -247,23 +277,33 @@ pub struct SummaryRecord {
     /// sha256 of its file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_profile: Option<DeviceProfileRef>,
+    /// Inputs in this run (this shard's share, when sharded).
     pub images: u64,
+    /// Inputs analysed (`status: ok`).
     pub ok: u64,
+    /// Inputs with an error record.
     pub failed: u64,
+    /// Failed inputs per error code.
     pub errors_by_code: BTreeMap<ErrorCode, u64>,
     /// Photos with more than one face.
     pub multiple_faces: u64,
     /// Photos usable for each concern.
     pub usable_for_pores: u64,
+    /// Photos whose quality and resolution allow acne-scar measurement.
     pub usable_for_acne_scars: u64,
+    /// Photos whose quality, light and resolution allow pigmentation measurement.
     pub usable_for_pigmentation: u64,
+    /// The quality and resolution limits in force.
     pub thresholds: Thresholds,
     /// This process's share of the inputs, when sharded.
     pub shard: Option<Shard>,
     /// Inputs before sharding, and a sha256 over their paths in sorted order,
     /// so that `merge` can tell whether shards came from the same list.
     pub inputs_total: u64,
+    /// sha256 over the input paths in sorted order (before sharding), so
+    /// `merge` can tell shards of one list.
     pub input_list_sha256: String,
+    /// How the run executed (threads, device, times, memory).
     pub run: RunInfo,
 }
 
