@@ -23,21 +23,28 @@ pub const PATIENT_SYSTEM: &str = "urn:dermascore:fhir:patient-id";
 const UCUM: &str = "http://unitsofmeasure.org";
 const SNOMED: &str = "http://snomed.info/sct";
 
-/// A zone's SNOMED CT body structure (code, display) and its written name.
-/// Laterality is in the text: R4's `bodySite` has no qualifier, and the
-/// pre-coordinated right/left concepts are not all in the international
-/// edition. The periorbital zones have text only (no single concept fits).
+/// A zone's SNOMED CT body structure (code, display) and its written name
+/// (`ZoneName::label`; `face` for the pooled figures). Laterality is in the
+/// text: R4's `bodySite` has no qualifier, and the pre-coordinated
+/// right/left concepts are not all in the international edition. The
+/// periorbital zones have text only (no single concept fits).
 pub fn body_site(zone: &str) -> (Option<(&'static str, &'static str)>, String) {
-    let code = match zone {
-        "forehead" => Some(("52795006", "Forehead structure")),
-        "nose" => Some(("45206002", "Nasal structure")),
-        "right_cheek" | "left_cheek" => Some(("60819002", "Cheek structure")),
-        "chin" => Some(("30291003", "Chin structure")),
-        "perioral" => Some(("123851003", "Mouth region structure")),
-        "face" => Some(("89545001", "Face structure")),
-        _ => None,
+    use crate::zones::ZoneName;
+    if zone == "face" {
+        return (Some(("89545001", "Face structure")), "face".into());
+    }
+    let Some(name) = ZoneName::ALL.into_iter().find(|z| z.as_str() == zone) else {
+        return (None, zone.replace('_', " "));
     };
-    (code, zone.replace('_', " "))
+    let code = match name {
+        ZoneName::Forehead => Some(("52795006", "Forehead structure")),
+        ZoneName::Nose => Some(("45206002", "Nasal structure")),
+        ZoneName::RightCheek | ZoneName::LeftCheek => Some(("60819002", "Cheek structure")),
+        ZoneName::Chin => Some(("30291003", "Chin structure")),
+        ZoneName::Perioral => Some(("123851003", "Mouth region structure")),
+        ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital | ZoneName::Patch => None,
+    };
+    (code, name.label().into())
 }
 
 /// One exported measurement: (code, display, record field, UCUM code).
@@ -334,18 +341,24 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
                 observe("acne_scars", &zone, &m, &SCARS, method, note);
             }
         }
-        if let Some(outcome) = rec["plan"]["outcome"].as_str() {
-            let why = rec["plan"]["course_rationale"].as_str().unwrap_or("");
+        if let Some(plan) = &r.plan {
+            // Why: the findings behind the outcome, then the course's reasons.
+            let why: Vec<&str> = plan
+                .findings
+                .iter()
+                .map(|f| f.evidence.as_str())
+                .chain(plan.course_rationale.iter().map(|c| c.evidence.as_str()))
+                .collect();
             let photo_name = std::path::Path::new(&r.input.path)
                 .file_name()
                 .map_or(r.input.path.clone(), |n| n.to_string_lossy().into_owned());
             conclusions.push(format!(
                 "{photo_name}: plan {}{}",
-                outcome.replace('_', " "),
+                plan.outcome.label(),
                 if why.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({why})")
+                    format!(" ({})", why.join("; "))
                 }
             ));
         }

@@ -768,7 +768,12 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
         report["result"].as_array().unwrap().len(),
         observations.len()
     );
-    assert!(report["conclusion"].as_str().unwrap().contains("plan"));
+    // The plan's outcome as a report writes it, with its reasons.
+    let conclusion = report["conclusion"].as_str().unwrap();
+    assert!(
+        conclusion.contains("plan Caution (") && conclusion.contains("intake"),
+        "{conclusion}"
+    );
 
     let python = std::env::var_os("DERMASCORE_FHIR_PYTHON")
         .map(PathBuf::from)
