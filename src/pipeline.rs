@@ -584,7 +584,7 @@ impl Analyzer {
         let face = face::analyse(models, pyramid)?;
         let scale = scale::from_face(&face, self.options.px_per_mm);
         let (w, h) = pyramid.base().dimensions();
-        let zone_masks = zones::build(&face, w, h);
+        let zone_masks = zones::build(&face, w, h, self.options.thresholds.max_obliquity_deg);
         Ok((face, scale, zone_masks))
     }
 
@@ -1063,6 +1063,8 @@ fn face_report(face: &FaceGeometry, with_landmarks: bool) -> FaceReport {
                 .map(|p| [f64::from(p[0]), f64::from(p[1])])
                 .collect()
         }),
+        landmarks_depth_px: with_landmarks
+            .then(|| face.landmarks.iter().map(|p| f64::from(p[2])).collect()),
     }
 }
 

@@ -38,6 +38,28 @@ pub struct Thresholds {
     pub max_roll_deg: f64,
     /// Share of the face's zones that may lie outside the frame.
     pub max_outside_frame: f64,
+    /// Skin turned further than this from the camera (degrees, from the
+    /// face mesh) is left out of its zone: there a pixel covers more than
+    /// 1/cos 60° = 2 pixels' worth of skin, pores and spots are squeezed to
+    /// under half their width across the turn (unlike anything the models
+    /// were trained on), and a few degrees of error in the mesh's depth
+    /// become tens of per cent of area. Nearer the camera's axis the area is
+    /// corrected for the turn.
+    #[serde(default = "default_max_obliquity_deg")]
+    pub max_obliquity_deg: f64,
+    /// Share of a zone's skin (on the face's surface) that may be turned
+    /// beyond `max_obliquity_deg`; over it, the zone is left out: what
+    /// remains does not stand for the zone.
+    #[serde(default = "default_max_oblique_share")]
+    pub max_oblique_share: f64,
+}
+
+fn default_max_obliquity_deg() -> f64 {
+    Thresholds::default().max_obliquity_deg
+}
+
+fn default_max_oblique_share() -> f64 {
+    Thresholds::default().max_oblique_share
 }
 
 impl Default for Thresholds {
@@ -51,10 +73,12 @@ impl Default for Thresholds {
             max_clipped_fraction_usable: 0.15,
             min_mean_luma: 40.0,
             max_mean_luma: 225.0,
-            max_yaw_deg: 15.0,
-            max_pitch_deg: 20.0,
+            max_yaw_deg: 30.0,
+            max_pitch_deg: 35.0,
             max_roll_deg: 20.0,
             max_outside_frame: 0.02,
+            max_obliquity_deg: 60.0,
+            max_oblique_share: 0.75,
         }
     }
 }
@@ -84,6 +108,9 @@ pub enum FindingCode {
     NoSkinColour,
     /// One or more zones are too clipped (glare, shadow) to measure.
     ZoneClipped,
+    /// One or more zones are mostly turned too far from the camera to
+    /// measure (the side of a turned face, the nose's sides).
+    ZoneTurnedAway,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -495,7 +522,8 @@ pub fn assess(
             );
         }
     }
-    let zone_quality: Vec<ZoneQuality> = zones.iter().map(|z| zone_exposure(image, z, t)).collect();
+    let mut zone_quality: Vec<ZoneQuality> =
+        zones.iter().map(|z| zone_exposure(image, z, t)).collect();
     let refused: Vec<String> = zone_quality
         .iter()
         .filter(|q| q.reason.is_some())
@@ -508,6 +536,29 @@ pub fn assess(
                 "left out for clipping (over {:.0} % of the zone): {}",
                 100.0 * t.max_clipped_fraction_usable,
                 refused.join(", ")
+            ),
+        );
+    }
+    let mut turned_away = Vec::new();
+    for (q, z) in zone_quality.iter_mut().zip(zones) {
+        if q.reason.is_none() && z.oblique > t.max_oblique_share {
+            q.reason = Some(format!(
+                "{:.0} % of the zone is turned more than {:.0}° from the camera (over {:.0} %: what faces the camera does not stand for the zone)",
+                100.0 * z.oblique,
+                t.max_obliquity_deg,
+                100.0 * t.max_oblique_share
+            ));
+            turned_away.push(z.name.label());
+        }
+    }
+    if !turned_away.is_empty() {
+        find(
+            FindingCode::ZoneTurnedAway,
+            format!(
+                "left out as turned away from the camera (over {:.0} % of the zone beyond {:.0}°): {}",
+                100.0 * t.max_oblique_share,
+                t.max_obliquity_deg,
+                turned_away.join(", ")
             ),
         );
     }

@@ -33,7 +33,7 @@ pub const IRIS_EYE_RATIO: (f32, f32) = (0.33, 0.50);
 /// Yaw up to which both eyes are seen frontally; beyond it only the nearer
 /// eye, and beyond the last limit no face-based scale at all.
 pub const FRONTAL_YAW_DEG: f64 = 10.0;
-pub const MAX_IRIS_YAW_DEG: f64 = 25.0;
+pub const MAX_IRIS_YAW_DEG: f64 = 30.0;
 /// Relative error of the mesh's depth between the eyes, 1 SD: it enters the
 /// 3-D eye distance in proportion to sin(yaw) (an allowance, not measured:
 /// no face here has a known eye distance).

@@ -76,9 +76,10 @@ impl PxPerMm {
         Millimetres(px.0 / self.0)
     }
 
-    /// Area of `pixels` whole pixels, in cm² (1 cm² = 100 mm²).
-    pub fn pixel_count_to_cm2(self, pixels: u64) -> SquareCentimetres {
-        SquareCentimetres(pixels as f64 / (self.0 * self.0) / 100.0)
+    /// Area of `pixels` pixels' worth of skin facing the camera, in cm²
+    /// (1 cm² = 100 mm²).
+    pub fn pixel_area_to_cm2(self, pixels: f64) -> SquareCentimetres {
+        SquareCentimetres(pixels / (self.0 * self.0) / 100.0)
     }
 }
 
@@ -148,7 +149,7 @@ mod tests {
         let s = PxPerMm::new(10.0).unwrap();
         assert_eq!(s.to_mm(Pixels(25.0)).get(), 2.5);
         // 100 px/mm² per mm², 100 mm² per cm² -> 10_000 px per cm².
-        assert!((s.pixel_count_to_cm2(10_000).get() - 1.0).abs() < 1e-12);
+        assert!((s.pixel_area_to_cm2(10_000.0).get() - 1.0).abs() < 1e-12);
         let iris = PxPerMm::from_known_length(Pixels(18.72), Millimetres(11.7)).unwrap();
         assert!((iris.get() - 1.6).abs() < 1e-9);
     }

@@ -2,6 +2,7 @@
 //! treats, rasterised into masks from which eyes, brows, lips and nostrils
 //! (each slightly enlarged) are removed. Areas in cm² need a scale.
 
+use crate::face::surface::SurfaceMap;
 use crate::face::{topology as topo, FaceGeometry, Point};
 use crate::units::{PxPerMm, SquareCentimetres};
 use image::{GrayImage, Luma};
@@ -9,6 +10,7 @@ use imageproc::drawing::draw_polygon_mut;
 use imageproc::point::Point as IPoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The treatment zones. Right and left are the subject's sides.
 #[derive(
@@ -137,6 +139,15 @@ pub struct ZoneMask {
     /// Share of the zone's outline area that lies outside the photo (0–1).
     pub outside_frame: f64,
     pub outline: Vec<Point>,
+    /// The face's surface per image pixel; `None` for a close-up, taken as
+    /// flat and facing the camera.
+    pub surface: Option<Arc<SurfaceMap>>,
+    /// The zone's pixels weighted by the skin each covers: its area on the
+    /// face's surface in pixels facing the camera.
+    pub surface_pixels: f64,
+    /// Share of the zone's skin (on the surface) left out because it is
+    /// turned too far from the camera (0–1).
+    pub oblique: f64,
 }
 
 impl ZoneMask {
@@ -154,8 +165,19 @@ impl ZoneMask {
 pub struct ZoneSummary {
     pub name: ZoneName,
     pub pixels: u64,
-    /// Null without a scale.
+    /// The zone's skin on the face's surface (the mesh's 3-D shape undoes
+    /// the foreshortening of skin turned from the camera), less what is
+    /// left out as too oblique. Null without a scale.
     pub area_cm2: Option<SquareCentimetres>,
+    /// The zone's area on the face's surface over its area in the image
+    /// (≥ 1; 1 for a close-up, taken as flat and facing the camera).
+    #[serde(default)]
+    pub surface_factor: Option<f64>,
+    /// Share of the zone's skin turned further from the camera than the
+    /// quality threshold `max_obliquity_deg` (60°), left out of every
+    /// measurement, %.
+    #[serde(default)]
+    pub oblique_pct: Option<f64>,
     /// Share of the zone outside the photo's frame (0–1).
     pub outside_frame: f64,
     /// Share of the zone's measured skin covered by hair (scalp hair,
@@ -206,7 +228,14 @@ fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
 }
 
 /// Builds every zone's mask for a face in a `width`×`height` photo.
-pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
+/// Skin turned more than `max_obliquity_deg` from the camera is left out.
+pub fn build(
+    face: &FaceGeometry,
+    width: u32,
+    height: u32,
+    max_obliquity_deg: f64,
+) -> Vec<ZoneMask> {
+    let surface = Arc::new(SurfaceMap::from_landmarks(&face.landmarks));
     let exclusions: Vec<Vec<Point>> = EXCLUSIONS
         .iter()
         .map(|(idx, f)| enlarge(&face.polygon(idx), *f))
@@ -233,6 +262,8 @@ pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
                     fill(&mut mask, ex, x0, y0, 0);
                 }
             }
+            let (surface_pixels, oblique) =
+                weigh_by_surface(&mut mask, x0, y0, &surface, max_obliquity_deg);
             let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
             let full = polygon_area(&outline);
             let clipped = polygon_area(&clip_to_frame(&outline, width as f32, height as f32));
@@ -249,9 +280,46 @@ pub fn build(face: &FaceGeometry, width: u32, height: u32) -> Vec<ZoneMask> {
                 pixels,
                 outside_frame,
                 outline,
+                surface: Some(surface.clone()),
+                surface_pixels,
+                oblique,
             }
         })
         .collect()
+}
+
+/// Weighs a zone's pixels by the skin each covers and leaves out those
+/// turned more than `max_obliquity_deg`: returns the kept pixels' weight and
+/// the left-out share of the zone's surface. A pixel off the mesh (none
+/// should be: zones are drawn on it) counts as facing the camera.
+fn weigh_by_surface(
+    mask: &mut GrayImage,
+    x0: u32,
+    y0: u32,
+    surface: &SurfaceMap,
+    max_obliquity_deg: f64,
+) -> (f64, f64) {
+    let limit = 1.0 / max_obliquity_deg.to_radians().cos();
+    let width = mask.width() as usize;
+    let (mut kept, mut dropped) = (0.0f64, 0.0f64);
+    if width == 0 {
+        return (0.0, 0.0);
+    }
+    for (r, row) in mask.chunks_exact_mut(width).enumerate() {
+        for (from, to, factor) in surface.row_runs(y0 + r as u32, x0, x0 + width as u32) {
+            let run = &mut row[(from - x0) as usize..(to - x0) as usize];
+            let n = run.iter().filter(|&&v| v > 0).count() as f64;
+            let f = f64::from(factor.unwrap_or(1.0));
+            if f > limit {
+                dropped += n * f;
+                run.fill(0);
+            } else {
+                kept += n * f;
+            }
+        }
+    }
+    let total = kept + dropped;
+    (kept, if total > 0.0 { dropped / total } else { 0.0 })
 }
 
 /// Sutherland–Hodgman clipping against the image rectangle.
@@ -310,6 +378,9 @@ pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
         pixels,
         outside_frame: 0.0,
         outline: vec![(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)],
+        surface: None,
+        surface_pixels: pixels as f64,
+        oblique: 0.0,
     }
 }
 
@@ -319,7 +390,10 @@ pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary>
         .map(|z| ZoneSummary {
             name: z.name,
             pixels: z.pixels,
-            area_cm2: scale.map(|s| s.pixel_count_to_cm2(z.pixels)),
+            area_cm2: scale.map(|s| s.pixel_area_to_cm2(z.surface_pixels)),
+            surface_factor: (z.pixels > 0)
+                .then(|| (z.surface_pixels / z.pixels as f64 * 1000.0).round() / 1000.0),
+            oblique_pct: Some((z.oblique * 1000.0).round() / 10.0),
             outside_frame: z.outside_frame,
             hair_pct: None,
         })
@@ -346,6 +420,40 @@ mod tests {
                 z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT),
                 "{z:?}"
             );
+        }
+    }
+
+    #[test]
+    fn zones_weigh_turned_skin_and_leave_out_what_is_too_oblique() {
+        // A mesh whose left half faces the camera and whose right half is
+        // turned 50° (then 70°) away, like a cheek's side.
+        let mesh = |deg: f32| -> Vec<[f32; 3]> {
+            let t = deg.to_radians().tan();
+            (0..=20)
+                .flat_map(|i| (0..=10).map(move |j| (i as f32 * 10.0, j as f32 * 10.0)))
+                .map(|(x, y)| [x, y, if x > 100.0 { (x - 100.0) * t } else { 0.0 }])
+                .collect()
+        };
+        for (deg, kept_right) in [(50.0f32, true), (70.0, false)] {
+            let surface = SurfaceMap::from_landmarks(&mesh(deg));
+            let mut mask = GrayImage::from_pixel(200, 100, Luma([255]));
+            let (weight, oblique) = weigh_by_surface(&mut mask, 0, 0, &surface, 60.0);
+            let left = 100.0 * 100.0;
+            let right = left / f64::from(deg.to_radians().cos());
+            let kept = mask.as_raw().iter().filter(|&&v| v > 0).count();
+            if kept_right {
+                assert!(
+                    (weight - (left + right)).abs() < 0.01 * (left + right),
+                    "{deg}: {weight}"
+                );
+                assert_eq!(oblique, 0.0);
+                assert_eq!(kept, 20_000);
+            } else {
+                assert!((weight - left).abs() < 0.02 * left, "{deg}: {weight}");
+                let want = right / (left + right);
+                assert!((oblique - want).abs() < 0.02, "{deg}: {oblique} vs {want}");
+                assert!((kept as i64 - 10_000).abs() < 200, "{kept}");
+            }
         }
     }
 }

@@ -568,17 +568,17 @@ pub fn run(
         };
         // The pigment model's spots, in the photo's pixels, and the skin it
         // is unsure of, mm² (see `pigment::area_caution`).
-        let model_spots =
-            |patch: &CanonicalPatch, s: &mut Session| -> Result<(Vec<bool>, f64), SetupError> {
-                let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
-                let borderline_mm2 = pigment::borderline_pixels(&prob, &patch.mask) as f64
-                    / (patch.px_per_mm * patch.px_per_mm);
-                let spots = spot_components(patch, &prob);
-                Ok((
-                    to_original(patch, &spots, rgb.width(), rgb.height()),
-                    borderline_mm2,
-                ))
-            };
+        let model_spots = |patch: &CanonicalPatch,
+                           s: &mut Session|
+         -> Result<(Vec<bool>, f64), SetupError> {
+            let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
+            let borderline_mm2 = patch.pixels_mm2(&pigment::borderline_pixels(&prob, &patch.mask));
+            let spots = spot_components(patch, &prob);
+            Ok((
+                to_original(patch, &spots, rgb.width(), rgb.height()),
+                borderline_mm2,
+            ))
+        };
         let patch = canonical(&photo)?;
         let (m, borderline_mm2) = model_spots(&patch, &mut s.pigment)?;
         // The classical baseline, on the original photo only.

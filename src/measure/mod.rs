@@ -503,10 +503,10 @@ fn measure_pores(
             pores::PROBABILITY_THRESHOLD,
         );
         let sample = PoreSample::from_components(&patch, &comps);
-        let min_area = std::f64::consts::PI
-            * (pores::DETECTION_THRESHOLD_MM / 2.0).powi(2)
-            * patch.px_per_mm.powi(2);
-        for c in comps.iter().filter(|c| f64::from(c.area_px) >= min_area) {
+        for c in comps
+            .iter()
+            .filter(|c| patch.pixels_mm2(&c.pixels) >= pores::MIN_AREA_MM2)
+        {
             let (x, y) = patch.map.apply(c.centroid.0 - 0.5, c.centroid.1 - 0.5);
             let r = (f64::from(c.area_px) / std::f64::consts::PI).sqrt() as f32 * patch.map.scale();
             overlay.pores.push((x, y, r));
@@ -710,6 +710,12 @@ fn measure_scars(
         let found: Vec<scars::Scar> = found
             .into_iter()
             .map(|mut s| {
+                // Its area on the face's surface (its width stays as seen).
+                let (cx, cy) = (
+                    s.centre_px.0.max(0.0) as usize,
+                    s.centre_px.1.max(0.0) as usize,
+                );
+                s.area_mm2 *= patch.surface_factor(cy * patch.width as usize + cx);
                 let (x, y) = patch
                     .map
                     .apply(s.centre_px.0 as f32 - 0.5, s.centre_px.1 as f32 - 0.5);
@@ -807,9 +813,10 @@ fn measure_pigment(
             }
         };
         let sample = PigmentSample::from_components(patch, &comps, &prob, &px, &base);
-        for c in comps.iter().filter(|c| {
-            f64::from(c.area_px) / patch.px_per_mm.powi(2) >= pigment::MIN_SPOT_AREA_MM2
-        }) {
+        for c in comps
+            .iter()
+            .filter(|c| patch.pixels_mm2(&c.pixels) >= pigment::MIN_SPOT_AREA_MM2)
+        {
             let w = patch.width;
             let boundary = c.pixels.iter().filter(|&&i| {
                 let (x, y) = (i % w, i / w);

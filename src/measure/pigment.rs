@@ -99,12 +99,12 @@ pub fn area_caution(pigmented_mm2: f64, borderline_mm2: f64) -> Option<String> {
 }
 
 /// Measured pixels whose spot probability is borderline.
-pub fn borderline_pixels(prob: &[f32], mask: &[bool]) -> u64 {
+pub fn borderline_pixels(prob: &[f32], mask: &[bool]) -> Vec<u32> {
     let (lo, hi) = BORDERLINE_PROBABILITY;
-    prob.iter()
-        .zip(mask)
-        .filter(|(&p, &m)| m && p > lo && p < hi)
-        .count() as u64
+    (0..prob.len().min(mask.len()))
+        .filter(|&i| mask[i] && prob[i] > lo && prob[i] < hi)
+        .map(|i| i as u32)
+        .collect()
 }
 
 /// Red lesions (e.g. inflamed papules), judged against the person's own
@@ -166,18 +166,16 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
         .max(RED_LESION_NOISE_SDS * super::segment::robust_sd(&measured) as f32);
     let comps =
         super::segment::components(&excess, &patch.mask, patch.width, patch.height, threshold);
-    let px_mm2 = 1.0 / (patch.px_per_mm * patch.px_per_mm);
     let lesions: Vec<&Component> = comps
         .iter()
         .filter(|c| {
-            (RED_LESION_AREA_MM2.0..=RED_LESION_AREA_MM2.1)
-                .contains(&(f64::from(c.area_px) * px_mm2))
+            (RED_LESION_AREA_MM2.0..=RED_LESION_AREA_MM2.1).contains(&patch.pixels_mm2(&c.pixels))
                 && super::segment::elongation(&c.pixels, patch.width) <= RED_LESION_MAX_ELONGATION
         })
         .collect();
     Redness {
         lesion_count: lesions.len() as u64,
-        lesion_area_mm2: crate::units::total(lesions.iter().map(|c| f64::from(c.area_px) * px_mm2)),
+        lesion_area_mm2: crate::units::total(lesions.iter().map(|c| patch.pixels_mm2(&c.pixels))),
         max_delta_haemoglobin: lesions
             .iter()
             .flat_map(|c| c.pixels.iter().map(|&i| f64::from(excess[i as usize])))
@@ -310,11 +308,11 @@ impl PigmentSample {
         base: &SkinColour,
     ) -> Self {
         let px_mm = 1.0 / patch.px_per_mm;
-        let borderline = borderline_pixels(prob, &patch.mask) as f64 * px_mm * px_mm;
+        let borderline = patch.pixels_mm2(&borderline_pixels(prob, &patch.mask));
         let w = patch.width as i64;
         let spots = comps
             .iter()
-            .filter(|c| f64::from(c.area_px) * px_mm * px_mm >= MIN_SPOT_AREA_MM2)
+            .filter(|c| patch.pixels_mm2(&c.pixels) >= MIN_SPOT_AREA_MM2)
             .map(|c| {
                 let n = c.pixels.len() as f64;
                 let mean = |v: &Vec<f32>| {
@@ -337,7 +335,7 @@ impl PigmentSample {
                     })
                     .count();
                 Spot {
-                    area_mm2: n * px_mm * px_mm,
+                    area_mm2: patch.pixels_mm2(&c.pixels),
                     perimeter_mm: boundary as f64 * px_mm,
                     delta_l: base.lab.l - mean(&px.l),
                     delta_melanin: mean(&px.melanin) - base.melanin_index,
@@ -446,7 +444,7 @@ mod tests {
     fn borderline_pixels_count_only_measured_unsure_ones() {
         let prob = [0.1, 0.3, 0.31, 0.5, 0.69, 0.7, 0.9, 0.5];
         let mask = [true, true, true, true, true, true, true, false];
-        assert_eq!(borderline_pixels(&prob, &mask), 3);
+        assert_eq!(borderline_pixels(&prob, &mask), vec![2, 3, 4]);
     }
 
     #[test]

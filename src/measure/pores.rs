@@ -43,6 +43,11 @@ pub struct PoreMetrics {
     pub severity: Score,
 }
 
+/// The smallest pore counted: a disc `DETECTION_THRESHOLD_MM` across, on
+/// the skin's surface.
+pub const MIN_AREA_MM2: f64 =
+    std::f64::consts::PI * (DETECTION_THRESHOLD_MM / 2.0) * (DETECTION_THRESHOLD_MM / 2.0);
+
 /// Pore sizes in one zone, kept for pooling over the face.
 #[derive(Debug, Clone, Default)]
 pub struct PoreSample {
@@ -52,12 +57,10 @@ pub struct PoreSample {
 
 impl PoreSample {
     pub fn from_components(patch: &CanonicalPatch, comps: &[Component]) -> Self {
-        let px_area = 1.0 / (patch.px_per_mm * patch.px_per_mm);
-        let min_area = std::f64::consts::PI * (DETECTION_THRESHOLD_MM / 2.0).powi(2);
         let areas_mm2 = comps
             .iter()
-            .map(|c| f64::from(c.area_px) * px_area)
-            .filter(|&a| a >= min_area)
+            .map(|c| patch.pixels_mm2(&c.pixels))
+            .filter(|&a| a >= MIN_AREA_MM2)
             .collect();
         Self {
             areas_mm2,

@@ -69,6 +69,9 @@ pub struct CanonicalPatch {
     pub mask: Vec<bool>,
     /// Which canonical pixels belong to the zone (clipped or not).
     pub zone: Vec<bool>,
+    /// Skin per canonical pixel on the face's surface, in canonical pixels
+    /// (≥ 1, from the face mesh); empty for a close-up, taken as flat.
+    surface: Vec<f32>,
     /// `model_input` for each reference, made once for the models sharing
     /// this patch.
     input: [std::sync::OnceLock<Vec<f32>>; 2],
@@ -126,11 +129,19 @@ impl CanonicalPatch {
                 }
             }
         }
+        let surface = match &zone.surface {
+            Some(surface) => (0..height)
+                .flat_map(|v| (0..width).map(move |u| (u, v)))
+                .map(|(u, v)| surface.at(map.apply(u as f32, v as f32)).unwrap_or(1.0))
+                .collect(),
+            None => Vec::new(),
+        };
         Some(Self {
             width,
             height,
             px_per_mm: canonical_px_per_mm,
             rgb,
+            surface,
             zone: mask.clone(),
             mask,
             map,
@@ -144,8 +155,38 @@ impl CanonicalPatch {
         self.mask.iter().filter(|&&m| m).count() as u64
     }
 
+    /// The measured skin's area on the face's surface.
     pub fn area_mm2(&self) -> f64 {
-        self.mask_pixels() as f64 / (self.px_per_mm * self.px_per_mm)
+        let pixels: f64 = if self.surface.is_empty() {
+            self.mask_pixels() as f64
+        } else {
+            self.mask
+                .iter()
+                .zip(&self.surface)
+                .filter(|(&m, _)| m)
+                .map(|(_, &f)| f64::from(f))
+                .sum()
+        };
+        pixels / (self.px_per_mm * self.px_per_mm)
+    }
+
+    /// The area on the face's surface of some of this patch's pixels (by
+    /// index), e.g. one spot's.
+    pub fn pixels_mm2(&self, pixels: &[u32]) -> f64 {
+        let n: f64 = if self.surface.is_empty() {
+            pixels.len() as f64
+        } else {
+            pixels
+                .iter()
+                .map(|&i| f64::from(self.surface.get(i as usize).copied().unwrap_or(1.0)))
+                .sum()
+        };
+        n / (self.px_per_mm * self.px_per_mm)
+    }
+
+    /// Surface over image area at one canonical pixel (1 for a close-up).
+    pub fn surface_factor(&self, index: usize) -> f64 {
+        self.surface.get(index).map_or(1.0, |&f| f64::from(f))
     }
 
     /// Linear light of one of this patch's samples (0–255 scale), as finely
@@ -578,6 +619,7 @@ mod tests {
             rgb: values.iter().flat_map(|&v| [v; 3]).collect(),
             mask: vec![true; n],
             zone: vec![true; n],
+            surface: Vec::new(),
             input: Default::default(),
             depth: Depth::Eight,
             map: Affine {
@@ -724,5 +766,19 @@ mod tests {
         let level = lin(61.0) / lin(60.0) - 1.0;
         assert!((step(Reference::Median) - level).abs() < 1e-6);
         assert!(step(Reference::InterquartileMean) < level / 8.0);
+    }
+
+    #[test]
+    fn areas_count_the_skin_each_pixel_covers() {
+        let mut patch = strip(&[100.0; 4]);
+        // 16 px/mm² per mm²: four pixels facing the camera are 0.25 mm².
+        assert!((patch.area_mm2() - 0.25).abs() < 1e-12);
+        // The last two turned 60° from the camera cover twice the skin.
+        patch.surface = vec![1.0, 1.0, 2.0, 2.0];
+        assert!((patch.area_mm2() - 6.0 / 16.0).abs() < 1e-9);
+        assert!((patch.pixels_mm2(&[2, 3]) - 4.0 / 16.0).abs() < 1e-9);
+        assert_eq!(patch.surface_factor(3), 2.0);
+        patch.mask[3] = false;
+        assert!((patch.area_mm2() - 4.0 / 16.0).abs() < 1e-9);
     }
 }

@@ -512,7 +512,7 @@ mod tests {
     fn normal_limits_are_bounded_complete_and_optional() {
         let section = DEFAULT.find("[normal_limit.pigmentation]").unwrap();
         let (head, tail) = DEFAULT.split_at(section);
-        let over = format!("{head}{}", tail.replacen("chin = 20.0", "chin = 120.0", 1));
+        let over = format!("{head}{}", tail.replacen("chin = 25.0", "chin = 120.0", 1));
         let e = Protocol::parse(&over).err().unwrap();
         assert!(e.reason.contains("normal_limit.pigmentation.chin"), "{e}");
         assert_eq!(
@@ -536,7 +536,7 @@ mod tests {
         let n = p.normal_limit.unwrap();
         use crate::plan::Concern;
         use crate::zones::ZoneName;
-        assert_eq!(n.get(Concern::Pigmentation, ZoneName::Chin), Some(20.0));
+        assert_eq!(n.get(Concern::Pigmentation, ZoneName::Chin), Some(25.0));
         assert_eq!(n.get(Concern::AcneScars, ZoneName::Chin), None);
     }
 }

@@ -98,6 +98,11 @@ pub struct FaceReport {
     /// The 468 mesh landmarks as [x, y] image pixels; only with `--landmarks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landmarks_px: Option<Vec<[f64; 2]>>,
+    /// Each landmark's depth from the mesh, in image pixels, growing away
+    /// from the camera (relative: 0 is the mesh's centre); only with
+    /// `--landmarks`. The zones' surface areas and the pose come from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks_depth_px: Option<Vec<f64>>,
 }
 
 /// Wall-clock time spent per stage, in milliseconds. Varies run to run.

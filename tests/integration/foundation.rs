@@ -580,3 +580,53 @@ fn scale_follows_distance_and_agrees_within_a_session() {
         assert!((s[0] / s[1] - 1.0).abs() < 0.08, "subject {subject}: {s:?}");
     }
 }
+
+#[test]
+fn a_turned_face_is_measured_on_its_surface_and_its_far_side_is_left_out() {
+    // bioskin/2.jpg: a face turned about 26° to its right. It gets a scale
+    // and measurements; skin turned more than 60° from the camera is left
+    // out, and a zone mostly made of it (the far cheek) is refused by name.
+    let rec = one_image(&shared("closeups/bioskin/2.jpg"), &[]);
+    let yaw = rec["face"]["pose"]["yaw_deg"].as_f64().unwrap();
+    assert!((-32.0..-18.0).contains(&yaw), "{yaw}");
+    assert!(!finding_codes(&rec).contains(&"head_turned".to_string()));
+    assert!(
+        rec["scale"]["px_per_mm"].as_f64().is_some(),
+        "{}",
+        rec["scale"]
+    );
+    assert!(finding_codes(&rec).contains(&"zone_turned_away".to_string()));
+    let zones = rec["zones"].as_array().unwrap();
+    let zone = |name: &str| zones.iter().find(|z| z["name"] == name).unwrap();
+    for z in zones {
+        let factor = z["surface_factor"].as_f64().unwrap();
+        assert!((1.0..2.0).contains(&factor), "{z}");
+    }
+    // The near cheek faces the camera; the far one is mostly turned away.
+    assert!(zone("left_cheek")["oblique_pct"].as_f64().unwrap() < 30.0);
+    assert!(zone("right_cheek")["oblique_pct"].as_f64().unwrap() > 75.0);
+    let pigment = rec["pigmentation"]["zones"].as_array().unwrap();
+    let measured = pigment.iter().filter(|z| z["metrics"].is_object()).count();
+    assert!(measured >= 5, "{measured} zones measured");
+    let far = pigment.iter().find(|z| z["zone"] == "right_cheek").unwrap();
+    assert!(far["metrics"].is_null());
+    assert!(
+        far["reason"]
+            .as_str()
+            .unwrap()
+            .contains("turned more than 60°"),
+        "{far}"
+    );
+    // A frontal face: its zones' areas grow by the skin's own slope only.
+    let frontal = one_image(&shared("distance/45cm.jpg"), &[]);
+    assert!(!finding_codes(&frontal).contains(&"zone_turned_away".to_string()));
+    for z in frontal["zones"].as_array().unwrap() {
+        let factor = z["surface_factor"].as_f64().unwrap();
+        let (lo, hi) = if z["name"] == "nose" {
+            (1.2, 1.8)
+        } else {
+            (1.05, 1.6)
+        };
+        assert!((lo..hi).contains(&factor), "{z}");
+    }
+}

@@ -341,8 +341,10 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
     let stubble = one_image(&shared("tones/037_03.jpg"), &[]);
     assert!(hair(&stubble, "chin") >= 50.0, "{}", stubble["zones"]);
     assert!(hair(&stubble, "perioral") >= 20.0, "{}", stubble["zones"]);
+    // Half of this chin is turned more than 60° from the camera and left
+    // out; the beard on the rest is still found.
     let beard = one_image(&shared("faces/lin-manuel-miranda.png"), &[]);
-    assert!(hair(&beard, "chin") >= 10.0, "{}", beard["zones"]);
+    assert!(hair(&beard, "chin") >= 7.0, "{}", beard["zones"]);
     for zone in ["forehead", "nose", "right_cheek"] {
         assert!(hair(&beard, zone) < 2.0, "{zone}: {}", beard["zones"]);
     }
