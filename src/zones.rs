@@ -429,8 +429,10 @@ mod tests {
         // turned 50° (then 70°) away, like a cheek's side.
         let mesh = |deg: f32| -> Vec<[f32; 3]> {
             let t = deg.to_radians().tan();
-            (0..=20)
-                .flat_map(|i| (0..=10).map(move |j| (i as f32 * 10.0, j as f32 * 10.0)))
+            // 2.5 px apart, so the normals' smoothing across the fold
+            // spans a few pixels only.
+            (0..=80)
+                .flat_map(|i| (0..=40).map(move |j| (i as f32 * 2.5, j as f32 * 2.5)))
                 .map(|(x, y)| [x, y, if x > 100.0 { (x - 100.0) * t } else { 0.0 }])
                 .collect()
         };
@@ -449,7 +451,8 @@ mod tests {
                 assert_eq!(oblique, 0.0);
                 assert_eq!(kept, 20_000);
             } else {
-                assert!((weight - left).abs() < 0.02 * left, "{deg}: {weight}");
+                // The fold is smoothed over a few pixels, counted at up to 2×.
+                assert!((weight - left).abs() < 0.03 * left, "{deg}: {weight}");
                 let want = right / (left + right);
                 assert!((oblique - want).abs() < 0.02, "{deg}: {oblique} vs {want}");
                 assert!((kept as i64 - 10_000).abs() < 200, "{kept}");

@@ -15,102 +15,225 @@ use std::path::{Path, PathBuf};
 
 /// Reads one metric from a record.
 type Reader = Box<dyn Fn(&ImageRecord) -> Option<f64> + Send + Sync>;
+/// Whether a record's reading of a metric is steady (`area_steady`);
+/// `None` where the metric has no such flag.
+type Steadiness = Box<dyn Fn(&ImageRecord) -> Option<bool> + Send + Sync>;
 
-/// One metric: its name in the output and how to read it from a record.
+/// One metric: its name in the output, how people read it, and how to read
+/// it from a record.
 pub struct Metric {
+    /// The name in CSV and JSON outputs, e.g. `pigmentation.right_cheek.pigmented_pct`.
     pub name: String,
+    /// As a report writes it: "Pigmented skin, right cheek".
+    pub label: String,
+    /// Its unit as written after a number ("%", "mm", "/cm²", "°"; empty
+    /// for scores and indices).
+    pub unit: &'static str,
+    /// Where the record holds it, as a path of keys ("[zone]" for the
+    /// zone's entry in a list), e.g. `pigmentation.mmasi_severity.value`.
+    pub record_field: String,
     read: Reader,
+    steady: Option<Steadiness>,
 }
 
 impl Metric {
     pub fn value(&self, r: &ImageRecord) -> Option<f64> {
         (self.read)(r)
     }
+
+    /// `Some(false)` when the record flags this reading as unsteady: a
+    /// re-encoded or relit copy of the same photo can move it by 10 % or
+    /// more (pigmented area; `area_steady`).
+    pub fn steady(&self, r: &ImageRecord) -> Option<bool> {
+        self.steady.as_ref().and_then(|f| f(r))
+    }
+}
+
+fn zone_pigment(
+    r: &ImageRecord,
+    zone: crate::zones::ZoneName,
+) -> Option<&crate::measure::pigment::PigmentMetrics> {
+    r.pigmentation
+        .as_ref()?
+        .zones
+        .iter()
+        .find(|x| x.zone == zone)?
+        .metrics
+        .as_ref()
 }
 
 /// The metrics analysed: face-level pores, pigmentation and acne scars,
 /// colour, and per-zone pore coverage, pigmented share and severities.
 pub fn metrics() -> Vec<Metric> {
     use crate::zones::ZoneName;
-    let mut m: Vec<Metric> = Vec::new();
-    let mut add = |name: &str, read: Reader| {
+    fn add(
+        m: &mut Vec<Metric>,
+        name: &str,
+        label: &str,
+        unit: &'static str,
+        field: &str,
+        read: Reader,
+    ) -> usize {
         m.push(Metric {
             name: name.into(),
+            label: label.into(),
+            unit,
+            record_field: field.into(),
             read,
-        })
-    };
+            steady: None,
+        });
+        m.len() - 1
+    }
+    let mut m: Vec<Metric> = Vec::new();
     add(
+        &mut m,
+        "pores.face.density_per_cm2",
+        "Pore density, face",
+        "/cm²",
         "pores.face.density_per_cm2",
         Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.density_per_cm2)),
     );
     add(
+        &mut m,
+        "pores.face.median_diameter_mm",
+        "Median pore diameter, face",
+        "mm",
         "pores.face.median_diameter_mm",
         Box::new(|r| r.pores.as_ref()?.face.as_ref()?.median_diameter_mm),
     );
     add(
+        &mut m,
+        "pores.face.p90_diameter_mm",
+        "Pore diameter, 90th percentile, face",
+        "mm",
         "pores.face.p90_diameter_mm",
         Box::new(|r| r.pores.as_ref()?.face.as_ref()?.p90_diameter_mm),
     );
     add(
+        &mut m,
+        "pores.face.coverage_pct",
+        "Pore coverage, face",
+        "%",
         "pores.face.coverage_pct",
         Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.coverage_pct)),
     );
     add(
+        &mut m,
         "pores.face.severity",
+        "Pore severity, face (0–100)",
+        "",
+        "pores.face.severity.value",
         Box::new(|r| Some(r.pores.as_ref()?.face.as_ref()?.severity.value)),
     );
-    add(
+    let face_steady = || -> Steadiness {
+        Box::new(|r| Some(r.pigmentation.as_ref()?.face.as_ref()?.area_steady))
+    };
+    let i = add(
+        &mut m,
+        "pigmentation.face.pigmented_pct",
+        "Pigmented skin, face",
+        "%",
         "pigmentation.face.pigmented_pct",
         Box::new(|r| Some(r.pigmentation.as_ref()?.face.as_ref()?.pigmented_pct)),
     );
+    m[i].steady = Some(face_steady());
     add(
+        &mut m,
+        "pigmentation.face.mean_delta_l",
+        "Spots' contrast (mean ΔL*), face",
+        "",
         "pigmentation.face.mean_delta_l",
         Box::new(|r| r.pigmentation.as_ref()?.face.as_ref()?.mean_delta_l),
     );
     add(
+        &mut m,
         "pigmentation.face.mmasi_estimate",
+        "mMASI-style estimate (0–24)",
+        "",
+        "pigmentation.mmasi.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi.as_ref()?.value)),
     );
-    add(
+    let i = add(
+        &mut m,
         "pigmentation.face.severity",
+        "Pigmentation severity, face (0–100)",
+        "",
+        "pigmentation.mmasi_severity.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi_severity.as_ref()?.value)),
     );
+    m[i].steady = Some(face_steady());
     add(
+        &mut m,
         "colour.face.ita_deg",
+        "Skin colour, ITA",
+        "°",
+        "pigmentation.colour.ita_deg",
         Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.ita_deg)),
     );
     add(
+        &mut m,
         "colour.face.melanin_index",
+        "Melanin index",
+        "",
+        "pigmentation.colour.melanin_index",
         Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.melanin_index)),
     );
     add(
+        &mut m,
         "colour.face.haemoglobin_index",
+        "Haemoglobin index",
+        "",
+        "pigmentation.colour.haemoglobin_index",
         Box::new(|r| Some(r.pigmentation.as_ref()?.colour.as_ref()?.haemoglobin_index)),
     );
     add(
+        &mut m,
+        "acne_scars.face.count",
+        "Acne scars, face (count)",
+        "",
         "acne_scars.face.count",
         Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.count as f64)),
     );
     add(
+        &mut m,
+        "acne_scars.face.scarred_area_pct",
+        "Scarred skin, face",
+        "%",
         "acne_scars.face.scarred_area_pct",
         Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.scarred_area_pct)),
     );
     add(
+        &mut m,
+        "acne_scars.face.mean_depth_mm",
+        "Mean scar depth, face",
+        "mm",
         "acne_scars.face.mean_depth_mm",
         Box::new(|r| r.acne_scars.as_ref()?.face.as_ref()?.mean_depth_mm),
     );
     add(
+        &mut m,
+        "acne_scars.face.max_depth_mm",
+        "Deepest scar, face",
+        "mm",
         "acne_scars.face.max_depth_mm",
         Box::new(|r| r.acne_scars.as_ref()?.face.as_ref()?.max_depth_mm),
     );
     add(
+        &mut m,
         "acne_scars.face.severity",
+        "Acne scar severity, face (0–100)",
+        "",
+        "acne_scars.face.severity.value",
         Box::new(|r| Some(r.acne_scars.as_ref()?.face.as_ref()?.severity.value)),
     );
     for zone in ZoneName::ALL {
-        let z = zone.as_str();
+        let (z, l) = (zone.as_str(), zone.label());
         add(
+            &mut m,
             &format!("pores.{z}.coverage_pct"),
+            &format!("Pore coverage, {l}"),
+            "%",
+            &format!("pores.zones[{z}].metrics.coverage_pct"),
             Box::new(move |r| {
                 Some(
                     r.pores
@@ -124,37 +247,26 @@ pub fn metrics() -> Vec<Metric> {
                 )
             }),
         );
-        add(
+        let steady =
+            move || -> Steadiness { Box::new(move |r| Some(zone_pigment(r, zone)?.area_steady)) };
+        let i = add(
+            &mut m,
             &format!("pigmentation.{z}.pigmented_pct"),
-            Box::new(move |r| {
-                Some(
-                    r.pigmentation
-                        .as_ref()?
-                        .zones
-                        .iter()
-                        .find(|x| x.zone == zone)?
-                        .metrics
-                        .as_ref()?
-                        .pigmented_pct,
-                )
-            }),
+            &format!("Pigmented skin, {l}"),
+            "%",
+            &format!("pigmentation.zones[{z}].metrics.pigmented_pct"),
+            Box::new(move |r| Some(zone_pigment(r, zone)?.pigmented_pct)),
         );
-        add(
+        m[i].steady = Some(steady());
+        let i = add(
+            &mut m,
             &format!("pigmentation.{z}.severity"),
-            Box::new(move |r| {
-                Some(
-                    r.pigmentation
-                        .as_ref()?
-                        .zones
-                        .iter()
-                        .find(|x| x.zone == zone)?
-                        .metrics
-                        .as_ref()?
-                        .severity
-                        .value,
-                )
-            }),
+            &format!("Pigmentation severity, {l} (0–100)"),
+            "",
+            &format!("pigmentation.zones[{z}].metrics.severity.value"),
+            Box::new(move |r| Some(zone_pigment(r, zone)?.severity.value)),
         );
+        m[i].steady = Some(steady());
     }
     m
 }

@@ -120,6 +120,13 @@ pub struct Change {
     pub patient_id: String,
     pub visit_date: String,
     pub metric: String,
+    /// The metric as a report writes it, e.g. "Pigmented skin, right cheek".
+    #[serde(default)]
+    pub label: String,
+    /// The value's unit ("%", "mm", "/cm²", "°"; empty for scores and
+    /// indices).
+    #[serde(default)]
+    pub unit: String,
     pub value: f64,
     pub change_from_baseline: Option<f64>,
     pub change_from_previous: Option<f64>,
@@ -130,6 +137,12 @@ pub struct Change {
     pub exceeds_mdc: Option<bool>,
     /// Capture differences that make this visit incomparable with the baseline.
     pub capture_warnings: Vec<String>,
+    /// Readings of this visit or the baseline that the record flags as
+    /// unsteady (`area_steady: false`: the same photo re-encoded or relit
+    /// can move them by 10 % or more). The change is still judged against
+    /// the MDC; a change beyond it wants confirming at the next visit.
+    #[serde(default)]
+    pub reading_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -219,6 +232,10 @@ pub fn compare(
                 .map(|rs| mean(&rs.iter().filter_map(|r| m.value(r)).collect::<Vec<_>>()))
                 .collect();
             let Some(base) = values[0] else { continue };
+            let unsteady: Vec<bool> = visits
+                .values()
+                .map(|rs| rs.iter().any(|r| m.steady(r) == Some(false)))
+                .collect();
             let mdc95 = mdc.metrics.get(&m.name).map(|e| e.mdc95);
             let mut previous = Some(base);
             for (i, v) in values.iter().enumerate() {
@@ -236,6 +253,8 @@ pub fn compare(
                     patient_id: pid.clone(),
                     visit_date: dates[i].clone(),
                     metric: m.name.clone(),
+                    label: m.label.clone(),
+                    unit: m.unit.into(),
                     value: v,
                     change_from_baseline: from_base,
                     change_from_previous: if i > 0 { previous.map(|p| v - p) } else { None },
@@ -248,6 +267,14 @@ pub fn compare(
                         _ => None,
                     },
                     capture_warnings: warnings,
+                    reading_warnings: [
+                        (unsteady[0], "the baseline's"),
+                        (i > 0 && unsteady[i], "this visit's"),
+                    ]
+                    .iter()
+                    .filter(|(flagged, _)| *flagged)
+                    .map(|(_, which)| format!("{which} reading is unsteady (area_steady: false)"))
+                    .collect(),
                 });
                 previous = Some(v);
             }

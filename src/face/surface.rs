@@ -3,9 +3,9 @@
 //! covers 1/cos θ times more skin per pixel than one facing it, so areas
 //! counted in the image plane are too small on the cheeks' sides, the nose
 //! and any face that is turned or tilted. The mesh's 468 points carry depth
-//! (x, y in pixels, z on the same scale); triangulated in the image, each
-//! triangle's 3-D area over its image area is that factor, exact for the
-//! piecewise-flat mesh.
+//! (x, y in pixels, z on the same scale); triangulated in the image, its
+//! triangles give each landmark a normal, and the normal read between the
+//! landmarks gives that factor: a smooth surface through the mesh's points.
 
 use super::Point;
 
@@ -27,8 +27,9 @@ pub struct SurfaceMap {
 }
 
 impl SurfaceMap {
-    /// Triangulates the landmarks in the image plane (Delaunay) and records
-    /// each triangle's 3-D over 2-D area in the cells whose centres it holds.
+    /// Triangulates the landmarks in the image plane (Delaunay) and records,
+    /// at each cell's centre, the factor of the landmarks' normals read
+    /// there (barycentric).
     pub fn from_landmarks(landmarks: &[[f32; 3]]) -> Self {
         let (mut xmin, mut ymin, mut xmax, mut ymax) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
         for p in landmarks {
@@ -53,11 +54,27 @@ impl SurfaceMap {
             })
             .collect();
         let triangulation = delaunator::triangulate(&points);
+        // Each landmark's normal: its triangles' normals summed, each
+        // weighted by its 3-D area and turned towards the camera. Read
+        // between the landmarks, they make the factor change smoothly, so a
+        // landmark that moves a little moves the 60° limit a little, not a
+        // whole triangle in or out of a zone.
+        let mut vertex = vec![[0.0f32; 3]; landmarks.len()];
+        for t in triangulation.triangles.chunks_exact(3) {
+            let n = normal(landmarks[t[0]], landmarks[t[1]], landmarks[t[2]]);
+            for &i in t {
+                for k in 0..3 {
+                    vertex[i][k] += n[k];
+                }
+            }
+        }
         for t in triangulation.triangles.chunks_exact(3) {
             let [a, b, c] = [landmarks[t[0]], landmarks[t[1]], landmarks[t[2]]];
-            let Some(f) = area_ratio(a, b, c) else {
+            // Barycentric coordinates of image points in this triangle.
+            let det = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1]);
+            if det.abs() < 1e-3 {
                 continue;
-            };
+            }
             // Cells whose centres lie in the triangle.
             let lo = |v: f32, origin: f32| ((v - origin) / cell - 0.5).ceil().max(0.0) as usize;
             let hi = |v: f32, origin: f32, n: usize| {
@@ -73,13 +90,20 @@ impl SurfaceMap {
             );
             for row in r0 as isize..=r1 {
                 for col in c0 as isize..=c1 {
-                    let centre = (
+                    let p = (
                         xmin + (col as f32 + 0.5) * cell,
                         ymin + (row as f32 + 0.5) * cell,
                     );
-                    if inside(centre, a, b, c) {
-                        factor[row as usize * columns + col as usize] = Some(f);
+                    if !inside(p, a, b, c) {
+                        continue;
                     }
+                    let wa = ((b[1] - c[1]) * (p.0 - c[0]) + (c[0] - b[0]) * (p.1 - c[1])) / det;
+                    let wb = ((c[1] - a[1]) * (p.0 - c[0]) + (a[0] - c[0]) * (p.1 - c[1])) / det;
+                    let wc = 1.0 - wa - wb;
+                    let n: [f32; 3] = std::array::from_fn(|k| {
+                        wa * vertex[t[0]][k] + wb * vertex[t[1]][k] + wc * vertex[t[2]][k]
+                    });
+                    factor[row as usize * columns + col as usize] = area_ratio(n);
                 }
             }
         }
@@ -176,9 +200,9 @@ impl SurfaceMap {
     }
 }
 
-/// 3-D area over image area of a triangle; `None` when it is degenerate in
-/// the image (it covers no pixels) or faces away from the camera.
-fn area_ratio(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> Option<f32> {
+/// A triangle's normal, as long as twice its 3-D area, turned towards the
+/// camera (z ≤ 0: depth grows away from it).
+fn normal(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> [f32; 3] {
     let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
     let n = [
@@ -186,9 +210,20 @@ fn area_ratio(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> Option<f32> {
         u[2] * v[0] - u[0] * v[2],
         u[0] * v[1] - u[1] * v[0],
     ];
-    let image = n[2].abs();
-    let surface = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-    (image > 1e-3 && surface.is_finite()).then(|| surface / image)
+    if n[2] > 0.0 {
+        n.map(|x| -x)
+    } else {
+        n
+    }
+}
+
+/// Surface over image area where the surface's normal is `n`: 1/cos of its
+/// angle to the camera's axis. `None` for a normal (nearly) across the
+/// axis, which no pixel sees.
+fn area_ratio(n: [f32; 3]) -> Option<f32> {
+    let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+    let facing = n[2].abs();
+    (facing > 1e-6 * length && length.is_finite()).then(|| length / facing)
 }
 
 fn inside(p: Point, a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> bool {

@@ -488,8 +488,11 @@ pub const EVIDENCE_RING_MM: f64 = 1.5;
 /// A depression's floor is shaded under any broad light: it must be darker
 /// than the ring by this many SDs of the ring's own L* texture. On real
 /// scar-free skin the model's candidates are not (median 0.75 SD); on the
-/// renders' scars they are (median 2.0 SD).
-pub const MIN_DARKENING_SDS: f64 = 1.0;
+/// renders' scars they are (median 2.0 SD). 1.2, not 1.0: a patch of
+/// stubble on `bioskin/2.jpg`'s cheek, measured once the turned face was
+/// accepted, passed every other rule at 1.005 SD; at 1.2 the renders keep
+/// 45 of their 46 one-photo scars (docs/harm-on-real-skin.md).
+pub const MIN_DARKENING_SDS: f64 = 1.2;
 /// Floor of the ring's texture SD (L* units), so that very smooth skin does
 /// not make any slight darkening count.
 pub const MIN_RING_SD_L: f64 = 0.3;

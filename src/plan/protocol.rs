@@ -519,7 +519,7 @@ mod tests {
             e.line,
             over.lines().position(|l| l == "chin = 120.0").unwrap() + 1
         );
-        let nan = format!("{head}{}", tail.replacen("nose = 30.0", "nose = nan", 1));
+        let nan = format!("{head}{}", tail.replacen("nose = 25.0", "nose = nan", 1));
         assert!(Protocol::parse(&nan).is_err());
         let missing = format!("{head}{}", tail.replacen("patch = 100.0", "", 1));
         assert!(Protocol::parse(&missing)

