@@ -53,7 +53,7 @@ footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec
 .legend span{display:inline-flex;align-items:center;gap:6px}.sw{display:inline-block;width:14px;height:14px;border-radius:3px;border:1px solid #c5ced6}
 .ring{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}
 @page{size:A4;margin:14mm 12mm 16mm}
-@media print{body{background:#fff}main{max-width:none;padding:0}h2{break-after:avoid}
+@media print{body{background:#fff}main{max-width:none;padding:0}h2,h3{break-after:avoid}ul{break-before:avoid}
 .card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:240px}
 .pair{white-space:nowrap}.pair img{height:90px}.new-page{break-before:page}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
@@ -122,7 +122,9 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
         "<line x1=\"{left}\" y1=\"{pad}\" x2=\"{left}\" y2=\"{}\" stroke=\"#8a96a3\"/>",
         h - pad
     );
-    for v in [lo, base, hi] {
+    // The baseline's tick, unless it would sit on the range's ends.
+    let near_end = (base - lo).min(hi - base) < 0.08 * span;
+    for v in [Some(lo), (!near_end).then_some(base), Some(hi)].into_iter().flatten() {
         let _ = write!(
             s,
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#e4e8ec\"/><text x=\"{2}\" y=\"{3:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#5a6672\">{v:.1}</text>",
