@@ -206,6 +206,9 @@ pub struct OverlayData {
     /// Hair cells (centre, image pixels) of each zone and the cell size.
     pub hair: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
+    /// Zones the quality check left out of every measurement (clipped,
+    /// turned away): outlined, not tinted.
+    pub left_out: Vec<crate::zones::ZoneName>,
 }
 
 pub struct ChromophoreTile {
@@ -434,7 +437,16 @@ pub fn measure(
     input: &MeasureInput,
     capture: Option<Result<&Capture, &str>>,
 ) -> Result<Measurements, InputError> {
-    let mut overlay = OverlayData::default();
+    let mut overlay = OverlayData {
+        left_out: input
+            .quality
+            .zones
+            .iter()
+            .filter(|q| q.reason.is_some())
+            .map(|q| q.zone)
+            .collect(),
+        ..OverlayData::default()
+    };
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let mut patches = PatchCache::default();
     let hair_pct = hair_pass(input, &mut patches, &mut overlay);
