@@ -39,6 +39,10 @@ enum Command {
     },
     /// Print the default treatment protocol (TOML); pass an edited copy with --protocol.
     Protocol,
+    /// Print the metrics that compare, report and cohort read (JSON): each
+    /// one's name in their outputs, its written label and unit, and where
+    /// the results record holds it.
+    Metrics,
     /// Microneedling plans from results files.
     Plan(PlanArgs),
     /// Measure the metrics' repeatability under capture changes and write the MDC table.
@@ -265,6 +269,22 @@ struct AnalyzeArgs {
     verbose: bool,
 }
 
+fn metrics() -> anyhow::Result<ExitCode> {
+    let list: Vec<serde_json::Value> = dermascore::cohort::metrics()
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "label": m.label,
+                "unit": m.unit,
+                "record_field": m.record_field,
+            })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&list)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -277,6 +297,7 @@ fn main() -> ExitCode {
             print!("{}", dermascore::plan::protocol::DEFAULT);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Metrics => metrics(),
         Command::Plan(args) => plan(args),
         Command::Repeatability(args) => repeatability(args),
         Command::Compare(args) => compare(args),

@@ -131,7 +131,10 @@ impl View {
         // canvas pixel covers many photo pixels, and blending for each of
         // them hid the skin under solid colour.
         let mut tinted = vec![false; (w * h) as usize];
-        for zone in zones.iter().filter(|z| !findings.left_out.contains(&z.name)) {
+        for zone in zones
+            .iter()
+            .filter(|z| !findings.left_out.contains(&z.name))
+        {
             let c = colour(zone.name).0;
             for (x, y) in zone.iter_pixels() {
                 let (u, v) = self.to_canvas((x as f32 + 0.5, y as f32 + 0.5));

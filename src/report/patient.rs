@@ -99,11 +99,7 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
         .unwrap_or_default();
     let base = pts[0].1;
     // Every charted metric is a share or a 0–100 score: no axis below 0.
-    let lo = pts
-        .iter()
-        .map(|p| p.1)
-        .fold(base - mdc, f64::min)
-        .max(0.0);
+    let lo = pts.iter().map(|p| p.1).fold(base - mdc, f64::min).max(0.0);
     let hi = pts.iter().map(|p| p.1).fold(base + mdc, f64::max);
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (w, h, pad, left) = (420.0, 200.0, 40.0, 64.0);
@@ -124,7 +120,10 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
     );
     // The baseline's tick, unless it would sit on the range's ends.
     let near_end = (base - lo).min(hi - base) < 0.08 * span;
-    for v in [Some(lo), (!near_end).then_some(base), Some(hi)].into_iter().flatten() {
+    for v in [Some(lo), (!near_end).then_some(base), Some(hi)]
+        .into_iter()
+        .flatten()
+    {
         let _ = write!(
             s,
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#e4e8ec\"/><text x=\"{2}\" y=\"{3:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#5a6672\">{v:.1}</text>",

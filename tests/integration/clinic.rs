@@ -818,3 +818,81 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
         String::from_utf8_lossy(&v.stderr)
     );
 }
+
+/// Each metric's `record_field` (what `dermascore metrics` prints) leads to
+/// the value the metric reads, in real records: the names in CSVs and
+/// compare.json can be traced to the results record.
+#[test]
+fn every_metric_names_where_the_record_holds_it() {
+    fn resolve<'a>(mut v: &'a Value, path: &str) -> Option<&'a Value> {
+        for part in path.split('.') {
+            v = match part.split_once('[') {
+                Some((key, zone)) => v[key]
+                    .as_array()?
+                    .iter()
+                    .find(|z| z["zone"] == zone.trim_end_matches(']'))?,
+                None => v.get(part)?,
+            };
+        }
+        Some(v)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &[]);
+    let mut text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    // A face sharp enough for pores.
+    let close = run(&[], &[&shared("pores/cheek_input.png")]);
+    text.push_str(&String::from_utf8_lossy(&close.stdout));
+    let printed: Value =
+        serde_json::from_slice(&bin().arg("metrics").output().unwrap().stdout).unwrap();
+    let metrics = dermascore::cohort::metrics();
+    assert_eq!(printed.as_array().unwrap().len(), metrics.len());
+    let mut found = vec![0usize; metrics.len()];
+    for line in text.lines() {
+        let json: Value = serde_json::from_str(line).unwrap();
+        if json["type"] != "image" {
+            continue;
+        }
+        let rec: dermascore::report::ImageRecord = serde_json::from_str(line).unwrap();
+        for (k, m) in metrics.iter().enumerate() {
+            assert_eq!(printed[k]["record_field"], m.record_field.as_str());
+            let at = resolve(&json, &m.record_field).and_then(Value::as_f64);
+            match (m.value(&rec), at) {
+                (Some(a), Some(b)) => {
+                    assert!(
+                        (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                        "{}: {a} vs {b}",
+                        m.name
+                    );
+                    found[k] += 1;
+                }
+                (None, None) => {}
+                (a, b) => panic!("{}: the metric reads {a:?}, the record holds {b:?}", m.name),
+            }
+        }
+    }
+    let never: Vec<&str> = metrics
+        .iter()
+        .zip(&found)
+        .filter(|(_, &n)| n == 0)
+        .map(|(m, _)| m.name.as_str())
+        .collect();
+    // Each kind of metric (zone metrics with the zone taken out) is
+    // checked on at least one record: the close-up has no chin, say.
+    let kind = |name: &str| {
+        let mut parts: Vec<&str> = name.split('.').collect();
+        parts[1] = if parts[1] == "face" { "face" } else { "{zone}" };
+        parts.join(".")
+    };
+    let checked: std::collections::BTreeSet<String> = metrics
+        .iter()
+        .zip(&found)
+        .filter(|(_, &n)| n > 0)
+        .map(|(m, _)| kind(&m.name))
+        .collect();
+    let unchecked: Vec<&&str> = never
+        .iter()
+        .filter(|n| !checked.contains(&kind(n)))
+        .collect();
+    assert!(unchecked.is_empty(), "no record here has {unchecked:?}");
+}
