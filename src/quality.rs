@@ -31,10 +31,14 @@ pub struct Thresholds {
     pub max_clipped_fraction_usable: f64,
     /// Mean skin luma (0–255) outside this band is under- or over-exposed.
     pub min_mean_luma: f64,
+    /// Mean skin luma (0–255) above which the skin is overexposed.
     pub max_mean_luma: f64,
     /// Pose limits for standardised, comparable measurements (degrees).
     pub max_yaw_deg: f64,
+    /// Head tilted up or down beyond this (degrees) is refused: no photo here
+    /// is tilted beyond 17°, so the limit is untested beyond it.
     pub max_pitch_deg: f64,
+    /// Head tilted sideways beyond this (degrees) is refused.
     pub max_roll_deg: f64,
     /// Share of the face's zones that may lie outside the frame.
     pub max_outside_frame: f64,
@@ -115,7 +119,9 @@ pub enum FindingCode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
+    /// What was found (stable, for programs).
     pub code: FindingCode,
+    /// What was found, with the measured value and the limit (for people).
     pub message: String,
 }
 
@@ -125,6 +131,7 @@ pub struct SkinStats {
     pub pixels: u64,
     /// Variance of the 4-neighbour Laplacian of luma, 8-bit units².
     pub laplacian_variance: f64,
+    /// Mean luma of the skin (ITU-R BT.601, 0–255).
     pub mean_luma: f64,
     /// Share of skin pixels with a channel at 255 (≥ 250).
     pub highlight_clipped_fraction: f64,
@@ -238,6 +245,7 @@ impl Concern {
 /// left, and the zone is not measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZoneQuality {
+    /// The zone.
     pub zone: crate::zones::ZoneName,
     /// Share of the zone's pixels with a channel at 255 (≥ 250).
     pub highlight_clipped_fraction: f64,
@@ -250,14 +258,22 @@ pub struct ZoneQuality {
 /// Whether one measurement can be trusted on this photo, and if not, why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Usability {
+    /// True when nothing rules the measurement out.
     pub usable: bool,
+    /// Why it cannot be measured (empty when usable).
     pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ConcernUsability {
+    /// Pores: needs a scale ≥ `pores_min_px_per_mm`, sharp skin, good exposure
+    /// and pose.
     pub pores: Usability,
+    /// Acne scars: needs a scale ≥ `scars_min_px_per_mm`, sharp skin, good
+    /// exposure and pose.
     pub acne_scars: Usability,
+    /// Pigmentation: needs a scale ≥ `pigmentation_min_px_per_mm`, good
+    /// exposure and pose, and visible-light colour.
     pub pigmentation: Usability,
 }
 
@@ -273,20 +289,30 @@ impl ConcernUsability {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QualityReport {
+    /// Exposure, sharpness and colour of the skin pixels (all zones together).
     pub skin: SkinStats,
+    /// The skin's Laplacian variance is below `min_laplacian_variance`: pores
+    /// and scars are not measured.
     pub blurred: bool,
+    /// Mean skin luma within limits and clipped skin under
+    /// `max_clipped_fraction_usable`.
     pub exposure_ok: bool,
     /// Null for close-ups without a face (`--patch`).
     pub pose_ok: Option<bool>,
+    /// More than `max_outside_frame` of the zones lies outside the photo.
     pub cut_by_frame: bool,
     /// Share of the zones' area that lies outside the photo.
     pub outside_frame: f64,
     /// Null for close-ups without a face (`--patch`).
     pub eyes_open: Option<bool>,
+    /// Every quality finding, with its message.
     pub findings: Vec<Finding>,
+    /// Whether the photo shows visible-light skin colour, and why not.
     pub light: Light,
     /// Each zone's own exposure, and whether it is left out.
     pub zones: Vec<ZoneQuality>,
+    /// For each concern: whether it can be measured on this photo, and if not,
+    /// why.
     pub usable: ConcernUsability,
 }
 

@@ -62,7 +62,10 @@ pub enum ScaleSource {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Scale {
+    /// Image pixels per millimetre on the skin; null when no scale could be set
+    /// (see `reason`).
     pub px_per_mm: Option<PxPerMm>,
+    /// Where the scale came from.
     pub source: ScaleSource,
     /// Relative standard uncertainty (1 SD) of `px_per_mm`: 0.05 means ±5 %.
     /// Null when the user gave the scale.

@@ -163,7 +163,10 @@ impl ZoneMask {
 /// The record's view of a zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZoneSummary {
+    /// The zone.
     pub name: ZoneName,
+    /// Image pixels of measured skin in the zone (eyes, brows, lips, nostrils
+    /// and skin turned too far from the camera left out).
     pub pixels: u64,
     /// The zone's skin on the face's surface (the mesh's 3-D shape undoes
     /// the foreshortening of skin turned from the camera), less what is

@@ -445,11 +445,14 @@ pub struct CohortDocument<'a> {
     pub schema_version: &'a str,
     /// Results records read.
     pub records: u64,
+    /// The design's arms, in the order of its CSV.
     pub arms: &'a [String],
     /// Visit time points, in study order.
     pub timepoints: &'a [String],
     /// arm → time point → patients with no usable record.
     pub missing: &'a BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// What was left out or assumed, and why (duplicate rows, missing visits,
+    /// unknown patients).
     pub notes: &'a [String],
     /// The tidy table (`cohort.csv`'s rows).
     pub rows: &'a [Row],

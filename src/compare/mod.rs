@@ -28,8 +28,11 @@ pub const MAX_CHROMA_SHIFT: f64 = 4.0;
 /// One visit's capture, for comparability checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Capture {
+    /// The visit's scale, px/mm; null without one.
     pub px_per_mm: Option<f64>,
+    /// Head turn, degrees; null without a face.
     pub yaw_deg: Option<f64>,
+    /// Mean luma of the skin (0–255): the visit's exposure.
     pub mean_skin_luma: Option<f64>,
     /// a* and b* of the face's unaffected skin.
     pub skin_a_b: Option<[f64; 2]>,
@@ -117,8 +120,11 @@ mod tests {
 /// One metric at one visit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
+    /// The patient (pseudonymised when the results were).
     pub patient_id: String,
+    /// The visit (YYYY-MM-DD as the subject gives it).
     pub visit_date: String,
+    /// The metric's name (`dermascore metrics` says where the record holds it).
     pub metric: String,
     /// The metric as a report writes it, e.g. "Pigmented skin, right cheek".
     #[serde(default)]
@@ -127,10 +133,19 @@ pub struct Change {
     /// indices).
     #[serde(default)]
     pub unit: String,
+    /// The metric at this visit (the mean over the visit's captures), in
+    /// `unit`.
     pub value: f64,
+    /// value − the baseline's value; null at baseline.
     pub change_from_baseline: Option<f64>,
+    /// value − the previous visit's value; null at baseline or after a visit
+    /// without a value.
     pub change_from_previous: Option<f64>,
+    /// The change from baseline as a percentage of the baseline value; null at
+    /// baseline or when the baseline is 0.
     pub pct_change_from_baseline: Option<f64>,
+    /// The metric's minimal detectable change at 95 % (models/mdc.json); null
+    /// when not measured.
     pub mdc95: Option<f64>,
     /// |change from baseline| > MDC95; null at baseline, without an MDC, or
     /// when the captures are not comparable.
@@ -173,21 +188,29 @@ pub struct CompareDocument {
     /// The simulated repeat captures the minimal detectable changes (MDC)
     /// were measured under: per capture, its perturbations.
     pub mdc_perturbations: Vec<Vec<repeatability::Perturbation>>,
+    /// One entry per patient with at least one usable visit.
     pub patients: Vec<PatientComparison>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PatientComparison {
+    /// The patient (pseudonymised when the results were).
     pub patient_id: String,
+    /// The patient's visit dates, oldest (the baseline) first.
     pub visits: Vec<String>,
+    /// Each visit's capture, in `visits` order.
     pub captures: Vec<Capture>,
+    /// Every metric at every visit that measured it.
     pub changes: Vec<Change>,
-    /// The plan made at baseline, and at the latest visit.
+    /// The plan made at baseline; null without a protocol.
     pub baseline_plan: Option<Plan>,
+    /// The plan made at the latest visit; null without a protocol.
     pub latest_plan: Option<Plan>,
     /// Visits after baseline, taken as sessions done (one treatment per visit).
     pub sessions_done: u32,
+    /// What the course should do next; null without a protocol.
     pub follow_up: Option<FollowUp>,
+    /// Why, written out.
     pub follow_up_reason: String,
 }
 

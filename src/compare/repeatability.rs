@@ -99,11 +99,13 @@ pub struct MdcEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MdcTable {
+    /// The dermascore version that measured the table.
     pub tool_version: String,
     /// The repeat captures, each a list of changes applied in order.
     pub perturbations: Vec<Vec<Perturbation>>,
     /// Photos by sha256 of their bytes.
     pub photos: Vec<String>,
+    /// Per metric name (as `dermascore metrics` lists them): its SEM and MDC95.
     pub metrics: BTreeMap<String, MdcEntry>,
 }
 

@@ -49,8 +49,11 @@ pub struct FaceModels {
 /// 0: chin up; roll > 0: head tilted clockwise in the image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Pose {
+    /// Turn about the vertical axis, degrees (> 0: to the subject's own left).
     pub yaw_deg: Degrees,
+    /// Tilt up or down, degrees (> 0: chin up).
     pub pitch_deg: Degrees,
+    /// Tilt sideways in the image, degrees (> 0: clockwise).
     pub roll_deg: Degrees,
 }
 

@@ -241,7 +241,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
 /// Which share of a batch this process analyses (`--shard I/N`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Shard {
+    /// This process's shard, 1-based.
     pub index: u32,
+    /// How many shards the batch is split into.
     pub count: u32,
 }
 

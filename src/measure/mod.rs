@@ -38,9 +38,11 @@ pub struct SkinModels {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZonePores {
+    /// The zone.
     pub zone: ZoneName,
     /// Null when this zone could not be measured; see `reason`.
     pub metrics: Option<PoreMetrics>,
+    /// Why the zone was not measured; null when it was.
     pub reason: Option<String>,
 }
 
@@ -64,12 +66,16 @@ pub struct PoreReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZonePigment {
+    /// The zone.
     pub zone: ZoneName,
+    /// The colour of the zone's unaffected skin; null when not measured.
     pub colour: Option<SkinColour>,
+    /// Spots in this zone; null when not measured (see `reason`).
     pub metrics: Option<PigmentMetrics>,
     /// Red lesions from the haemoglobin map (for contraindication checks);
     /// null below `RED_LESION_MIN_PX_PER_MM` (4 px/mm).
     pub redness: Option<pigment::Redness>,
+    /// Why the zone was not measured; null when it was.
     pub reason: Option<String>,
 }
 
@@ -88,9 +94,15 @@ impl ZonePigment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MmasiRegion {
+    /// The zone that stands for this mMASI region.
     pub zone: ZoneName,
+    /// The region's mMASI weight (0.3 forehead and each malar region, 0.1
+    /// chin).
     pub weight: f64,
+    /// Area grade 0–6 from the pigmented share (0: none, 1: < 10 %, 2: 10–29 %,
+    /// … 6: 90–100 %).
     pub area_grade: u8,
+    /// Darkness grade 0–4 from the spots' mean ΔL* against the zone's skin.
     pub darkness_grade: u8,
 }
 
@@ -99,8 +111,11 @@ pub struct MmasiRegion {
 /// An estimate from one photo, not a clinician's mMASI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MmasiEstimate {
+    /// Σ weight · area grade · darkness grade, 0–24.
     pub value: f64,
+    /// Each region's grades.
     pub regions: Vec<MmasiRegion>,
+    /// Always true: an estimate from one photo, not a clinician's mMASI.
     pub estimate: bool,
 }
 
@@ -143,22 +158,28 @@ pub enum DepthMode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZoneScars {
+    /// The zone.
     pub zone: ZoneName,
     /// Null when this zone could not be measured; see `reason`.
     pub metrics: Option<ScarMetrics>,
+    /// Why the zone was not measured; null when it was.
     pub reason: Option<String>,
 }
 
 /// The photos of a multi-light capture that measured the relief.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CaptureReport {
+    /// The capture set's name (its folder).
     pub capture_set: String,
+    /// Its photos, the first being the one the rest of the analysis uses.
     pub photos: Vec<CapturePhoto>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CapturePhoto {
+    /// The photo's path as given (or its pseudonym).
     pub path: String,
+    /// SHA-256 of the file (hex); null when not computed.
     pub sha256: Option<String>,
     /// Unit direction towards the light: x right, y down, z towards the camera.
     pub light_dir: [f64; 3],

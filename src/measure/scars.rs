@@ -57,9 +57,11 @@ pub enum ScarType {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Scar {
+    /// The scar's type (Jacob 2001 classes), by width, depth and wall slope.
     pub kind: ScarType,
     /// Equivalent-circle diameter of the depressed area (mm).
     pub width_mm: f64,
+    /// The depressed area on the face's surface, mm².
     pub area_mm2: f64,
     /// Deepest point below the local surface (mm).
     pub depth_mm: f64,

@@ -33,6 +33,7 @@ pub enum PlanLineType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "dermascore plan line")]
 pub struct PlanLine {
+    /// Always `plan`.
     #[serde(rename = "type")]
     pub kind: PlanLineType,
     /// The results schema version these lines go with.
@@ -42,6 +43,7 @@ pub struct PlanLine {
     pub input: String,
     /// Patient, visit and view, when the record has them.
     pub subject: Option<crate::ingest::Subject>,
+    /// The plan made from this record.
     pub plan: Plan,
 }
 
@@ -56,11 +58,16 @@ pub struct Reason {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ZonePlan {
+    /// The zone to treat.
     pub zone: ZoneName,
     /// The concern that sets this zone's depth (the deepest indicated).
     pub concern: Concern,
+    /// The severity (0–100) of the concern that sets the depth, in this zone.
     pub severity: f64,
+    /// Recommended needle depth, mm: the protocol's depth for the severity,
+    /// after the zone's anatomical cap and any skin-tone adjustment.
     pub needle_depth_mm: f64,
+    /// Each rule that set the depth, with the measurement it acted on.
     pub rationale: Vec<Reason>,
 }
 
@@ -89,33 +96,52 @@ impl PlanOutcome {
     }
 }
 
+/// A contraindication or caution the plan raised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "PlanFinding")]
 pub struct Finding {
+    /// Protocol rule id, e.g. `rules.isotretinoin`, `intake.missing`.
     pub rule: String,
+    /// What this finding alone makes of the plan (the plan takes the most
+    /// restrictive).
     pub outcome: PlanOutcome,
+    /// The measurement or intake fact that raised it, written out.
     pub evidence: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProtocolRef {
+    /// The protocol's `name`.
     pub name: String,
+    /// The protocol's `version`.
     pub version: String,
+    /// SHA-256 of the protocol file as read (hex): which exact rules made the
+    /// plan.
     pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
+    /// The plan's verdict (see `PlanOutcome`).
     pub outcome: PlanOutcome,
     /// Every contraindication or caution raised, with its rule and evidence.
     pub findings: Vec<Finding>,
     /// Zones to treat; empty when nothing reaches the treatment threshold.
     pub zones: Vec<ZonePlan>,
+    /// Sessions in the course; null when no zone is treated.
     pub sessions: Option<u32>,
+    /// Weeks between sessions; null when no zone is treated.
     pub interval_weeks: Option<u32>,
+    /// Months between maintenance sessions after the course; null when no zone
+    /// is treated.
     pub maintenance_months: Option<u32>,
+    /// The rules that set sessions, interval and maintenance, with their
+    /// evidence.
     pub course_rationale: Vec<Reason>,
     /// Skin colour the adjustments were based on (a measurement).
     pub ita_deg: Option<f64>,
+    /// Chardon category of `ita_deg` (a colour category, not a Fitzpatrick
+    /// type).
     pub ita_category: Option<ItaCategory>,
     /// Concerns that could not be assessed on this photo, and why.
     pub not_assessed: Vec<Reason>,
@@ -130,7 +156,9 @@ pub struct Plan {
     /// Whether the patient's intake (history, medication, pregnancy, recent
     /// procedures) was checked. Without it the outcome is at most `caution`.
     pub intake_checked: bool,
+    /// The protocol the plan was made with.
     pub protocol: ProtocolRef,
+    /// The plan supports, and does not replace, the clinician's judgement.
     pub disclaimer: String,
 }
 

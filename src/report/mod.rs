@@ -42,19 +42,25 @@ pub enum Status {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorInfo {
+    /// What went wrong (stable, for programs).
     pub code: ErrorCode,
+    /// What went wrong with this input, for people.
     pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelRef {
+    /// The model file's name in `models/`.
     pub name: String,
+    /// SHA-256 of the model file as loaded (hex), checked against the manifest.
     pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolInfo {
+    /// `dermascore`.
     pub name: String,
+    /// The tool's version (Cargo package version).
     pub version: String,
 }
 
@@ -70,9 +76,13 @@ impl ToolInfo {
 /// Face box in image pixels (top-left corner and size).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BoxPx {
+    /// Left edge, image pixels.
     pub x: f64,
+    /// Top edge, image pixels.
     pub y: f64,
+    /// Width, image pixels.
     pub width: f64,
+    /// Height, image pixels.
     pub height: f64,
 }
 
@@ -80,7 +90,9 @@ pub struct BoxPx {
 pub struct EyeState {
     /// Lid gap over eye width; the eye counts as open at ≥ 0.20 (iris-model eyelid contour).
     pub right_openness: f64,
+    /// As `right_openness`, for the subject's left eye.
     pub left_openness: f64,
+    /// Both eyes open: an iris scale needs open eyes.
     pub open: bool,
 }
 
@@ -88,12 +100,18 @@ pub struct EyeState {
 pub struct FaceReport {
     /// Faces found; the largest is analysed.
     pub count: usize,
+    /// Which face detector found the face (short range first, then full range).
     pub detector: DetectorKind,
+    /// The detector's confidence for the analysed face (0–1).
     pub detection_score: f64,
+    /// The detector's face box.
     pub box_px: BoxPx,
     /// Face-mesh presence probability.
     pub mesh_presence: f64,
+    /// Head orientation from the face mesh (its depth stretched by
+    /// `MESH_DEPTH_SCALE`).
     pub pose: Pose,
+    /// Whether the eyes are open, from the iris model's eyelid contour.
     pub eyes: EyeState,
     /// The 468 mesh landmarks as [x, y] image pixels; only with `--landmarks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +159,7 @@ pub enum OverlayKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OverlayFile {
+    /// What the image shows.
     pub kind: OverlayKind,
     /// Relative to the output directory.
     pub path: String,
@@ -148,7 +167,9 @@ pub struct OverlayFile {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeviceProfileRef {
+    /// The device profile's `name`.
     pub name: String,
+    /// SHA-256 of the profile file as read (hex).
     pub sha256: String,
 }
 
@@ -158,6 +179,7 @@ pub struct DeviceProfileRef {
 pub struct SessionReport {
     /// The name the device profile's patterns give the sitting.
     pub name: String,
+    /// Every photo of the sitting, in the order read.
     pub photos: Vec<SessionPhoto>,
     /// Whether the device profile's colour correction was applied to every
     /// photo before measuring.
@@ -166,7 +188,10 @@ pub struct SessionReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionPhoto {
+    /// The photo's path as given (or its pseudonym).
     pub path: String,
+    /// The light it was taken under (from the device profile, a sidecar or its
+    /// pixels).
     pub modality: crate::capture::Modality,
     /// This photo's own scale estimate, px/mm, before the session's were
     /// combined; null when it gave none.

@@ -434,6 +434,22 @@ fn committed_schemas_are_current() {
         )
         .unwrap();
         assert_eq!(generated, committed, "{file} changed: run `dermascore schema {name} > {file}` and bump SCHEMA_VERSION if it breaks consumers");
+        // Every property says what it is (and its unit) for integrators.
+        let mut undescribed = Vec::new();
+        let defs = committed["$defs"].as_object().cloned().unwrap_or_default();
+        for (owner, def) in std::iter::once(("(root)".to_string(), &committed))
+            .chain(defs.iter().map(|(k, v)| (k.clone(), v)))
+        {
+            for (field, prop) in def["properties"].as_object().into_iter().flatten() {
+                if prop.get("description").is_none() {
+                    undescribed.push(format!("{owner}.{field}"));
+                }
+            }
+        }
+        assert!(
+            undescribed.is_empty(),
+            "{file}: no description for {undescribed:?}"
+        );
     }
     assert_eq!(
         bin()
