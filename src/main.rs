@@ -135,7 +135,7 @@ struct CohortArgs {
     /// Write DIR/cohort.csv, DIR/cohort.json (and cohort.html with --html); else CSV to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Also write a self-contained HTML report with per-arm trajectories (needs --out).
+    /// Also write a self-contained HTML report: tables per arm and time point, changes, between-arm differences, trajectories (needs --out).
     #[arg(long, requires = "out")]
     html: bool,
     /// Arm that others are compared against (default: the first by name).

@@ -496,6 +496,14 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
     assert_eq!(json["missing"]["B"]["T0"][0], "P099");
     let html = std::fs::read_to_string(report.join("cohort.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("P099"));
+    // Tables a trial can cite: arm A at T0 with its n and mean, the change
+    // with its test, and B against the reference arm A.
+    assert!(html.contains(&format!(
+        "<tr><td>A</td><td>T0</td><td>{}</td><td>{mean:.3} (",
+        vals.len()
+    )));
+    assert!(html.contains("<th>p (paired t)</th>") && html.contains("<td>B − A</td>"));
+    assert!(html.contains("<h2>Pigmented skin, face, %</h2>"));
     // A reference arm that is not in the design is a usage error, not a
     // silently different comparison.
     let o = bin()
