@@ -18,18 +18,6 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn stat(rows: &[Row], arm: &str, tp: &str, metric: &str, s: &str) -> Option<(f64, usize)> {
-    rows.iter()
-        .find(|r| {
-            r.analysis == "describe"
-                && r.arm == arm
-                && r.timepoint == tp
-                && r.metric == metric
-                && r.statistic == s
-        })
-        .map(|r| (r.value, r.n))
-}
-
 /// One statistic of one row kind, e.g. the change's `p_paired_t`.
 fn get(
     rows: &[Row],
@@ -137,10 +125,10 @@ fn chart(res: &CohortResult, metric: &str) -> Option<String> {
     let mut pts: Vec<(usize, usize, f64, f64, f64)> = Vec::new(); // arm, tp, mean, lo, hi
     for (ai, arm) in res.arms.iter().enumerate() {
         for (ti, tp) in res.timepoints.iter().enumerate() {
-            let Some((m, n)) = stat(&res.rows, arm, tp, metric, "mean") else {
+            let Some((m, n)) = get(&res.rows, "describe", arm, tp, metric, "mean") else {
                 continue;
             };
-            let sd = stat(&res.rows, arm, tp, metric, "sd").map_or(0.0, |x| x.0);
+            let sd = get(&res.rows, "describe", arm, tp, metric, "sd").map_or(0.0, |x| x.0);
             let half = if n > 1 {
                 let q = statrs::distribution::StudentsT::new(0.0, 1.0, (n - 1) as f64)
                     .map(|t| statrs::distribution::ContinuousCDF::inverse_cdf(&t, 0.975))
