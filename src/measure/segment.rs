@@ -157,30 +157,20 @@ impl CanonicalPatch {
 
     /// The measured skin's area on the face's surface.
     pub fn area_mm2(&self) -> f64 {
-        let pixels: f64 = if self.surface.is_empty() {
-            self.mask_pixels() as f64
-        } else {
-            self.mask
-                .iter()
-                .zip(&self.surface)
-                .filter(|(&m, _)| m)
-                .map(|(_, &f)| f64::from(f))
-                .sum()
-        };
+        let pixels: f64 = (0..self.mask.len())
+            .filter(|&i| self.mask[i])
+            .map(|i| self.surface_factor(i))
+            .sum();
         pixels / (self.px_per_mm * self.px_per_mm)
     }
 
     /// The area on the face's surface of some of this patch's pixels (by
     /// index), e.g. one spot's.
     pub fn pixels_mm2(&self, pixels: &[u32]) -> f64 {
-        let n: f64 = if self.surface.is_empty() {
-            pixels.len() as f64
-        } else {
-            pixels
-                .iter()
-                .map(|&i| f64::from(self.surface.get(i as usize).copied().unwrap_or(1.0)))
-                .sum()
-        };
+        let n: f64 = pixels
+            .iter()
+            .map(|&i| self.surface_factor(i as usize))
+            .sum();
         n / (self.px_per_mm * self.px_per_mm)
     }
 
