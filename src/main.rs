@@ -39,6 +39,11 @@ enum Command {
     },
     /// Print the default treatment protocol (TOML); pass an edited copy with --protocol.
     Protocol,
+    /// Print a shell completion script: `dermascore completions bash >
+    /// /etc/bash_completion.d/dermascore` (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `dermascore man > dermascore.1`.
+    Man,
     /// Print the metrics that compare, report and cohort read (JSON): each
     /// one's name in their outputs, its written label and unit, and where
     /// the results record holds it.
@@ -269,6 +274,22 @@ struct AnalyzeArgs {
     verbose: bool,
 }
 
+/// The manual page: the top-level command, then each subcommand's
+/// synopsis, description and options.
+fn man() -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(cli.clone()).render(&mut out)?;
+    for sub in cli.get_subcommands() {
+        let page = clap_mangen::Man::new(sub.clone());
+        page.render_synopsis_section(&mut out)?;
+        page.render_description_section(&mut out)?;
+        page.render_options_section(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn metrics() -> anyhow::Result<ExitCode> {
     let list: Vec<serde_json::Value> = dermascore::cohort::metrics()
         .iter()
@@ -298,6 +319,17 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Metrics => metrics(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dermascore",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => man(),
         Command::Plan(args) => plan(args),
         Command::Repeatability(args) => repeatability(args),
         Command::Compare(args) => compare(args),

@@ -646,3 +646,38 @@ fn a_turned_face_is_measured_on_its_surface_and_its_far_side_is_left_out() {
         assert!((lo..hi).contains(&factor), "{z}");
     }
 }
+
+#[test]
+fn completions_and_the_manual_page_cover_every_subcommand() {
+    let man = bin().arg("man").output().unwrap();
+    assert_eq!(man.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH dermascore"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    for sub in [
+        "analyze", "compare", "report", "cohort", "export", "metrics",
+    ] {
+        assert!(page.contains(sub), "{sub} missing from the manual page");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            script.contains("dermascore") && script.contains("analyze"),
+            "{shell}"
+        );
+    }
+    assert_eq!(
+        bin()
+            .args(["completions", "nosh"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+}
