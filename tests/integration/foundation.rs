@@ -652,11 +652,7 @@ fn completions_and_the_manual_page_cover_every_subcommand() {
     let man = bin().arg("man").output().unwrap();
     assert_eq!(man.status.code(), Some(0));
     let page = String::from_utf8_lossy(&man.stdout);
-    assert!(
-        page.starts_with(".ie") || page.contains(".TH dermascore"),
-        "{}",
-        &page[..200.min(page.len())]
-    );
+    assert!(page.contains(".TH dermascore 1"), "not a manual page");
     for sub in [
         "analyze", "compare", "report", "cohort", "export", "metrics",
     ] {
