@@ -155,14 +155,7 @@ impl SurfaceMap {
             } else {
                 x + 1
             };
-            let factor = if row < 0.0 || col < 0.0 {
-                None
-            } else {
-                let (r, c) = (row as usize, col as usize);
-                (r < self.rows && c < self.columns)
-                    .then(|| self.factor[r * self.columns + c])
-                    .flatten()
-            };
+            let factor = self.factor_of_cell(col, row);
             match runs.last_mut() {
                 Some((_, end, f)) if *f == factor => *end = to,
                 _ => runs.push((x, to, factor)),
@@ -187,8 +180,15 @@ impl SurfaceMap {
     /// Surface area per image area at an image point (≥ 1), `None` off the
     /// mesh.
     pub fn at(&self, p: Point) -> Option<f32> {
-        let col = ((p.0 - self.x0) / self.cell).floor();
-        let row = ((p.1 - self.y0) / self.cell).floor();
+        self.factor_of_cell(
+            ((p.0 - self.x0) / self.cell).floor(),
+            ((p.1 - self.y0) / self.cell).floor(),
+        )
+    }
+
+    /// The factor of the cell at column `col`, row `row` (whole numbers, as
+    /// floats so that points left of or above the grid fall off it).
+    fn factor_of_cell(&self, col: f32, row: f32) -> Option<f32> {
         if col < 0.0 || row < 0.0 {
             return None;
         }
