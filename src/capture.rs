@@ -88,21 +88,126 @@ impl std::str::FromStr for LightDir {
     type Err = String;
     /// Three numbers separated by spaces, commas or semicolons; normalised.
     fn from_str(s: &str) -> Result<Self, String> {
-        let v: Vec<f32> = s
-            .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse::<f32>()
-                    .map_err(|_| format!("`{t}` is not a number"))
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("light_dir `{s}`: {e}"))?;
-        let [x, y, z] = v[..] else {
+        LightDir::new(three_numbers("light_dir", s)?)
+    }
+}
+
+/// Three numbers separated by spaces, commas or semicolons (x y z).
+fn three_numbers(what: &str, s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<f32>().map_err(|_| format!("`{t}` is not a number")))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} `{s}`: {e}"))?;
+    let [x, y, z] = v[..] else {
+        return Err(format!(
+            "{what} `{s}` must be three numbers, x y z (x right, y down, z towards the camera)"
+        ));
+    };
+    Ok([x, y, z])
+}
+
+/// A near light's position (mm) in the capture frame: the origin is where
+/// the camera's optical axis meets the skin, x right, y down (image axes),
+/// z towards the camera. Real rigs hold their LEDs 0.5–1 m from the face,
+/// so the direction to a light changes by 10–20° across a face and its
+/// brightness falls off with distance; `LightDir` cannot say that.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LightPos([f32; 3]);
+
+impl LightPos {
+    /// Refuses a non-finite position or one not in front of the skin
+    /// (z ≤ 0).
+    pub fn new(v: [f32; 3]) -> Result<Self, String> {
+        let [x, y, z] = v;
+        if !(x.is_finite() && y.is_finite() && z.is_finite()) || z <= 0.0 {
             return Err(format!(
-                "light_dir `{s}` must be three numbers, x y z (x right, y down, z towards the camera)"
+                "light_pos_mm {x} {y} {z} must be finite and in front of the skin (z > 0 mm)"
             ));
-        };
-        LightDir::new([x, y, z])
+        }
+        Ok(LightPos(v))
+    }
+
+    pub fn get(self) -> [f32; 3] {
+        self.0
+    }
+}
+
+impl std::str::FromStr for LightPos {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        LightPos::new(three_numbers("light_pos_mm", s)?)
+    }
+}
+
+/// Where a photo's light is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LightPlace {
+    /// Far enough that one direction holds over the whole photo.
+    Distant(LightDir),
+    /// Near: the direction and the fall-off are worked out per pixel.
+    Near(LightPos),
+}
+
+/// A photo's light: where it is and how bright, relative to the set's
+/// other lights (a rig's calibration; 1 when all are equal).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Light {
+    pub place: LightPlace,
+    intensity: f32,
+}
+
+impl Light {
+    pub fn distant(dir: LightDir) -> Self {
+        Light {
+            place: LightPlace::Distant(dir),
+            intensity: 1.0,
+        }
+    }
+
+    pub fn near(pos: LightPos) -> Self {
+        Light {
+            place: LightPlace::Near(pos),
+            intensity: 1.0,
+        }
+    }
+
+    /// The same light with a relative intensity; refuses one that is not a
+    /// positive finite number.
+    pub fn with_intensity(self, intensity: f32) -> Result<Self, String> {
+        if !(intensity.is_finite() && intensity > 0.0) {
+            return Err(format!(
+                "light intensity {intensity} must be a positive number (relative to the set's other lights)"
+            ));
+        }
+        Ok(Light { intensity, ..self })
+    }
+
+    pub fn intensity(self) -> f32 {
+        self.intensity
+    }
+
+    /// Unit direction towards the light from `at_mm` (a point in the
+    /// capture frame), and the irradiance there relative to the light's
+    /// intensity at the frame's origin (inverse-square fall-off).
+    pub fn towards(self, at_mm: [f32; 3]) -> ([f32; 3], f32) {
+        match self.place {
+            LightPlace::Distant(d) => (d.get(), self.intensity),
+            LightPlace::Near(p) => {
+                let p = p.get();
+                let v = [p[0] - at_mm[0], p[1] - at_mm[1], p[2] - at_mm[2]];
+                let r2 = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).max(1e-6);
+                let r0 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
+                let r = r2.sqrt();
+                ([v[0] / r, v[1] / r, v[2] / r], self.intensity * r0 / r2)
+            }
+        }
+    }
+
+    /// The direction towards the light from the frame's origin.
+    pub fn central_direction(self) -> [f32; 3] {
+        self.towards([0.0; 3]).0
     }
 }
 
@@ -110,7 +215,7 @@ impl std::str::FromStr for LightDir {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CapturePhoto {
     pub path: PathBuf,
-    pub light: LightDir,
+    pub light: Light,
 }
 
 /// A capture set: its name and its photos, the first being the one the
@@ -125,6 +230,28 @@ pub struct CaptureSet {
     /// A close-up of skin (no face) at the device's calibrated scale, from
     /// a sidecar; analysed as with `--patch`.
     pub close_up: Option<crate::units::PxPerMm>,
+    /// The pixel the camera's optical axis passes through, which places
+    /// near lights relative to the photo; `None`: the image centre.
+    pub optical_centre_px: Option<[f32; 2]>,
+}
+
+impl CaptureSet {
+    /// Puts first the photo whose light is nearest the camera's axis (at the
+    /// frame's origin), keeping the others' order: the first photo is the
+    /// one the rest of the analysis reads, and a side-lit photo's shading
+    /// gradient would read as pigment.
+    pub fn most_frontal_first(mut self) -> Self {
+        let frontal = (0..self.photos.len()).max_by(|&a, &b| {
+            let z = |i: usize| self.photos[i].light.central_direction()[2];
+            // Ties go to the earlier photo.
+            z(a).total_cmp(&z(b)).then(b.cmp(&a))
+        });
+        if let Some(i) = frontal {
+            let p = self.photos.remove(i);
+            self.photos.insert(0, p);
+        }
+        self
+    }
 }
 
 /// The sidecar a folder may hold (`capture.json`) naming a capture set of
@@ -144,6 +271,10 @@ pub struct Sidecar {
     /// manifest's `modality` column.
     #[serde(default)]
     pub modality: Option<String>,
+    /// The pixel the camera's optical axis passes through (x, y); default
+    /// the image centre. Near lights are placed relative to it.
+    #[serde(default)]
+    pub optical_centre_px: Option<[f32; 2]>,
     pub photos: Vec<SidecarPhoto>,
 }
 
@@ -151,8 +282,41 @@ pub struct Sidecar {
 #[serde(deny_unknown_fields)]
 pub struct SidecarPhoto {
     pub file: String,
-    /// x right, y down, z towards the camera.
-    pub light_dir: [f32; 3],
+    /// A distant light's direction: x right, y down, z towards the camera.
+    #[serde(default)]
+    pub light_dir: Option<[f32; 3]>,
+    /// A near light's position, mm, from where the optical axis meets the
+    /// skin (x right, y down, z towards the camera); instead of `light_dir`.
+    #[serde(default)]
+    pub light_pos_mm: Option<[f32; 3]>,
+    /// The light's brightness relative to the set's others (calibrated);
+    /// default 1.
+    #[serde(default)]
+    pub intensity: Option<f32>,
+}
+
+impl SidecarPhoto {
+    fn light(&self) -> Result<Light, String> {
+        let light = match (self.light_dir, self.light_pos_mm) {
+            (Some(d), None) => Light::distant(LightDir::new(d)?),
+            (None, Some(p)) => Light::near(LightPos::new(p)?),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: give light_dir (a distant light) or light_pos_mm (a near one), not both",
+                    self.file
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{}: needs light_dir (a distant light) or light_pos_mm (a near one)",
+                    self.file
+                ))
+            }
+        };
+        light
+            .with_intensity(self.intensity.unwrap_or(1.0))
+            .map_err(|e| format!("{}: {e}", self.file))
+    }
 }
 
 /// The sidecar's file name.
@@ -183,7 +347,7 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
         .map(|p| {
             Ok(CapturePhoto {
                 path: dir.join(&p.file),
-                light: LightDir::new(p.light_dir)?,
+                light: p.light()?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -191,12 +355,19 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
         Some(m) => Some(m.parse::<Modality>()?),
         None => None,
     };
+    if let Some([x, y]) = sc.optical_centre_px {
+        if !(x.is_finite() && y.is_finite()) {
+            return Err(format!("optical_centre_px {x} {y} must be finite"));
+        }
+    }
     Ok(CaptureSet {
         name: sc.capture_set,
         photos,
         close_up,
         modality,
-    })
+        optical_centre_px: sc.optical_centre_px,
+    }
+    .most_frontal_first())
 }
 
 /// Photometric stereo needs three independent lights.
@@ -216,6 +387,49 @@ mod tests {
         assert!("1 0 -1".parse::<LightDir>().is_err(), "behind the skin");
         assert!("1 0".parse::<LightDir>().is_err());
         assert!("a b c".parse::<LightDir>().is_err());
+    }
+
+    #[test]
+    fn a_near_light_changes_direction_and_brightness_across_the_frame() {
+        // An LED 700 mm in front and 300 mm to the right of the axis.
+        let l = Light::near("300 0 700".parse().unwrap())
+            .with_intensity(2.0)
+            .unwrap();
+        let (d0, e0) = l.towards([0.0; 3]);
+        assert!((e0 - 2.0).abs() < 1e-5, "the intensity holds at the origin");
+        let (d1, e1) = l.towards([-100.0, 0.0, 0.0]);
+        let angle = (d0[0] * d1[0] + d0[1] * d1[1] + d0[2] * d1[2]).acos().to_degrees();
+        assert!(angle > 5.0, "10 cm across a face turns the light by {angle}°");
+        assert!(e1 < e0, "farther from the light, dimmer");
+        assert!(Light::near(LightPos::new([0.0, 0.0, 500.0]).unwrap())
+            .with_intensity(0.0)
+            .is_err());
+        assert!("0 0 -5".parse::<LightPos>().is_err(), "behind the skin");
+        // A distant light is the same everywhere.
+        let far = Light::distant("1 0 1".parse().unwrap());
+        assert_eq!(far.towards([0.0; 3]), far.towards([80.0, -40.0, 10.0]));
+    }
+
+    #[test]
+    fn the_most_frontal_photo_goes_first() {
+        let photo = |name: &str, d: [f32; 3]| CapturePhoto {
+            path: name.into(),
+            light: Light::distant(LightDir::new(d).unwrap()),
+        };
+        let set = CaptureSet {
+            name: "s".into(),
+            photos: vec![
+                photo("a", [1.0, 0.0, 1.0]),
+                photo("b", [0.0, 0.1, 1.0]),
+                photo("c", [-1.0, 0.0, 1.0]),
+            ],
+            modality: None,
+            close_up: None,
+            optical_centre_px: None,
+        }
+        .most_frontal_first();
+        let order: Vec<_> = set.photos.iter().map(|p| p.path.display().to_string()).collect();
+        assert_eq!(order, ["b", "a", "c"]);
     }
 
     #[test]

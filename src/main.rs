@@ -689,10 +689,14 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
                 .photos
                 .iter()
                 .map(|p| {
+                    use dermascore::capture::{Light, LightDir, LightPos};
+                    let light = match p.light_pos_mm {
+                        Some(pos) => Light::near(LightPos::new(pos.map(|v| v as f32)).ok()?),
+                        None => Light::distant(LightDir::new(p.light_dir.map(|v| v as f32)).ok()?),
+                    };
                     Some(dermascore::capture::CapturePhoto {
                         path: PathBuf::from(&p.path),
-                        light: dermascore::capture::LightDir::new(p.light_dir.map(|v| v as f32))
-                            .ok()?,
+                        light: light.with_intensity(p.intensity as f32).ok()?,
                     })
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -702,6 +706,7 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
                 close_up: None,
                 // Pictures only: the light does not change what is drawn.
                 modality: None,
+                optical_centre_px: c.optical_centre_px.map(|o| o.map(|v| v as f32)),
             })
         });
     let close_up = if r.face.is_none() {

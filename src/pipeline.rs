@@ -731,7 +731,7 @@ impl Analyzer {
         quality: &quality::QualityReport,
         first_sha256: Option<String>,
     ) -> Result<Measurements, InputError> {
-        self.with_capture(item, pyramid, zone_masks, first_sha256, |capture| {
+        self.with_capture(item, pyramid, first_sha256, |capture| {
             let input = measure::MeasureInput {
                 pyramid,
                 zones: zone_masks,
@@ -750,14 +750,13 @@ impl Analyzer {
         &self,
         item: &InputItem,
         pyramid: &Pyramid,
-        zone_masks: &[zones::ZoneMask],
         first_sha256: Option<String>,
         f: impl FnOnce(Option<Result<&measure::Capture, &str>>) -> R,
     ) -> R {
         let Some(set) = item.capture.as_ref() else {
             return f(None);
         };
-        let list = match self.load_capture(pyramid.base(), item, set, zone_masks) {
+        let list = match self.load_capture(pyramid.base(), item, set) {
             Ok(list) => list,
             Err(why) => return f(Some(Err(why.as_str()))),
         };
@@ -765,20 +764,25 @@ impl Analyzer {
             .iter()
             .map(|(photo, _)| Pyramid::of(photo, PYRAMID_MIN_SIDE))
             .collect();
+        let optical_centre_px = set.optical_centre_px.unwrap_or_else(|| {
+            let (w, h) = pyramid.base().dimensions();
+            [w as f32 / 2.0, h as f32 / 2.0]
+        });
         let capture = measure::Capture {
             report: measure::CaptureReport {
                 capture_set: set.name.clone(),
+                optical_centre_px: Some(optical_centre_px.map(f64::from)),
                 photos: std::iter::once(measure::CapturePhoto {
                     path: self.record_path(item),
                     sha256: first_sha256,
-                    light_dir: set.photos[0].light.get().map(f64::from),
-                    shift_px: [0.0, 0.0],
+                    ..capture_photo_light(set.photos[0].light)
                 })
                 .chain(list.iter().map(|(_, p)| p.clone()))
                 .collect(),
             },
             pyramids: std::iter::once(pyramid).chain(pyramids.iter()).collect(),
-            lights: set.photos.iter().map(|p| p.light.get()).collect(),
+            lights: set.photos.iter().map(|p| p.light).collect(),
+            optical_centre_px,
             shifts: std::iter::once((0.0, 0.0))
                 .chain(
                     list.iter()
@@ -797,8 +801,7 @@ impl Analyzer {
         first: &image::RgbImage,
         item: &InputItem,
         set: &crate::capture::CaptureSet,
-        zone_masks: &[zones::ZoneMask],
-    ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
+            ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
         let mut list = Vec::new();
         for photo in set.photos.iter().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
@@ -814,16 +817,21 @@ impl Analyzer {
                 );
                 return Err(format!("{}: {e}", self.shown_path(&photo.path, item)));
             }
-            let skin = quality::skin_stats(img, zone_masks);
-            if let Some(why) = quality::exposure_refusal(&skin, &self.options.thresholds) {
-                return Err(format!("{}: {why}", self.shown_path(&photo.path, item)));
-            }
+            // No exposure rule per photo: a side-lit photo is dark or
+            // clipped over part of the skin by nature, and photometric
+            // stereo leaves out those readings pixel by pixel.
             list.push((loaded, info.sha256));
         }
         let images: Vec<&image::RgbImage> = std::iter::once(first)
             .chain(list.iter().map(|(p, _)| &p.rgb))
             .collect();
-        let lights: Vec<[f32; 3]> = set.photos.iter().map(|p| p.light.get()).collect();
+        // Each light's direction at the axis, scaled by its brightness: a
+        // Lambertian photo is then a fixed sum of three others.
+        let lights: Vec<[f32; 3]> = set
+            .photos
+            .iter()
+            .map(|p| p.light.central_direction().map(|v| v * p.light.intensity()))
+            .collect();
         let shifts = crate::measure::align::align_set(&images, &lights)
             .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
         Ok(list
@@ -834,11 +842,11 @@ impl Analyzer {
                 let entry = measure::CapturePhoto {
                     path: self.shown_path(&photo.path, item),
                     sha256,
-                    light_dir: photo.light.get().map(f64::from),
                     shift_px: [
                         (f64::from(dx) * 100.0).round() / 100.0,
                         (f64::from(dy) * 100.0).round() / 100.0,
                     ],
+                    ..capture_photo_light(photo.light)
                 };
                 (img, entry)
             })
@@ -909,6 +917,23 @@ impl Analyzer {
                 })
                 .collect()
         }))
+    }
+}
+
+/// A capture photo's light as the record shows it (path, hash and shift
+/// filled in by the caller).
+fn capture_photo_light(light: crate::capture::Light) -> measure::CapturePhoto {
+    let round = |v: f32| (f64::from(v) * 1e4).round() / 1e4;
+    measure::CapturePhoto {
+        path: String::new(),
+        sha256: None,
+        light_dir: light.central_direction().map(round),
+        light_pos_mm: match light.place {
+            crate::capture::LightPlace::Near(p) => Some(p.get().map(f64::from)),
+            crate::capture::LightPlace::Distant(_) => None,
+        },
+        intensity: f64::from(light.intensity()),
+        shift_px: [0.0, 0.0],
     }
 }
 

@@ -11,11 +11,13 @@
 //! least 1 mm wide that match nothing (found scars matched to narrower
 //! planted ones are neither hits nor false alarms).
 
+use crate::capture::{Light, LightDir, LightPos};
 use crate::error::SetupError;
+use crate::measure::colour::ItaCategory;
 use crate::face::warp::Pyramid;
 use crate::measure::scars::{self, Scar, ScarType};
 use crate::measure::segment::CanonicalPatch;
-use crate::measure::{scars_estimated, scars_measured};
+use crate::measure::{scars_estimated, scars_measured, Frame};
 use crate::models::{self, ModelName, VerifiedModels};
 use crate::runtime::Device;
 use crate::units::PxPerMm;
@@ -37,10 +39,50 @@ struct Truth {
 struct CaptureTruth {
     name: String,
     px_per_mm: f64,
+    /// Distant lights' directions (with `light_pos_mm` absent), or each
+    /// near light's direction at the frame's origin (for alignment).
     lights: Vec<[f32; 3]>,
+    /// Near lights' positions (mm), when the set was rendered with them.
+    #[serde(default)]
+    light_pos_mm: Option<Vec<[f32; 3]>>,
+    /// Each light's calibrated brightness (default 1).
+    #[serde(default)]
+    intensities: Option<Vec<f32>>,
+    /// The pixel the optical axis passes through (default the centre).
+    #[serde(default)]
+    optical_centre_px: Option<[f32; 2]>,
+    #[serde(default)]
+    ita_deg: Option<f64>,
     files: Vec<String>,
-    single: String,
+    /// The clinic photo, if the set has one.
+    #[serde(default)]
+    single: Option<String>,
     scars: Vec<PlantedScar>,
+}
+
+impl CaptureTruth {
+    /// The set's lights as `analyze` reads them from a sidecar.
+    fn lights(&self) -> Result<Vec<Light>, String> {
+        let n = self.files.len();
+        (0..n)
+            .map(|k| {
+                let light = match &self.light_pos_mm {
+                    Some(pos) => Light::near(LightPos::new(
+                        *pos.get(k).ok_or("fewer light positions than files")?,
+                    )?),
+                    None => Light::distant(LightDir::new(
+                        *self.lights.get(k).ok_or("fewer lights than files")?,
+                    )?),
+                };
+                light.with_intensity(
+                    self.intensities
+                        .as_ref()
+                        .and_then(|v| v.get(k).copied())
+                        .unwrap_or(1.0),
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,7 +277,10 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
     // (mode, px) and (mode, type) → tally; "all" rows too.
     let mut by_type: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut by_px: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    let mut by_tone: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut alignment_errors: Vec<f64> = Vec::new();
+    // Each set's share of skin with a normal (three or more usable lights).
+    let mut coverage: Vec<f64> = Vec::new();
     for (ci, c) in truth.captures.iter().enumerate() {
         let load = |f: &String| {
             image::open(dir.join(f))
@@ -243,8 +288,13 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                 .map_err(|e| bad(&dir.join(f), e.to_string()))
         };
         let images = c.files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
-        let single = load(&c.single)?;
-        let single_pyramid = Pyramid::new(&single, 16);
+        let lights = c.lights().map_err(|e| bad(&truth_path, format!("{}: {e}", c.name)))?;
+        let tone = c.ita_deg.map(|ita| {
+            serde_json::to_value(ItaCategory::from_ita(ita))
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        });
         let scale = PxPerMm::new(c.px_per_mm)
             .ok_or_else(|| bad(&truth_path, format!("{}: bad px_per_mm", c.name)))?;
         let pyramids: Vec<Pyramid> = images[..1].iter().map(|i| Pyramid::new(i, 16)).collect();
@@ -252,9 +302,11 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         let mut found_by_mode = Vec::new();
 
         // Estimated: the clinic photo alone.
-        if let Some(mut patch) =
-            CanonicalPatch::from_zone(&single_pyramid, &zone, scale, scars::CANONICAL_PX_PER_MM)
-        {
+        let single = c.single.as_ref().map(load).transpose()?;
+        let single_pyramid = single.as_ref().map(|s| Pyramid::new(s, 16));
+        if let Some(mut patch) = single_pyramid.as_ref().and_then(|p| {
+            CanonicalPatch::from_zone(p, &zone, scale, scars::CANONICAL_PX_PER_MM)
+        }) {
             patch.exclude_clipped();
             let found = scars_estimated(&mut session, &patch, None)
                 .map_err(infer)?
@@ -289,7 +341,11 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             };
             patch.exclude_clipped();
             let refs: Vec<&image::RgbImage> = set.iter().collect();
-            let shifts = crate::measure::align::align_set(&refs, &c.lights)
+            let align_lights: Vec<[f32; 3]> = lights
+                .iter()
+                .map(|l| l.central_direction().map(|v| v * l.intensity()))
+                .collect();
+            let shifts = crate::measure::align::align_set(&refs, &align_lights)
                 .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
             if mode == "moved" {
                 for (s, &(dx, dy)) in shifts.iter().zip(&motion).skip(1) {
@@ -299,11 +355,22 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             }
             let set_pyramids: Vec<Pyramid> = set.iter().map(|i| Pyramid::new(i, 16)).collect();
             let refs: Vec<&Pyramid> = set_pyramids.iter().collect();
-            let found = scars_measured(&patch, &refs, &shifts, &c.lights)
+            let frame = Frame {
+                optical_centre_px: c.optical_centre_px.unwrap_or([
+                    images[0].width() as f32 / 2.0,
+                    images[0].height() as f32 / 2.0,
+                ]),
+                px_per_mm: c.px_per_mm,
+            };
+            let found = scars_measured(&patch, &refs, &shifts, &lights, &frame)
                 .map_err(|e| bad(dir, format!("{}: {e}", c.name)))?;
+            if mode == "multi" {
+                coverage.push(found.valid_share);
+            }
             found_by_mode.push((
                 mode,
                 found
+                    .scars
                     .into_iter()
                     .map(|s| {
                         let c = centre_mm(&patch, &s, c.px_per_mm);
@@ -331,6 +398,12 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                 .entry((mode.into(), format!("{:>5.1} px/mm", c.px_per_mm)))
                 .or_default()
                 .add(&sum);
+            if let Some(tone) = &tone {
+                by_tone
+                    .entry((mode.into(), tone.clone()))
+                    .or_default()
+                    .add(&sum);
+            }
         }
     }
     println!(
@@ -341,6 +414,16 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
     let types = print_table("", &by_type);
     println!();
     let pxs = print_table("Per resolution:", &by_px);
+    println!();
+    let tones = print_table("Per skin tone (ITA category):", &by_tone);
+    let min_coverage = coverage.iter().copied().reduce(f64::min);
+    if let Some(m) = min_coverage {
+        println!(
+            "\nSkin with a normal (three or more usable lights): at least {:.1} % of every set, mean {:.1} %",
+            100.0 * m,
+            100.0 * coverage.iter().sum::<f64>() / coverage.len() as f64
+        );
+    }
     let exact = alignment_errors.iter().filter(|&&e| e <= 0.5).count();
     println!(
         "\nAlignment of moved photos: {exact} of {} within 0.5 px of the known motion, mean error {:.2} px",
@@ -354,6 +437,8 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         "matching": format!("centre within max(half the planted width, {MIN_MATCH_MM} mm); F1 over scars >= {F1_MIN_WIDTH_MM} mm wide"),
         "by_type": types,
         "by_px_per_mm": pxs,
+        "by_skin_tone": tones,
+        "relief_coverage_min": min_coverage,
     }))
 }
 

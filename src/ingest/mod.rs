@@ -8,7 +8,7 @@ pub mod decode;
 mod jpeg_scan;
 
 use crate::capture::{
-    read_sidecar, CapturePhoto, CaptureSet, LightDir, Modality, MIN_LIGHTS, SIDECAR,
+    read_sidecar, CapturePhoto, CaptureSet, Light, LightDir, LightPos, Modality, MIN_LIGHTS, SIDECAR,
 };
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
@@ -317,19 +317,25 @@ struct ManifestRow {
     #[serde(default)]
     light_dir: Option<String>,
     #[serde(default)]
+    light_pos_mm: Option<String>,
+    #[serde(default)]
+    light_intensity: Option<String>,
+    #[serde(default)]
     modality: Option<String>,
 }
 
 /// A capture set in a manifest: its name, patient and visit date.
 type SetKey = (String, Option<String>, Option<String>);
 
-/// Reads `path,patient_id,visit_date,view[,capture_set,light_dir,modality]` rows;
+/// Reads `path,patient_id,visit_date,view[,capture_set,light_dir,light_pos_mm,light_intensity,modality]` rows;
 /// relative paths resolve against the manifest's folder. Any malformed row
 /// rejects the manifest, naming the line, because a silently skipped visit
 /// corrupts a cohort. Rows sharing a `capture_set` (with the same patient
 /// and date) become one item: a multi-light capture, analysed as one photo
 /// whose relief comes from all of them; `light_dir` is each photo's light
-/// (x y z, x right, y down, z towards the camera).
+/// (x y z, x right, y down, z towards the camera), or `light_pos_mm` a near
+/// light's position (mm from where the optical axis meets the skin), and
+/// `light_intensity` its brightness relative to the set's others.
 pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     let err = |line: u64, reason: String| SetupError::Manifest {
         path: manifest.to_path_buf(),
@@ -400,10 +406,15 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             visit_date,
             view,
         };
-        let light = non_empty(row.light_dir);
+        let (dir, pos) = (non_empty(row.light_dir), non_empty(row.light_pos_mm));
+        let intensity = non_empty(row.light_intensity);
         let Some(set) = non_empty(row.capture_set) else {
-            if light.is_some() {
-                return Err(err(line, "light_dir given without a capture_set".into()));
+            if dir.is_some() || pos.is_some() || intensity.is_some() {
+                return Err(err(
+                    line,
+                    "a light (light_dir, light_pos_mm, light_intensity) given without a capture_set"
+                        .into(),
+                ));
             }
             items.push(InputItem {
                 modality,
@@ -414,10 +425,32 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
             });
             continue;
         };
-        let light: LightDir = light
-            .ok_or_else(|| err(line, format!("capture set `{set}` needs a light_dir")))?
-            .parse()
-            .map_err(|e| err(line, e))?;
+        let light = match (dir, pos) {
+            (Some(d), None) => Light::distant(d.parse::<LightDir>().map_err(|e| err(line, e))?),
+            (None, Some(p)) => Light::near(p.parse::<LightPos>().map_err(|e| err(line, e))?),
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    line,
+                    "give light_dir (a distant light) or light_pos_mm (a near one), not both"
+                        .into(),
+                ))
+            }
+            (None, None) => {
+                return Err(err(
+                    line,
+                    format!("capture set `{set}` needs a light_dir or a light_pos_mm"),
+                ))
+            }
+        };
+        let light = match intensity {
+            Some(v) => {
+                let v: f32 = v
+                    .parse()
+                    .map_err(|_| err(line, format!("light_intensity `{v}` is not a number")))?;
+                light.with_intensity(v).map_err(|e| err(line, e))?
+            }
+            None => light,
+        };
         let photo = CapturePhoto {
             path: path.clone(),
             light,
@@ -445,6 +478,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                         photos: vec![photo],
                         close_up: None,
                         modality,
+                        optical_centre_px: None,
                     }),
                 });
             }
@@ -464,6 +498,14 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                     ),
                 ));
             }
+        }
+    }
+    // Each set is read from its most frontal photo (`most_frontal_first`).
+    for item in items.iter_mut() {
+        if let Some(c) = item.capture.take() {
+            let c = c.most_frontal_first();
+            item.path = c.photos[0].path.clone();
+            item.capture = Some(c);
         }
     }
     Ok(items)

@@ -171,8 +171,18 @@ pub struct ZoneScars {
 pub struct CaptureReport {
     /// The capture set's name (its folder).
     pub capture_set: String,
-    /// Its photos, the first being the one the rest of the analysis uses.
+    /// Its photos, the first (the one whose light is nearest the camera's
+    /// axis) being the one the rest of the analysis uses.
     pub photos: Vec<CapturePhoto>,
+    /// The pixel (x, y) taken as where the camera's optical axis meets the
+    /// skin: near lights are placed relative to it. Absent from records
+    /// before schema 2.2.0, which had distant lights only.
+    #[serde(default)]
+    pub optical_centre_px: Option<[f64; 2]>,
+}
+
+fn unit_intensity() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -181,8 +191,18 @@ pub struct CapturePhoto {
     pub path: String,
     /// SHA-256 of the file (hex); null when not computed.
     pub sha256: Option<String>,
-    /// Unit direction towards the light: x right, y down, z towards the camera.
+    /// Unit direction towards the light: x right, y down, z towards the
+    /// camera; for a near light, from where the optical axis meets the skin.
     pub light_dir: [f64; 3],
+    /// A near light's position, mm, from where the optical axis meets the
+    /// skin (x right, y down, z towards the camera); null for a distant
+    /// light.
+    #[serde(default)]
+    pub light_pos_mm: Option<[f64; 3]>,
+    /// The light's brightness relative to the set's others (1 unless
+    /// calibrated); readings are divided by it.
+    #[serde(default = "unit_intensity")]
+    pub intensity: f64,
     /// Where this photo's content sits relative to the first photo's, in
     /// pixels (found by phase correlation and undone before measuring).
     pub shift_px: [f64; 2],
@@ -567,34 +587,117 @@ fn measure_pores(
 pub struct Capture<'a> {
     pub report: CaptureReport,
     pub pyramids: Vec<&'a Pyramid<'a>>,
-    pub lights: Vec<[f32; 3]>,
+    pub lights: Vec<crate::capture::Light>,
     pub shifts: Vec<(f32, f32)>,
+    /// The pixel the camera's optical axis passes through, which places
+    /// the photos in the capture frame for near lights.
+    pub optical_centre_px: [f32; 2],
+}
+
+/// Places image pixels in the capture frame (mm from where the optical axis
+/// meets the skin), so that a near light's direction and fall-off can be
+/// worked out at each pixel.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    /// The pixel the optical axis passes through.
+    pub optical_centre_px: [f32; 2],
+    /// The photo's scale at the skin.
+    pub px_per_mm: f64,
+}
+
+impl Frame {
+    fn position(&self, image_xy: (f32, f32), height_mm: f32) -> [f32; 3] {
+        let s = self.px_per_mm as f32;
+        [
+            (image_xy.0 - self.optical_centre_px[0]) / s,
+            (image_xy.1 - self.optical_centre_px[1]) / s,
+            height_mm,
+        ]
+    }
+}
+
+/// Below this share of a zone with a normal (three or more usable lights),
+/// the zone's relief is not measured: what is left is the scattered lit
+/// part of a mostly dark or clipped set.
+pub const MIN_RELIEF_SHARE: f64 = 0.5;
+
+/// One patch's relief from a multi-light capture.
+pub struct MeasuredRelief {
+    /// Scars, centres in patch pixels.
+    pub scars: Vec<scars::Scar>,
+    /// Which patch pixels got a normal.
+    pub valid: Vec<bool>,
+    /// The share of the zone's pixels that got one.
+    pub valid_share: f64,
+    /// The height map (mm, mean zero), patch pixels.
+    pub height_mm: Vec<f32>,
 }
 
 /// Scars of one patch from a multi-light capture: each photo resampled on
 /// the patch's grid (displaced by its shift), photometric stereo,
-/// integration to a height map, scars below the local surface. Centres in
-/// patch pixels; only scars centred at least `scars::EDGE_MARGIN_MM` inside
-/// the patch's mask count.
+/// integration to a height map, scars below the local surface. With near
+/// lights the light at each pixel is worked out from its place in `frame`,
+/// first on the plane through the axis, then once more on the height map
+/// that gives (near-field photometric stereo's fixed-point iteration).
+/// Only scars centred at least `scars::EDGE_MARGIN_MM` inside the zone, on
+/// pixels that got a normal, count.
 pub fn scars_measured(
     patch: &CanonicalPatch,
     pyramids: &[&Pyramid],
     shifts: &[(f32, f32)],
-    lights: &[[f32; 3]],
-) -> Result<Vec<scars::Scar>, relief::ReliefError> {
+    lights: &[crate::capture::Light],
+    frame: &Frame,
+) -> Result<MeasuredRelief, relief::ReliefError> {
     let (w, h) = (patch.width as usize, patch.height as usize);
     let planes: Vec<relief::Plane> = pyramids
         .iter()
         .zip(shifts)
         .map(|(p, &shift)| patch.luminance_from(p, shift))
         .collect();
-    let normals = relief::photometric_stereo(&planes, lights)?;
-    let height = relief::integrate(&normals, patch.px_per_mm);
+    let distant = relief::LightField::distant(lights);
+    let near = distant.has_near();
+    let place = |height: Option<&[f32]>| -> Vec<[f32; 3]> {
+        (0..w * h)
+            .map(|i| {
+                let xy = patch.map.apply((i % w) as f32, (i / w) as f32);
+                frame.position(xy, height.map_or(0.0, |z| z[i]))
+            })
+            .collect()
+    };
+    let field = if near {
+        relief::LightField::new(lights, place(None))
+    } else {
+        distant
+    };
+    let mut normals = relief::photometric_stereo(&planes, &field)?;
+    let mut height = relief::integrate(&normals, patch.px_per_mm);
+    if near {
+        let field = relief::LightField::new(lights, place(Some(&height)));
+        normals = relief::photometric_stereo(&planes, &field)?;
+        height = relief::integrate(&normals, patch.px_per_mm);
+    }
     let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
-    Ok(scars::find(&height, w, h, patch.px_per_mm)
+    let zone_pixels = patch.zone.iter().filter(|&&z| z).count();
+    let valid_in_zone = patch
+        .zone
+        .iter()
+        .zip(&normals.valid)
+        .filter(|(&z, &v)| z && v)
+        .count();
+    let found = scars::find(&height, w, h, patch.px_per_mm)
         .into_iter()
         .filter(|s| scars::centred_in(s, &inner, w, h))
-        .collect())
+        .filter(|s| {
+            let (x, y) = (s.centre_px.0.max(0.0) as usize, s.centre_px.1.max(0.0) as usize);
+            normals.valid[y.min(h - 1) * w + x.min(w - 1)]
+        })
+        .collect();
+    Ok(MeasuredRelief {
+        scars: found,
+        valid_share: valid_in_zone as f64 / zone_pixels.max(1) as f64,
+        valid: normals.valid,
+        height_mm: height,
+    })
 }
 
 /// Scars of one patch from one photo, by the scar model (at
@@ -714,9 +817,42 @@ fn measure_scars(
                 continue;
             }
         };
+        let mut area_mm2 = patch.area_mm2();
         let found = match capture {
-            Some(c) => match scars_measured(patch, &c.pyramids, &c.shifts, &c.lights) {
-                Ok(found) => found,
+            Some(c) => match scars_measured(
+                patch,
+                &c.pyramids,
+                &c.shifts,
+                &c.lights,
+                &Frame {
+                    optical_centre_px: c.optical_centre_px,
+                    px_per_mm: scale.get(),
+                },
+            ) {
+                Ok(r) if r.valid_share < MIN_RELIEF_SHARE => {
+                    report.zones.push(ZoneScars {
+                        zone: zone.name,
+                        metrics: None,
+                        reason: Some(format!(
+                            "only {:.0} % of the zone is lit usably by three or more of the set's lights (elsewhere too dark, shadowed or clipped); at least {:.0} % is needed",
+                            100.0 * r.valid_share,
+                            100.0 * MIN_RELIEF_SHARE
+                        )),
+                    });
+                    continue;
+                }
+                Ok(r) => {
+                    // The relief's own coverage, not the first photo's
+                    // exposure, says which skin was measured.
+                    let measured: Vec<bool> = patch
+                        .zone
+                        .iter()
+                        .zip(&r.valid)
+                        .map(|(&z, &v)| z && v)
+                        .collect();
+                    area_mm2 = patch.area_where_mm2(&measured);
+                    r.scars
+                }
                 Err(e) => {
                     report.zones.clear();
                     report.reason = Some(format!("capture set: {e}"));
@@ -761,7 +897,7 @@ fn measure_scars(
             .collect();
         let sample = ScarSample {
             scars: found,
-            area_mm2: patch.area_mm2(),
+            area_mm2,
         };
         report.zones.push(ZoneScars {
             zone: zone.name,

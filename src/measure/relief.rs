@@ -5,24 +5,106 @@
 //! how 3-D skin cameras measure scar depth; it is the `measured` mode of the
 //! acne-scar measurement.
 
+use crate::capture::Light;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
-/// A single-channel image in linear light, row-major.
+/// A single-channel image in linear light, row-major, with the pixels whose
+/// reading can be trusted (not clipped, above the dark floor).
 #[derive(Debug, Clone)]
 pub struct Plane {
     pub width: usize,
     pub height: usize,
     pub data: Vec<f32>,
+    usable: Vec<bool>,
 }
 
-/// Per-pixel unit normals (nx, ny, nz; z towards the camera) and albedo.
+impl Plane {
+    /// Every pixel usable except those at or below `DARK_FLOOR`.
+    pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
+        let usable = data.iter().map(|&v| v > DARK_FLOOR).collect();
+        Plane {
+            width,
+            height,
+            data,
+            usable,
+        }
+    }
+
+    /// Leaves out the pixels where `clipped` is true.
+    pub fn without(mut self, clipped: impl IntoIterator<Item = bool>) -> Self {
+        for (u, c) in self.usable.iter_mut().zip(clipped) {
+            *u &= !c;
+        }
+        self
+    }
+
+    pub fn usable(&self, i: usize) -> bool {
+        self.usable[i]
+    }
+}
+
+/// Linear luminance at or below which a reading is left out: there an 8-bit
+/// photo's quantisation alone is a few per cent of the value and camera
+/// noise far more, so a dim side of a side-lit photo says nothing about the
+/// surface's slope.
+pub const DARK_FLOOR: f32 = 0.008;
+
+/// Each photo's light as seen from each pixel of a patch: near lights
+/// change direction and brightness across it.
+pub struct LightField<'a> {
+    lights: &'a [Light],
+    /// Each pixel's position in the capture frame (mm); empty when every
+    /// light is distant (then position does not matter).
+    positions: Vec<[f32; 3]>,
+}
+
+impl<'a> LightField<'a> {
+    pub fn new(lights: &'a [Light], positions: Vec<[f32; 3]>) -> Self {
+        LightField { lights, positions }
+    }
+
+    /// Distant lights: one direction and brightness everywhere.
+    pub fn distant(lights: &'a [Light]) -> Self {
+        LightField {
+            lights,
+            positions: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lights.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lights.is_empty()
+    }
+
+    /// Whether any light's direction or brightness depends on the position.
+    pub fn has_near(&self) -> bool {
+        self.lights
+            .iter()
+            .any(|l| matches!(l.place, crate::capture::LightPlace::Near(_)))
+    }
+
+    /// Light `k` at pixel `p`: unit direction and relative irradiance.
+    fn at(&self, k: usize, p: usize) -> ([f64; 3], f64) {
+        let at = self.positions.get(p).copied().unwrap_or([0.0; 3]);
+        let (d, e) = self.lights[k].towards(at);
+        (d.map(f64::from), f64::from(e))
+    }
+}
+
+/// Per-pixel unit normals (nx, ny, nz; z towards the camera) and albedo,
+/// and which pixels had enough usable lights to say (elsewhere the normal
+/// is taken as facing the camera).
 #[derive(Debug, Clone)]
 pub struct Normals {
     pub width: usize,
     pub height: usize,
     pub n: Vec<[f32; 3]>,
     pub albedo: Vec<f32>,
+    pub valid: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -64,13 +146,17 @@ const MAX_CONDITIONING: f64 = 25.0;
 /// shadowed (the surface faces away from that light).
 const SHADOW_FRACTION: f32 = 0.1;
 
-/// Least-squares normals from `images[k]` lit from unit direction
-/// `lights[k]`. Each pixel leaves out its shadowed observations while at
-/// least three remain, and, with five or more, its brightest (a likely
-/// specular highlight), unless the lights left are too close to coplanar;
-/// with only three lights nothing can be left out, which is why more lights
-/// measure steep scar walls better.
-pub fn photometric_stereo(images: &[Plane], lights: &[[f32; 3]]) -> Result<Normals, ReliefError> {
+/// Least-squares normals from `images[k]` lit by `lights` (light `k` as
+/// seen from each pixel). Each reading is first divided by its light's
+/// irradiance there. Each pixel leaves out unusable readings (clipped, or
+/// at the dark floor) and its shadowed ones while at least three remain,
+/// and, with five or more, its brightest (a likely specular highlight),
+/// unless the lights left are too close to coplanar; with only three
+/// lights nothing can be left out, which is why more lights measure steep
+/// scar walls better. A pixel with fewer than three usable readings gets no
+/// normal (`valid` false): a photo that is dark or clipped over part of the
+/// skin still counts where it is usable.
+pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Normals, ReliefError> {
     let k = images.len();
     if lights.len() != k {
         return Err(ReliefError::Mismatch {
@@ -88,21 +174,7 @@ pub fn photometric_stereo(images: &[Plane], lights: &[[f32; 3]]) -> Result<Norma
     {
         return Err(ReliefError::SizeMismatch);
     }
-    let unit: Vec<[f64; 3]> = lights
-        .iter()
-        .map(|l| {
-            let n = (f64::from(l[0]).powi(2) + f64::from(l[1]).powi(2) + f64::from(l[2]).powi(2))
-                .sqrt()
-                .max(1e-12);
-            [
-                f64::from(l[0]) / n,
-                f64::from(l[1]) / n,
-                f64::from(l[2]) / n,
-            ]
-        })
-        .collect();
-    // Check the full set spans 3-D.
-    let gram = |use_k: &[usize]| {
+    let gram = |unit: &[[f64; 3]], use_k: &[usize]| {
         let mut g = [[0.0f64; 3]; 3];
         for &i in use_k {
             for r in 0..3 {
@@ -113,39 +185,61 @@ pub fn photometric_stereo(images: &[Plane], lights: &[[f32; 3]]) -> Result<Norma
         }
         g
     };
+    // The full set must span 3-D (judged at the frame's origin).
+    let central: Vec<[f64; 3]> = (0..k)
+        .map(|i| lights.lights[i].central_direction().map(f64::from))
+        .collect();
     let all: Vec<usize> = (0..k).collect();
-    invert3(gram(&all)).ok_or(ReliefError::DegenerateLights)?;
+    invert3(gram(&central, &all)).ok_or(ReliefError::DegenerateLights)?;
 
     let mut n = vec![[0.0f32, 0.0, 1.0]; w * h];
     let mut albedo = vec![0.0f32; w * h];
-    let mut order: Vec<usize> = (0..k).collect();
+    let mut valid = vec![false; w * h];
+    let mut unit = central.clone();
+    let mut reading = vec![0.0f64; k];
+    let mut order: Vec<usize> = Vec::with_capacity(k);
+    let near = lights.has_near() || lights.lights.iter().any(|l| l.intensity() != 1.0);
     for p in 0..w * h {
-        order.sort_by(|&a, &b| images[a].data[p].total_cmp(&images[b].data[p]));
-        let brightest = images[order[k - 1]].data[p];
+        for i in 0..k {
+            let (d, e) = if near {
+                lights.at(i, p)
+            } else {
+                (central[i], 1.0)
+            };
+            unit[i] = d;
+            reading[i] = f64::from(images[i].data[p]) / e.max(1e-9);
+        }
+        order.clear();
+        order.extend((0..k).filter(|&i| images[i].usable(p)));
+        if order.len() < 3 {
+            continue;
+        }
+        order.sort_by(|&a, &b| reading[a].total_cmp(&reading[b]));
+        let m = order.len();
+        let brightest = reading[order[m - 1]];
         let lit = order
             .iter()
-            .filter(|&&i| images[i].data[p] > SHADOW_FRACTION * brightest)
+            .filter(|&&i| reading[i] > f64::from(SHADOW_FRACTION) * brightest)
             .count()
             .max(3);
-        let mut used = &order[k - lit..];
+        let mut used = &order[m - lit..];
         if used.len() >= 5 {
             used = &used[..used.len() - 1];
         }
         // Leaving lights out can leave a few neighbouring ones, nearly
         // coplanar: then the shadowed observations cost less than the
-        // ill-conditioning, and every light is used.
-        match invert3(gram(used)) {
+        // ill-conditioning, and every usable light is used.
+        match invert3(gram(&unit, used)) {
             Some(g) if (g[0][0] + g[1][1] + g[2][2]) * used.len() as f64 <= MAX_CONDITIONING => {}
             _ => used = &order[..],
         }
-        let Some(ginv) = invert3(gram(used)) else {
+        let Some(ginv) = invert3(gram(&unit, used)) else {
             continue;
         };
         let mut b = [0.0f64; 3];
         for &i in used {
-            let v = f64::from(images[i].data[p]);
             for (r, br) in b.iter_mut().enumerate() {
-                *br += unit[i][r] * v;
+                *br += unit[i][r] * reading[i];
             }
         }
         let g = [0, 1, 2].map(|r| ginv[r][0] * b[0] + ginv[r][1] * b[1] + ginv[r][2] * b[2]);
@@ -157,6 +251,7 @@ pub fn photometric_stereo(images: &[Plane], lights: &[[f32; 3]]) -> Result<Norma
                 (g[2] / rho) as f32,
             ];
             albedo[p] = rho as f32;
+            valid[p] = true;
         }
     }
     Ok(Normals {
@@ -164,6 +259,7 @@ pub fn photometric_stereo(images: &[Plane], lights: &[[f32; 3]]) -> Result<Norma
         height: h,
         n,
         albedo,
+        valid,
     })
 }
 
@@ -250,10 +346,24 @@ pub(crate) fn fft2<T: rustfft::FftNum>(
 /// Lambertian rendering of height maps, for tests of the measured mode.
 #[cfg(test)]
 pub(crate) mod render {
-    use super::Plane;
+    use super::{Light, Plane};
 
     /// `z` (mm) on a `size`² grid at `px` px/mm, lit from unit `lights`.
     pub fn lambertian(z: &[f64], size: usize, px: f64, lights: &[[f32; 3]]) -> Vec<Plane> {
+        lit(z, size, px, &distant(lights), [0.0, 0.0], 0.6)
+    }
+
+    /// `z` (mm) on a `size`² grid at `px` px/mm whose top-left corner lies
+    /// at `origin_mm` in the capture frame, under `lights` (near ones fall
+    /// off with distance), with albedo `albedo`; readings clipped at 1.
+    pub fn lit(
+        z: &[f64],
+        size: usize,
+        px: f64,
+        lights: &[Light],
+        origin_mm: [f64; 2],
+        albedo: f64,
+    ) -> Vec<Plane> {
         let at = |x: usize, y: usize| z[y.min(size - 1) * size + x.min(size - 1)];
         lights
             .iter()
@@ -264,17 +374,27 @@ pub(crate) mod render {
                         let dx = (at(x + 1, y) - at(x.saturating_sub(1), y)) / 2.0 * px;
                         let dy = (at(x, y + 1) - at(x, y.saturating_sub(1))) / 2.0 * px;
                         let len = (dx * dx + dy * dy + 1.0).sqrt();
-                        let d =
-                            (-dx * f64::from(l[0]) - dy * f64::from(l[1]) + f64::from(l[2])) / len;
-                        (0.6 * d.max(0.0)) as f32
+                        let pos = [
+                            (origin_mm[0] + (x as f64 + 0.5) / px) as f32,
+                            (origin_mm[1] + (y as f64 + 0.5) / px) as f32,
+                            at(x, y) as f32,
+                        ];
+                        let (d, e) = l.towards(pos);
+                        let d = (-dx * f64::from(d[0]) - dy * f64::from(d[1]) + f64::from(d[2]))
+                            / len;
+                        ((albedo * f64::from(e) * d.max(0.0)).min(1.0)) as f32
                     })
                     .collect();
-                Plane {
-                    width: size,
-                    height: size,
-                    data,
-                }
+                Plane::new(size, size, data)
             })
+            .collect()
+    }
+
+    /// Distant lights from unit directions.
+    pub fn distant(lights: &[[f32; 3]]) -> Vec<Light> {
+        lights
+            .iter()
+            .map(|&l| Light::distant(crate::capture::LightDir::new(l).unwrap()))
             .collect()
     }
 
@@ -292,7 +412,7 @@ pub(crate) mod render {
 
 #[cfg(test)]
 mod tests {
-    use super::render::{lambertian as render_lights, ring};
+    use super::render::{distant, lambertian as render_lights, lit, ring};
     use super::*;
 
     /// A box-car scar: flat floor `depth_mm` deep, `width_mm` across, with
@@ -328,13 +448,9 @@ mod tests {
         let l = lights(3, 50.0);
         let imgs: Vec<Plane> = l
             .iter()
-            .map(|d| Plane {
-                width: 4,
-                height: 4,
-                data: vec![0.7 * d[2]; 16],
-            })
+            .map(|d| Plane::new(4, 4, vec![0.7 * d[2]; 16]))
             .collect();
-        let n = photometric_stereo(&imgs, &l).unwrap();
+        let n = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
         for v in &n.n {
             assert!((v[2] - 1.0).abs() < 1e-5);
         }
@@ -349,7 +465,8 @@ mod tests {
             for k in [3, 4, 6] {
                 let l = lights(k, 45.0);
                 let imgs = render(&z, size, px, &l);
-                let normals = photometric_stereo(&imgs, &l).unwrap();
+                let normals =
+                    photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
                 let hmap = integrate(&normals, px);
                 // Depth: rim level minus floor level, measured as in a scar.
                 let centre = hmap[(size / 2) * size + size / 2];
@@ -376,19 +493,118 @@ mod tests {
 
     #[test]
     fn rejects_too_few_or_degenerate_lights() {
-        let p = Plane {
-            width: 2,
-            height: 2,
-            data: vec![0.5; 4],
-        };
+        let p = Plane::new(2, 2, vec![0.5; 4]);
+        let two = distant(&[[0.0, 0.0, 1.0]; 2]);
         assert_eq!(
-            photometric_stereo(&[p.clone(), p.clone()], &[[0.0, 0.0, 1.0]; 2]).err(),
+            photometric_stereo(&[p.clone(), p.clone()], &LightField::distant(&two)).err(),
             Some(ReliefError::TooFewLights(2))
         );
-        let same = [[0.0, 0.0, 1.0]; 3];
+        let same = distant(&[[0.0, 0.0, 1.0]; 3]);
         assert_eq!(
-            photometric_stereo(&[p.clone(), p.clone(), p], &same).err(),
+            photometric_stereo(&[p.clone(), p.clone(), p], &LightField::distant(&same)).err(),
             Some(ReliefError::DegenerateLights)
         );
+    }
+
+    /// Six LEDs 600 mm from the skin on a ring 350 mm around the camera,
+    /// of unequal brightness (up to 4.5×), as on a real rig.
+    fn near_rig() -> Vec<Light> {
+        let brightness = [1.0, 0.4, 1.8, 0.7, 1.2, 0.5];
+        (0..6)
+            .map(|i| {
+                let a = i as f32 / 6.0 * std::f32::consts::TAU;
+                Light::near(
+                    crate::capture::LightPos::new([350.0 * a.cos(), 350.0 * a.sin(), 600.0])
+                        .unwrap(),
+                )
+                .with_intensity(brightness[i])
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// Pixel positions (mm, z = 0) of a `size`² patch at `px` px/mm whose
+    /// corner is at `origin`.
+    fn positions(size: usize, px: f64, origin: [f64; 2]) -> Vec<[f32; 3]> {
+        (0..size * size)
+            .map(|i| {
+                [
+                    (origin[0] + ((i % size) as f64 + 0.5) / px) as f32,
+                    (origin[1] + ((i / size) as f64 + 0.5) / px) as f32,
+                    0.0,
+                ]
+            })
+            .collect()
+    }
+
+    fn mean_angle_deg(n: &Normals, truth: [f32; 3]) -> f64 {
+        n.n.iter()
+            .map(|v| {
+                f64::from(v[0] * truth[0] + v[1] * truth[1] + v[2] * truth[2])
+                    .clamp(-1.0, 1.0)
+                    .acos()
+                    .to_degrees()
+            })
+            .sum::<f64>()
+            / n.n.len() as f64
+    }
+
+    #[test]
+    fn near_lights_of_unequal_brightness_are_modelled_per_pixel() {
+        // Flat skin 30 mm across, 80 mm left of and 60 mm below the axis
+        // (a cheek, with the camera on the nose).
+        let (size, px, origin) = (150, 5.0, [-110.0, 30.0]);
+        let flat = vec![0.0; size * size];
+        let rig = near_rig();
+        let imgs = lit(&flat, size, px, &rig, origin, 0.4);
+        let field = LightField::new(&rig, positions(size, px, origin));
+        let near = photometric_stereo(&imgs, &field).unwrap();
+        let err = mean_angle_deg(&near, [0.0, 0.0, 1.0]);
+        assert!(err < 0.5, "near model: normals off by {err:.2}°");
+        // Taken as distant lights of equal brightness (what the relief
+        // model assumed before), the same photos tilt the skin.
+        let naive: Vec<Light> = rig
+            .iter()
+            .map(|l| {
+                Light::distant(crate::capture::LightDir::new(l.central_direction()).unwrap())
+            })
+            .collect();
+        let wrong = photometric_stereo(&imgs, &LightField::distant(&naive)).unwrap();
+        let naive_err = mean_angle_deg(&wrong, [0.0, 0.0, 1.0]);
+        assert!(naive_err > 10.0, "distant model: off by {naive_err:.2}°");
+    }
+
+    #[test]
+    fn a_photo_dark_on_half_the_skin_and_one_clipped_still_give_the_relief() {
+        let (size, px) = (128, 20.0);
+        let z = boxcar(size, px, 3.0, 0.3);
+        let l = ring(6, 45.0);
+        let mut imgs = render_lights(&z, size, px, &l);
+        // Photo 0 black over the left half, photo 3 clipped over the right.
+        for (i, v) in imgs[0].data.iter_mut().enumerate() {
+            if i % size < size / 2 {
+                *v = 0.001;
+            }
+        }
+        imgs[0] = Plane::new(size, size, imgs[0].data.clone());
+        let clipped: Vec<bool> = (0..size * size).map(|i| i % size >= size / 2).collect();
+        imgs[3] = imgs[3].clone().without(clipped);
+        let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+        assert!(normals.valid.iter().all(|&v| v), "every pixel keeps ≥ 3 lights");
+        let hmap = integrate(&normals, px);
+        let centre = hmap[(size / 2) * size + size / 2];
+        let rim = hmap[(size / 2) * size + size / 2 + (2.2 * px) as usize];
+        let measured = f64::from(rim - centre);
+        assert!((measured - 0.3).abs() < 0.05, "measured {measured:.3}");
+        // Three photos dark over the same half leave it unmeasured, not guessed.
+        for k in [1, 2, 4] {
+            imgs[k] = imgs[k].clone().without((0..size * size).map(|i| i % size < size / 2));
+        }
+        let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+        let left = (0..size * size).filter(|&i| i % size < size / 2);
+        assert!(left.clone().all(|i| !normals.valid[i]));
+        assert!((0..size * size)
+            .filter(|&i| i % size >= size / 2)
+            .all(|i| normals.valid[i]));
     }
 }

@@ -774,8 +774,11 @@ mod tests {
         .map(|&v| f64::from(v))
         .collect();
         let lights = render::ring(6, 45.0);
-        let normals =
-            photometric_stereo(&render::lambertian(&z, size, px, &lights), &lights).unwrap();
+        let normals = photometric_stereo(
+            &render::lambertian(&z, size, px, &lights),
+            &crate::measure::relief::LightField::distant(&render::distant(&lights)),
+        )
+        .unwrap();
         let height = integrate(&normals, px);
         let scars = find(&height, size, size, px);
         let mut kinds: Vec<ScarType> = scars.iter().map(|s| s.kind).collect();

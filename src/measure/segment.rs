@@ -56,6 +56,9 @@ impl Reference {
     }
 }
 
+/// A sample this bright (0–255) in any channel is taken as clipped.
+pub const CLIPPED_FROM: f32 = 250.0;
+
 /// A zone resampled to a fixed px/mm, so the models always see skin at the
 /// same physical scale whatever the camera.
 pub struct CanonicalPatch {
@@ -157,8 +160,13 @@ impl CanonicalPatch {
 
     /// The measured skin's area on the face's surface.
     pub fn area_mm2(&self) -> f64 {
-        let pixels: f64 = (0..self.mask.len())
-            .filter(|&i| self.mask[i])
+        self.area_where_mm2(&self.mask)
+    }
+
+    /// The area on the face's surface of the pixels where `which` is true.
+    pub fn area_where_mm2(&self, which: &[bool]) -> f64 {
+        let pixels: f64 = (0..which.len().min(self.mask.len()))
+            .filter(|&i| which[i])
             .map(|i| self.surface_factor(i))
             .sum();
         pixels / (self.px_per_mm * self.px_per_mm)
@@ -259,7 +267,7 @@ impl CanonicalPatch {
         }
     }
 
-    /// Leaves out pixels at the sensor's limits (any channel ≥ 250, or luma
+    /// Leaves out pixels at the sensor's limits (any channel ≥ `CLIPPED_FROM`, or luma
     /// ≤ 5): clipped skin carries no colour or texture to measure.
     pub fn exclude_clipped(&mut self) {
         // The models' input depends on the mask.
@@ -267,7 +275,7 @@ impl CanonicalPatch {
         for i in 0..self.mask.len() {
             let p = &self.rgb[i * 3..i * 3 + 3];
             let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
-            if p.iter().any(|&c| c >= 250.0) || luma <= 5.0 {
+            if p.iter().any(|&c| c >= CLIPPED_FROM) || luma <= 5.0 {
                 self.mask[i] = false;
             }
         }
@@ -286,14 +294,16 @@ impl CanonicalPatch {
         pyramid.sample(&map, self.width, self.height, &mut rgb);
         let depth = pyramid.depth();
         let lin = |v| depth.linear(v);
-        super::relief::Plane {
-            width: self.width as usize,
-            height: self.height as usize,
-            data: rgb
-                .chunks_exact(3)
-                .map(|p| 0.2126 * lin(p[0]) + 0.7152 * lin(p[1]) + 0.0722 * lin(p[2]))
-                .collect(),
-        }
+        let data = rgb
+            .chunks_exact(3)
+            .map(|p| 0.2126 * lin(p[0]) + 0.7152 * lin(p[1]) + 0.0722 * lin(p[2]))
+            .collect();
+        // Near-white in any channel: the reading is clipped, its brightness
+        // unknown.
+        let clipped = rgb
+            .chunks_exact(3)
+            .map(|p| p.iter().any(|&v| v >= CLIPPED_FROM));
+        super::relief::Plane::new(self.width as usize, self.height as usize, data).without(clipped)
     }
 
     pub fn pixel_u8(&self, i: usize) -> [u8; 3] {
