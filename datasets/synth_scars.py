@@ -30,6 +30,7 @@ scars' depth below the surrounding skin (texture excluded).
 
 Usage:
   python3 datasets/synth_scars.py eval --out DIR      # held-out evaluation captures
+  python3 datasets/synth_scars.py near --out DIR      # held-out near-field rig sets, per skin tone
   python3 datasets/synth_scars.py demo --out datasets/demo/S001/2026-11-02   # the demo capture set
 Training draws patches in memory (models/train/train_scar_model.py).
 """
@@ -232,13 +233,13 @@ def random_camera(rng):
 
 
 # ---------------------------------------------------------------- scenes
-def scene(rng, size_mm, px, n_scars):
+def scene(rng, size_mm, px, n_scars, ita_range=(-50, 70)):
     """Relief (mm), albedo (linear RGB), scar depth, label, truth list, at px."""
     h = w = int(round(size_mm * px))
     scars = plant(rng, size_mm, n_scars)
     depth, label, floor = scar_fields(scars, h, w, px)
     z = texture(rng, h, w, px, size_mm) - depth
-    base, ita, mel, hem, _ = skin.skin_field(rng, h, w, px)
+    base, ita, mel, hem, _ = skin.skin_field(rng, h, w, px, ita_range)
     # Pigmented macules without depression: they must not read as scars.
     for _ in range(rng.integers(0, 4)):
         cx, cy = rng.uniform(0, size_mm, 2)
@@ -372,6 +373,112 @@ def write_demo(out: Path, seed: int):
     print(f"wrote the demo capture set ({len(images)} lights, {len(truth['scars'])} scars) to {out}")
 
 
+# ---------------------------------------------------------------- near-field rigs
+# A real multi-light rig: 8 LEDs 0.5-0.8 m from the face on a ring around the
+# camera, of unequal brightness (calibrated), one exposure for the whole set.
+# Across a face the direction to each LED changes by 10-20 degrees and its
+# irradiance by the inverse square of the distance; photos lit from one side
+# are dark or clipped on parts of the skin.
+NEAR_LIGHTS = 8
+# ITA ranges of the six Chardon categories, very light to dark.
+TONES = {"very_light": (56, 70), "light": (42, 55), "intermediate": (29, 40),
+         "tan": (11, 27), "brown": (-29, 9), "dark": (-50, -31)}
+
+
+def near_rig(rng):
+    """Positions (mm, from where the optical axis meets the skin; x right,
+    y down, z towards the camera) and relative intensities of a rig's LEDs."""
+    d = rng.uniform(500, 800)
+    off_axis = np.radians(rng.uniform(28, 42))
+    start = rng.uniform(0, 2 * np.pi)
+    pos = []
+    for k in range(NEAR_LIGHTS):
+        a = start + 2 * np.pi * k / NEAR_LIGHTS
+        r = d * np.tan(off_axis) * rng.uniform(0.9, 1.1)
+        pos.append(np.array([r * np.cos(a), r * np.sin(a), d * rng.uniform(0.95, 1.05)]))
+    # Up to about 4.6x between the brightest and the dimmest LED.
+    intensity = rng.uniform(0.35, 1.6, NEAR_LIGHTS)
+    return pos, intensity
+
+
+def shade_near(z, px, origin_mm, pos, intensity, albedo, specular, shininess, ambient):
+    """Linear RGB radiance of relief z (mm) at px px/mm whose top-left corner
+    lies at origin_mm in the capture frame, lit by a near light at pos with
+    relative intensity (irradiance `intensity` at the frame's origin,
+    falling off as 1/r^2). Cast shadows along the direction at the patch's
+    centre (it turns by under 3 degrees across the patch)."""
+    h, w = z.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    X = origin_mm[0] + (xx + 0.5) / px
+    Y = origin_mm[1] + (yy + 0.5) / px
+    L = np.stack([pos[0] - X, pos[1] - Y, pos[2] - z], -1)
+    r2 = np.sum(L * L, -1)
+    L /= np.sqrt(r2)[..., None]
+    irradiance = intensity * np.dot(pos, pos) / r2
+    gy, gx = np.gradient(z, 1 / px)
+    n = np.stack([-gx, -gy, np.ones_like(z)], -1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    lc = L[h // 2, w // 2]
+    ndl = np.clip(np.sum(n * L, -1), 0, None) * cast_shadow(z, px, lc)
+    half = L + np.array([0, 0, 1.0])
+    half /= np.linalg.norm(half, axis=-1, keepdims=True)
+    spec = specular * np.clip(np.sum(n * half, -1), 0, None) ** shininess * (ndl > 0)
+    diffuse = ambient + (1 - ambient) * ndl * irradiance
+    return albedo * diffuse[..., None] + (spec * irradiance)[..., None]
+
+
+def render_near(rng, size_mm, cam_px, tone, n_scars):
+    """One near-field capture set of a 30 mm patch placed off the axis (a
+    cheek or a temple with the camera on the nose)."""
+    render_scale = 2 if cam_px <= 10 else 1
+    px = cam_px * render_scale
+    z, albedo, depth, label, scars, ita = scene(rng, size_mm, px, n_scars, TONES[tone])
+    pos, intensity = near_rig(rng)
+    centre = np.array([rng.uniform(-100, 100), rng.uniform(-70, 70)])
+    origin = centre - size_mm / 2
+    cam = random_camera(rng)
+    ambient = float(rng.uniform(*DEVICE["ambient"]))
+    specular = float(rng.uniform(*DEVICE["specular"]))
+    shininess = float(rng.uniform(8, 40))
+    radiance = [shade_near(z, px, origin, p, i, albedo, specular, shininess, ambient) for p, i in zip(pos, intensity)]
+    # One exposure for the set: the brightest photo's median skin lands at
+    # 0.6-0.9 of full scale before the camera's own gain; dimmer photos
+    # are darker, as on the rig.
+    brightest = max(float(np.median(r)) for r in radiance)
+    gain = rng.uniform(0.6, 0.9) * 0.45 / max(brightest, 1e-6)
+    images = [camera(rng, r * gain, render_scale, cam) for r in radiance]
+    # Each LED's direction at the axis, for alignment and the record.
+    dirs = [p / np.linalg.norm(p) for p in pos]
+    truth = {
+        "px_per_mm": cam_px, "size_mm": size_mm, "ita_deg": ita, "tone": tone,
+        "lights": [[float(v) for v in l] for l in dirs],
+        "light_pos_mm": [[float(v) for v in p] for p in pos],
+        "intensities": [float(v) for v in intensity],
+        # The axis in this patch's pixels (it lies outside the patch).
+        "optical_centre_px": [float(-origin[0] * cam_px), float(-origin[1] * cam_px)],
+        "patch_centre_mm": [float(v) for v in centre],
+        "device": {"ambient": ambient, "specular": specular, "camera": cam},
+        "scars": [{k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in s.items()
+                   if k not in ("wall_rho", "floor_albedo")} for s in scars],
+    }
+    return images, truth
+
+
+def write_near(out: Path, per_tone: int, seed: int):
+    """Held-out near-field sets: per_tone per skin tone, half at 10 px/mm
+    and half at 20 (booth resolutions), 3-6 scars each."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for tone in TONES:
+        for i in range(per_tone):
+            cam_px = 10 if i % 2 == 0 else 20
+            images, truth = render_near(rng, 30.0, cam_px, tone, int(rng.integers(3, 7)))
+            write_capture(out, f"near_{tone}_{i:02d}", images, None, truth, index)
+    (out / "truth.json").write_text(json.dumps({"seed": seed, "captures": index}, indent=1))
+    print(f"wrote {len(index)} near-field evaluation sets to {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -379,12 +486,18 @@ def main():
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--per-px", type=int, default=10)
     e.add_argument("--seed", type=int, default=424242)
+    n = sub.add_parser("near")
+    n.add_argument("--out", type=Path, required=True)
+    n.add_argument("--per-tone", type=int, default=6)
+    n.add_argument("--seed", type=int, default=515151)
     d = sub.add_parser("demo")
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     if args.cmd == "eval":
         write_eval(args.out, args.per_px, args.seed)
+    elif args.cmd == "near":
+        write_near(args.out, args.per_tone, args.seed)
     else:
         write_demo(args.out, args.seed)
 

@@ -95,9 +95,9 @@ def linear_rgb_to_lab(rgb):
     return np.stack([116 * y - 16, 500 * (x - y), 200 * (y - z)], -1)
 
 
-def base_skin(rng):
+def base_skin(rng, ita_range=(-50, 70)):
     """A skin colour with ITA from very light (> 55) to dark (< -30)."""
-    ita = rng.uniform(-50, 70)
+    ita = rng.uniform(*ita_range)
     b = rng.uniform(12, 24)
     L = np.clip(50 + b * np.tan(np.radians(ita)), 22, 82)
     a = rng.uniform(5, 15)
@@ -237,8 +237,8 @@ def random_light(rng, exposure=None):
     }
 
 
-def skin_field(rng, h, w, px):
-    base, ita = base_skin(rng)
+def skin_field(rng, h, w, px, ita_range=(-50, 70)):
+    base, ita = base_skin(rng, ita_range)
     mel = 0.04 * fbm(rng, h, w, px, [0.3, 1.5, 5.0], [0.3, 0.5, 0.8])
     hem = 0.05 * fbm(rng, h, w, px, [1.0, 4.0], [0.6, 0.8])
     relief = 0.015 * fbm(rng, h, w, px, [0.04, 0.12], [0.6, 0.8])

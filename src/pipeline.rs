@@ -731,7 +731,7 @@ impl Analyzer {
         quality: &quality::QualityReport,
         first_sha256: Option<String>,
     ) -> Result<Measurements, InputError> {
-        self.with_capture(item, pyramid, first_sha256, |capture| {
+        self.with_capture(item, pyramid, zone_masks, first_sha256, |capture| {
             let input = measure::MeasureInput {
                 pyramid,
                 zones: zone_masks,
@@ -750,13 +750,14 @@ impl Analyzer {
         &self,
         item: &InputItem,
         pyramid: &Pyramid,
+        zone_masks: &[zones::ZoneMask],
         first_sha256: Option<String>,
         f: impl FnOnce(Option<Result<&measure::Capture, &str>>) -> R,
     ) -> R {
         let Some(set) = item.capture.as_ref() else {
             return f(None);
         };
-        let list = match self.load_capture(pyramid.base(), item, set) {
+        let list = match self.load_capture(pyramid.base(), item, set, zone_masks) {
             Ok(list) => list,
             Err(why) => return f(Some(Err(why.as_str()))),
         };
@@ -775,7 +776,7 @@ impl Analyzer {
                 photos: std::iter::once(measure::CapturePhoto {
                     path: self.record_path(item),
                     sha256: first_sha256,
-                    ..capture_photo_light(set.photos[0].light)
+                    ..capture_photo_light(set.photos[0].light, pyramid.base(), zone_masks)
                 })
                 .chain(list.iter().map(|(_, p)| p.clone()))
                 .collect(),
@@ -794,14 +795,16 @@ impl Analyzer {
     }
 
     /// The other photos of a capture set, decoded with the same guards,
-    /// checked for the exposure rule the first photo passed (over the same
-    /// zones) and aligned to the first; or why the set cannot be used.
+    /// with their exposure over the zones reported (not judged: readings are
+    /// left out pixel by pixel), and aligned to the first; or why the set
+    /// cannot be used.
     fn load_capture(
         &self,
         first: &image::RgbImage,
         item: &InputItem,
         set: &crate::capture::CaptureSet,
-            ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
+        zone_masks: &[zones::ZoneMask],
+    ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
         let mut list = Vec::new();
         for photo in set.photos.iter().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
@@ -846,7 +849,7 @@ impl Analyzer {
                         (f64::from(dx) * 100.0).round() / 100.0,
                         (f64::from(dy) * 100.0).round() / 100.0,
                     ],
-                    ..capture_photo_light(photo.light)
+                    ..capture_photo_light(photo.light, &img.rgb, zone_masks)
                 };
                 (img, entry)
             })
@@ -920,11 +923,19 @@ impl Analyzer {
     }
 }
 
-/// A capture photo's light as the record shows it (path, hash and shift
-/// filled in by the caller).
-fn capture_photo_light(light: crate::capture::Light) -> measure::CapturePhoto {
+/// A capture photo's light and exposure over the zones as the record shows
+/// them (path, hash and shift filled in by the caller).
+fn capture_photo_light(
+    light: crate::capture::Light,
+    photo: &image::RgbImage,
+    zone_masks: &[zones::ZoneMask],
+) -> measure::CapturePhoto {
     let round = |v: f32| (f64::from(v) * 1e4).round() / 1e4;
+    let skin = quality::skin_stats(photo, zone_masks);
+    let pct = |f: f64| (1000.0 * f).round() / 10.0;
     measure::CapturePhoto {
+        clipped_pct: pct(skin.highlight_clipped_fraction),
+        dark_pct: pct(skin.shadow_clipped_fraction),
         path: String::new(),
         sha256: None,
         light_dir: light.central_direction().map(round),

@@ -181,6 +181,12 @@ fn tally(found: &[(Scar, (f64, f64))], planted: &[PlantedScar], out: &mut BTreeM
         f_used[i] = true;
         p_used[j] = true;
         let (s, p) = (&found[i].0, &planted[j]);
+        if std::env::var_os("DERMASCORE_DEBUG_SCARS").is_some() {
+            eprintln!(
+                "match {} planted depth {:.3} width {:.2} found depth {:.3} width {:.2}",
+                p.kind, p.depth_mm, p.width_mm, s.depth_mm, s.width_mm
+            );
+        }
         let t = out.entry(p.kind.clone()).or_default();
         t.matched += 1;
         t.depth_errors.push(s.depth_mm - p.depth_mm);
@@ -334,7 +340,17 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             .zip(&motion)
             .map(|(img, &(dx, dy))| translate(img, dx, dy))
             .collect();
-        for (mode, set) in [("multi", &images), ("moved", &moved)] {
+        // A near rig's photos read as if its lights were distant and equal
+        // (the model before near lights): what modelling them is worth.
+        let as_distant: Vec<Light> = lights
+            .iter()
+            .filter_map(|l| LightDir::new(l.central_direction()).ok().map(Light::distant))
+            .collect();
+        let mut modes = vec![("multi", &images, &lights), ("moved", &moved, &lights)];
+        if c.light_pos_mm.is_some() {
+            modes.push(("distant", &images, &as_distant));
+        }
+        for (mode, set, lights) in modes {
             let Some(mut patch) = CanonicalPatch::from_zone(&pyramids[0], &zone, scale, canonical)
             else {
                 continue;
@@ -410,7 +426,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         "Acne scars, held-out renders ({} captures): per planted type (\"unmatched\": false alarms)",
         truth.captures.len()
     );
-    println!("single: one clinic photo (estimated); multi: the multi-light device set (measured); moved: the same set with its photos moved by known amounts, aligned, then measured");
+    println!("single: one clinic photo (estimated); multi: the multi-light device set (measured); moved: the same set with its photos moved by known amounts, aligned, then measured; distant: a near rig's set measured as if its lights were distant and equally bright");
     let types = print_table("", &by_type);
     println!();
     let pxs = print_table("Per resolution:", &by_px);

@@ -203,6 +203,15 @@ pub struct CapturePhoto {
     /// calibrated); readings are divided by it.
     #[serde(default = "unit_intensity")]
     pub intensity: f64,
+    /// Share of the zones' skin blown out in this photo, %: its readings
+    /// there are left out (a side-lit photo is partly clipped or dark by
+    /// nature; the others measure that skin).
+    #[serde(default)]
+    pub clipped_pct: f64,
+    /// Share of the zones' skin crushed black in this photo, %: treated as
+    /// shadowed there.
+    #[serde(default)]
+    pub dark_pct: f64,
     /// Where this photo's content sits relative to the first photo's, in
     /// pixels (found by phase correlation and undone before measuring).
     pub shift_px: [f64; 2],
@@ -1094,4 +1103,105 @@ fn mmasi(zones: &[ZonePigment]) -> Option<MmasiEstimate> {
         regions,
         estimate: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Light, LightPos};
+    use crate::measure::relief::render;
+
+    /// Skin seen by an 8-bit camera: linear luminance → grey sRGB.
+    fn photo(p: &relief::Plane) -> image::RgbImage {
+        let enc = |v: f32| {
+            let v = v.clamp(0.0, 1.0);
+            let s = if v <= 0.003_130_8 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
+            (s * 255.0).round() as u8
+        };
+        image::RgbImage::from_fn(p.width as u32, p.height as u32, |x, y| {
+            let v = enc(p.data[y as usize * p.width + x as usize]);
+            image::Rgb([v, v, v])
+        })
+    }
+
+    /// Skin texture without scars (mm): fine furrows and 0.05 mm pits.
+    fn texture(size: usize, px: f64) -> Vec<f64> {
+        (0..size * size)
+            .map(|i| {
+                let (x, y) = ((i % size) as f64 / px, (i / size) as f64 / px);
+                let furrows = 0.008 * (x * 2.1 + y * 0.7).sin() + 0.006 * (y * 2.9 - x).cos();
+                let (cx, cy) = ((x * 1.3).fract() - 0.5, (y * 1.3).fract() - 0.5);
+                let pit = -0.05 * (-(cx * cx + cy * cy) / (2.0 * 0.06 * 0.06)).exp();
+                furrows + pit
+            })
+            .collect()
+    }
+
+    /// A 40 mm patch 90 mm left of and 50 mm below the axis under eight
+    /// LEDs 650 mm away of unequal brightness; one photo black over half
+    /// the patch.
+    fn near_set(z: &[f64], size: usize, px: f64) -> (Vec<image::RgbImage>, Vec<Light>, [f32; 2]) {
+        let origin = [-110.0, 30.0];
+        let brightness = [1.0, 0.35, 1.6, 0.6, 1.2, 0.5, 0.9, 0.45];
+        let lights: Vec<Light> = (0..8)
+            .map(|k| {
+                let a = k as f32 / 8.0 * std::f32::consts::TAU + 0.3;
+                Light::near(LightPos::new([420.0 * a.cos(), 420.0 * a.sin(), 650.0]).unwrap())
+                    .with_intensity(brightness[k])
+                    .unwrap()
+            })
+            .collect();
+        let mut planes = render::lit(z, size, px, &lights, origin, 0.35);
+        for (i, v) in planes[2].data.iter_mut().enumerate() {
+            if i % size < size / 2 {
+                *v = 0.0;
+            }
+        }
+        let photos = planes.iter().map(photo).collect();
+        let centre = [(-origin[0] * px) as f32, (-origin[1] * px) as f32];
+        (photos, lights, centre)
+    }
+
+    fn measure_set(z: &[f64], size: usize, px: f64) -> MeasuredRelief {
+        let (photos, lights, centre) = near_set(z, size, px);
+        let pyramids: Vec<Pyramid> = photos.iter().map(|p| Pyramid::new(p, 16)).collect();
+        let refs: Vec<&Pyramid> = pyramids.iter().collect();
+        let zone = crate::zones::patch(size as u32, size as u32, None);
+        let patch =
+            CanonicalPatch::from_zone(&pyramids[0], &zone, PxPerMm::new(px).unwrap(), px).unwrap();
+        let frame = Frame {
+            optical_centre_px: centre,
+            px_per_mm: px,
+        };
+        scars_measured(&patch, &refs, &[(0.0, 0.0); 8], &lights, &frame).unwrap()
+    }
+
+    #[test]
+    fn a_flat_near_field_set_with_a_half_dark_photo_has_no_scars() {
+        let (size, px) = (400, 10.0);
+        let r = measure_set(&texture(size, px), size, px);
+        assert!(r.valid_share > 0.99, "{}", r.valid_share);
+        assert!(r.scars.is_empty(), "{} false scars: {:?}", r.scars.len(), r.scars);
+    }
+
+    #[test]
+    fn a_near_field_set_measures_a_boxcar_scar() {
+        let (size, px) = (400, 10.0);
+        let mut z = texture(size, px);
+        // A 3 mm box-car, 0.3 mm deep, on the half where one photo is dark.
+        for (i, v) in z.iter_mut().enumerate() {
+            let (x, y) = ((i % size) as f64 / px - 12.0, (i / size) as f64 / px - 20.0);
+            let r = x.hypot(y);
+            *v -= 0.3 * ((1.6 - r) / 0.2).clamp(0.0, 1.0);
+        }
+        let r = measure_set(&z, size, px);
+        assert_eq!(r.scars.len(), 1, "{:?}", r.scars);
+        let s = &r.scars[0];
+        assert!((s.depth_mm - 0.3).abs() < 0.05, "{s:?}");
+        assert!((s.width_mm - 3.0).abs() < 0.5, "{s:?}");
+    }
 }

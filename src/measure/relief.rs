@@ -10,7 +10,7 @@ use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
 /// A single-channel image in linear light, row-major, with the pixels whose
-/// reading can be trusted (not clipped, above the dark floor).
+/// reading is known (not clipped: a clipped reading is only a lower bound).
 #[derive(Debug, Clone)]
 pub struct Plane {
     pub width: usize,
@@ -20,14 +20,13 @@ pub struct Plane {
 }
 
 impl Plane {
-    /// Every pixel usable except those at or below `DARK_FLOOR`.
+    /// Every pixel usable.
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
-        let usable = data.iter().map(|&v| v > DARK_FLOOR).collect();
         Plane {
             width,
             height,
+            usable: vec![true; data.len()],
             data,
-            usable,
         }
     }
 
@@ -44,10 +43,10 @@ impl Plane {
     }
 }
 
-/// Linear luminance at or below which a reading is left out: there an 8-bit
-/// photo's quantisation alone is a few per cent of the value and camera
-/// noise far more, so a dim side of a side-lit photo says nothing about the
-/// surface's slope.
+/// Linear luminance at or below which a reading is treated as shadowed
+/// (left out while three others remain): there an 8-bit photo's
+/// quantisation alone is a few per cent of the value and camera noise far
+/// more, so the dim side of a side-lit photo says little about the slope.
 pub const DARK_FLOOR: f32 = 0.008;
 
 /// Each photo's light as seen from each pixel of a patch: near lights
@@ -142,20 +141,26 @@ fn invert3(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
 /// chosen on a validation set of renders (seed 1111) apart from the
 /// reported evaluation.
 const MAX_CONDITIONING: f64 = 25.0;
+/// A reading off the others' least-squares fit by more than this share of
+/// the albedo is an outlier (penumbra, a dark or clipped area's edge,
+/// residual shine).
+const OUTLIER_RESIDUAL: f64 = 0.1;
+/// At most this many outliers are left out per pixel.
+const MAX_OUTLIERS: usize = 2;
 /// Observations darker than this share of the pixel's brightest are taken as
 /// shadowed (the surface faces away from that light).
 const SHADOW_FRACTION: f32 = 0.1;
 
 /// Least-squares normals from `images[k]` lit by `lights` (light `k` as
 /// seen from each pixel). Each reading is first divided by its light's
-/// irradiance there. Each pixel leaves out unusable readings (clipped, or
-/// at the dark floor) and its shadowed ones while at least three remain,
+/// irradiance there. Each pixel leaves out clipped readings, and its
+/// shadowed ones (or those at the dark floor) while at least three remain,
 /// and, with five or more, its brightest (a likely specular highlight),
 /// unless the lights left are too close to coplanar; with only three
 /// lights nothing can be left out, which is why more lights measure steep
-/// scar walls better. A pixel with fewer than three usable readings gets no
-/// normal (`valid` false): a photo that is dark or clipped over part of the
-/// skin still counts where it is usable.
+/// scar walls better. A pixel with fewer than three unclipped readings gets
+/// no normal (`valid` false): a photo that is dark or clipped over part of
+/// the skin still counts where it is usable.
 pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Normals, ReliefError> {
     let k = images.len();
     if lights.len() != k {
@@ -217,15 +222,24 @@ pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Norma
         order.sort_by(|&a, &b| reading[a].total_cmp(&reading[b]));
         let m = order.len();
         let brightest = reading[order[m - 1]];
+        // Readings sorted by brightness: the lit ones are the brightest.
         let lit = order
             .iter()
-            .filter(|&&i| reading[i] > f64::from(SHADOW_FRACTION) * brightest)
+            .filter(|&&i| {
+                reading[i] > f64::from(SHADOW_FRACTION) * brightest
+                    && images[i].data[p] > DARK_FLOOR
+            })
             .count()
             .max(3);
         let mut used = &order[m - lit..];
-        if used.len() >= 5 {
-            used = &used[..used.len() - 1];
-        }
+        // A broad specular lobe lifts more than one reading: with seven or
+        // more lit, the two brightest go.
+        let drop = match used.len() {
+            0..=4 => 0,
+            5 | 6 => 1,
+            _ => 2,
+        };
+        used = &used[..used.len() - drop];
         // Leaving lights out can leave a few neighbouring ones, nearly
         // coplanar: then the shadowed observations cost less than the
         // ill-conditioning, and every usable light is used.
@@ -233,16 +247,52 @@ pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Norma
             Some(g) if (g[0][0] + g[1][1] + g[2][2]) * used.len() as f64 <= MAX_CONDITIONING => {}
             _ => used = &order[..],
         }
-        let Some(ginv) = invert3(gram(&unit, used)) else {
+        let solve = |used: &[usize]| -> Option<[f64; 3]> {
+            let ginv = invert3(gram(&unit, used))?;
+            let mut b = [0.0f64; 3];
+            for &i in used {
+                for (r, br) in b.iter_mut().enumerate() {
+                    *br += unit[i][r] * reading[i];
+                }
+            }
+            Some([0, 1, 2].map(|r| ginv[r][0] * b[0] + ginv[r][1] * b[1] + ginv[r][2] * b[2]))
+        };
+        let Some(mut g) = solve(used) else {
             continue;
         };
-        let mut b = [0.0f64; 3];
-        for &i in used {
-            for (r, br) in b.iter_mut().enumerate() {
-                *br += unit[i][r] * reading[i];
+        // A reading the others disagree with (the edge of a shadow or of a
+        // dark or clipped area, where the value is neither lit nor off) is
+        // left out while four or more remain and the rest stay well spread.
+        let mut kept: Vec<usize> = used.to_vec();
+        for _ in 0..MAX_OUTLIERS {
+            if kept.len() < 4 {
+                break;
+            }
+            let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
+            let (worst, residual) = kept
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| {
+                    let predicted = g[0] * unit[i][0] + g[1] * unit[i][1] + g[2] * unit[i][2];
+                    (j, (reading[i] - predicted).abs())
+                })
+                .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+            if residual <= OUTLIER_RESIDUAL * rho {
+                break;
+            }
+            let mut fewer = kept.clone();
+            fewer.remove(worst);
+            let conditioned = invert3(gram(&unit, &fewer)).is_some_and(|m| {
+                (m[0][0] + m[1][1] + m[2][2]) * fewer.len() as f64 <= MAX_CONDITIONING
+            });
+            match solve(&fewer) {
+                Some(better) if conditioned => {
+                    g = better;
+                    kept = fewer;
+                }
+                _ => break,
             }
         }
-        let g = [0, 1, 2].map(|r| ginv[r][0] * b[0] + ginv[r][1] * b[1] + ginv[r][2] * b[2]);
         let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
         if rho > 1e-9 {
             n[p] = [
@@ -596,8 +646,9 @@ mod tests {
         let rim = hmap[(size / 2) * size + size / 2 + (2.2 * px) as usize];
         let measured = f64::from(rim - centre);
         assert!((measured - 0.3).abs() < 0.05, "measured {measured:.3}");
-        // Three photos dark over the same half leave it unmeasured, not guessed.
-        for k in [1, 2, 4] {
+        // Four more photos clipped over the same half leave it two readings:
+        // unmeasured, not guessed.
+        for k in [1, 2, 4, 5] {
             imgs[k] = imgs[k].clone().without((0..size * size).map(|i| i % size < size / 2));
         }
         let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
