@@ -171,7 +171,7 @@ struct EvaluateArgs {
     /// Pore and pigment evaluation set written by `python3 datasets/synth_skin.py eval --out DIR`.
     #[arg(long, value_name = "DIR")]
     synthetic: Option<PathBuf>,
-    /// Acne-scar evaluation captures written by `python3 datasets/synth_scars.py eval --out DIR`.
+    /// Acne-scar evaluation captures written by `python3 datasets/synth_scars.py eval --out DIR` (or `near`, near-field rig sets, or `datasets/synth_relief_independent.py`).
     #[arg(long, value_name = "DIR")]
     scars: Option<PathBuf>,
     /// Folder with cheek_input.png, cheek_pore_label.png and cheek_roi_mask.png

@@ -251,8 +251,9 @@ impl Analyzer {
             Err(err) => return self.failed(rec, err, start),
         };
         let photo = colour_corrected(photo, role.and_then(|r| r.colour_matrix));
-
-        self.analyze_pixels(photo, index, item, rec, start, role)
+        let (photo, loaded) = self.averaged_set(photo, item);
+        rec.timing.decode_ms = ms(start);
+        self.analyze_pixels(photo, index, item, rec, start, role, loaded)
     }
 
     /// One member's own scale, and whether its skin shows colour: decode,
@@ -434,10 +435,11 @@ impl Analyzer {
         info.width = Some(photo.rgb.width());
         info.height = Some(photo.rgb.height());
         let rec = self.record(info, item.subject.clone());
-        let rec = self.analyze_pixels(photo, 0, item, rec, start, None);
+        let rec = self.analyze_pixels(photo, 0, item, rec, start, None, None);
         self.finish(rec, item)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn analyze_pixels(
         &self,
         photo: Photo,
@@ -446,11 +448,20 @@ impl Analyzer {
         mut rec: ImageRecord,
         start: Instant,
         role: Option<&Role>,
+        loaded: Option<Result<LoadedSet, String>>,
     ) -> ImageRecord {
         let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let result = match self.checkout() {
             Ok(mut models) => {
-                let r = self.analyze_decoded(&mut models, &pyramid, index, item, &mut rec, role);
+                let r = self.analyze_decoded(
+                    &mut models,
+                    &pyramid,
+                    index,
+                    item,
+                    &mut rec,
+                    role,
+                    loaded,
+                );
                 self.checkin(models);
                 r
             }
@@ -520,6 +531,7 @@ impl Analyzer {
     ) -> Result<VisitPictures, InputError> {
         let mut info = InputInfo::unread(&item.path);
         let photo = ingest::load(&item.path, &self.options.limits, &mut info)?;
+        let (photo, loaded) = self.averaged_set(photo, item);
         let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
         let rgb = &photo.rgb;
         let mut models = self
@@ -548,6 +560,7 @@ impl Analyzer {
                 &scale,
                 &quality,
                 None,
+                loaded,
             )?;
             let overlay = overlay::View::new(rgb, face, &zone_masks)
                 .geometry(rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
@@ -608,6 +621,7 @@ impl Analyzer {
     }
 
     /// Face (or patch) → scale → zones → quality → measurements, into `rec`.
+    #[allow(clippy::too_many_arguments)]
     fn analyze_decoded(
         &self,
         models: &mut WorkerModels,
@@ -616,6 +630,7 @@ impl Analyzer {
         item: &InputItem,
         rec: &mut ImageRecord,
         role: Option<&Role>,
+        loaded: Option<Result<LoadedSet, String>>,
     ) -> Result<(), InputError> {
         let rgb = pyramid.base();
         let face_start = Instant::now();
@@ -673,6 +688,7 @@ impl Analyzer {
             &scale,
             &quality,
             rec.input.sha256.clone(),
+            loaded,
         )?;
         rec.timing.measure_ms = ms(measure_start);
         [
@@ -719,7 +735,8 @@ impl Analyzer {
         Ok(())
     }
 
-    /// The measurements of one photo, or of its capture set.
+    /// The measurements of one photo, or of its capture set (`loaded`: the
+    /// set's photos when they were read before the analysis).
     #[allow(clippy::too_many_arguments)]
     fn measure(
         &self,
@@ -730,8 +747,9 @@ impl Analyzer {
         scale: &Scale,
         quality: &quality::QualityReport,
         first_sha256: Option<String>,
+        loaded: Option<Result<LoadedSet, String>>,
     ) -> Result<Measurements, InputError> {
-        self.with_capture(item, pyramid, zone_masks, first_sha256, |capture| {
+        self.with_capture(item, pyramid, zone_masks, first_sha256, loaded, |capture| {
             let input = measure::MeasureInput {
                 pyramid,
                 zones: zone_masks,
@@ -743,25 +761,35 @@ impl Analyzer {
         })
     }
 
-    /// Runs `f` with `item`'s capture set ready to measure (its other photos
-    /// decoded and aligned to the first, whose pyramid is `pyramid`), with
-    /// why the set cannot be used, or with `None` for a single photo.
+    /// Runs `f` with `item`'s capture set ready to measure (its photos
+    /// decoded and aligned to the first; `pyramid` is the analysed image:
+    /// the first photo's, or the set's all-lights average when `loaded`
+    /// holds the first photo), with why the set cannot be used, or with
+    /// `None` for a single photo.
     fn with_capture<R>(
         &self,
         item: &InputItem,
         pyramid: &Pyramid,
         zone_masks: &[zones::ZoneMask],
         first_sha256: Option<String>,
+        loaded: Option<Result<LoadedSet, String>>,
         f: impl FnOnce(Option<Result<&measure::Capture, &str>>) -> R,
     ) -> R {
         let Some(set) = item.capture.as_ref() else {
             return f(None);
         };
-        let list = match self.load_capture(pyramid.base(), item, set, zone_masks) {
-            Ok(list) => list,
+        let loaded = match loaded.unwrap_or_else(|| self.load_capture(pyramid.base(), item, set)) {
+            Ok(l) => l,
             Err(why) => return f(Some(Err(why.as_str()))),
         };
-        let pyramids: Vec<Pyramid> = list
+        let averaged = loaded.first.is_some();
+        let first_pyramid = loaded
+            .first
+            .as_ref()
+            .map(|p| Pyramid::of(p, PYRAMID_MIN_SIDE));
+        let first_pyramid = first_pyramid.as_ref().unwrap_or(pyramid);
+        let pyramids: Vec<Pyramid> = loaded
+            .others
             .iter()
             .map(|(photo, _)| Pyramid::of(photo, PYRAMID_MIN_SIDE))
             .collect();
@@ -769,43 +797,57 @@ impl Analyzer {
             let (w, h) = pyramid.base().dimensions();
             [w as f32 / 2.0, h as f32 / 2.0]
         });
+        let round = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
         let capture = measure::Capture {
             report: measure::CaptureReport {
                 capture_set: set.name.clone(),
+                analysed_image: if averaged {
+                    measure::SetImage::AllLightsAverage
+                } else {
+                    measure::SetImage::FirstPhoto
+                },
                 optical_centre_px: Some(optical_centre_px.map(f64::from)),
                 photos: std::iter::once(measure::CapturePhoto {
                     path: self.record_path(item),
                     sha256: first_sha256,
-                    ..capture_photo_light(set.photos[0].light, pyramid.base(), zone_masks)
+                    ..capture_photo_light(set.photos[0].light, first_pyramid.base(), zone_masks)
                 })
-                .chain(list.iter().map(|(_, p)| p.clone()))
-                .collect(),
-            },
-            pyramids: std::iter::once(pyramid).chain(pyramids.iter()).collect(),
-            lights: set.photos.iter().map(|p| p.light).collect(),
-            optical_centre_px,
-            shifts: std::iter::once((0.0, 0.0))
                 .chain(
-                    list.iter()
-                        .map(|(_, p)| (p.shift_px[0] as f32, p.shift_px[1] as f32)),
+                    loaded
+                        .others
+                        .iter()
+                        .zip(set.photos.iter().skip(1))
+                        .zip(loaded.shifts.iter().skip(1))
+                        .map(|(((img, sha256), photo), &(dx, dy))| measure::CapturePhoto {
+                            path: self.shown_path(&photo.path, item),
+                            sha256: sha256.clone(),
+                            shift_px: [round(dx), round(dy)],
+                            ..capture_photo_light(photo.light, &img.rgb, zone_masks)
+                        }),
                 )
                 .collect(),
+            },
+            pyramids: std::iter::once(first_pyramid)
+                .chain(pyramids.iter())
+                .collect(),
+            lights: set.photos.iter().map(|p| p.light).collect(),
+            optical_centre_px,
+            shifts: loaded.shifts.clone(),
         };
         f(Some(Ok(&capture)))
     }
 
-    /// The other photos of a capture set, decoded with the same guards,
-    /// with their exposure over the zones reported (not judged: readings are
-    /// left out pixel by pixel), and aligned to the first; or why the set
-    /// cannot be used.
+    /// The other photos of a capture set, decoded with the same guards and
+    /// aligned to the first; their exposure is reported, not judged
+    /// (readings are left out pixel by pixel). Or why the set cannot be
+    /// used.
     fn load_capture(
         &self,
         first: &image::RgbImage,
         item: &InputItem,
         set: &crate::capture::CaptureSet,
-        zone_masks: &[zones::ZoneMask],
-    ) -> Result<Vec<(Photo, measure::CapturePhoto)>, String> {
-        let mut list = Vec::new();
+    ) -> Result<LoadedSet, String> {
+        let mut others = Vec::new();
         for photo in set.photos.iter().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
             let loaded = ingest::load(&photo.path, &self.options.limits, &mut info)
@@ -820,13 +862,10 @@ impl Analyzer {
                 );
                 return Err(format!("{}: {e}", self.shown_path(&photo.path, item)));
             }
-            // No exposure rule per photo: a side-lit photo is dark or
-            // clipped over part of the skin by nature, and photometric
-            // stereo leaves out those readings pixel by pixel.
-            list.push((loaded, info.sha256));
+            others.push((loaded, info.sha256));
         }
         let images: Vec<&image::RgbImage> = std::iter::once(first)
-            .chain(list.iter().map(|(p, _)| &p.rgb))
+            .chain(others.iter().map(|(p, _)| &p.rgb))
             .collect();
         // Each light's direction at the axis, scaled by its brightness: a
         // Lambertian photo is then a fixed sum of three others.
@@ -837,23 +876,45 @@ impl Analyzer {
             .collect();
         let shifts = crate::measure::align::align_set(&images, &lights)
             .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
-        Ok(list
-            .into_iter()
-            .zip(set.photos.iter().skip(1))
-            .zip(shifts.into_iter().skip(1))
-            .map(|(((img, sha256), photo), (dx, dy))| {
-                let entry = measure::CapturePhoto {
-                    path: self.shown_path(&photo.path, item),
-                    sha256,
-                    shift_px: [
-                        (f64::from(dx) * 100.0).round() / 100.0,
-                        (f64::from(dy) * 100.0).round() / 100.0,
-                    ],
-                    ..capture_photo_light(photo.light, &img.rgb, zone_masks)
-                };
-                (img, entry)
-            })
-            .collect())
+        Ok(LoadedSet {
+            first: None,
+            others,
+            shifts,
+        })
+    }
+
+    /// For a set none of whose lights is within `FRONTAL_LIGHT_MAX_DEG` of
+    /// the camera's axis: its photos read and aligned, and their
+    /// all-lights average, which the zones, pores and pigmentation are then
+    /// read from (a side-lit photo's shading gradient reads as pigment).
+    /// `None` for a single photo or a set with a frontal light.
+    fn averaged_set(
+        &self,
+        first: Photo,
+        item: &InputItem,
+    ) -> (Photo, Option<Result<LoadedSet, String>>) {
+        let Some(set) = item.capture.as_ref() else {
+            return (first, None);
+        };
+        let frontal = set.photos[0].light.central_direction()[2]
+            >= FRONTAL_LIGHT_MAX_DEG.to_radians().cos();
+        if frontal {
+            return (first, None);
+        }
+        match self.load_capture(&first.rgb, item, set) {
+            Ok(mut loaded) => {
+                let images: Vec<&image::RgbImage> = std::iter::once(&first.rgb)
+                    .chain(loaded.others.iter().map(|(p, _)| &p.rgb))
+                    .collect();
+                let intensities: Vec<f32> =
+                    set.photos.iter().map(|p| p.light.intensity()).collect();
+                let average =
+                    measure::align::all_lights_average(&images, &loaded.shifts, &intensities);
+                loaded.first = Some(first);
+                (average, Some(Ok(loaded)))
+            }
+            Err(why) => (first, Some(Err(why))),
+        }
     }
 
     fn failed(&self, mut rec: ImageRecord, err: InputError, start: Instant) -> ImageRecord {
@@ -921,6 +982,21 @@ impl Analyzer {
                 .collect()
         }))
     }
+}
+
+/// A set is read from its first photo when that photo's light is within
+/// this angle of the camera's axis, else from the all-lights average.
+const FRONTAL_LIGHT_MAX_DEG: f32 = 30.0;
+
+/// A capture set's photos read before they are measured.
+struct LoadedSet {
+    /// The first photo itself, when the analysed image is not it (the
+    /// all-lights average).
+    first: Option<Photo>,
+    /// The other photos with their SHA-256.
+    others: Vec<(Photo, Option<String>)>,
+    /// Each photo's shift relative to the first (the first's is zero).
+    shifts: Vec<(f32, f32)>,
 }
 
 /// A capture photo's light and exposure over the zones as the record shows
@@ -1125,14 +1201,21 @@ fn write_overlays(
         OverlayKind::Geometry,
         OverlayKind::Melanin,
         OverlayKind::Haemoglobin,
+        OverlayKind::Relief,
     ];
     for kind in kinds {
         let suffix = match kind {
             OverlayKind::Geometry => "",
             OverlayKind::Melanin => "_melanin",
             OverlayKind::Haemoglobin => "_haemoglobin",
+            OverlayKind::Relief => "_relief",
         };
-        if kind != OverlayKind::Geometry && measurements.overlay.maps.is_empty() {
+        let empty = match kind {
+            OverlayKind::Geometry => false,
+            OverlayKind::Melanin | OverlayKind::Haemoglobin => measurements.overlay.maps.is_empty(),
+            OverlayKind::Relief => measurements.overlay.relief.is_empty(),
+        };
+        if empty {
             continue;
         }
         let relative = format!("overlays/{index:05}_{stem}{suffix}.png");
@@ -1142,6 +1225,12 @@ fn write_overlays(
             }
             OverlayKind::Melanin => view.chromophore(image, &measurements.overlay.maps, true),
             OverlayKind::Haemoglobin => view.chromophore(image, &measurements.overlay.maps, false),
+            OverlayKind::Relief => view.relief(
+                image,
+                &measurements.overlay.relief,
+                &measurements.overlay.scars,
+                scale,
+            ),
         };
         match png
             .map_err(|e| e.to_string())

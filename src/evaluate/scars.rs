@@ -285,6 +285,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
     let mut by_px: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut by_tone: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut alignment_errors: Vec<f64> = Vec::new();
+    let mut still_shifts: Vec<f64> = Vec::new();
     // Each set's share of skin with a normal (three or more usable lights).
     let mut coverage: Vec<f64> = Vec::new();
     for (ci, c) in truth.captures.iter().enumerate() {
@@ -363,6 +364,15 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                 .collect();
             let shifts = crate::measure::align::align_set(&refs, &align_lights)
                 .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
+            if mode == "multi" {
+                // A still set: every shift found is invented motion.
+                still_shifts.extend(
+                    shifts
+                        .iter()
+                        .skip(1)
+                        .map(|s| f64::from(s.0).hypot(f64::from(s.1))),
+                );
+            }
             if mode == "moved" {
                 for (s, &(dx, dy)) in shifts.iter().zip(&motion).skip(1) {
                     let err = (f64::from(s.0) - dx as f64).hypot(f64::from(s.1) - dy as f64);
@@ -446,8 +456,15 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         alignment_errors.len(),
         alignment_errors.iter().sum::<f64>() / alignment_errors.len().max(1) as f64
     );
+    let invented = still_shifts.iter().filter(|&&s| s > 0.5).count();
+    let worst_still = still_shifts.iter().copied().fold(0.0, f64::max);
+    println!(
+        "Still sets (never moved): {invented} of {} photos shifted by more than 0.5 px, largest {worst_still:.2} px",
+        still_shifts.len()
+    );
     Ok(json!({
         "captures": truth.captures.len(),
+        "still_sets": {"photos": still_shifts.len(), "shifted_over_half_px": invented, "largest_shift_px": worst_still},
         "alignment": {"photos": alignment_errors.len(), "within_half_px": exact,
                       "mean_error_px": alignment_errors.iter().sum::<f64>() / alignment_errors.len().max(1) as f64},
         "matching": format!("centre within max(half the planted width, {MIN_MATCH_MM} mm); F1 over scars >= {F1_MIN_WIDTH_MM} mm wide"),

@@ -401,6 +401,69 @@ pub fn align_set(
         .collect())
 }
 
+/// The average of a set's aligned photos in linear light, each divided by
+/// its light's brightness: the skin as under all the lights at once, nearly
+/// even light, without any one side-lit photo's shading gradient (which
+/// would read as pigment). `shifts[k]`: where photo k's content sits
+/// relative to the first's. Kept at 16 bits, and as 8 bits for the checks
+/// that read those.
+pub fn all_lights_average(
+    images: &[&image::RgbImage],
+    shifts: &[(f32, f32)],
+    intensities: &[f32],
+) -> crate::ingest::Photo {
+    let lut: Vec<f32> = (0..256)
+        .map(|v| crate::srgb::to_linear(f64::from(v) / 255.0) as f32)
+        .collect();
+    let Some(first) = images.first() else {
+        return crate::ingest::Photo::from(image::RgbImage::new(0, 0));
+    };
+    let (w, h) = first.dimensions();
+    let mut sum = vec![[0.0f32; 3]; (w * h) as usize];
+    let mut count = vec![0u16; (w * h) as usize];
+    for ((img, &(dx, dy)), &e) in images.iter().zip(shifts).zip(intensities) {
+        let gain = 1.0 / e.max(1e-6);
+        for y in 0..h {
+            for x in 0..w {
+                // Bilinear read of photo k where the first's pixel lies.
+                let (sx, sy) = (x as f32 + dx, y as f32 + dy);
+                if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
+                    continue;
+                }
+                let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let i = (y * w + x) as usize;
+                for c in 0..3 {
+                    let v = |px: u32, py: u32| lut[usize::from(img.get_pixel(px, py).0[c])];
+                    let top = v(x0, y0) * (1.0 - fx) + v(x1, y0) * fx;
+                    let bottom = v(x0, y1) * (1.0 - fx) + v(x1, y1) * fx;
+                    sum[i][c] += gain * (top * (1.0 - fy) + bottom * fy);
+                }
+                count[i] += 1;
+            }
+        }
+    }
+    // Back to the brightness of a photo under a light of the set's mean
+    // intensity.
+    let mean = intensities.iter().sum::<f32>() / intensities.len().max(1) as f32;
+    let deep = image::ImageBuffer::from_fn(w, h, |x, y| {
+        let i = (y * w + x) as usize;
+        let k = mean / f32::from(count[i].max(1));
+        image::Rgb(
+            sum[i].map(|v| (crate::srgb::from_linear(f64::from(v * k)) * 65535.0).round() as u16),
+        )
+    });
+    let rgb = image::RgbImage::from_fn(w, h, |x, y| {
+        let p = deep.get_pixel(x, y).0;
+        image::Rgb(p.map(|v| (f32::from(v) / 257.0).round() as u8))
+    });
+    crate::ingest::Photo {
+        rgb,
+        deep: Some(deep),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,14 +171,31 @@ pub struct ZoneScars {
 pub struct CaptureReport {
     /// The capture set's name (its folder).
     pub capture_set: String,
-    /// Its photos, the first (the one whose light is nearest the camera's
-    /// axis) being the one the rest of the analysis uses.
+    /// Its photos, the first being the one whose light is nearest the
+    /// camera's axis.
     pub photos: Vec<CapturePhoto>,
+    /// What the zones, pores and pigmentation were read from. Absent from
+    /// records before schema 2.2.0 (then the first photo).
+    #[serde(default)]
+    pub analysed_image: SetImage,
     /// The pixel (x, y) taken as where the camera's optical axis meets the
     /// skin: near lights are placed relative to it. Absent from records
     /// before schema 2.2.0, which had distant lights only.
     #[serde(default)]
     pub optical_centre_px: Option<[f64; 2]>,
+}
+
+/// The image of a capture set the rest of the analysis reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SetImage {
+    /// The first photo: its light is within 30° of the camera's axis.
+    #[default]
+    FirstPhoto,
+    /// Every photo aligned and averaged in linear light (each divided by
+    /// its light's brightness): no light is frontal, and one side-lit
+    /// photo's shading gradient would read as pigment.
+    AllLightsAverage,
 }
 
 fn unit_intensity() -> f64 {
@@ -256,9 +273,21 @@ pub struct OverlayData {
     /// Hair cells (centre, image pixels) of each zone and the cell size.
     pub hair: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
+    /// Each zone's measured relief (multi-light capture sets only).
+    pub relief: Vec<ReliefTile>,
     /// Zones the quality check left out of every measurement (clipped,
     /// turned away): outlined, not tinted.
     pub left_out: Vec<crate::zones::ZoneName>,
+}
+
+/// One zone's relief from a multi-light capture: depth below the local
+/// skin surface (mm, positive where depressed), on the zone's patch grid.
+pub struct ReliefTile {
+    pub map: Affine,
+    pub width: u32,
+    pub height: u32,
+    /// NaN where not measured (outside the zone, or no normal).
+    pub depth_mm: Vec<f32>,
 }
 
 pub struct ChromophoreTile {
@@ -860,6 +889,18 @@ fn measure_scars(
                         .map(|(&z, &v)| z && v)
                         .collect();
                     area_mm2 = patch.area_where_mm2(&measured);
+                    let (w, h) = (patch.width as usize, patch.height as usize);
+                    let depth = scars::depth_below_surface(&r.height_mm, w, h, patch.px_per_mm);
+                    overlay.relief.push(ReliefTile {
+                        map: patch.map,
+                        width: patch.width,
+                        height: patch.height,
+                        depth_mm: depth
+                            .iter()
+                            .zip(&measured)
+                            .map(|(&d, &m)| if m { d as f32 } else { f32::NAN })
+                            .collect(),
+                    });
                     r.scars
                 }
                 Err(e) => {

@@ -356,16 +356,21 @@ fn grow(
     out
 }
 
+/// Depth below the local skin surface (mm, positive where depressed) of a
+/// `w`×`h` height map sampled at `px_per_mm`: what scars are found in.
+pub fn depth_below_surface(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<f64> {
+    let r = ((SURFACE_SCALE_MM / 2.0) * px_per_mm).round().max(1.0) as usize;
+    let surface = local_surface(z, w, h, r);
+    z.iter()
+        .zip(&surface)
+        .map(|(&a, s)| s - f64::from(a))
+        .collect()
+}
+
 /// Finds and types the scars in a `w`×`h` height map sampled at `px_per_mm`
 /// (the measured mode: a height map from photometric stereo).
 pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
-    let r = ((SURFACE_SCALE_MM / 2.0) * px_per_mm).round().max(1.0) as usize;
-    let surface = local_surface(z, w, h, r);
-    let depth: Vec<f64> = z
-        .iter()
-        .zip(&surface)
-        .map(|(&a, s)| s - f64::from(a))
-        .collect();
+    let depth = depth_below_surface(z, w, h, px_per_mm);
     // The height map's own noise sets how deep a depression must be to
     // count: integration turns image noise into wandering height.
     let threshold = MIN_DEPTH_MM.max(NOISE_SDS * super::segment::robust_sd(&depth));

@@ -155,6 +155,9 @@ pub enum OverlayKind {
     Melanin,
     /// Haemoglobin-index map of the measured skin.
     Haemoglobin,
+    /// Depth below the local skin surface (mm) measured from a multi-light
+    /// capture, with the scars found, a colour bar and a scale bar.
+    Relief,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

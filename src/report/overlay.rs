@@ -4,7 +4,7 @@
 //! fresh from pixels, so no EXIF or GPS from the photo is carried over.
 
 use crate::face::{FaceGeometry, Point};
-use crate::measure::{ChromophoreTile, OverlayData};
+use crate::measure::{ChromophoreTile, OverlayData, ReliefTile};
 use crate::units::PxPerMm;
 use crate::zones::{ZoneMask, ZoneName};
 use image::{imageops, Rgb, RgbImage};
@@ -283,6 +283,154 @@ impl View {
                     }
                 }
             }
+        }
+        encode(&canvas)
+    }
+}
+
+/// The relief's colour scale: depth below the local skin surface, mm.
+const RELIEF_RAISED_MM: f32 = -0.2;
+const RELIEF_DEEP_MM: f32 = 0.6;
+
+/// Colour of a depth below the local surface (mm): raised skin orange,
+/// level skin pale, depressions from cyan through blue to deep violet.
+fn relief_colour(depth_mm: f32) -> [f32; 3] {
+    const STOPS: [(f32, [f32; 3]); 5] = [
+        (RELIEF_RAISED_MM, [230.0, 120.0, 20.0]),
+        (0.0, [235.0, 235.0, 225.0]),
+        (0.1, [90.0, 200.0, 230.0]),
+        (0.3, [30.0, 80.0, 220.0]),
+        (RELIEF_DEEP_MM, [70.0, 0.0, 110.0]),
+    ];
+    let d = depth_mm.clamp(RELIEF_RAISED_MM, RELIEF_DEEP_MM);
+    for pair in STOPS.windows(2) {
+        let ((a, ca), (b, cb)) = (pair[0], pair[1]);
+        if d <= b {
+            let t = (d - a) / (b - a);
+            return [0, 1, 2].map(|k| ca[k] + (cb[k] - ca[k]) * t);
+        }
+    }
+    STOPS[STOPS.len() - 1].1
+}
+
+/// Draws `text` with an 8×8 bitmap font at `scale`, top-left at (x, y).
+fn draw_label(canvas: &mut RgbImage, x: i32, y: i32, text: &str, scale: u32, colour: Rgb<u8>) {
+    use font8x8::UnicodeFonts;
+    let (w, h) = (canvas.width() as i32, canvas.height() as i32);
+    for (n, ch) in text.chars().enumerate() {
+        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {
+            continue;
+        };
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                for dy in 0..scale as i32 {
+                    for dx in 0..scale as i32 {
+                        let px = x + (n as i32 * 8 + col) * scale as i32 + dx;
+                        let py = y + row as i32 * scale as i32 + dy;
+                        if (0..w).contains(&px) && (0..h).contains(&py) {
+                            canvas.put_pixel(px as u32, py as u32, colour);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl View {
+    /// The relief measured from a multi-light capture: each zone's depth
+    /// below the local skin surface (the map scars are found in) over the
+    /// photo in grey, scars circled in white, with a colour bar (mm) and a
+    /// scale bar (10 mm, or less to fit) beside it.
+    pub fn relief(
+        &self,
+        image: &RgbImage,
+        tiles: &[ReliefTile],
+        scars: &[(f32, f32, f32)],
+        scale: Option<PxPerMm>,
+    ) -> Result<Vec<u8>, image::ImageError> {
+        let photo = self.base(image);
+        let (w, h) = (photo.width(), photo.height());
+        const PANEL: u32 = 170;
+        // Tall enough for the colour bar, its labels and the scale bar.
+        let mut canvas = RgbImage::from_pixel(w + PANEL, h.max(340), Rgb([255, 255, 255]));
+        for (x, y, p) in photo.enumerate_pixels() {
+            let g = ((u16::from(p.0[0]) + u16::from(p.0[1]) + u16::from(p.0[2])) / 4) as u8;
+            canvas.put_pixel(x, y, Rgb([g, g, g]));
+        }
+        for t in tiles {
+            let cell = (t.map.scale() * self.k).ceil().max(1.0) as u32;
+            for (i, &d) in t.depth_mm.iter().enumerate() {
+                if !d.is_finite() {
+                    continue;
+                }
+                let (x, y) = t
+                    .map
+                    .apply((i as u32 % t.width) as f32, (i as u32 / t.width) as f32);
+                let (u, v) = self.to_canvas((x, y));
+                let c = Rgb(relief_colour(d).map(|v| v as u8));
+                let (u0, v0) = (
+                    (u - cell as f32 / 2.0).max(0.0) as u32,
+                    (v - cell as f32 / 2.0).max(0.0) as u32,
+                );
+                for dv in 0..cell {
+                    for du in 0..cell {
+                        if u0 + du < w && v0 + dv < h {
+                            canvas.put_pixel(u0 + du, v0 + dv, c);
+                        }
+                    }
+                }
+            }
+        }
+        for &(x, y, r) in scars {
+            let (u, v) = self.to_canvas((x, y));
+            let r = ((r * self.k).round() as i32).max(3) + 2;
+            for k in [r, r + 1] {
+                draw_hollow_circle_mut(&mut canvas, (u as i32, v as i32), k, Rgb([255, 255, 255]));
+            }
+        }
+        // Colour bar: raised at the top, deep at the bottom.
+        let ink = Rgb([30, 30, 30]);
+        let (bx, by, bh) = (w as i32 + 16, 40, 220);
+        draw_label(&mut canvas, bx - 6, 8, "depth, mm", 2, ink);
+        for j in 0..bh {
+            let d = RELIEF_RAISED_MM + (RELIEF_DEEP_MM - RELIEF_RAISED_MM) * j as f32 / bh as f32;
+            let c = Rgb(relief_colour(d).map(|v| v as u8));
+            draw_line_segment_mut(
+                &mut canvas,
+                (bx as f32, (by + j) as f32),
+                ((bx + 24) as f32, (by + j) as f32),
+                c,
+            );
+        }
+        for tick in [-0.2f32, 0.0, 0.2, 0.4, 0.6] {
+            let j = ((tick - RELIEF_RAISED_MM) / (RELIEF_DEEP_MM - RELIEF_RAISED_MM) * bh as f32)
+                .round() as i32;
+            let y = (by + j).min(by + bh - 1) as f32;
+            draw_line_segment_mut(&mut canvas, ((bx + 24) as f32, y), ((bx + 30) as f32, y), ink);
+            draw_label(&mut canvas, bx + 36, y as i32 - 7, &format!("{tick:.1}"), 2, ink);
+        }
+        if let Some(s) = scale {
+            // 10 mm (or less, to fit the panel), to the photo's scale.
+            let px_per_mm = s.get() as f32 * self.k;
+            let mm = [10.0f32, 5.0, 2.0, 1.0]
+                .into_iter()
+                .find(|mm| mm * px_per_mm <= (PANEL - 30) as f32)
+                .unwrap_or(1.0);
+            let len = (mm * px_per_mm).max(1.0);
+            let y = (by + bh + 30) as f32;
+            for dy in 0..3 {
+                draw_line_segment_mut(
+                    &mut canvas,
+                    (bx as f32, y + dy as f32),
+                    (bx as f32 + len, y + dy as f32),
+                    ink,
+                );
+            }
+            draw_label(&mut canvas, bx, y as i32 + 8, &format!("{mm} mm"), 2, ink);
         }
         encode(&canvas)
     }

@@ -367,3 +367,96 @@ fn a_sidecar_declares_the_sets_light() {
         "{err}"
     );
 }
+
+/// Near lights in a sidecar (`light_pos_mm`, `intensity`): the demo set's
+/// lights placed 20 m away along their directions (so its photos still
+/// fit them), with one photo darkened to half its light and declared at
+/// half intensity. The scars are measured as from the plain set, and the
+/// record carries each light as declared.
+#[test]
+fn a_sidecar_with_near_lights_and_intensities_is_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        let img = image::open(demo_set().join("cheek_L2.jpg"))
+            .unwrap()
+            .into_rgb8();
+        let half = |v: u8| {
+            let c = f64::from(v) / 255.0;
+            let lin = if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            } * 0.5;
+            let s = if lin <= 0.003_130_8 {
+                12.92 * lin
+            } else {
+                1.055 * lin.powf(1.0 / 2.4) - 0.055
+            };
+            (s * 255.0).round() as u8
+        };
+        let mut dark = img.clone();
+        for p in dark.pixels_mut() {
+            p.0 = p.0.map(half);
+        }
+        dark.save_with_format(l2, image::ImageFormat::Png).unwrap();
+    });
+    let sidecar = dir.path().join("S001/2026-11-02/capture.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    for p in doc["photos"].as_array_mut().unwrap() {
+        let d: Vec<f64> = p["light_dir"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let o = p.as_object_mut().unwrap();
+        o.remove("light_dir");
+        o.insert(
+            "light_pos_mm".into(),
+            serde_json::json!(d.iter().map(|v| v * 20000.0).collect::<Vec<_>>()),
+        );
+        if o["file"] == "cheek_L2.jpg" {
+            o.insert("intensity".into(), 0.5.into());
+        }
+    }
+    std::fs::write(&sidecar, doc.to_string()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run(
+        &["--overlays", "--out", out.path().to_str().unwrap()],
+        &[dir.path()],
+    );
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let rec = &rec;
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], true, "{scars}");
+    let photos = scars["capture"]["photos"].as_array().unwrap();
+    let l2 = photos
+        .iter()
+        .find(|p| p["path"].as_str().unwrap().ends_with("cheek_L2.jpg"))
+        .unwrap();
+    assert_eq!(l2["intensity"], 0.5);
+    assert!(l2["light_pos_mm"].is_array(), "{l2}");
+    assert_eq!(scars["capture"]["analysed_image"], "all_lights_average");
+    for (kind, truth, found) in matched_depths(rec, 10.0) {
+        let found = found.unwrap_or_else(|| panic!("planted {kind} not found: {scars}"));
+        assert!((found - truth).abs() <= 0.15, "{kind}: {found} vs {truth}");
+    }
+    // The height map is written beside the other overlays.
+    let relief = rec["overlays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "relief")
+        .unwrap_or_else(|| panic!("no relief overlay: {}", rec["overlays"]));
+    let png = image::open(out.path().join(relief["path"].as_str().unwrap()))
+        .unwrap()
+        .into_rgb8();
+    // Depressions are drawn in blue to violet over grey skin.
+    let blue = png
+        .pixels()
+        .filter(|p| i32::from(p.0[2]) - i32::from(p.0[0]) > 80)
+        .count();
+    assert!(blue > 200, "{blue} blue pixels");
+}
