@@ -97,7 +97,10 @@ fn three_numbers(what: &str, s: &str) -> Result<[f32; 3], String> {
     let v: Vec<f32> = s
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<f32>().map_err(|_| format!("`{t}` is not a number")))
+        .map(|t| {
+            t.parse::<f32>()
+                .map_err(|_| format!("`{t}` is not a number"))
+        })
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{what} `{s}`: {e}"))?;
     let [x, y, z] = v[..] else {
@@ -398,8 +401,13 @@ mod tests {
         let (d0, e0) = l.towards([0.0; 3]);
         assert!((e0 - 2.0).abs() < 1e-5, "the intensity holds at the origin");
         let (d1, e1) = l.towards([-100.0, 0.0, 0.0]);
-        let angle = (d0[0] * d1[0] + d0[1] * d1[1] + d0[2] * d1[2]).acos().to_degrees();
-        assert!(angle > 5.0, "10 cm across a face turns the light by {angle}°");
+        let angle = (d0[0] * d1[0] + d0[1] * d1[1] + d0[2] * d1[2])
+            .acos()
+            .to_degrees();
+        assert!(
+            angle > 5.0,
+            "10 cm across a face turns the light by {angle}°"
+        );
         assert!(e1 < e0, "farther from the light, dimmer");
         assert!(Light::near(LightPos::new([0.0, 0.0, 500.0]).unwrap())
             .with_intensity(0.0)
@@ -428,7 +436,11 @@ mod tests {
             optical_centre_px: None,
         }
         .most_frontal_first();
-        let order: Vec<_> = set.photos.iter().map(|p| p.path.display().to_string()).collect();
+        let order: Vec<_> = set
+            .photos
+            .iter()
+            .map(|p| p.path.display().to_string())
+            .collect();
         assert_eq!(order, ["b", "a", "c"]);
     }
 

@@ -818,12 +818,14 @@ impl Analyzer {
                         .iter()
                         .zip(set.photos.iter().skip(1))
                         .zip(loaded.shifts.iter().skip(1))
-                        .map(|(((img, sha256), photo), &(dx, dy))| measure::CapturePhoto {
-                            path: self.shown_path(&photo.path, item),
-                            sha256: sha256.clone(),
-                            shift_px: [round(dx), round(dy)],
-                            ..capture_photo_light(photo.light, &img.rgb, zone_masks)
-                        }),
+                        .map(
+                            |(((img, sha256), photo), &(dx, dy))| measure::CapturePhoto {
+                                path: self.shown_path(&photo.path, item),
+                                sha256: sha256.clone(),
+                                shift_px: [round(dx), round(dy)],
+                                ..capture_photo_light(photo.light, &img.rgb, zone_masks)
+                            },
+                        ),
                 )
                 .collect(),
             },
@@ -896,8 +898,8 @@ impl Analyzer {
         let Some(set) = item.capture.as_ref() else {
             return (first, None);
         };
-        let frontal = set.photos[0].light.central_direction()[2]
-            >= FRONTAL_LIGHT_MAX_DEG.to_radians().cos();
+        let frontal =
+            set.photos[0].light.central_direction()[2] >= FRONTAL_LIGHT_MAX_DEG.to_radians().cos();
         if frontal {
             return (first, None);
         }
@@ -1031,12 +1033,22 @@ fn item_bytes(item: &InputItem) -> u64 {
     if let Some(s) = &item.session {
         paths.extend(s.members.iter().map(|m| m.path.as_path()));
     }
+    // A set without a frontal light also holds its all-lights average while
+    // it is made: 12-byte sums and a count per pixel, then 16- and 8-bit
+    // copies (about 23 bytes a pixel, four times a photo's 6).
+    let average = item.capture.as_ref().map_or(0, |c| {
+        if c.photos[0].light.central_direction()[2] < FRONTAL_LIGHT_MAX_DEG.to_radians().cos() {
+            4 * memory::photo_bytes(&c.photos[0].path)
+        } else {
+            0
+        }
+    });
     if let Some(c) = &item.capture {
         paths.extend(c.photos.iter().map(|p| p.path.as_path()));
     }
     paths.sort();
     paths.dedup();
-    paths.into_iter().map(memory::photo_bytes).sum()
+    average + paths.into_iter().map(memory::photo_bytes).sum::<u64>()
 }
 
 fn build_sessions(

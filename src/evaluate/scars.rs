@@ -13,8 +13,8 @@
 
 use crate::capture::{Light, LightDir, LightPos};
 use crate::error::SetupError;
-use crate::measure::colour::ItaCategory;
 use crate::face::warp::Pyramid;
+use crate::measure::colour::ItaCategory;
 use crate::measure::scars::{self, Scar, ScarType};
 use crate::measure::segment::CanonicalPatch;
 use crate::measure::{scars_estimated, scars_measured, Frame};
@@ -295,7 +295,9 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                 .map_err(|e| bad(&dir.join(f), e.to_string()))
         };
         let images = c.files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
-        let lights = c.lights().map_err(|e| bad(&truth_path, format!("{}: {e}", c.name)))?;
+        let lights = c
+            .lights()
+            .map_err(|e| bad(&truth_path, format!("{}: {e}", c.name)))?;
         let tone = c.ita_deg.map(|ita| {
             serde_json::to_value(ItaCategory::from_ita(ita))
                 .ok()
@@ -311,9 +313,10 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         // Estimated: the clinic photo alone.
         let single = c.single.as_ref().map(load).transpose()?;
         let single_pyramid = single.as_ref().map(|s| Pyramid::new(s, 16));
-        if let Some(mut patch) = single_pyramid.as_ref().and_then(|p| {
-            CanonicalPatch::from_zone(p, &zone, scale, scars::CANONICAL_PX_PER_MM)
-        }) {
+        if let Some(mut patch) = single_pyramid
+            .as_ref()
+            .and_then(|p| CanonicalPatch::from_zone(p, &zone, scale, scars::CANONICAL_PX_PER_MM))
+        {
             patch.exclude_clipped();
             let found = scars_estimated(&mut session, &patch, None)
                 .map_err(infer)?
@@ -345,7 +348,11 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         // (the model before near lights): what modelling them is worth.
         let as_distant: Vec<Light> = lights
             .iter()
-            .filter_map(|l| LightDir::new(l.central_direction()).ok().map(Light::distant))
+            .filter_map(|l| {
+                LightDir::new(l.central_direction())
+                    .ok()
+                    .map(Light::distant)
+            })
             .collect();
         let mut modes = vec![("multi", &images, &lights), ("moved", &moved, &lights)];
         if c.light_pos_mm.is_some() {
@@ -388,7 +395,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
                 ]),
                 px_per_mm: c.px_per_mm,
             };
-            let found = scars_measured(&patch, &refs, &shifts, &lights, &frame)
+            let found = scars_measured(&patch, &refs, &shifts, lights, &frame)
                 .map_err(|e| bad(dir, format!("{}: {e}", c.name)))?;
             if mode == "multi" {
                 coverage.push(found.valid_share);

@@ -8,7 +8,8 @@ pub mod decode;
 mod jpeg_scan;
 
 use crate::capture::{
-    read_sidecar, CapturePhoto, CaptureSet, Light, LightDir, LightPos, Modality, MIN_LIGHTS, SIDECAR,
+    read_sidecar, CapturePhoto, CaptureSet, Light, LightDir, LightPos, Modality, MIN_LIGHTS,
+    SIDECAR,
 };
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;

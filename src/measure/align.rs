@@ -423,22 +423,30 @@ pub fn all_lights_average(
     let mut count = vec![0u16; (w * h) as usize];
     for ((img, &(dx, dy)), &e) in images.iter().zip(shifts).zip(intensities) {
         let gain = 1.0 / e.max(1e-6);
+        let raw = img.as_raw();
+        let at = |px: u32, py: u32, c: usize| lut[usize::from(raw[((py * w + px) * 3) as usize + c])];
+        // A set on a rest mostly has whole-pixel (zero) shifts: read directly.
+        let whole = dx.fract() == 0.0 && dy.fract() == 0.0;
         for y in 0..h {
             for x in 0..w {
-                // Bilinear read of photo k where the first's pixel lies.
                 let (sx, sy) = (x as f32 + dx, y as f32 + dy);
                 if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
                     continue;
                 }
-                let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
-                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
                 let i = (y * w + x) as usize;
+                let (x0, y0) = (sx as u32, sy as u32);
                 for c in 0..3 {
-                    let v = |px: u32, py: u32| lut[usize::from(img.get_pixel(px, py).0[c])];
-                    let top = v(x0, y0) * (1.0 - fx) + v(x1, y0) * fx;
-                    let bottom = v(x0, y1) * (1.0 - fx) + v(x1, y1) * fx;
-                    sum[i][c] += gain * (top * (1.0 - fy) + bottom * fy);
+                    let v = if whole {
+                        at(x0, y0, c)
+                    } else {
+                        // Bilinear read of photo k where the first's pixel lies.
+                        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                        let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
+                        let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
+                        top * (1.0 - fy) + bottom * fy
+                    };
+                    sum[i][c] += gain * v;
                 }
                 count[i] += 1;
             }

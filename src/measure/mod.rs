@@ -726,7 +726,10 @@ pub fn scars_measured(
         .into_iter()
         .filter(|s| scars::centred_in(s, &inner, w, h))
         .filter(|s| {
-            let (x, y) = (s.centre_px.0.max(0.0) as usize, s.centre_px.1.max(0.0) as usize);
+            let (x, y) = (
+                s.centre_px.0.max(0.0) as usize,
+                s.centre_px.1.max(0.0) as usize,
+            );
             normals.valid[y.min(h - 1) * w + x.min(w - 1)]
         })
         .collect();
@@ -1226,7 +1229,12 @@ mod tests {
         let (size, px) = (400, 10.0);
         let r = measure_set(&texture(size, px), size, px);
         assert!(r.valid_share > 0.99, "{}", r.valid_share);
-        assert!(r.scars.is_empty(), "{} false scars: {:?}", r.scars.len(), r.scars);
+        assert!(
+            r.scars.is_empty(),
+            "{} false scars: {:?}",
+            r.scars.len(),
+            r.scars
+        );
     }
 
     #[test]

@@ -430,8 +430,8 @@ pub(crate) mod render {
                             at(x, y) as f32,
                         ];
                         let (d, e) = l.towards(pos);
-                        let d = (-dx * f64::from(d[0]) - dy * f64::from(d[1]) + f64::from(d[2]))
-                            / len;
+                        let d =
+                            (-dx * f64::from(d[0]) - dy * f64::from(d[1]) + f64::from(d[2])) / len;
                         ((albedo * f64::from(e) * d.max(0.0)).min(1.0)) as f32
                     })
                     .collect();
@@ -615,9 +615,7 @@ mod tests {
         // model assumed before), the same photos tilt the skin.
         let naive: Vec<Light> = rig
             .iter()
-            .map(|l| {
-                Light::distant(crate::capture::LightDir::new(l.central_direction()).unwrap())
-            })
+            .map(|l| Light::distant(crate::capture::LightDir::new(l.central_direction()).unwrap()))
             .collect();
         let wrong = photometric_stereo(&imgs, &LightField::distant(&naive)).unwrap();
         let naive_err = mean_angle_deg(&wrong, [0.0, 0.0, 1.0]);
@@ -640,7 +638,10 @@ mod tests {
         let clipped: Vec<bool> = (0..size * size).map(|i| i % size >= size / 2).collect();
         imgs[3] = imgs[3].clone().without(clipped);
         let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
-        assert!(normals.valid.iter().all(|&v| v), "every pixel keeps ≥ 3 lights");
+        assert!(
+            normals.valid.iter().all(|&v| v),
+            "every pixel keeps ≥ 3 lights"
+        );
         let hmap = integrate(&normals, px);
         let centre = hmap[(size / 2) * size + size / 2];
         let rim = hmap[(size / 2) * size + size / 2 + (2.2 * px) as usize];
@@ -649,7 +650,9 @@ mod tests {
         // Four more photos clipped over the same half leave it two readings:
         // unmeasured, not guessed.
         for k in [1, 2, 4, 5] {
-            imgs[k] = imgs[k].clone().without((0..size * size).map(|i| i % size < size / 2));
+            imgs[k] = imgs[k]
+                .clone()
+                .without((0..size * size).map(|i| i % size < size / 2));
         }
         let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
         let left = (0..size * size).filter(|&i| i % size < size / 2);

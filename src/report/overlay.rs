@@ -410,8 +410,20 @@ impl View {
             let j = ((tick - RELIEF_RAISED_MM) / (RELIEF_DEEP_MM - RELIEF_RAISED_MM) * bh as f32)
                 .round() as i32;
             let y = (by + j).min(by + bh - 1) as f32;
-            draw_line_segment_mut(&mut canvas, ((bx + 24) as f32, y), ((bx + 30) as f32, y), ink);
-            draw_label(&mut canvas, bx + 36, y as i32 - 7, &format!("{tick:.1}"), 2, ink);
+            draw_line_segment_mut(
+                &mut canvas,
+                ((bx + 24) as f32, y),
+                ((bx + 30) as f32, y),
+                ink,
+            );
+            draw_label(
+                &mut canvas,
+                bx + 36,
+                y as i32 - 7,
+                &format!("{tick:.1}"),
+                2,
+                ink,
+            );
         }
         if let Some(s) = scale {
             // 10 mm (or less, to fit the panel), to the photo's scale.
