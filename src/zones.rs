@@ -158,6 +158,14 @@ impl ZoneMask {
             .filter(|(_, _, p)| p.0[0] > 0)
             .map(|(x, y, _)| (x + self.x0, y + self.y0))
     }
+
+    /// Whether the image pixel (x, y) is in the zone.
+    pub fn contains(&self, x: u32, y: u32) -> bool {
+        x.checked_sub(self.x0)
+            .zip(y.checked_sub(self.y0))
+            .and_then(|(mx, my)| self.mask.get_pixel_checked(mx, my))
+            .is_some_and(|p| p.0[0] > 0)
+    }
 }
 
 /// The record's view of a zone.

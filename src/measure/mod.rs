@@ -330,6 +330,15 @@ impl MeasureInput<'_> {
     /// The scale to measure with, or why there is nothing to measure:
     /// `also_blocked` first, then the quality stage's verdict for this
     /// measurement (`usable`), then a missing scale.
+    /// Why a zone cannot give pores or relief (left out, or blurred).
+    fn texture_refusal(&self, zone: ZoneName) -> Option<String> {
+        self.quality
+            .zones
+            .iter()
+            .find(|q| q.zone == zone)
+            .and_then(|q| q.texture_refusal(self.thresholds))
+    }
+
     fn gate(&self, usable: &Usability, also_blocked: Option<String>) -> Result<PxPerMm, String> {
         if let Some(why) = also_blocked {
             return Err(why);
@@ -572,6 +581,14 @@ fn measure_pores(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
+        if let Some(why) = input.texture_refusal(zone.name) {
+            report.zones.push(ZonePores {
+                zone: zone.name,
+                metrics: None,
+                reason: Some(why),
+            });
+            continue;
+        }
         let patch = match zone_patch(input, zone, scale, pores::CANONICAL_PX_PER_MM, hair.get(&i)) {
             Ok(p) => p,
             Err(why) => {
@@ -846,6 +863,14 @@ fn measure_scars(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
+        if let Some(why) = input.texture_refusal(zone.name) {
+            report.zones.push(ZoneScars {
+                zone: zone.name,
+                metrics: None,
+                reason: Some(why),
+            });
+            continue;
+        }
         let made = patches.get(input, i, scale, canonical).map(|_| ());
         let patch = match made.and_then(|()| patches.made(i, canonical)) {
             Ok(p) => p,
