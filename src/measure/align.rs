@@ -435,7 +435,7 @@ pub fn all_lights_average(
                 }
                 let i = (y * w + x) as usize;
                 let (x0, y0) = (sx as u32, sy as u32);
-                for c in 0..3 {
+                for (c, acc) in sum[i].iter_mut().enumerate() {
                     let v = if whole {
                         at(x0, y0, c)
                     } else {
@@ -446,7 +446,7 @@ pub fn all_lights_average(
                         let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
                         top * (1.0 - fy) + bottom * fy
                     };
-                    sum[i][c] += gain * v;
+                    *acc += gain * v;
                 }
                 count[i] += 1;
             }

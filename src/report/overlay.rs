@@ -104,6 +104,33 @@ impl View {
         }
     }
 
+    /// Paints pixel `i` of a resampled tile (its map to image coordinates
+    /// and its width) as a `cell`-sided square, within `limit` (the photo's
+    /// part of the canvas).
+    fn paint_tile_pixel(
+        &self,
+        canvas: &mut RgbImage,
+        (map, width): (&crate::face::warp::Affine, u32),
+        i: usize,
+        cell: u32,
+        limit: (u32, u32),
+        colour: Rgb<u8>,
+    ) {
+        let (x, y) = map.apply((i as u32 % width) as f32, (i as u32 / width) as f32);
+        let (u, v) = self.to_canvas((x, y));
+        let (u0, v0) = (
+            (u - cell as f32 / 2.0).max(0.0) as u32,
+            (v - cell as f32 / 2.0).max(0.0) as u32,
+        );
+        for dv in 0..cell {
+            for du in 0..cell {
+                if u0 + du < limit.0 && v0 + dv < limit.1 {
+                    canvas.put_pixel(u0 + du, v0 + dv, colour);
+                }
+            }
+        }
+    }
+
     fn base(&self, image: &RgbImage) -> RgbImage {
         let crop = imageops::crop_imm(image, self.x0, self.y0, self.width, self.height).to_image();
         if self.k < 1.0 {
@@ -265,23 +292,9 @@ impl View {
         for t in tiles {
             let cell = (t.map.scale() * self.k).ceil().max(1.0) as u32;
             for i in (0..t.mask.len()).filter(|&i| t.mask[i]) {
-                let (x, y) = t
-                    .map
-                    .apply((i as u32 % t.width) as f32, (i as u32 / t.width) as f32);
-                let (u, v) = self.to_canvas((x, y));
                 let f = ((value(t, i) - lo) / (hi - lo)).clamp(0.0, 1.0);
                 let c = Rgb([0, 1, 2].map(|k| (pale[k] + (deep[k] - pale[k]) * f) as u8));
-                let (u0, v0) = (
-                    (u - cell as f32 / 2.0).max(0.0) as u32,
-                    (v - cell as f32 / 2.0).max(0.0) as u32,
-                );
-                for dv in 0..cell {
-                    for du in 0..cell {
-                        if u0 + du < w && v0 + dv < h {
-                            canvas.put_pixel(u0 + du, v0 + dv, c);
-                        }
-                    }
-                }
+                self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), c);
             }
         }
         encode(&canvas)
@@ -367,22 +380,8 @@ impl View {
                 if !d.is_finite() {
                     continue;
                 }
-                let (x, y) = t
-                    .map
-                    .apply((i as u32 % t.width) as f32, (i as u32 / t.width) as f32);
-                let (u, v) = self.to_canvas((x, y));
                 let c = Rgb(relief_colour(d).map(|v| v as u8));
-                let (u0, v0) = (
-                    (u - cell as f32 / 2.0).max(0.0) as u32,
-                    (v - cell as f32 / 2.0).max(0.0) as u32,
-                );
-                for dv in 0..cell {
-                    for du in 0..cell {
-                        if u0 + du < w && v0 + dv < h {
-                            canvas.put_pixel(u0 + du, v0 + dv, c);
-                        }
-                    }
-                }
+                self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), c);
             }
         }
         for &(x, y, r) in scars {
