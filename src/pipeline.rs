@@ -60,6 +60,8 @@ pub struct PatchOptions {
 /// A visit's pictures for reports.
 pub struct VisitPictures {
     pub overlay_png: Vec<u8>,
+    /// The height map of a multi-light capture set (`OverlayKind::Relief`).
+    pub relief_png: Option<Vec<u8>>,
     pub zone_crops: Vec<(zones::ZoneName, image::RgbImage)>,
 }
 
@@ -562,11 +564,21 @@ impl Analyzer {
                 None,
                 loaded,
             )?;
-            let overlay = overlay::View::new(rgb, face, &zone_masks)
+            let view = overlay::View::new(rgb, face, &zone_masks);
+            let failed = |e: image::ImageError| {
+                InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
+            };
+            let overlay = view
                 .geometry(rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
-                .map_err(|e| {
-                    InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
-                })?;
+                .map_err(failed)?;
+            let relief = if m.overlay.relief.is_empty() {
+                None
+            } else {
+                Some(
+                    view.relief(rgb, &m.overlay.relief, &m.overlay.scars, scale.px_per_mm)
+                        .map_err(failed)?,
+                )
+            };
             let crops = zone_masks
                 .iter()
                 .filter(|z| z.mask.width() > 1 && z.mask.height() > 1)
@@ -580,6 +592,7 @@ impl Analyzer {
                 .collect();
             Ok(VisitPictures {
                 overlay_png: overlay,
+                relief_png: relief,
                 zone_crops: crops,
             })
         })();

@@ -862,7 +862,10 @@ mod tests {
             });
             let left = zone_exposure(&img, &half(w, h, false), &t);
             let right = zone_exposure(&img, &half(w, h, true), &t);
-            assert!(!left.blurred, "gain {gain}: sharp half read blurred: {left:?}");
+            assert!(
+                !left.blurred,
+                "gain {gain}: sharp half read blurred: {left:?}"
+            );
             assert!(left.texture_refusal(&t).is_none());
             if gain == 1.0 {
                 assert!(right.blurred, "blurred half read sharp: {right:?}");

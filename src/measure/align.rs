@@ -424,7 +424,8 @@ pub fn all_lights_average(
     for ((img, &(dx, dy)), &e) in images.iter().zip(shifts).zip(intensities) {
         let gain = 1.0 / e.max(1e-6);
         let raw = img.as_raw();
-        let at = |px: u32, py: u32, c: usize| lut[usize::from(raw[((py * w + px) * 3) as usize + c])];
+        let at =
+            |px: u32, py: u32, c: usize| lut[usize::from(raw[((py * w + px) * 3) as usize + c])];
         // A set on a rest mostly has whole-pixel (zero) shifts: read directly.
         let whole = dx.fract() == 0.0 && dy.fract() == 0.0;
         for y in 0..h {

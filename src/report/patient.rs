@@ -379,8 +379,15 @@ pub fn render(
     for (i, d) in p.visits.iter().enumerate() {
         let cap = &p.captures[i];
         let img = pictures.get(i).and_then(|v| v.as_ref()).map(|v| {
+            let relief = v.relief_png.as_ref().map_or(String::new(), |png| {
+                format!(
+                    "<img alt=\"{} relief: depth below the skin surface in mm, scars circled\" src=\"{}\"><div class=\"muted\">relief from the multi-light set: depth below the skin surface (mm), scars circled</div>",
+                    esc(d),
+                    data_uri("image/png", png)
+                )
+            });
             format!(
-                "<img alt=\"{} with zones\" src=\"{}\">",
+                "<img alt=\"{} with zones\" src=\"{}\">{relief}",
                 esc(d),
                 data_uri("image/png", &v.overlay_png)
             )

@@ -412,6 +412,13 @@ fn patient_report_renders_in_headless_chromium() {
     assert!(html.contains("class=\"legend\""));
     assert!(html.contains("@bottom-left{content:\"Patient P002"));
     assert!(html.contains("counter(pages)"));
+    assert!(!html.contains("relief from the multi-light set"));
+    // The capture set's report shows its height map too.
+    let s001 = std::fs::read_to_string(rep.join("S001.html")).unwrap();
+    assert!(
+        s001.contains("relief from the multi-light set"),
+        "no relief map in the capture set's report"
+    );
     for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
         assert!(
             !html.contains(attr),
