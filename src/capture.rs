@@ -212,6 +212,13 @@ impl Light {
     pub fn central_direction(self) -> [f32; 3] {
         self.towards([0.0; 3]).0
     }
+
+    /// The direction at the frame's origin scaled by the light's
+    /// brightness: what aligning a set compares photos by (a Lambertian
+    /// photo is then a fixed sum of three others).
+    pub fn alignment_vector(self) -> [f32; 3] {
+        self.central_direction().map(|v| v * self.intensity)
+    }
 }
 
 /// One photo of a capture set.

@@ -882,12 +882,10 @@ impl Analyzer {
         let images: Vec<&image::RgbImage> = std::iter::once(first)
             .chain(others.iter().map(|(p, _)| &p.rgb))
             .collect();
-        // Each light's direction at the axis, scaled by its brightness: a
-        // Lambertian photo is then a fixed sum of three others.
         let lights: Vec<[f32; 3]> = set
             .photos
             .iter()
-            .map(|p| p.light.central_direction().map(|v| v * p.light.intensity()))
+            .map(|p| p.light.alignment_vector())
             .collect();
         let shifts = crate::measure::align::align_set(&images, &lights)
             .map_err(|(k, e)| format!("{}: {e}", self.shown_path(&set.photos[k].path, item)))?;
@@ -911,9 +909,7 @@ impl Analyzer {
         let Some(set) = item.capture.as_ref() else {
             return (first, None);
         };
-        let frontal =
-            set.photos[0].light.central_direction()[2] >= FRONTAL_LIGHT_MAX_DEG.to_radians().cos();
-        if frontal {
+        if !read_from_average(set) {
             return (first, None);
         }
         match self.load_capture(&first.rgb, item, set) {
@@ -1003,6 +999,12 @@ impl Analyzer {
 /// this angle of the camera's axis, else from the all-lights average.
 const FRONTAL_LIGHT_MAX_DEG: f32 = 30.0;
 
+/// Whether `set` is read from its all-lights average: its most frontal
+/// light (its first) is more than `FRONTAL_LIGHT_MAX_DEG` off the axis.
+fn read_from_average(set: &crate::capture::CaptureSet) -> bool {
+    set.photos[0].light.central_direction()[2] < FRONTAL_LIGHT_MAX_DEG.to_radians().cos()
+}
+
 /// A capture set's photos read before they are measured.
 struct LoadedSet {
     /// The first photo itself, when the analysed image is not it (the
@@ -1050,7 +1052,7 @@ fn item_bytes(item: &InputItem) -> u64 {
     // it is made: 12-byte sums and a count per pixel, then 16- and 8-bit
     // copies (about 23 bytes a pixel, four times a photo's 6).
     let average = item.capture.as_ref().map_or(0, |c| {
-        if c.photos[0].light.central_direction()[2] < FRONTAL_LIGHT_MAX_DEG.to_radians().cos() {
+        if read_from_average(c) {
             4 * memory::photo_bytes(&c.photos[0].path)
         } else {
             0

@@ -365,10 +365,7 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             };
             patch.exclude_clipped();
             let refs: Vec<&image::RgbImage> = set.iter().collect();
-            let align_lights: Vec<[f32; 3]> = lights
-                .iter()
-                .map(|l| l.central_direction().map(|v| v * l.intensity()))
-                .collect();
+            let align_lights: Vec<[f32; 3]> = lights.iter().map(|l| l.alignment_vector()).collect();
             let shifts = crate::measure::align::align_set(&refs, &align_lights)
                 .map_err(|(k, e)| bad(dir, format!("{} photo {k}: {e}", c.name)))?;
             if mode == "multi" {

@@ -203,10 +203,11 @@ pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Norma
     let mut unit = central.clone();
     let mut reading = vec![0.0f64; k];
     let mut order: Vec<usize> = Vec::with_capacity(k);
-    let near = lights.has_near() || lights.lights.iter().any(|l| l.intensity() != 1.0);
+    // Distant lights of unit brightness are the same at every pixel.
+    let per_pixel = lights.has_near() || lights.lights.iter().any(|l| l.intensity() != 1.0);
     for p in 0..w * h {
         for i in 0..k {
-            let (d, e) = if near {
+            let (d, e) = if per_pixel {
                 lights.at(i, p)
             } else {
                 (central[i], 1.0)
