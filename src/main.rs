@@ -868,7 +868,9 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
         result.rows.len(),
         dermascore::memory::peak_mib().unwrap_or(f64::NAN)
     );
-    Ok(ExitCode::SUCCESS)
+    // Refused duplicates are input errors: the statistics stand without
+    // them, but the run says so in its exit code.
+    Ok(exit_code(!data.duplicates.is_empty()))
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {

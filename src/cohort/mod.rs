@@ -360,6 +360,10 @@ pub struct Data {
     pub visits: BTreeMap<String, BTreeMap<String, Captures>>,
     pub records: u64,
     pub skipped: BTreeMap<String, u64>,
+    /// Records refused because their photo (same sha256) was already read:
+    /// a copy is not a repeat capture, and counting it would make the
+    /// test–retest reliability perfect.
+    pub duplicates: Vec<String>,
 }
 
 /// Streams the results files, keeping each ok record's metric values.
@@ -369,7 +373,9 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
         visits: BTreeMap::new(),
         records: 0,
         skipped: BTreeMap::new(),
+        duplicates: Vec::new(),
     };
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for path in files {
         let input = |e: std::io::Error| SetupError::Input {
             path: path.clone(),
@@ -422,6 +428,17 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
             ) else {
                 continue;
             };
+            if let Some(sha) = &r.input.sha256 {
+                if let Some(first) = seen.get(sha) {
+                    data.duplicates.push(format!(
+                        "{} is the same file as {first} (sha256 {}…): refused, a copy is not a repeat capture",
+                        r.input.path,
+                        &sha[..sha.len().min(12)]
+                    ));
+                    continue;
+                }
+                seen.insert(sha.clone(), r.input.path.clone());
+            }
             let values: Vec<f64> = metrics
                 .iter()
                 .map(|m| (m.read)(&r).unwrap_or(f64::NAN))
@@ -507,7 +524,7 @@ fn nanmean(v: &[f64]) -> f64 {
 
 /// Runs every analysis.
 pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> CohortResult {
-    let mut notes = Vec::new();
+    let mut notes = data.duplicates.clone();
     // Time point of each visit: from the design, else by visit order (T0 = baseline).
     let mut tp_of: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut order: Vec<String> = design.timepoint_order.clone();

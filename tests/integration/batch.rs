@@ -400,7 +400,8 @@ fn results_are_byte_identical_across_thread_counts_apart_from_timing() {
 #[test]
 fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
     let dir = tempfile::tempdir().unwrap();
-    // P000..P003, two visits each; photos fine enough for pigmentation (≥ 1 px/mm).
+    // P000..P003, two visits each; photos fine enough for pigmentation
+    // (≥ 1 px/mm), each a different file (a copy is not another capture).
     let input = cohort_from(
         dir.path(),
         8,
@@ -409,6 +410,10 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
             "faces/lin-manuel-miranda.png",
             "faces/biden.jpg",
             "faces/obama-1080p.jpg",
+            "tones/001_03.jpg",
+            "tones/003_03.jpg",
+            "tones/004_03.jpg",
+            "tones/005_03.jpg",
         ],
     );
     let out = dir.path().join("out");
@@ -504,6 +509,10 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
     )));
     assert!(html.contains("<th>p (paired t)</th>") && html.contains("<td>B − A</td>"));
     assert!(html.contains("<h2>Pigmented skin, face, %</h2>"));
+    // On paper (A4 and Letter), no table or chart is cut by a page break.
+    if let Some(browser) = crate::print::chromium() {
+        crate::print::assert_prints_whole(browser, &report.join("cohort.html"), 40);
+    }
     // A reference arm that is not in the design is a usage error, not a
     // silently different comparison.
     let o = bin()
@@ -517,6 +526,36 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("placebo"));
+    // A record of the same photo read twice (here: a copied results file)
+    // is not a repeat capture: refused by name, exit 1, statistics as
+    // without it (no test–retest reliability from copies).
+    let copy = dir.path().join("copy.jsonl");
+    let first = results
+        .iter()
+        .find(|r| r["type"] == "image" && r["subject"]["patient_id"] == "P000")
+        .unwrap();
+    std::fs::write(&copy, format!("{first}\n")).unwrap();
+    let o = bin()
+        .arg("cohort")
+        .arg(out.join("results.jsonl"))
+        .arg(&copy)
+        .arg("--design")
+        .arg(&design)
+        .arg("--out")
+        .arg(dir.path().join("cohort3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a copy is not a repeat capture"));
+    assert_eq!(
+        std::fs::read(dir.path().join("cohort3/cohort.csv")).unwrap(),
+        csv.as_bytes()
+    );
 }
 
 /// Without --out, each record reaches stdout as soon as it and every one
