@@ -52,7 +52,7 @@ footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec
 .rule{color:#5a6672;font-size:11px;white-space:nowrap}.legend{display:flex;flex-wrap:wrap;gap:6px 18px;font-size:12px;color:#33404c;margin:8px 0 0}
 .legend span{display:inline-flex;align-items:center;gap:6px}.sw{display:inline-block;width:14px;height:14px;border-radius:3px;border:1px solid #c5ced6}
 .ring{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}
-@page{size:A4;margin:14mm 12mm 16mm}
+@page{margin:14mm 12mm 16mm}
 @media print{body{background:#fff}main{max-width:none;padding:0}h2,h3{break-after:avoid}ul{break-before:avoid}
 .card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:240px}
 .pair{white-space:nowrap}.pair img{height:90px}.new-page{break-before:page}

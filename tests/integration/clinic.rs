@@ -304,8 +304,9 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
         .unwrap();
     // Planted: 3 spots per cheek of 90 mm² at baseline, 25 mm² at follow-up.
     // Both cheeks improve; the left, beyond the MDC. The right cheek's
-    // change (-1.5 points since areas are taken on the face's surface) is
-    // within the measurement's noise (README, Demo ground truth).
+    // change (about -2 points: its outer band's shading still reads as
+    // spots at both visits) is within the measurement's noise (README,
+    // Demo ground truth).
     let mut beyond = Vec::new();
     for cheek in ["right_cheek", "left_cheek"] {
         let c = p2["changes"]
@@ -384,8 +385,9 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
 }
 
 /// Renders a patient report in headless Chromium and fails on a blank or
-/// broken page. Chromium comes from Debian's `chromium` package (.ci/run
-/// installs it); a missing browser is a failure, never a skip.
+/// broken page, and prints it (A4, Letter) with nothing cut by a page
+/// break. Chromium comes from Debian's `chromium` package (.ci/run installs
+/// it); outside CI a missing browser skips the rendering with a notice.
 #[test]
 fn patient_report_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -425,40 +427,22 @@ fn patient_report_renders_in_headless_chromium() {
             "the report must be self-contained ({attr})"
         );
     }
-    let browser = ["chromium", "chromium-browser"].into_iter().find(|b| {
-        std::process::Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok()
-    });
-    let browser =
-        browser.expect("headless Chromium is needed for this test: apt-get install chromium");
+    let Some(browser) = crate::print::chromium() else {
+        return;
+    };
+    // On paper (A4 and Letter): few pages, nothing cut by a page break.
+    crate::print::assert_prints_whole(browser, &html_path, 4);
     let shot = dir.path().join("shot.png");
-    let status = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1200,1800",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html_path.display()))
-        .output()
-        .unwrap();
-    assert!(
-        shot.is_file(),
-        "no screenshot: {}",
-        String::from_utf8_lossy(&status.stderr)
+    crate::print::chromium_run(
+        browser,
+        &html_path,
+        &dir.path().join("profile"),
+        &[
+            "--window-size=1200,1800".into(),
+            format!("--screenshot={}", shot.display()),
+        ],
     );
+    assert!(shot.is_file(), "no screenshot");
     let img = image::open(&shot).unwrap().to_rgb8();
     assert_eq!((img.width(), img.height()), (1200, 1800));
     // Not blank: real content has many distinct colours and contrast.

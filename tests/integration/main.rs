@@ -8,6 +8,7 @@ mod foundation;
 mod harm;
 mod images;
 mod measure;
+mod print;
 mod scars;
 
 use serde_json::Value;
