@@ -1059,11 +1059,9 @@ fn measure_pigment(
                 continue;
             }
         };
-        let sample = PigmentSample::from_components(patch, &comps, &prob, &px, &base);
-        for c in comps
-            .iter()
-            .filter(|c| patch.pixels_mm2(&c.pixels) >= pigment::MIN_SPOT_AREA_MM2)
-        {
+        let spots = pigment::hyperpigmented(patch, comps, &prob, &px, &base);
+        let sample = PigmentSample::from_spots(patch, &spots, &prob, &px);
+        for c in spots.iter().map(|s| &s.component) {
             let w = patch.width;
             let boundary = c.pixels.iter().filter(|&&i| {
                 let (x, y) = (i % w, i / w);

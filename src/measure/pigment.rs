@@ -56,13 +56,15 @@ pub struct PigmentMetrics {
     pub pigmented_area_mm2: f64,
     /// Share of the measured skin that is hyperpigmented, percent.
     pub pigmented_pct: f64,
-    /// Lightness drop of spots below the baseline (area-weighted mean, and the darkest spot).
+    /// How much darker spots are than the skin around them (0.5–2 mm from
+    /// it; area-weighted mean), L* units. Spots are counted by their melanin
+    /// excess over that skin, so this is rarely below zero.
     pub mean_delta_l: Option<f64>,
-    /// Lightness drop of the darkest spot below the baseline, L* units.
+    /// Lightness drop of the darkest spot below the skin around it, L* units.
     pub max_delta_l: Option<f64>,
-    /// Melanin-index rise of spots over the baseline.
+    /// Melanin-index rise of spots over the skin around them.
     pub mean_delta_melanin: Option<f64>,
-    /// Melanin-index rise of the most pigmented spot.
+    /// Melanin-index rise of the most pigmented spot over the skin around it.
     pub max_delta_melanin: Option<f64>,
     /// MASI-style grades: area 0–6, darkness 0–4 (estimates).
     pub area_grade: u8,
@@ -183,9 +185,166 @@ pub fn redness(patch: &CanonicalPatch, px: &PixelColour) -> Redness {
     }
 }
 
+/// Width of the skin around a spot that its contrast is read against.
+/// Skin the model is unsure of (probability ≥ the borderline's lower end,
+/// the spot's own fuzzy edge) is not part of it.
+pub const SURROUND_MM: f64 = 2.0;
+/// Skin this close to a spot is its blurred edge (optics, JPEG, the
+/// model's margin), still darker than the skin: left out of the surround.
+pub const SURROUND_GAP_MM: f64 = 0.5;
+
+/// Melanin-index excess over the surround at which a component counts in
+/// full as hyperpigmented; one with less counts in proportion
+/// (`DarkSpot::weight`), one with none not at all. Melanin, not L*: the
+/// separation puts shading in its own channel, and planted spots of
+/// 0.1–0.6 OD melanin read only 1–3 L* darker than their surround (an L*
+/// ramp over 4.6 found a third of their area). A hard cut at zero made the
+/// area jump when a large, faint component crossed it between re-captures
+/// (repeatability MDC of the cheeks 3.4 → 6.6 points, perioral 4.3 → 12.9);
+/// with the ramp every zone's MDC stays within 1.7 points of counting every
+/// component (`models/mdc.json`).
+pub const FULL_MELANIN_EXCESS: f64 = 0.1;
+
+/// A model component with more melanin than the skin around it.
+#[derive(Debug, Clone)]
+pub struct DarkSpot {
+    pub component: Component,
+    /// Share of the component's area counted as hyperpigmented, (0, 1]:
+    /// its melanin excess over the surround in units of
+    /// `FULL_MELANIN_EXCESS`.
+    pub weight: f64,
+    /// Mean L* and melanin index of the skin within `SURROUND_MM` of the
+    /// spot (not in any spot, not borderline); the zone's baseline where
+    /// there is none.
+    pub surround_l: f64,
+    pub surround_melanin: f64,
+}
+
+/// The model's components that are hyperpigmentation: at least
+/// `MIN_SPOT_AREA_MM2`, with more melanin on average than the skin around
+/// them (weighted by how much, `FULL_MELANIN_EXCESS`). A component with no
+/// more melanin than its surround is not a pigmented spot, whatever the
+/// model thought (shading, a fold, a lighter patch): it is left out of the
+/// area and the overlay. The surround,
+/// not the zone's baseline, is the reference, so that a spot on the lit
+/// side of a cheek is not judged against the shaded side.
+pub fn hyperpigmented(
+    patch: &CanonicalPatch,
+    comps: Vec<Component>,
+    prob: &[f32],
+    px: &PixelColour,
+    base: &SkinColour,
+) -> Vec<DarkSpot> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    // Not surround: spots and the model's borderline.
+    let mut in_spot: Vec<bool> = prob
+        .iter()
+        .map(|&p| p >= BORDERLINE_PROBABILITY.0)
+        .collect();
+    for c in &comps {
+        for &i in &c.pixels {
+            in_spot[i as usize] = true;
+        }
+    }
+    let gap = (SURROUND_GAP_MM * patch.px_per_mm).round() as usize;
+    let r = ((SURROUND_MM * patch.px_per_mm).round() as usize).max(gap + 1);
+    comps
+        .into_iter()
+        .filter(|c| patch.pixels_mm2(&c.pixels) >= MIN_SPOT_AREA_MM2)
+        .filter_map(|c| {
+            let mean = |v: &[f32], idx: &mut dyn Iterator<Item = usize>| {
+                let (mut sum, mut n) = (0f64, 0usize);
+                for i in idx {
+                    sum += f64::from(v[i]);
+                    n += 1;
+                }
+                (n > 0).then(|| sum / n as f64)
+            };
+            let ring = surround(&c, &in_spot, &patch.mask, (w, h), gap, r);
+            let (surround_l, surround_melanin) = match (
+                mean(&px.l, &mut ring.iter().copied()),
+                mean(&px.melanin, &mut ring.iter().copied()),
+            ) {
+                (Some(l), Some(m)) => (l, m),
+                _ => (base.lab.l, base.melanin_index),
+            };
+            let spot_melanin = mean(&px.melanin, &mut c.pixels.iter().map(|&i| i as usize))?;
+            let weight = ((spot_melanin - surround_melanin) / FULL_MELANIN_EXCESS).min(1.0);
+            (weight > 0.0).then_some(DarkSpot {
+                component: c,
+                weight,
+                surround_l,
+                surround_melanin,
+            })
+        })
+        .collect()
+}
+
+/// Skin pixels (in the mask, not `in_spot`) farther than `gap` and within
+/// `r` pixels (square neighbourhoods) of the component.
+fn surround(
+    c: &Component,
+    in_spot: &[bool],
+    mask: &[bool],
+    (w, h): (usize, usize),
+    gap: usize,
+    r: usize,
+) -> Vec<usize> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for &i in &c.pixels {
+        let (x, y) = (i as usize % w, i as usize / w);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    if c.pixels.is_empty() {
+        return Vec::new();
+    }
+    let (bx0, by0) = (x0.saturating_sub(r), y0.saturating_sub(r));
+    let (bx1, by1) = ((x1 + r).min(w - 1), (y1 + r).min(h - 1));
+    let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
+    let mut grid = vec![false; bw * bh];
+    for &i in &c.pixels {
+        let (x, y) = (i as usize % w, i as usize / w);
+        grid[(y - by0) * bw + (x - bx0)] = true;
+    }
+    let outer = dilate(&grid, bw, bh, r);
+    let inner = dilate(&grid, bw, bh, gap);
+    let mut out = Vec::new();
+    for y in 0..bh {
+        for x in 0..bw {
+            let k = y * bw + x;
+            let i = (y + by0) * w + (x + bx0);
+            if outer[k] && !inner[k] && mask[i] && !in_spot[i] {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+/// Dilation by a (2r+1)² square: rows, then columns.
+fn dilate(grid: &[bool], bw: usize, bh: usize, r: usize) -> Vec<bool> {
+    let mut rows = vec![false; bw * bh];
+    for y in 0..bh {
+        for x in 0..bw {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(bw - 1));
+            rows[y * bw + x] = grid[y * bw + a..=y * bw + b].iter().any(|&v| v);
+        }
+    }
+    let mut out = vec![false; bw * bh];
+    for y in 0..bh {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(bh - 1));
+        for x in 0..bw {
+            out[y * bw + x] = (a..=b).any(|yy| rows[yy * bw + x]);
+        }
+    }
+    out
+}
+
 /// One spot, for pooling over the face.
 #[derive(Debug, Clone, Copy)]
 pub struct Spot {
+    /// Area counted as hyperpigmented: the component's area times its
+    /// `DarkSpot::weight`.
     pub area_mm2: f64,
     pub perimeter_mm: f64,
     pub delta_l: f64,
@@ -299,21 +458,20 @@ pub fn baseline(
 
 impl PigmentSample {
     /// `prob`: the model's spot probability over the patch, from which
-    /// `comps` were cut.
-    pub fn from_components(
+    /// the spots were cut (`hyperpigmented`).
+    pub fn from_spots(
         patch: &CanonicalPatch,
-        comps: &[Component],
+        spots: &[DarkSpot],
         prob: &[f32],
         px: &PixelColour,
-        base: &SkinColour,
     ) -> Self {
         let px_mm = 1.0 / patch.px_per_mm;
         let borderline = patch.pixels_mm2(&borderline_pixels(prob, &patch.mask));
         let w = patch.width as i64;
-        let spots = comps
+        let spots = spots
             .iter()
-            .filter(|c| patch.pixels_mm2(&c.pixels) >= MIN_SPOT_AREA_MM2)
-            .map(|c| {
+            .map(|spot| {
+                let c = &spot.component;
                 let n = c.pixels.len() as f64;
                 let mean = |v: &Vec<f32>| {
                     c.pixels
@@ -335,10 +493,10 @@ impl PigmentSample {
                     })
                     .count();
                 Spot {
-                    area_mm2: patch.pixels_mm2(&c.pixels),
-                    perimeter_mm: boundary as f64 * px_mm,
-                    delta_l: base.lab.l - mean(&px.l),
-                    delta_melanin: mean(&px.melanin) - base.melanin_index,
+                    area_mm2: spot.weight * patch.pixels_mm2(&c.pixels),
+                    perimeter_mm: spot.weight * boundary as f64 * px_mm,
+                    delta_l: spot.surround_l - mean(&px.l),
+                    delta_melanin: mean(&px.melanin) - spot.surround_melanin,
                 }
             })
             .collect();
