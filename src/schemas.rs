@@ -13,12 +13,76 @@ pub const OUTPUTS: [&str; 5] = ["results", "plan", "compare", "cohort", "mdc"];
 /// table.
 pub fn of(name: &str) -> Option<serde_json::Value> {
     let schema = match name {
-        "results" => return Some(crate::report::json_schema()),
+        "results" => {
+            let mut value = crate::report::json_schema();
+            close_objects(&mut value);
+            return Some(value);
+        }
         "plan" => schema_for!(crate::plan::PlanLine),
         "compare" => schema_for!(crate::compare::CompareDocument),
         "cohort" => schema_for!(crate::cohort::CohortDocument<'static>),
         "mdc" => schema_for!(crate::compare::repeatability::MdcTable),
         _ => return None,
     };
-    serde_json::to_value(schema).ok()
+    let mut value = serde_json::to_value(schema).ok()?;
+    close_objects(&mut value);
+    Some(value)
+}
+
+/// Every object with named properties admits no others, so that an
+/// integrator's validator catches a misspelt or renamed field instead of
+/// passing it silently (a new field is a schema change, SCHEMA_VERSION, as
+/// a removed one is). Plain objects get `additionalProperties: false`. A
+/// tagged enum's branch (`$ref` to a struct plus its tag in `properties`)
+/// gets `unevaluatedProperties: false`, which sees through the `$ref`; the
+/// struct it names is left open, or the tag would be refused there.
+fn close_objects(value: &mut serde_json::Value) {
+    let mut tagged = std::collections::BTreeSet::new();
+    find_tagged(value, &mut tagged);
+    close(value);
+    if let Some(defs) = value.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        for (name, def) in defs.iter_mut() {
+            if tagged.contains(&format!("#/$defs/{name}")) {
+                if let Some(map) = def.as_object_mut() {
+                    map.remove("additionalProperties");
+                }
+            }
+        }
+    }
+}
+
+fn find_tagged(value: &serde_json::Value, tagged: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let (Some(r), true) = (
+                map.get("$ref").and_then(|r| r.as_str()),
+                map.contains_key("properties"),
+            ) {
+                tagged.insert(r.to_string());
+            }
+            map.values().for_each(|v| find_tagged(v, tagged));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| find_tagged(v, tagged)),
+        _ => {}
+    }
+}
+
+fn close(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let combined = ["$ref", "allOf", "anyOf", "oneOf"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                if map.contains_key("$ref") {
+                    map.insert("unevaluatedProperties".into(), false.into());
+                } else if !combined {
+                    map.insert("additionalProperties".into(), false.into());
+                }
+            }
+            map.values_mut().for_each(close);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(close),
+        _ => {}
+    }
 }

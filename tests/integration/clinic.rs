@@ -887,3 +887,81 @@ fn every_metric_names_where_the_record_holds_it() {
         .collect();
     assert!(unchecked.is_empty(), "no record here has {unchecked:?}");
 }
+
+/// Every output, as the tool writes it on the demo, validates against its
+/// committed JSON Schema (the files integrators get): records with plans,
+/// `plan`'s lines, `compare.json`, `cohort.json` and the MDC table. The
+/// schemas admit no undeclared field, so a renamed or misspelt one fails.
+#[test]
+fn every_output_validates_against_its_committed_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let validator = |name: &str| {
+        let file = root.join(format!("schema/{name}.schema.json"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let check = |name: &str, what: &str, doc: &Value| {
+        let errors: Vec<String> = validator(name)
+            .iter_errors(doc)
+            .take(5)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{what} against {name}: {errors:#?}");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &["--plan"]);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 9, "{} lines", lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        check("results", &format!("results.jsonl line {}", i + 1), line);
+    }
+    let o = bin().arg("plan").arg(&out).output().unwrap();
+    expect_ok(&o);
+    let plans = records(&o);
+    assert!(!plans.is_empty());
+    for (i, line) in plans.iter().enumerate() {
+        check("plan", &format!("plan line {}", i + 1), line);
+    }
+    let cmp = dir.path().join("cmp");
+    expect_ok(&run_out("compare", &out, &cmp));
+    let doc = |p: PathBuf| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    check("compare", "compare.json", &doc(cmp.join("compare.json")));
+    let cohort = dir.path().join("cohort");
+    let o = bin()
+        .arg("cohort")
+        .arg(&out)
+        .arg("--design")
+        .arg(demo().join("design.csv"))
+        .arg("--out")
+        .arg(&cohort)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    check("cohort", "cohort.json", &doc(cohort.join("cohort.json")));
+    check("mdc", "models/mdc.json", &doc(root.join("models/mdc.json")));
+    // The check can fail: an undeclared field, and a number where a text is.
+    let mut record = lines
+        .iter()
+        .find(|l| l["scale"].is_object())
+        .unwrap()
+        .clone();
+    record["scale"]["px_per_mmm"] = 5.into();
+    assert!(
+        !validator("results").is_valid(&record),
+        "an undeclared field must not validate"
+    );
+    let mut record = lines
+        .iter()
+        .find(|l| l["scale"].is_object())
+        .unwrap()
+        .clone();
+    record["input"]["path"] = 5.into();
+    assert!(!validator("results").is_valid(&record));
+}
