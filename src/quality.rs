@@ -37,6 +37,14 @@ pub struct Thresholds {
     pub max_clipped_fraction: f64,
     /// Share of clipped skin above which measurements are refused.
     pub max_clipped_fraction_usable: f64,
+    /// Share of a zone's skin that is specular glare (`ZoneQuality::glare_fraction`)
+    /// above which the zone is left out of every measurement: a sheen
+    /// hides texture and whitens colour without reaching the sensor's limit.
+    /// On the 59 shared real photos, three foreheads (dark, oily skin under
+    /// flash, visibly shiny: tones/042, 043, 099) read 8.3–14.1 % and every
+    /// other zone at most 5.0 %.
+    #[serde(default = "default_max_glare_fraction")]
+    pub max_glare_fraction: f64,
     /// Mean skin luma (0–255) outside this band is under- or over-exposed.
     pub min_mean_luma: f64,
     /// Mean skin luma (0–255) above which the skin is overexposed.
@@ -70,6 +78,10 @@ fn default_max_obliquity_deg() -> f64 {
     Thresholds::default().max_obliquity_deg
 }
 
+fn default_max_glare_fraction() -> f64 {
+    Thresholds::default().max_glare_fraction
+}
+
 fn default_max_oblique_share() -> f64 {
     Thresholds::default().max_oblique_share
 }
@@ -84,6 +96,7 @@ impl Default for Thresholds {
             min_zone_laplacian_variance: 1.5,
             max_clipped_fraction: 0.02,
             max_clipped_fraction_usable: 0.15,
+            max_glare_fraction: 0.07,
             min_mean_luma: 40.0,
             max_mean_luma: 225.0,
             max_yaw_deg: 30.0,
@@ -127,6 +140,9 @@ pub enum FindingCode {
     /// One or more zones are blurred (focus, motion): left out of pores and
     /// acne scars.
     ZoneBlurred,
+    /// One or more zones are covered by specular glare (an unclipped,
+    /// colourless sheen) beyond `max_glare_fraction`: left out.
+    ZoneGlare,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -263,6 +279,13 @@ pub struct ZoneQuality {
     pub highlight_clipped_fraction: f64,
     /// Share with luma ≤ 5.
     pub shadow_clipped_fraction: f64,
+    /// Share of the zone's pixels that are specular glare without clipping:
+    /// at least `GLARE_HEADROOM` of the way from the zone's median luma to
+    /// white and at most
+    /// `GLARE_SATURATION_RATIO` times its median saturation (a highlight
+    /// takes the light's colour, not the skin's). Null where the zone's skin
+    /// has almost no colour (greyscale, UV): glare cannot be told from it.
+    pub glare_fraction: Option<f64>,
     /// Variance of the Laplacian of luma over the zone's unclipped skin,
     /// divided by the squared mean luma (×10⁴): its sharpness, whatever the
     /// skin's tone or the exposure. Skin is textured everywhere, so a low
@@ -479,6 +502,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     };
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let (high, low) = (frac(hi), frac(lo));
+    let glare = glare_fraction(image, zone);
     let reason = [(high, "blown out"), (low, "crushed black")]
         .into_iter()
         .find(|(f, _)| *f > t.max_clipped_fraction_usable)
@@ -488,15 +512,91 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
                 100.0 * f,
                 100.0 * t.max_clipped_fraction_usable
             )
+        })
+        .or_else(|| {
+            glare.filter(|&g| g > t.max_glare_fraction).map(|g| {
+                format!(
+                    "{:.1} % of the zone is specular glare (bright, colourless sheen; over {:.0} %: it hides texture and whitens colour)",
+                    100.0 * g,
+                    100.0 * t.max_glare_fraction
+                )
+            })
         });
     ZoneQuality {
         zone: zone.name,
         highlight_clipped_fraction: high,
         shadow_clipped_fraction: low,
+        glare_fraction: glare.map(|g| (g * 1e4).round() / 1e4),
         laplacian_variance: (laplacian_variance * 100.0).round() / 100.0,
         blurred: lap_n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
         reason,
     }
+}
+
+/// A glare pixel is at least this share of the way from the zone's median
+/// luma to white (a ratio to the median would miss glare on light skin,
+/// which has little headroom)…
+pub const GLARE_HEADROOM: f64 = 0.3;
+/// …and at most this share of the zone's median saturation.
+pub const GLARE_SATURATION_RATIO: f64 = 0.5;
+/// Below this median saturation ((max − min) / max of R, G, B) the skin has
+/// too little colour to tell a colourless highlight from it.
+const MIN_SKIN_SATURATION: f64 = 0.08;
+
+/// Share of the zone's pixels that are unclipped specular glare; `None`
+/// when the skin has too little colour to tell (see `ZoneQuality`).
+fn glare_fraction(image: &RgbImage, zone: &ZoneMask) -> Option<f64> {
+    let saturation = |p: &[u8; 3]| {
+        let (mx, mn) = (
+            p.iter().max().copied().unwrap_or(0),
+            p.iter().min().copied().unwrap_or(0),
+        );
+        if mx == 0 {
+            0.0
+        } else {
+            f64::from(mx - mn) / f64::from(mx)
+        }
+    };
+    // Medians from histograms: luma in 256 bins, saturation in 101.
+    let (mut luma_hist, mut sat_hist, mut n) = ([0u64; 256], [0u64; 101], 0u64);
+    for (x, y) in zone.iter_pixels() {
+        let p = image.get_pixel(x, y).0;
+        n += 1;
+        let (high, low) = clipped(&p);
+        if high || low {
+            continue;
+        }
+        luma_hist[(luma(&p).round() as usize).min(255)] += 1;
+        sat_hist[(saturation(&p) * 100.0).round() as usize] += 1;
+    }
+    let median = |hist: &[u64]| {
+        let total: u64 = hist.iter().sum();
+        let mut seen = 0;
+        hist.iter().position(|&c| {
+            seen += c;
+            2 * seen >= total
+        })
+    };
+    let (med_luma, med_sat) = (
+        median(&luma_hist)? as f64,
+        median(&sat_hist)? as f64 / 100.0,
+    );
+    if med_sat < MIN_SKIN_SATURATION || n == 0 {
+        return None;
+    }
+    let mut glare = 0u64;
+    for (x, y) in zone.iter_pixels() {
+        let p = image.get_pixel(x, y).0;
+        let (high, low) = clipped(&p);
+        if !high
+            && !low
+            && luma(&p) >= med_luma + GLARE_HEADROOM * (255.0 - med_luma)
+            && saturation(&p) <= GLARE_SATURATION_RATIO * med_sat
+        {
+            glare += 1;
+        }
+    }
+    Some(glare as f64 / n as f64)
 }
 
 /// Median chroma and b* of the skin, from at most ~40 000 of its pixels
@@ -619,11 +719,35 @@ pub fn assess(
     }
     let mut zone_quality: Vec<ZoneQuality> =
         zones.iter().map(|z| zone_exposure(image, z, t)).collect();
+    let clipped_out = |q: &ZoneQuality| {
+        q.highlight_clipped_fraction.max(q.shadow_clipped_fraction) > t.max_clipped_fraction_usable
+    };
     let refused: Vec<String> = zone_quality
         .iter()
-        .filter(|q| q.reason.is_some())
+        .filter(|q| q.reason.is_some() && clipped_out(q))
         .map(|q| q.zone.label().to_string())
         .collect();
+    let glared: Vec<String> = zone_quality
+        .iter()
+        .filter(|q| q.reason.is_some() && !clipped_out(q))
+        .map(|q| {
+            format!(
+                "{} ({:.0} %)",
+                q.zone.label(),
+                100.0 * q.glare_fraction.unwrap_or(0.0)
+            )
+        })
+        .collect();
+    if !glared.is_empty() {
+        find(
+            FindingCode::ZoneGlare,
+            format!(
+                "left out for specular glare (a bright, colourless sheen over {:.0} % of the zone; powder or cross-polarised light avoids it): {}",
+                100.0 * t.max_glare_fraction,
+                glared.join(", ")
+            ),
+        );
+    }
     if !refused.is_empty() {
         find(
             FindingCode::ZoneClipped,

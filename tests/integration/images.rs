@@ -422,12 +422,9 @@ fn a_device_profile_makes_one_record_per_sitting_with_one_scale() {
     assert_eq!(r["pigmentation"]["measured"], true);
 }
 
-#[test]
-fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
-    // Glare painted over the middle of the right cheek: the face as a whole
-    // stays under the clipping limit, the cheek does not.
-    let photo = shared("distance/15cm.jpg");
-    let first = one_image(&photo, &["--landmarks"]);
+/// Centre and radius (pixels) of a disc in the middle of the right cheek.
+fn right_cheek_disc(photo: &Path) -> (f64, f64, f64) {
+    let first = one_image(photo, &["--landmarks"]);
     let lm = first["face"]["landmarks_px"].as_array().unwrap();
     let cheek: Vec<(f64, f64)> = [
         117, 118, 119, 120, 121, 128, 188, 174, 236, 134, 131, 49, 102, 64, 98, 147, 123, 116, 192,
@@ -445,6 +442,15 @@ fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
             .iter()
             .map(|p| (p.0 - cx).hypot(p.1 - cy))
             .fold(0.0, f64::max);
+    (cx, cy, r)
+}
+
+#[test]
+fn a_zone_blown_out_by_glare_is_left_out_while_the_face_is_measured() {
+    // Glare painted over the middle of the right cheek: the face as a whole
+    // stays under the clipping limit, the cheek does not.
+    let photo = shared("distance/15cm.jpg");
+    let (cx, cy, r) = right_cheek_disc(&photo);
     let mut img = image::open(&photo).unwrap().to_rgb8();
     for (x, y, p) in img.enumerate_pixels_mut() {
         if (f64::from(x) - cx).hypot(f64::from(y) - cy) < r {
@@ -526,4 +532,73 @@ fn a_device_profiles_colour_correction_undoes_its_booths_cast() {
     .unwrap();
     let o = run(&["--device-profile", profile.to_str().unwrap()], &[&photo]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// An unclipped sheen (bright, colourless, no channel at the sensor's
+/// limit) over a zone leaves the zone out as glare; real shiny foreheads
+/// (tones/042, flash on oily skin) are found, a matte face is not.
+/// `tones/`: Face Research Lab London Set, DeBruine & Jones (2017), CC BY
+/// 4.0, https://doi.org/10.6084/m9.figshare.5047666.v5.
+#[test]
+fn a_zone_under_an_unclipped_sheen_is_left_out_as_glare() {
+    let photo = shared("distance/15cm.jpg");
+    let (cx, cy, r) = right_cheek_disc(&photo);
+    let mut img = image::open(&photo).unwrap().to_rgb8();
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let d = (f64::from(x) - cx).hypot(f64::from(y) - cy) / r;
+        if d < 1.0 {
+            // Mostly the light's colour, a little of the skin's, under 250.
+            let a = 0.85 * (1.0 - d * d).sqrt().min(1.0);
+            for (c, light) in p.0.iter_mut().zip([238.0, 238.0, 236.0]) {
+                *c = (a * light + (1.0 - a) * f64::from(*c)).round().min(245.0) as u8;
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sheen = dir.path().join("sheen.png");
+    img.save(&sheen).unwrap();
+    let rec = one_image(&sheen, &[]);
+    let zone = |rec: &Value, name: &str| {
+        rec["quality"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["zone"] == name)
+            .unwrap()
+            .clone()
+    };
+    let cheek = zone(&rec, "right_cheek");
+    assert!(
+        cheek["highlight_clipped_fraction"].as_f64().unwrap() < 0.02,
+        "{cheek}"
+    );
+    assert!(
+        cheek["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("specular glare"),
+        "{cheek}"
+    );
+    assert!(finding_codes(&rec).contains(&"zone_glare".to_string()));
+    assert!(zone(&rec, "left_cheek")["reason"].is_null());
+    // The same photo untouched: no glare anywhere.
+    let plain = one_image(&photo, &[]);
+    assert!(!finding_codes(&plain).contains(&"zone_glare".to_string()));
+    assert!(
+        zone(&plain, "right_cheek")["glare_fraction"]
+            .as_f64()
+            .unwrap()
+            < 0.05
+    );
+    // A real shiny forehead.
+    let shiny = one_image(&shared("tones/042_03.jpg"), &[]);
+    let forehead = zone(&shiny, "forehead");
+    assert!(
+        forehead["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("specular glare"),
+        "{forehead}"
+    );
+    assert!(zone(&shiny, "left_cheek")["reason"].is_null());
 }
