@@ -616,3 +616,184 @@ fn records_stream_to_stdout_as_they_finish() {
     assert_eq!(rest[1]["type"], "summary");
     assert!(status.code().is_some());
 }
+
+/// Every output of a pseudonymised run is free of the ids, whatever they
+/// hold: HTML, spreadsheet formula prefixes, mixed case and accents, as
+/// patient folder names. `analyze --pseudonymise --report --overlays`,
+/// `compare`, `cohort --html` and `export fhir`; every file's name and
+/// bytes are searched (case-insensitively, also for telling fragments), and
+/// no CSV cell starts with a formula character unless it is a number.
+/// `tones/`: Face Research Lab London Set, DeBruine & Jones (2017), CC BY
+/// 4.0, https://doi.org/10.6084/m9.figshare.5047666.v5.
+#[test]
+fn no_id_of_any_shape_leaks_from_a_pseudonymised_run() {
+    let ids = [
+        "<img src=x onerror=alert(1)>",
+        "=HYPERLINK(\"http:evil\")",
+        "+cmd|calc",
+        "@SUM(A1)",
+        "MüLLER_José",
+    ];
+    let fragments = [
+        "onerror",
+        "hyperlink",
+        "http:evil",
+        "cmd|calc",
+        "sum(a1)",
+        "müller",
+        "muller",
+        "josé",
+        "jose",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    // Ten different photos (a copy would be refused by `cohort`).
+    let photos: Vec<std::path::PathBuf> = {
+        let mut all: Vec<_> = std::fs::read_dir(shared("tones/001_03.jpg").parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .collect();
+        all.sort();
+        all.truncate(2 * ids.len());
+        all
+    };
+    for (k, id) in ids.iter().enumerate() {
+        for (date, photo) in [
+            ("2026-01-05", &photos[2 * k]),
+            ("2026-03-05", &photos[2 * k + 1]),
+        ] {
+            let visit = input.join(id).join(date);
+            std::fs::create_dir_all(&visit).unwrap();
+            // Files named after the patient too, as clinics export them.
+            let name = if k % 2 == 0 {
+                format!("{id} front.jpg")
+            } else {
+                "front.jpg".into()
+            };
+            std::fs::copy(photo, visit.join(name)).unwrap();
+        }
+    }
+    let key = dir.path().join("key");
+    std::fs::write(
+        &key,
+        (0u8..48)
+            .map(|b| b.wrapping_mul(97) ^ 0x5a)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&input)
+        .args([
+            "--pseudonymise",
+            key.to_str().unwrap(),
+            "--report",
+            "--overlays",
+            "--plan",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    // Reports of a pseudonymised run carry no photos: exit 1, said.
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut logs = String::from_utf8_lossy(&o.stderr).into_owned();
+    let cmp = dir.path().join("cmp");
+    let o = run_out("compare", &out, &cmp);
+    expect_ok(&o);
+    logs.push_str(&String::from_utf8_lossy(&o.stderr));
+    // The trial's design names the pseudonyms.
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let mut pseudonyms: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["subject"]["patient_id"].as_str().map(String::from))
+        .collect();
+    pseudonyms.sort();
+    pseudonyms.dedup();
+    assert_eq!(pseudonyms.len(), ids.len(), "{pseudonyms:?}");
+    let design = dir.path().join("design.csv");
+    let mut rows = String::from("patient_id,arm\n");
+    for (k, p) in pseudonyms.iter().enumerate() {
+        rows.push_str(&format!("{p},{}\n", if k % 2 == 0 { "A" } else { "B" }));
+    }
+    std::fs::write(&design, rows).unwrap();
+    let cohort = dir.path().join("cohort");
+    let o = bin()
+        .arg("cohort")
+        .arg(&out)
+        .arg("--design")
+        .arg(&design)
+        .args(["--html", "--out"])
+        .arg(&cohort)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    logs.push_str(&String::from_utf8_lossy(&o.stderr));
+    let fhir = dir.path().join("fhir");
+    expect_ok(&export_fhir(&out, &fhir));
+
+    let mut files = Vec::new();
+    let mut stack = vec![out.clone(), cmp, cohort, fhir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let kinds: std::collections::BTreeSet<String> = files
+        .iter()
+        .filter_map(|p| p.extension().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    for kind in ["jsonl", "json", "csv", "html", "png"] {
+        assert!(
+            kinds.contains(kind),
+            "no .{kind} output to search: {kinds:?}"
+        );
+    }
+    let leaks = |what: &str, text: &str| {
+        let lower = text.to_lowercase();
+        for needle in ids
+            .iter()
+            .map(|s| s.to_lowercase())
+            .chain(fragments.iter().map(|s| s.to_string()))
+        {
+            assert!(!lower.contains(&needle), "{needle:?} leaked into {what}");
+        }
+    };
+    leaks("stderr", &logs);
+    for f in &files {
+        let rel = f
+            .strip_prefix(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        leaks(&format!("the name {rel}"), &rel);
+        let bytes = std::fs::read(f).unwrap();
+        leaks(&rel, &String::from_utf8_lossy(&bytes));
+        if rel.ends_with(".csv") {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(bytes.as_slice());
+            for rec in reader.records() {
+                for cell in rec.unwrap().iter() {
+                    assert!(
+                        !cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+                            || cell.parse::<f64>().is_ok(),
+                        "{rel}: a cell a spreadsheet would run: {cell:?}"
+                    );
+                }
+            }
+        }
+    }
+}
