@@ -41,8 +41,8 @@ pub struct Thresholds {
     /// above which the zone is left out of every measurement: a sheen
     /// hides texture and whitens colour without reaching the sensor's limit.
     /// On the 59 shared real photos, three foreheads (dark, oily skin under
-    /// flash, visibly shiny: tones/042, 043, 099) read 8.3–14.1 % and every
-    /// other zone at most 5.0 %.
+    /// flash, visibly shiny: tones/042, 043, 099) read 4.9–8.7 % and every
+    /// other zone at most 3.1 %.
     #[serde(default = "default_max_glare_fraction")]
     pub max_glare_fraction: f64,
     /// Mean skin luma (0–255) outside this band is under- or over-exposed.
@@ -96,7 +96,7 @@ impl Default for Thresholds {
             min_zone_laplacian_variance: 1.5,
             max_clipped_fraction: 0.02,
             max_clipped_fraction_usable: 0.15,
-            max_glare_fraction: 0.07,
+            max_glare_fraction: 0.04,
             min_mean_luma: 40.0,
             max_mean_luma: 225.0,
             max_yaw_deg: 30.0,
@@ -280,9 +280,10 @@ pub struct ZoneQuality {
     /// Share with luma ≤ 5.
     pub shadow_clipped_fraction: f64,
     /// Share of the zone's pixels that are specular glare without clipping:
-    /// at least `GLARE_HEADROOM` of the way from the zone's median luma to
-    /// white and at most
-    /// `GLARE_SATURATION_RATIO` times its median saturation (a highlight
+    /// at least `GLARE_HEADROOM` of the way from the zone's upper quartile
+    /// of luma to white and at most
+    /// `GLARE_SATURATION_RATIO` times its median saturation, and at most 0.2
+    /// (a highlight
     /// takes the light's colour, not the skin's). Null where the zone's skin
     /// has almost no colour (greyscale, UV): glare cannot be told from it.
     pub glare_fraction: Option<f64>,
@@ -533,12 +534,15 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     }
 }
 
-/// A glare pixel is at least this share of the way from the zone's median
-/// luma to white (a ratio to the median would miss glare on light skin,
+/// A glare pixel is at least this share of the way from the zone's upper
+/// quartile of luma to white (a ratio to the median would miss glare on light skin,
 /// which has little headroom)…
 pub const GLARE_HEADROOM: f64 = 0.3;
 /// …and at most this share of the zone's median saturation.
 pub const GLARE_SATURATION_RATIO: f64 = 0.5;
+/// Nor more saturated than this, whatever the skin: a zone half flushed
+/// red would otherwise make its unflushed half read as colourless.
+const MAX_GLARE_SATURATION: f64 = 0.2;
 /// Below this median saturation ((max − min) / max of R, G, B) the skin has
 /// too little colour to tell a colourless highlight from it.
 const MIN_SKIN_SATURATION: f64 = 0.08;
@@ -569,17 +573,19 @@ fn glare_fraction(image: &RgbImage, zone: &ZoneMask) -> Option<f64> {
         luma_hist[(luma(&p).round() as usize).min(255)] += 1;
         sat_hist[(saturation(&p) * 100.0).round() as usize] += 1;
     }
-    let median = |hist: &[u64]| {
+    let quantile = |hist: &[u64], q: f64| {
         let total: u64 = hist.iter().sum();
         let mut seen = 0;
         hist.iter().position(|&c| {
             seen += c;
-            2 * seen >= total
+            seen as f64 >= q * total as f64
         })
     };
-    let (med_luma, med_sat) = (
-        median(&luma_hist)? as f64,
-        median(&sat_hist)? as f64 / 100.0,
+    // Brightness against the upper quartile, not the median: a zone half
+    // in shadow or half flushed has a bright half that is skin, not glare.
+    let (bright_luma, med_sat) = (
+        quantile(&luma_hist, 0.75)? as f64,
+        quantile(&sat_hist, 0.5)? as f64 / 100.0,
     );
     if med_sat < MIN_SKIN_SATURATION || n == 0 {
         return None;
@@ -590,8 +596,8 @@ fn glare_fraction(image: &RgbImage, zone: &ZoneMask) -> Option<f64> {
         let (high, low) = clipped(&p);
         if !high
             && !low
-            && luma(&p) >= med_luma + GLARE_HEADROOM * (255.0 - med_luma)
-            && saturation(&p) <= GLARE_SATURATION_RATIO * med_sat
+            && luma(&p) >= bright_luma + GLARE_HEADROOM * (255.0 - bright_luma)
+            && saturation(&p) <= (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION)
         {
             glare += 1;
         }

@@ -368,9 +368,20 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
     // Beardless faces, light and dark: little hair on cheeks and forehead.
     // A dark face's side in shadow is as dark and bluish against its bare
     // skin as a beard, but smooth: it must not read as hair.
-    for photo in ["tones/001_03.jpg", "tones/082_03.jpg", "tones/099_03.jpg"] {
+    // (099's shiny forehead is left out for glare, so it has no hair share.)
+    for (photo, zones) in [
+        (
+            "tones/001_03.jpg",
+            &["right_cheek", "left_cheek", "forehead"][..],
+        ),
+        (
+            "tones/082_03.jpg",
+            &["right_cheek", "left_cheek", "forehead"][..],
+        ),
+        ("tones/099_03.jpg", &["right_cheek", "left_cheek"][..]),
+    ] {
         let rec = one_image(&shared(photo), &[]);
-        for zone in ["right_cheek", "left_cheek", "forehead"] {
+        for zone in zones {
             assert!(hair(&rec, zone) < 10.0, "{photo} {zone}: {}", rec["zones"]);
         }
     }

@@ -545,7 +545,8 @@ fn a_zone_under_an_unclipped_sheen_is_left_out_as_glare() {
     let (cx, cy, r) = right_cheek_disc(&photo);
     let mut img = image::open(&photo).unwrap().to_rgb8();
     for (x, y, p) in img.enumerate_pixels_mut() {
-        let d = (f64::from(x) - cx).hypot(f64::from(y) - cy) / r;
+        // A sheen on a small part of the cheek, as on real skin.
+        let d = (f64::from(x) - cx).hypot(f64::from(y) - cy) / (0.5 * r);
         if d < 1.0 {
             // Mostly the light's colour, a little of the skin's, under 250.
             let a = 0.85 * (1.0 - d * d).sqrt().min(1.0);
