@@ -346,12 +346,7 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         .arg(dir.path().join("out3"))
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("carry no photos"));
 }
 
@@ -545,12 +540,7 @@ fn cohort_statistics_per_arm_and_time_point_with_missing_visits() {
         .arg(dir.path().join("cohort3"))
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("a copy is not a repeat capture"));
     assert_eq!(
         std::fs::read(dir.path().join("cohort3/cohort.csv")).unwrap(),

@@ -185,12 +185,7 @@ fn a_walk_names_dangling_links_unreadable_folders_and_unsupported_photos() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 1);
     let recs = records(&o);
     let by_name = |name: &str| {
         images(&recs)

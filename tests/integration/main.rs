@@ -81,9 +81,14 @@ pub fn run(args: &[&str], inputs: &[&Path]) -> Output {
 
 /// Fails the test, showing the command's stderr, unless it exited 0.
 pub fn expect_ok(o: &Output) {
+    expect_exit(o, 0);
+}
+
+/// Fails the test, showing the command's stderr, unless it exited `code`.
+pub fn expect_exit(o: &Output, code: i32) {
     assert_eq!(
         o.status.code(),
-        Some(0),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
