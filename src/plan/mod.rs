@@ -517,6 +517,12 @@ fn outcome(o: Outcome) -> PlanOutcome {
     }
 }
 
+/// A zone with at least this share of hair (beard, stubble) is left out of
+/// the redness comparisons. On the real photos, the stubble of
+/// `bioskin/2.jpg` (chin 32 %, perioral 53 %) made its chin the face's
+/// "least-red skin" and the rest of the face read as erythema.
+const HAIRY_ZONE_PCT: f64 = 20.0;
+
 /// What the photo shows: inflamed lesions, widespread erythema, suspected sunburn.
 fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -536,7 +542,21 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
             evidence: format!("{lesions} round red lesions standing out from the surrounding skin on the haemoglobin map (threshold {}): possible active inflamed acne — examine, and do not needle through active lesions", p.photo.inflamed_lesions_min),
         });
     }
-    let a_of = |z: &crate::measure::ZonePigment| z.colour.map(|c| c.lab.a);
+    // A zone under a beard or stubble reads less red than its skin (the
+    // hair left in it, too fine for the hair mask, is grey or brown): it
+    // is no reference for the face's own redness.
+    let hairy = |zone: ZoneName| {
+        rec.zones
+            .iter()
+            .any(|z| z.name == zone && z.hair_pct.is_some_and(|h| h >= HAIRY_ZONE_PCT))
+    };
+    let a_of = |z: &crate::measure::ZonePigment| {
+        if hairy(z.zone) {
+            None
+        } else {
+            z.colour.map(|c| c.lab.a)
+        }
+    };
     // The face's own reference redness: its least-red quarter of zones.
     let mut reds: Vec<f64> = pig.zones.iter().filter_map(a_of).collect();
     reds.sort_by(f64::total_cmp);

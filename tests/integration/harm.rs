@@ -54,9 +54,10 @@ fn harms(rec: &Value) -> Vec<String> {
         if rule == "rules.inflamed_lesions" {
             out.push(format!("{path}: inflamed-lesion finding: {f}"));
         }
-        if path.contains("/tones/")
-            && (rule == "rules.widespread_erythema" || rule == "rules.suspected_sunburn")
-        {
+        // None of these people is red: no erythema finding on any photo
+        // (the issue asks it of tones/; a stubble chin taken as the face's
+        // reference made bioskin/2.jpg read "erythema" before).
+        if rule == "rules.widespread_erythema" || rule == "rules.suspected_sunburn" {
             out.push(format!("{path}: erythema finding on a normal face: {f}"));
         }
     }
