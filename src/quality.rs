@@ -467,12 +467,16 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     let at = |x: u32, y: u32| luma(&raw[((y * w + x) * 3) as usize..][..3]);
     let (mut n, mut hi, mut lo) = (0u64, 0u64, 0u64);
     let (mut lap_n, mut lap_sum, mut lap_sq, mut luma_sum) = (0u64, 0.0, 0.0, 0.0);
+    let mut glare_hist = GlareHistograms::new();
     for (x, y) in zone.iter_pixels() {
         let px = image.get_pixel(x, y).0;
         n += 1;
         let (high, low) = clipped(&px);
         hi += u64::from(high);
         lo += u64::from(low);
+        if !high && !low {
+            glare_hist.add(&px);
+        }
         // Clipped skin has no texture to judge sharpness by; at the zone's
         // edge the Laplacian would read what borders it (hair, an eye).
         let inside = x > 0
@@ -503,7 +507,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     };
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let (high, low) = (frac(hi), frac(lo));
-    let glare = glare_fraction(image, zone);
+    let glare = glare_fraction(image, zone, &glare_hist, n);
     let reason = [(high, "blown out"), (low, "crushed black")]
         .into_iter()
         .find(|(f, _)| *f > t.max_clipped_fraction_usable)
@@ -547,32 +551,47 @@ const MAX_GLARE_SATURATION: f64 = 0.2;
 /// too little colour to tell a colourless highlight from it.
 const MIN_SKIN_SATURATION: f64 = 0.08;
 
-/// Share of the zone's pixels that are unclipped specular glare; `None`
-/// when the skin has too little colour to tell (see `ZoneQuality`).
-fn glare_fraction(image: &RgbImage, zone: &ZoneMask) -> Option<f64> {
-    let saturation = |p: &[u8; 3]| {
-        let (mx, mn) = (
-            p.iter().max().copied().unwrap_or(0),
-            p.iter().min().copied().unwrap_or(0),
-        );
-        if mx == 0 {
-            0.0
-        } else {
-            f64::from(mx - mn) / f64::from(mx)
-        }
-    };
-    // Medians from histograms: luma in 256 bins, saturation in 101.
-    let (mut luma_hist, mut sat_hist, mut n) = ([0u64; 256], [0u64; 101], 0u64);
-    for (x, y) in zone.iter_pixels() {
-        let p = image.get_pixel(x, y).0;
-        n += 1;
-        let (high, low) = clipped(&p);
-        if high || low {
-            continue;
-        }
-        luma_hist[(luma(&p).round() as usize).min(255)] += 1;
-        sat_hist[(saturation(&p) * 100.0).round() as usize] += 1;
+fn saturation(p: &[u8; 3]) -> f64 {
+    let (mx, mn) = (
+        p.iter().max().copied().unwrap_or(0),
+        p.iter().min().copied().unwrap_or(0),
+    );
+    if mx == 0 {
+        0.0
+    } else {
+        f64::from(mx - mn) / f64::from(mx)
     }
+}
+
+/// Luma (256 bins) and saturation (101 bins) of a zone's unclipped pixels,
+/// gathered in `zone_exposure`'s pass over the zone.
+struct GlareHistograms {
+    luma: [u64; 256],
+    saturation: [u64; 101],
+}
+
+impl GlareHistograms {
+    fn new() -> Self {
+        Self {
+            luma: [0; 256],
+            saturation: [0; 101],
+        }
+    }
+
+    fn add(&mut self, p: &[u8; 3]) {
+        self.luma[(luma(p).round() as usize).min(255)] += 1;
+        self.saturation[(saturation(p) * 100.0).round() as usize] += 1;
+    }
+}
+
+/// Share of the zone's `n` pixels that are unclipped specular glare; `None`
+/// when the skin has too little colour to tell (see `ZoneQuality`).
+fn glare_fraction(
+    image: &RgbImage,
+    zone: &ZoneMask,
+    hist: &GlareHistograms,
+    n: u64,
+) -> Option<f64> {
     let quantile = |hist: &[u64], q: f64| {
         let total: u64 = hist.iter().sum();
         let mut seen = 0;
@@ -584,24 +603,22 @@ fn glare_fraction(image: &RgbImage, zone: &ZoneMask) -> Option<f64> {
     // Brightness against the upper quartile, not the median: a zone half
     // in shadow or half flushed has a bright half that is skin, not glare.
     let (bright_luma, med_sat) = (
-        quantile(&luma_hist, 0.75)? as f64,
-        quantile(&sat_hist, 0.5)? as f64 / 100.0,
+        quantile(&hist.luma, 0.75)? as f64,
+        quantile(&hist.saturation, 0.5)? as f64 / 100.0,
     );
     if med_sat < MIN_SKIN_SATURATION || n == 0 {
         return None;
     }
-    let mut glare = 0u64;
-    for (x, y) in zone.iter_pixels() {
-        let p = image.get_pixel(x, y).0;
-        let (high, low) = clipped(&p);
-        if !high
-            && !low
-            && luma(&p) >= bright_luma + GLARE_HEADROOM * (255.0 - bright_luma)
-            && saturation(&p) <= (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION)
-        {
-            glare += 1;
-        }
-    }
+    let min_luma = bright_luma + GLARE_HEADROOM * (255.0 - bright_luma);
+    let max_saturation = (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION);
+    let glare = zone
+        .iter_pixels()
+        .map(|(x, y)| image.get_pixel(x, y).0)
+        .filter(|p| {
+            let (high, low) = clipped(p);
+            !high && !low && luma(p) >= min_luma && saturation(p) <= max_saturation
+        })
+        .count();
     Some(glare as f64 / n as f64)
 }
 
