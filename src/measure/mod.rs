@@ -1060,7 +1060,7 @@ fn measure_pigment(
             }
         };
         let spots = pigment::hyperpigmented(patch, comps, &prob, &px, &base);
-        let sample = PigmentSample::from_spots(patch, &spots, &prob, &px);
+        let sample = PigmentSample::from_spots(patch, &spots, &prob);
         for c in spots.iter().map(|s| &s.component) {
             let w = patch.width;
             let boundary = c.pixels.iter().filter(|&&i| {

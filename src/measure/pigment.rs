@@ -213,11 +213,12 @@ pub struct DarkSpot {
     /// its melanin excess over the surround in units of
     /// `FULL_MELANIN_EXCESS`.
     pub weight: f64,
-    /// Mean L* and melanin index of the skin within `SURROUND_MM` of the
-    /// spot (not in any spot, not borderline); the zone's baseline where
-    /// there is none.
-    pub surround_l: f64,
-    pub surround_melanin: f64,
+    /// How much darker (L*) and more pigmented (melanin index) the
+    /// component is than its surround: the skin `SURROUND_GAP_MM` to
+    /// `SURROUND_MM` from it, in no spot and not borderline (the zone's
+    /// baseline where there is none).
+    pub delta_l: f64,
+    pub delta_melanin: f64,
 }
 
 /// The model's components that are hyperpigmentation: at least
@@ -268,13 +269,14 @@ pub fn hyperpigmented(
                 (Some(l), Some(m)) => (l, m),
                 _ => (base.lab.l, base.melanin_index),
             };
+            let spot_l = mean(&px.l, &mut c.pixels.iter().map(|&i| i as usize))?;
             let spot_melanin = mean(&px.melanin, &mut c.pixels.iter().map(|&i| i as usize))?;
             let weight = ((spot_melanin - surround_melanin) / FULL_MELANIN_EXCESS).min(1.0);
             (weight > 0.0).then_some(DarkSpot {
                 component: c,
                 weight,
-                surround_l,
-                surround_melanin,
+                delta_l: surround_l - spot_l,
+                delta_melanin: spot_melanin - surround_melanin,
             })
         })
         .collect()
@@ -301,40 +303,29 @@ fn surround(
     let (bx0, by0) = (x0.saturating_sub(r), y0.saturating_sub(r));
     let (bx1, by1) = ((x1 + r).min(w - 1), (y1 + r).min(h - 1));
     let (bw, bh) = (bx1 - bx0 + 1, by1 - by0 + 1);
-    let mut grid = vec![false; bw * bh];
+    let mut grid = image::GrayImage::new(bw as u32, bh as u32);
     for &i in &c.pixels {
         let (x, y) = (i as usize % w, i as usize / w);
-        grid[(y - by0) * bw + (x - bx0)] = true;
+        grid.put_pixel((x - bx0) as u32, (y - by0) as u32, image::Luma([255]));
     }
-    let outer = dilate(&grid, bw, bh, r);
-    let inner = dilate(&grid, bw, bh, gap);
+    // Square neighbourhoods, as the evaluation's `near_truth`.
+    let dilate = |k: usize| {
+        let k = k.min(usize::from(u8::MAX)) as u8;
+        imageproc::morphology::dilate(&grid, imageproc::distance_transform::Norm::LInf, k)
+    };
+    let (outer, inner) = (dilate(r), dilate(gap));
     let mut out = Vec::new();
     for y in 0..bh {
         for x in 0..bw {
-            let k = y * bw + x;
+            let (px, py) = (x as u32, y as u32);
             let i = (y + by0) * w + (x + bx0);
-            if outer[k] && !inner[k] && mask[i] && !in_spot[i] {
+            if outer.get_pixel(px, py).0[0] > 0
+                && inner.get_pixel(px, py).0[0] == 0
+                && mask[i]
+                && !in_spot[i]
+            {
                 out.push(i);
             }
-        }
-    }
-    out
-}
-
-/// Dilation by a (2r+1)² square: rows, then columns.
-fn dilate(grid: &[bool], bw: usize, bh: usize, r: usize) -> Vec<bool> {
-    let mut rows = vec![false; bw * bh];
-    for y in 0..bh {
-        for x in 0..bw {
-            let (a, b) = (x.saturating_sub(r), (x + r).min(bw - 1));
-            rows[y * bw + x] = grid[y * bw + a..=y * bw + b].iter().any(|&v| v);
-        }
-    }
-    let mut out = vec![false; bw * bh];
-    for y in 0..bh {
-        let (a, b) = (y.saturating_sub(r), (y + r).min(bh - 1));
-        for x in 0..bw {
-            out[y * bw + x] = (a..=b).any(|yy| rows[yy * bw + x]);
         }
     }
     out
@@ -459,12 +450,7 @@ pub fn baseline(
 impl PigmentSample {
     /// `prob`: the model's spot probability over the patch, from which
     /// the spots were cut (`hyperpigmented`).
-    pub fn from_spots(
-        patch: &CanonicalPatch,
-        spots: &[DarkSpot],
-        prob: &[f32],
-        px: &PixelColour,
-    ) -> Self {
+    pub fn from_spots(patch: &CanonicalPatch, spots: &[DarkSpot], prob: &[f32]) -> Self {
         let px_mm = 1.0 / patch.px_per_mm;
         let borderline = patch.pixels_mm2(&borderline_pixels(prob, &patch.mask));
         let w = patch.width as i64;
@@ -472,14 +458,6 @@ impl PigmentSample {
             .iter()
             .map(|spot| {
                 let c = &spot.component;
-                let n = c.pixels.len() as f64;
-                let mean = |v: &Vec<f32>| {
-                    c.pixels
-                        .iter()
-                        .map(|&i| f64::from(v[i as usize]))
-                        .sum::<f64>()
-                        / n
-                };
                 // Boundary pixels: 4-neighbours not in this component.
                 let set: std::collections::HashSet<u32> = c.pixels.iter().copied().collect();
                 let boundary = c
@@ -495,8 +473,8 @@ impl PigmentSample {
                 Spot {
                     area_mm2: spot.weight * patch.pixels_mm2(&c.pixels),
                     perimeter_mm: spot.weight * boundary as f64 * px_mm,
-                    delta_l: spot.surround_l - mean(&px.l),
-                    delta_melanin: mean(&px.melanin) - spot.surround_melanin,
+                    delta_l: spot.delta_l,
+                    delta_melanin: spot.delta_melanin,
                 }
             })
             .collect();
