@@ -5,6 +5,7 @@
 
 use crate::ingest::{Depth, Photo, Rgb16Image};
 use image::{ImageBuffer, Pixel, Rgb, RgbImage};
+use std::sync::OnceLock;
 
 /// Maps crop pixel indices `(u, v)` to the continuous image coordinates of
 /// their centres (image pixel `i` spans `[i, i+1)`):
@@ -77,6 +78,11 @@ impl Affine {
 /// An image and its successive 2×2 box-filtered halvings. Samples come out
 /// on the 8-bit scale (0–255) whatever the depth; a 16-bit photo keeps its
 /// fractions of a level, halvings included.
+///
+/// Levels are built when first sampled, not up front: a photo's analysis
+/// reads only a few of them (the face detector's, the pigment and pore
+/// models' canonical resolutions), and a 100 MP 16-bit photo's first halving
+/// alone is 143 MiB.
 pub struct Pyramid<'a> {
     /// The 8-bit image (the whole photo, for what reads pixels directly).
     base: &'a RgbImage,
@@ -84,19 +90,36 @@ pub struct Pyramid<'a> {
 }
 
 enum Levels<'a> {
-    Eight(Vec<RgbImage>),
+    /// Each halving from the one before (an 8-bit level rounds each time,
+    /// as every figure in the README was measured).
+    Eight(Vec<OnceLock<RgbImage>>),
+    /// Each halving straight from the 16-bit photo (the mean of its
+    /// 2^k × 2^k block, rounded once), so that reading a coarse level does
+    /// not keep the finer ones in memory.
     Sixteen {
         base: &'a Rgb16Image,
-        halvings: Vec<Rgb16Image>,
+        halvings: Vec<OnceLock<Rgb16Image>>,
     },
 }
 
+/// How many halvings an image of `width`×`height` gets before its shorter
+/// side would drop below `min_side`.
+fn level_count(width: u32, height: u32, min_side: u32) -> usize {
+    let (mut side, mut n) = (width.min(height), 0);
+    while side / 2 >= min_side.max(1) {
+        side /= 2;
+        n += 1;
+    }
+    n
+}
+
 impl<'a> Pyramid<'a> {
-    /// Builds halvings until the shorter side drops below `min_side`.
+    /// Halvings until the shorter side would drop below `min_side`.
     pub fn new(base: &'a RgbImage, min_side: u32) -> Self {
+        let n = level_count(base.width(), base.height(), min_side);
         Self {
             base,
-            levels: Levels::Eight(halvings(base, min_side)),
+            levels: Levels::Eight((0..n).map(|_| OnceLock::new()).collect()),
         }
     }
 
@@ -107,7 +130,9 @@ impl<'a> Pyramid<'a> {
                 base: &photo.rgb,
                 levels: Levels::Sixteen {
                     base: deep,
-                    halvings: halvings(deep, min_side),
+                    halvings: (0..level_count(deep.width(), deep.height(), min_side))
+                        .map(|_| OnceLock::new())
+                        .collect(),
                 },
             },
             _ => Self::new(&photo.rgb, min_side),
@@ -132,6 +157,14 @@ impl<'a> Pyramid<'a> {
         }
     }
 
+    /// The 8-bit halving `k` (1-based), built on first use.
+    fn eight<'s>(&'s self, halvings: &'s [OnceLock<RgbImage>], k: usize) -> &'s RgbImage {
+        if k == 0 {
+            return self.base;
+        }
+        halvings[k - 1].get_or_init(|| halve(self.eight(halvings, k - 1)))
+    }
+
     /// Samples a `width`×`height` crop through `map` into NHWC `out`, on
     /// the 8-bit scale (zeros outside the image, as MediaPipe pads).
     pub fn sample(&self, map: &Affine, width: u32, height: u32, out: &mut [f32]) {
@@ -145,11 +178,15 @@ impl<'a> Pyramid<'a> {
         let f = 1.0 / (1u32 << k) as f32;
         match &self.levels {
             Levels::Eight(halvings) => {
-                let img = if k == 0 { self.base } else { &halvings[k - 1] };
+                let img = self.eight(halvings, k);
                 sample_level(img, f, map, width, height, 1.0, out)
             }
             Levels::Sixteen { base, halvings } => {
-                let img = if k == 0 { *base } else { &halvings[k - 1] };
+                let img = if k == 0 {
+                    *base
+                } else {
+                    halvings[k - 1].get_or_init(|| block_mean(base, k as u32))
+                };
                 // 65535 is white, as 255 is at 8 bits.
                 sample_level(img, f, map, width, height, 255.0 / 65535.0, out)
             }
@@ -175,23 +212,35 @@ impl Level for u16 {
     }
 }
 
-fn halvings<P: Level>(
-    base: &ImageBuffer<Rgb<P>, Vec<P>>,
-    min_side: u32,
-) -> Vec<ImageBuffer<Rgb<P>, Vec<P>>>
-where
-    Rgb<P>: Pixel<Subpixel = P>,
-{
-    let mut levels: Vec<ImageBuffer<Rgb<P>, Vec<P>>> = Vec::new();
-    loop {
-        let prev = levels.last().unwrap_or(base);
-        if prev.width().min(prev.height()) / 2 < min_side.max(1) {
-            break;
+/// The `k`-th halving of a 16-bit image in one pass: each pixel the rounded
+/// mean of a 2^k × 2^k block (whole blocks only, as successive halvings
+/// keep). Sums are u64 per channel: 4^k values of up to 65535.
+fn block_mean(src: &Rgb16Image, k: u32) -> Rgb16Image {
+    let side = 1usize << k;
+    let (w, h) = (src.width() as usize >> k, src.height() as usize >> k);
+    let row = src.width() as usize * 3;
+    let raw = src.as_raw();
+    let shift = 2 * k;
+    let half = (1u64 << shift) >> 1;
+    let mut out = vec![0u16; w * h * 3];
+    let mut acc = vec![0u64; w * 3];
+    for (y, dst) in out.chunks_exact_mut(w * 3).enumerate() {
+        acc.iter_mut().for_each(|a| *a = 0);
+        for r in 0..side {
+            let line = &raw[(y * side + r) * row..][..w * side * 3];
+            for (a, block) in acc.chunks_exact_mut(3).zip(line.chunks_exact(side * 3)) {
+                for px in block.chunks_exact(3) {
+                    a[0] += u64::from(px[0]);
+                    a[1] += u64::from(px[1]);
+                    a[2] += u64::from(px[2]);
+                }
+            }
         }
-        let next = halve(prev);
-        levels.push(next);
+        for (o, a) in dst.iter_mut().zip(&acc) {
+            *o = ((a + half) >> shift) as u16;
+        }
     }
-    levels
+    ImageBuffer::from_raw(w as u32, h as u32, out).unwrap_or_else(|| ImageBuffer::new(0, 0))
 }
 
 /// Bilinear samples of one level (`f`: level pixels per image pixel), each
@@ -339,6 +388,54 @@ mod tests {
             Pyramid::of(&photo.rgb.clone().into(), 8).depth(),
             Depth::Eight
         );
+    }
+
+    /// A 16-bit level built straight from the photo is its successive
+    /// halvings, but for their repeated rounding (at most one 16-bit step
+    /// per halving); only the sampled level is built.
+    #[test]
+    fn a_deep_level_in_one_pass_matches_successive_halvings() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let img = Rgb16Image::from_fn(203, 150, |_, _| {
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 65536) as u16
+            };
+            image::Rgb([next(), next(), next()])
+        });
+        let mut chained = img.clone();
+        for k in 1..=4u32 {
+            chained = halve(&chained);
+            let direct = block_mean(&img, k);
+            assert_eq!(direct.dimensions(), chained.dimensions(), "level {k}");
+            let worst = direct
+                .as_raw()
+                .iter()
+                .zip(chained.as_raw())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap_or(0);
+            assert!(u32::from(worst) <= k, "level {k}: {worst}");
+        }
+        let photo = Photo {
+            rgb: RgbImage::new(203, 150),
+            deep: Some(img),
+        };
+        let pyr = Pyramid::of(&photo, 8);
+        let mut out = vec![0.0; 4 * 4 * 3];
+        pyr.sample(
+            &Affine::rotated_square(100.0, 75.0, 32.0, 0.0, 4),
+            4,
+            4,
+            &mut out,
+        );
+        let Levels::Sixteen { halvings, .. } = &pyr.levels else {
+            panic!("a deep photo's pyramid is 16-bit")
+        };
+        let built: Vec<bool> = halvings.iter().map(|l| l.get().is_some()).collect();
+        assert_eq!(built, [false, false, true, false]);
     }
 
     #[test]

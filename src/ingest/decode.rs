@@ -124,7 +124,34 @@ pub fn jpeg(bytes: &[u8]) -> Result<Decoded, Refusal> {
 /// Decodes a PNG with its CRCs and zlib checksums verified, reading to its
 /// end chunk.
 pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    png_from(std::io::Cursor::new(bytes), bytes.len() as u64)
+}
+
+/// When a file was last changed, as far as can be told: its size and
+/// modification time.
+pub type FileStamp = (u64, Option<std::time::SystemTime>);
+
+pub fn file_stamp(file: &std::fs::File) -> std::io::Result<FileStamp> {
+    file.metadata().map(|m| (m.len(), m.modified().ok()))
+}
+
+/// `png` read from an open file in pieces. `stamp`: the file's when it was
+/// hashed; a file changed since is refused, since its hash would not
+/// describe the pixels.
+pub fn png_file(mut file: std::fs::File, stamp: FileStamp) -> Result<Decoded, Refusal> {
+    let unreadable = |e: std::io::Error| Refusal::Corrupt(format!("cannot read file: {e}"));
+    std::io::Seek::rewind(&mut file).map_err(unreadable)?;
+    let decoded = png_from(std::io::BufReader::new(&file), stamp.0)?;
+    if file_stamp(&file).map_err(unreadable)? != stamp {
+        return Err(Refusal::Corrupt(
+            "the file changed while it was read".into(),
+        ));
+    }
+    Ok(decoded)
+}
+
+fn png_from<R: std::io::BufRead + std::io::Seek>(source: R, len: u64) -> Result<Decoded, Refusal> {
+    let mut decoder = png::Decoder::new(source);
     decoder.ignore_checksums(false);
     decoder.set_transformations(png::Transformations::EXPAND);
     let corrupt = |e: png::DecodingError| Refusal::Corrupt(format!("PNG data is corrupt: {e}"));
@@ -134,10 +161,10 @@ pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
     let info = reader.info();
     let (w, h) = (info.width, info.height);
     let raw = info.raw_row_length() as u64 * u64::from(h);
-    if (bytes.len() as u64) < png_min_bytes(raw) {
+    if len < png_min_bytes(raw) {
         return Err(Refusal::Implausible(format!(
             "the header claims {w}x{h}, which a PNG cannot encode in {} bytes (at least {})",
-            bytes.len(),
+            len,
             png_min_bytes(raw)
         )));
     }
@@ -187,8 +214,8 @@ pub fn png(bytes: &[u8]) -> Result<Decoded, Refusal> {
 /// once. Same values as `Photo::from_decoded` on the whole image (alpha
 /// dropped, grey copied to RGB, 16-bit rounded to 8 as the image crate
 /// does).
-fn png_rows(
-    mut reader: png::Reader<std::io::Cursor<&[u8]>>,
+fn png_rows<R: std::io::BufRead + std::io::Seek>(
+    mut reader: png::Reader<R>,
     orientation: Orientation,
 ) -> Result<Decoded, Refusal> {
     use png::ColorType as P;

@@ -696,21 +696,22 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             ),
         );
     }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
-    };
-    info.sha256 = Some(hex_sha256(&bytes));
-
-    let reader = match ImageReader::new(Cursor::new(&bytes)).with_guessed_format() {
-        Ok(r) => r,
-        Err(e) => return fail(ErrorCode::Unreadable, e.to_string()),
-    };
-    let format = match reader.format() {
-        Some(
-            f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff),
-        ) => f,
-        Some(f) => {
+    // The format from the file's first bytes. A PNG is then hashed and
+    // decoded from the file in pieces (a 100 MP 16-bit PNG can be 200 MB,
+    // held beside its 900 MB of pixels otherwise); other formats are read
+    // whole, as their decoders and the JPEG scan check want.
+    let mut head = Vec::new();
+    let opened = std::fs::File::open(path).and_then(|f| {
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut head)
+    });
+    if let Err(e) = opened {
+        return fail(ErrorCode::Unreadable, format!("cannot read file: {e}"));
+    }
+    let format = match image::guess_format(&head) {
+        Ok(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Tiff)) => {
+            f
+        }
+        Ok(f) => {
             let name = f.extensions_str().first().copied().unwrap_or("this format");
             return fail(
                 ErrorCode::UnsupportedFormat,
@@ -720,7 +721,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
                 ),
             );
         }
-        None if is_other_image(path) => {
+        Err(_) if is_other_image(path) => {
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -733,12 +734,35 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
                 ),
             );
         }
-        None => {
+        Err(_) => {
             return fail(
                 ErrorCode::UnsupportedFormat,
                 "not an image: content is not JPEG, PNG or TIFF".into(),
             )
         }
+    };
+    let mut png_file = None;
+    let bytes = if format == image::ImageFormat::Png {
+        let hashed = std::fs::File::open(path).and_then(|file| {
+            let stamp = decode::file_stamp(&file)?;
+            let hash = crate::models::hex_sha256_of(&file)?;
+            Ok((file, stamp, hash))
+        });
+        match hashed {
+            Ok((file, stamp, hash)) => {
+                info.sha256 = Some(hash);
+                png_file = Some((file, stamp));
+            }
+            Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
+        }
+        Vec::new()
+    } else {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
+        };
+        info.sha256 = Some(hex_sha256(&bytes));
+        bytes
     };
     info.format = Some(
         format
@@ -748,7 +772,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             .unwrap_or("unknown")
             .replace("jpg", "jpeg"),
     );
-    if let Some((w, h)) = png_declared_size(&bytes) {
+    if let Some((w, h)) = png_declared_size(&head) {
         // Checked before decoding: a bomb may carry no more than its header.
         if let Some(e) = over_limit(w, h) {
             return Err(e);
@@ -773,7 +797,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     }
     let strict = match format {
         image::ImageFormat::Jpeg => Some(decode::jpeg(&bytes)),
-        image::ImageFormat::Png => Some(decode::png(&bytes)),
+        image::ImageFormat::Png => png_file.map(|(file, stamp)| decode::png_file(file, stamp)),
         _ => None,
     };
     let (photo, colour, orientation) = match strict {
@@ -783,6 +807,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             return fail(ErrorCode::CorruptImage, m)
         }
         None => {
+            let reader = ImageReader::with_format(Cursor::new(&bytes), format);
             let mut decoder = match reader.into_decoder() {
                 Ok(d) => d,
                 Err(e) => {
