@@ -220,6 +220,28 @@ mod tests {
         }
     }
 
+    /// Every ONNX file shipped has an entry naming it, with its checksum
+    /// (the pore model's teacher too, which the binary never runs).
+    #[test]
+    fn every_onnx_file_has_a_manifest_entry_with_its_checksum() {
+        let m: Manifest = serde_json::from_str(MANIFEST_JSON).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut files = 0;
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("onnx") {
+                continue;
+            }
+            files += 1;
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let entry = m.models.values().find(|e| e.file == name);
+            let entry = entry.unwrap_or_else(|| panic!("{name} has no manifest entry"));
+            let sha = hex_sha256_of(std::fs::File::open(&path).unwrap()).unwrap();
+            assert_eq!(entry.sha256, sha, "{name}");
+        }
+        assert_eq!(files, m.models.len(), "an entry without its file");
+    }
+
     #[test]
     fn sha256_matches_known_vector() {
         assert_eq!(

@@ -23,7 +23,10 @@ import train_scar_model  # noqa: E402
 import train_skin_models as common  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ["pore_segmentation", "pigment_segmentation", train_scar_model.NAME]
+# (manifest name, task): the pore model trained here is the teacher of the
+# one dermascore runs (distill_pore_model.py), which has no members.
+MODELS = [("pore_segmentation_teacher", "pore_segmentation"), ("pigment_segmentation", "pigment_segmentation"),
+          (train_scar_model.NAME, train_scar_model.NAME)]
 
 
 def members_of(path: Path):
@@ -63,7 +66,7 @@ def main():
     args = ap.parse_args()
     manifest_path = ROOT / "models" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    for name in MODELS:
+    for name, task in MODELS:
         path = ROOT / "models" / f"{name}.onnx"
         members = members_of(path)
         if members is None:
@@ -73,7 +76,7 @@ def main():
         if name == train_scar_model.NAME:
             train_scar_model.export(members[0], out)
         else:
-            common.export_onnx(name, members, out)
+            common.export_onnx(task, members, out)
         err = max_difference(path, out)
         print(f"{name}: {len(members)} member(s), |new - old| {err:.1e}")
         if err > 1e-5:
