@@ -186,6 +186,21 @@ impl SurfaceMap {
         )
     }
 
+    /// `at` over a grid of points (`xs` across, `ys` down; row-major), each
+    /// coordinate's cell found once rather than once per point.
+    pub fn on_grid(&self, xs: &[f32], ys: &[f32]) -> Vec<Option<f32>> {
+        let cols: Vec<f32> = xs
+            .iter()
+            .map(|&x| ((x - self.x0) / self.cell).floor())
+            .collect();
+        let mut out = Vec::with_capacity(xs.len() * ys.len());
+        for &y in ys {
+            let row = ((y - self.y0) / self.cell).floor();
+            out.extend(cols.iter().map(|&col| self.factor_of_cell(col, row)));
+        }
+        out
+    }
+
     /// The factor of the cell at column `col`, row `row` (whole numbers, as
     /// floats so that points left of or above the grid fall off it).
     fn factor_of_cell(&self, col: f32, row: f32) -> Option<f32> {

@@ -132,11 +132,18 @@ impl CanonicalPatch {
                 }
             }
         }
+        // The map is axis-aligned: a pixel's x depends on its column only,
+        // its y on its row only.
         let surface = match &zone.surface {
-            Some(surface) => (0..height)
-                .flat_map(|v| (0..width).map(move |u| (u, v)))
-                .map(|(u, v)| surface.at(map.apply(u as f32, v as f32)).unwrap_or(1.0))
-                .collect(),
+            Some(surface) => {
+                let xs: Vec<f32> = (0..width).map(|u| map.apply(u as f32, 0.0).0).collect();
+                let ys: Vec<f32> = (0..height).map(|v| map.apply(0.0, v as f32).1).collect();
+                surface
+                    .on_grid(&xs, &ys)
+                    .into_iter()
+                    .map(|f| f.unwrap_or(1.0))
+                    .collect()
+            }
             None => Vec::new(),
         };
         Some(Self {
