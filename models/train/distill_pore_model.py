@@ -7,11 +7,12 @@ channels that ONNX Runtime's CPU kernels run far below their arithmetic rate
 (docs/performance.md: 165 ns per pixel, a quarter of it in the last 3x3
 layer with one output per member). This student runs entirely at half
 resolution: the image's 2x2 blocks become 12 channels (SpaceToDepth), four
-3x3 convolutions of 16 channels (dilations 1, 1, 2, 2) give four logits per
-block, DepthToSpace puts them back at full resolution. Same contract as the
+3x3 convolutions (12->16, 16->16, 16->16, 16->4 channels; dilations 1, 1,
+2, 2) give four logits per block, DepthToSpace puts them back at full
+resolution. Same contract as the
 teacher (NCHW input at 16 px/mm, normalised by the zone's median; height and
-width even; one probability per pixel); its receptive radius is 15 pixels,
-within the pipeline's 16-pixel tile halo.
+width even; one probability per pixel); its receptive radius is 6 blocks
+(at most 13 pixels), within the pipeline's 16-pixel tile halo.
 
 It learns the teacher's probabilities, not the generator's labels, on the
 teacher's own training patches (`train_skin_models.dataset`, the same seed)
@@ -26,9 +27,10 @@ teacher: real close-up Dice 0.4687, synthetic count F1 0.678):
   * with the real skin, 16000 steps (the committed recipe): 0.4694;
     synthetic count F1 0.668, recall 0.521 (teacher 0.528), median
     |diameter error| 0.047 mm (0.044).
-ONNX Runtime, one thread, 192x352 tiles: 49 ns per pixel against the
-teacher's 165. A single (8, 16) member of the teacher's design runs at 116,
-an (8, 12) one at 117: its full-resolution layers, not its width, cost.
+ONNX Runtime, one thread, 192x352 tiles, both timed in one run: 63 ns per
+pixel against the teacher's 224 (a loaded machine; 3.5x). A single (8, 16)
+member of the teacher's design runs at 0.72x the teacher's time, an (8, 12)
+one the same: its full-resolution layers, not its width, cost.
 
     python models/train/distill_pore_model.py --out DIR      # experiment
     python models/train/distill_pore_model.py --cache F.npz  # writes models/ and the manifest (~15 min)
@@ -53,7 +55,7 @@ TASK = "pore_segmentation"
 # itself runs the student, models/pore_segmentation.onnx.
 TEACHER = ROOT / "models" / "pore_segmentation_teacher.onnx"
 WIDTH = 16
-DILATIONS = (1, 1, 2, 2)  # the first is the layer reading the 12 block channels
+DILATIONS = (1, 1, 2, 2)  # one per layer, the first reading the 12 block channels
 
 
 def init_params(rng):
@@ -83,7 +85,7 @@ def forward(params, x):
     import jax
 
     h = space_to_depth(x)
-    for i, ((w, b), d) in enumerate(zip(params, DILATIONS + (1,))):
+    for i, ((w, b), d) in enumerate(zip(params, DILATIONS)):
         p = d
         h = jax.lax.conv_general_dilated(h, w, (1, 1), ((p, p), (p, p)), rhs_dilation=(d, d),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
@@ -171,7 +173,7 @@ def export_onnx(params, path: Path):
     inits, nodes = [], []
     nodes.append(helper.make_node("SpaceToDepth", ["image"], ["blocks"], blocksize=2))
     h = "blocks"
-    for i, ((w, b), d) in enumerate(zip(params, DILATIONS + (1,))):
+    for i, ((w, b), d) in enumerate(zip(params, DILATIONS)):
         name = f"c{i + 1}"
         inits.append(numpy_helper.from_array(np.ascontiguousarray(np.transpose(w, (3, 2, 0, 1))), f"{name}_w"))
         inits.append(numpy_helper.from_array(np.asarray(b, np.float32), f"{name}_b"))
@@ -210,7 +212,7 @@ def main():
     ap.add_argument("--cache", type=Path, help="keep the generated patches and the teacher's outputs here (npz)")
     args = ap.parse_args()
     if args.smoke:
-        args.train, args.val, args.steps = 16, 8, 3
+        args.train, args.val, args.steps, args.real = 16, 8, 3, 4
     out_dir = Path(tempfile.mkdtemp()) if args.smoke else args.out or ROOT / "models"
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
