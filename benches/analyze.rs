@@ -14,7 +14,8 @@
 //!   `-j 2`: the four BioSkin photos twice over, a 100 MP 16-bit RGBA PNG
 //!   twice, and 40 of the 12 MP JPEGs.
 //!
-//! Results also go to target/bench-analyze.json.
+//! Results also go to target/bench-analyze.json; the 12 MP photo is left at
+//! target/face_12mp_420.jpg for profiling.
 
 use dermascore::ingest::{self, DecodeLimits, InputInfo, InputItem};
 use dermascore::report::{ImageRecord, Status};
@@ -205,7 +206,8 @@ fn main() {
     let cheek_2 = pore_ms(&closeup, &cheek, 2, PORE_RUNS);
 
     // Full analysis against its own decode, alternated.
-    let photo = make_12mp_jpeg(dir.path());
+    // Kept in target/ so that the same photo can be profiled on its own.
+    let photo = make_12mp_jpeg(&Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let item = input_item(&photo);
     let limits = DecodeLimits::default();
     let (mut ratios, mut ratios_without_scars, mut decodes, mut fulls) =

@@ -387,6 +387,46 @@ fn luma(p: &[u8]) -> f64 {
     0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
 }
 
+/// An 8-bit photo's pixels and their luma, by three tables of the products
+/// `luma` forms (so exactly its values, added in its order), without the
+/// bounds checks of `get_pixel`: the quality pass reads each skin pixel and
+/// its four neighbours.
+struct Lumas<'a> {
+    raw: &'a [u8],
+    width: usize,
+    tables: [[f64; 256]; 3],
+}
+
+impl<'a> Lumas<'a> {
+    fn of(image: &'a RgbImage) -> Self {
+        let table = |k: f64| std::array::from_fn(|v| k * v as f64);
+        Self {
+            raw: image.as_raw(),
+            width: image.width() as usize,
+            tables: [table(0.299), table(0.587), table(0.114)],
+        }
+    }
+
+    fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = (y as usize * self.width + x as usize) * 3;
+        [self.raw[i], self.raw[i + 1], self.raw[i + 2]]
+    }
+
+    fn at(&self, x: u32, y: u32) -> f64 {
+        let [r, g, b] = self.pixel(x, y);
+        self.tables[0][usize::from(r)]
+            + self.tables[1][usize::from(g)]
+            + self.tables[2][usize::from(b)]
+    }
+}
+
+/// `x.round()` for 0 ≤ x < 2⁵², halves up, without the out-of-line libm
+/// call (`x − trunc(x)` is exact).
+fn round_non_negative(x: f64) -> usize {
+    let whole = x as u64;
+    (whole + u64::from(x - whole as f64 >= 0.5)) as usize
+}
+
 /// Why the skin's exposure rules out measuring, if it does: mean luma out
 /// of range, or too much of it clipped. `assess` applies the same rule to
 /// the photo; a capture set applies it to each of its other photos.
@@ -420,22 +460,23 @@ pub fn exposure_refusal(skin: &SkinStats, t: &Thresholds) -> Option<String> {
 
 pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
     let (w, h) = (image.width(), image.height());
-    let raw = image.as_raw();
-    let at = |x: u32, y: u32| luma(&raw[((y * w + x) * 3) as usize..][..3]);
+    let lumas = Lumas::of(image);
     let (mut n, mut sum_l, mut hi, mut lo) = (0u64, 0.0, 0u64, 0u64);
     let (mut lap_n, mut lap_sum, mut lap_sq) = (0u64, 0.0, 0.0);
     for zone in zones {
         for (x, y) in zone.iter_pixels() {
-            let i = ((y * w + x) * 3) as usize;
-            let px = &raw[i..i + 3];
-            let l = luma(px);
+            let px = lumas.pixel(x, y);
+            let l = lumas.at(x, y);
             n += 1;
             sum_l += l;
-            let (high, low) = clipped(px);
-            hi += u64::from(high);
-            lo += u64::from(low);
+            hi += u64::from(px.iter().any(|&c| c >= 250));
+            lo += u64::from(l <= 5.0);
             if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
-                let lap = 4.0 * l - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1);
+                let lap = 4.0 * l
+                    - lumas.at(x - 1, y)
+                    - lumas.at(x + 1, y)
+                    - lumas.at(x, y - 1)
+                    - lumas.at(x, y + 1);
                 lap_n += 1;
                 lap_sum += lap;
                 lap_sq += lap * lap;
@@ -463,36 +504,50 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
 
 fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuality {
     let (w, h) = (image.width(), image.height());
-    let raw = image.as_raw();
-    let at = |x: u32, y: u32| luma(&raw[((y * w + x) * 3) as usize..][..3]);
+    let lumas = Lumas::of(image);
+    let (mw, mh) = zone.mask.dimensions();
+    let in_zone = |mx: u32, my: u32| zone.mask.as_raw()[(my * mw + mx) as usize] > 0;
     let (mut n, mut hi, mut lo) = (0u64, 0u64, 0u64);
     let (mut lap_n, mut lap_sum, mut lap_sq, mut luma_sum) = (0u64, 0.0, 0.0, 0.0);
     let mut glare_hist = GlareHistograms::new();
-    for (x, y) in zone.iter_pixels() {
-        let px = image.get_pixel(x, y).0;
-        n += 1;
-        let (high, low) = clipped(&px);
-        hi += u64::from(high);
-        lo += u64::from(low);
-        if !high && !low {
-            glare_hist.add(&px);
-        }
-        // Clipped skin has no texture to judge sharpness by; at the zone's
-        // edge the Laplacian would read what borders it (hair, an eye).
-        let inside = x > 0
-            && y > 0
-            && x + 1 < w
-            && y + 1 < h
-            && zone.contains(x - 1, y)
-            && zone.contains(x + 1, y)
-            && zone.contains(x, y - 1)
-            && zone.contains(x, y + 1);
-        if !high && !low && inside {
-            let lap = 4.0 * at(x, y) - at(x - 1, y) - at(x + 1, y) - at(x, y - 1) - at(x, y + 1);
-            lap_n += 1;
-            lap_sum += lap;
-            lap_sq += lap * lap;
-            luma_sum += at(x, y);
+    // Row by row over the zone's box, as `iter_pixels` visits it.
+    for my in 0..mh {
+        for mx in (0..mw).filter(|&mx| in_zone(mx, my)) {
+            let (x, y) = (mx + zone.x0, my + zone.y0);
+            let px = lumas.pixel(x, y);
+            let l = lumas.at(x, y);
+            n += 1;
+            let (high, low) = (px.iter().any(|&c| c >= 250), l <= 5.0);
+            hi += u64::from(high);
+            lo += u64::from(low);
+            if !high && !low {
+                glare_hist.add(&px, l);
+            }
+            // Clipped skin has no texture to judge sharpness by; at the zone's
+            // edge the Laplacian would read what borders it (hair, an eye).
+            let inside = x > 0
+                && y > 0
+                && x + 1 < w
+                && y + 1 < h
+                && mx > 0
+                && my > 0
+                && mx + 1 < mw
+                && my + 1 < mh
+                && in_zone(mx - 1, my)
+                && in_zone(mx + 1, my)
+                && in_zone(mx, my - 1)
+                && in_zone(mx, my + 1);
+            if !high && !low && inside {
+                let lap = 4.0 * l
+                    - lumas.at(x - 1, y)
+                    - lumas.at(x + 1, y)
+                    - lumas.at(x, y - 1)
+                    - lumas.at(x, y + 1);
+                lap_n += 1;
+                lap_sum += lap;
+                lap_sq += lap * lap;
+                luma_sum += l;
+            }
         }
     }
     // Relative to the zone's brightness squared (×10⁴), so that dark skin
@@ -578,9 +633,10 @@ impl GlareHistograms {
         }
     }
 
-    fn add(&mut self, p: &[u8; 3]) {
-        self.luma[(luma(p).round() as usize).min(255)] += 1;
-        self.saturation[(saturation(p) * 100.0).round() as usize] += 1;
+    /// A pixel and its luma.
+    fn add(&mut self, p: &[u8; 3], luma: f64) {
+        self.luma[round_non_negative(luma).min(255)] += 1;
+        self.saturation[round_non_negative(saturation(p) * 100.0)] += 1;
     }
 }
 
@@ -611,12 +667,16 @@ fn glare_fraction(
     }
     let min_luma = bright_luma + GLARE_HEADROOM * (255.0 - bright_luma);
     let max_saturation = (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION);
+    let lumas = Lumas::of(image);
     let glare = zone
         .iter_pixels()
-        .map(|(x, y)| image.get_pixel(x, y).0)
-        .filter(|p| {
-            let (high, low) = clipped(p);
-            !high && !low && luma(p) >= min_luma && saturation(p) <= max_saturation
+        .filter(|&(x, y)| {
+            let (p, l) = (lumas.pixel(x, y), lumas.at(x, y));
+            // Bright, unclipped and colourless.
+            l >= min_luma
+                && l > 5.0
+                && p.iter().all(|&c| c < 250)
+                && saturation(&p) <= max_saturation
         })
         .count();
     Some(glare as f64 / n as f64)
@@ -958,6 +1018,30 @@ pub fn assess(
 mod tests {
     use super::*;
     use image::Rgb;
+
+    #[test]
+    fn fast_rounding_and_luma_tables_match_the_plain_arithmetic() {
+        let mut values: Vec<f64> = (0..=2600).map(|k| f64::from(k) / 10.0).collect();
+        values.extend((0..=520).map(|k| f64::from(k) / 2.0));
+        values.extend(
+            values
+                .clone()
+                .iter()
+                .flat_map(|&v| [v.next_up(), v.next_down().max(0.0)]),
+        );
+        for v in values {
+            assert_eq!(round_non_negative(v), v.round() as usize, "{v}");
+        }
+        let mut img = RgbImage::new(64, 64);
+        for (i, p) in img.pixels_mut().enumerate() {
+            *p = Rgb([(i % 256) as u8, (i * 7 % 256) as u8, (i * 13 % 256) as u8]);
+        }
+        let lumas = Lumas::of(&img);
+        for (x, y, p) in img.enumerate_pixels() {
+            assert_eq!(lumas.pixel(x, y), p.0);
+            assert_eq!(lumas.at(x, y).to_bits(), luma(&p.0).to_bits());
+        }
+    }
 
     /// Skin-like texture: smoothed noise around a mid-grey, times `gain`.
     fn texture(w: u32, h: u32, gain: f32) -> RgbImage {

@@ -40,7 +40,12 @@ pub fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
 /// Index of a 0–255 sample on 0.25 steps (0–1020), into
 /// [`linear_lut_quarter_steps`] or any table or histogram on those steps.
 pub fn quarter_step(v: f32) -> usize {
-    (v * 4.0).round().clamp(0.0, 1020.0) as usize
+    // `f32::round` (halves away from zero) is a libm call that stays out of
+    // line; on a non-negative value below 2^24 the same rounding is a
+    // truncation and one comparison (`x - trunc(x)` is exact). NaN clamps to 0.
+    let x = (v * 4.0).max(0.0).min(1020.0);
+    let whole = x as u32;
+    (whole + u32::from(x - whole as f32 >= 0.5)) as usize
 }
 
 /// Linear light of a 0–255 sample, by the quarter-step table.
@@ -98,6 +103,29 @@ pub fn lab_from_linear_f32(r: f32, g: f32, b: f32) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quarter_steps_round_as_the_standard_library_does() {
+        let reference = |v: f32| (v * 4.0).round().clamp(0.0, 1020.0) as usize;
+        // Every eighth of a level (the halves between quarter steps are
+        // ties), their neighbours, and values off the scale.
+        let mut values: Vec<f32> = (-80..=2200).map(|k| k as f32 / 8.0).collect();
+        values.extend(
+            values
+                .clone()
+                .iter()
+                .flat_map(|&v| [v.next_up(), v.next_down()]),
+        );
+        values.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30]);
+        let mut state = 1u32;
+        for _ in 0..100_000 {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            values.push(state as f32 / u32::MAX as f32 * 300.0 - 20.0);
+        }
+        for v in values {
+            assert_eq!(quarter_step(v), reference(v), "{v}");
+        }
+    }
 
     #[test]
     fn transfer_function_round_trips() {

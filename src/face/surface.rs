@@ -187,16 +187,24 @@ impl SurfaceMap {
     }
 
     /// `at` over a grid of points (`xs` across, `ys` down; row-major), each
-    /// coordinate's cell found once rather than once per point.
-    pub fn on_grid(&self, xs: &[f32], ys: &[f32]) -> Vec<Option<f32>> {
-        let cols: Vec<f32> = xs
-            .iter()
-            .map(|&x| ((x - self.x0) / self.cell).floor())
-            .collect();
+    /// coordinate's cell found once rather than once per point; `off` where
+    /// a point is off the mesh.
+    pub fn on_grid(&self, xs: &[f32], ys: &[f32], off: f32) -> Vec<f32> {
+        // A coordinate's cell as `factor_of_cell` finds it: `None` off the grid.
+        let cell = |c: f32, origin: f32, len: usize| {
+            let k = ((c - origin) / self.cell).floor();
+            (!(k < 0.0) && (k as usize) < len).then_some(k as usize)
+        };
+        let cols: Vec<Option<usize>> = xs.iter().map(|&x| cell(x, self.x0, self.columns)).collect();
         let mut out = Vec::with_capacity(xs.len() * ys.len());
         for &y in ys {
-            let row = ((y - self.y0) / self.cell).floor();
-            out.extend(cols.iter().map(|&col| self.factor_of_cell(col, row)));
+            match cell(y, self.y0, self.rows) {
+                Some(row) => {
+                    let line = &self.factor[row * self.columns..][..self.columns];
+                    out.extend(cols.iter().map(|c| c.and_then(|c| line[c]).unwrap_or(off)));
+                }
+                None => out.extend(std::iter::repeat_n(off, xs.len())),
+            }
         }
         out
     }

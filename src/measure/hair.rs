@@ -115,12 +115,48 @@ impl HairMap {
     /// `patch`'s pixels that lie on hair.
     pub fn on(&self, patch: &CanonicalPatch) -> Vec<bool> {
         let w = patch.width;
-        (0..patch.mask.len() as u32)
-            .map(|i| {
-                let (x, y) = patch.map.apply((i % w) as f32, (i / w) as f32);
-                self.at(x, y)
+        let m = patch.map;
+        if m.b != 0.0 || m.c != 0.0 {
+            return (0..patch.mask.len() as u32)
+                .map(|i| {
+                    let (x, y) = m.apply((i % w) as f32, (i / w) as f32);
+                    self.at(x, y)
+                })
+                .collect();
+        }
+        // Axis-aligned (every zone patch): a pixel's hair column depends on
+        // its column only and its hair row on its row only, so each is
+        // looked up once, as `at` would compute it.
+        let index = |c: f32, origin: f32, step: f32, len: u32| {
+            let k = ((c - origin) / step).round();
+            (k >= 0.0 && (k as u32) < len).then_some(k as u32)
+        };
+        let columns: Vec<Option<u32>> = (0..w)
+            .map(|u| {
+                index(
+                    m.apply(u as f32, 0.0).0,
+                    self.map.tx,
+                    self.map.a,
+                    self.width,
+                )
             })
-            .collect()
+            .collect();
+        let mut out = vec![false; patch.mask.len()];
+        for (v, row) in out.chunks_exact_mut(w as usize).enumerate() {
+            let Some(hv) = index(
+                m.apply(0.0, v as f32).1,
+                self.map.ty,
+                self.map.d,
+                self.height,
+            ) else {
+                continue;
+            };
+            let hair = &self.hair[(hv * self.width) as usize..][..self.width as usize];
+            for (o, c) in row.iter_mut().zip(&columns) {
+                *o = c.is_some_and(|c| hair[c as usize]);
+            }
+        }
+        out
     }
 }
 

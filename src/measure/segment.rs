@@ -84,6 +84,14 @@ pub struct CanonicalPatch {
     pub depth: Depth,
 }
 
+/// How a patch's samples become the models' input.
+enum InputScale {
+    /// 8-bit samples: each quarter step's input, per channel.
+    Table(Box<[[f32; 1021]; 3]>),
+    /// 16-bit samples: the per-channel reference in linear light.
+    Reference([f32; 3]),
+}
+
 impl CanonicalPatch {
     /// `None` when the zone has no pixels.
     pub fn from_zone(
@@ -122,13 +130,15 @@ impl CanonicalPatch {
         let columns: Vec<Option<u32>> = (0..width)
             .map(|u| under(map.apply(u as f32, 0.0).0, zone.x0, zone.mask.width()))
             .collect();
-        for v in 0..height {
+        let zone_row = zone.mask.width() as usize;
+        for (v, out) in mask.chunks_exact_mut(width as usize).enumerate() {
             let Some(my) = under(map.apply(0.0, v as f32).1, zone.y0, zone.mask.height()) else {
                 continue;
             };
-            for (u, mx) in columns.iter().enumerate() {
+            let line = &zone.mask.as_raw()[my as usize * zone_row..][..zone_row];
+            for (m, mx) in out.iter_mut().zip(&columns) {
                 if let Some(mx) = *mx {
-                    mask[v as usize * width as usize + u] = zone.mask.get_pixel(mx, my).0[0] > 0;
+                    *m = line[mx as usize] > 0;
                 }
             }
         }
@@ -138,11 +148,7 @@ impl CanonicalPatch {
             Some(surface) => {
                 let xs: Vec<f32> = (0..width).map(|u| map.apply(u as f32, 0.0).0).collect();
                 let ys: Vec<f32> = (0..height).map(|v| map.apply(0.0, v as f32).1).collect();
-                surface
-                    .on_grid(&xs, &ys)
-                    .into_iter()
-                    .map(|f| f.unwrap_or(1.0))
-                    .collect()
+                surface.on_grid(&xs, &ys, 1.0)
             }
             None => Vec::new(),
         };
@@ -214,15 +220,18 @@ impl CanonicalPatch {
         let lut = crate::srgb::linear_lut_quarter_steps();
         // Not below sRGB value 1 (bin 4).
         let floor = lut[4];
-        [0, 1, 2].map(|ch| {
-            let mut hist = vec![0u32; lut.len()];
-            let mut n = 0u32;
-            for (i, &m) in self.mask.iter().enumerate() {
-                if m {
-                    hist[crate::srgb::quarter_step(self.rgb[i * 3 + ch])] += 1;
-                    n += 1;
+        // The three channels' histograms in one pass over the patch.
+        let mut hist = [0, 1, 2].map(|_| vec![0u32; lut.len()]);
+        let mut n = 0u32;
+        for (&m, px) in self.mask.iter().zip(self.rgb.chunks_exact(3)) {
+            if m {
+                for ch in 0..3 {
+                    hist[ch][crate::srgb::quarter_step(px[ch])] += 1;
                 }
+                n += 1;
             }
+        }
+        hist.map(|hist| {
             let runs = hist.iter().enumerate().map(|(bin, &c)| (lut[bin], c));
             reference.of_runs(runs, n).map_or(floor, |v| v.max(floor))
         })
@@ -253,17 +262,66 @@ impl CanonicalPatch {
     }
 
     fn make_model_input(&self, reference: Reference) -> Vec<f32> {
-        let per_channel = self.channel_reference(reference).map(|m| m.max(1e-4));
-        let n = (self.width * self.height) as usize;
-        let mut out = vec![0.0f32; 3 * n];
-        for i in 0..n {
-            if self.mask[i] {
-                for ch in 0..3 {
-                    out[ch * n + i] = self.linear(self.rgb[i * 3 + ch]) / per_channel[ch] - 1.0;
-                }
+        let scale = self.input_scale(reference);
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut out = Vec::with_capacity(3 * w * h);
+        for ch in 0..3 {
+            for y in 0..h {
+                self.extend_input_row(&scale, ch, y, 0..w, &mut out);
             }
         }
         out
+    }
+
+    /// How this patch's samples become the models' input (`model_input`).
+    fn input_scale(&self, reference: Reference) -> InputScale {
+        let per_channel = self.channel_reference(reference).map(|m| m.max(1e-4));
+        match self.depth {
+            // An 8-bit photo's samples are read on quarter steps: one table
+            // per channel holds each step's input, the value the division
+            // gives.
+            Depth::Eight => {
+                let lut = crate::srgb::linear_lut_quarter_steps();
+                InputScale::Table(Box::new(per_channel.map(|pc| lut.map(|l| l / pc - 1.0))))
+            }
+            Depth::Sixteen => InputScale::Reference(per_channel),
+        }
+    }
+
+    /// Appends channel `ch` of the model input for row `y`, columns `xs`.
+    fn extend_input_row(
+        &self,
+        scale: &InputScale,
+        ch: usize,
+        y: usize,
+        xs: std::ops::Range<usize>,
+        out: &mut Vec<f32>,
+    ) {
+        let row = y * self.width as usize;
+        let mask = &self.mask[row + xs.start..row + xs.end];
+        let rgb = &self.rgb[(row + xs.start) * 3..(row + xs.end) * 3];
+        let values = mask.iter().zip(rgb.chunks_exact(3));
+        match scale {
+            InputScale::Table(tables) => {
+                let table = &tables[ch];
+                out.extend(values.map(|(&m, px)| {
+                    if m {
+                        table[crate::srgb::quarter_step(px[ch])]
+                    } else {
+                        0.0
+                    }
+                }));
+            }
+            InputScale::Reference(per_channel) => {
+                out.extend(values.map(|(&m, px)| {
+                    if m {
+                        self.linear(px[ch]) / per_channel[ch] - 1.0
+                    } else {
+                        0.0
+                    }
+                }));
+            }
+        }
     }
 
     /// Leaves out the pixels marked in `out` (e.g. hair).
@@ -415,9 +473,10 @@ pub fn probability_tiled(
 ) -> ort::Result<Vec<f32>> {
     let (w, h) = (patch.width as usize, patch.height as usize);
     let halo = tiling.halo;
-    let input = patch.model_input(reference);
-    let plane = w * h;
-    let mut prob = vec![0.0f32; plane];
+    // Each tile's input is made from the patch as the tile needs it (the
+    // same values as `model_input`), not from a whole-patch copy.
+    let scale = patch.input_scale(reference);
+    let mut prob = vec![0.0f32; w * h];
     let mut tile = Vec::new();
     for (cx0, cy0, cx1, cy1) in tiling.cores(&patch.mask, w, h) {
         let (x0, y0) = (cx0.saturating_sub(halo), cy0.saturating_sub(halo));
@@ -426,8 +485,7 @@ pub fn probability_tiled(
         tile.clear();
         for ch in 0..3 {
             for y in y0..y1 {
-                let row = ch * plane + y * w;
-                tile.extend_from_slice(&input[row + x0..row + x1]);
+                patch.extend_input_row(&scale, ch, y, x0..x1, &mut tile);
             }
         }
         let outputs = session.run(ort::inputs![TensorRef::from_array_view((
