@@ -43,7 +43,7 @@ pub fn quarter_step(v: f32) -> usize {
     // `f32::round` (halves away from zero) is a libm call that stays out of
     // line; on a non-negative value below 2^24 the same rounding is a
     // truncation and one comparison (`x - trunc(x)` is exact). NaN clamps to 0.
-    let x = (v * 4.0).max(0.0).min(1020.0);
+    let x = (v * 4.0).clamp(0.0, 1020.0);
     let whole = x as u32;
     (whole + u32::from(x - whole as f32 >= 0.5)) as usize
 }

@@ -193,7 +193,7 @@ impl SurfaceMap {
         // A coordinate's cell as `factor_of_cell` finds it: `None` off the grid.
         let cell = |c: f32, origin: f32, len: usize| {
             let k = ((c - origin) / self.cell).floor();
-            (!(k < 0.0) && (k as usize) < len).then_some(k as usize)
+            ((k.is_nan() || k >= 0.0) && (k as usize) < len).then_some(k as usize)
         };
         let cols: Vec<Option<usize>> = xs.iter().map(|&x| cell(x, self.x0, self.columns)).collect();
         let mut out = Vec::with_capacity(xs.len() * ys.len());
