@@ -574,7 +574,7 @@ pub fn components(
 /// (separable prefix sums).
 pub fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
     let mut tmp = vec![0.0f64; src.len()];
-    let mut prefix = vec![0.0f64; w.max(h) + 1];
+    let mut prefix = vec![0.0f64; w + 1];
     for y in 0..h {
         for x in 0..w {
             prefix[x + 1] = prefix[x] + src[y * w + x];
@@ -583,13 +583,23 @@ pub fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
             tmp[y * w + x] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
         }
     }
-    let mut out = vec![0.0f64; src.len()];
-    for x in 0..w {
-        for y in 0..h {
-            prefix[y + 1] = prefix[y] + tmp[y * w + x];
+    // Down the columns, row by row (a column at a time strides through
+    // memory): row k of `columns` holds each column's sum over rows 0..k,
+    // added in the same order as a running sum down that column.
+    let mut columns = vec![0.0f64; (h + 1) * w];
+    for y in 0..h {
+        let (above, below) = columns.split_at_mut((y + 1) * w);
+        let (prev, row) = (&above[y * w..], &mut below[..w]);
+        for ((c, &p), &t) in row.iter_mut().zip(prev).zip(&tmp[y * w..(y + 1) * w]) {
+            *c = p + t;
         }
-        for y in 0..h {
-            out[y * w + x] = prefix[(y + r + 1).min(h)] - prefix[y.saturating_sub(r)];
+    }
+    let mut out = vec![0.0f64; src.len()];
+    for (y, row) in out.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+        let hi = &columns[(y + r + 1).min(h) * w..][..w];
+        let lo = &columns[y.saturating_sub(r) * w..][..w];
+        for ((o, &a), &b) in row.iter_mut().zip(hi).zip(lo) {
+            *o = a - b;
         }
     }
     out
@@ -661,6 +671,35 @@ pub fn elongation(pixels: &[u32], w: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_sums_match_the_sum_over_each_box() {
+        let mut state = 7u32;
+        for (w, h, r) in [(1, 1, 1), (7, 5, 1), (5, 9, 2), (13, 4, 6), (4, 13, 20)] {
+            let src: Vec<f64> = (0..w * h)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    f64::from(state >> 8) / f64::from(1u32 << 24)
+                })
+                .collect();
+            let sums = box_sum(&src, w, h, r);
+            for y in 0..h {
+                for x in 0..w {
+                    let mut want = 0.0;
+                    for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                        for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                            want += src[yy * w + xx];
+                        }
+                    }
+                    let got = sums[y * w + x];
+                    assert!(
+                        (got - want).abs() < 1e-9,
+                        "{w}x{h} r{r} at ({x}, {y}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn components_are_eight_connected_and_masked() {
