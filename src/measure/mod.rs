@@ -1046,6 +1046,14 @@ fn measure_pigment(
             pigment::PROBABILITY_THRESHOLD,
         );
         let px = pigment::pixel_colour(patch, &sep, &lin);
+        if std::env::var_os("DERMASCORE_DEBUG_PIGMENT").is_some() {
+            if let Some((slope, r2)) = pigment::shading_slope(&px, &patch.mask) {
+                eprintln!(
+                    "pigment {}: melanin on shading slope {slope:.3} r2 {r2:.3}",
+                    zone.name.label()
+                );
+            }
+        }
         let mut in_spot = vec![false; patch.mask.len()];
         for c in &comps {
             for &i in &c.pixels {

@@ -403,6 +403,27 @@ pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -
     out
 }
 
+/// How much of a patch's melanin-index variation its shading (grey optical
+/// density) explains: the least-squares slope of melanin on shading over
+/// the measured pixels, and R². A camera tone curve that is not sRGB's would
+/// leak shading into melanin along one slope per face; on real photos the
+/// slopes scatter and R² is low (docs/harm-on-real-skin.md). For tuning
+/// only: `DERMASCORE_DEBUG_PIGMENT=1` prints it per zone.
+pub fn shading_slope(px: &PixelColour, mask: &[bool]) -> Option<(f64, f64)> {
+    let idx: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+    let n = idx.len() as f64;
+    let mean = |v: &[f32]| idx.iter().map(|&i| f64::from(v[i])).sum::<f64>() / n;
+    let (ms, mm) = (mean(&px.shading), mean(&px.melanin));
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for &i in &idx {
+        let (x, y) = (f64::from(px.shading[i]) - ms, f64::from(px.melanin[i]) - mm);
+        sxx += x * x;
+        sxy += x * y;
+        syy += y * y;
+    }
+    (idx.len() > 1 && sxx > 0.0 && syy > 0.0).then(|| (sxy / sxx, sxy * sxy / (sxx * syy)))
+}
+
 /// The upper median, in linear time.
 fn median(mut v: Vec<f32>) -> f64 {
     if v.is_empty() {
