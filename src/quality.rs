@@ -420,6 +420,37 @@ impl<'a> Lumas<'a> {
     }
 }
 
+impl Lumas<'_> {
+    /// The 4-neighbour Laplacian of luma at (x, y), whose luma is `l`.
+    fn laplacian(&self, x: u32, y: u32, l: f64) -> f64 {
+        4.0 * l - self.at(x - 1, y) - self.at(x + 1, y) - self.at(x, y - 1) - self.at(x, y + 1)
+    }
+}
+
+/// Count, sum and sum of squares of a stream of values.
+#[derive(Default)]
+struct Moments {
+    n: u64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Moments {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+        self.sum_sq += v * v;
+    }
+
+    /// Population variance; `None` for fewer than two values.
+    fn variance(&self) -> Option<f64> {
+        (self.n > 1).then(|| {
+            let mean = self.sum / self.n as f64;
+            (self.sum_sq / self.n as f64 - mean * mean).max(0.0)
+        })
+    }
+}
+
 /// `x.round()` for 0 ≤ x < 2⁵², halves up, without the out-of-line libm
 /// call (`x − trunc(x)` is exact).
 fn round_non_negative(x: f64) -> usize {
@@ -462,7 +493,7 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
     let (w, h) = (image.width(), image.height());
     let lumas = Lumas::of(image);
     let (mut n, mut sum_l, mut hi, mut lo) = (0u64, 0.0, 0u64, 0u64);
-    let (mut lap_n, mut lap_sum, mut lap_sq) = (0u64, 0.0, 0.0);
+    let mut lap = Moments::default();
     for zone in zones {
         for (x, y) in zone.iter_pixels() {
             let px = lumas.pixel(x, y);
@@ -472,25 +503,13 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
             hi += u64::from(px.iter().any(|&c| c >= 250));
             lo += u64::from(l <= 5.0);
             if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
-                let lap = 4.0 * l
-                    - lumas.at(x - 1, y)
-                    - lumas.at(x + 1, y)
-                    - lumas.at(x, y - 1)
-                    - lumas.at(x, y + 1);
-                lap_n += 1;
-                lap_sum += lap;
-                lap_sq += lap * lap;
+                lap.add(lumas.laplacian(x, y, l));
             }
         }
     }
     let (median_chroma, median_b_star) = skin_colour(image, zones);
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
-    let variance = if lap_n > 1 {
-        let mean = lap_sum / lap_n as f64;
-        (lap_sq / lap_n as f64 - mean * mean).max(0.0)
-    } else {
-        0.0
-    };
+    let variance = lap.variance().unwrap_or(0.0);
     SkinStats {
         pixels: n,
         laplacian_variance: variance,
@@ -508,7 +527,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     let (mw, mh) = zone.mask.dimensions();
     let in_zone = |mx: u32, my: u32| zone.mask.as_raw()[(my * mw + mx) as usize] > 0;
     let (mut n, mut hi, mut lo) = (0u64, 0u64, 0u64);
-    let (mut lap_n, mut lap_sum, mut lap_sq, mut luma_sum) = (0u64, 0.0, 0.0, 0.0);
+    let (mut lap, mut luma_sum) = (Moments::default(), 0.0);
     let mut glare_hist = GlareHistograms::new();
     // Row by row over the zone's box, as `iter_pixels` visits it.
     for my in 0..mh {
@@ -538,14 +557,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
                 && in_zone(mx, my - 1)
                 && in_zone(mx, my + 1);
             if !high && !low && inside {
-                let lap = 4.0 * l
-                    - lumas.at(x - 1, y)
-                    - lumas.at(x + 1, y)
-                    - lumas.at(x, y - 1)
-                    - lumas.at(x, y + 1);
-                lap_n += 1;
-                lap_sum += lap;
-                lap_sq += lap * lap;
+                lap.add(lumas.laplacian(x, y, l));
                 luma_sum += l;
             }
         }
@@ -553,13 +565,10 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     // Relative to the zone's brightness squared (×10⁴), so that dark skin
     // and a dim exposure, whose texture has less contrast in 8-bit levels,
     // do not read as blurred.
-    let laplacian_variance = if lap_n > 1 {
-        let mean = lap_sum / lap_n as f64;
-        let luma = (luma_sum / lap_n as f64).max(1.0);
-        (lap_sq / lap_n as f64 - mean * mean).max(0.0) / (luma * luma) * 1e4
-    } else {
-        0.0
-    };
+    let laplacian_variance = lap.variance().map_or(0.0, |v| {
+        let luma = (luma_sum / lap.n as f64).max(1.0);
+        v / (luma * luma) * 1e4
+    });
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let (high, low) = (frac(hi), frac(lo));
     let glare = glare_fraction(image, zone, &glare_hist, n);
@@ -588,7 +597,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
         shadow_clipped_fraction: low,
         glare_fraction: glare.map(|g| (g * 1e4).round() / 1e4),
         laplacian_variance: (laplacian_variance * 100.0).round() / 100.0,
-        blurred: lap_n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
+        blurred: lap.n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
         reason,
     }
 }
