@@ -379,7 +379,12 @@ pub struct QualityReport {
 /// Whether a pixel is at the sensor's limits: (a channel at 255, ≥ 250;
 /// luma ≤ 5). Such pixels are left out of every measurement.
 fn clipped(px: &[u8]) -> (bool, bool) {
-    (px.iter().any(|&c| c >= 250), luma(px) <= 5.0)
+    clipped_at(px, luma(px))
+}
+
+/// `clipped` for a pixel whose luma is known.
+fn clipped_at(px: &[u8], luma: f64) -> (bool, bool) {
+    (px.iter().any(|&c| c >= 250), luma <= 5.0)
 }
 
 /// Luma, ITU-R BT.601, 0–255.
@@ -418,9 +423,7 @@ impl<'a> Lumas<'a> {
             + self.tables[1][usize::from(g)]
             + self.tables[2][usize::from(b)]
     }
-}
 
-impl Lumas<'_> {
     /// The 4-neighbour Laplacian of luma at (x, y), whose luma is `l`.
     fn laplacian(&self, x: u32, y: u32, l: f64) -> f64 {
         4.0 * l - self.at(x - 1, y) - self.at(x + 1, y) - self.at(x, y - 1) - self.at(x, y + 1)
@@ -449,13 +452,6 @@ impl Moments {
             (self.sum_sq / self.n as f64 - mean * mean).max(0.0)
         })
     }
-}
-
-/// `x.round()` for 0 ≤ x < 2⁵², halves up, without the out-of-line libm
-/// call (`x − trunc(x)` is exact).
-fn round_non_negative(x: f64) -> usize {
-    let whole = x as u64;
-    (whole + u64::from(x - whole as f64 >= 0.5)) as usize
 }
 
 /// Why the skin's exposure rules out measuring, if it does: mean luma out
@@ -500,8 +496,9 @@ pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
             let l = lumas.at(x, y);
             n += 1;
             sum_l += l;
-            hi += u64::from(px.iter().any(|&c| c >= 250));
-            lo += u64::from(l <= 5.0);
+            let (high, low) = clipped_at(&px, l);
+            hi += u64::from(high);
+            lo += u64::from(low);
             if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
                 lap.add(lumas.laplacian(x, y, l));
             }
@@ -536,7 +533,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
             let px = lumas.pixel(x, y);
             let l = lumas.at(x, y);
             n += 1;
-            let (high, low) = (px.iter().any(|&c| c >= 250), l <= 5.0);
+            let (high, low) = clipped_at(&px, l);
             hi += u64::from(high);
             lo += u64::from(low);
             if !high && !low {
@@ -571,7 +568,7 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
     });
     let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
     let (high, low) = (frac(hi), frac(lo));
-    let glare = glare_fraction(image, zone, &glare_hist, n);
+    let glare = glare_fraction(&lumas, zone, &glare_hist, n);
     let reason = [(high, "blown out"), (low, "crushed black")]
         .into_iter()
         .find(|(f, _)| *f > t.max_clipped_fraction_usable)
@@ -644,19 +641,14 @@ impl GlareHistograms {
 
     /// A pixel and its luma.
     fn add(&mut self, p: &[u8; 3], luma: f64) {
-        self.luma[round_non_negative(luma).min(255)] += 1;
-        self.saturation[round_non_negative(saturation(p) * 100.0)] += 1;
+        self.luma[crate::srgb::round_non_negative(luma).min(255)] += 1;
+        self.saturation[crate::srgb::round_non_negative(saturation(p) * 100.0)] += 1;
     }
 }
 
 /// Share of the zone's `n` pixels that are unclipped specular glare; `None`
 /// when the skin has too little colour to tell (see `ZoneQuality`).
-fn glare_fraction(
-    image: &RgbImage,
-    zone: &ZoneMask,
-    hist: &GlareHistograms,
-    n: u64,
-) -> Option<f64> {
+fn glare_fraction(lumas: &Lumas, zone: &ZoneMask, hist: &GlareHistograms, n: u64) -> Option<f64> {
     let quantile = |hist: &[u64], q: f64| {
         let total: u64 = hist.iter().sum();
         let mut seen = 0;
@@ -676,16 +668,11 @@ fn glare_fraction(
     }
     let min_luma = bright_luma + GLARE_HEADROOM * (255.0 - bright_luma);
     let max_saturation = (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION);
-    let lumas = Lumas::of(image);
     let glare = zone
         .iter_pixels()
         .filter(|&(x, y)| {
             let (p, l) = (lumas.pixel(x, y), lumas.at(x, y));
-            // Bright, unclipped and colourless.
-            l >= min_luma
-                && l > 5.0
-                && p.iter().all(|&c| c < 250)
-                && saturation(&p) <= max_saturation
+            clipped_at(&p, l) == (false, false) && l >= min_luma && saturation(&p) <= max_saturation
         })
         .count();
     Some(glare as f64 / n as f64)
@@ -1029,18 +1016,7 @@ mod tests {
     use image::Rgb;
 
     #[test]
-    fn fast_rounding_and_luma_tables_match_the_plain_arithmetic() {
-        let mut values: Vec<f64> = (0..=2600).map(|k| f64::from(k) / 10.0).collect();
-        values.extend((0..=520).map(|k| f64::from(k) / 2.0));
-        values.extend(
-            values
-                .clone()
-                .iter()
-                .flat_map(|&v| [v.next_up(), v.next_down().max(0.0)]),
-        );
-        for v in values {
-            assert_eq!(round_non_negative(v), v.round() as usize, "{v}");
-        }
+    fn luma_tables_match_the_plain_arithmetic() {
         let mut img = RgbImage::new(64, 64);
         for (i, p) in img.pixels_mut().enumerate() {
             *p = Rgb([(i % 256) as u8, (i * 7 % 256) as u8, (i * 13 % 256) as u8]);

@@ -40,12 +40,16 @@ pub fn linear_lut_quarter_steps() -> &'static [f32; 1021] {
 /// Index of a 0–255 sample on 0.25 steps (0–1020), into
 /// [`linear_lut_quarter_steps`] or any table or histogram on those steps.
 pub fn quarter_step(v: f32) -> usize {
-    // `f32::round` (halves away from zero) is a libm call that stays out of
-    // line; on a non-negative value below 2^24 the same rounding is a
-    // truncation and one comparison (`x - trunc(x)` is exact). NaN clamps to 0.
-    let x = (v * 4.0).clamp(0.0, 1020.0);
-    let whole = x as u32;
-    (whole + u32::from(x - whole as f32 >= 0.5)) as usize
+    // NaN clamps to NaN, which `round_non_negative` takes to 0 as `as` did.
+    round_non_negative(f64::from((v * 4.0).clamp(0.0, 1020.0)))
+}
+
+/// `x.round()` for 0 ≤ x < 2⁵² (halves up), as a count. `f64::round` is a
+/// libm call that stays out of line in per-pixel loops; this is a
+/// truncation and one comparison (`x − trunc(x)` is exact). NaN gives 0.
+pub fn round_non_negative(x: f64) -> usize {
+    let whole = x as u64;
+    (whole + u64::from(x - whole as f64 >= 0.5)) as usize
 }
 
 /// Linear light of a 0–255 sample, by the quarter-step table.
@@ -105,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quarter_steps_round_as_the_standard_library_does() {
+    fn fast_rounding_rounds_as_the_standard_library_does() {
         let reference = |v: f32| (v * 4.0).round().clamp(0.0, 1020.0) as usize;
         // Every eighth of a level (the halves between quarter steps are
         // ties), their neighbours, and values off the scale.
@@ -124,6 +128,17 @@ mod tests {
         }
         for v in values {
             assert_eq!(quarter_step(v), reference(v), "{v}");
+        }
+        let mut values: Vec<f64> = (0..=2600).map(|k| f64::from(k) / 10.0).collect();
+        values.extend((0..=520).map(|k| f64::from(k) / 2.0));
+        values.extend(
+            values
+                .clone()
+                .iter()
+                .flat_map(|&v| [v.next_up(), v.next_down().max(0.0)]),
+        );
+        for v in values {
+            assert_eq!(round_non_negative(v), v.round() as usize, "{v}");
         }
     }
 

@@ -190,15 +190,14 @@ impl SurfaceMap {
     /// coordinate's cell found once rather than once per point; `off` where
     /// a point is off the mesh.
     pub fn on_grid(&self, xs: &[f32], ys: &[f32], off: f32) -> Vec<f32> {
-        // A coordinate's cell as `factor_of_cell` finds it: `None` off the grid.
-        let cell = |c: f32, origin: f32, len: usize| {
-            let k = ((c - origin) / self.cell).floor();
-            ((k.is_nan() || k >= 0.0) && (k as usize) < len).then_some(k as usize)
-        };
-        let cols: Vec<Option<usize>> = xs.iter().map(|&x| cell(x, self.x0, self.columns)).collect();
+        let floor = |c: f32, origin: f32| ((c - origin) / self.cell).floor();
+        let cols: Vec<Option<usize>> = xs
+            .iter()
+            .map(|&x| cell_index(floor(x, self.x0), self.columns))
+            .collect();
         let mut out = Vec::with_capacity(xs.len() * ys.len());
         for &y in ys {
-            match cell(y, self.y0, self.rows) {
+            match cell_index(floor(y, self.y0), self.rows) {
                 Some(row) => {
                     let line = &self.factor[row * self.columns..][..self.columns];
                     out.extend(cols.iter().map(|c| c.and_then(|c| line[c]).unwrap_or(off)));
@@ -212,15 +211,16 @@ impl SurfaceMap {
     /// The factor of the cell at column `col`, row `row` (whole numbers, as
     /// floats so that points left of or above the grid fall off it).
     fn factor_of_cell(&self, col: f32, row: f32) -> Option<f32> {
-        if col < 0.0 || row < 0.0 {
-            return None;
-        }
-        let (col, row) = (col as usize, row as usize);
-        if col >= self.columns || row >= self.rows {
-            return None;
-        }
+        let col = cell_index(col, self.columns)?;
+        let row = cell_index(row, self.rows)?;
         self.factor[row * self.columns + col]
     }
+}
+
+/// A cell coordinate (a whole number, as a float) as an index below `len`;
+/// `None` left of or above the grid (negative) or past it.
+fn cell_index(k: f32, len: usize) -> Option<usize> {
+    ((k.is_nan() || k >= 0.0) && (k as usize) < len).then_some(k as usize)
 }
 
 /// A triangle's normal, as long as twice its 3-D area, turned towards the

@@ -275,39 +275,42 @@ fn sample_level<P: Level>(
     } else {
         Vec::new()
     };
+    // The four taps around (x0, y0), each left out where it falls off the
+    // level.
+    let checked = |(x0, fx): (i32, f32), (y0, fy): (i32, f32)| {
+        let mut acc = [0.0f32; 3];
+        for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+            for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+                let (px, py) = (x0 + dx, y0 + dy);
+                if px < 0 || py < 0 || px >= w || py >= h {
+                    continue;
+                }
+                let i = ((py * w + px) * 3) as usize;
+                let wgt = wx * wy;
+                for (a, &v) in acc.iter_mut().zip(&raw[i..i + 3]) {
+                    *a += v.into() * wgt;
+                }
+            }
+        }
+        acc.map(|a| a * unit)
+    };
     for v in 0..height {
         let row = if axis_aligned {
             Some(split(map.apply(0.0, v as f32).1))
         } else {
             None
         };
+        let dst = &mut out[(v * width * 3) as usize..][..(width * 3) as usize];
         // A row whose two source rows both exist: its pixels whose two
         // source columns exist take the four taps without bounds checks,
-        // summed in the same order as below (so the same values).
+        // summed in the same order as `checked` (so the same values).
         if let Some((y0, fy)) = row.filter(|&(y0, _)| y0 >= 0 && y0 + 1 < h) {
             let line = (w * 3) as usize;
             let top = &raw[y0 as usize * line..][..line];
             let bottom = &raw[(y0 as usize + 1) * line..][..line];
-            let dst = &mut out[(v * width * 3) as usize..][..(width * 3) as usize];
             for (o, &(x0, fx)) in dst.chunks_exact_mut(3).zip(&columns) {
                 if x0 < 0 || x0 + 1 >= w {
-                    let mut acc = [0.0f32; 3];
-                    for (src, wy) in [(top, 1.0 - fy), (bottom, fy)] {
-                        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-                            let px = x0 + dx;
-                            if px < 0 || px >= w {
-                                continue;
-                            }
-                            let i = (px * 3) as usize;
-                            let wgt = wx * wy;
-                            for c in 0..3 {
-                                acc[c] += src[i + c].into() * wgt;
-                            }
-                        }
-                    }
-                    for c in 0..3 {
-                        o[c] = acc[c] * unit;
-                    }
+                    o.copy_from_slice(&checked((x0, fx), (y0, fy)));
                     continue;
                 }
                 let i = (x0 * 3) as usize;
@@ -325,32 +328,15 @@ fn sample_level<P: Level>(
             }
             continue;
         }
-        for u in 0..width {
-            let ((x0, fx), (y0, fy)) = match row {
-                Some(r) => (columns[u as usize], r),
+        for (u, o) in dst.chunks_exact_mut(3).enumerate() {
+            let (x, y) = match row {
+                Some(r) => (columns[u], r),
                 None => {
                     let (x, y) = map.apply(u as f32, v as f32);
                     (split(x), split(y))
                 }
             };
-            let o = ((v * width + u) * 3) as usize;
-            let mut acc = [0.0f32; 3];
-            for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-                for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-                    let (px, py) = (x0 + dx, y0 + dy);
-                    if px < 0 || py < 0 || px >= w || py >= h {
-                        continue;
-                    }
-                    let i = ((py * w + px) * 3) as usize;
-                    let wgt = wx * wy;
-                    acc[0] += raw[i].into() * wgt;
-                    acc[1] += raw[i + 1].into() * wgt;
-                    acc[2] += raw[i + 2].into() * wgt;
-                }
-            }
-            out[o] = acc[0] * unit;
-            out[o + 1] = acc[1] * unit;
-            out[o + 2] = acc[2] * unit;
+            o.copy_from_slice(&checked(x, y));
         }
     }
 }

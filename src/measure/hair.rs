@@ -101,15 +101,22 @@ impl HairMap {
         }
     }
 
+    /// The map's column nearest image x, `None` off the map.
+    fn column(&self, x: f32) -> Option<u32> {
+        nearest(x, self.map.tx, self.map.a, self.width)
+    }
+
+    /// The map's row nearest image y, `None` off the map.
+    fn row(&self, y: f32) -> Option<u32> {
+        nearest(y, self.map.ty, self.map.d, self.height)
+    }
+
     /// Whether the image point (x, y) lies on hair.
     pub fn at(&self, x: f32, y: f32) -> bool {
-        let u = ((x - self.map.tx) / self.map.a).round();
-        let v = ((y - self.map.ty) / self.map.d).round();
-        u >= 0.0
-            && v >= 0.0
-            && (u as u32) < self.width
-            && (v as u32) < self.height
-            && self.hair[(v as u32 * self.width + u as u32) as usize]
+        match (self.column(x), self.row(y)) {
+            (Some(u), Some(v)) => self.hair[(v * self.width + u) as usize],
+            _ => false,
+        }
     }
 
     /// `patch`'s pixels that lie on hair.
@@ -126,29 +133,13 @@ impl HairMap {
         }
         // Axis-aligned (every zone patch): a pixel's hair column depends on
         // its column only and its hair row on its row only, so each is
-        // looked up once, as `at` would compute it.
-        let index = |c: f32, origin: f32, step: f32, len: u32| {
-            let k = ((c - origin) / step).round();
-            (k >= 0.0 && (k as u32) < len).then_some(k as u32)
-        };
+        // looked up once.
         let columns: Vec<Option<u32>> = (0..w)
-            .map(|u| {
-                index(
-                    m.apply(u as f32, 0.0).0,
-                    self.map.tx,
-                    self.map.a,
-                    self.width,
-                )
-            })
+            .map(|u| self.column(m.apply(u as f32, 0.0).0))
             .collect();
         let mut out = vec![false; patch.mask.len()];
         for (v, row) in out.chunks_exact_mut(w as usize).enumerate() {
-            let Some(hv) = index(
-                m.apply(0.0, v as f32).1,
-                self.map.ty,
-                self.map.d,
-                self.height,
-            ) else {
+            let Some(hv) = self.row(m.apply(0.0, v as f32).1) else {
                 continue;
             };
             let hair = &self.hair[(hv * self.width) as usize..][..self.width as usize];
@@ -158,6 +149,13 @@ impl HairMap {
         }
         out
     }
+}
+
+/// The index of the grid point (origin + k × step) nearest `c`, `None`
+/// before the first or past `len`.
+fn nearest(c: f32, origin: f32, step: f32, len: u32) -> Option<u32> {
+    let k = ((c - origin) / step).round();
+    (k >= 0.0 && (k as u32) < len).then_some(k as u32)
 }
 
 /// The patch's hair pixels (inside its mask).
