@@ -127,6 +127,42 @@ const EXCLUSIONS: [(&[usize], f32); 7] = [
     (&topo::LEFT_NOSTRIL, 1.1),
 ];
 
+/// Skin folds located on the mesh, as landmark polylines along each crease.
+/// A fold's shadow reads as pigment: on real negative controls the
+/// pigment outlines followed these creases (`docs/harm-on-real-skin.md`),
+/// and in one photo shading there cannot be told from pigment, so skin
+/// within `FOLD_HALF_WIDTH_MM` of them is left out of the pigmentation
+/// measurement. Chosen on a numbered landmark map of `distance/15cm.jpg`
+/// and `tones/030_03.jpg`. The sides of the nose are already outside the
+/// zones.
+pub const FOLDS: [(&str, &[usize]); 9] = [
+    ("right nasolabial fold", &[64, 203, 206, 216, 212]),
+    ("left nasolabial fold", &[294, 423, 426, 436, 432]),
+    ("right marionette line", &[57, 43, 202, 210]),
+    ("left marionette line", &[287, 273, 422, 430]),
+    ("mentolabial sulcus", &[204, 83, 18, 313, 424]),
+    // Below each eye, the lower lid's crease and the tear trough-lid-cheek
+    // junction below it: two lines, whose bands together cover the shadow
+    // from the lid's margin down.
+    ("right lower lid", &[243, 112, 26, 22, 23, 24, 110, 25, 226]),
+    (
+        "right infraorbital fold",
+        &[244, 233, 232, 231, 230, 229, 228, 31],
+    ),
+    (
+        "left lower lid",
+        &[463, 341, 256, 252, 253, 254, 339, 255, 446],
+    ),
+    (
+        "left infraorbital fold",
+        &[464, 453, 452, 451, 450, 449, 448, 261],
+    ),
+];
+
+/// Half the width of a fold's band: the creases' shadows on the sweep's
+/// overlays reached 2–3 mm from the mesh's line.
+pub const FOLD_HALF_WIDTH_MM: f64 = 3.0;
+
 /// A zone's pixels, stored over its bounding box (clipped to the image).
 #[derive(Debug, Clone)]
 pub struct ZoneMask {
@@ -148,6 +184,9 @@ pub struct ZoneMask {
     /// Share of the zone's skin (on the surface) left out because it is
     /// turned too far from the camera (0–1).
     pub oblique: f64,
+    /// Every fold of `FOLDS` on this face, in image pixels (shared by the
+    /// face's zones; none for a close-up).
+    pub folds: Arc<Vec<Vec<Point>>>,
 }
 
 impl ZoneMask {
@@ -247,6 +286,12 @@ pub fn build(
     max_obliquity_deg: f64,
 ) -> Vec<ZoneMask> {
     let surface = Arc::new(SurfaceMap::from_landmarks(&face.landmarks));
+    let folds = Arc::new(
+        FOLDS
+            .iter()
+            .map(|(_, idx)| face.polygon(idx))
+            .collect::<Vec<_>>(),
+    );
     let exclusions: Vec<Vec<Point>> = EXCLUSIONS
         .iter()
         .map(|(idx, f)| enlarge(&face.polygon(idx), *f))
@@ -294,6 +339,7 @@ pub fn build(
                 surface: Some(surface.clone()),
                 surface_pixels,
                 oblique,
+                folds: folds.clone(),
             }
         })
         .collect()
@@ -392,6 +438,7 @@ pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
         surface: None,
         surface_pixels: pixels as f64,
         oblique: 0.0,
+        folds: Arc::default(),
     }
 }
 
@@ -431,6 +478,10 @@ mod tests {
                 z.outline().iter().all(|&i| i < topo::LANDMARK_COUNT),
                 "{z:?}"
             );
+        }
+        for (name, line) in FOLDS {
+            assert!(line.len() >= 2, "{name}");
+            assert!(line.iter().all(|&i| i < topo::LANDMARK_COUNT), "{name}");
         }
     }
 

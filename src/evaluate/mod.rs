@@ -544,12 +544,12 @@ pub fn run(
     }
 
     // ---- pigment, synthetic + stability under exposure and colour cast
-    println!("\nPigmented spots, synthetic (held out): pixel Dice and total-area error, model | melanin-threshold baseline");
+    println!("\nPigmented spots, synthetic (held out): pixel Dice and total-area error; model: its components; measured: the spots the analysis keeps (more melanin than the skin around them) and the area it counts | melanin-threshold baseline");
     println!(
-        "{:>7} {:>8} | {:>6} {:>10} | {:>6} {:>10}",
-        "px/mm", "exposure", "Dice", "area err %", "Dice", "area err %"
+        "{:>7} {:>8} | {:>6} {:>10} | {:>6} {:>10} | {:>6} {:>10}",
+        "px/mm", "exposure", "Dice", "area err %", "Dice", "area err %", "Dice", "area err %"
     );
-    let mut cells: BTreeMap<(u64, u64), Vec<[f64; 4]>> = BTreeMap::new();
+    let mut cells: BTreeMap<(u64, u64), Vec<[f64; 6]>> = BTreeMap::new();
     let mut stability = Vec::new();
     let mut stability_by_px: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     let (mut moved_near_spots_mm2, mut moved_elsewhere_mm2) = (0.0, 0.0);
@@ -580,7 +580,34 @@ pub fn run(
             ))
         };
         let patch = canonical(&photo)?;
-        let (m, borderline_mm2) = model_spots(&patch, &mut s.pigment)?;
+        let prob =
+            segment::probability(&mut s.pigment, &patch, pigment::REFERENCE).map_err(infer)?;
+        let borderline_mm2 = patch.pixels_mm2(&pigment::borderline_pixels(&prob, &patch.mask));
+        let m = to_original(
+            &patch,
+            &spot_components(&patch, &prob),
+            rgb.width(),
+            rgb.height(),
+        );
+        // As the analysis reports them: the components `measure_spots`
+        // keeps, and the area it counts (each weighted by its melanin excess).
+        let (kept, counted_mm2) =
+            match pigment::measure_spots(&patch, &prob, &pigment::colours(&patch)) {
+                Ok(r) => {
+                    let comps: Vec<Component> =
+                        r.spots.iter().map(|d| d.component.clone()).collect();
+                    let counted: f64 = r
+                        .spots
+                        .iter()
+                        .map(|d| d.weight * patch.pixels_mm2(&d.component.pixels))
+                        .sum();
+                    (
+                        to_original(&patch, &comps, rgb.width(), rgb.height()),
+                        counted,
+                    )
+                }
+                Err(_) => (vec![false; truth_mask.len()], 0.0),
+            };
         // The classical baseline, on the original photo only.
         let b = to_original(
             &patch,
@@ -603,11 +630,18 @@ pub fn run(
             (t.px_per_mm * 10.0) as u64,
             (t.light.exposure * 100.0).round() as u64,
         );
+        let true_mm2 = true_area * px_mm2;
         cells.entry(key).or_default().push([
             dice(&m, &truth_mask, None),
             area_err(&m),
             dice(&b, &truth_mask, None),
             area_err(&b),
+            dice(&kept, &truth_mask, None),
+            if true_mm2 > 0.0 {
+                100.0 * (counted_mm2 - true_mm2) / true_mm2
+            } else {
+                f64::NAN
+            },
         ]);
         if key.1 == 100 {
             let a0 = area(&m);
@@ -693,16 +727,19 @@ pub fn run(
             )
         };
         println!(
-            "{:>7.1} {:>8.2} | {:>6.3} {:>+10.1} | {:>6.3} {:>+10.1}",
+            "{:>7.1} {:>8.2} | {:>6.3} {:>+10.1} | {:>6.3} {:>+10.1} | {:>6.3} {:>+10.1}",
             *px as f64 / 10.0,
             *ex as f64 / 100.0,
             col(0),
             col(1),
+            col(4),
+            col(5),
             col(2),
             col(3)
         );
         pigment_rows.push(json!({"px_per_mm": *px as f64 / 10.0, "exposure": *ex as f64 / 100.0,
             "model": {"median_dice": col(0), "median_area_error_pct": col(1), "median_abs_area_error_pct": abs_col(1)},
+            "measured": {"median_dice": col(4), "median_area_error_pct": col(5), "median_abs_area_error_pct": abs_col(5)},
             "melanin_baseline": {"median_dice": col(2), "median_area_error_pct": col(3)}}));
     }
     println!(
@@ -1149,6 +1186,11 @@ pub fn real_pigment(
         }
     })?;
     let model = to_original(&patch, &spot_components(&patch, &prob), w, h);
+    // The spots the analysis keeps (more melanin than the skin around them).
+    let kept: Vec<Component> = pigment::measure_spots(&patch, &prob, &pigment::colours(&patch))
+        .map(|r| r.spots.into_iter().map(|d| d.component).collect())
+        .unwrap_or_default();
+    let measured = to_original(&patch, &kept, w, h);
     let baseline = to_original(
         &patch,
         &spot_components(&patch, &melanin_probability(&patch)),
@@ -1168,12 +1210,16 @@ pub fn real_pigment(
             "area_error_pct": 100.0 * (area(m) - true_area) / true_area.max(1.0),
         })
     };
-    let (fm, fb) = (figures(&model), figures(&baseline));
+    let (fm, fk, fb) = (figures(&model), figures(&measured), figures(&baseline));
     println!(
         "\nPigmented macules, real ({} region {}×{} px at {} px/mm; hand outlines, {:.0} mm² scored as spots):",
         spec.image, w, h, spec.px_per_mm, true_area * px_mm2
     );
-    for (name, f) in [("model", &fm), ("melanin-threshold baseline", &fb)] {
+    for (name, f) in [
+        ("model", &fm),
+        ("measured (spots kept)", &fk),
+        ("melanin-threshold baseline", &fb),
+    ] {
         println!(
             "  {name:>26}: Dice {:.3} (precision {:.3}, recall {:.3}), area {:.0} mm² ({:+.1} %)",
             f["dice"].as_f64().unwrap_or(f64::NAN),
@@ -1185,6 +1231,6 @@ pub fn real_pigment(
     }
     Ok(json!({
         "image": spec.image, "roi": spec.roi, "px_per_mm": spec.px_per_mm,
-        "true_area_mm2": true_area * px_mm2, "model": fm, "melanin_baseline": fb,
+        "true_area_mm2": true_area * px_mm2, "model": fm, "measured": fk, "melanin_baseline": fb,
     }))
 }

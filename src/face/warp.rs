@@ -63,6 +63,20 @@ impl Affine {
         )
     }
 
+    /// The crop coordinate that `apply` maps to (x, y); `None` for a
+    /// degenerate map.
+    pub fn unapply(&self, x: f32, y: f32) -> Option<(f32, f32)> {
+        let det = self.a * self.d - self.b * self.c;
+        if det.abs() < f32::EPSILON {
+            return None;
+        }
+        let (dx, dy) = (x - self.tx, y - self.ty);
+        Some((
+            (self.d * dx - self.b * dy) / det,
+            (self.a * dy - self.c * dx) / det,
+        ))
+    }
+
     /// Maps a continuous crop coordinate (as the landmark models output) to
     /// continuous image coordinates.
     pub fn apply_continuous(&self, x: f32, y: f32) -> (f32, f32) {
@@ -370,6 +384,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unapply_inverts_apply() {
+        let m = Affine::rotated_square(50.0, 40.0, 20.0, 0.4, 10);
+        for (u, v) in [(0.0, 0.0), (3.5, 7.25), (9.0, 1.0)] {
+            let (x, y) = m.apply(u, v);
+            let (bu, bv) = m.unapply(x, y).unwrap();
+            assert!((bu - u).abs() < 1e-4 && (bv - v).abs() < 1e-4, "{u},{v}");
+        }
+        let flat = Affine {
+            a: 1.0,
+            b: 2.0,
+            c: 2.0,
+            d: 4.0,
+            tx: 0.0,
+            ty: 0.0,
+        };
+        assert!(flat.unapply(1.0, 1.0).is_none());
+    }
 
     #[test]
     fn unrotated_square_maps_centres() {

@@ -77,6 +77,13 @@ pub struct ZonePigment {
     pub redness: Option<pigment::Redness>,
     /// Why the zone was not measured; null when it was.
     pub reason: Option<String>,
+    /// Share of the zone's measured skin (hair already left out) within
+    /// 3 mm of a skin fold the face mesh locates (nasolabial, marionette,
+    /// mentolabial, lower lid and infraorbital), %, left out of this zone's
+    /// colour, spots and redness: in one photo a fold's shadow cannot be
+    /// told from pigment. Null when the zone was not measured.
+    #[serde(default)]
+    pub fold_pct: Option<f64>,
 }
 
 impl ZonePigment {
@@ -88,6 +95,7 @@ impl ZonePigment {
             metrics: None,
             redness: None,
             reason: Some(why),
+            fold_pct: None,
         }
     }
 }
@@ -272,6 +280,9 @@ pub struct OverlayData {
     pub spots: Vec<(Vec<(f32, f32)>, f32)>,
     /// Hair cells (centre, image pixels) of each zone and the cell size.
     pub hair: Vec<(Vec<(f32, f32)>, f32)>,
+    /// Fold cells left out of the pigmentation (centre, image pixels) of
+    /// each zone and the cell size.
+    pub folds: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
     /// Each zone's measured relief (multi-light capture sets only).
     pub relief: Vec<ReliefTile>,
@@ -1024,8 +1035,6 @@ fn measure_pigment(
             return Ok(report);
         }
     };
-    let sep = colour::Separator::default();
-    let lin = colour::linear_lut();
     let mut samples = Vec::new();
     let mut colours = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
@@ -1038,37 +1047,61 @@ fn measure_pigment(
         };
         let prob = segment::probability(&mut models.pigment, patch, pigment::REFERENCE)
             .map_err(run_error("pigment model"))?;
-        let comps = segment::components(
-            &prob,
-            &patch.mask,
-            patch.width,
-            patch.height,
-            pigment::PROBABILITY_THRESHOLD,
-        );
-        let px = pigment::pixel_colour(patch, &sep, &lin);
+        // The colours of the whole patch (the scar evidence reads them,
+        // folds included); the pigmentation reads them outside the folds.
+        let px = pigment::colours(patch);
+        let folds = pigment::fold_band(patch, &zone.folds);
+        let fold_px = folds.iter().filter(|&&f| f).count();
+        let fold_pct = (1000.0 * fold_px as f64 / patch.mask_pixels().max(1) as f64).round() / 10.0;
+        let folded;
+        let measured = if fold_px > 0 {
+            folded = patch.without(&folds);
+            overlay.folds.push((
+                (0..folds.len())
+                    .filter(|&k| folds[k])
+                    .map(|k| {
+                        let w = patch.width;
+                        patch
+                            .map
+                            .apply((k as u32 % w) as f32, (k as u32 / w) as f32)
+                    })
+                    .collect(),
+                patch.map.scale(),
+            ));
+            &folded
+        } else {
+            patch
+        };
+        let cm2 = measured.area_mm2() / 100.0;
+        if cm2 < MIN_ZONE_AREA_CM2 {
+            report.zones.push(ZonePigment::refused(
+                zone.name,
+                format!(
+                    "only {cm2:.2} cm² of the zone lies outside skin folds (minimum {MIN_ZONE_AREA_CM2})"
+                ),
+            ));
+            continue;
+        }
+        let pigment::Measured {
+            spots,
+            base,
+            in_spot,
+        } = match pigment::measure_spots(measured, &prob, &px) {
+            Ok(m) => m,
+            Err(why) => {
+                report.zones.push(ZonePigment::refused(zone.name, why));
+                continue;
+            }
+        };
         if std::env::var_os("DERMASCORE_DEBUG_PIGMENT").is_some() {
-            if let Some((slope, r2)) = pigment::shading_slope(&px, &patch.mask) {
+            if let Some((slope, r2)) = pigment::shading_slope(&px, &measured.mask) {
                 eprintln!(
                     "pigment {}: melanin on shading slope {slope:.3} r2 {r2:.3}",
                     zone.name.label()
                 );
             }
         }
-        let mut in_spot = vec![false; patch.mask.len()];
-        for c in &comps {
-            for &i in &c.pixels {
-                in_spot[i as usize] = true;
-            }
-        }
-        let base = match pigment::baseline(patch, &px, &in_spot) {
-            Ok(b) => b,
-            Err(why) => {
-                report.zones.push(ZonePigment::refused(zone.name, why));
-                continue;
-            }
-        };
-        let spots = pigment::hyperpigmented(patch, comps, &prob, &px, &base);
-        let sample = PigmentSample::from_spots(patch, &spots, &prob);
+        let sample = PigmentSample::from_spots(measured, &spots, &prob);
         for c in spots.iter().map(|s| &s.component) {
             let w = patch.width;
             let boundary = c.pixels.iter().filter(|&&i| {
@@ -1091,15 +1124,16 @@ fn measure_pigment(
             colour: Some(base),
             metrics: Some(sample.metrics()),
             redness: (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
-                .then(|| pigment::redness(patch, &px)),
+                .then(|| pigment::redness(measured, &px)),
             reason: None,
+            fold_pct: Some(fold_pct),
         });
-        colours.push((base, patch.area_mm2()));
+        colours.push((base, measured.area_mm2()));
         overlay.maps.push(ChromophoreTile {
             map: patch.map,
             width: patch.width,
             height: patch.height,
-            mask: patch.mask.clone(),
+            mask: measured.mask.clone(),
             melanin: px.melanin.clone(),
             haemoglobin: px.haemoglobin.clone(),
         });

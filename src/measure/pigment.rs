@@ -282,6 +282,92 @@ pub fn hyperpigmented(
         .collect()
 }
 
+/// The patch's measured pixels within `zones::FOLD_HALF_WIDTH_MM` of a
+/// fold (`folds`: polylines in image pixels, as `ZoneMask::folds`).
+pub fn fold_band(patch: &CanonicalPatch, folds: &[Vec<crate::face::Point>]) -> Vec<bool> {
+    let (w, h) = (patch.width as i64, patch.height as i64);
+    let mut band = vec![false; patch.mask.len()];
+    let half = (crate::zones::FOLD_HALF_WIDTH_MM * patch.px_per_mm) as f32;
+    for line in folds {
+        let canon: Option<Vec<(f32, f32)>> =
+            line.iter().map(|p| patch.map.unapply(p.0, p.1)).collect();
+        let Some(canon) = canon else { continue };
+        for seg in canon.windows(2) {
+            let ((ax, ay), (bx, by)) = (seg[0], seg[1]);
+            let x0 = ((ax.min(bx) - half).floor() as i64).max(0);
+            let x1 = ((ax.max(bx) + half).ceil() as i64).min(w - 1);
+            let y0 = ((ay.min(by) - half).floor() as i64).max(0);
+            let y1 = ((ay.max(by) + half).ceil() as i64).min(h - 1);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = (dx * dx + dy * dy).max(f32::EPSILON);
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let (px, py) = (x as f32, y as f32);
+                    // Distance to the segment: the nearest point on it.
+                    let t = (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0);
+                    let (ex, ey) = (px - (ax + t * dx), py - (ay + t * dy));
+                    if ex * ex + ey * ey <= half * half {
+                        let i = (y * w + x) as usize;
+                        band[i] = patch.mask[i];
+                    }
+                }
+            }
+        }
+    }
+    band
+}
+
+/// A zone's pigment reading before pooling: the spots the measurement
+/// keeps, the per-pixel colours and the zone's unaffected skin.
+pub struct Measured {
+    pub spots: Vec<DarkSpot>,
+    pub base: SkinColour,
+    /// Every pixel of every model component, kept or not (the baseline
+    /// leaves them out).
+    pub in_spot: Vec<bool>,
+}
+
+/// From the pigment model's probability over a patch to the spots the
+/// measurement reports (`hyperpigmented`): one path for the analysis and
+/// for `evaluate`, so that the accuracy figures are the product's. `px`:
+/// the patch's colours (`colours`), read where its mask holds. Why the zone
+/// has no reading, when it has none.
+pub fn measure_spots(
+    patch: &CanonicalPatch,
+    prob: &[f32],
+    px: &PixelColour,
+) -> Result<Measured, String> {
+    let comps = super::segment::components(
+        prob,
+        &patch.mask,
+        patch.width,
+        patch.height,
+        PROBABILITY_THRESHOLD,
+    );
+    let mut in_spot = vec![false; patch.mask.len()];
+    for c in &comps {
+        for &i in &c.pixels {
+            in_spot[i as usize] = true;
+        }
+    }
+    let base = baseline(patch, px, &in_spot)?;
+    let spots = hyperpigmented(patch, comps, prob, px, &base);
+    if std::env::var_os("DERMASCORE_DEBUG_PIGMENT").is_some() {
+        for s in &spots {
+            eprintln!(
+                "pigment spot: melanin excess {:.3}, {:.1} mm²",
+                s.delta_melanin,
+                patch.pixels_mm2(&s.component.pixels)
+            );
+        }
+    }
+    Ok(Measured {
+        spots,
+        base,
+        in_spot,
+    })
+}
+
 /// Skin pixels (in the mask, not `in_spot`) farther than `gap` and within
 /// `r` pixels (square neighbourhoods) of the component.
 fn surround(
@@ -362,6 +448,11 @@ pub struct PixelColour {
     pub haemoglobin: Vec<f32>,
     /// Grey optical density (exposure and relief's shading).
     pub shading: Vec<f32>,
+}
+
+/// Every measured pixel's colour values, with the default separation.
+pub fn colours(patch: &CanonicalPatch) -> PixelColour {
+    pixel_colour(patch, &Separator::default(), &colour::linear_lut())
 }
 
 pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -> PixelColour {
@@ -587,6 +678,40 @@ impl PigmentSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 40×40 patch at 4 px/mm of an 80×80 photo at 8 px/mm: canonical
+    /// pixel (u, v) lies at image (2u + 1, 2v + 1).
+    fn plain_patch() -> CanonicalPatch {
+        let img = image::RgbImage::from_pixel(80, 80, image::Rgb([180, 140, 120]));
+        let pyramid = crate::face::warp::Pyramid::new(&img, 16);
+        let zone = crate::zones::patch(80, 80, None);
+        let scale = crate::units::PxPerMm::new(8.0).unwrap();
+        CanonicalPatch::from_zone(&pyramid, &zone, scale, 4.0).unwrap()
+    }
+
+    #[test]
+    fn fold_band_marks_measured_pixels_within_the_half_width() {
+        let mut patch = plain_patch();
+        assert_eq!((patch.width, patch.height), (40, 40));
+        patch.mask[20 * 40 + 5] = false;
+        // A horizontal crease through canonical row 20 (image y 41),
+        // canonical columns 0–39.
+        let folds = vec![vec![(1.0, 41.0), (79.0, 41.0)]];
+        let band = fold_band(&patch, &folds);
+        // 3 mm at 4 px/mm: 12 canonical pixels either side.
+        let half = (crate::zones::FOLD_HALF_WIDTH_MM * 4.0) as usize;
+        for y in 0..40usize {
+            assert_eq!(band[y * 40 + 10], y.abs_diff(20) <= half, "row {y}");
+        }
+        assert!(
+            !band[20 * 40 + 5],
+            "a pixel outside the mask is not in the band"
+        );
+        // A short crease ending at column 10: its band ends 12 columns on.
+        let short = fold_band(&patch, &[vec![(1.0, 41.0), (21.0, 41.0)]]);
+        assert!(short[20 * 40 + 22] && !short[20 * 40 + 23]);
+        assert!(fold_band(&patch, &[]).iter().all(|&b| !b));
+    }
 
     #[test]
     fn borderline_skin_beyond_the_limit_marks_the_area_unsteady() {

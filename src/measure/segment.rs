@@ -324,6 +324,26 @@ impl CanonicalPatch {
         }
     }
 
+    /// A copy with the pixels marked in `out` also left out, for a
+    /// measurement that reads less of the zone than the others (the models'
+    /// input is made anew from the smaller mask when asked for).
+    pub fn without(&self, out: &[bool]) -> Self {
+        let mut copy = Self {
+            width: self.width,
+            height: self.height,
+            px_per_mm: self.px_per_mm,
+            rgb: self.rgb.clone(),
+            mask: self.mask.clone(),
+            zone: self.zone.clone(),
+            surface: self.surface.clone(),
+            input: Default::default(),
+            map: self.map,
+            depth: self.depth,
+        };
+        copy.exclude(out);
+        copy
+    }
+
     /// Leaves out the pixels marked in `out` (e.g. hair).
     pub fn exclude(&mut self, out: &[bool]) {
         self.input = Default::default();

@@ -190,6 +190,10 @@ impl View {
         for (cells, size) in &findings.hair {
             self.fill_cells(&mut canvas, cells, *size, 2, Rgb([0, 200, 230]));
         }
+        // Skin folds, left out of the pigmentation: a sparser white stipple.
+        for (cells, size) in &findings.folds {
+            self.fill_cells(&mut canvas, cells, *size, 3, Rgb([235, 235, 235]));
+        }
         for (cells, size) in &findings.spots {
             self.fill_cells(&mut canvas, cells, *size, 1, Rgb([150, 70, 0]));
         }

@@ -387,3 +387,25 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
         }
     }
 }
+
+/// The creases the face mesh locates are left out of the pigmentation, and
+/// with them the shadows the overlays outlined as pigment on
+/// `distance/15cm.jpg` (mentolabial sulcus, under the eyes, the lower ends
+/// of the nasolabial folds): its chin read 10.5 % pigmented with them in.
+#[test]
+fn skin_folds_are_left_out_of_the_pigmentation() {
+    let o = run(&[], &[&shared("distance/15cm.jpg")]);
+    let rec = &records(&o)[0];
+    let zones = rec["pigmentation"]["zones"].as_array().unwrap();
+    let zone = |name: &str| zones.iter().find(|z| z["zone"] == name).unwrap();
+    let fold_pct = |name: &str| zone(name)["fold_pct"].as_f64().unwrap();
+    for name in ["chin", "perioral", "right_cheek", "left_cheek"] {
+        assert!(fold_pct(name) > 5.0, "{name}: {}", zone(name));
+    }
+    for name in ["right_periorbital", "left_periorbital"] {
+        assert!(fold_pct(name) > 30.0, "{name}: {}", zone(name));
+    }
+    assert_eq!(fold_pct("forehead"), 0.0);
+    let chin = zone("chin")["metrics"]["pigmented_pct"].as_f64().unwrap();
+    assert!(chin < 5.0, "chin {chin} % pigmented");
+}
