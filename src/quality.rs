@@ -67,6 +67,14 @@ pub struct Thresholds {
     /// corrected for the turn.
     #[serde(default = "default_max_obliquity_deg")]
     pub max_obliquity_deg: f64,
+    /// Skin turned further than this from the camera (degrees) is also left
+    /// out of the pigmentation (colour, spots, redness): shading there
+    /// reads as pigment. On the sweep of the real negative controls, the
+    /// median face read 15.8 % pigmented at 60° and 11.1 % at 50°, the
+    /// lateral cheeks' and chins' outlines gone (`docs/harm-on-real-skin.md`);
+    /// at 40° too little of some zones was left to measure.
+    #[serde(default = "default_pigmentation_max_obliquity_deg")]
+    pub pigmentation_max_obliquity_deg: f64,
     /// Share of a zone's skin (on the face's surface) that may be turned
     /// beyond `max_obliquity_deg`; over it, the zone is left out: what
     /// remains does not stand for the zone.
@@ -76,6 +84,10 @@ pub struct Thresholds {
 
 fn default_max_obliquity_deg() -> f64 {
     Thresholds::default().max_obliquity_deg
+}
+
+fn default_pigmentation_max_obliquity_deg() -> f64 {
+    Thresholds::default().pigmentation_max_obliquity_deg
 }
 
 fn default_max_glare_fraction() -> f64 {
@@ -104,6 +116,7 @@ impl Default for Thresholds {
             max_roll_deg: 20.0,
             max_outside_frame: 0.02,
             max_obliquity_deg: 60.0,
+            pigmentation_max_obliquity_deg: 50.0,
             max_oblique_share: 0.75,
         }
     }

@@ -84,6 +84,13 @@ pub struct ZonePigment {
     /// told from pigment. Null when the zone was not measured.
     #[serde(default)]
     pub fold_pct: Option<f64>,
+    /// Share of the zone's measured skin turned further from the camera
+    /// than the quality threshold `pigmentation_max_obliquity_deg` (50°),
+    /// %, left out of this zone's colour, spots and redness (skin turned
+    /// from the light reads as pigment). Null when the zone was not
+    /// measured.
+    #[serde(default)]
+    pub turned_pct: Option<f64>,
 }
 
 impl ZonePigment {
@@ -96,6 +103,7 @@ impl ZonePigment {
             redness: None,
             reason: Some(why),
             fold_pct: None,
+            turned_pct: None,
         }
     }
 }
@@ -280,8 +288,8 @@ pub struct OverlayData {
     pub spots: Vec<(Vec<(f32, f32)>, f32)>,
     /// Hair cells (centre, image pixels) of each zone and the cell size.
     pub hair: Vec<(Vec<(f32, f32)>, f32)>,
-    /// Fold cells left out of the pigmentation (centre, image pixels) of
-    /// each zone and the cell size.
+    /// Cells left out of the pigmentation (skin folds, skin turned too far;
+    /// centre, image pixels) of each zone and the cell size.
     pub folds: Vec<(Vec<(f32, f32)>, f32)>,
     pub maps: Vec<ChromophoreTile>,
     /// Each zone's measured relief (multi-light capture sets only).
@@ -1050,15 +1058,23 @@ fn measure_pigment(
         // The colours of the whole patch (the scar evidence reads them,
         // folds included); the pigmentation reads them outside the folds.
         let px = pigment::colours(patch);
+        // Left out of the pigmentation: skin folds, and skin turned too far
+        // from the camera for its colour to be read.
         let folds = pigment::fold_band(patch, &zone.folds);
-        let fold_px = folds.iter().filter(|&&f| f).count();
-        let fold_pct = (1000.0 * fold_px as f64 / patch.mask_pixels().max(1) as f64).round() / 10.0;
+        let turned = pigment::turned_beyond(patch, t.pigmentation_max_obliquity_deg);
+        let share = |out: &[bool]| {
+            let n = out.iter().filter(|&&o| o).count();
+            (1000.0 * n as f64 / patch.mask_pixels().max(1) as f64).round() / 10.0
+        };
+        let (fold_pct, turned_pct) = (share(&folds), share(&turned));
+        let left_out: Vec<bool> = folds.iter().zip(&turned).map(|(&f, &t)| f || t).collect();
+        let fold_px = left_out.iter().filter(|&&o| o).count();
         let folded;
         let measured = if fold_px > 0 {
-            folded = patch.without(&folds);
+            folded = patch.without(&left_out);
             overlay.folds.push((
-                (0..folds.len())
-                    .filter(|&k| folds[k])
+                (0..left_out.len())
+                    .filter(|&k| left_out[k])
                     .map(|k| {
                         let w = patch.width;
                         patch
@@ -1072,12 +1088,14 @@ fn measure_pigment(
         } else {
             patch
         };
-        let cm2 = measured.area_mm2() / 100.0;
+        // `+ 0.0`: an empty sum is −0.0, printed "-0.00".
+        let cm2 = measured.area_mm2() / 100.0 + 0.0;
         if cm2 < MIN_ZONE_AREA_CM2 {
             report.zones.push(ZonePigment::refused(
                 zone.name,
                 format!(
-                    "only {cm2:.2} cm² of the zone lies outside skin folds (minimum {MIN_ZONE_AREA_CM2})"
+                    "only {cm2:.2} cm² of the zone lies outside skin folds and faces the camera within {}° (minimum {MIN_ZONE_AREA_CM2})",
+                    t.pigmentation_max_obliquity_deg
                 ),
             ));
             continue;
@@ -1127,6 +1145,7 @@ fn measure_pigment(
                 .then(|| pigment::redness(measured, &px)),
             reason: None,
             fold_pct: Some(fold_pct),
+            turned_pct: Some(turned_pct),
         });
         colours.push((base, measured.area_mm2()));
         overlay.maps.push(ChromophoreTile {

@@ -317,6 +317,15 @@ pub fn fold_band(patch: &CanonicalPatch, folds: &[Vec<crate::face::Point>]) -> V
     band
 }
 
+/// The patch's measured pixels on skin turned more than `max_deg` from the
+/// camera (from the face mesh; none on a close-up, taken as facing it).
+pub fn turned_beyond(patch: &CanonicalPatch, max_deg: f64) -> Vec<bool> {
+    let limit = 1.0 / max_deg.to_radians().cos();
+    (0..patch.mask.len())
+        .map(|i| patch.mask[i] && patch.surface_factor(i) > limit)
+        .collect()
+}
+
 /// A zone's pigment reading before pooling: the spots the measurement
 /// keeps, the per-pixel colours and the zone's unaffected skin.
 pub struct Measured {
@@ -687,6 +696,11 @@ mod tests {
         let zone = crate::zones::patch(80, 80, None);
         let scale = crate::units::PxPerMm::new(8.0).unwrap();
         CanonicalPatch::from_zone(&pyramid, &zone, scale, 4.0).unwrap()
+    }
+
+    #[test]
+    fn a_close_up_has_no_turned_skin() {
+        assert!(turned_beyond(&plain_patch(), 50.0).iter().all(|&t| !t));
     }
 
     #[test]

@@ -104,6 +104,28 @@ impl View {
         }
     }
 
+    /// Marks the canvas pixels that square cells of `size` image pixels
+    /// centred on `cells` cover, on every fourth diagonal only (a hatch
+    /// whose spacing does not depend on how many cells a pixel holds).
+    fn hatch_cells(&self, canvas: &mut RgbImage, cells: &[(f32, f32)], size: f32, colour: Rgb<u8>) {
+        let side = (size * self.k).ceil().max(1.0) as u32;
+        let (w, h) = canvas.dimensions();
+        for &p in cells {
+            let (u, v) = self.to_canvas(p);
+            let (u0, v0) = (
+                (u - side as f32 / 2.0).max(0.0) as u32,
+                (v - side as f32 / 2.0).max(0.0) as u32,
+            );
+            for y in v0..(v0 + side).min(h) {
+                for x in u0..(u0 + side).min(w) {
+                    if (x + y) % 4 == 0 {
+                        canvas.put_pixel(x, y, colour);
+                    }
+                }
+            }
+        }
+    }
+
     /// Paints pixel `i` of a resampled tile (its map to image coordinates
     /// and its width) as a `cell`-sided square, within `limit` (the photo's
     /// part of the canvas).
@@ -190,9 +212,10 @@ impl View {
         for (cells, size) in &findings.hair {
             self.fill_cells(&mut canvas, cells, *size, 2, Rgb([0, 200, 230]));
         }
-        // Skin folds, left out of the pigmentation: a sparser white stipple.
+        // Left out of the pigmentation (skin folds, skin turned too far):
+        // a white diagonal hatch, the same at any resolution.
         for (cells, size) in &findings.folds {
-            self.fill_cells(&mut canvas, cells, *size, 3, Rgb([235, 235, 235]));
+            self.hatch_cells(&mut canvas, cells, *size, Rgb([240, 240, 240]));
         }
         for (cells, size) in &findings.spots {
             self.fill_cells(&mut canvas, cells, *size, 1, Rgb([150, 70, 0]));

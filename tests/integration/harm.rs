@@ -388,12 +388,13 @@ fn hair_is_found_reported_per_zone_and_left_out_of_the_measurements() {
     }
 }
 
-/// The creases the face mesh locates are left out of the pigmentation, and
-/// with them the shadows the overlays outlined as pigment on
-/// `distance/15cm.jpg` (mentolabial sulcus, under the eyes, the lower ends
-/// of the nasolabial folds): its chin read 10.5 % pigmented with them in.
+/// The creases the face mesh locates, and skin turned more than 50° from
+/// the camera, are left out of the pigmentation, and with them the shadows
+/// the overlays outlined as pigment on `distance/15cm.jpg` (mentolabial
+/// sulcus, under the eyes, the lower ends of the nasolabial folds, the
+/// temples): its chin read 10.5 % pigmented with them in.
 #[test]
-fn skin_folds_are_left_out_of_the_pigmentation() {
+fn skin_folds_and_turned_skin_are_left_out_of_the_pigmentation() {
     let o = run(&[], &[&shared("distance/15cm.jpg")]);
     let rec = &records(&o)[0];
     let zones = rec["pigmentation"]["zones"].as_array().unwrap();
@@ -406,6 +407,10 @@ fn skin_folds_are_left_out_of_the_pigmentation() {
         assert!(fold_pct(name) > 30.0, "{name}: {}", zone(name));
     }
     assert_eq!(fold_pct("forehead"), 0.0);
+    let turned_pct = |name: &str| zone(name)["turned_pct"].as_f64().unwrap();
+    for name in ["forehead", "right_cheek", "left_cheek", "nose"] {
+        assert!(turned_pct(name) > 5.0, "{name}: {}", zone(name));
+    }
     let chin = zone("chin")["metrics"]["pigmented_pct"].as_f64().unwrap();
     assert!(chin < 5.0, "chin {chin} % pigmented");
 }
