@@ -567,28 +567,25 @@ pub fn run(
                 .ok_or_else(|| bad(&truth_path, "empty".into()))
         };
         // The pigment model's spots, in the photo's pixels, and the skin it
-        // is unsure of, mm² (see `pigment::area_caution`).
-        let model_spots = |patch: &CanonicalPatch,
-                           s: &mut Session|
-         -> Result<(Vec<bool>, f64), SetupError> {
-            let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
-            let borderline_mm2 = patch.pixels_mm2(&pigment::borderline_pixels(&prob, &patch.mask));
-            let spots = spot_components(patch, &prob);
-            Ok((
+        // is unsure of, mm² (see `pigment::area_caution`), from its
+        // probability over a patch.
+        let spots_of = |patch: &CanonicalPatch, prob: &[f32]| {
+            let borderline_mm2 = patch.pixels_mm2(&pigment::borderline_pixels(prob, &patch.mask));
+            let spots = spot_components(patch, prob);
+            (
                 to_original(patch, &spots, rgb.width(), rgb.height()),
                 borderline_mm2,
-            ))
+            )
         };
+        let model_spots =
+            |patch: &CanonicalPatch, s: &mut Session| -> Result<(Vec<bool>, f64), SetupError> {
+                let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
+                Ok(spots_of(patch, &prob))
+            };
         let patch = canonical(&photo)?;
         let prob =
             segment::probability(&mut s.pigment, &patch, pigment::REFERENCE).map_err(infer)?;
-        let borderline_mm2 = patch.pixels_mm2(&pigment::borderline_pixels(&prob, &patch.mask));
-        let m = to_original(
-            &patch,
-            &spot_components(&patch, &prob),
-            rgb.width(),
-            rgb.height(),
-        );
+        let (m, borderline_mm2) = spots_of(&patch, &prob);
         // As the analysis reports them: the components `measure_spots`
         // keeps, and the area it counts (each weighted by its melanin excess).
         let (kept, counted_mm2) =

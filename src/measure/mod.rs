@@ -492,18 +492,9 @@ fn hair_pass(
         let n = hair.iter().filter(|&&h| h).count();
         let measured = patch.mask_pixels().max(1) as f64;
         out.push((zone.name, (1000.0 * n as f64 / measured).round() / 10.0));
-        let w = patch.width;
-        overlay.hair.push((
-            (0..hair.len())
-                .filter(|&k| hair[k])
-                .map(|k| {
-                    patch
-                        .map
-                        .apply((k as u32 % w) as f32, (k as u32 / w) as f32)
-                })
-                .collect(),
-            patch.map.scale(),
-        ));
+        overlay
+            .hair
+            .push((patch.image_points(&hair), patch.map.scale()));
         patch.exclude(&hair);
         patches.hair.insert(i, hair::HairMap::new(patch, hair));
         let Some(Ok(patch)) = patches.made.get(&key(i)) else {
@@ -792,8 +783,7 @@ pub fn scars_estimated(
     let px = match px {
         Some(px) => px,
         None => {
-            made =
-                pigment::pixel_colour(patch, &colour::Separator::default(), &colour::linear_lut());
+            made = pigment::colours(patch);
             &made
         }
     };
@@ -1068,23 +1058,13 @@ fn measure_pigment(
         };
         let (fold_pct, turned_pct) = (share(&folds), share(&turned));
         let left_out: Vec<bool> = folds.iter().zip(&turned).map(|(&f, &t)| f || t).collect();
-        let fold_px = left_out.iter().filter(|&&o| o).count();
-        let folded;
-        let measured = if fold_px > 0 {
-            folded = patch.without(&left_out);
-            overlay.folds.push((
-                (0..left_out.len())
-                    .filter(|&k| left_out[k])
-                    .map(|k| {
-                        let w = patch.width;
-                        patch
-                            .map
-                            .apply((k as u32 % w) as f32, (k as u32 / w) as f32)
-                    })
-                    .collect(),
-                patch.map.scale(),
-            ));
-            &folded
+        let narrowed;
+        let measured = if left_out.contains(&true) {
+            narrowed = patch.without(&left_out);
+            overlay
+                .folds
+                .push((patch.image_points(&left_out), patch.map.scale()));
+            &narrowed
         } else {
             patch
         };

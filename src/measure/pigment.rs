@@ -327,7 +327,7 @@ pub fn turned_beyond(patch: &CanonicalPatch, max_deg: f64) -> Vec<bool> {
 }
 
 /// A zone's pigment reading before pooling: the spots the measurement
-/// keeps, the per-pixel colours and the zone's unaffected skin.
+/// keeps and the zone's unaffected skin.
 pub struct Measured {
     pub spots: Vec<DarkSpot>,
     pub base: SkinColour,
@@ -464,7 +464,7 @@ pub fn colours(patch: &CanonicalPatch) -> PixelColour {
     pixel_colour(patch, &Separator::default(), &colour::linear_lut())
 }
 
-pub fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -> PixelColour {
+fn pixel_colour(patch: &CanonicalPatch, sep: &Separator, lin: &[f64; 256]) -> PixelColour {
     let lin32: Vec<f32> = lin.iter().map(|&v| v as f32).collect();
     let n = (patch.width * patch.height) as usize;
     let mut out = PixelColour {

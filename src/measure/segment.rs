@@ -324,6 +324,16 @@ impl CanonicalPatch {
         }
     }
 
+    /// Image coordinates of the centres of the canonical pixels marked in
+    /// `which` (for drawing them on an overlay).
+    pub fn image_points(&self, which: &[bool]) -> Vec<(f32, f32)> {
+        let w = self.width;
+        (0..which.len())
+            .filter(|&k| which[k])
+            .map(|k| self.map.apply((k as u32 % w) as f32, (k as u32 / w) as f32))
+            .collect()
+    }
+
     /// A copy with the pixels marked in `out` also left out, for a
     /// measurement that reads less of the zone than the others (the models'
     /// input is made anew from the smaller mask when asked for).
