@@ -1068,8 +1068,7 @@ fn measure_pigment(
         } else {
             patch
         };
-        // `+ 0.0`: an empty sum is −0.0, printed "-0.00".
-        let cm2 = measured.area_mm2() / 100.0 + 0.0;
+        let cm2 = measured.area_mm2() / 100.0;
         if cm2 < MIN_ZONE_AREA_CM2 {
             report.zones.push(ZonePigment::refused(
                 zone.name,

@@ -178,20 +178,19 @@ impl CanonicalPatch {
 
     /// The area on the face's surface of the pixels where `which` is true.
     pub fn area_where_mm2(&self, which: &[bool]) -> f64 {
-        let pixels: f64 = (0..which.len().min(self.mask.len()))
+        // From +0.0: `sum` of nothing is −0.0, which prints as "-0.00".
+        let pixels = (0..which.len().min(self.mask.len()))
             .filter(|&i| which[i])
-            .map(|i| self.surface_factor(i))
-            .sum();
+            .fold(0.0, |sum, i| sum + self.surface_factor(i));
         pixels / (self.px_per_mm * self.px_per_mm)
     }
 
     /// The area on the face's surface of some of this patch's pixels (by
     /// index), e.g. one spot's.
     pub fn pixels_mm2(&self, pixels: &[u32]) -> f64 {
-        let n: f64 = pixels
+        let n = pixels
             .iter()
-            .map(|&i| self.surface_factor(i as usize))
-            .sum();
+            .fold(0.0, |sum, &i| sum + self.surface_factor(i as usize));
         n / (self.px_per_mm * self.px_per_mm)
     }
 
