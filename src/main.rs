@@ -185,8 +185,9 @@ struct EvaluateArgs {
     /// Folder of real face photos: pigmented area under ±15 % exposure and a colour cast.
     #[arg(long, value_name = "DIR")]
     real_faces: Option<PathBuf>,
-    /// Hand-outlined real macules (datasets/real_pigment: outlines.json,
-    /// spots.png, dont_care.png): the pigment model's Dice and area error.
+    /// Hand-outlined real macules (datasets/real_pigment: a folder per
+    /// region with outlines.json, spots.png, dont_care.png; or one region's
+    /// folder): the pigment model's Dice and area error per region.
     #[arg(long, value_name = "DIR")]
     real_pigment: Option<PathBuf>,
     /// Where the photos that --real-pigment names lie.

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Rasterises the hand outlines in outlines.json into masks of the region of
-interest (ROI-sized PNGs, 255 inside):
+"""Rasterises the hand outlines in each region's outlines.json (one folder
+per region: temple_macule/, cheek_freckles/) into masks of the region of
+interest (ROI-sized PNGs, 255 inside, written beside it):
 
   spots.png      the outlined macules (the truth)
   dont_care.png  faint patches and a band of boundary_band_px along every
@@ -8,7 +9,7 @@ interest (ROI-sized PNGs, 255 inside):
 
 Usage: python3 datasets/real_pigment/make_masks.py   (needs Pillow)
 `dermascore evaluate --real-pigment datasets/real_pigment` scores the
-pigment model against them.
+pigment model against every region.
 """
 import json
 from pathlib import Path
@@ -40,7 +41,12 @@ def draw(shapes, size, origin, outline_only=False, width=1):
 
 
 def main():
-    spec = json.loads((HERE / "outlines.json").read_text())
+    for spec_path in sorted(HERE.glob("*/outlines.json")):
+        region(spec_path.parent)
+
+
+def region(here: Path):
+    spec = json.loads((here / "outlines.json").read_text())
     x0, y0, x1, y1 = spec["roi"]
     size, origin = (x1 - x0, y1 - y0), (x0, y0)
     spots = draw(spec["spots"], size, origin)
@@ -48,10 +54,10 @@ def main():
     edges = draw(spec["spots"], size, origin, outline_only=True, width=1)
     edges = edges.filter(ImageFilter.MaxFilter(2 * band + 1))
     dont_care = ImageChops.lighter(draw(spec["dont_care"], size, origin), edges)
-    spots.save(HERE / "spots.png", optimize=True)
-    dont_care.save(HERE / "dont_care.png", optimize=True)
+    spots.save(here / "spots.png", optimize=True)
+    dont_care.save(here / "dont_care.png", optimize=True)
     n = sum(1 for p in spots.tobytes() if p)
-    print(f"spots.png: {n} px ({n / spec['px_per_mm'] ** 2:.1f} mm²); dont_care.png written")
+    print(f"{here.name}/spots.png: {n} px ({n / spec['px_per_mm'] ** 2:.1f} mm²); dont_care.png written")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 # pore and pigment scenes are also written at 16 bits per channel without
 # JPEG (--bits 16) and evaluated into models/evaluation_16bit.json. The
 # pigment model is also scored against hand outlines of real macules
-# (datasets/real_pigment, a crop of ../shared/photos/closeups/bioskin/2.jpg).
+# (datasets/real_pigment: crops of ../shared/photos/closeups/bioskin/2.jpg and 1.jpg).
 # Measured relief is also checked on near-field rig sets per skin tone
 # (synth_scars.py near, seed 515151) and on sets from an independent
 # generator (synth_relief_independent.py, seed 777), into

@@ -54,6 +54,13 @@ def main():
             cell(r): round(r["model"]["median_area_error_pct"], 1) for r in ev["pigment_synthetic"]},
         "stability_real_face_zones_carried_at_16_bits": r4(
             ev.get("pigment_stability_real_faces_16bit", {}).get("summary", {})),
+        # Hand outlines of real macules and freckles (datasets/real_pigment),
+        # the spots the analysis keeps.
+        "real_outlines_dice": {
+            name: r4(r["measured"]["dice"]) for name, r in ev.get("pigment_real_outlines", {}).items()},
+        "real_outlines_area_error_pct": {
+            name: round(r["measured"]["area_error_pct"], 1)
+            for name, r in ev.get("pigment_real_outlines", {}).items()},
     }
     deep_path = ROOT / "models" / "evaluation_16bit.json"
     if deep_path.exists():

@@ -29,7 +29,7 @@ use ort::session::Session;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Pore DoG baseline: 5 % darker than a σ = 0.5 mm background.
 const DOG_DARKNESS: f32 = 0.05;
@@ -1131,11 +1131,45 @@ struct RealOutlines {
 }
 
 /// The pigment model (and the melanin-threshold baseline) against hand
-/// outlines of real macules (`datasets/real_pigment`: `outlines.json` names
-/// the photo under `photos` and the region; `spots.png` and `dont_care.png`
-/// are its masks from `make_masks.py`): pixel Dice and the pigmented area's
-/// error inside the region, don't-care pixels left out.
+/// outlines of real macules (`datasets/real_pigment`: one folder per region,
+/// whose `outlines.json` names the photo under `photos` and the region;
+/// `spots.png` and `dont_care.png` are its masks from `make_masks.py`):
+/// pixel Dice and the pigmented area's error inside each region, don't-care
+/// pixels left out. `dir` is one region's folder or a folder of them;
+/// figures are keyed by the region's folder name.
 pub fn real_pigment(
+    dir: &Path,
+    photos: &Path,
+    models_dir: Option<&Path>,
+) -> Result<serde_json::Value, SetupError> {
+    let bad = |p: &Path, e: String| SetupError::Input {
+        path: p.to_path_buf(),
+        reason: e,
+    };
+    let mut regions: Vec<PathBuf> = if dir.join("outlines.json").is_file() {
+        vec![dir.to_path_buf()]
+    } else {
+        std::fs::read_dir(dir)
+            .map_err(|e| bad(dir, e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("outlines.json").is_file())
+            .collect()
+    };
+    if regions.is_empty() {
+        return Err(bad(dir, "no outlines.json here or in its folders".into()));
+    }
+    regions.sort();
+    let mut figures = serde_json::Map::new();
+    for region in regions {
+        let name = region
+            .file_name()
+            .map_or_else(|| "region".into(), |n| n.to_string_lossy().into_owned());
+        figures.insert(name, real_pigment_region(&region, photos, models_dir)?);
+    }
+    Ok(serde_json::Value::Object(figures))
+}
+
+fn real_pigment_region(
     dir: &Path,
     photos: &Path,
     models_dir: Option<&Path>,
@@ -1188,6 +1222,19 @@ pub fn real_pigment(
         .map(|r| r.spots.into_iter().map(|d| d.component).collect())
         .unwrap_or_default();
     let measured = to_original(&patch, &kept, w, h);
+    if let Some(dump) = std::env::var_os("DERMASCORE_EVAL_DUMP") {
+        let img = GrayImage::from_fn(w, h, |x, y| {
+            Luma([if measured[(y * w + x) as usize] {
+                255
+            } else {
+                0
+            }])
+        });
+        let name = dir
+            .file_name()
+            .map_or_else(|| "region".into(), |n| n.to_string_lossy().into_owned());
+        let _ = img.save(Path::new(&dump).join(format!("real_pigment_{name}_measured.png")));
+    }
     let baseline = to_original(
         &patch,
         &spot_components(&patch, &melanin_probability(&patch)),

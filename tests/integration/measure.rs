@@ -417,3 +417,60 @@ fn planted_spots_are_found_with_the_right_area() {
         "and carry more melanin"
     );
 }
+
+/// The pigment model against the committed hand outlines: each region is
+/// scored (a folder of regions, or one region's folder), and a folder with
+/// no outlines is an error.
+#[test]
+fn real_pigment_outlines_are_scored_per_region() {
+    shared("closeups/bioskin/1.jpg");
+    shared("closeups/bioskin/2.jpg");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("figures.json");
+    let photos = root.join("../shared/photos");
+    let o = bin()
+        .args(["evaluate", "--real-pigment"])
+        .arg(root.join("datasets/real_pigment"))
+        .arg("--photos")
+        .arg(&photos)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let regions = v["pigment_real_outlines"].as_object().unwrap();
+    let names: Vec<&str> = regions.keys().map(String::as_str).collect();
+    assert_eq!(names, ["cheek_freckles", "temple_macule"]);
+    for (name, r) in regions {
+        let dice = r["measured"]["dice"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&dice), "{name}: {r}");
+        assert!(r["true_area_mm2"].as_f64().unwrap() > 1.0, "{name}: {r}");
+    }
+    // The freckles' image is the one named in their outlines.
+    assert_eq!(regions["cheek_freckles"]["image"], "closeups/bioskin/1.jpg");
+
+    let o = bin()
+        .args(["evaluate", "--real-pigment"])
+        .arg(root.join("datasets/real_pigment/temple_macule"))
+        .arg("--photos")
+        .arg(&photos)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("bioskin/2.jpg region"));
+
+    let empty = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["evaluate", "--real-pigment"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no outlines.json"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
