@@ -1164,13 +1164,16 @@ pub fn real_pigment(
         let name = region
             .file_name()
             .map_or_else(|| "region".into(), |n| n.to_string_lossy().into_owned());
-        figures.insert(name, real_pigment_region(&region, photos, models_dir)?);
+        let scored = real_pigment_region(&region, &name, photos, models_dir)?;
+        figures.insert(name, scored);
     }
     Ok(serde_json::Value::Object(figures))
 }
 
+/// One region's figures; `name` names its dump (`DERMASCORE_EVAL_DUMP`).
 fn real_pigment_region(
     dir: &Path,
+    name: &str,
     photos: &Path,
     models_dir: Option<&Path>,
 ) -> Result<serde_json::Value, SetupError> {
@@ -1230,10 +1233,10 @@ fn real_pigment_region(
                 0
             }])
         });
-        let name = dir
-            .file_name()
-            .map_or_else(|| "region".into(), |n| n.to_string_lossy().into_owned());
-        let _ = img.save(Path::new(&dump).join(format!("real_pigment_{name}_measured.png")));
+        let path = Path::new(&dump).join(format!("real_pigment_{name}_measured.png"));
+        if let Err(e) = img.save(&path) {
+            eprintln!("warning: could not write {}: {e}", path.display());
+        }
     }
     let baseline = to_original(
         &patch,
