@@ -531,13 +531,7 @@ pub fn run(
             dir.display(),
             scale.get()
         );
-        if let Some(dump) = std::env::var_os("DERMASCORE_EVAL_DUMP") {
-            let img = GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-                let i = (y * rgb.width() + x) as usize;
-                Luma([if model[i] { 255 } else { 0 }])
-            });
-            let _ = img.save(Path::new(&dump).join("real_pores_model.png"));
-        }
+        dump_mask("real_pores_model.png", &model, rgb.width(), rgb.height());
         real = json!({"image": dir.join("cheek_input.png").display().to_string(), "px_per_mm": scale.get(), "dice_model": dm,
             "dice_model_upper_half_selection": du, "dice_model_lower_half_held_out": dl,
             "pixel_precision_model": pm, "pixel_recall_model": rm, "dice_dog_baseline": db, "porenet_published": 0.46});
@@ -1123,6 +1117,22 @@ pub fn real_photo_stability(
     Ok(json!({"photos": rows, "summary": summary}))
 }
 
+/// Writes a `w`×`h` mask (255 where true) as `file` in the folder that
+/// `DERMASCORE_EVAL_DUMP` names, for looking at what was scored; nothing
+/// when it is unset, a warning when the file cannot be written.
+fn dump_mask(file: &str, mask: &[bool], w: u32, h: u32) {
+    let Some(dump) = std::env::var_os("DERMASCORE_EVAL_DUMP") else {
+        return;
+    };
+    let img = GrayImage::from_fn(w, h, |x, y| {
+        Luma([if mask[(y * w + x) as usize] { 255 } else { 0 }])
+    });
+    let path = Path::new(&dump).join(file);
+    if let Err(e) = img.save(&path) {
+        eprintln!("warning: could not write {}: {e}", path.display());
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RealOutlines {
     image: String,
@@ -1170,7 +1180,7 @@ pub fn real_pigment(
     Ok(serde_json::Value::Object(figures))
 }
 
-/// One region's figures; `name` names its dump (`DERMASCORE_EVAL_DUMP`).
+/// One region's figures; `name` names its dump (`dump_mask`).
 fn real_pigment_region(
     dir: &Path,
     name: &str,
@@ -1225,19 +1235,12 @@ fn real_pigment_region(
         .map(|r| r.spots.into_iter().map(|d| d.component).collect())
         .unwrap_or_default();
     let measured = to_original(&patch, &kept, w, h);
-    if let Some(dump) = std::env::var_os("DERMASCORE_EVAL_DUMP") {
-        let img = GrayImage::from_fn(w, h, |x, y| {
-            Luma([if measured[(y * w + x) as usize] {
-                255
-            } else {
-                0
-            }])
-        });
-        let path = Path::new(&dump).join(format!("real_pigment_{name}_measured.png"));
-        if let Err(e) = img.save(&path) {
-            eprintln!("warning: could not write {}: {e}", path.display());
-        }
-    }
+    dump_mask(
+        &format!("real_pigment_{name}_measured.png"),
+        &measured,
+        w,
+        h,
+    );
     let baseline = to_original(
         &patch,
         &spot_components(&patch, &melanin_probability(&patch)),
