@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Does dermascore stay silent on real normal skin when the same photo is
+taken a little differently? A check for photos it has never seen.
+
+`make` writes, for each real photo given, six variants a clinic's camera or
+export could plausibly produce: turned 10° in the frame (`rot10`), 0.7× the
+pixels (`s07`), JPEG quality 50 (`q50`), 0.7× the brightness (`dark`),
+mirrored (`flip`), 1.3× the colour saturation of a "vivid" camera mode
+(`sat`). `summary` reads `analyze --plan` records of the originals and the
+variants together and reports, per variant kind, what must not happen on
+normal skin (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or
+erythema finding, any needling planned) and how far the face's pigmented
+share and pore severity move from the original's reading.
+
+Usage (the variants are written outside the repository; `tones/` is CC BY
+4.0, Face Research Lab London Set, DeBruine & Jones 2017,
+https://doi.org/10.6084/m9.figshare.5047666.v5):
+    P=../shared/photos
+    python3 datasets/capture_variants.py make --out /tmp/variants \
+        $P/faces/*.jpg $P/faces/*.png $P/tones/*.jpg \
+        $P/closeups/bioskin/1.jpg $P/closeups/bioskin/2.jpg $P/distance/15cm.jpg
+    dermascore analyze /tmp/variants --plan --overlays --out /tmp/variants-out
+    python3 datasets/capture_variants.py summary /tmp/variants-out/results.jsonl
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat")
+HARM_RULES = ("rules.inflamed_lesions", "rules.widespread_erythema",
+              "rules.suspected_sunburn")
+
+
+def stem_of(path):
+    """Photo name without extension; BioSkin's `1.jpg` becomes `bioskin-1`
+    so that it does not collide with other numbered photos."""
+    base = os.path.splitext(os.path.basename(path))[0]
+    parent = os.path.basename(os.path.dirname(path))
+    return f"{parent}-{base}" if parent == "bioskin" else base
+
+
+def make(photos, out):
+    from PIL import Image, ImageEnhance, ImageOps
+
+    os.makedirs(out, exist_ok=True)
+    for path in photos:
+        im = Image.open(path).convert("RGB")
+        stem = stem_of(path)
+        w, h = im.size
+        variants = {
+            "rot10": im.rotate(10, resample=Image.BICUBIC, fillcolor=(128, 128, 128)),
+            "s07": im.resize((round(w * 0.7), round(h * 0.7)), Image.LANCZOS),
+            "dark": ImageEnhance.Brightness(im).enhance(0.7),
+            "flip": ImageOps.mirror(im),
+            "sat": ImageEnhance.Color(im).enhance(1.3),
+        }
+        for kind, v in variants.items():
+            v.save(os.path.join(out, f"{stem}__{kind}.jpg"), quality=92)
+        im.save(os.path.join(out, f"{stem}__q50.jpg"), quality=50)
+        # The original beside its variants, unchanged, as the reference.
+        os.symlink(os.path.abspath(path),
+                   os.path.join(out, f"{stem}__orig{os.path.splitext(path)[1]}"))
+    print(f"{len(photos)} photos, {len(photos) * (len(KINDS) + 1)} files in {out}",
+          file=sys.stderr)
+
+
+def reading(rec):
+    scars = (rec.get("acne_scars") or {}).get("face") or {}
+    plan = rec.get("plan") or {}
+    pig = ((rec.get("pigmentation") or {}).get("face") or {}).get("pigmented_pct")
+    pores = (((rec.get("pores") or {}).get("face") or {}).get("severity") or {}).get("value")
+    return {
+        "scars": scars.get("count"),
+        "grade": scars.get("goodman_baron_grade"),
+        "harm_rules": [f["rule"] for f in plan.get("findings", []) if f["rule"] in HARM_RULES],
+        "zones_planned": len(plan.get("zones", [])),
+        "pigmented_pct": pig,
+        "pore_severity": pores,
+    }
+
+
+def summary(results):
+    by_photo = defaultdict(dict)
+    with open(results) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("type") != "image":
+                continue
+            name = os.path.splitext(os.path.basename(rec["input"]["path"]))[0]
+            stem, _, kind = name.rpartition("__")
+            by_photo[stem][kind] = reading(rec) if rec.get("status") == "ok" else None
+    print("kind   photos  scars  grade>=2  harm-findings  planned-zones  "
+          "pigment shift (median |pp|, max)  pore shift (median |pts|, max)")
+    problems = []
+    for kind in ("orig",) + KINDS:
+        rows = [(stem, r[kind], r.get("orig")) for stem, r in sorted(by_photo.items())
+                if r.get(kind) is not None]
+        scars = sum(v["scars"] or 0 for _, v, _ in rows)
+        graded = [s for s, v, _ in rows if (v["grade"] or 0) >= 2]
+        harms = [s for s, v, _ in rows if v["harm_rules"]]
+        planned = [s for s, v, _ in rows if v["zones_planned"]]
+        problems += [f"{s}__{kind}" for s in graded + harms + planned]
+
+        def shifts(key):
+            d = [abs(v[key] - o[key]) for _, v, o in rows
+                 if o and v[key] is not None and o[key] is not None]
+            return f"{statistics.median(d):5.1f}, {max(d):5.1f} (n={len(d)})" if d else "-"
+        print(f"{kind:6s} {len(rows):6d} {scars:6d} {len(graded):9d} {len(harms):14d} "
+              f"{len(planned):14d}  {shifts('pigmented_pct'):34s} {shifts('pore_severity')}")
+    if problems:
+        print("photos with a harm:", ", ".join(problems))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--out", required=True)
+    m.add_argument("photos", nargs="+")
+    s = sub.add_parser("summary")
+    s.add_argument("results")
+    a = ap.parse_args()
+    if a.cmd == "make":
+        make(a.photos, a.out)
+    else:
+        summary(a.results)
+
+
+if __name__ == "__main__":
+    main()
