@@ -27,6 +27,14 @@ pub const MAX_RELATIVE_LUMINANCE: f64 = 0.55;
 /// blue relative to bare skin's (shading keeps the two equal; melanin
 /// raises red over blue).
 pub const MAX_RED_OVER_BLUE: f64 = 0.85;
+/// Brown and auburn strands keep skin's balance of red and blue, as a brown
+/// macule does, so the red-over-blue test misses them: a textured pixel at
+/// most this dark against bare skin (about 30 L* darker than skin of L* 65)
+/// is hair when it joins hair found by both tests (`grow_through`).
+pub const MAX_STRAND_LUMINANCE: f64 = 0.3;
+/// Area (mm²) of plain hair, found by both tests and connected, from which
+/// strands are followed.
+pub const MIN_STRAND_SEED_MM2: f64 = 2.0;
 /// Side of the box (mm) over which a pixel's texture is measured.
 pub const TEXTURE_MM: f64 = 1.0;
 /// Hair is textured (strands, stubble): the luminance's coefficient of
@@ -76,6 +84,13 @@ impl SkinReference {
     pub fn is_hair(&self, rgb: [f64; 3]) -> bool {
         let [r, g, b] = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
         luminance([r, g, b]) <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
+    }
+
+    /// Whether a pixel is far darker than bare skin, whatever its hue
+    /// (`MAX_STRAND_LUMINANCE`).
+    pub fn is_dark_as_hair(&self, rgb: [f64; 3]) -> bool {
+        let rel = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
+        luminance(rel) <= MAX_STRAND_LUMINANCE
     }
 }
 
@@ -158,8 +173,11 @@ fn nearest(c: f32, origin: f32, step: f32, len: u32) -> Option<u32> {
     (k >= 0.0 && (k as u32) < len).then_some(k as u32)
 }
 
-/// The patch's hair pixels (inside its mask).
-pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
+/// The patch's hair pixels (inside its mask). `strands`: also take in the
+/// brown and auburn strands that join plainly dark hair
+/// (`MAX_STRAND_LUMINANCE`); not under the eyes, where the lower lid's
+/// shadow joins the lashes and dark circles are skin to be measured.
+pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<bool> {
     let (w, h) = (patch.width as usize, patch.height as usize);
     // Each pixel's linear RGB and luminance, once.
     let rgb: Vec<[f64; 3]> = (0..w * h)
@@ -185,9 +203,30 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
         let var = (mean_sq[i] - mean[i] * mean[i]).max(0.0);
         var.sqrt() >= MIN_TEXTURE * mean[i].max(1e-6)
     };
-    let seed: Vec<bool> = (0..w * h)
+    let strong: Vec<bool> = (0..w * h)
         .map(|i| patch.mask[i] && skin.is_hair(rgb[i]) && textured(i))
         .collect();
+    let seed = if strands {
+        // Only a stretch of plain hair leads into strands: a scar's cast
+        // shadow can pass the full test in a few pixels, and grown from
+        // there the whole pit would be taken for hair.
+        let min_px = (MIN_STRAND_SEED_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
+        let on: Vec<f32> = strong.iter().map(|&s| f32::from(u8::from(s))).collect();
+        let mut leads = vec![false; w * h];
+        for c in super::segment::components(&on, &patch.mask, w as u32, h as u32, 0.5) {
+            if c.area_px >= min_px {
+                for p in c.pixels {
+                    leads[p as usize] = true;
+                }
+            }
+        }
+        let grown = grow_through(leads, w, h, |i| {
+            patch.mask[i] && skin.is_dark_as_hair(rgb[i]) && textured(i)
+        });
+        grown.iter().zip(&strong).map(|(&g, &s)| g || s).collect()
+    } else {
+        strong
+    };
     let r = (DILATE_MM * patch.px_per_mm).round() as usize;
     let mut out = seed.clone();
     if r > 0 {
@@ -208,6 +247,33 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
         *o &= m;
     }
     out
+}
+
+/// `strong` and the pixels joined to it (8-neighbours) through pixels that
+/// pass `weak`: hysteresis, as Canny's edges. A brown or auburn strand is as
+/// dark as hair but keeps skin's balance of red and blue, as a brown
+/// macule does; it is hair only when it runs into hair that is plainly hair
+/// (a fringe's darker strands), so a macule on its own stays skin.
+fn grow_through(
+    mut strong: Vec<bool>,
+    w: usize,
+    h: usize,
+    weak: impl Fn(usize) -> bool,
+) -> Vec<bool> {
+    let mut stack: Vec<usize> = (0..w * h).filter(|&i| strong[i]).collect();
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        for ny in y.saturating_sub(1)..(y + 2).min(h) {
+            for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                let j = ny * w + nx;
+                if !strong[j] && weak(j) {
+                    strong[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    strong
 }
 
 #[cfg(test)]
@@ -233,5 +299,28 @@ mod tests {
             linear: [0.80, 0.50, 0.36],
         };
         assert!(brighter.is_hair([0.16, 0.12, 0.12]));
+    }
+
+    #[test]
+    fn brown_strands_are_hair_only_where_they_join_plain_hair() {
+        let skin = SkinReference {
+            linear: [0.40, 0.25, 0.18],
+        };
+        // A brown strand: a fifth of skin's luminance, skin's red-to-blue
+        // balance (the red-over-blue test alone misses it).
+        let brown = [0.08, 0.05, 0.036];
+        assert!(!skin.is_hair(brown));
+        assert!(skin.is_dark_as_hair(brown));
+        // Row 0: dark hair at x = 0, then a brown strand to x = 4, skin,
+        // and a lone brown spot at x = 7.
+        let (w, h) = (9, 1);
+        let strong: Vec<bool> = (0..w).map(|x| x == 0).collect();
+        let dark = |x: usize| (1..=4).contains(&x) || x == 7;
+        let grown = grow_through(strong, w, h, dark);
+        assert_eq!(
+            grown,
+            (0..w).map(|x| x <= 4).collect::<Vec<_>>(),
+            "the strand joins the hair; the lone spot stays skin"
+        );
     }
 }

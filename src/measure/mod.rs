@@ -488,7 +488,11 @@ fn hair_pass(
         let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
             continue;
         };
-        let hair = hair::mask(patch, &skin);
+        let strands = !matches!(
+            zone.name,
+            ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital
+        );
+        let hair = hair::mask(patch, &skin, strands);
         let n = hair.iter().filter(|&&h| h).count();
         let measured = patch.mask_pixels().max(1) as f64;
         out.push((zone.name, (1000.0 * n as f64 / measured).round() / 10.0));
