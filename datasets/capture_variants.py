@@ -2,15 +2,17 @@
 """Does dermascore stay silent on real normal skin when the same photo is
 taken a little differently? A check for photos it has never seen.
 
-`make` writes, for each real photo given, six variants a clinic's camera or
-export could plausibly produce: turned 10° in the frame (`rot10`), 0.7× the
-pixels (`s07`), JPEG quality 50 (`q50`), 0.7× the brightness (`dark`),
+`make` writes, for each real photo given, seven variants a clinic's camera
+or export could plausibly produce: turned 10° in the frame (`rot10`), 0.7×
+the pixels (`s07`), JPEG quality 50 (`q50`), 0.7× the brightness (`dark`),
 mirrored (`flip`), 1.3× the colour saturation of a "vivid" camera mode
-(`sat`). `summary` reads `analyze --plan` records of the originals and the
-variants together and reports, per variant kind, what must not happen on
-normal skin (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or
-erythema finding, any needling planned) and how far the face's pigmented
-share and pore severity move from the original's reading.
+(`sat`), and light falling off across the face to 0.4 of itself at the
+left edge, in linear light, as from a window to one side (`side`).
+`summary` reads `analyze --plan` records of the originals and the variants
+together and reports, per variant kind, what must not happen on normal skin
+(scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
+finding, any needling planned) and how far the face's pigmented share and
+pore severity move from the original's reading.
 
 Usage (the variants are written outside the repository; `tones/` is CC BY
 4.0, Face Research Lab London Set, DeBruine & Jones 2017,
@@ -29,7 +31,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat")
+KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat", "side")
 HARM_RULES = ("rules.inflamed_lesions", "rules.widespread_erythema",
               "rules.suspected_sunburn")
 
@@ -40,6 +42,19 @@ def stem_of(path):
     base = os.path.splitext(os.path.basename(path))[0]
     parent = os.path.basename(os.path.dirname(path))
     return f"{parent}-{base}" if parent == "bioskin" else base
+
+
+def side_lit(im):
+    """The photo under light that falls off linearly from 1.0 at the right
+    edge to 0.4 at the left, applied in linear light."""
+    import numpy as np
+    from PIL import Image
+
+    v = np.asarray(im).astype(np.float32) / 255
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    lin *= np.linspace(0.4, 1.0, v.shape[1], dtype=np.float32)[None, :, None]
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return Image.fromarray((np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def make(photos, out):
@@ -57,6 +72,7 @@ def make(photos, out):
             "flip": ImageOps.mirror(im),
             "sat": ImageEnhance.Color(im).enhance(1.3),
         }
+        variants["side"] = side_lit(im)
         for kind, v in variants.items():
             v.save(os.path.join(out, f"{stem}__{kind}.jpg"), quality=92)
         im.save(os.path.join(out, f"{stem}__q50.jpg"), quality=50)
