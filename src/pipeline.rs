@@ -743,7 +743,10 @@ impl Analyzer {
         rec.scale = Some(scale);
         rec.quality = Some(quality);
         rec.pores = Some(measurements.pores);
-        rec.pigmentation = Some(measurements.pigmentation);
+        rec.pigmentation = Some(measure::PigmentReport {
+            colour_calibrated: role.is_some_and(|r| r.colour_matrix.is_some()),
+            ..measurements.pigmentation
+        });
         rec.acne_scars = Some(measurements.acne_scars);
         Ok(())
     }

@@ -151,6 +151,13 @@ pub struct PigmentReport {
     pub normalisation: String,
     /// Unaffected skin over all zones.
     pub colour: Option<SkinColour>,
+    /// Whether the photo's colours went through a device profile's colour
+    /// correction (`colour_matrix`) before they were read. Without it the
+    /// camera's exposure and white balance move L*, b* and ITA by tens of
+    /// degrees (a Fitzpatrick V–VI face among the shared photos reads 40°,
+    /// "intermediate"), so ITA cannot rule out a darker skin type.
+    #[serde(default)]
+    pub colour_calibrated: bool,
     /// All measured zones pooled; null when none was measured.
     pub face: Option<PigmentMetrics>,
     /// An mMASI-style estimate (0–24; forehead and each cheek weighted 0.3,
@@ -1025,6 +1032,7 @@ fn measure_pigment(
         min_spot_area_mm2: pigment::MIN_SPOT_AREA_MM2,
         normalisation: NORMALISATION.into(),
         colour: None,
+        colour_calibrated: false,
         face: None,
         mmasi: None,
         mmasi_severity: None,

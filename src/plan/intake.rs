@@ -65,6 +65,36 @@ fn grade<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     }
 }
 
+fn fitzpatrick<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum F {
+        Num(i64),
+        Text(String),
+    }
+    let bad = |t: &str| {
+        serde::de::Error::custom(format!("`{t}` is not a Fitzpatrick type (I–VI or 1–6)"))
+    };
+    let n = match Option::<F>::deserialize(d)? {
+        None => return Ok(None),
+        Some(F::Num(n)) => n,
+        Some(F::Text(t)) => match t.trim().to_ascii_uppercase().as_str() {
+            "" => return Ok(None),
+            "I" => 1,
+            "II" => 2,
+            "III" => 3,
+            "IV" => 4,
+            "V" => 5,
+            "VI" => 6,
+            other => other.parse().map_err(|_| bad(&t))?,
+        },
+    };
+    match u8::try_from(n) {
+        Ok(f @ 1..=6) => Ok(Some(f)),
+        _ => Err(bad(&n.to_string())),
+    }
+}
+
 /// Concerns the patient asks to have treated, as `pores; pigmentation`
 /// (separated by `;`, `,` or spaces) or, in JSON, also a list.
 fn concerns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Concern>, D::Error> {
@@ -114,6 +144,12 @@ pub struct Intake {
     /// macular, 2 mild, 3 moderate, 4 severe), from examination.
     #[serde(default, deserialize_with = "grade")]
     pub acne_scar_grade: Option<u8>,
+    /// The clinician's Fitzpatrick skin type (I–VI, or 1–6), from the
+    /// history of how the skin burns and tans. The skin-tone adjustments
+    /// use the darker of it and the photo's ITA: a photo's exposure can make
+    /// skin read lighter than it is.
+    #[serde(default, deserialize_with = "fitzpatrick")]
+    pub fitzpatrick: Option<u8>,
     /// Concerns the patient asks to have treated even where the reading is
     /// within the normal range (the protocol's `[normal_limit]`). A request
     /// never confirms one-photo scars: that takes `acne_scar_grade`.

@@ -143,6 +143,13 @@ pub struct Plan {
     /// Chardon category of `ita_deg` (a colour category, not a Fitzpatrick
     /// type).
     pub ita_category: Option<ItaCategory>,
+    /// The clinician's Fitzpatrick type (1–6) from the intake, when given.
+    pub fitzpatrick: Option<u8>,
+    /// The category the skin-tone adjustments (depth factor, interval,
+    /// post-inflammatory hyperpigmentation caution) used: the darker of
+    /// `ita_category` and the one `fitzpatrick` stands for
+    /// (`fitzpatrick_category`).
+    pub skin_tone_category: Option<ItaCategory>,
     /// Concerns that could not be assessed on this photo, and why.
     pub not_assessed: Vec<Reason>,
     /// Findings shown but not acted on: estimates that are not validated on
@@ -313,14 +320,35 @@ pub fn make_plan(
     }
 
     let colour = rec.pigmentation.as_ref().and_then(|p| p.colour);
-    let tone = colour.and_then(|c| protocol.skin_tone.get(&c.ita_category).map(|t| (c, t)));
-    if let Some((c, t)) = tone {
+    let calibrated = rec
+        .pigmentation
+        .as_ref()
+        .is_some_and(|p| p.colour_calibrated);
+    let fitzpatrick = intake.and_then(|i| i.fitzpatrick);
+    let basis = tone_basis(colour.as_ref(), fitzpatrick);
+    let tone = basis
+        .as_ref()
+        .and_then(|(cat, why)| protocol.skin_tone.get(cat).map(|t| (*cat, why.as_str(), t)));
+    if let Some((cat, why, t)) = tone {
         if t.pih_caution {
             findings.push(Finding {
-                rule: format!("skin_tone.{}.pih_caution", category_key(c.ita_category)),
+                rule: format!("skin_tone.{}.pih_caution", category_key(cat)),
                 outcome: PlanOutcome::Caution,
                 evidence: format!(
-                    "measured ITA {:.0}° ({}): post-inflammatory hyperpigmentation risk — conservative depth, strict UV protection, no heavy pressure over bone",
+                    "{why}: post-inflammatory hyperpigmentation risk — conservative depth, strict UV protection, no heavy pressure over bone"
+                ),
+            });
+        }
+    }
+    // A photo's ITA can only raise the caution, never lift it: exposure and
+    // white balance make skin read lighter than it is.
+    if let (Some(c), None, false) = (colour, fitzpatrick, calibrated) {
+        if !tone.is_some_and(|(_, _, t)| t.pih_caution) {
+            findings.push(Finding {
+                rule: "skin_tone.unconfirmed".into(),
+                outcome: PlanOutcome::Caution,
+                evidence: format!(
+                    "measured ITA {:.0}° ({}) from a photo without colour calibration: the camera's exposure and white balance can make skin read tens of degrees lighter than it is, so the photo cannot rule out post-inflammatory hyperpigmentation risk — record the Fitzpatrick type in the intake (fitzpatrick) or calibrate the camera (a device profile's colour_matrix)",
                     c.ita_deg,
                     category_key(c.ita_category)
                 ),
@@ -389,12 +417,12 @@ pub fn make_plan(
                     rationale.push(c.clone());
                 }
             }
-            if let Some((c, t)) = tone {
+            if let Some((cat, why, t)) = tone {
                 if t.depth_factor != 1.0 {
                     depth *= t.depth_factor;
                     rationale.push(Reason {
-                        rule: format!("skin_tone.{}.depth_factor", category_key(c.ita_category)),
-                        evidence: format!("ITA {:.0}° → × {}", c.ita_deg, t.depth_factor),
+                        rule: format!("skin_tone.{}.depth_factor", category_key(cat)),
+                        evidence: format!("{why} → × {}", t.depth_factor),
                     });
                 }
             }
@@ -436,15 +464,12 @@ pub fn make_plan(
                 evidence: format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions, {w} weeks apart"),
             });
         }
-        if let Some((c, t)) = tone {
+        if let Some((cat, why, t)) = tone {
             if t.extra_interval_weeks > 0 {
                 weeks += t.extra_interval_weeks;
                 course_rationale.push(Reason {
-                    rule: format!(
-                        "skin_tone.{}.extra_interval_weeks",
-                        category_key(c.ita_category)
-                    ),
-                    evidence: format!("ITA {:.0}° → + {} weeks", c.ita_deg, t.extra_interval_weeks),
+                    rule: format!("skin_tone.{}.extra_interval_weeks", category_key(cat)),
+                    evidence: format!("{why} → + {} weeks", t.extra_interval_weeks),
                 });
             }
         }
@@ -486,6 +511,8 @@ pub fn make_plan(
         course_rationale,
         ita_deg: colour.map(|c| c.ita_deg),
         ita_category: colour.map(|c| c.ita_category),
+        fitzpatrick,
+        skin_tone_category: basis.map(|(cat, _)| cat),
         not_assessed,
         unconfirmed,
         within_normal,
@@ -496,6 +523,59 @@ pub fn make_plan(
             sha256: hex_sha256(protocol_text.as_bytes()),
         },
         disclaimer: DISCLAIMER.into(),
+    }
+}
+
+/// The colour category whose skin-tone rules a Fitzpatrick type takes: I
+/// very light, II light, III intermediate, IV tan, V brown, VI dark. An
+/// estimate (Fitzpatrick is how skin burns and tans, ITA its colour), used
+/// only to make the adjustments more cautious, never less.
+pub fn fitzpatrick_category(fitzpatrick: u8) -> ItaCategory {
+    match fitzpatrick {
+        ..=1 => ItaCategory::VeryLight,
+        2 => ItaCategory::Light,
+        3 => ItaCategory::Intermediate,
+        4 => ItaCategory::Tan,
+        5 => ItaCategory::Brown,
+        _ => ItaCategory::Dark,
+    }
+}
+
+fn roman(fitzpatrick: u8) -> &'static str {
+    ["I", "II", "III", "IV", "V", "VI"][usize::from(fitzpatrick.clamp(1, 6)) - 1]
+}
+
+/// The skin-tone category the adjustments use and why: the darker of the
+/// measured ITA's category and the intake's Fitzpatrick type's.
+fn tone_basis(
+    colour: Option<&crate::measure::pigment::SkinColour>,
+    fitzpatrick: Option<u8>,
+) -> Option<(ItaCategory, String)> {
+    let measured = colour.map(|c| {
+        (
+            c.ita_category,
+            format!(
+                "measured ITA {:.0}° ({})",
+                c.ita_deg,
+                category_key(c.ita_category)
+            ),
+        )
+    });
+    let recorded = fitzpatrick.map(|f| {
+        let cat = fitzpatrick_category(f);
+        (
+            cat,
+            format!(
+                "Fitzpatrick {} (intake; rules of {})",
+                roman(f),
+                category_key(cat)
+            ),
+        )
+    });
+    match (measured, recorded) {
+        (Some((m, mw)), Some((r, rw))) if r > m => Some((r, format!("{rw}, darker than the {mw}"))),
+        (Some(m), _) => Some(m),
+        (None, r) => r,
     }
 }
 

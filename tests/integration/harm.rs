@@ -187,9 +187,11 @@ fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_cautio
         "{plan}"
     );
     assert_ne!(plan["outcome"], "proceed", "{plan}");
-    // With a clean intake the same photo may proceed.
+    // With a clean intake that gives the skin type, the same photo may
+    // proceed; without the type, its uncalibrated colour cannot vouch for a
+    // light skin (`a_photo_s_colour_never_lifts_the_skin_tone_caution`).
     let intake = dir.path().join("intake.csv");
-    std::fs::write(&intake, "patient_id,pregnant\nP9,no\n").unwrap();
+    std::fs::write(&intake, "patient_id,pregnant,fitzpatrick\nP9,no,II\n").unwrap();
     let (plan, _) = plan_of(
         &photo,
         &["--px-per-mm", "12.6", "--intake", intake.to_str().unwrap()],
@@ -197,6 +199,63 @@ fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_cautio
     assert_eq!(plan["intake_checked"], true);
     assert!(!rules(&plan).contains(&"intake.missing".to_string()));
     assert_eq!(plan["outcome"], "proceed", "{plan}");
+}
+
+/// A photo's ITA depends on the camera's exposure and white balance:
+/// `faces/obama.jpg` (Fitzpatrick V–VI skin, a bright press photo) reads
+/// ITA 40°, "intermediate", for which the default protocol has no
+/// post-inflammatory hyperpigmentation caution and full depth. So an
+/// uncalibrated photo's colour only ever adds caution: without the
+/// clinician's Fitzpatrick type the plan says the skin tone is unconfirmed,
+/// and with it the darker of the two sets the depth factor and interval.
+#[test]
+fn a_photo_s_colour_never_lifts_the_skin_tone_caution() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = visit_photo(
+        &dir.path().join("in"),
+        "P7/2026-04-01",
+        &shared("faces/obama.jpg"),
+        "face.jpg",
+    );
+    let with_intake = |row: &str| {
+        let intake = dir.path().join("intake.csv");
+        std::fs::write(&intake, format!("patient_id,pregnant,fitzpatrick\n{row}\n")).unwrap();
+        plan_of(&photo, &["--intake", intake.to_str().unwrap()]).0
+    };
+    let plan = with_intake("P7,no,");
+    assert_eq!(plan["ita_category"], "intermediate", "{plan}");
+    assert!(
+        rules(&plan).contains(&"skin_tone.unconfirmed".to_string()),
+        "{plan}"
+    );
+    assert_eq!(plan["outcome"], "caution", "{plan}");
+    // The clinician's type V: brown's rules, whatever the photo read.
+    let plan = with_intake("P7,no,V");
+    assert_eq!(plan["fitzpatrick"], 5);
+    assert_eq!(plan["skin_tone_category"], "brown", "{plan}");
+    let r = rules(&plan);
+    assert!(
+        r.contains(&"skin_tone.brown.pih_caution".to_string()),
+        "{plan}"
+    );
+    assert!(!r.contains(&"skin_tone.unconfirmed".to_string()), "{plan}");
+    // A lighter type than the photo reads never lightens the rules.
+    let plan = with_intake("P7,no,1");
+    assert_eq!(plan["skin_tone_category"], "intermediate", "{plan}");
+    assert!(
+        !rules(&plan).contains(&"skin_tone.unconfirmed".to_string()),
+        "{plan}"
+    );
+    // Not a Fitzpatrick type: the intake is refused, naming the value.
+    let intake = dir.path().join("bad.csv");
+    std::fs::write(&intake, "patient_id,fitzpatrick\nP7,VII\n").unwrap();
+    let o = run(&["--plan", "--intake", intake.to_str().unwrap()], &[&photo]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("VII"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

@@ -510,6 +510,11 @@ fn a_device_profiles_colour_correction_undoes_its_booths_cast() {
     .unwrap();
     let corrected = one_image(&photo, &["--device-profile", profile.to_str().unwrap()]);
     assert_eq!(corrected["session"]["colour_corrected"], true);
+    assert_eq!(corrected["pigmentation"]["colour_calibrated"], true);
+    assert_eq!(
+        one_image(&photo, &[])["pigmentation"]["colour_calibrated"],
+        false
+    );
     let fixed = ita(&corrected);
     assert!(
         (uncorrected - reference).abs() > 3.0,
