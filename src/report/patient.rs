@@ -201,7 +201,14 @@ fn plan_section(plan: &Plan) -> String {
     }
     s.push_str("</p>");
     if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {
-        let _ = write!(s, "<p class=\"muted\">Measured skin colour: ITA {ita:.0}° ({}). ITA is a colour measurement, not a Fitzpatrick type.</p>", crate::plan::category_key(cat).replace('_', " "));
+        let _ = write!(s, "<p class=\"muted\">Measured skin colour: ITA {ita:.0}° ({}). ITA is a colour measurement, not a Fitzpatrick type.", crate::plan::category_key(cat).replace('_', " "));
+        if let Some(f) = plan.fitzpatrick {
+            let _ = write!(s, " Fitzpatrick type from the intake: {f}.");
+        }
+        if let Some(used) = plan.skin_tone_category.filter(|&u| u != cat) {
+            let _ = write!(s, " Skin-tone rules applied: {}.", crate::plan::category_key(used).replace('_', " "));
+        }
+        s.push_str("</p>");
     }
     if !plan.zones.is_empty() {
         s.push_str("<table><tr><th>Zone</th><th>Treated for</th><th>Severity</th><th>Needle depth</th><th>Why</th></tr>");
