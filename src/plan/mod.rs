@@ -541,7 +541,8 @@ pub fn fitzpatrick_category(fitzpatrick: u8) -> ItaCategory {
     }
 }
 
-fn roman(fitzpatrick: u8) -> &'static str {
+/// A Fitzpatrick type as clinicians write it: I–VI.
+pub fn roman(fitzpatrick: u8) -> &'static str {
     ["I", "II", "III", "IV", "V", "VI"][usize::from(fitzpatrick.clamp(1, 6)) - 1]
 }
 

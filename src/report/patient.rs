@@ -203,10 +203,18 @@ fn plan_section(plan: &Plan) -> String {
     if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {
         let _ = write!(s, "<p class=\"muted\">Measured skin colour: ITA {ita:.0}° ({}). ITA is a colour measurement, not a Fitzpatrick type.", crate::plan::category_key(cat).replace('_', " "));
         if let Some(f) = plan.fitzpatrick {
-            let _ = write!(s, " Fitzpatrick type from the intake: {f}.");
+            let _ = write!(
+                s,
+                " Fitzpatrick type from the intake: {}.",
+                crate::plan::roman(f)
+            );
         }
         if let Some(used) = plan.skin_tone_category.filter(|&u| u != cat) {
-            let _ = write!(s, " Skin-tone rules applied: {}.", crate::plan::category_key(used).replace('_', " "));
+            let _ = write!(
+                s,
+                " Skin-tone rules applied: {}.",
+                crate::plan::category_key(used).replace('_', " ")
+            );
         }
         s.push_str("</p>");
     }
