@@ -73,7 +73,7 @@ struct PlanOptions {
     /// Treatment protocol (TOML); default: the built-in one (`dermascore protocol`).
     #[arg(long, value_name = "TOML")]
     protocol: Option<PathBuf>,
-    /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures.
+    /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures, Fitzpatrick type, the clinician's acne-scar grade, treatment requests.
     #[arg(long, value_name = "FILE")]
     intake: Option<PathBuf>,
 }
