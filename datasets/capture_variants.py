@@ -2,12 +2,14 @@
 """Does dermascore stay silent on real normal skin when the same photo is
 taken a little differently? A check for photos it has never seen.
 
-`make` writes, for each real photo given, seven variants a clinic's camera
+`make` writes, for each real photo given, eight variants a clinic's camera
 or export could plausibly produce: turned 10° in the frame (`rot10`), 0.7×
 the pixels (`s07`), JPEG quality 50 (`q50`), 0.7× the brightness (`dark`),
 mirrored (`flip`), 1.3× the colour saturation of a "vivid" camera mode
-(`sat`), and light falling off across the face to 0.4 of itself at the
-left edge, in linear light, as from a window to one side (`side`).
+(`sat`), light falling off across the face to 0.4 of itself at the left
+edge, in linear light, as from a window to one side (`side`), and a
+small sensor's noise in dim light (shot and read noise in linear light,
+`noise`).
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -31,7 +33,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat", "side")
+KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat", "side", "noise")
 HARM_RULES = ("rules.inflamed_lesions", "rules.widespread_erythema",
               "rules.suspected_sunburn")
 
@@ -57,10 +59,27 @@ def side_lit(im):
     return Image.fromarray((np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
+def noisy(im, rng):
+    """Shot noise (variance proportional to the linear signal) and read
+    noise, per channel, in linear light (2.2 gamma), as a phone camera at
+    high ISO."""
+    import numpy as np
+    from PIL import Image
+
+    v = np.asarray(im).astype(np.float32) / 255
+    lin = v ** 2.2
+    lin = lin + rng.normal(0, 1, lin.shape) * np.sqrt(0.0004 * lin + 0.00002)
+    out = np.clip(lin, 0, 1) ** (1 / 2.2)
+    return Image.fromarray((out * 255 + 0.5).astype(np.uint8))
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
+    import numpy as np
+
     os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
     for path in photos:
         im = Image.open(path).convert("RGB")
         stem = stem_of(path)
@@ -73,6 +92,7 @@ def make(photos, out):
             "sat": ImageEnhance.Color(im).enhance(1.3),
         }
         variants["side"] = side_lit(im)
+        variants["noise"] = noisy(im, rng)
         for kind, v in variants.items():
             v.save(os.path.join(out, f"{stem}__{kind}.jpg"), quality=92)
         im.save(os.path.join(out, f"{stem}__q50.jpg"), quality=50)
