@@ -514,7 +514,7 @@ pub const MAX_HAEMOGLOBIN_SHARE: f64 = 0.5;
 /// The same for melanin, tighter: a 1.5 mm grey-brown dot on a real
 /// scar-free cheek (`distance/15cm.jpg`) passed at 0.5 when the photo was
 /// mirrored (0.44) or given sensor noise (0.48), with Goodman & Baron
-/// grade 2; at 0.4 the renders keep 42 of 45 accepted one-photo scars
+/// grade 2; at 0.4 the renders keep 40 of their 42 matched one-photo scars
 /// (docs/harm-on-real-skin.md). Haemoglobin stays at 0.5: scars are often
 /// red, and the demo's box-car reads 0.48.
 pub const MAX_MELANIN_SHARE: f64 = 0.4;
