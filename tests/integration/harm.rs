@@ -142,6 +142,161 @@ fn real_normal_skin_gets_no_scars_lesions_erythema_or_needling() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// A deterministic standard normal deviate (xorshift64* and Box–Muller),
+/// so the noisy variants are the same on every run.
+struct Normal(u64);
+
+impl Normal {
+    fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+
+    fn next(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+}
+
+/// The photo as a clinic's camera or export might also have recorded it:
+/// turned 10° in the frame, 0.7× the pixels, JPEG quality 50, 0.7× the
+/// brightness, mirrored, 1.3× the saturation, light falling off to 0.4
+/// across the face, a small sensor's noise (as `datasets/capture_variants.py`).
+fn capture_variants(photo: &Path, dir: &Path, noise: &mut Normal) -> Vec<PathBuf> {
+    use image::{imageops, Rgb, RgbImage};
+    let img = image::open(photo).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let map = |f: &dyn Fn(u32, [f32; 3]) -> [f32; 3]| {
+        let mut out = img.clone();
+        for (x, _, p) in out.enumerate_pixels_mut() {
+            let v = f(x, p.0.map(|c| f32::from(c) / 255.0));
+            p.0 = v.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
+        }
+        out
+    };
+    let (to_lin, to_srgb) = (|c: f32| c.powf(2.2), |c: f32| c.max(0.0).powf(1.0 / 2.2));
+    let grey = |v: [f32; 3]| 0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2];
+    let mut noisy = img.clone();
+    for p in noisy.pixels_mut() {
+        p.0 = p.0.map(|c| {
+            let lin = to_lin(f32::from(c) / 255.0);
+            let v = lin + noise.next() * (0.0004 * lin + 0.00002).sqrt();
+            (to_srgb(v.min(1.0)) * 255.0).round() as u8
+        });
+    }
+    let variants: Vec<(&str, RgbImage, u8)> = vec![
+        (
+            "rot10",
+            imageproc::geometric_transformations::rotate_about_center(
+                &img,
+                10f32.to_radians(),
+                imageproc::geometric_transformations::Interpolation::Bicubic,
+                imageproc::geometric_transformations::Border::Constant(Rgb([128, 128, 128])),
+            ),
+            92,
+        ),
+        (
+            "s07",
+            imageops::resize(&img, w * 7 / 10, h * 7 / 10, imageops::FilterType::Lanczos3),
+            92,
+        ),
+        ("q50", img.clone(), 50),
+        ("dark", map(&|_, v| v.map(|c| 0.7 * c)), 92),
+        ("flip", imageops::flip_horizontal(&img), 92),
+        (
+            "sat",
+            map(&|_, v| v.map(|c| grey(v) + 1.3 * (c - grey(v)))),
+            92,
+        ),
+        (
+            "side",
+            map(&|x, v| {
+                let light = 0.4 + 0.6 * x as f32 / (w - 1).max(1) as f32;
+                v.map(|c| to_srgb(to_lin(c) * light))
+            }),
+            92,
+        ),
+        ("noise", noisy, 92),
+    ];
+    let stem = photo.file_stem().unwrap().to_string_lossy().to_string();
+    let parent = photo
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    variants
+        .into_iter()
+        .map(|(kind, v, quality)| {
+            let path = dir.join(format!("{parent}-{stem}__{kind}.jpg"));
+            let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            image::codecs::jpeg::JpegEncoder::new_with_quality(file, quality)
+                .encode_image(&v)
+                .unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Photos the tool has never seen: every real face of the sweep taken a
+/// little differently (`capture_variants`). None may gain a scar, a
+/// lesion or erythema finding, or a needled zone. A grey-brown dot on
+/// `15cm.jpg` passed as a scar (Goodman & Baron grade 2) when mirrored or
+/// noisy, before the melanin share was tightened to 0.4. Ignored because it
+/// still fails: the same dot passes at a share of 0.37 when the photo is
+/// dimmed to 0.7 and saved by the image crate's encoder (docs/harm-on-real-
+/// skin.md); `cargo test --release --test integration -- --ignored
+/// capture_variants` runs it (about 2.5 minutes).
+#[test]
+#[ignore = "known failure: one false scar on a dimmed 15cm.jpg (docs/harm-on-real-skin.md)"]
+fn capture_variants_of_real_normal_skin_stay_free_of_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("variants");
+    std::fs::create_dir_all(&photos).unwrap();
+    let mut noise = Normal(0x9e37_79b9_7f4a_7c15);
+    let mut inputs = Vec::new();
+    for photo in sweep_inputs() {
+        let name = photo.file_name().unwrap().to_string_lossy().to_string();
+        // Faces only: the specular-only images and the close-up patch
+        // have no face to measure.
+        if name.contains("_spec") || name.starts_with("cheek_input") {
+            continue;
+        }
+        inputs.extend(capture_variants(&photo, &photos, &mut noise));
+    }
+    assert!(inputs.len() >= 8 * 55, "{} variants", inputs.len());
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&photos)
+        .args(["--plan", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["type"] == "image")
+        .collect();
+    assert_eq!(recs.len(), inputs.len());
+    let mut problems = Vec::new();
+    for rec in &recs {
+        problems.extend(harms(rec));
+        if let Some(n) = rec["acne_scars"]["face"]["count"]
+            .as_u64()
+            .filter(|&n| n > 0)
+        {
+            problems.push(format!("{}: {n} false scar(s)", rec["input"]["path"]));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 fn plan_of(photo: &Path, extra: &[&str]) -> (Value, String) {
     let o = run(&[&["--plan"], extra].concat(), &[photo]);
     let recs = records(&o);
