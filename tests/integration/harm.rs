@@ -38,6 +38,29 @@ fn sweep_inputs() -> Vec<PathBuf> {
     out
 }
 
+/// `analyze --plan` over `args` (photos or folders) into a temporary
+/// folder: one image record for each of `photos`, or the test fails.
+fn planned_records(args: &[PathBuf], photos: &[PathBuf]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .args(args)
+        .args(["--plan", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["type"] == "image")
+        .collect();
+    assert_eq!(recs.len(), photos.len());
+    recs
+}
+
 /// Per-photo findings the sweep must never show.
 fn harms(rec: &Value) -> Vec<String> {
     let path = rec["input"]["path"].as_str().unwrap().to_string();
@@ -74,23 +97,7 @@ fn harms(rec: &Value) -> Vec<String> {
 fn real_normal_skin_gets_no_scars_lesions_erythema_or_needling() {
     let inputs = sweep_inputs();
     assert!(inputs.len() >= 59, "{} photos", inputs.len());
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .args(&inputs)
-        .args(["--plan", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_ok(&o);
-    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
-    let recs: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|r: &Value| r["type"] == "image")
-        .collect();
-    assert_eq!(recs.len(), inputs.len());
+    let recs = planned_records(&inputs, &inputs);
     let mut problems = Vec::new();
     let (mut scars, mut cm2) = (0u64, 0.0f64);
     for rec in &recs {
@@ -268,22 +275,7 @@ fn capture_variants_of_real_normal_skin_stay_free_of_findings() {
         inputs.extend(capture_variants(&photo, &photos, &mut noise));
     }
     assert!(inputs.len() >= 8 * 55, "{} variants", inputs.len());
-    let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(&photos)
-        .args(["--plan", "-q", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_ok(&o);
-    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
-    let recs: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|r: &Value| r["type"] == "image")
-        .collect();
-    assert_eq!(recs.len(), inputs.len());
+    let recs = planned_records(&[photos], &inputs);
     let mut problems = Vec::new();
     for rec in &recs {
         problems.extend(harms(rec));
