@@ -80,17 +80,21 @@ impl SkinReference {
         Some(Self { linear })
     }
 
+    /// A pixel of linear RGB `rgb`, channel by channel, relative to bare skin.
+    fn relative(&self, rgb: [f64; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|c| rgb[c] / self.linear[c])
+    }
+
     /// Whether a pixel of linear RGB `rgb` reads as hair.
     pub fn is_hair(&self, rgb: [f64; 3]) -> bool {
-        let [r, g, b] = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
+        let [r, g, b] = self.relative(rgb);
         luminance([r, g, b]) <= MAX_RELATIVE_LUMINANCE && r <= MAX_RED_OVER_BLUE * b
     }
 
     /// Whether a pixel is far darker than bare skin, whatever its hue
     /// (`MAX_STRAND_LUMINANCE`).
     pub fn is_dark_as_hair(&self, rgb: [f64; 3]) -> bool {
-        let rel = [0, 1, 2].map(|c| rgb[c] / self.linear[c]);
-        luminance(rel) <= MAX_STRAND_LUMINANCE
+        luminance(self.relative(rgb)) <= MAX_STRAND_LUMINANCE
     }
 }
 

@@ -42,57 +42,45 @@ fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
-fn grade<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+/// An optional whole number within `range`, written as a number or as text
+/// (blank: none); `word` reads other spellings (Fitzpatrick's roman
+/// numerals). `what` names the field in the error: "`7` is not {what}".
+fn bounded<'de, D: Deserializer<'de>>(
+    d: D,
+    range: std::ops::RangeInclusive<u8>,
+    what: &str,
+    word: impl Fn(&str) -> Option<u8>,
+) -> Result<Option<u8>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum G {
+    enum N {
         Num(i64),
         Text(String),
     }
-    let g = match Option::<G>::deserialize(d)? {
+    let bad = |t: &str| serde::de::Error::custom(format!("`{t}` is not {what}"));
+    let n = match Option::<N>::deserialize(d)? {
         None => return Ok(None),
-        Some(G::Num(n)) => n,
-        Some(G::Text(t)) if t.trim().is_empty() => return Ok(None),
-        Some(G::Text(t)) => t.trim().parse().map_err(|_| {
-            serde::de::Error::custom(format!("`{t}` is not a Goodman & Baron grade (1–4)"))
-        })?,
-    };
-    match u8::try_from(g) {
-        Ok(g @ 1..=4) => Ok(Some(g)),
-        _ => Err(serde::de::Error::custom(format!(
-            "`{g}` is not a Goodman & Baron grade (1–4)"
-        ))),
-    }
-}
-
-fn fitzpatrick<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum F {
-        Num(i64),
-        Text(String),
-    }
-    let bad = |t: &str| {
-        serde::de::Error::custom(format!("`{t}` is not a Fitzpatrick type (I–VI or 1–6)"))
-    };
-    let n = match Option::<F>::deserialize(d)? {
-        None => return Ok(None),
-        Some(F::Num(n)) => n,
-        Some(F::Text(t)) => match t.trim().to_ascii_uppercase().as_str() {
-            "" => return Ok(None),
-            "I" => 1,
-            "II" => 2,
-            "III" => 3,
-            "IV" => 4,
-            "V" => 5,
-            "VI" => 6,
-            other => other.parse().map_err(|_| bad(&t))?,
+        Some(N::Num(n)) => n,
+        Some(N::Text(t)) if t.trim().is_empty() => return Ok(None),
+        Some(N::Text(t)) => match word(t.trim()) {
+            Some(n) => i64::from(n),
+            None => t.trim().parse().map_err(|_| bad(&t))?,
         },
     };
     match u8::try_from(n) {
-        Ok(f @ 1..=6) => Ok(Some(f)),
+        Ok(v) if range.contains(&v) => Ok(Some(v)),
         _ => Err(bad(&n.to_string())),
     }
+}
+
+fn grade<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    bounded(d, 1..=4, "a Goodman & Baron grade (1–4)", |_| None)
+}
+
+fn fitzpatrick<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    bounded(d, 1..=6, "a Fitzpatrick type (I–VI or 1–6)", |t| {
+        (1..=6).find(|&f| super::roman(f).eq_ignore_ascii_case(t))
+    })
 }
 
 /// Concerns the patient asks to have treated, as `pores; pigmentation`
