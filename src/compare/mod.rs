@@ -36,6 +36,11 @@ pub struct Capture {
     pub mean_skin_luma: Option<f64>,
     /// a* and b* of the face's unaffected skin.
     pub skin_a_b: Option<[f64; 2]>,
+    /// How the visit's acne-scar depths were obtained: `measured` (a
+    /// multi-light capture set) or `estimated` (one photo, unconfirmed);
+    /// null when scars were not measured.
+    #[serde(default)]
+    pub acne_scar_depth: Option<crate::measure::DepthMode>,
 }
 
 impl Capture {
@@ -49,6 +54,11 @@ impl Capture {
                 .as_ref()
                 .and_then(|p| p.colour)
                 .map(|c| [c.lab.a, c.lab.b]),
+            acne_scar_depth: r
+                .acne_scars
+                .as_ref()
+                .filter(|s| s.measured)
+                .and_then(|s| s.depth_mode),
         }
     }
 
@@ -100,6 +110,7 @@ mod tests {
             yaw_deg: Some(yaw),
             mean_skin_luma: Some(luma),
             skin_a_b: Some(ab),
+            acne_scar_depth: None,
         }
     }
 
@@ -353,7 +364,7 @@ fn follow_up(
     if latest.outcome == PlanOutcome::NotAssessable {
         return (
             Some(FollowUp::NotAssessable),
-            "no concern could be measured at the latest visit (see the plan's not_assessed)".into(),
+            "no concern could be measured at the latest visit: the plan says why for each".into(),
         );
     }
     let planned = base.sessions.unwrap_or(0);

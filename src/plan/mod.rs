@@ -370,13 +370,25 @@ pub fn make_plan(
                 .and_then(|n| n.get(concern, z))
                 .filter(|&limit| severity <= limit);
             if let (Some(limit), false) = (normal, requested) {
-                within_normal.push(Reason {
-                    rule: format!("normal_limit.{}.{}", concern.key(), z.as_str()),
-                    evidence: format!(
+                // A limit at the scale's top means no normal range could be
+                // set (pores: normal skin reads up to 99): say so rather than
+                // call the reading normal.
+                let evidence = if limit >= 100.0 {
+                    format!(
+                        "{} severity {severity:.0} on the {}: no normal range is established for this reading, so it never indicates treatment on its own: not treated unless the patient asks (intake requests)",
+                        concern.as_str(),
+                        z.label()
+                    )
+                } else {
+                    format!(
                         "{} severity {severity:.0} on the {} is within the range this measurement reads on normal skin (≤ {limit:.0}): not treated unless the patient asks (intake requests)",
                         concern.as_str(),
                         z.label()
-                    ),
+                    )
+                };
+                within_normal.push(Reason {
+                    rule: format!("normal_limit.{}.{}", concern.key(), z.as_str()),
+                    evidence,
                 });
                 continue;
             }

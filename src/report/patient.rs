@@ -42,7 +42,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 main{max-width:1080px;margin:0 auto;padding:24px 32px 48px;background:#fff}
 header{border-bottom:3px solid #2f6f8f;padding-bottom:12px;margin-bottom:20px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;color:#2f6f8f;margin:28px 0 10px}
-.muted{color:#5a6672;font-size:13px}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
+.muted{color:#5a6672;font-size:13px}.num{white-space:nowrap}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
 .proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}.unassessed{background:#e4e8ec;color:#33404c}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #dde3e8;border-radius:8px;padding:10px;background:#fff}
 .card img{display:block;max-width:320px;height:auto;border-radius:4px}.card>strong,.card svg{display:block}
@@ -184,6 +184,135 @@ fn reason_list(title: &str, reasons: &[crate::plan::Reason]) -> String {
     s
 }
 
+/// The face-level readings shown for the latest visit, by concern: (metric,
+/// digits after the point).
+const LATEST_READINGS: [(&str, &[(&str, usize)]); 4] = [
+    (
+        "pores",
+        &[
+            ("pores.face.density_per_cm2", 0),
+            ("pores.face.median_diameter_mm", 2),
+            ("pores.face.coverage_pct", 1),
+            ("pores.face.severity", 0),
+        ],
+    ),
+    (
+        "pigmentation",
+        &[
+            ("pigmentation.face.pigmented_pct", 1),
+            ("pigmentation.face.mmasi_estimate", 1),
+            ("pigmentation.face.severity", 0),
+        ],
+    ),
+    ("colour", &[("colour.face.ita_deg", 0)]),
+    (
+        "acne_scars",
+        &[
+            ("acne_scars.face.count", 0),
+            ("acne_scars.face.scarred_area_pct", 1),
+            ("acne_scars.face.mean_depth_mm", 2),
+            ("acne_scars.face.max_depth_mm", 2),
+            ("acne_scars.face.severity", 0),
+        ],
+    ),
+];
+
+/// What the latest visit measured, face by concern, with what each number
+/// can be trusted for; a concern that was not measured gives the plan's
+/// reason. Shown at every visit count, so a first consultation has its
+/// numbers too.
+fn latest_readings(p: &PatientComparison) -> String {
+    use crate::measure::{colour::ItaCategory, DepthMode};
+    let Some(last) = p.visits.last() else {
+        return String::new();
+    };
+    let value = |metric: &str| {
+        p.changes
+            .iter()
+            .find(|c| &c.visit_date == last && c.metric == metric)
+    };
+    let not_assessed = |rule: &str| {
+        p.latest_plan.as_ref().and_then(|plan| {
+            plan.not_assessed
+                .iter()
+                .find(|r| r.rule == rule)
+                .map(|r| r.evidence.clone())
+        })
+    };
+    let depth = p.captures.last().and_then(|c| c.acne_scar_depth);
+    let mut rows = String::new();
+    for (concern, metrics) in LATEST_READINGS {
+        let name = match concern {
+            "pores" => "Pores",
+            "pigmentation" => "Pigmentation",
+            "colour" => "Skin colour",
+            _ => "Acne scars",
+        };
+        let found: Vec<_> = metrics
+            .iter()
+            .filter_map(|&(m, digits)| Some((value(m)?, digits)))
+            .collect();
+        if found.is_empty() {
+            if let Some(why) = not_assessed(concern) {
+                let _ = write!(
+                    rows,
+                    "<tr><td>{name}</td><td>not measured</td><td>{}</td></tr>",
+                    esc(&why)
+                );
+            }
+            continue;
+        }
+        let mut readings = Vec::new();
+        let mut notes = Vec::new();
+        for (c, digits) in found {
+            match c.metric.as_str() {
+                "pores.face.severity" => notes.push("the severity is not anchored to a normal range (real normal skin reads high on it): follow it over visits".to_string()),
+                "colour.face.ita_deg" => notes.push(format!(
+                    "{}; a colour measurement, not a Fitzpatrick type",
+                    crate::plan::category_key(ItaCategory::from_ita(c.value)).replace('_', " ")
+                )),
+                "acne_scars.face.count" => notes.extend(match depth {
+                    Some(DepthMode::Measured) => Some("measured from the multi-light capture set".to_string()),
+                    Some(DepthMode::Estimated) if c.value == 0.0 => Some("estimated from one photo, which reports only clear depressions: none found does not rule scars out".to_string()),
+                    Some(DepthMode::Estimated) => Some("estimated from one photo: unconfirmed, never sets a needle depth".to_string()),
+                    None => None,
+                }),
+                _ => {}
+            }
+            let unit = if c.unit.is_empty() || c.unit == "°" {
+                c.unit.clone()
+            } else {
+                format!("\u{a0}{}", c.unit)
+            };
+            let label = if c.label.is_empty() {
+                &c.metric
+            } else {
+                &c.label
+            };
+            readings.push(format!(
+                "{} <span class=\"num\">{:.*}{}</span>",
+                esc(&label.replace(", face", "")),
+                digits,
+                c.value,
+                esc(&unit)
+            ));
+        }
+        let _ = write!(
+            rows,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td></tr>",
+            readings.join(" · "),
+            esc(&notes.join("; "))
+        );
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h3>Measured at the latest visit ({})</h3><table><tr><th>Concern</th><th>Readings</th><th>Note</th></tr>{rows}</table>",
+        esc(last)
+    )
+}
+
 fn plan_section(plan: &Plan) -> String {
     let mut s = format!("<p>{} ", outcome_badge(plan.outcome));
     if let (Some(n), Some(wk)) = (plan.sessions, plan.interval_weeks) {
@@ -254,7 +383,7 @@ fn plan_section(plan: &Plan) -> String {
         &plan.unconfirmed,
     ));
     s.push_str(&reason_list(
-        "Within the normal range (not treated unless the patient asks)",
+        "Not treated unless the patient asks (within the normal range, or no normal range established)",
         &plan.within_normal,
     ));
     s.push_str(&reason_list(
@@ -453,7 +582,10 @@ pub fn render(
     }
     if let Some(plan) = &p.latest_plan {
         s.push_str("<h2>Treatment plan</h2>");
+        s.push_str(&latest_readings(p));
         s.push_str(&plan_section(plan));
+    } else {
+        s.push_str(&latest_readings(p));
     }
     let _ = writeln!(
         s,

@@ -464,6 +464,49 @@ fn patient_report_renders_in_headless_chromium() {
     );
 }
 
+/// A first consultation (one visit) has no changes to show, but its report
+/// still gives what was measured, and says what each number can be trusted
+/// for: a one-photo scar count, a pore severity without a normal range, a
+/// concern that could not be measured.
+#[test]
+fn a_report_shows_the_latest_visit_s_readings_and_what_each_is_worth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &["--plan"]);
+    let rep = dir.path().join("report");
+    expect_ok(&run_out("report", &out, &rep));
+    let read = |p: &str| std::fs::read_to_string(rep.join(format!("{p}.html"))).unwrap();
+    let section = |html: &str| {
+        let start = html
+            .find("Measured at the latest visit")
+            .expect("no readings section");
+        html[start..start + html[start..].find("</table>").unwrap()].to_string()
+    };
+    // B001: one visit of a real face at clinical resolution.
+    let b001 = section(&read("B001"));
+    for want in [
+        "Pore density <span class=\"num\">",
+        "Pigmented skin <span class=\"num\">",
+        "Skin colour, ITA <span class=\"num\">",
+        "not anchored to a normal range",
+        "estimated from one photo",
+    ] {
+        assert!(b001.contains(want), "B001 lacks {want:?}: {b001}");
+    }
+    assert!(read("B001").contains("no normal range is established for this reading"));
+    // S001: a multi-light set measures its scars.
+    let s001 = section(&read("S001"));
+    assert!(
+        s001.contains("Acne scars (count) <span class=\"num\">6<")
+            && s001.contains("measured from the multi-light capture set"),
+        "{s001}"
+    );
+    // P001: below every concern's resolution; each says why, no number.
+    let p001 = section(&read("P001"));
+    assert_eq!(p001.matches("not measured").count(), 3, "{p001}");
+    assert!(p001.contains("resolution 0.56 px/mm"), "{p001}");
+}
+
 #[test]
 fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     let dir = tempfile::tempdir().unwrap();
