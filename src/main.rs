@@ -627,6 +627,24 @@ fn write_comparison(
         Some((&planning.protocol, &planning.text, &planning.intake)),
     );
     planning.warn_unmatched(records.iter());
+    // Photos outside a PATIENT/DATE layout or manifest belong to no patient:
+    // say so, rather than leave them out of every comparison unnamed.
+    let unassigned: Vec<&str> = records
+        .iter()
+        .filter(|r| {
+            r.status == report::Status::Ok
+                && r.subject
+                    .as_ref()
+                    .is_none_or(|s| s.patient_id.is_none() || s.visit_date.is_none())
+        })
+        .map(|r| r.input.path.as_str())
+        .collect();
+    if let Some(first) = unassigned.first() {
+        eprintln!(
+            "{} photo(s) have no patient and visit date, so no comparison or report includes them (first: {first}): put them in PATIENT/YYYY-MM-DD/ folders or list them in a --manifest when analysing",
+            unassigned.len()
+        );
+    }
     std::fs::create_dir_all(&args.out)?;
     let document = cmp::CompareDocument {
         schema_version: dermascore::SCHEMA_VERSION.into(),

@@ -507,6 +507,33 @@ fn a_report_shows_the_latest_visit_s_readings_and_what_each_is_worth() {
     assert!(p001.contains("resolution 0.56 px/mm"), "{p001}");
 }
 
+/// A photo outside a PATIENT/DATE layout or manifest belongs to no
+/// patient; asking for reports says so instead of writing none unexplained.
+#[test]
+fn reports_name_the_photos_that_belong_to_no_patient() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let photo = shared("faces/alex-lacamoire.png");
+    let o = run(
+        &["--plan", "--report", "--out", out.to_str().unwrap()],
+        &[&photo],
+    );
+    expect_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 photo(s) have no patient and visit date")
+            && err.contains("alex-lacamoire.png")
+            && err.contains("--manifest"),
+        "{err}"
+    );
+    // The demo's photos all have a patient: no such notice.
+    let demo_out = dir.path().join("demo");
+    analyze_demo(&demo_out, &["--plan"]);
+    let o = run_out("report", &demo_out, &dir.path().join("rep"));
+    expect_ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("no patient and visit date"));
+}
+
 #[test]
 fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     let dir = tempfile::tempdir().unwrap();
