@@ -45,7 +45,7 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;color:#2f6f8f;margin:28px 0 1
 .muted{color:#5a6672;font-size:13px}.num{white-space:nowrap}.badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;font-size:13px;margin-right:8px}
 .proceed{background:#dff3e4;color:#1e6b34}.caution{background:#fff1d6;color:#8a5a00}.defer{background:#fde0df;color:#9b1c1c}.unassessed{background:#e4e8ec;color:#33404c}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #dde3e8;border-radius:8px;padding:10px;background:#fff}
-.card img{display:block;max-width:320px;height:auto;border-radius:4px}.card>strong,.card svg{display:block}
+.card img{display:block;max-width:500px;width:100%;height:auto;border-radius:4px}.card>strong,.card svg{display:block}
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e4e8ec;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f7}.pair img{height:120px;margin-right:6px;border-radius:4px}.up{color:#9b1c1c}.down{color:#1e6b34}
 footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec;padding-top:10px}
