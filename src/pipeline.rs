@@ -452,25 +452,55 @@ impl Analyzer {
         role: Option<&Role>,
         loaded: Option<Result<LoadedSet, String>>,
     ) -> ImageRecord {
-        let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-        let result = match self.checkout() {
-            Ok(mut models) => {
-                let r = self.analyze_decoded(
-                    &mut models,
-                    &pyramid,
-                    index,
-                    item,
-                    &mut rec,
-                    role,
-                    loaded,
-                );
-                self.checkin(models);
-                r
+        // A lone photo stored turned (no EXIF orientation) is turned upright
+        // once the face shows it; a sitting's or capture set's photos are
+        // taken on a rig, and are refused by the pose check instead.
+        let may_turn = role.is_none() && loaded.is_none() && item.capture.is_none();
+        let mut photo = photo;
+        let mut loaded = loaded;
+        let mut turned = None;
+        let result = loop {
+            let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+            let r = match self.checkout() {
+                Ok(mut models) => {
+                    let r = self.analyze_decoded(
+                        &mut models,
+                        &pyramid,
+                        index,
+                        item,
+                        &mut rec,
+                        role,
+                        loaded.take(),
+                        may_turn && turned.is_none(),
+                    );
+                    self.checkin(models);
+                    r
+                }
+                Err(e) => Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
+            };
+            match r {
+                Ok(Some(k)) => {
+                    photo = photo.turned_clockwise(k);
+                    turned = Some(k);
+                }
+                r => break r,
             }
-            Err(e) => Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
         };
         if let Err(e) = result {
             return self.failed(rec, e, start);
+        }
+        if let (Some(k), Some(q)) = (turned, rec.quality.as_mut()) {
+            q.findings.push(quality::Finding {
+                code: quality::FindingCode::PhotoTurned,
+                message: format!(
+                    "the photo was stored {} (no EXIF orientation): it was turned upright before measuring",
+                    match k {
+                        1 => "turned a quarter turn anticlockwise",
+                        2 => "upside down",
+                        _ => "turned a quarter turn clockwise",
+                    }
+                ),
+            });
         }
         rec.timing.total_ms = ms(start);
         rec
@@ -533,18 +563,36 @@ impl Analyzer {
     ) -> Result<VisitPictures, InputError> {
         let mut info = InputInfo::unread(&item.path);
         let photo = ingest::load(&item.path, &self.options.limits, &mut info)?;
-        let (photo, loaded) = self.averaged_set(photo, item);
-        let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-        let rgb = &photo.rgb;
+        let (mut photo, loaded) = self.averaged_set(photo, item);
         let mut models = self
             .checkout()
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = (|| {
-            let (face, scale, zone_masks) = self.measured_geometry(
-                &mut models.face,
-                &pyramid,
-                close_up.map(|s| (Scale::user(s), None)),
-            )?;
+            let geometry = |models: &mut WorkerModels, pyramid: &Pyramid| {
+                self.measured_geometry(
+                    &mut models.face,
+                    pyramid,
+                    close_up.map(|s| (Scale::user(s), None)),
+                )
+            };
+            let mut pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+            let (mut face, mut scale, mut zone_masks) = geometry(&mut models, &pyramid)?;
+            // Drawn upright, as `analyze` measured it.
+            if let Some(k) = face
+                .as_ref()
+                .filter(|_| item.capture.is_none())
+                .and_then(|f| {
+                    face::quarter_turns_to_upright(
+                        f.pose.roll_deg.get(),
+                        self.options.thresholds.max_roll_deg,
+                    )
+                })
+            {
+                photo = photo.turned_clockwise(k);
+                pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+                (face, scale, zone_masks) = geometry(&mut models, &pyramid)?;
+            }
+            let rgb = &photo.rgb;
             let face = face.as_ref();
             let quality = quality::assess(
                 rgb,
@@ -644,7 +692,8 @@ impl Analyzer {
         rec: &mut ImageRecord,
         role: Option<&Role>,
         loaded: Option<Result<LoadedSet, String>>,
-    ) -> Result<(), InputError> {
+        may_turn: bool,
+    ) -> Result<Option<u8>, InputError> {
         let rgb = pyramid.base();
         let face_start = Instant::now();
         let close_up = item.capture.as_ref().and_then(|c| c.close_up);
@@ -674,6 +723,16 @@ impl Analyzer {
             None
         };
         let (face, scale, zone_masks) = self.measured_geometry(&mut models.face, pyramid, patch)?;
+        // Nothing is measured on a photo stored turned: the caller turns it
+        // upright and starts again.
+        if let Some(k) = face.as_ref().filter(|_| may_turn).and_then(|f| {
+            face::quarter_turns_to_upright(
+                f.pose.roll_deg.get(),
+                self.options.thresholds.max_roll_deg,
+            )
+        }) {
+            return Ok(Some(k));
+        }
         // A sitting's photos share one scale.
         let scale = role.map_or(scale, |r| r.scale.clone());
         rec.timing.face_ms = ms(face_start);
@@ -748,7 +807,7 @@ impl Analyzer {
             ..measurements.pigmentation
         });
         rec.acne_scars = Some(measurements.acne_scars);
-        Ok(())
+        Ok(None)
     }
 
     /// The measurements of one photo, or of its capture set (`loaded`: the

@@ -156,6 +156,9 @@ pub enum FindingCode {
     /// One or more zones are covered by specular glare (an unclipped,
     /// colourless sheen) beyond `max_glare_fraction`: left out.
     ZoneGlare,
+    /// The photo was stored turned by a quarter or half turn without an
+    /// EXIF orientation; it was turned upright before measuring.
+    PhotoTurned,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

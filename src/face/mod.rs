@@ -28,6 +28,8 @@ const IRIS_SIZE: u32 = 64;
 const FACE_CROP_SCALE: f32 = 1.5;
 const EYE_CROP_SCALE: f32 = 2.3;
 const MIN_FACE_PRESENCE: f32 = 0.5;
+/// Below this first-pass presence the crop's other quarter turns are tried.
+const CONFIDENT_PRESENCE: f32 = 0.9;
 /// The mesh model's depth is shallower than its x and y. Stretched by this
 /// factor, mirror-image triangles of the 43 near-frontal `tones/` faces have
 /// the same 3-D area on both sides of the face (bilateral symmetry: 2.2 %
@@ -55,6 +57,18 @@ pub struct Pose {
     pub pitch_deg: Degrees,
     /// Tilt sideways in the image, degrees (> 0: clockwise).
     pub roll_deg: Degrees,
+}
+
+/// Clockwise quarter turns (1–3) that bring a face whose roll is within
+/// `tolerance_deg` of a quarter or half turn upright: a photo stored turned
+/// (no EXIF orientation). `None` for a face within the tolerance of upright
+/// or between quarter turns (a tilted head, which the pose check judges).
+pub fn quarter_turns_to_upright(roll_deg: f64, tolerance_deg: f64) -> Option<u8> {
+    // Roll > 0 is clockwise: a face rolled by -90° needs one clockwise turn.
+    (1u8..4).find(|&k| {
+        let off = (roll_deg + 90.0 * f64::from(k)).rem_euclid(360.0);
+        off.min(360.0 - off) <= tolerance_deg
+    })
 }
 
 /// One iris, in image pixels.
@@ -147,10 +161,27 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     let (lx, ly) = largest.keypoints[1];
     let angle = (ly - ry).atan2(lx - rx);
     let side = FACE_CROP_SCALE * largest.w.max(largest.h);
-    let first = Affine::rotated_square(largest.cx, largest.cy, side, angle, MESH_SIZE);
-    let (landmarks, _, _) = run_mesh(&mut models.mesh, pyramid, &first)?;
-    let refined = crop_from_landmarks(&landmarks);
-    let (landmarks, presence, gains) = run_mesh(&mut models.mesh, pyramid, &refined)?;
+    let mesh_at = |models: &mut FaceModels, angle: f32| {
+        let first = Affine::rotated_square(largest.cx, largest.cy, side, angle, MESH_SIZE);
+        let (landmarks, _, _) = run_mesh(&mut models.mesh, pyramid, &first)?;
+        run_mesh(&mut models.mesh, pyramid, &crop_from_landmarks(&landmarks))
+    };
+    let (mut landmarks, mut presence, mut gains) = mesh_at(models, angle)?;
+    // A photo stored turned by a quarter or a half turn (no EXIF
+    // orientation) can fool the detector's eye points: an upside-down face
+    // was meshed as if upright (presence 0.998 on the detector's crop, 0.58
+    // on the mesh's own, every zone on the wrong features). On every upright
+    // face photo here the mesh's own crop reads at least 0.99999, so when it
+    // reads less, the other quarter turns of the detector's crop are tried
+    // and the most confident kept; the pose then reads the turn.
+    if presence < CONFIDENT_PRESENCE {
+        for quarter in 1..4 {
+            let (l, p, g) = mesh_at(models, angle + quarter as f32 * std::f32::consts::FRAC_PI_2)?;
+            if p > presence {
+                (landmarks, presence, gains) = (l, p, g);
+            }
+        }
+    }
     if presence < MIN_FACE_PRESENCE {
         return Err(InputError::new(
             ErrorCode::NoFace,

@@ -637,6 +637,19 @@ impl Photo {
     }
 }
 
+impl Photo {
+    /// Turned clockwise by `quarters` quarter turns (0–3; more wrap).
+    pub fn turned_clockwise(self, quarters: u8) -> Self {
+        use image::metadata::Orientation;
+        match quarters % 4 {
+            0 => self,
+            1 => self.oriented(Orientation::Rotate90),
+            2 => self.oriented(Orientation::Rotate180),
+            _ => self.oriented(Orientation::Rotate270),
+        }
+    }
+}
+
 impl From<RgbImage> for Photo {
     fn from(rgb: RgbImage) -> Self {
         Self { rgb, deep: None }

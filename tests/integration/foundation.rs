@@ -1,6 +1,6 @@
 use crate::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 #[test]
@@ -234,6 +234,70 @@ fn formats_bit_depths_and_exif_orientation() {
         "orientation applied: upright width"
     );
     assert!(exif["face"]["pose"]["roll_deg"].as_f64().unwrap().abs() < 10.0);
+}
+
+/// A photo stored turned, with no EXIF orientation to say so (a phone's
+/// photo whose metadata was stripped): the face shows the turn, the photo is
+/// measured upright, and the record says it was turned. Before, an upside-down
+/// face was meshed as if upright and its zones laid on the wrong features.
+#[test]
+fn a_photo_stored_turned_without_exif_is_measured_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = shared("tones/007_03.jpg");
+    let img = image::open(&src).unwrap().to_rgb8();
+    let mut paths = vec![src.clone()];
+    for (name, turned) in [
+        ("quarter.jpg", image::imageops::rotate270(&img)),
+        ("half.jpg", image::imageops::rotate180(&img)),
+        ("three_quarters.jpg", image::imageops::rotate90(&img)),
+    ] {
+        let p = dir.path().join(name);
+        turned.save(&p).unwrap();
+        paths.push(p);
+    }
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let o = run(&["--plan"], &refs);
+    expect_ok(&o);
+    let all = records(&o);
+    let recs = images(&all);
+    let upright = recs[0];
+    let px = |r: &Value| r["scale"]["px_per_mm"].as_f64().unwrap();
+    let pigmented = |r: &Value| r["pigmentation"]["face"]["pigmented_pct"].as_f64().unwrap();
+    assert!(upright["quality"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["code"] != "photo_turned"));
+    for (&r, how) in
+        recs[1..]
+            .iter()
+            .zip(["anticlockwise", "upside down", "a quarter turn clockwise"])
+    {
+        let finding = r["quality"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "photo_turned")
+            .unwrap_or_else(|| panic!("no photo_turned finding: {}", r["quality"]));
+        assert!(
+            finding["message"].as_str().unwrap().contains(how),
+            "{finding}"
+        );
+        assert!(r["face"]["pose"]["roll_deg"].as_f64().unwrap().abs() < 5.0);
+        assert!(
+            (px(r) / px(upright) - 1.0).abs() < 0.02,
+            "{} vs {}",
+            px(r),
+            px(upright)
+        );
+        assert!(
+            (pigmented(r) - pigmented(upright)).abs() < 1.0,
+            "{} vs {}",
+            pigmented(r),
+            pigmented(upright)
+        );
+        assert_ne!(r["plan"]["outcome"], "not_assessable");
+    }
 }
 
 /// Inserts an APP1 EXIF segment with only the orientation tag after SOI.
