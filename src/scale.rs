@@ -30,6 +30,12 @@ pub const MAX_IRIS_ASYMMETRY: f32 = 0.2;
 /// but whose specular images pass the lid-gap test). Outside these bounds
 /// the iris is not a ruler.
 pub const IRIS_EYE_RATIO: (f32, f32) = (0.33, 0.50);
+/// The eye's opening outside the iris (the sclera) over the iris, mean luma
+/// (`Iris::sclera_over_iris`), below which no iris is seen: on the open eyes
+/// of the real photos in ../shared it reads 1.37–3.1 (1.26 and 0.78 on a
+/// face at 0.9 px/mm), on dark glasses drawn over a face 1.00, where the
+/// iris model still placed irises and read the scale 15 % small.
+pub const MIN_SCLERA_OVER_IRIS: f32 = 1.2;
 /// Yaw up to which both eyes are seen frontally; beyond it only the nearer
 /// eye, and beyond the last limit no face-based scale at all.
 pub const FRONTAL_YAW_DEG: f64 = 10.0;
@@ -135,9 +141,11 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     };
     let right_open = face.right_eye_openness >= EYE_OPEN_MIN
         && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
+        && face.right_iris.sclera_over_iris >= MIN_SCLERA_OVER_IRIS
         && plausible(right_ratio, &face.right_iris);
     let left_open = face.left_eye_openness >= EYE_OPEN_MIN
         && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
+        && face.left_iris.sclera_over_iris >= MIN_SCLERA_OVER_IRIS
         && plausible(left_ratio, &face.left_iris);
     let iris_scale = |d: Pixels, extra_rel: f64| {
         let rel = (IRIS_REL_SD.powi(2) + (LANDMARK_SD_PX / d.0).powi(2) + extra_rel.powi(2)).sqrt();
@@ -224,6 +232,11 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
 fn iris_refusal(openness: f32, iris: &crate::face::Iris, ratio: f32) -> String {
     if openness < EYE_OPEN_MIN {
         format!("lids closed (lid gap / eye width {openness:.2} < {EYE_OPEN_MIN})")
+    } else if iris.sclera_over_iris < MIN_SCLERA_OVER_IRIS {
+        format!(
+            "the eye's opening is no brighter than its iris (luma ratio {:.2} < {MIN_SCLERA_OVER_IRIS}): no iris is seen (dark glasses, a shadow, or lids the lid-gap test passed)",
+            iris.sclera_over_iris
+        )
     } else if iris.asymmetry() > MAX_IRIS_ASYMMETRY {
         format!(
             "its two diameters disagree by {:.0} % (over {:.0} %: lids cover it)",
@@ -244,14 +257,26 @@ fn closed_eyes_reason(
     left_open: bool,
     iris_eye_ratio: [f32; 2],
 ) -> String {
+    // Lids apart but no iris seen (dark glasses): hidden, not closed.
+    let hidden = |open: f32, iris: &crate::face::Iris| {
+        open >= EYE_OPEN_MIN && iris.sclera_over_iris < MIN_SCLERA_OVER_IRIS
+    };
+    let (right_hidden, left_hidden) = (
+        hidden(face.right_eye_openness, &face.right_iris),
+        hidden(face.left_eye_openness, &face.left_iris),
+    );
     let which = match (right_open, left_open) {
+        (false, false) if right_hidden && left_hidden => "both eyes hidden",
         (false, false) => "both eyes closed",
+        (false, true) if right_hidden => "right eye hidden",
         (false, true) => "right eye closed",
+        _ if left_hidden => "left eye hidden",
         _ => "left eye closed",
     };
     format!(
-        "{which} (lid gap / eye width {:.2} right, {:.2} left, open needs >= {EYE_OPEN_MIN}; iris diameters disagree by {:.0} % and {:.0} %; iris / eye width {:.2} and {:.2}, visible irises read {}–{}): the iris is not visible",
+        "{which} (lid gap / eye width {:.2} right, {:.2} left, open needs >= {EYE_OPEN_MIN}; iris diameters disagree by {:.0} % and {:.0} %; iris / eye width {:.2} and {:.2}, visible irises read {}–{}; opening / iris luma {:.2} and {:.2}, visible irises >= {MIN_SCLERA_OVER_IRIS}): the iris is not visible",
         face.right_eye_openness, face.left_eye_openness, 100.0 * face.right_iris.asymmetry(), 100.0 * face.left_iris.asymmetry(),
-        iris_eye_ratio[0], iris_eye_ratio[1], IRIS_EYE_RATIO.0, IRIS_EYE_RATIO.1
+        iris_eye_ratio[0], iris_eye_ratio[1], IRIS_EYE_RATIO.0, IRIS_EYE_RATIO.1,
+        face.right_iris.sclera_over_iris, face.left_iris.sclera_over_iris
     )
 }

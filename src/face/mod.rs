@@ -80,6 +80,9 @@ pub struct Iris {
     pub diameters_px: (f32, f32),
     /// Lid gap over eye width from the iris model's eyelid contour.
     pub openness: f32,
+    /// Mean luma of the eye's opening outside the iris over the iris's own
+    /// (`iris_visibility`); 1 when either is empty.
+    pub sclera_over_iris: f32,
 }
 
 /// Everything the later stages need to know about the analysed face.
@@ -340,12 +343,58 @@ fn run_iris(
     // Eyelid contour: 0 and 8 are the corners, 4 the lower and 12 the upper lid's middle.
     let c = |i: usize| map.apply_continuous(contour[3 * i], contour[3 * i + 1]);
     let openness = dist(c(12), c(4)) / dist(c(0), c(8)).max(1e-3);
+    let lids: Vec<Point> = (0..16)
+        .map(|i| (contour[3 * i], contour[3 * i + 1]))
+        .collect();
+    let sclera_over_iris = iris_visibility(
+        &input,
+        n,
+        &lids,
+        (iris[0], iris[1]),
+        (d1 + d2) / 4.0 / map.scale(),
+    );
     Ok(Iris {
         centre: p[0],
         diameter_px: (d1 + d2) / 2.0,
         diameters_px: (d1, d2),
         openness,
+        sclera_over_iris,
     })
+}
+
+/// Mean luma (interleaved RGB crop `n` wide) of the eye's opening (the lid
+/// contour `lids`, crop pixels) outside the iris disc over that inside it:
+/// the sclera is brighter than any iris, so a ratio near 1 means the iris
+/// model was given no eye to see (dark glasses, a shadow, a closed lid).
+fn iris_visibility(crop: &[f32], n: usize, lids: &[Point], centre: Point, radius: f32) -> f32 {
+    let inside_lids = |x: f32, y: f32| {
+        let mut inside = false;
+        for (a, b) in lids.iter().zip(lids.iter().cycle().skip(1)) {
+            if (a.1 > y) != (b.1 > y) && x < a.0 + (y - a.1) / (b.1 - a.1) * (b.0 - a.0) {
+                inside = !inside;
+            }
+        }
+        inside
+    };
+    let (mut iris, mut sclera) = ((0.0f64, 0usize), (0.0f64, 0usize));
+    for y in 0..n {
+        for x in 0..n {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            if !inside_lids(px, py) {
+                continue;
+            }
+            let v = &crop[3 * (y * n + x)..][..3];
+            let luma = f64::from(0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]);
+            let r = ((px - centre.0).powi(2) + (py - centre.1).powi(2)).sqrt();
+            let bin = if r <= radius { &mut iris } else { &mut sclera };
+            bin.0 += luma;
+            bin.1 += 1;
+        }
+    }
+    if iris.1 == 0 || sclera.1 == 0 || iris.0 <= 0.0 {
+        return 1.0;
+    }
+    ((sclera.0 / sclera.1 as f64) / (iris.0 / iris.1 as f64)) as f32
 }
 
 /// Head pose from the mesh's 3-D landmarks: the face's left-right axis

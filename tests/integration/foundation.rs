@@ -70,6 +70,42 @@ fn closed_eyes_get_no_iris_scale_and_say_why() {
     assert!(finding_codes(&rec).contains(&"eyes_closed".to_string()));
 }
 
+/// Dark glasses: the lids are apart, but the iris model, given no eye to
+/// see, still placed irises and read the scale 15 % small. The opening is no
+/// brighter than the "iris" there, so no iris scale is taken, and the
+/// record says why.
+#[test]
+fn irises_hidden_by_dark_glasses_give_no_iris_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::open(shared("tones/007_03.jpg")).unwrap().to_rgb8();
+    // The face box of this photo (x 421, y 501, 512 wide): eyes at 27 % of
+    // its height, 30 % and 70 % of its width.
+    let (bx, by, w) = (421.0f32, 501.0f32, 512.0f32);
+    let ey = by + 0.27 * w;
+    for ex in [bx + 0.3 * w, bx + 0.7 * w] {
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            let (dx, dy) = ((x as f32 - ex) / (0.17 * w), (y as f32 - ey) / (0.095 * w));
+            if dx * dx + dy * dy <= 1.0 {
+                *p = image::Rgb([15, 15, 18]);
+            }
+        }
+    }
+    let photo = dir.path().join("dark_glasses.png");
+    img.save(&photo).unwrap();
+    let rec = one_image(&photo, &[]);
+    assert_eq!(rec["status"], "ok");
+    assert_ne!(rec["scale"]["source"], "iris", "{}", rec["scale"]);
+    assert_ne!(rec["scale"]["source"], "iris_nearer_eye");
+    let reason = rec["scale"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("hidden") && reason.contains("opening / iris luma"),
+        "{reason}"
+    );
+    // The undrawn photo keeps its iris scale.
+    let upright = one_image(&shared("tones/007_03.jpg"), &[]);
+    assert_eq!(upright["scale"]["source"], "iris");
+}
+
 #[test]
 fn user_scale_overrides_the_face() {
     let rec = one_image(&shared("pores/cheek_input.png"), &["--px-per-mm", "20"]);
