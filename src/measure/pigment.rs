@@ -555,7 +555,7 @@ pub fn baseline(
     };
     let ita = colour::ita_degrees(lab).ok_or_else(|| {
         format!(
-            "the zone's skin reads blue-violet (b* {:.1} ≤ 0): no skin colour under visible light, no ITA",
+            "the zone's skin reads blue-violet (b* {:.1} ≤ 0): no skin colour under visible light (UV or blue light, or a strong blue colour cast: correct the white balance or give a device colour_matrix), no ITA",
             lab.b
         )
     })?;
