@@ -9,7 +9,11 @@ mirrored (`flip`), 1.3× the colour saturation of a "vivid" camera mode
 (`sat`), light falling off across the face to 0.4 of itself at the left
 edge, in linear light, as from a window to one side (`side`), and a
 small sensor's noise in dim light (shot and read noise in linear light,
-`noise`).
+`noise`). Four more (2026-12-06): stored upside down without an EXIF
+orientation (`rot180`), a warm (tungsten-like) and a cool white balance
+(linear red x1.3 and blue x0.7, and the reverse: `warm`, `cool`), and a
+hat brim's hard grey shadow over the top fifth of the frame, at 0.4 of the
+light (`brim`).
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -33,7 +37,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat", "side", "noise")
+KINDS = ("rot10", "s07", "q50", "dark", "flip", "sat", "side", "noise", "rot180", "warm", "cool",
+         "brim")
 HARM_RULES = ("rules.inflamed_lesions", "rules.widespread_erythema",
               "rules.suspected_sunburn")
 
@@ -50,13 +55,29 @@ def side_lit(im):
     """The photo under light that falls off linearly from 1.0 at the right
     edge to 0.4 at the left, applied in linear light."""
     import numpy as np
+
+    return in_linear_light(
+        im, lambda lin: lin * np.linspace(0.4, 1.0, lin.shape[1], dtype=np.float32)[None, :, None])
+
+
+def in_linear_light(im, f):
+    """`f` applied to the photo's linear-light values (sRGB curve), as a
+    camera's white balance or the light itself would act."""
+    import numpy as np
     from PIL import Image
 
     v = np.asarray(im).astype(np.float32) / 255
     lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    lin *= np.linspace(0.4, 1.0, v.shape[1], dtype=np.float32)[None, :, None]
-    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    lin = f(lin)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.clip(lin, 0, None) ** (1 / 2.4) - 0.055)
     return Image.fromarray((np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def brim_shadow(lin):
+    """Light at 0.4 over the top fifth of the frame, a hard edge."""
+    out = lin.copy()
+    out[: lin.shape[0] // 5] *= 0.4
+    return out
 
 
 def noisy(im, rng):
@@ -93,6 +114,10 @@ def make(photos, out):
         }
         variants["side"] = side_lit(im)
         variants["noise"] = noisy(im, rng)
+        variants["rot180"] = im.rotate(180)
+        variants["warm"] = in_linear_light(im, lambda v: v * np.array([1.3, 1.0, 0.7], np.float32))
+        variants["cool"] = in_linear_light(im, lambda v: v * np.array([0.7, 1.0, 1.3], np.float32))
+        variants["brim"] = in_linear_light(im, brim_shadow)
         for kind, v in variants.items():
             v.save(os.path.join(out, f"{stem}__{kind}.jpg"), quality=92)
         im.save(os.path.join(out, f"{stem}__q50.jpg"), quality=50)

@@ -458,7 +458,10 @@ impl Analyzer {
         let may_turn = role.is_none() && loaded.is_none() && item.capture.is_none();
         let mut photo = photo;
         let mut loaded = loaded;
-        let mut turned = None;
+        // Clockwise quarter turns applied so far, and the first answer while
+        // turning in search of a face the detector missed.
+        let mut turned: Option<u8> = None;
+        let mut no_face: Option<InputError> = None;
         let result = loop {
             let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
             let r = match self.checkout() {
@@ -483,6 +486,26 @@ impl Analyzer {
                     photo = photo.turned_clockwise(k);
                     turned = Some(k);
                 }
+                // The detector finds no face in some photos stored upside
+                // down or sideways: look again with the photo turned, half a
+                // turn first (totals 2, 3, 1).
+                Err(e)
+                    if e.code == ErrorCode::NoFace
+                        && may_turn
+                        && (turned.is_none() || no_face.is_some())
+                        && turned != Some(1) =>
+                {
+                    let next = match turned {
+                        None => 2,
+                        Some(2) => 3,
+                        _ => 1,
+                    };
+                    photo = photo.turned_clockwise((next + 4 - turned.unwrap_or(0)) % 4);
+                    turned = Some(next);
+                    no_face.get_or_insert(e);
+                }
+                // No face any way round: the photo's own answer stands.
+                Err(e) if e.code == ErrorCode::NoFace => break Err(no_face.take().unwrap_or(e)),
                 r => break r,
             }
         };

@@ -36,6 +36,11 @@ pub const IRIS_EYE_RATIO: (f32, f32) = (0.33, 0.50);
 /// face at 0.9 px/mm), on dark glasses drawn over a face 1.00, where the
 /// iris model still placed irises and read the scale 15 % small.
 pub const MIN_SCLERA_OVER_IRIS: f32 = 1.2;
+/// Irises narrower than this (pixels) are not judged by `MIN_SCLERA_OVER_IRIS`:
+/// a few pixels of sclera blur into the iris (the 0.9 px/mm face's 10-pixel
+/// irises read 0.78–1.26 and flickered between iris and eye-distance scales
+/// across re-encodings); dark glasses on such a photo go unnoticed.
+pub const MIN_IRIS_PX_FOR_VISIBILITY: f32 = 14.0;
 /// Yaw up to which both eyes are seen frontally; beyond it only the nearer
 /// eye, and beyond the last limit no face-based scale at all.
 pub const FRONTAL_YAW_DEG: f64 = 10.0;
@@ -125,6 +130,12 @@ pub fn from_face(face: &FaceGeometry, user: Option<PxPerMm>) -> Scale {
     scale
 }
 
+/// Whether an iris is seen at all: its eye's opening is brighter than it
+/// (too small an iris to judge counts as seen).
+fn seen(iris: &crate::face::Iris) -> bool {
+    iris.diameter_px < MIN_IRIS_PX_FOR_VISIBILITY || iris.sclera_over_iris >= MIN_SCLERA_OVER_IRIS
+}
+
 fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     let yaw = face.pose.yaw_deg.get();
     let ratio = |iris: &crate::face::Iris, corners: (usize, usize)| {
@@ -141,11 +152,11 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     };
     let right_open = face.right_eye_openness >= EYE_OPEN_MIN
         && face.right_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
-        && face.right_iris.sclera_over_iris >= MIN_SCLERA_OVER_IRIS
+        && seen(&face.right_iris)
         && plausible(right_ratio, &face.right_iris);
     let left_open = face.left_eye_openness >= EYE_OPEN_MIN
         && face.left_iris.asymmetry() <= MAX_IRIS_ASYMMETRY
-        && face.left_iris.sclera_over_iris >= MIN_SCLERA_OVER_IRIS
+        && seen(&face.left_iris)
         && plausible(left_ratio, &face.left_iris);
     let iris_scale = |d: Pixels, extra_rel: f64| {
         let rel = (IRIS_REL_SD.powi(2) + (LANDMARK_SD_PX / d.0).powi(2) + extra_rel.powi(2)).sqrt();
@@ -232,7 +243,7 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
 fn iris_refusal(openness: f32, iris: &crate::face::Iris, ratio: f32) -> String {
     if openness < EYE_OPEN_MIN {
         format!("lids closed (lid gap / eye width {openness:.2} < {EYE_OPEN_MIN})")
-    } else if iris.sclera_over_iris < MIN_SCLERA_OVER_IRIS {
+    } else if !seen(iris) {
         format!(
             "the eye's opening is no brighter than its iris (luma ratio {:.2} < {MIN_SCLERA_OVER_IRIS}): no iris is seen (dark glasses, a shadow, or lids the lid-gap test passed)",
             iris.sclera_over_iris
@@ -258,9 +269,7 @@ fn closed_eyes_reason(
     iris_eye_ratio: [f32; 2],
 ) -> String {
     // Lids apart but no iris seen (dark glasses): hidden, not closed.
-    let hidden = |open: f32, iris: &crate::face::Iris| {
-        open >= EYE_OPEN_MIN && iris.sclera_over_iris < MIN_SCLERA_OVER_IRIS
-    };
+    let hidden = |open: f32, iris: &crate::face::Iris| open >= EYE_OPEN_MIN && !seen(iris);
     let (right_hidden, left_hidden) = (
         hidden(face.right_eye_openness, &face.right_iris),
         hidden(face.left_eye_openness, &face.left_iris),

@@ -28,8 +28,11 @@ const IRIS_SIZE: u32 = 64;
 const FACE_CROP_SCALE: f32 = 1.5;
 const EYE_CROP_SCALE: f32 = 2.3;
 const MIN_FACE_PRESENCE: f32 = 0.5;
-/// Below this first-pass presence the crop's other quarter turns are tried.
-const CONFIDENT_PRESENCE: f32 = 0.9;
+/// Below this presence (on the mesh's own crop) the crop's other quarter
+/// turns are tried: every upright face photo here, and each of their eight
+/// capture variants, reads at least 0.99999; upside-down faces meshed as if
+/// upright read 0.58 to 0.99996 (`datasets/capture_variants.py`, `rot180`).
+const CONFIDENT_PRESENCE: f32 = 0.99999;
 /// The mesh model's depth is shallower than its x and y. Stretched by this
 /// factor, mirror-image triangles of the 43 near-frontal `tones/` faces have
 /// the same 3-D area on both sides of the face (bilateral symmetry: 2.2 %
@@ -173,10 +176,12 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     // A photo stored turned by a quarter or a half turn (no EXIF
     // orientation) can fool the detector's eye points: an upside-down face
     // was meshed as if upright (presence 0.998 on the detector's crop, 0.58
-    // on the mesh's own, every zone on the wrong features). On every upright
-    // face photo here the mesh's own crop reads at least 0.99999, so when it
-    // reads less, the other quarter turns of the detector's crop are tried
-    // and the most confident kept; the pose then reads the turn.
+    // on the mesh's own, every zone on the wrong features; others read 0.90
+    // and 0.9995, and the detector's eye and mouth points were laid out as
+    // an upright face's, so they cannot tell). When the mesh is less sure
+    // than on any upright face here, the other quarter turns of the
+    // detector's crop are tried and the most confident kept; the pose then
+    // reads the turn.
     if presence < CONFIDENT_PRESENCE {
         for quarter in 1..4 {
             let (l, p, g) = mesh_at(models, angle + quarter as f32 * std::f32::consts::FRAC_PI_2)?;
