@@ -334,6 +334,27 @@ fn a_photo_stored_turned_without_exif_is_measured_upright() {
         );
         assert_ne!(r["plan"]["outcome"], "not_assessable");
     }
+    // Upside down, this face is not found by the detector at all: the photo
+    // is looked at again turned.
+    let obama = shared("faces/obama.jpg");
+    let flipped = dir.path().join("obama_upside_down.jpg");
+    image::imageops::rotate180(&image::open(&obama).unwrap().to_rgb8())
+        .save(&flipped)
+        .unwrap();
+    let o = run(&["--plan"], &[&obama, &flipped]);
+    expect_ok(&o);
+    let all = records(&o);
+    let recs = images(&all);
+    assert!(
+        recs[1]["quality"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "photo_turned"),
+        "{}",
+        recs[1]
+    );
+    assert!((px(recs[1]) / px(recs[0]) - 1.0).abs() < 0.02);
 }
 
 /// Inserts an APP1 EXIF segment with only the orientation tag after SOI.
