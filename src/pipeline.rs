@@ -599,8 +599,21 @@ impl Analyzer {
                 )
             };
             let mut pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-            let (mut face, mut scale, mut zone_masks) = geometry(&mut models, &pyramid)?;
-            // Drawn upright, as `analyze` measured it.
+            let mut found = geometry(&mut models, &pyramid);
+            // Drawn upright, as `analyze` measured it: a face the detector
+            // missed is looked for turned (totals 2, 3, 1), and a face
+            // found turned is turned upright.
+            if item.capture.is_none() && close_up.is_none() {
+                for step in [2u8, 1, 2] {
+                    if !matches!(&found, Err(e) if e.code == ErrorCode::NoFace) {
+                        break;
+                    }
+                    photo = photo.turned_clockwise(step);
+                    pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+                    found = geometry(&mut models, &pyramid);
+                }
+            }
+            let (mut face, mut scale, mut zone_masks) = found?;
             if let Some(k) = face
                 .as_ref()
                 .filter(|_| item.capture.is_none())
