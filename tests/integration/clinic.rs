@@ -534,6 +534,34 @@ fn reports_name_the_photos_that_belong_to_no_patient() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains("no patient and visit date"));
 }
 
+/// A visit photo stored upside down (no EXIF orientation), which the face
+/// detector misses, is measured upright and drawn upright in the report.
+#[test]
+fn an_upside_down_visit_photo_is_reported_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("photos/P7/2026-12-01");
+    std::fs::create_dir_all(&visit).unwrap();
+    image::imageops::rotate180(&image::open(shared("faces/obama.jpg")).unwrap().to_rgb8())
+        .save(visit.join("face.jpg"))
+        .unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .args(["analyze", "--plan", "--report", "--out"])
+        .arg(&out)
+        .arg(dir.path().join("photos"))
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let html = std::fs::read_to_string(out.join("report/P7.html")).unwrap();
+    assert!(
+        !html.contains("photo not available"),
+        "no picture of the visit"
+    );
+    assert!(html.contains("Measured at the latest visit"));
+    let rec = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert!(rec.contains("photo_turned"));
+}
+
 #[test]
 fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     let dir = tempfile::tempdir().unwrap();
