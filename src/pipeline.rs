@@ -26,6 +26,10 @@ use std::time::Instant;
 
 /// Smallest pyramid level the crops may read from.
 const PYRAMID_MIN_SIDE: u32 = 64;
+/// Clockwise quarter turns, one after another, with which a lone photo is
+/// looked at again when the detector finds no face in it (stored upside
+/// down or sideways): half a turn first, then the two quarter turns.
+const FACE_SEARCH_TURNS: [u8; 3] = [2, 1, 2];
 
 #[derive(Clone, Default)]
 pub struct Options {
@@ -458,9 +462,15 @@ impl Analyzer {
         let may_turn = role.is_none() && loaded.is_none() && item.capture.is_none();
         let mut photo = photo;
         let mut loaded = loaded;
-        // Clockwise quarter turns applied so far, and the first answer while
-        // turning in search of a face the detector missed.
-        let mut turned: Option<u8> = None;
+        // Clockwise quarter turns applied so far (0–3), the turns left to
+        // try for a face the detector missed, and the photo's own answer.
+        let mut turned = 0u8;
+        let mut search = if may_turn {
+            &FACE_SEARCH_TURNS[..]
+        } else {
+            &[]
+        }
+        .iter();
         let mut no_face: Option<InputError> = None;
         let result = loop {
             let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
@@ -474,7 +484,7 @@ impl Analyzer {
                         &mut rec,
                         role,
                         loaded.take(),
-                        may_turn && turned.is_none(),
+                        may_turn && turned == 0,
                     );
                     self.checkin(models);
                     r
@@ -484,40 +494,30 @@ impl Analyzer {
             match r {
                 Ok(Some(k)) => {
                     photo = photo.turned_clockwise(k);
-                    turned = Some(k);
+                    turned = k;
+                    search = [].iter();
                 }
-                // The detector finds no face in some photos stored upside
-                // down or sideways: look again with the photo turned, half a
-                // turn first (totals 2, 3, 1).
-                Err(e)
-                    if e.code == ErrorCode::NoFace
-                        && may_turn
-                        && (turned.is_none() || no_face.is_some())
-                        && turned != Some(1) =>
-                {
-                    let next = match turned {
-                        None => 2,
-                        Some(2) => 3,
-                        _ => 1,
-                    };
-                    photo = photo.turned_clockwise((next + 4 - turned.unwrap_or(0)) % 4);
-                    turned = Some(next);
-                    no_face.get_or_insert(e);
-                }
-                // No face any way round: the photo's own answer stands.
-                Err(e) if e.code == ErrorCode::NoFace => break Err(no_face.take().unwrap_or(e)),
+                Err(e) if e.code == ErrorCode::NoFace => match search.next() {
+                    Some(&step) => {
+                        photo = photo.turned_clockwise(step);
+                        turned = (turned + step) % 4;
+                        no_face.get_or_insert(e);
+                    }
+                    // No face any way round: the photo's own answer stands.
+                    None => break Err(no_face.take().unwrap_or(e)),
+                },
                 r => break r,
             }
         };
         if let Err(e) = result {
             return self.failed(rec, e, start);
         }
-        if let (Some(k), Some(q)) = (turned, rec.quality.as_mut()) {
+        if let (1..=3, Some(q)) = (turned, rec.quality.as_mut()) {
             q.findings.push(quality::Finding {
                 code: quality::FindingCode::PhotoTurned,
                 message: format!(
                     "the photo was stored {} (no EXIF orientation): it was turned upright before measuring",
-                    match k {
+                    match turned {
                         1 => "turned a quarter turn anticlockwise",
                         2 => "upside down",
                         _ => "turned a quarter turn clockwise",
@@ -601,29 +601,23 @@ impl Analyzer {
             let mut pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
             let mut found = geometry(&mut models, &pyramid);
             // Drawn upright, as `analyze` measured it: a face the detector
-            // missed is looked for turned (totals 2, 3, 1), and a face
-            // found turned is turned upright.
-            if item.capture.is_none() && close_up.is_none() {
-                for step in [2u8, 1, 2] {
-                    if !matches!(&found, Err(e) if e.code == ErrorCode::NoFace) {
-                        break;
-                    }
-                    photo = photo.turned_clockwise(step);
-                    pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-                    found = geometry(&mut models, &pyramid);
-                }
+            // missed is looked for turned, and a face found turned is turned
+            // upright.
+            let may_turn = item.capture.is_none() && close_up.is_none();
+            let mut search = if may_turn {
+                &FACE_SEARCH_TURNS[..]
+            } else {
+                &[]
+            }
+            .iter();
+            while matches!(&found, Err(e) if e.code == ErrorCode::NoFace) {
+                let Some(&step) = search.next() else { break };
+                photo = photo.turned_clockwise(step);
+                pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+                found = geometry(&mut models, &pyramid);
             }
             let (mut face, mut scale, mut zone_masks) = found?;
-            if let Some(k) = face
-                .as_ref()
-                .filter(|_| item.capture.is_none())
-                .and_then(|f| {
-                    face::quarter_turns_to_upright(
-                        f.pose.roll_deg.get(),
-                        self.options.thresholds.max_roll_deg,
-                    )
-                })
-            {
+            if let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) {
                 photo = photo.turned_clockwise(k);
                 pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
                 (face, scale, zone_masks) = geometry(&mut models, &pyramid)?;
@@ -682,6 +676,18 @@ impl Analyzer {
         })();
         self.checkin(models);
         result
+    }
+
+    /// Clockwise quarter turns that bring `face` upright when its photo was
+    /// stored turned (its roll within the pose limit of a quarter or half
+    /// turn); `None` for an upright or merely tilted face.
+    fn turns_to_upright(&self, face: Option<&FaceGeometry>) -> Option<u8> {
+        face.and_then(|f| {
+            face::quarter_turns_to_upright(
+                f.pose.roll_deg.get(),
+                self.options.thresholds.max_roll_deg,
+            )
+        })
     }
 
     /// Face → scale → zones: the geometry every measurement of a face
@@ -761,12 +767,7 @@ impl Analyzer {
         let (face, scale, zone_masks) = self.measured_geometry(&mut models.face, pyramid, patch)?;
         // Nothing is measured on a photo stored turned: the caller turns it
         // upright and starts again.
-        if let Some(k) = face.as_ref().filter(|_| may_turn).and_then(|f| {
-            face::quarter_turns_to_upright(
-                f.pose.roll_deg.get(),
-                self.options.thresholds.max_roll_deg,
-            )
-        }) {
+        if let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) {
             return Ok(Some(k));
         }
         // A sitting's photos share one scale.

@@ -29,9 +29,10 @@ const FACE_CROP_SCALE: f32 = 1.5;
 const EYE_CROP_SCALE: f32 = 2.3;
 const MIN_FACE_PRESENCE: f32 = 0.5;
 /// Below this presence (on the mesh's own crop) the crop's other quarter
-/// turns are tried: every upright face photo here, and each of their eight
-/// capture variants, reads at least 0.99999; upside-down faces meshed as if
-/// upright read 0.58 to 0.99996 (`datasets/capture_variants.py`, `rot180`).
+/// turns are tried: every upright face photo here, and every capture variant
+/// of them that is not upside down, reads at least 0.99999; upside-down faces
+/// meshed as if upright read 0.58 to 0.99996 (`datasets/capture_variants.py`,
+/// `rot180`).
 const CONFIDENT_PRESENCE: f32 = 0.99999;
 /// The mesh model's depth is shallower than its x and y. Stretched by this
 /// factor, mirror-image triangles of the 43 near-frontal `tones/` faces have

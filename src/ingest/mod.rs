@@ -635,9 +635,7 @@ impl Photo {
             deep,
         }
     }
-}
 
-impl Photo {
     /// Turned clockwise by `quarters` quarter turns (0–3; more wrap).
     pub fn turned_clockwise(self, quarters: u8) -> Self {
         use image::metadata::Orientation;

@@ -184,11 +184,14 @@ fn reason_list(title: &str, reasons: &[crate::plan::Reason]) -> String {
     s
 }
 
-/// The face-level readings shown for the latest visit, by concern: (metric,
-/// digits after the point).
-const LATEST_READINGS: [(&str, &[(&str, usize)]); 4] = [
+/// The face-level readings shown for the latest visit, by concern: the
+/// plan's rule for it, its written name, and (metric, digits after the
+/// point).
+type ConcernReadings = (&'static str, &'static str, &'static [(&'static str, usize)]);
+const LATEST_READINGS: [ConcernReadings; 4] = [
     (
         "pores",
+        "Pores",
         &[
             ("pores.face.density_per_cm2", 0),
             ("pores.face.median_diameter_mm", 2),
@@ -198,15 +201,17 @@ const LATEST_READINGS: [(&str, &[(&str, usize)]); 4] = [
     ),
     (
         "pigmentation",
+        "Pigmentation",
         &[
             ("pigmentation.face.pigmented_pct", 1),
             ("pigmentation.face.mmasi_estimate", 1),
             ("pigmentation.face.severity", 0),
         ],
     ),
-    ("colour", &[("colour.face.ita_deg", 0)]),
+    ("colour", "Skin colour", &[("colour.face.ita_deg", 0)]),
     (
         "acne_scars",
+        "Acne scars",
         &[
             ("acne_scars.face.count", 0),
             ("acne_scars.face.scarred_area_pct", 1),
@@ -241,13 +246,7 @@ fn latest_readings(p: &PatientComparison) -> String {
     };
     let depth = p.captures.last().and_then(|c| c.acne_scar_depth);
     let mut rows = String::new();
-    for (concern, metrics) in LATEST_READINGS {
-        let name = match concern {
-            "pores" => "Pores",
-            "pigmentation" => "Pigmentation",
-            "colour" => "Skin colour",
-            _ => "Acne scars",
-        };
+    for (concern, name, metrics) in LATEST_READINGS {
         let found: Vec<_> = metrics
             .iter()
             .filter_map(|&(m, digits)| Some((value(m)?, digits)))

@@ -3,6 +3,7 @@
 use crate::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo")
@@ -18,6 +19,17 @@ fn analyze_demo(out: &Path, extra: &[&str]) {
         .output()
         .unwrap();
     expect_ok(&o);
+}
+
+/// The demo analysed with plans under `dir`, then `report`: its output
+/// and the report folder.
+fn demo_report(dir: &Path) -> (Output, PathBuf) {
+    let out = dir.join("out");
+    analyze_demo(&out, &["--plan"]);
+    let rep = dir.join("report");
+    let o = run_out("report", &out, &rep);
+    expect_ok(&o);
+    (o, rep)
 }
 
 #[test]
@@ -391,11 +403,7 @@ fn compare_finds_the_planted_improvement_and_flags_capture_mismatch() {
 #[test]
 fn patient_report_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    analyze_demo(&out, &["--plan"]);
-    let rep = dir.path().join("report");
-    let o = run_out("report", &out, &rep);
-    expect_ok(&o);
+    let (_, rep) = demo_report(dir.path());
     let html_path = rep.join("P002.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(
@@ -471,10 +479,7 @@ fn patient_report_renders_in_headless_chromium() {
 #[test]
 fn a_report_shows_the_latest_visit_s_readings_and_what_each_is_worth() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    analyze_demo(&out, &["--plan"]);
-    let rep = dir.path().join("report");
-    expect_ok(&run_out("report", &out, &rep));
+    let (_, rep) = demo_report(dir.path());
     let read = |p: &str| std::fs::read_to_string(rep.join(format!("{p}.html"))).unwrap();
     let section = |html: &str| {
         let start = html
@@ -527,10 +532,7 @@ fn reports_name_the_photos_that_belong_to_no_patient() {
         "{err}"
     );
     // The demo's photos all have a patient: no such notice.
-    let demo_out = dir.path().join("demo");
-    analyze_demo(&demo_out, &["--plan"]);
-    let o = run_out("report", &demo_out, &dir.path().join("rep"));
-    expect_ok(&o);
+    let (o, _) = demo_report(&dir.path().join("demo"));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("no patient and visit date"));
 }
 
