@@ -187,6 +187,48 @@ pub struct ZoneScars {
     pub metrics: Option<ScarMetrics>,
     /// Why the zone was not measured; null when it was.
     pub reason: Option<String>,
+    /// The fill light and shine fitted to a multi-light set's readings of
+    /// this zone. Null for one photo, for sets of fewer than five lights,
+    /// and in records before schema 2.6.0.
+    #[serde(default)]
+    pub reflectance: Option<ZoneReflectance>,
+}
+
+/// Ambient fill and shine fitted to a multi-light set's readings of a zone
+/// (one of each for the zone) and taken out of every reading before the
+/// normals are solved for: fill light reaches every photo alike, and skin's
+/// shine rises in the photos whose light a slope faces, which would read
+/// its walls steep and its scars deep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneReflectance {
+    /// Ambient fill as a share of the light each LED gives the skin at its
+    /// calibrated intensity (0 = none).
+    #[schemars(range(min = 0.0))]
+    pub ambient_share: f64,
+    /// Height of the shine's Blinn–Phong lobe, in linear reading units per
+    /// unit of the light's relative irradiance.
+    #[schemars(range(min = 0.0))]
+    pub shine: f64,
+    /// The lobe's Blinn–Phong exponent (larger is narrower).
+    pub shininess: f64,
+    /// Whether the fill and shine were taken out. False when the fit needed
+    /// an ambient share above 0.08, which says that the readings do not fit
+    /// the lights as declared (positions or intensities off, or a photo
+    /// moved): the relief was then read without them, and the capture's
+    /// light calibration deserves a check.
+    pub taken_out: bool,
+}
+
+impl From<relief::FittedReflectance> for ZoneReflectance {
+    fn from(f: relief::FittedReflectance) -> Self {
+        let round = |v: f64| (v * 1e4).round() / 1e4;
+        ZoneReflectance {
+            ambient_share: round(f.fitted.ambient),
+            shine: round(f.fitted.shine),
+            shininess: f.fitted.shininess,
+            taken_out: f.taken_out,
+        }
+    }
 }
 
 /// The photos of a multi-light capture that measured the relief.
@@ -707,6 +749,8 @@ pub struct MeasuredRelief {
     pub valid_share: f64,
     /// The height map (mm, mean zero), patch pixels.
     pub height_mm: Vec<f32>,
+    /// The fill and shine fitted to the set (none with fewer than five lights).
+    pub reflectance: Option<relief::FittedReflectance>,
 }
 
 /// Scars of one patch from a multi-light capture: each photo resampled on
@@ -745,11 +789,13 @@ pub fn scars_measured(
     } else {
         distant
     };
-    let mut normals = relief::photometric_stereo(&planes, &field)?;
+    let fitted = relief::fit_reflectance(&planes, &field)?;
+    let reflectance = fitted.map_or_else(relief::Reflectance::default, |f| f.correction());
+    let mut normals = relief::photometric_stereo(&planes, &field, &reflectance)?;
     let mut height = relief::integrate(&normals, patch.px_per_mm);
     if near {
         let field = relief::LightField::new(lights, place(Some(&height)));
-        normals = relief::photometric_stereo(&planes, &field)?;
+        normals = relief::photometric_stereo(&planes, &field, &reflectance)?;
         height = relief::integrate(&normals, patch.px_per_mm);
     }
     let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
@@ -776,6 +822,7 @@ pub fn scars_measured(
         valid_share: valid_in_zone as f64 / zone_pixels.max(1) as f64,
         valid: normals.valid,
         height_mm: height,
+        reflectance: fitted,
     })
 }
 
@@ -888,6 +935,7 @@ fn measure_scars(
                 zone: zone.name,
                 metrics: None,
                 reason: Some(why),
+                reflectance: None,
             });
             continue;
         }
@@ -899,11 +947,13 @@ fn measure_scars(
                     zone: zone.name,
                     metrics: None,
                     reason: Some(why),
+                    reflectance: None,
                 });
                 continue;
             }
         };
         let mut area_mm2 = patch.area_mm2();
+        let mut reflectance = None;
         let found = match capture {
             Some(c) => match scars_measured(
                 patch,
@@ -924,6 +974,7 @@ fn measure_scars(
                             100.0 * r.valid_share,
                             100.0 * MIN_RELIEF_SHARE
                         )),
+                        reflectance: None,
                     });
                     continue;
                 }
@@ -937,6 +988,7 @@ fn measure_scars(
                         .map(|(&z, &v)| z && v)
                         .collect();
                     area_mm2 = patch.area_where_mm2(&measured);
+                    reflectance = r.reflectance.map(ZoneReflectance::from);
                     let (w, h) = (patch.width as usize, patch.height as usize);
                     let depth = scars::depth_below_surface(&r.height_mm, w, h, patch.px_per_mm);
                     overlay.relief.push(ReliefTile {
@@ -1001,6 +1053,7 @@ fn measure_scars(
             zone: zone.name,
             metrics: Some(sample.metrics(uncertainty)),
             reason: None,
+            reflectance,
         });
         samples.push(sample);
     }

@@ -151,17 +151,356 @@ const MAX_OUTLIERS: usize = 2;
 /// shadowed (the surface faces away from that light).
 const SHADOW_FRACTION: f32 = 0.1;
 
-/// Least-squares normals from `images[k]` lit by `lights` (light `k` as
-/// seen from each pixel). Each reading is first divided by its light's
-/// irradiance there. Each pixel leaves out clipped readings, and its
-/// shadowed ones (or those at the dark floor) while at least three remain,
-/// and, with five or more, its brightest (a likely specular highlight),
-/// unless the lights left are too close to coplanar; with only three
-/// lights nothing can be left out, which is why more lights measure steep
-/// scar walls better. A pixel with fewer than three unclipped readings gets
-/// no normal (`valid` false): a photo that is dark or clipped over part of
-/// the skin still counts where it is usable.
-pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Normals, ReliefError> {
+/// What a reading holds beside the Lambertian term `b·l_k` (b the albedo
+/// times the normal), as fitted to the set itself (`fit_reflectance`):
+/// * ambient fill, the same light in every photo: once reading k is divided
+///   by its light's irradiance E_k it reads `ambient · |b| / E_k`, so it
+///   weighs most in the photos of the dimmest lights;
+/// * shine, a Blinn–Phong lobe `shine · (n·h_k)^shininess` (h_k halfway
+///   between the light and the camera), which does not scale with the
+///   albedo: it is largest beside the diffuse reading of dark skin.
+///
+/// Both tilt the normals (the shine towards the lights a slope faces, so
+/// walls read steep and scars deep) unless they are taken out.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reflectance {
+    pub ambient: f64,
+    pub shine: f64,
+    pub shininess: f64,
+}
+
+/// Shininess exponents `fit_reflectance` chooses from (Blinn–Phong; skin's
+/// lobe is broad).
+const SHININESS: [f64; 6] = [4.0, 8.0, 12.0, 20.0, 32.0, 48.0];
+/// Above this ambient share the fit is explaining something else than fill
+/// light (lights placed wrongly, motion): then nothing is taken out. A rig's
+/// enclosure lets in little (the renders: at most 0.03); lights read as
+/// distant when they are near fit 0.1-0.5.
+const MAX_AMBIENT: f64 = 0.08;
+/// Pixels the reflectance is fitted on, at most (spread over the patch).
+const FIT_PIXELS: usize = 4000;
+/// Rounds of fitting: normals under the current terms, then the terms
+/// under those normals.
+const FIT_ROUNDS: usize = 4;
+/// Corrections per pixel: the terms depend on the normal they correct.
+const PIXEL_ROUNDS: usize = 2;
+/// Sets with fewer lights leave too few readings beside the three the
+/// normal takes to tell fill and shine from the relief.
+const MIN_LIGHTS_TO_FIT: usize = 5;
+
+/// One pixel's readings: each light's direction there, its irradiance, the
+/// reading divided by it, and whether the reading may be used.
+struct Readings {
+    unit: Vec<[f64; 3]>,
+    irradiance: Vec<f64>,
+    reading: Vec<f64>,
+    usable: Vec<bool>,
+    /// Above the dark floor (the raw value, before division).
+    bright: Vec<bool>,
+    /// Scratch: readings less the fitted terms.
+    corrected: Vec<f64>,
+    order: Vec<usize>,
+}
+
+impl Readings {
+    fn new(k: usize) -> Self {
+        Readings {
+            unit: vec![[0.0; 3]; k],
+            irradiance: vec![1.0; k],
+            reading: vec![0.0; k],
+            usable: vec![false; k],
+            bright: vec![false; k],
+            corrected: vec![0.0; k],
+            order: Vec::with_capacity(k),
+        }
+    }
+
+    fn gather(
+        &mut self,
+        images: &[Plane],
+        lights: &LightField,
+        central: &[[f64; 3]],
+        per_pixel: bool,
+        p: usize,
+    ) {
+        for i in 0..images.len() {
+            let (d, e) = if per_pixel {
+                lights.at(i, p)
+            } else {
+                (central[i], 1.0)
+            };
+            self.unit[i] = d;
+            self.irradiance[i] = e.max(1e-9);
+            self.reading[i] = f64::from(images[i].data[p]) / self.irradiance[i];
+            self.usable[i] = images[i].usable(p);
+            self.bright[i] = images[i].data[p] > DARK_FLOOR;
+        }
+    }
+
+    /// The fitted terms' share of reading `i` under albedo-times-normal `g`.
+    fn extra(&self, i: usize, g: [f64; 3], r: &Reflectance) -> f64 {
+        let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
+        if rho <= 1e-12 {
+            return 0.0;
+        }
+        let ambient = r.ambient * rho / self.irradiance[i];
+        ambient + r.shine * lobe(self.unit[i], g.map(|v| v / rho), r.shininess)
+    }
+
+    /// Albedo times normal, the readings less `r`'s terms (worked out from
+    /// the pixel's own normal, so refined `PIXEL_ROUNDS` times).
+    fn solve(&mut self, r: &Reflectance) -> Option<[f64; 3]> {
+        self.corrected.copy_from_slice(&self.reading);
+        let mut g = self.solve_lambertian()?;
+        if r.ambient > 0.0 || r.shine > 0.0 {
+            for _ in 0..PIXEL_ROUNDS {
+                for i in 0..self.reading.len() {
+                    self.corrected[i] = self.reading[i] - self.extra(i, g, r);
+                }
+                g = self.solve_lambertian()?;
+            }
+        }
+        Some(g)
+    }
+
+    /// Least squares on `corrected`: clipped readings left out, and
+    /// shadowed ones (or those at the dark floor) while at least three
+    /// remain; with five or more lit, the brightest (a likely specular
+    /// highlight), unless the lights left are too close to coplanar; then
+    /// up to `MAX_OUTLIERS` readings the others disagree with.
+    fn solve_lambertian(&mut self) -> Option<[f64; 3]> {
+        let reading = &self.corrected;
+        let unit = &self.unit;
+        self.order.clear();
+        self.order
+            .extend((0..reading.len()).filter(|&i| self.usable[i]));
+        if self.order.len() < 3 {
+            return None;
+        }
+        self.order
+            .sort_by(|&a, &b| reading[a].total_cmp(&reading[b]));
+        let order = &self.order;
+        let m = order.len();
+        let brightest = reading[order[m - 1]];
+        // Readings sorted by brightness: the lit ones are the brightest.
+        let lit = order
+            .iter()
+            .filter(|&&i| reading[i] > f64::from(SHADOW_FRACTION) * brightest && self.bright[i])
+            .count()
+            .max(3);
+        let mut used = &order[m - lit..];
+        // A broad specular lobe lifts more than one reading: with seven or
+        // more lit, the two brightest go.
+        let drop = match used.len() {
+            0..=4 => 0,
+            5 | 6 => 1,
+            _ => 2,
+        };
+        used = &used[..used.len() - drop];
+        // Leaving lights out can leave a few neighbouring ones, nearly
+        // coplanar: then the shadowed observations cost less than the
+        // ill-conditioning, and every usable light is used.
+        if !well_conditioned(unit, used) {
+            used = &order[..];
+        }
+        let solve = |used: &[usize]| -> Option<[f64; 3]> {
+            let ginv = invert3(gram(unit, used))?;
+            let mut b = [0.0f64; 3];
+            for &i in used {
+                for (r, br) in b.iter_mut().enumerate() {
+                    *br += unit[i][r] * reading[i];
+                }
+            }
+            Some([0, 1, 2].map(|r| ginv[r][0] * b[0] + ginv[r][1] * b[1] + ginv[r][2] * b[2]))
+        };
+        let mut g = solve(used)?;
+        // A reading the others disagree with (the edge of a shadow or of a
+        // dark or clipped area, where the value is neither lit nor off) is
+        // left out while four or more remain and the rest stay well spread.
+        let mut kept: Vec<usize> = used.to_vec();
+        for _ in 0..MAX_OUTLIERS {
+            if kept.len() < 4 {
+                break;
+            }
+            let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
+            let (worst, residual) = kept
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| (j, (reading[i] - dot(g, unit[i])).abs()))
+                .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+            if residual <= OUTLIER_RESIDUAL * rho {
+                break;
+            }
+            let mut fewer = kept.clone();
+            fewer.remove(worst);
+            match solve(&fewer) {
+                Some(better) if well_conditioned(unit, &fewer) => {
+                    g = better;
+                    kept = fewer;
+                }
+                _ => break,
+            }
+        }
+        Some(g)
+    }
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn gram(unit: &[[f64; 3]], use_k: &[usize]) -> [[f64; 3]; 3] {
+    let mut g = [[0.0f64; 3]; 3];
+    for &i in use_k {
+        for r in 0..3 {
+            for c in 0..3 {
+                g[r][c] += unit[i][r] * unit[i][c];
+            }
+        }
+    }
+    g
+}
+
+fn well_conditioned(unit: &[[f64; 3]], used: &[usize]) -> bool {
+    invert3(gram(unit, used))
+        .is_some_and(|m| (m[0][0] + m[1][1] + m[2][2]) * used.len() as f64 <= MAX_CONDITIONING)
+}
+
+/// Blinn–Phong lobe of a unit normal `n` under unit light direction `l`,
+/// the camera looking down the axis; nothing where the light is behind.
+fn lobe(l: [f64; 3], n: [f64; 3], shininess: f64) -> f64 {
+    if dot(n, l) <= 0.0 {
+        return 0.0;
+    }
+    let h = [l[0], l[1], l[2] + 1.0];
+    let len = dot(h, h).sqrt();
+    (dot(n, h) / len).max(0.0).powf(shininess)
+}
+
+/// What `fit_reflectance` found, and whether it is taken out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FittedReflectance {
+    pub fitted: Reflectance,
+    /// False when the fit needed more ambient fill than `MAX_AMBIENT`: the
+    /// readings do not fit the lights as declared, and nothing is taken out.
+    pub taken_out: bool,
+}
+
+impl FittedReflectance {
+    /// The terms the normals are read without.
+    pub fn correction(&self) -> Reflectance {
+        if self.taken_out {
+            self.fitted
+        } else {
+            Reflectance::default()
+        }
+    }
+}
+
+/// Fits ambient fill and shine (`Reflectance`) to a set: on up to
+/// `FIT_PIXELS` pixels spread over it, alternately the normals under the
+/// current terms and the terms (least squares on every lit, unclipped
+/// reading's residual, for each shininess in `SHININESS`) under those
+/// normals. None with fewer than `MIN_LIGHTS_TO_FIT` lights. The per-pixel
+/// albedo takes up part of the terms, so they are under-read (the renders'
+/// fill by about half); a joint fit that reads them fully measured dark skin
+/// worse (docs/relief-near-field.md).
+pub fn fit_reflectance(
+    images: &[Plane],
+    lights: &LightField,
+) -> Result<Option<FittedReflectance>, ReliefError> {
+    let (k, central, per_pixel) = check(images, lights)?;
+    let none = Reflectance::default();
+    if k < MIN_LIGHTS_TO_FIT {
+        return Ok(None);
+    }
+    let n_pixels = images[0].width * images[0].height;
+    let step = (n_pixels / FIT_PIXELS).max(1);
+    let mut samples: Vec<Readings> = (0..n_pixels)
+        .step_by(step)
+        .map(|p| {
+            let mut r = Readings::new(k);
+            r.gather(images, lights, &central, per_pixel, p);
+            r
+        })
+        .filter(|r| r.usable.iter().filter(|&&u| u).count() >= MIN_LIGHTS_TO_FIT)
+        .collect();
+    let mut fitted = none;
+    for _ in 0..FIT_ROUNDS {
+        let normals: Vec<Option<[f64; 3]>> = samples.iter_mut().map(|s| s.solve(&fitted)).collect();
+        let mut best: Option<(f64, Reflectance)> = None;
+        for &shininess in &SHININESS {
+            // Normal equations of residual = ambient · a + shine · s over
+            // every lit, unclipped reading.
+            let (mut aa, mut as_, mut ss, mut ar, mut sr, mut rr) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+            for (s, g) in samples.iter().zip(&normals) {
+                let Some(g) = *g else { continue };
+                let rho = dot(g, g).sqrt();
+                if rho <= 1e-9 {
+                    continue;
+                }
+                let n = g.map(|v| v / rho);
+                for i in 0..k {
+                    if !s.usable[i] || !s.bright[i] || dot(n, s.unit[i]) < 0.2 {
+                        continue;
+                    }
+                    let residual = s.reading[i] - dot(g, s.unit[i]);
+                    let a = rho / s.irradiance[i];
+                    let sh = lobe(s.unit[i], n, shininess);
+                    aa += a * a;
+                    as_ += a * sh;
+                    ss += sh * sh;
+                    ar += a * residual;
+                    sr += sh * residual;
+                    rr += residual * residual;
+                }
+            }
+            let det = aa * ss - as_ * as_;
+            if det.abs() < 1e-18 {
+                continue;
+            }
+            let (mut amb, mut shine) = ((ar * ss - sr * as_) / det, (sr * aa - ar * as_) / det);
+            // Neither term can be negative: fit the other alone.
+            if amb < 0.0 {
+                amb = 0.0;
+                shine = (sr / ss).max(0.0);
+            } else if shine < 0.0 {
+                shine = 0.0;
+                amb = ar / aa;
+            }
+            amb = amb.max(0.0);
+            let sse = rr - 2.0 * (amb * ar + shine * sr)
+                + amb * amb * aa
+                + 2.0 * amb * shine * as_
+                + shine * shine * ss;
+            if best.is_none_or(|(b, _)| sse < b) {
+                best = Some((
+                    sse,
+                    Reflectance {
+                        ambient: amb,
+                        shine,
+                        shininess,
+                    },
+                ));
+            }
+        }
+        // The residuals are the readings' whole part beyond the normals'
+        // Lambertian term, so each round's fit replaces the last.
+        let Some((_, terms)) = best else { break };
+        fitted = terms;
+    }
+    Ok(Some(FittedReflectance {
+        fitted,
+        taken_out: fitted.ambient <= MAX_AMBIENT,
+    }))
+}
+
+/// The set's size checked: the number of lights, each light's direction at
+/// the frame's origin, and whether lights differ between pixels.
+fn check(
+    images: &[Plane],
+    lights: &LightField,
+) -> Result<(usize, Vec<[f64; 3]>, bool), ReliefError> {
     let k = images.len();
     if lights.len() != k {
         return Err(ReliefError::Mismatch {
@@ -179,122 +518,45 @@ pub fn photometric_stereo(images: &[Plane], lights: &LightField) -> Result<Norma
     {
         return Err(ReliefError::SizeMismatch);
     }
-    let gram = |unit: &[[f64; 3]], use_k: &[usize]| {
-        let mut g = [[0.0f64; 3]; 3];
-        for &i in use_k {
-            for r in 0..3 {
-                for c in 0..3 {
-                    g[r][c] += unit[i][r] * unit[i][c];
-                }
-            }
-        }
-        g
-    };
     // The full set must span 3-D (judged at the frame's origin).
     let central: Vec<[f64; 3]> = (0..k)
         .map(|i| lights.lights[i].central_direction().map(f64::from))
         .collect();
     let all: Vec<usize> = (0..k).collect();
     invert3(gram(&central, &all)).ok_or(ReliefError::DegenerateLights)?;
+    // Distant lights of unit brightness are the same at every pixel.
+    let per_pixel = lights.has_near() || lights.lights.iter().any(|l| l.intensity() != 1.0);
+    Ok((k, central, per_pixel))
+}
 
+/// Least-squares normals from `images[k]` lit by `lights` (light `k` as
+/// seen from each pixel), with `reflectance`'s fill and shine taken out of
+/// each reading first. Each reading is divided by its light's irradiance
+/// there. Each pixel leaves out clipped readings, and its shadowed ones (or
+/// those at the dark floor) while at least three remain, and, with five or
+/// more, its brightest (a likely specular highlight), unless the lights
+/// left are too close to coplanar; with only three lights nothing can be
+/// left out, which is why more lights measure steep scar walls better. A
+/// pixel with fewer than three unclipped readings gets no normal (`valid`
+/// false): a photo that is dark or clipped over part of the skin still
+/// counts where it is usable.
+pub fn photometric_stereo(
+    images: &[Plane],
+    lights: &LightField,
+    reflectance: &Reflectance,
+) -> Result<Normals, ReliefError> {
+    let (k, central, per_pixel) = check(images, lights)?;
+    let (w, h) = (images[0].width, images[0].height);
     let mut n = vec![[0.0f32, 0.0, 1.0]; w * h];
     let mut albedo = vec![0.0f32; w * h];
     let mut valid = vec![false; w * h];
-    let mut unit = central.clone();
-    let mut reading = vec![0.0f64; k];
-    let mut order: Vec<usize> = Vec::with_capacity(k);
-    // Distant lights of unit brightness are the same at every pixel.
-    let per_pixel = lights.has_near() || lights.lights.iter().any(|l| l.intensity() != 1.0);
+    let mut readings = Readings::new(k);
     for p in 0..w * h {
-        for i in 0..k {
-            let (d, e) = if per_pixel {
-                lights.at(i, p)
-            } else {
-                (central[i], 1.0)
-            };
-            unit[i] = d;
-            reading[i] = f64::from(images[i].data[p]) / e.max(1e-9);
-        }
-        order.clear();
-        order.extend((0..k).filter(|&i| images[i].usable(p)));
-        if order.len() < 3 {
-            continue;
-        }
-        order.sort_by(|&a, &b| reading[a].total_cmp(&reading[b]));
-        let m = order.len();
-        let brightest = reading[order[m - 1]];
-        // Readings sorted by brightness: the lit ones are the brightest.
-        let lit = order
-            .iter()
-            .filter(|&&i| {
-                reading[i] > f64::from(SHADOW_FRACTION) * brightest
-                    && images[i].data[p] > DARK_FLOOR
-            })
-            .count()
-            .max(3);
-        let mut used = &order[m - lit..];
-        // A broad specular lobe lifts more than one reading: with seven or
-        // more lit, the two brightest go.
-        let drop = match used.len() {
-            0..=4 => 0,
-            5 | 6 => 1,
-            _ => 2,
-        };
-        used = &used[..used.len() - drop];
-        // Leaving lights out can leave a few neighbouring ones, nearly
-        // coplanar: then the shadowed observations cost less than the
-        // ill-conditioning, and every usable light is used.
-        match invert3(gram(&unit, used)) {
-            Some(g) if (g[0][0] + g[1][1] + g[2][2]) * used.len() as f64 <= MAX_CONDITIONING => {}
-            _ => used = &order[..],
-        }
-        let solve = |used: &[usize]| -> Option<[f64; 3]> {
-            let ginv = invert3(gram(&unit, used))?;
-            let mut b = [0.0f64; 3];
-            for &i in used {
-                for (r, br) in b.iter_mut().enumerate() {
-                    *br += unit[i][r] * reading[i];
-                }
-            }
-            Some([0, 1, 2].map(|r| ginv[r][0] * b[0] + ginv[r][1] * b[1] + ginv[r][2] * b[2]))
-        };
-        let Some(mut g) = solve(used) else {
+        readings.gather(images, lights, &central, per_pixel, p);
+        let Some(g) = readings.solve(reflectance) else {
             continue;
         };
-        // A reading the others disagree with (the edge of a shadow or of a
-        // dark or clipped area, where the value is neither lit nor off) is
-        // left out while four or more remain and the rest stay well spread.
-        let mut kept: Vec<usize> = used.to_vec();
-        for _ in 0..MAX_OUTLIERS {
-            if kept.len() < 4 {
-                break;
-            }
-            let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
-            let (worst, residual) = kept
-                .iter()
-                .enumerate()
-                .map(|(j, &i)| {
-                    let predicted = g[0] * unit[i][0] + g[1] * unit[i][1] + g[2] * unit[i][2];
-                    (j, (reading[i] - predicted).abs())
-                })
-                .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
-            if residual <= OUTLIER_RESIDUAL * rho {
-                break;
-            }
-            let mut fewer = kept.clone();
-            fewer.remove(worst);
-            let conditioned = invert3(gram(&unit, &fewer)).is_some_and(|m| {
-                (m[0][0] + m[1][1] + m[2][2]) * fewer.len() as f64 <= MAX_CONDITIONING
-            });
-            match solve(&fewer) {
-                Some(better) if conditioned => {
-                    g = better;
-                    kept = fewer;
-                }
-                _ => break,
-            }
-        }
-        let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
+        let rho = dot(g, g).sqrt();
         if rho > 1e-9 {
             n[p] = [
                 (g[0] / rho) as f32,
@@ -415,6 +677,22 @@ pub(crate) mod render {
         origin_mm: [f64; 2],
         albedo: f64,
     ) -> Vec<Plane> {
+        shiny(z, size, px, lights, origin_mm, albedo, [0.0, 0.0, 1.0])
+    }
+
+    /// As `lit`, with ambient fill (`fill[0]` of the albedo, in every
+    /// photo) and a Blinn–Phong lobe of height `fill[1]` and shininess
+    /// `fill[2]` that scales with the light's irradiance, not the albedo.
+    pub fn shiny(
+        z: &[f64],
+        size: usize,
+        px: f64,
+        lights: &[Light],
+        origin_mm: [f64; 2],
+        albedo: f64,
+        fill: [f64; 3],
+    ) -> Vec<Plane> {
+        let [ambient, shine, shininess] = fill;
         let at = |x: usize, y: usize| z[y.min(size - 1) * size + x.min(size - 1)];
         lights
             .iter()
@@ -425,15 +703,19 @@ pub(crate) mod render {
                         let dx = (at(x + 1, y) - at(x.saturating_sub(1), y)) / 2.0 * px;
                         let dy = (at(x, y + 1) - at(x, y.saturating_sub(1))) / 2.0 * px;
                         let len = (dx * dx + dy * dy + 1.0).sqrt();
+                        let n = [-dx / len, -dy / len, 1.0 / len];
                         let pos = [
                             (origin_mm[0] + (x as f64 + 0.5) / px) as f32,
                             (origin_mm[1] + (y as f64 + 0.5) / px) as f32,
                             at(x, y) as f32,
                         ];
                         let (d, e) = l.towards(pos);
-                        let d =
-                            (-dx * f64::from(d[0]) - dy * f64::from(d[1]) + f64::from(d[2])) / len;
-                        ((albedo * f64::from(e) * d.max(0.0)).min(1.0)) as f32
+                        let d = d.map(f64::from);
+                        let e = f64::from(e);
+                        let diffuse =
+                            albedo * (ambient + (1.0 - ambient) * e * super::dot(n, d).max(0.0));
+                        let specular = shine * e * super::lobe(d, n, shininess);
+                        (diffuse + specular).min(1.0) as f32
                     })
                     .collect();
                 Plane::new(size, size, data)
@@ -463,7 +745,7 @@ pub(crate) mod render {
 
 #[cfg(test)]
 mod tests {
-    use super::render::{distant, lambertian as render_lights, lit, ring};
+    use super::render::{distant, lambertian as render_lights, lit, ring, shiny};
     use super::*;
 
     /// A box-car scar: flat floor `depth_mm` deep, `width_mm` across, with
@@ -501,7 +783,12 @@ mod tests {
             .iter()
             .map(|d| Plane::new(4, 4, vec![0.7 * d[2]; 16]))
             .collect();
-        let n = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+        let n = photometric_stereo(
+            &imgs,
+            &LightField::distant(&distant(&l)),
+            &Reflectance::default(),
+        )
+        .unwrap();
         for v in &n.n {
             assert!((v[2] - 1.0).abs() < 1e-5);
         }
@@ -516,8 +803,12 @@ mod tests {
             for k in [3, 4, 6] {
                 let l = lights(k, 45.0);
                 let imgs = render(&z, size, px, &l);
-                let normals =
-                    photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+                let normals = photometric_stereo(
+                    &imgs,
+                    &LightField::distant(&distant(&l)),
+                    &Reflectance::default(),
+                )
+                .unwrap();
                 let hmap = integrate(&normals, px);
                 // Depth: rim level minus floor level, measured as in a scar.
                 let centre = hmap[(size / 2) * size + size / 2];
@@ -547,12 +838,22 @@ mod tests {
         let p = Plane::new(2, 2, vec![0.5; 4]);
         let two = distant(&[[0.0, 0.0, 1.0]; 2]);
         assert_eq!(
-            photometric_stereo(&[p.clone(), p.clone()], &LightField::distant(&two)).err(),
+            photometric_stereo(
+                &[p.clone(), p.clone()],
+                &LightField::distant(&two),
+                &Reflectance::default()
+            )
+            .err(),
             Some(ReliefError::TooFewLights(2))
         );
         let same = distant(&[[0.0, 0.0, 1.0]; 3]);
         assert_eq!(
-            photometric_stereo(&[p.clone(), p.clone(), p], &LightField::distant(&same)).err(),
+            photometric_stereo(
+                &[p.clone(), p.clone(), p],
+                &LightField::distant(&same),
+                &Reflectance::default()
+            )
+            .err(),
             Some(ReliefError::DegenerateLights)
         );
     }
@@ -609,7 +910,7 @@ mod tests {
         let rig = near_rig();
         let imgs = lit(&flat, size, px, &rig, origin, 0.4);
         let field = LightField::new(&rig, positions(size, px, origin));
-        let near = photometric_stereo(&imgs, &field).unwrap();
+        let near = photometric_stereo(&imgs, &field, &Reflectance::default()).unwrap();
         let err = mean_angle_deg(&near, [0.0, 0.0, 1.0]);
         assert!(err < 0.5, "near model: normals off by {err:.2}°");
         // Taken as distant lights of equal brightness (what the relief
@@ -618,9 +919,45 @@ mod tests {
             .iter()
             .map(|l| Light::distant(crate::capture::LightDir::new(l.central_direction()).unwrap()))
             .collect();
-        let wrong = photometric_stereo(&imgs, &LightField::distant(&naive)).unwrap();
+        let wrong =
+            photometric_stereo(&imgs, &LightField::distant(&naive), &Reflectance::default())
+                .unwrap();
         let naive_err = mean_angle_deg(&wrong, [0.0, 0.0, 1.0]);
         assert!(naive_err > 10.0, "distant model: off by {naive_err:.2}°");
+    }
+
+    #[test]
+    fn fill_and_shine_are_fitted_and_taken_out() {
+        let (size, px, origin) = (128, 10.0, [-90.0, 20.0]);
+        let z = boxcar(size, px, 4.0, 0.3);
+        let rig = near_rig();
+        let field = LightField::new(&rig, positions(size, px, origin));
+        let depth = |imgs: &[Plane], r: &Reflectance| {
+            let n = photometric_stereo(imgs, &field, r).unwrap();
+            let h = integrate(&n, px);
+            let c = (size / 2) * size + size / 2;
+            f64::from(h[8 * size + 8] - h[c])
+        };
+        // A Lambertian set has nothing to take out.
+        let plain = shiny(&z, size, px, &rig, origin, 0.3, [0.0, 0.0, 1.0]);
+        let none = fit_reflectance(&plain, &field)
+            .unwrap()
+            .unwrap()
+            .correction();
+        assert!(none.ambient < 0.005 && none.shine < 0.005, "{none:?}");
+        // Fill and shine, as on dark skin under a rig's LEDs: the fit finds
+        // both, and the depth read with them taken out is nearer 0.3 mm.
+        let imgs = shiny(&z, size, px, &rig, origin, 0.1, [0.03, 0.06, 20.0]);
+        let fitted = fit_reflectance(&imgs, &field)
+            .unwrap()
+            .unwrap()
+            .correction();
+        assert!(fitted.ambient > 0.0 && fitted.shine > 0.0, "{fitted:?}");
+        let (with, without) = (depth(&imgs, &fitted), depth(&imgs, &Reflectance::default()));
+        assert!(
+            (with - 0.3).abs() < (without - 0.3).abs(),
+            "depth {with:.3} mm with the fit, {without:.3} without (0.3 planted)"
+        );
     }
 
     #[test]
@@ -638,7 +975,12 @@ mod tests {
         imgs[0] = Plane::new(size, size, imgs[0].data.clone());
         let clipped: Vec<bool> = (0..size * size).map(|i| i % size >= size / 2).collect();
         imgs[3] = imgs[3].clone().without(clipped);
-        let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+        let normals = photometric_stereo(
+            &imgs,
+            &LightField::distant(&distant(&l)),
+            &Reflectance::default(),
+        )
+        .unwrap();
         assert!(
             normals.valid.iter().all(|&v| v),
             "every pixel keeps ≥ 3 lights"
@@ -655,7 +997,12 @@ mod tests {
                 .clone()
                 .without((0..size * size).map(|i| i % size < size / 2));
         }
-        let normals = photometric_stereo(&imgs, &LightField::distant(&distant(&l))).unwrap();
+        let normals = photometric_stereo(
+            &imgs,
+            &LightField::distant(&distant(&l)),
+            &Reflectance::default(),
+        )
+        .unwrap();
         let left = (0..size * size).filter(|&i| i % size < size / 2);
         assert!(left.clone().all(|i| !normals.valid[i]));
         assert!((0..size * size)

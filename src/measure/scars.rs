@@ -791,6 +791,7 @@ mod tests {
         let normals = photometric_stereo(
             &render::lambertian(&z, size, px, &lights),
             &crate::measure::relief::LightField::distant(&render::distant(&lights)),
+            &crate::measure::relief::Reflectance::default(),
         )
         .unwrap();
         let height = integrate(&normals, px);
