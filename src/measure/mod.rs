@@ -1357,6 +1357,13 @@ mod tests {
         let (size, px) = (400, 10.0);
         let r = measure_set(&texture(size, px), size, px);
         assert!(r.valid_share > 0.99, "{}", r.valid_share);
+        // Lambertian photos, one black over half the patch: the fit finds
+        // next to no fill or shine, and the black half is not read as fill.
+        let fit = r.reflectance.expect("eight lights are enough to fit");
+        assert!(
+            fit.taken_out && fit.fitted.ambient < 0.01 && fit.fitted.shine < 0.01,
+            "{fit:?}"
+        );
         assert!(
             r.scars.is_empty(),
             "{} false scars: {:?}",

@@ -70,7 +70,10 @@ fn demo_capture_set_measures_scar_depth_in_millimetres() {
     // fill light and shine: none is fitted, and the record says so by null.
     for zone in scars["zones"].as_array().unwrap() {
         assert!(zone["reflectance"].is_null(), "{zone}");
-        assert!(zone.as_object().unwrap().contains_key("reflectance"), "{zone}");
+        assert!(
+            zone.as_object().unwrap().contains_key("reflectance"),
+            "{zone}"
+        );
     }
     let matched = matched_depths(rec, 10.0);
     for (kind, truth, found) in &matched {
