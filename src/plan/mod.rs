@@ -306,10 +306,34 @@ pub fn make_plan(
             }
         }
         Some(s) if s.measured => {
+            let graded = intake
+                .and_then(|i| i.acne_scar_grade)
+                .is_some_and(|g| g >= protocol.acne_scars.confirm_from_grade);
             for z in &s.zones {
-                if let Some(m) = &z.metrics {
-                    per_zone.push((z.zone, Concern::AcneScars, m.severity.value));
+                let Some(m) = &z.metrics else { continue };
+                // Measured relief read from readings that do not fit the
+                // set's lights as declared is not what the measured mode
+                // was validated on (lights misplaced: F1 0.68, depth MAE
+                // 0.12 mm on the near-field renders).
+                let misfit = s.depth_mode == Some(crate::measure::DepthMode::Measured)
+                    && z.reflectance.as_ref().is_some_and(|r| !r.taken_out);
+                if misfit && !graded {
+                    if m.count > 0 {
+                        let ambient = z.reflectance.as_ref().map_or(0.0, |r| r.ambient_share);
+                        unconfirmed.push(Reason {
+                            rule: "acne_scars.light_fit".into(),
+                            evidence: format!(
+                                "{}: the multi-light readings do not fit the capture's lights as declared (they need {:.0} % ambient fill; a rig's enclosure lets in at most a few per cent), so its {} scar(s) set no needle depth — check the light positions and intensities in the capture's sidecar or device profile, or record the clinician's grade (intake acne_scar_grade ≥ {})",
+                                z.zone.label(),
+                                100.0 * ambient,
+                                m.count,
+                                protocol.acne_scars.confirm_from_grade
+                            ),
+                        });
+                    }
+                    continue;
                 }
+                per_zone.push((z.zone, Concern::AcneScars, m.severity.value));
             }
         }
         Some(s) => not_assessed.push(Reason {

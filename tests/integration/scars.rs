@@ -469,3 +469,51 @@ fn a_sidecar_with_near_lights_and_intensities_is_measured() {
         .count();
     assert!(blue > 200, "{blue} blue pixels");
 }
+
+/// A zone whose multi-light readings do not fit the lights as declared (the
+/// fitted fill above 8 %, `reflectance.taken_out` false) is measured and
+/// shown, but its scars set no needle depth: the demo set's record as
+/// measured plans the patch for its scars; the same record with the patch's
+/// fit marked as not fitting plans nothing for them and says why.
+#[test]
+fn scars_read_under_lights_that_do_not_fit_set_no_needle_depth() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&["--out", out.path().to_str().unwrap()], &[&demo_set()]);
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let plan_of = |text: &str| -> Value {
+        let results = out.path().join("edited.jsonl");
+        std::fs::write(&results, text).unwrap();
+        let o = bin().args(["plan"]).arg(&results).output().unwrap();
+        expect_ok(&o);
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap()
+    };
+    let scar_zones = |plan: &Value| -> usize {
+        plan["plan"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|z| z["concern"] == "acne_scars")
+            .count()
+    };
+    let as_measured = plan_of(&text);
+    assert_eq!(scar_zones(&as_measured), 1, "{as_measured}");
+
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let zone = &mut lines[0]["acne_scars"]["zones"][0];
+    assert!(zone["metrics"]["count"].as_u64().unwrap() > 0, "{zone}");
+    zone["reflectance"] = serde_json::json!({
+        "ambient_share": 0.3, "shine": 0.0, "shininess": 4.0, "taken_out": false
+    });
+    let edited: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let misfit = plan_of(&(edited.join("\n") + "\n"));
+    assert_eq!(scar_zones(&misfit), 0, "{misfit}");
+    let why = misfit["plan"]["unconfirmed"].to_string();
+    assert!(
+        why.contains("acne_scars.light_fit") && why.contains("30 % ambient fill"),
+        "{why}"
+    );
+}
