@@ -1327,7 +1327,7 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        let mut planes = render::lit(z, size, px, &lights, origin, 0.35);
+        let mut planes = render::lit(z, size, px, &lights, origin, 0.35, render::MATTE);
         for (i, v) in planes[2].data.iter_mut().enumerate() {
             if i % size < size / 2 {
                 *v = 0.0;

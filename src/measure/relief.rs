@@ -663,27 +663,19 @@ pub(crate) mod render {
 
     /// `z` (mm) on a `size`² grid at `px` px/mm, lit from unit `lights`.
     pub fn lambertian(z: &[f64], size: usize, px: f64, lights: &[[f32; 3]]) -> Vec<Plane> {
-        lit(z, size, px, &distant(lights), [0.0, 0.0], 0.6)
+        lit(z, size, px, &distant(lights), [0.0, 0.0], 0.6, MATTE)
     }
+
+    /// No fill light and no shine: `lit`'s Lambertian surface.
+    pub const MATTE: [f64; 3] = [0.0, 0.0, 1.0];
 
     /// `z` (mm) on a `size`² grid at `px` px/mm whose top-left corner lies
     /// at `origin_mm` in the capture frame, under `lights` (near ones fall
-    /// off with distance), with albedo `albedo`; readings clipped at 1.
+    /// off with distance), with albedo `albedo`, ambient fill (`fill[0]` of
+    /// the albedo, in every photo) and a Blinn–Phong lobe of height
+    /// `fill[1]` and shininess `fill[2]` that scales with the light's
+    /// irradiance, not the albedo; readings clipped at 1.
     pub fn lit(
-        z: &[f64],
-        size: usize,
-        px: f64,
-        lights: &[Light],
-        origin_mm: [f64; 2],
-        albedo: f64,
-    ) -> Vec<Plane> {
-        shiny(z, size, px, lights, origin_mm, albedo, [0.0, 0.0, 1.0])
-    }
-
-    /// As `lit`, with ambient fill (`fill[0]` of the albedo, in every
-    /// photo) and a Blinn–Phong lobe of height `fill[1]` and shininess
-    /// `fill[2]` that scales with the light's irradiance, not the albedo.
-    pub fn shiny(
         z: &[f64],
         size: usize,
         px: f64,
@@ -745,7 +737,7 @@ pub(crate) mod render {
 
 #[cfg(test)]
 mod tests {
-    use super::render::{distant, lambertian as render_lights, lit, ring, shiny};
+    use super::render::{distant, lambertian as render_lights, lit, ring, MATTE};
     use super::*;
 
     /// A box-car scar: flat floor `depth_mm` deep, `width_mm` across, with
@@ -908,7 +900,7 @@ mod tests {
         let (size, px, origin) = (150, 5.0, [-110.0, 30.0]);
         let flat = vec![0.0; size * size];
         let rig = near_rig();
-        let imgs = lit(&flat, size, px, &rig, origin, 0.4);
+        let imgs = lit(&flat, size, px, &rig, origin, 0.4, MATTE);
         let field = LightField::new(&rig, positions(size, px, origin));
         let near = photometric_stereo(&imgs, &field, &Reflectance::default()).unwrap();
         let err = mean_angle_deg(&near, [0.0, 0.0, 1.0]);
@@ -939,7 +931,7 @@ mod tests {
             f64::from(h[8 * size + 8] - h[c])
         };
         // A Lambertian set has nothing to take out.
-        let plain = shiny(&z, size, px, &rig, origin, 0.3, [0.0, 0.0, 1.0]);
+        let plain = lit(&z, size, px, &rig, origin, 0.3, MATTE);
         let none = fit_reflectance(&plain, &field)
             .unwrap()
             .unwrap()
@@ -947,7 +939,7 @@ mod tests {
         assert!(none.ambient < 0.005 && none.shine < 0.005, "{none:?}");
         // Fill and shine, as on dark skin under a rig's LEDs: the fit finds
         // both, and the depth read with them taken out is nearer 0.3 mm.
-        let imgs = shiny(&z, size, px, &rig, origin, 0.1, [0.03, 0.06, 20.0]);
+        let imgs = lit(&z, size, px, &rig, origin, 0.1, [0.03, 0.06, 20.0]);
         let fitted = fit_reflectance(&imgs, &field)
             .unwrap()
             .unwrap()
