@@ -31,6 +31,17 @@ const PYRAMID_MIN_SIDE: u32 = 64;
 /// down or sideways): half a turn first, then the two quarter turns.
 const FACE_SEARCH_TURNS: [u8; 3] = [2, 1, 2];
 
+/// The turns to look again with (`FACE_SEARCH_TURNS`), or none where a
+/// photo may not be turned (a sitting's or capture set's, a close-up).
+fn face_search_turns(may_turn: bool) -> std::slice::Iter<'static, u8> {
+    if may_turn {
+        &FACE_SEARCH_TURNS[..]
+    } else {
+        &[]
+    }
+    .iter()
+}
+
 #[derive(Clone, Default)]
 pub struct Options {
     /// Overrides the face-based scale (e.g. a booth's calibration).
@@ -465,12 +476,7 @@ impl Analyzer {
         // Clockwise quarter turns applied so far (0–3), the turns left to
         // try for a face the detector missed, and the photo's own answer.
         let mut turned = 0u8;
-        let mut search = if may_turn {
-            &FACE_SEARCH_TURNS[..]
-        } else {
-            &[]
-        }
-        .iter();
+        let mut search = face_search_turns(may_turn);
         let mut no_face: Option<InputError> = None;
         let result = loop {
             let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
@@ -604,12 +610,7 @@ impl Analyzer {
             // missed is looked for turned, and a face found turned is turned
             // upright.
             let may_turn = item.capture.is_none() && close_up.is_none();
-            let mut search = if may_turn {
-                &FACE_SEARCH_TURNS[..]
-            } else {
-                &[]
-            }
-            .iter();
+            let mut search = face_search_turns(may_turn);
             while matches!(&found, Err(e) if e.code == ErrorCode::NoFace) {
                 let Some(&step) = search.next() else { break };
                 photo = photo.turned_clockwise(step);

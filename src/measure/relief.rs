@@ -237,14 +237,20 @@ impl Readings {
         }
     }
 
-    /// The fitted terms' share of reading `i` under albedo-times-normal `g`.
-    fn extra(&self, i: usize, g: [f64; 3], r: &Reflectance) -> f64 {
-        let rho = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt();
+    /// `corrected`: each reading less the fitted terms' share of it under
+    /// albedo-times-normal `g`.
+    fn correct(&mut self, g: [f64; 3], r: &Reflectance) {
+        let rho = dot(g, g).sqrt();
         if rho <= 1e-12 {
-            return 0.0;
+            self.corrected.copy_from_slice(&self.reading);
+            return;
         }
-        let ambient = r.ambient * rho / self.irradiance[i];
-        ambient + r.shine * lobe(self.unit[i], g.map(|v| v / rho), r.shininess)
+        let n = g.map(|v| v / rho);
+        for i in 0..self.reading.len() {
+            let ambient = r.ambient * rho / self.irradiance[i];
+            self.corrected[i] =
+                self.reading[i] - (ambient + r.shine * lobe(self.unit[i], n, r.shininess));
+        }
     }
 
     /// Albedo times normal, the readings less `r`'s terms (worked out from
@@ -254,9 +260,7 @@ impl Readings {
         let mut g = self.solve_lambertian()?;
         if r.ambient > 0.0 || r.shine > 0.0 {
             for _ in 0..PIXEL_ROUNDS {
-                for i in 0..self.reading.len() {
-                    self.corrected[i] = self.reading[i] - self.extra(i, g, r);
-                }
+                self.correct(g, r);
                 g = self.solve_lambertian()?;
             }
         }

@@ -207,8 +207,8 @@ fn scar_confirmation(
             evidence: "scars measured from a multi-light capture set".into(),
         }),
         crate::measure::DepthMode::Estimated => {
-            let grade = intake?.acne_scar_grade?;
-            (grade >= protocol.acne_scars.confirm_from_grade).then(|| Reason {
+            let grade = confirming_grade(intake, protocol)?;
+            Some(Reason {
                 rule: "acne_scars.confirmation".into(),
                 evidence: format!(
                     "one-photo estimate confirmed by the clinician's Goodman & Baron grade {grade} (intake)"
@@ -216,6 +216,14 @@ fn scar_confirmation(
             })
         }
     }
+}
+
+/// The clinician's Goodman & Baron grade from the intake, where it is high
+/// enough to confirm scars the photos alone cannot.
+fn confirming_grade(intake: Option<&Intake>, protocol: &Protocol) -> Option<u8> {
+    intake?
+        .acne_scar_grade
+        .filter(|&g| g >= protocol.acne_scars.confirm_from_grade)
 }
 
 /// Plans from one image record. Contraindications come from the record's
@@ -306,26 +314,22 @@ pub fn make_plan(
             }
         }
         Some(s) if s.measured => {
-            let graded = intake
-                .and_then(|i| i.acne_scar_grade)
-                .is_some_and(|g| g >= protocol.acne_scars.confirm_from_grade);
+            let graded = confirming_grade(intake, protocol).is_some();
             for z in &s.zones {
                 let Some(m) = &z.metrics else { continue };
                 // Measured relief read from readings that do not fit the
                 // set's lights as declared is not what the measured mode
                 // was validated on (lights misplaced: F1 0.68, depth MAE
-                // 0.12 mm on the near-field renders).
-                let misfit = s.depth_mode == Some(crate::measure::DepthMode::Measured)
-                    && z.reflectance.as_ref().is_some_and(|r| !r.taken_out);
-                if misfit && !graded {
+                // 0.12 mm on the near-field renders). Only measured zones
+                // carry a fit.
+                if let Some(fit) = z.reflectance.as_ref().filter(|r| !r.taken_out && !graded) {
                     if m.count > 0 {
-                        let ambient = z.reflectance.as_ref().map_or(0.0, |r| r.ambient_share);
                         unconfirmed.push(Reason {
                             rule: "acne_scars.light_fit".into(),
                             evidence: format!(
                                 "{}: the multi-light readings do not fit the capture's lights as declared (they need {:.0} % ambient fill; a rig's enclosure lets in at most a few per cent), so its {} scar(s) set no needle depth — check the light positions and intensities in the capture's sidecar or device profile, or record the clinician's grade (intake acne_scar_grade ≥ {})",
                                 z.zone.label(),
-                                100.0 * ambient,
+                                100.0 * fit.ambient_share,
                                 m.count,
                                 protocol.acne_scars.confirm_from_grade
                             ),
