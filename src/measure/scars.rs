@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 pub const CANONICAL_PX_PER_MM: f64 = 4.0;
 /// Multi-light captures are measured at their own resolution up to this.
 pub const MEASURED_MAX_PX_PER_MM: f64 = 10.0;
+/// A measured scar's depth is the mean of its deepest 2 % of pixels (at
+/// least one): the single deepest pixel of a broad scar is partly the
+/// height map's own noise (rolling scars read 0.08 mm deep on the
+/// near-field renders with it; 1-3 % read alike, docs/relief-near-field.md).
+const DEEPEST_SHARE: f64 = 0.02;
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
 /// One scar's depth error (RMS, mm) from one photo: 0.245 mm on the
 /// held-out renders (`bash models/train/evaluate.sh`, README).
@@ -396,7 +401,8 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
             // (but not down into the noise).
             let floor = (0.1 * deepest).max(0.5 * threshold);
             let region = grow(&c.pixels, &depth, w, h, floor, &mut claimed);
-            describe(&region, &depth, w, px_per_mm)
+            let depth_mm = deepest_share(&region, &depth, DEEPEST_SHARE);
+            describe(&region, &depth, depth_mm, w, px_per_mm)
         })
         .collect()
 }
@@ -457,7 +463,8 @@ pub fn from_mask(
         .iter()
         .filter_map(|c| {
             let region: Vec<usize> = c.pixels.iter().map(|&i| i as usize).collect();
-            Some((describe(&region, &depth, w, px_per_mm)?, region))
+            let deepest = region.iter().map(|&i| depth[i]).fold(0.0, f64::max);
+            Some((describe(&region, &depth, deepest, w, px_per_mm)?, region))
         })
         .filter(|(s, _)| s.depth_mm >= ESTIMATED_MIN_DEPTH_MM)
         .collect()
@@ -634,10 +641,28 @@ pub fn colourless(px: &super::pigment::PixelColour, mask: &[bool]) -> bool {
     *chroma.select_nth_unstable_by(mid, f64::total_cmp).1 < MIN_SKIN_CHROMA
 }
 
-/// Measures and types one scar from its pixels and the depth map.
-fn describe(region: &[usize], depth: &[f64], w: usize, px_per_mm: f64) -> Option<Scar> {
+/// The mean depth of the deepest `share` of `region`'s pixels (at least
+/// one); 0 for an empty region.
+fn deepest_share(region: &[usize], depth: &[f64], share: f64) -> f64 {
+    let mut d: Vec<f64> = region.iter().map(|&i| depth[i]).collect();
+    let k = ((d.len() as f64 * share) as usize).clamp(1, d.len().max(1));
+    if d.is_empty() {
+        return 0.0;
+    }
+    d.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    d[..k].iter().sum::<f64>() / k as f64
+}
+
+/// Measures and types one scar of depth `deepest` (mm) from its pixels and
+/// the depth map.
+fn describe(
+    region: &[usize],
+    depth: &[f64],
+    deepest: f64,
+    w: usize,
+    px_per_mm: f64,
+) -> Option<Scar> {
     let px_mm = 1.0 / px_per_mm;
-    let deepest = region.iter().map(|&i| depth[i]).fold(0.0, f64::max);
     let area_mm2 = region.len() as f64 * px_mm * px_mm;
     let width_mm = 2.0 * (area_mm2 / std::f64::consts::PI).sqrt();
     if width_mm < 2.0 * px_mm || deepest <= 0.0 {
