@@ -415,6 +415,7 @@ fn luma(p: &[u8]) -> f64 {
 struct Lumas<'a> {
     raw: &'a [u8],
     width: usize,
+    height: u32,
     tables: [[f64; 256]; 3],
 }
 
@@ -424,6 +425,7 @@ impl<'a> Lumas<'a> {
         Self {
             raw: image.as_raw(),
             width: image.width() as usize,
+            height: image.height(),
             tables: [table(0.299), table(0.587), table(0.114)],
         }
     }
@@ -438,11 +440,6 @@ impl<'a> Lumas<'a> {
         self.tables[0][usize::from(r)]
             + self.tables[1][usize::from(g)]
             + self.tables[2][usize::from(b)]
-    }
-
-    /// The 4-neighbour Laplacian of luma at (x, y), whose luma is `l`.
-    fn laplacian(&self, x: u32, y: u32, l: f64) -> f64 {
-        4.0 * l - self.at(x - 1, y) - self.at(x + 1, y) - self.at(x, y - 1) - self.at(x, y + 1)
     }
 }
 
@@ -501,67 +498,81 @@ pub fn exposure_refusal(skin: &SkinStats, t: &Thresholds) -> Option<String> {
     None
 }
 
+/// The skin's exposure and sharpness over every zone (see `survey`).
 pub fn skin_stats(image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
-    let (w, h) = (image.width(), image.height());
     let lumas = Lumas::of(image);
-    let (mut n, mut sum_l, mut hi, mut lo) = (0u64, 0.0, 0u64, 0u64);
-    let mut lap = Moments::default();
+    let mut skin = SkinTally::default();
     for zone in zones {
-        for (x, y) in zone.iter_pixels() {
-            let px = lumas.pixel(x, y);
-            let l = lumas.at(x, y);
-            n += 1;
-            sum_l += l;
-            let (high, low) = clipped_at(&px, l);
-            hi += u64::from(high);
-            lo += u64::from(low);
-            if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
-                lap.add(lumas.laplacian(x, y, l));
-            }
-        }
+        walk_zone(&lumas, zone, |p| skin.add(&p));
     }
-    let (median_chroma, median_b_star) = skin_colour(image, zones);
-    let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
-    let variance = lap.variance().unwrap_or(0.0);
-    SkinStats {
-        pixels: n,
-        laplacian_variance: variance,
-        mean_luma: if n > 0 { sum_l / n as f64 } else { 0.0 },
-        highlight_clipped_fraction: frac(hi),
-        shadow_clipped_fraction: frac(lo),
-        median_chroma,
-        median_b_star,
-    }
+    skin.finish(image, zones)
 }
 
-fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuality {
-    let (w, h) = (image.width(), image.height());
+/// `skin_stats` and each zone's `zone_exposure` from one pass over the
+/// zones' pixels (the same values, summed in the same order).
+fn survey(image: &RgbImage, zones: &[ZoneMask], t: &Thresholds) -> (SkinStats, Vec<ZoneQuality>) {
     let lumas = Lumas::of(image);
+    let mut skin = SkinTally::default();
+    let quality = zones
+        .iter()
+        .map(|zone| {
+            let mut tally = ZoneTally::new();
+            walk_zone(&lumas, zone, |p| {
+                skin.add(&p);
+                tally.add(&p);
+            });
+            tally.finish(&lumas, zone, t)
+        })
+        .collect();
+    (skin.finish(image, zones), quality)
+}
+
+/// One zone pixel as `walk_zone` visits it.
+struct ZonePixel {
+    px: [u8; 3],
+    luma: f64,
+    /// The 4-neighbour Laplacian of luma, where all four neighbours lie in
+    /// the photo.
+    laplacian: Option<f64>,
+    /// Whether all four neighbours lie in the zone (and so in the photo).
+    interior: bool,
+}
+
+/// Visits `zone`'s pixels in `ZoneMask::iter_pixels`' order, each with its
+/// luma and Laplacian. Luma is worked out once per pixel, a row at a time
+/// (the zone's box and a pixel either side), not once per neighbour.
+fn walk_zone(lumas: &Lumas, zone: &ZoneMask, mut visit: impl FnMut(ZonePixel)) {
+    let (w, h) = (lumas.width as u32, lumas.height);
     let (mw, mh) = zone.mask.dimensions();
-    let in_zone = |mx: u32, my: u32| zone.mask.as_raw()[(my * mw + mx) as usize] > 0;
-    let (mut n, mut hi, mut lo) = (0u64, 0u64, 0u64);
-    let (mut lap, mut luma_sum) = (Moments::default(), 0.0);
-    let mut glare_hist = GlareHistograms::new();
-    // Row by row over the zone's box, as `iter_pixels` visits it.
+    if mw == 0 || mh == 0 {
+        return;
+    }
+    let mask = zone.mask.as_raw();
+    let in_zone = |mx: u32, my: u32| mask[(my * mw + mx) as usize] > 0;
+    // Columns x_lo..x_hi of the photo: the box and one pixel either side.
+    let x_lo = zone.x0.saturating_sub(1);
+    let x_hi = (zone.x0 + mw + 1).min(w);
+    let fill = |y: u32, row: &mut Vec<f64>| {
+        row.clear();
+        if y < h {
+            row.extend((x_lo..x_hi).map(|x| lumas.at(x, y)));
+        }
+    };
+    let (mut above, mut here, mut below) = (Vec::new(), Vec::new(), Vec::new());
+    if zone.y0 > 0 {
+        fill(zone.y0 - 1, &mut above);
+    }
+    fill(zone.y0, &mut here);
     for my in 0..mh {
+        let y = zone.y0 + my;
+        fill(y + 1, &mut below);
         for mx in (0..mw).filter(|&mx| in_zone(mx, my)) {
-            let (x, y) = (mx + zone.x0, my + zone.y0);
-            let px = lumas.pixel(x, y);
-            let l = lumas.at(x, y);
-            n += 1;
-            let (high, low) = clipped_at(&px, l);
-            hi += u64::from(high);
-            lo += u64::from(low);
-            if !high && !low {
-                glare_hist.add(&px, l);
-            }
-            // Clipped skin has no texture to judge sharpness by; at the zone's
-            // edge the Laplacian would read what borders it (hair, an eye).
-            let inside = x > 0
-                && y > 0
-                && x + 1 < w
-                && y + 1 < h
-                && mx > 0
+            let x = zone.x0 + mx;
+            let c = (x - x_lo) as usize;
+            let luma = here[c];
+            let laplacian = (x > 0 && y > 0 && x + 1 < w && y + 1 < h)
+                .then(|| 4.0 * luma - here[c - 1] - here[c + 1] - above[c] - below[c]);
+            let interior = mx > 0
                 && my > 0
                 && mx + 1 < mw
                 && my + 1 < mh
@@ -569,50 +580,141 @@ fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuali
                 && in_zone(mx + 1, my)
                 && in_zone(mx, my - 1)
                 && in_zone(mx, my + 1);
-            if !high && !low && inside {
-                lap.add(lumas.laplacian(x, y, l));
-                luma_sum += l;
+            visit(ZonePixel {
+                px: lumas.pixel(x, y),
+                luma,
+                laplacian,
+                interior: interior && laplacian.is_some(),
+            });
+        }
+        std::mem::swap(&mut above, &mut here);
+        std::mem::swap(&mut here, &mut below);
+    }
+}
+
+/// What `skin_stats` gathers over every zone's pixels.
+#[derive(Default)]
+struct SkinTally {
+    n: u64,
+    sum_l: f64,
+    hi: u64,
+    lo: u64,
+    lap: Moments,
+}
+
+impl SkinTally {
+    fn add(&mut self, p: &ZonePixel) {
+        self.n += 1;
+        self.sum_l += p.luma;
+        let (high, low) = clipped_at(&p.px, p.luma);
+        self.hi += u64::from(high);
+        self.lo += u64::from(low);
+        if let Some(l) = p.laplacian {
+            self.lap.add(l);
+        }
+    }
+
+    fn finish(self, image: &RgbImage, zones: &[ZoneMask]) -> SkinStats {
+        let (median_chroma, median_b_star) = skin_colour(image, zones);
+        let n = self.n;
+        let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
+        SkinStats {
+            pixels: n,
+            laplacian_variance: self.lap.variance().unwrap_or(0.0),
+            mean_luma: if n > 0 { self.sum_l / n as f64 } else { 0.0 },
+            highlight_clipped_fraction: frac(self.hi),
+            shadow_clipped_fraction: frac(self.lo),
+            median_chroma,
+            median_b_star,
+        }
+    }
+}
+
+/// What `zone_exposure` gathers over one zone's pixels.
+struct ZoneTally {
+    n: u64,
+    hi: u64,
+    lo: u64,
+    lap: Moments,
+    luma_sum: f64,
+    glare_hist: GlareHistograms,
+}
+
+impl ZoneTally {
+    fn new() -> Self {
+        Self {
+            n: 0,
+            hi: 0,
+            lo: 0,
+            lap: Moments::default(),
+            luma_sum: 0.0,
+            glare_hist: GlareHistograms::new(),
+        }
+    }
+
+    fn add(&mut self, p: &ZonePixel) {
+        self.n += 1;
+        let (high, low) = clipped_at(&p.px, p.luma);
+        self.hi += u64::from(high);
+        self.lo += u64::from(low);
+        if !high && !low {
+            self.glare_hist.add(&p.px, p.luma);
+            // Clipped skin has no texture to judge sharpness by; at the
+            // zone's edge the Laplacian would read what borders it (hair,
+            // an eye).
+            if let Some(l) = p.laplacian.filter(|_| p.interior) {
+                self.lap.add(l);
+                self.luma_sum += p.luma;
             }
         }
     }
-    // Relative to the zone's brightness squared (×10⁴), so that dark skin
-    // and a dim exposure, whose texture has less contrast in 8-bit levels,
-    // do not read as blurred.
-    let laplacian_variance = lap.variance().map_or(0.0, |v| {
-        let luma = (luma_sum / lap.n as f64).max(1.0);
-        v / (luma * luma) * 1e4
-    });
-    let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
-    let (high, low) = (frac(hi), frac(lo));
-    let glare = glare_fraction(&lumas, zone, &glare_hist, n);
-    let reason = [(high, "blown out"), (low, "crushed black")]
-        .into_iter()
-        .find(|(f, _)| *f > t.max_clipped_fraction_usable)
-        .map(|(f, what)| {
-            format!(
-                "{:.1} % of the zone is {what} (glare or shadow; over {:.0} %: too much to measure)",
-                100.0 * f,
-                100.0 * t.max_clipped_fraction_usable
-            )
-        })
-        .or_else(|| {
-            glare.filter(|&g| g > t.max_glare_fraction).map(|g| {
+
+    fn finish(self, lumas: &Lumas, zone: &ZoneMask, t: &Thresholds) -> ZoneQuality {
+        let (n, lap) = (self.n, &self.lap);
+        // Relative to the zone's brightness squared (×10⁴), so that dark
+        // skin and a dim exposure, whose texture has less contrast in 8-bit
+        // levels, do not read as blurred.
+        let laplacian_variance = lap.variance().map_or(0.0, |v| {
+            let luma = (self.luma_sum / lap.n as f64).max(1.0);
+            v / (luma * luma) * 1e4
+        });
+        let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
+        let (high, low) = (frac(self.hi), frac(self.lo));
+        let glare = glare_fraction(lumas, zone, &self.glare_hist, n);
+        let reason = [(high, "blown out"), (low, "crushed black")]
+            .into_iter()
+            .find(|(f, _)| *f > t.max_clipped_fraction_usable)
+            .map(|(f, what)| {
                 format!(
-                    "{:.1} % of the zone is specular glare (bright, colourless sheen; over {:.0} %: it hides texture and whitens colour)",
-                    100.0 * g,
-                    100.0 * t.max_glare_fraction
+                    "{:.1} % of the zone is {what} (glare or shadow; over {:.0} %: too much to measure)",
+                    100.0 * f,
+                    100.0 * t.max_clipped_fraction_usable
                 )
             })
-        });
-    ZoneQuality {
-        zone: zone.name,
-        highlight_clipped_fraction: high,
-        shadow_clipped_fraction: low,
-        glare_fraction: glare.map(|g| (g * 1e4).round() / 1e4),
-        laplacian_variance: (laplacian_variance * 100.0).round() / 100.0,
-        blurred: lap.n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
-        reason,
+            .or_else(|| {
+                glare.filter(|&g| g > t.max_glare_fraction).map(|g| {
+                    format!(
+                        "{:.1} % of the zone is specular glare (bright, colourless sheen; over {:.0} %: it hides texture and whitens colour)",
+                        100.0 * g,
+                        100.0 * t.max_glare_fraction
+                    )
+                })
+            });
+        ZoneQuality {
+            zone: zone.name,
+            highlight_clipped_fraction: high,
+            shadow_clipped_fraction: low,
+            glare_fraction: glare.map(|g| (g * 1e4).round() / 1e4),
+            laplacian_variance: (laplacian_variance * 100.0).round() / 100.0,
+            blurred: lap.n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
+            reason,
+        }
     }
+}
+
+#[cfg(test)]
+fn zone_exposure(image: &RgbImage, zone: &ZoneMask, t: &Thresholds) -> ZoneQuality {
+    survey(image, std::slice::from_ref(zone), t).1.remove(0)
 }
 
 /// A glare pixel is at least this share of the way from the zone's upper
@@ -640,6 +742,26 @@ fn saturation(p: &[u8; 3]) -> f64 {
     }
 }
 
+/// `saturation` in whole percent (rounded), by a table of every channel
+/// maximum and minimum: a division per skin pixel was a tenth of the
+/// quality pass on clinic photos.
+fn saturation_percent(p: &[u8; 3]) -> u8 {
+    static TABLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..=255u8)
+            .flat_map(|mx| {
+                (0..=255u8).map(move |mn| {
+                    let percent =
+                        crate::srgb::round_non_negative(saturation(&[mx, mn, mn]) * 100.0);
+                    percent as u8
+                })
+            })
+            .collect()
+    });
+    let (mx, mn) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
+    table[usize::from(mx) * 256 + usize::from(mn)]
+}
+
 /// Luma (256 bins) and saturation (101 bins) of a zone's unclipped pixels,
 /// gathered in `zone_exposure`'s pass over the zone.
 struct GlareHistograms {
@@ -658,7 +780,7 @@ impl GlareHistograms {
     /// A pixel and its luma.
     fn add(&mut self, p: &[u8; 3], luma: f64) {
         self.luma[crate::srgb::round_non_negative(luma).min(255)] += 1;
-        self.saturation[crate::srgb::round_non_negative(saturation(p) * 100.0)] += 1;
+        self.saturation[usize::from(saturation_percent(p))] += 1;
     }
 }
 
@@ -733,7 +855,7 @@ pub fn assess(
     modality: Option<Modality>,
     t: &Thresholds,
 ) -> QualityReport {
-    let skin = skin_stats(image, zones);
+    let (skin, mut zone_quality) = survey(image, zones, t);
     let light = Light::judge(modality, &skin);
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
@@ -812,8 +934,6 @@ pub fn assess(
             );
         }
     }
-    let mut zone_quality: Vec<ZoneQuality> =
-        zones.iter().map(|z| zone_exposure(image, z, t)).collect();
     let clipped_out = |q: &ZoneQuality| {
         q.highlight_clipped_fraction.max(q.shadow_clipped_fraction) > t.max_clipped_fraction_usable
     };
@@ -1061,6 +1181,120 @@ mod tests {
             let v = ((150.0 + 6.0 * s) * gain).clamp(0.0, 255.0) as u8;
             Rgb([v, (f32::from(v) * 0.8) as u8, (f32::from(v) * 0.7) as u8])
         })
+    }
+
+    #[test]
+    fn the_saturation_table_matches_the_division() {
+        for mx in 0..=255u8 {
+            for mn in 0..=mx {
+                for p in [
+                    [mx, mn, mn],
+                    [mn, mx, mn],
+                    [mn, mn, mx],
+                    [mx, (mx / 2).max(mn), mn],
+                ] {
+                    let percent = crate::srgb::round_non_negative(saturation(&p) * 100.0);
+                    assert_eq!(usize::from(saturation_percent(&p)), percent, "{p:?}");
+                }
+            }
+        }
+    }
+
+    /// `survey` and `skin_stats` give, bit for bit, what a plain pass per
+    /// zone gives (luma of each neighbour looked up where it is needed) on
+    /// zones that touch the photo's edges, have holes and overlap.
+    #[test]
+    fn the_one_pass_survey_matches_plain_passes() {
+        let (w, h) = (61u32, 47u32);
+        let mut state = 7u32;
+        let img = RgbImage::from_fn(w, h, |_, _| {
+            let mut c = [0u8; 3];
+            for v in c.iter_mut() {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                *v = (state >> 24) as u8;
+            }
+            Rgb(c)
+        });
+        let blob = |cx: f64, cy: f64, r: f64| {
+            let mask = image::GrayImage::from_fn(w, h, |x, y| {
+                let d = (f64::from(x) - cx).hypot(f64::from(y) - cy);
+                image::Luma([if d < r && (x + 2 * y) % 7 != 0 {
+                    255
+                } else {
+                    0
+                }])
+            });
+            // Cut to its bounding box, as the face's zones are.
+            let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+            for (x, y, p) in mask.enumerate_pixels() {
+                if p.0[0] > 0 {
+                    (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+                }
+            }
+            let boxed = image::imageops::crop_imm(&mask, x0, y0, x1 - x0, y1 - y0).to_image();
+            ZoneMask {
+                x0,
+                y0,
+                mask: boxed,
+                ..crate::zones::patch(w, h, Some(&mask))
+            }
+        };
+        let zones = [
+            blob(5.0, 5.0, 12.0),
+            blob(30.0, 23.0, 15.0),
+            blob(58.0, 44.0, 20.0),
+        ];
+        let plain_luma = |x: u32, y: u32| luma(&img.get_pixel(x, y).0);
+        let plain_laplacian = |x: u32, y: u32| {
+            4.0 * plain_luma(x, y)
+                - plain_luma(x - 1, y)
+                - plain_luma(x + 1, y)
+                - plain_luma(x, y - 1)
+                - plain_luma(x, y + 1)
+        };
+        let border = |x: u32, y: u32| x > 0 && y > 0 && x + 1 < w && y + 1 < h;
+        let (mut n, mut sum_l, mut lap) = (0u64, 0.0, Moments::default());
+        for zone in &zones {
+            let (mut zn, mut zlap, mut zsum) = (0u64, Moments::default(), 0.0);
+            for (x, y) in zone.iter_pixels() {
+                let (p, l) = (img.get_pixel(x, y).0, plain_luma(x, y));
+                n += 1;
+                zn += 1;
+                sum_l += l;
+                if border(x, y) {
+                    lap.add(plain_laplacian(x, y));
+                    let inside = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                        .iter()
+                        .all(|&(a, b)| zone.contains(a, b));
+                    if inside && clipped(&p) == (false, false) {
+                        zlap.add(plain_laplacian(x, y));
+                        zsum += l;
+                    }
+                }
+            }
+            let q = zone_exposure(&img, zone, &Thresholds::default());
+            let v = zlap.variance().map_or(0.0, |v| {
+                let m = (zsum / zlap.n as f64).max(1.0);
+                v / (m * m) * 1e4
+            });
+            assert!(
+                zn > 100 && zlap.n > 50,
+                "the zone is too small to test with"
+            );
+            assert_eq!(q.laplacian_variance, (v * 100.0).round() / 100.0);
+        }
+        let skin = skin_stats(&img, &zones);
+        assert_eq!(skin.pixels, n);
+        assert_eq!(skin.mean_luma.to_bits(), (sum_l / n as f64).to_bits());
+        assert_eq!(
+            skin.laplacian_variance.to_bits(),
+            lap.variance().unwrap_or(0.0).to_bits()
+        );
+        let (surveyed, quality) = survey(&img, &zones, &Thresholds::default());
+        assert_eq!(surveyed, skin);
+        for (zone, q) in zones.iter().zip(&quality) {
+            assert_eq!(q, &zone_exposure(&img, zone, &Thresholds::default()));
+        }
     }
 
     fn half(w: u32, h: u32, right: bool) -> ZoneMask {
