@@ -193,6 +193,19 @@ fn scar_depth(rec: &ImageRecord, zone: ZoneName) -> Option<String> {
     ))
 }
 
+/// The fitted ambient share of a zone whose multi-light readings do not fit
+/// the capture's lights as declared (`reflectance.taken_out` false).
+fn misfit_fill(rec: &ImageRecord, zone: ZoneName) -> Option<f64> {
+    let s = rec.acne_scars.as_ref()?;
+    let fit = s
+        .zones
+        .iter()
+        .find(|z| z.zone == zone)?
+        .reflectance
+        .as_ref()?;
+    (!fit.taken_out).then_some(fit.ambient_share)
+}
+
 /// Whether the record's scars may set a needle depth, and on what grounds:
 /// scars measured from a multi-light capture set, or one-photo estimates
 /// confirmed by the clinician's Goodman & Baron grade in the intake.
@@ -454,7 +467,20 @@ pub fn make_plan(
                     });
                 }
                 if let Some(c) = &scar_confirmation {
-                    rationale.push(c.clone());
+                    // Where the readings did not fit the lights, only the
+                    // clinician's grade lets the zone's scars set a depth:
+                    // say so rather than "measured".
+                    let grade = confirming_grade(intake, protocol);
+                    match (misfit_fill(rec, z), grade) {
+                        (Some(fill), Some(grade)) => rationale.push(Reason {
+                            rule: "acne_scars.light_fit".into(),
+                            evidence: format!(
+                                "the multi-light readings here do not fit the capture's lights as declared ({:.0} % ambient fill): the scars are confirmed by the clinician's Goodman & Baron grade {grade} (intake), not by the measurement",
+                                100.0 * fill
+                            ),
+                        }),
+                        _ => rationale.push(c.clone()),
+                    }
                 }
             }
             if let Some((cat, why, t)) = tone {

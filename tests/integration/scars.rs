@@ -516,4 +516,24 @@ fn scars_read_under_lights_that_do_not_fit_set_no_needle_depth() {
         why.contains("acne_scars.light_fit") && why.contains("30 % ambient fill"),
         "{why}"
     );
+    // With the clinician's grade the zone is planned, and its rationale
+    // rests on the grade, not on the measurement.
+    let intake = out.path().join("intake.csv");
+    std::fs::write(&intake, "patient_id,acne_scar_grade\nS001,3\n").unwrap();
+    let o = bin()
+        .args(["plan", "--intake", intake.to_str().unwrap()])
+        .arg(out.path().join("edited.jsonl"))
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let graded: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(scar_zones(&graded), 1, "{graded}");
+    let rationale = graded["plan"]["zones"][0]["rationale"].to_string();
+    assert!(
+        rationale.contains("acne_scars.light_fit")
+            && rationale.contains("Goodman & Baron grade 3")
+            && !rationale.contains("measured from a multi-light capture set"),
+        "{rationale}"
+    );
 }
