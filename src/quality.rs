@@ -405,7 +405,7 @@ fn clipped_at(px: &[u8], luma: f64) -> (bool, bool) {
 
 /// Luma, ITU-R BT.601, 0–255.
 fn luma(p: &[u8]) -> f64 {
-    0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+    crate::srgb::luma_601(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]))
 }
 
 /// An 8-bit photo's pixels and their luma, by three tables of the products
@@ -426,7 +426,7 @@ impl<'a> Lumas<'a> {
             raw: image.as_raw(),
             width: image.width() as usize,
             height: image.height(),
-            tables: [table(0.299), table(0.587), table(0.114)],
+            tables: crate::srgb::LUMA_601.map(table),
         }
     }
 

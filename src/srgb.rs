@@ -48,6 +48,21 @@ pub fn quarter_step(v: f32) -> usize {
     (whole + u32::from(x - whole as f32 >= 0.5)) as usize
 }
 
+/// ITU-R BT.601 luma weights of R, G and B: the encoded pixels' luma that
+/// exposure, clipping, sharpness and alignment read.
+pub const LUMA_601: [f64; 3] = [0.299, 0.587, 0.114];
+
+/// Luma (BT.601) of encoded R, G, B in their own units (0–255 or 0–1).
+pub fn luma_601(r: f64, g: f64, b: f64) -> f64 {
+    LUMA_601[0] * r + LUMA_601[1] * g + LUMA_601[2] * b
+}
+
+/// `luma_601` in single precision (the weights written as `f32` literals,
+/// not rounded from the `f64` ones).
+pub fn luma_601_f32(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
+
 /// `x.round()` for 0 ≤ x < 2⁵² (halves up), as a count. `f64::round` is a
 /// libm call that stays out of line in per-pixel loops; this is a
 /// truncation and one comparison (`x − trunc(x)` is exact). NaN gives 0.

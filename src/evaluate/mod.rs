@@ -122,7 +122,11 @@ fn dog_probability(patch: &CanonicalPatch) -> Vec<f32> {
     let (w, h) = (patch.width, patch.height);
     let luma: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_fn(w, h, |x, y| {
         let i = ((y * w + x) * 3) as usize;
-        Luma([0.299 * patch.rgb[i] + 0.587 * patch.rgb[i + 1] + 0.114 * patch.rgb[i + 2]])
+        Luma([crate::srgb::luma_601_f32(
+            patch.rgb[i],
+            patch.rgb[i + 1],
+            patch.rgb[i + 2],
+        )])
     });
     let bg = imageproc::filter::gaussian_blur_f32(&luma, DOG_SIGMA_MM * patch.px_per_mm as f32);
     luma.pixels()

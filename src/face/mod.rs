@@ -390,7 +390,7 @@ fn iris_visibility(crop: &[f32], n: usize, lids: &[Point], centre: Point, radius
                 continue;
             }
             let v = &crop[3 * (y * n + x)..][..3];
-            let luma = f64::from(0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]);
+            let luma = f64::from(crate::srgb::luma_601_f32(v[0], v[1], v[2]));
             let r = ((px - centre.0).powi(2) + (py - centre.1).powi(2)).sqrt();
             let bin = if r <= radius { &mut iris } else { &mut sclera };
             bin.0 += luma;

@@ -60,7 +60,7 @@ fn reduced(img: &image::RgbImage, factor: u32, value: impl Fn([u8; 3]) -> f32) -
 /// alignment step correlates.
 fn reduced_log_luma(img: &image::RgbImage, factor: u32) -> Vec<f32> {
     reduced(img, factor, |p| {
-        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+        crate::srgb::luma_601_f32(f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
     })
     .into_iter()
     .map(|v| (v + 1.0).ln())

@@ -368,7 +368,7 @@ impl CanonicalPatch {
         self.input = Default::default();
         for i in 0..self.mask.len() {
             let p = &self.rgb[i * 3..i * 3 + 3];
-            let luma = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+            let luma = crate::srgb::luma_601_f32(p[0], p[1], p[2]);
             if p.iter().any(|&c| c >= CLIPPED_FROM) || luma <= 5.0 {
                 self.mask[i] = false;
             }
