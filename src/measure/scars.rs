@@ -68,7 +68,9 @@ pub struct Scar {
     pub width_mm: f64,
     /// The depressed area on the face's surface, mm².
     pub area_mm2: f64,
-    /// Deepest point below the local surface (mm).
+    /// Depth below the local surface (mm): measured relief gives the mean
+    /// of the scar's deepest 2 % of pixels (its single deepest pixel is
+    /// partly noise), one photo the model's deepest pixel.
     pub depth_mm: f64,
     /// Depth over the width of the wall (the ring between 10 % and 90 % of
     /// the depth); high for sharp walls.
