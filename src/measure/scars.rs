@@ -647,10 +647,10 @@ pub fn colourless(px: &super::pigment::PixelColour, mask: &[bool]) -> bool {
 /// one); 0 for an empty region.
 fn deepest_share(region: &[usize], depth: &[f64], share: f64) -> f64 {
     let mut d: Vec<f64> = region.iter().map(|&i| depth[i]).collect();
-    let k = ((d.len() as f64 * share) as usize).clamp(1, d.len().max(1));
     if d.is_empty() {
         return 0.0;
     }
+    let k = ((d.len() as f64 * share) as usize).clamp(1, d.len());
     d.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     d[..k].iter().sum::<f64>() / k as f64
 }
