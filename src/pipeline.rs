@@ -42,6 +42,25 @@ fn face_search_turns(may_turn: bool) -> std::slice::Iter<'static, u8> {
     .iter()
 }
 
+/// The next turn of `search`, added up from the photo as `pyramid` holds
+/// it, in which the face detector sees a face; `None` once the turns run
+/// out. The photo is turned (a copy of the whole photo) only for a turn
+/// worth measuring.
+fn next_turn_with_a_face(
+    models: &mut face::FaceModels,
+    pyramid: &Pyramid,
+    search: &mut std::slice::Iter<'static, u8>,
+) -> Result<Option<u8>, InputError> {
+    let mut quarters = 0u8;
+    for &step in search.by_ref() {
+        quarters = (quarters + step) % 4;
+        if face::detector_sees_face_turned(models, pyramid, quarters)? {
+            return Ok(Some(quarters));
+        }
+    }
+    Ok(None)
+}
+
 #[derive(Clone, Default)]
 pub struct Options {
     /// Overrides the face-based scale (e.g. a booth's calibration).
@@ -503,15 +522,27 @@ impl Analyzer {
                     turned = k;
                     search = [].iter();
                 }
-                Err(e) if e.code == ErrorCode::NoFace => match search.next() {
-                    Some(&step) => {
-                        photo = photo.turned_clockwise(step);
-                        turned = (turned + step) % 4;
-                        no_face.get_or_insert(e);
+                Err(e) if e.code == ErrorCode::NoFace => {
+                    let next = self
+                        .checkout()
+                        .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))
+                        .and_then(|mut models| {
+                            let next =
+                                next_turn_with_a_face(&mut models.face, &pyramid, &mut search);
+                            self.checkin(models);
+                            next
+                        });
+                    match next {
+                        Ok(Some(step)) => {
+                            photo = photo.turned_clockwise(step);
+                            turned = (turned + step) % 4;
+                            no_face.get_or_insert(e);
+                        }
+                        // No face any way round: the photo's own answer stands.
+                        Ok(None) => break Err(no_face.take().unwrap_or(e)),
+                        Err(failed) => break Err(failed),
                     }
-                    // No face any way round: the photo's own answer stands.
-                    None => break Err(no_face.take().unwrap_or(e)),
-                },
+                }
                 r => break r,
             }
         };
@@ -612,7 +643,10 @@ impl Analyzer {
             let may_turn = item.capture.is_none() && close_up.is_none();
             let mut search = face_search_turns(may_turn);
             while matches!(&found, Err(e) if e.code == ErrorCode::NoFace) {
-                let Some(&step) = search.next() else { break };
+                let Some(step) = next_turn_with_a_face(&mut models.face, &pyramid, &mut search)?
+                else {
+                    break;
+                };
                 photo = photo.turned_clockwise(step);
                 pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
                 found = geometry(&mut models, &pyramid);

@@ -75,12 +75,30 @@ pub fn detect(
     kind: DetectorKind,
     pyramid: &Pyramid,
 ) -> ort::Result<Vec<Detection>> {
+    detect_turned(session, kind, pyramid, 0, MIN_SCORE)
+}
+
+/// [`detect`] on the image turned clockwise by `quarters` quarter turns
+/// (read through the sampling map; nothing is copied), keeping detections
+/// scored at least `min_score`. Boxes are in the turned image's pixels.
+pub fn detect_turned(
+    session: &mut Session,
+    kind: DetectorKind,
+    pyramid: &Pyramid,
+    quarters: u8,
+    min_score: f32,
+) -> ort::Result<Vec<Detection>> {
     let size = kind.input_size();
     let img = pyramid.base();
-    let side = img.width().max(img.height()) as f32;
+    let (width, height) = if quarters % 2 == 1 {
+        (img.height(), img.width())
+    } else {
+        img.dimensions()
+    };
+    let side = width.max(height) as f32;
     // Letterbox: the image centred in a square of `side`, padded with black.
-    let pad_x = (side - img.width() as f32) / 2.0;
-    let pad_y = (side - img.height() as f32) / 2.0;
+    let pad_x = (side - width as f32) / 2.0;
+    let pad_y = (side - height as f32) / 2.0;
     let s = side / size as f32;
     let map = Affine {
         a: s,
@@ -89,7 +107,8 @@ pub fn detect(
         d: s,
         tx: 0.5 * s - pad_x,
         ty: 0.5 * s - pad_y,
-    };
+    }
+    .from_turned(quarters, img.width(), img.height());
     let mut input = vec![0.0f32; (size * size * 3) as usize];
     pyramid.sample(&map, size, size, &mut input);
     // Lighting-normalised as the mesh and iris crops are: the box seeds the
@@ -111,7 +130,7 @@ pub fn detect(
     for (i, &(ax, ay)) in anchors.iter().enumerate() {
         let Some(&logit) = logits.get(i) else { break };
         let score = 1.0 / (1.0 + (-logit.clamp(-80.0, 80.0)).exp());
-        if score < MIN_SCORE {
+        if score < min_score {
             continue;
         }
         let r = &regressors[i * 16..i * 16 + 16];

@@ -140,6 +140,35 @@ fn inference_error(stage: &str) -> impl Fn(ort::Error) -> InputError + '_ {
     move |e| InputError::new(ErrorCode::InferenceFailed, format!("{stage}: {e}"))
 }
 
+/// The detector score above which a turn of a photo is worth measuring in
+/// [`detector_sees_face_turned`]: below `detect::MIN_SCORE`, so that the
+/// look through a turned sampling map (whose pyramid levels meet the
+/// turned photo's half a pixel apart at most) misses no face that the
+/// turned photo itself would show the detector.
+const TURNED_LOOK_MIN_SCORE: f32 = 0.3;
+
+/// Whether either detector sees a face in the photo turned clockwise by
+/// `quarters` quarter turns, looked at through the sampling map: a turned
+/// copy of the whole photo (twice its memory for a moment) is made only
+/// where there is a face to find.
+pub fn detector_sees_face_turned(
+    models: &mut FaceModels,
+    pyramid: &Pyramid,
+    quarters: u8,
+) -> Result<bool, InputError> {
+    for (session, kind) in [
+        (&mut models.short_range, DetectorKind::ShortRange),
+        (&mut models.full_range, DetectorKind::FullRange),
+    ] {
+        let seen = detect::detect_turned(session, kind, pyramid, quarters, TURNED_LOOK_MIN_SCORE)
+            .map_err(inference_error("face detection"))?;
+        if !seen.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Finds the largest face and measures its geometry.
 pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometry, InputError> {
     let mut detector = DetectorKind::ShortRange;

@@ -83,6 +83,47 @@ impl Affine {
         self.apply(x - 0.5, y - 0.5)
     }
 
+    /// This map, made for the photo turned clockwise by `quarters` quarter
+    /// turns, read from the photo as it is (`width`×`height`): sampling
+    /// the photo through the result gives what sampling its turned copy
+    /// would, without making the copy.
+    pub fn from_turned(self, quarters: u8, width: u32, height: u32) -> Self {
+        let (w, h) = (width as f32, height as f32);
+        // Continuous coordinates (x, y) of the photo from (xt, yt) of its
+        // turned copy: a quarter turn clockwise puts (x, y) at (h − y, x).
+        let Self { a, b, c, d, tx, ty } = self;
+        match quarters % 4 {
+            0 => self,
+            // x = yt, y = h − xt
+            1 => Self {
+                a: c,
+                b: d,
+                c: -a,
+                d: -b,
+                tx: ty,
+                ty: h - tx,
+            },
+            // x = w − xt, y = h − yt
+            2 => Self {
+                a: -a,
+                b: -b,
+                c: -c,
+                d: -d,
+                tx: w - tx,
+                ty: h - ty,
+            },
+            // x = w − yt, y = xt
+            _ => Self {
+                a: -c,
+                b: -d,
+                c: a,
+                d: b,
+                tx: w - ty,
+                ty: tx,
+            },
+        }
+    }
+
     /// Image pixels per crop pixel.
     pub fn scale(&self) -> f32 {
         (self.a * self.d - self.b * self.c).abs().sqrt()
@@ -522,5 +563,34 @@ mod tests {
             &mut out,
         );
         assert!(out.iter().all(|&v| v == 0.0));
+    }
+
+    /// Sampling a photo through `from_turned` reads what sampling its
+    /// turned copy reads, on an odd-sized photo, for a scaled and shifted
+    /// map (level 0: both read the same pixels).
+    #[test]
+    fn a_turned_map_reads_the_turned_photo() {
+        let (w, h) = (7u32, 5u32);
+        let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x * 30 + y) as u8, (y * 40) as u8, 7]));
+        let map = Affine {
+            a: 0.75,
+            b: 0.0,
+            c: 0.0,
+            d: 0.75,
+            tx: -0.3,
+            ty: 0.6,
+        };
+        for (quarters, turned) in [
+            (1u8, image::imageops::rotate90(&img)),
+            (2, image::imageops::rotate180(&img)),
+            (3, image::imageops::rotate270(&img)),
+        ] {
+            let (mut want, mut got) = (vec![0.0f32; 9 * 9 * 3], vec![0.0f32; 9 * 9 * 3]);
+            Pyramid::new(&turned, 64).sample(&map, 9, 9, &mut want);
+            Pyramid::new(&img, 64).sample(&map.from_turned(quarters, w, h), 9, 9, &mut got);
+            for (a, b) in want.iter().zip(&got) {
+                assert!((a - b).abs() < 1e-3, "{quarters} quarter turns: {a} vs {b}");
+            }
+        }
     }
 }
