@@ -593,4 +593,42 @@ mod tests {
             }
         }
     }
+
+    /// Each halved pixel is the rounded mean of its 2×2 block, at both
+    /// depths; an odd last row and column are dropped.
+    #[test]
+    fn a_halving_is_the_rounded_mean_of_each_block() {
+        let (w, h) = (9u32, 7u32);
+        let mut state = 12345u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let eight = RgbImage::from_fn(w, h, |_, _| Rgb([next() as u8, next() as u8, next() as u8]));
+        let deep = Rgb16Image::from_fn(w, h, |_, _| {
+            Rgb([next() as u16, next() as u16, next() as u16])
+        });
+        let (half8, half16) = (halve(&eight), halve(&deep));
+        assert_eq!(half8.dimensions(), (4, 3));
+        for (x, y, p) in half8.enumerate_pixels() {
+            for c in 0..3 {
+                let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|&(dx, dy)| u32::from(eight.get_pixel(2 * x + dx, 2 * y + dy)[c]))
+                    .sum();
+                assert_eq!(u32::from(p[c]), (sum + 2) >> 2);
+            }
+        }
+        for (x, y, p) in half16.enumerate_pixels() {
+            for c in 0..3 {
+                let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|&(dx, dy)| u32::from(deep.get_pixel(2 * x + dx, 2 * y + dy)[c]))
+                    .sum();
+                assert_eq!(u32::from(p[c]), (sum + 2) >> 2);
+            }
+        }
+    }
 }
