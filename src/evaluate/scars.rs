@@ -101,6 +101,9 @@ struct Tally {
     fp: u64,
     fn_: u64,
     depth_errors: Vec<f64>,
+    /// The depth errors of matched scars planted at least
+    /// `F1_MIN_WIDTH_MM` wide (the population the F1 is over).
+    depth_errors_wide: Vec<f64>,
     width_errors: Vec<f64>,
     type_right: u64,
     matched: u64,
@@ -112,6 +115,7 @@ impl Tally {
         self.fp += o.fp;
         self.fn_ += o.fn_;
         self.depth_errors.extend(&o.depth_errors);
+        self.depth_errors_wide.extend(&o.depth_errors_wide);
         self.width_errors.extend(&o.width_errors);
         self.type_right += o.type_right;
         self.matched += o.matched;
@@ -144,6 +148,7 @@ impl Tally {
             "true_positives": self.tp, "false_positives": self.fp, "false_negatives": self.fn_,
             "matched": self.matched,
             "depth_mae_mm": Self::mae(&self.depth_errors), "depth_rmse_mm": Self::rmse(&self.depth_errors),
+            "depth_mae_width_ge_1mm_mm": Self::mae(&self.depth_errors_wide),
             "depth_bias_mm": (!self.depth_errors.is_empty()).then(|| self.depth_errors.iter().sum::<f64>() / self.depth_errors.len() as f64),
             "width_mae_mm": Self::mae(&self.width_errors),
             "type_accuracy": (self.matched > 0).then(|| self.type_right as f64 / self.matched as f64),
@@ -194,6 +199,7 @@ fn tally(found: &[(Scar, (f64, f64))], planted: &[PlantedScar], out: &mut BTreeM
         t.type_right += u64::from(type_name(s.kind) == p.kind);
         if p.width_mm >= F1_MIN_WIDTH_MM {
             t.tp += 1;
+            t.depth_errors_wide.push(s.depth_mm - p.depth_mm);
         }
     }
     for (j, p) in planted.iter().enumerate() {
@@ -235,20 +241,21 @@ fn centre_mm(patch: &CanonicalPatch, s: &Scar, px_per_mm: f64) -> (f64, f64) {
 fn print_table(title: &str, cells: &BTreeMap<(String, String), Tally>) -> serde_json::Value {
     println!("{title}");
     println!(
-        "{:>6} {:>15} | {:>4} {:>6} {:>6} {:>9} {:>9} {:>9} {:>6}",
-        "mode", "type / px", "n", "F1", "recall", "depth MAE", "bias", "width MAE", "type ok"
+        "{:>6} {:>15} | {:>4} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "mode", "type / px", "n", "F1", "recall", "depth MAE", ">= 1 mm", "bias", "width MAE", "type ok"
     );
     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
     let mut rows = Vec::new();
     for ((mode, key), t) in cells {
         println!(
-            "{:>6} {:>15} | {:>4} {:>6.3} {:>6.3} {:>9} {:>9} {:>9} {:>6}",
+            "{:>6} {:>15} | {:>4} {:>6.3} {:>6.3} {:>9} {:>9} {:>9} {:>9} {:>6}",
             mode,
             key,
             t.matched,
             t.f1(),
             t.recall(),
             f(Tally::mae(&t.depth_errors)),
+            f(Tally::mae(&t.depth_errors_wide)),
             f((!t.depth_errors.is_empty())
                 .then(|| t.depth_errors.iter().sum::<f64>() / t.depth_errors.len() as f64)),
             f(Tally::mae(&t.width_errors)),
