@@ -242,7 +242,16 @@ fn print_table(title: &str, cells: &BTreeMap<(String, String), Tally>) -> serde_
     println!("{title}");
     println!(
         "{:>6} {:>15} | {:>4} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
-        "mode", "type / px", "n", "F1", "recall", "depth MAE", ">= 1 mm", "bias", "width MAE", "type ok"
+        "mode",
+        "type / px",
+        "n",
+        "F1",
+        "recall",
+        "depth MAE",
+        ">= 1 mm",
+        "bias",
+        "width MAE",
+        "type ok"
     );
     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
     let mut rows = Vec::new();
