@@ -596,10 +596,10 @@ mod tests {
 
     /// Each pixel of `src`'s halving is the rounded mean of its 2×2 block;
     /// an odd last row and column are dropped.
-    fn check_halving<P: Level>(src: &ImageBuffer<Rgb<P>, Vec<P>>)
+    fn check_halving<P>(src: &ImageBuffer<Rgb<P>, Vec<P>>)
     where
+        P: Level + Into<u32>,
         Rgb<P>: Pixel<Subpixel = P>,
-        P: Into<u32>,
     {
         let half = halve(src);
         assert_eq!(half.dimensions(), (src.width() / 2, src.height() / 2));
