@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Can spectacle frames be told from a bare face by a ring around each eye?
-A research check (nothing in dermascore uses it yet; docs/harm-on-real-skin.md).
+The research check behind `face::spectacles` (docs/harm-on-real-skin.md).
 
 Brown frames read as periorbital pigment and got a pigmentation plan; a rule
 on the shape of pigment components inside the zones was not enough (a rim

@@ -159,6 +159,9 @@ pub enum FindingCode {
     /// The photo was stored turned by a quarter or half turn without an
     /// EXIF orientation; it was turned upright before measuring.
     PhotoTurned,
+    /// Spectacle frames around the eyes: their rims are left out of every
+    /// zone (a frame is not skin, and read as pigment under the eyes).
+    SpectacleFrames,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -863,6 +866,21 @@ pub fn assess(
         find(FindingCode::NoSkinColour, why.clone());
     }
 
+    if let Some(face) = face.filter(|f| !f.spectacle_rims.is_empty()) {
+        let shares: Vec<String> = face
+            .spectacle_rims
+            .iter()
+            .map(|r| format!("{:.0} %", 100.0 * r.ring_share))
+            .collect();
+        find(
+            FindingCode::SpectacleFrames,
+            format!(
+                "spectacle frames around {} (a ring darker than the skin on both sides at {} of the angles): their rims are left out of every zone; photograph without glasses to measure the skin under them",
+                if face.spectacle_rims.len() == 1 { "one eye" } else { "the eyes" },
+                shares.join(" and ")
+            ),
+        );
+    }
     if let Some(face) = face.filter(|f| f.face_count > 1) {
         find(
             FindingCode::MultipleFaces,

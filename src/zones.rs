@@ -317,6 +317,7 @@ pub fn build(
                 for ex in &exclusions {
                     fill(&mut mask, ex, x0, y0, 0);
                 }
+                leave_out_rims(&mut mask, x0, y0, &face.spectacle_rims);
             }
             let (surface_pixels, oblique) =
                 weigh_by_surface(&mut mask, x0, y0, &surface, max_obliquity_deg);
@@ -343,6 +344,20 @@ pub fn build(
             }
         })
         .collect()
+}
+
+/// Clears the pixels of `mask` (placed at `x0`, `y0`) that lie in a
+/// spectacle rim's band: a frame is not skin.
+fn leave_out_rims(mask: &mut GrayImage, x0: u32, y0: u32, rims: &[crate::face::spectacles::Rim]) {
+    if rims.is_empty() {
+        return;
+    }
+    for (x, y, p) in mask.enumerate_pixels_mut() {
+        let (cx, cy) = ((x0 + x) as f32 + 0.5, (y0 + y) as f32 + 0.5);
+        if p.0[0] > 0 && rims.iter().any(|r| r.covers(cx, cy)) {
+            p.0[0] = 0;
+        }
+    }
 }
 
 /// Weighs a zone's pixels by the skin each covers and leaves out those

@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod lighting;
+pub mod spectacles;
 pub mod surface;
 pub mod topology;
 pub mod warp;
@@ -107,6 +108,9 @@ pub struct FaceGeometry {
     /// (≈0.3 open, ≈0.15 closed).
     pub right_eye_openness: f32,
     pub left_eye_openness: f32,
+    /// Spectacle rims found around the eyes (none, one or two); their bands
+    /// are left out of every zone.
+    pub spectacle_rims: Vec<spectacles::Rim>,
 }
 
 impl Iris {
@@ -244,7 +248,9 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
         false,
         gains,
     )?;
+    let spectacle_rims = spectacles::find(pyramid.base(), &landmarks);
     Ok(FaceGeometry {
+        spectacle_rims,
         detector,
         face_count: faces.len(),
         detection: largest,
