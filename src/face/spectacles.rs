@@ -55,21 +55,59 @@ impl Rim {
     }
 }
 
-/// Log luma at a continuous image coordinate (pixel `i` spans `[i, i+1)`),
-/// bilinear, edges clamped.
-fn log_luma(img: &RgbImage, x: f32, y: f32) -> f32 {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let x = (x - 0.5).clamp(0.0, w - 1.001);
-    let y = (y - 0.5).clamp(0.0, h - 1.001);
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let at = |xx: f32, yy: f32| {
-        let p = img.get_pixel(xx as u32, yy as u32).0;
-        crate::srgb::luma_601_f32(f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
-    };
-    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
-    let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
-    (top * (1.0 - fy) + bottom * fy + 1.0).ln()
+/// Log luma of a region of the photo, once per pixel, for sampling.
+struct LogLuma {
+    x0: f32,
+    y0: f32,
+    w: usize,
+    h: usize,
+    data: Vec<f32>,
+}
+
+impl LogLuma {
+    /// The region `(x0, y0)`–`(x1, y1)` (image pixels, clipped to the photo).
+    fn of(img: &RgbImage, (x0, y0): Point, (x1, y1): Point) -> Option<Self> {
+        let clip = |v: f32, n: u32| (v.max(0.0) as u32).min(n);
+        let (xa, ya) = (
+            clip(x0.floor(), img.width()),
+            clip(y0.floor(), img.height()),
+        );
+        let (xb, yb) = (clip(x1.ceil(), img.width()), clip(y1.ceil(), img.height()));
+        let (w, h) = ((xb - xa) as usize, (yb - ya) as usize);
+        if w < 2 || h < 2 {
+            return None;
+        }
+        let mut data = Vec::with_capacity(w * h);
+        for y in ya..yb {
+            for x in xa..xb {
+                let p = img.get_pixel(x, y).0;
+                let luma =
+                    crate::srgb::luma_601_f32(f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
+                data.push((luma + 1.0).ln());
+            }
+        }
+        Some(Self {
+            x0: xa as f32,
+            y0: ya as f32,
+            w,
+            h,
+            data,
+        })
+    }
+
+    /// Bilinear at a continuous image coordinate (pixel `i` spans
+    /// `[i, i+1)`), clamped to the region.
+    fn at(&self, x: f32, y: f32) -> f32 {
+        let x = (x - self.x0 - 0.5).clamp(0.0, self.w as f32 - 1.001);
+        let y = (y - self.y0 - 0.5).clamp(0.0, self.h as f32 - 1.001);
+        let (xi, yi) = (x as usize, y as usize);
+        let (fx, fy) = (x - xi as f32, y - yi as f32);
+        let row = |r: usize| {
+            let i = r * self.w + xi;
+            self.data[i] * (1.0 - fx) + self.data[i + 1] * fx
+        };
+        row(yi) * (1.0 - fy) + row(yi + 1) * fy
+    }
 }
 
 /// The rims found around the eyes of a face (`landmarks` in image pixels):
@@ -84,6 +122,8 @@ pub fn find(img: &RgbImage, landmarks: &[[f32; 3]]) -> Vec<Rim> {
             (t.cos(), t.sin())
         })
         .unzip();
+    // Rings darker at fewer angles than this are not rims.
+    let min_count = (MIN_RING_SHARE * ANGLES as f32).ceil() as usize;
     let mut rims = Vec::new();
     for (outer, inner) in EYE_CORNERS {
         let (Some(o), Some(i)) = (landmarks.get(outer), landmarks.get(inner)) else {
@@ -95,6 +135,19 @@ pub fn find(img: &RgbImage, landmarks: &[[f32; 3]]) -> Vec<Rim> {
         }
         let mm = |v: f32| v * px_per_mm;
         let (cx0, cy0) = ((o[0] + i[0]) / 2.0, (o[1] + i[1]) / 2.0);
+        // Everything the search samples: the largest ellipse, its outer
+        // reference and the ring's width, around every centre tried.
+        let (reach_x, reach_y) = (
+            mm(30.0 + REFERENCE_OFFSET_MM + 1.0),
+            mm(21.0 + REFERENCE_OFFSET_MM + 1.0),
+        );
+        let Some(luma) = LogLuma::of(
+            img,
+            (cx0 - mm(2.0) - reach_x, cy0 - reach_y),
+            (cx0 + mm(2.0) + reach_x, cy0 + mm(6.0) + reach_y),
+        ) else {
+            continue;
+        };
         let mut best: Option<Rim> = None;
         for dy in [0.0, 2.0, 4.0, 6.0] {
             for dx in [-2.0, 0.0, 2.0] {
@@ -107,8 +160,7 @@ pub fn find(img: &RgbImage, landmarks: &[[f32; 3]]) -> Vec<Rim> {
                             [-0.7f32, 0.0, 0.7]
                                 .iter()
                                 .map(|r| {
-                                    log_luma(
-                                        img,
+                                    luma.at(
                                         centre.0 + mm(a + offset + r) * cos[k],
                                         centre.1 + mm(b + offset + r) * sin[k],
                                     )
@@ -116,28 +168,36 @@ pub fn find(img: &RgbImage, landmarks: &[[f32; 3]]) -> Vec<Rim> {
                                 .sum::<f32>()
                                 / 3.0
                         };
-                        let darker = (0..ANGLES)
-                            .filter(|&k| {
-                                let on = ring(k, 0.0);
-                                let skin =
-                                    ring(k, -REFERENCE_OFFSET_MM).min(ring(k, REFERENCE_OFFSET_MM));
-                                skin - on > MIN_LOG_DARKER
-                            })
-                            .count();
-                        let share = darker as f32 / ANGLES as f32;
-                        if best.is_none_or(|r| share > r.ring_share) {
+                        // Counted until the ring can no longer reach the
+                        // rim share, nor beat the best ring so far.
+                        let needed = best.map_or(min_count, |r: Rim| {
+                            ((r.ring_share * ANGLES as f32).round() as usize + 1).max(min_count)
+                        });
+                        let mut darker = 0usize;
+                        for k in 0..ANGLES {
+                            if darker + (ANGLES - k) < needed {
+                                break;
+                            }
+                            let on = ring(k, 0.0) + MIN_LOG_DARKER;
+                            if ring(k, -REFERENCE_OFFSET_MM) > on
+                                && ring(k, REFERENCE_OFFSET_MM) > on
+                            {
+                                darker += 1;
+                            }
+                        }
+                        if darker >= needed {
                             best = Some(Rim {
                                 centre,
                                 half_axes: (mm(a), mm(b)),
                                 half_width: mm(REFERENCE_OFFSET_MM),
-                                ring_share: share,
+                                ring_share: darker as f32 / ANGLES as f32,
                             });
                         }
                     }
                 }
             }
         }
-        rims.extend(best.filter(|r| r.ring_share >= MIN_RING_SHARE));
+        rims.extend(best);
     }
     rims
 }
