@@ -499,7 +499,7 @@ impl Analyzer {
         let mut no_face: Option<InputError> = None;
         let result = loop {
             let pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-            let r = match self.checkout() {
+            let (r, next_turn) = match self.checkout() {
                 Ok(mut models) => {
                     let r = self.analyze_decoded(
                         &mut models,
@@ -511,39 +511,33 @@ impl Analyzer {
                         loaded.take(),
                         may_turn && turned == 0,
                     );
+                    // A face the detector missed is looked for turned, with
+                    // the same models.
+                    let next = matches!(&r, Err(e) if e.code == ErrorCode::NoFace)
+                        .then(|| next_turn_with_a_face(&mut models.face, &pyramid, &mut search));
                     self.checkin(models);
-                    r
+                    (r, next)
                 }
-                Err(e) => Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
+                Err(e) => (
+                    Err(InputError::new(ErrorCode::InferenceFailed, e.to_string())),
+                    None,
+                ),
             };
-            match r {
-                Ok(Some(k)) => {
+            match (r, next_turn) {
+                (Ok(Some(k)), _) => {
                     photo = photo.turned_clockwise(k);
                     turned = k;
                     search = [].iter();
                 }
-                Err(e) if e.code == ErrorCode::NoFace => {
-                    let next = self
-                        .checkout()
-                        .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))
-                        .and_then(|mut models| {
-                            let next =
-                                next_turn_with_a_face(&mut models.face, &pyramid, &mut search);
-                            self.checkin(models);
-                            next
-                        });
-                    match next {
-                        Ok(Some(step)) => {
-                            photo = photo.turned_clockwise(step);
-                            turned = (turned + step) % 4;
-                            no_face.get_or_insert(e);
-                        }
-                        // No face any way round: the photo's own answer stands.
-                        Ok(None) => break Err(no_face.take().unwrap_or(e)),
-                        Err(failed) => break Err(failed),
-                    }
+                (Err(e), Some(Ok(Some(step)))) => {
+                    photo = photo.turned_clockwise(step);
+                    turned = (turned + step) % 4;
+                    no_face.get_or_insert(e);
                 }
-                r => break r,
+                // No face any way round: the photo's own answer stands.
+                (Err(e), Some(Ok(None))) => break Err(no_face.take().unwrap_or(e)),
+                (Err(_), Some(Err(failed))) => break Err(failed),
+                (r, _) => break r,
             }
         };
         if let Err(e) = result {
