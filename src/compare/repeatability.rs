@@ -33,6 +33,10 @@ pub enum Perturbation {
 
 /// Repeat captures per photo.
 pub const REPEATS: usize = 8;
+/// A metric gets an MDC only from at least this many photos whose readings
+/// vary: one face's flicker (a finding seen in one re-capture of one photo)
+/// is not the noise of the measurement.
+pub const MIN_PHOTOS: usize = 2;
 
 /// The repeat captures: each a combination of all five changes, from a
 /// fixed seed so the table is reproducible.
@@ -196,7 +200,7 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
     }
     let mut table = BTreeMap::new();
     for (m, (ss, df, n)) in metrics.iter().zip(acc) {
-        if df > 0.0 {
+        if df > 0.0 && n >= MIN_PHOTOS {
             let sem = (ss / df).sqrt();
             table.insert(
                 m.name.clone(),

@@ -402,7 +402,7 @@ pub fn run(
         let Some(patch) = whole(&photo, None, scale, pores::CANONICAL_PX_PER_MM) else {
             continue;
         };
-        let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
+        let prob = segment::probability(&mut s.pores, &patch, pores::INPUT).map_err(infer)?;
         let key = (
             (t.px_per_mm * 10.0) as u64,
             (t.light.exposure * 100.0).round() as u64,
@@ -505,7 +505,7 @@ pub fn run(
         });
         let patch = whole(&photo, Some(&roi_gray), scale, pores::CANONICAL_PX_PER_MM)
             .ok_or_else(|| bad(dir, "empty ROI".into()))?;
-        let prob = segment::probability(&mut s.pores, &patch, pores::REFERENCE).map_err(infer)?;
+        let prob = segment::probability(&mut s.pores, &patch, pores::INPUT).map_err(infer)?;
         let model = to_original(
             &patch,
             &pore_components(&patch, &prob),
@@ -577,12 +577,11 @@ pub fn run(
         };
         let model_spots =
             |patch: &CanonicalPatch, s: &mut Session| -> Result<(Vec<bool>, f64), SetupError> {
-                let prob = segment::probability(s, patch, pigment::REFERENCE).map_err(infer)?;
+                let prob = segment::probability(s, patch, pigment::INPUT).map_err(infer)?;
                 Ok(spots_of(patch, &prob))
             };
         let patch = canonical(&photo)?;
-        let prob =
-            segment::probability(&mut s.pigment, &patch, pigment::REFERENCE).map_err(infer)?;
+        let prob = segment::probability(&mut s.pigment, &patch, pigment::INPUT).map_err(infer)?;
         let (m, borderline_mm2) = spots_of(&patch, &prob);
         // As the analysis reports them: the components `measure_spots`
         // keeps, and the area it counts (each weighted by its melanin excess).
@@ -1227,7 +1226,7 @@ fn real_pigment_region(
     let mut s = sessions(models_dir)?;
     let patch = whole(&photo, None, scale, pigment::CANONICAL_PX_PER_MM)
         .ok_or_else(|| bad(&spec_path, "empty region".into()))?;
-    let prob = segment::probability(&mut s.pigment, &patch, pigment::REFERENCE).map_err(|e| {
+    let prob = segment::probability(&mut s.pigment, &patch, pigment::INPUT).map_err(|e| {
         SetupError::ModelLoad {
             name: "evaluation".into(),
             reason: e.to_string(),

@@ -193,6 +193,11 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
             }
         })
         .collect();
+    // Hair grows only from pixels of hair's colour: a zone without any (most
+    // cheeks and noses) has none, and its texture need not be measured.
+    if !(0..w * h).any(|i| patch.mask[i] && skin.is_hair(rgb[i])) {
+        return vec![false; w * h];
+    }
     let lum: Vec<f64> = rgb.iter().map(|&c| luminance(c)).collect();
     // Texture: the luminance's coefficient of variation over a box of side
     // `TEXTURE_MM` (masked).

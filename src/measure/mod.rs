@@ -850,8 +850,7 @@ pub fn scars_estimated(
     }
     let (prob, depth) = segment::scar_relief(session, patch)?;
     let (w, h) = (patch.width as usize, patch.height as usize);
-    let inner = scars::inner(&patch.zone, w, h, patch.px_per_mm);
-    Ok(Some(scars::from_mask(
+    let candidates = scars::from_mask(
         &prob,
         &depth,
         &patch.mask,
@@ -859,7 +858,15 @@ pub fn scars_estimated(
         h,
         patch.px_per_mm,
         scars::PROBABILITY_THRESHOLD,
-    )
+    );
+    // The zone's inner part only where there is something to place in it
+    // (on most skin the model finds nothing).
+    let inner = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        scars::inner(&patch.zone, w, h, patch.px_per_mm)
+    };
+    Ok(Some(candidates
     .into_iter()
     .filter(|(s, _)| scars::centred_in(s, &inner, w, h))
     .filter(|(s, region)| {
@@ -1108,7 +1115,7 @@ fn measure_pigment(
                 continue;
             }
         };
-        let prob = segment::probability(&mut models.pigment, patch, pigment::REFERENCE)
+        let prob = segment::probability(&mut models.pigment, patch, pigment::INPUT)
             .map_err(run_error("pigment model"))?;
         // The colours of the whole patch (the scar evidence reads them,
         // folds included); the pigmentation reads them outside the folds.

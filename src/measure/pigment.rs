@@ -17,6 +17,13 @@ pub const CANONICAL_PX_PER_MM: f64 = 4.0;
 /// model retrained with it was steadier on synthetic skin but merged nearby
 /// spots).
 pub const REFERENCE: super::segment::Reference = super::segment::Reference::InterquartileMean;
+/// The pigment model's input: even sides (its network halves the resolution
+/// once; a student that reads 4×4 blocks, `distill_zone_models.py`, would
+/// need 4).
+pub const INPUT: super::segment::InputSpec = super::segment::InputSpec {
+    reference: REFERENCE,
+    multiple: 2,
+};
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
 /// Spots smaller than this (≈ 1.4 mm across) are ignored.
 pub const MIN_SPOT_AREA_MM2: f64 = 1.5;

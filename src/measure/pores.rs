@@ -11,6 +11,11 @@ pub const DETECTION_THRESHOLD_MM: f64 = 0.25;
 pub const CANONICAL_PX_PER_MM: f64 = 16.0;
 /// What the pore model's input is divided by (as in its training).
 pub const REFERENCE: super::segment::Reference = super::segment::Reference::Median;
+/// The pore model's input: 2×2 blocks, so even sides.
+pub const INPUT: super::segment::InputSpec = super::segment::InputSpec {
+    reference: REFERENCE,
+    multiple: 2,
+};
 /// Model probability above which a pixel is pore.
 pub const PROBABILITY_THRESHOLD: f32 = 0.5;
 /// The pore model over a zone: bands of 256 rows, tiles up to 512 pixels

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// The single-photo model's resolution: a 1 mm scar spans 4 pixels. The
 /// same as pigmentation's, so both read one resampled patch per zone.
 pub const CANONICAL_PX_PER_MM: f64 = 4.0;
+/// The single-photo model's input: divided by the zone's median, even sides.
+pub const INPUT: super::segment::InputSpec = super::segment::InputSpec {
+    reference: super::segment::Reference::Median,
+    multiple: 2,
+};
 /// Multi-light captures are measured at their own resolution up to this.
 pub const MEASURED_MAX_PX_PER_MM: f64 = 10.0;
 /// A measured scar's depth is the mean of its deepest 2 % of pixels (at

@@ -406,13 +406,23 @@ impl CanonicalPatch {
     }
 }
 
+/// What a model's contract asks of its input: the reference each channel is
+/// divided by, and the multiple its height and width must be (the blocks the
+/// network reads the image in). A patch whose sides are not is padded with
+/// the input outside a zone (0) and the outputs cut back to the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSpec {
+    pub reference: Reference,
+    pub multiple: usize,
+}
+
 /// Runs the scar model: per-pixel scar probability and depth (mm) below the
 /// surrounding skin.
 pub fn scar_relief(
     session: &mut Session,
     patch: &CanonicalPatch,
 ) -> ort::Result<(Vec<f32>, Vec<f32>)> {
-    let [prob, depth] = run_on(session, patch, Reference::Median, ["scar", "depth_mm"])?;
+    let [prob, depth] = run_on(session, patch, super::scars::INPUT, ["scar", "depth_mm"])?;
     Ok((prob, depth))
 }
 
@@ -420,17 +430,53 @@ pub fn scar_relief(
 fn run_on<const N: usize>(
     session: &mut Session,
     patch: &CanonicalPatch,
-    reference: Reference,
+    spec: InputSpec,
     names: [&str; N],
 ) -> ort::Result<[Vec<f32>; N]> {
-    let input = patch.model_input(reference);
-    let shape = [1usize, 3, patch.height as usize, patch.width as usize];
-    let outputs = session.run(ort::inputs![TensorRef::from_array_view((shape, input))?])?;
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let m = spec.multiple.max(1);
+    let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
+    let input = patch.model_input(spec.reference);
+    let padded;
+    let data = if (pw, ph) == (w, h) {
+        input
+    } else {
+        padded = pad_planes(input, (w, h), (pw, ph));
+        padded.as_slice()
+    };
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view((
+        [1usize, 3, ph, pw],
+        data
+    ))?])?;
     let mut out: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
     for (o, name) in out.iter_mut().zip(names) {
-        *o = outputs[name].try_extract_tensor::<f32>()?.1.to_vec();
+        let plane = outputs[name].try_extract_tensor::<f32>()?.1;
+        *o = if pw == w {
+            plane[..w * h].to_vec()
+        } else {
+            plane
+                .chunks_exact(pw)
+                .take(h)
+                .flat_map(|row| &row[..w])
+                .copied()
+                .collect()
+        };
     }
     Ok(out)
+}
+
+/// Planes of `from` (w, h) copied into zero planes of `to` (w, h), top left.
+fn pad_planes(input: &[f32], from: (usize, usize), to: (usize, usize)) -> Vec<f32> {
+    let mut out = vec![0.0f32; input.len() / (from.0 * from.1).max(1) * to.0 * to.1];
+    for (src, dst) in input
+        .chunks_exact(from.0 * from.1)
+        .zip(out.chunks_exact_mut(to.0 * to.1))
+    {
+        for (s, d) in src.chunks_exact(from.0).zip(dst.chunks_exact_mut(to.0)) {
+            d[..from.0].copy_from_slice(s);
+        }
+    }
+    out
 }
 
 /// How a model is run over a large patch: in bands of `band` rows, each
@@ -543,9 +589,9 @@ pub struct Component {
 pub fn probability(
     session: &mut Session,
     patch: &CanonicalPatch,
-    reference: Reference,
+    spec: InputSpec,
 ) -> ort::Result<Vec<f32>> {
-    let [prob] = run_on(session, patch, reference, ["prob"])?;
+    let [prob] = run_on(session, patch, spec, ["prob"])?;
     Ok(prob)
 }
 
@@ -795,6 +841,19 @@ mod tests {
     }
 
     #[test]
+    fn padded_planes_keep_each_channel_top_left_and_zero_the_rest() {
+        // Two 3×2 planes into 4×4.
+        let input: Vec<f32> = (1..=12).map(|v| v as f32).collect();
+        let out = pad_planes(&input, (3, 2), (4, 4));
+        assert_eq!(out.len(), 32);
+        assert_eq!(&out[0..4], &[1.0, 2.0, 3.0, 0.0]);
+        assert_eq!(&out[4..8], &[4.0, 5.0, 6.0, 0.0]);
+        assert!(out[8..16].iter().all(|&v| v == 0.0));
+        assert_eq!(&out[16..20], &[7.0, 8.0, 9.0, 0.0]);
+        assert_eq!(&out[20..24], &[10.0, 11.0, 12.0, 0.0]);
+    }
+
+    #[test]
     fn tiles_cover_every_measured_pixel_from_even_origins() {
         let p = textured_ellipse(700, 450);
         let tiling = Tiling::new(160, 320, 16).unwrap();
@@ -836,7 +895,7 @@ mod tests {
             )
             .expect("session");
         let p = textured_ellipse(700, 450);
-        let whole = probability(&mut session, &p, Reference::Median).unwrap();
+        let whole = probability(&mut session, &p, super::super::pores::INPUT).unwrap();
         let tiled = probability_tiled(
             &mut session,
             &p,

@@ -571,6 +571,7 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     std::fs::create_dir(&photos).unwrap();
     let face = std::fs::read(shared("faces/obama.jpg")).unwrap();
     std::fs::write(photos.join("a_face.jpg"), &face).unwrap();
+    std::fs::copy(shared("faces/biden.jpg"), photos.join("a_second_face.jpg")).unwrap();
     std::fs::write(photos.join("b_truncated.jpg"), &face[..face.len() / 3]).unwrap();
     std::fs::write(photos.join("c_notes.jpg"), b"not a photo").unwrap();
     let table = dir.path().join("mdc.json");
@@ -587,10 +588,16 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
         );
     }
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
-    assert_eq!(doc["photos"].as_array().unwrap().len(), 1, "{doc}");
-    // The readable face was re-captured 8 times: its pigmented share varies.
+    assert_eq!(doc["photos"].as_array().unwrap().len(), 2, "{doc}");
+    // Each readable face was re-captured 8 times: their pigmented shares vary.
     let m = &doc["metrics"]["pigmentation.face.pigmented_pct"];
-    assert_eq!(m["photos"], 1, "{m}");
+    assert_eq!(m["photos"], 2, "{m}");
+    // A metric that only one photo's readings inform gets no MDC.
+    let metrics = doc["metrics"].as_object().unwrap();
+    assert!(
+        metrics.values().all(|m| m["photos"].as_u64().unwrap() >= 2),
+        "{doc}"
+    );
     let (sem, mdc) = (m["sem"].as_f64().unwrap(), m["mdc95"].as_f64().unwrap());
     assert!(sem > 0.0 && sem < 5.0, "{m}");
     assert!((mdc - 1.96 * 2f64.sqrt() * sem).abs() < 1e-9, "{m}");
