@@ -67,10 +67,10 @@ def init_params(rng):
     return params
 
 
-def space_to_depth(x):
-    """NHWC, as ONNX SpaceToDepth: channel (dy * 2 + dx) * C + c."""
+def space_to_depth(x, b=2):
+    """NHWC, as ONNX SpaceToDepth: channel (dy * b + dx) * C + c."""
     n, h, w, c = x.shape
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 4 * c)
+    return x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, b * b * c)
 
 
 def depth_to_space(x):
@@ -113,14 +113,15 @@ REAL_SKIN = [("datasets/demo/B001/2026-11-20/face.jpg", "../shared/photos/closeu
              ("datasets/demo/B002/2026-11-20/face.jpg", "../shared/photos/closeups/bioskin/2_mask.jpg", 23.3)]
 
 
-def real_patches(n, seed, size=96):
-    """`n` patches of real skin at the canonical 16 px/mm, normalised as the
-    pipeline does (each patch by its own skin's median); half are cut by the
-    skin mask's edge as a zone's edge would cut them (outside = 0)."""
+def real_patches(n, seed, size=96, px_per_mm=None):
+    """`n` patches of real skin at `px_per_mm` (the pore model's 16 px/mm),
+    normalised as the pipeline does (each patch by its own skin's median);
+    half are cut by the skin mask's edge as a zone's edge would cut them
+    (outside = 0)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    cpx = common.TASKS[TASK]["canonical_px_per_mm"]
+    cpx = px_per_mm or common.TASKS[TASK]["canonical_px_per_mm"]
     out = []
     for photo, mask, px_per_mm in REAL_SKIN:
         img = Image.open(ROOT / photo).convert("RGB")
@@ -139,6 +140,15 @@ def real_patches(n, seed, size=96):
             out.append(v)
             got += 1
     return np.stack(out)
+
+
+def load_cache(path):
+    """Patches and teacher outputs kept by an earlier run (`--cache`):
+    x, t, xv, yv, tv; None when there is none."""
+    if not (path and path.is_file()):
+        return None
+    d = np.load(path)
+    return tuple(d[k] for k in ("x", "t", "xv", "yv", "tv"))
 
 
 def train(x, t, steps, batch, seed):
@@ -167,13 +177,15 @@ def dice(a, b):
     return float(2 * inter / max(1, a.sum() + b.sum()))
 
 
-def export_onnx(params, path: Path):
+def block_graph(params, dilations, block):
+    """ONNX nodes and initialisers of a block network: SpaceToDepth, then the
+    3x3 convolutions (ReLU between them); returns the last one's name."""
     from onnx import helper, numpy_helper
 
     inits, nodes = [], []
-    nodes.append(helper.make_node("SpaceToDepth", ["image"], ["blocks"], blocksize=2))
+    nodes.append(helper.make_node("SpaceToDepth", ["image"], ["blocks"], blocksize=block))
     h = "blocks"
-    for i, ((w, b), d) in enumerate(zip(params, DILATIONS)):
+    for i, ((w, b), d) in enumerate(zip(params, dilations)):
         name = f"c{i + 1}"
         inits.append(numpy_helper.from_array(np.ascontiguousarray(np.transpose(w, (3, 2, 0, 1))), f"{name}_w"))
         inits.append(numpy_helper.from_array(np.asarray(b, np.float32), f"{name}_b"))
@@ -183,6 +195,13 @@ def export_onnx(params, path: Path):
         if i < len(params) - 1:
             nodes.append(helper.make_node("Relu", [h], [h + "_relu"]))
             h += "_relu"
+    return nodes, inits, h
+
+
+def export_onnx(params, path: Path):
+    from onnx import helper
+
+    nodes, inits, h = block_graph(params, DILATIONS, 2)
     nodes.append(helper.make_node("DepthToSpace", [h], ["logits"], blocksize=2, mode="DCR"))
     nodes.append(helper.make_node("Sigmoid", ["logits"], ["prob"]))
     common.save_model(nodes, inits, TASK, ["prob"], path)
@@ -216,9 +235,9 @@ def main():
     out_dir = Path(tempfile.mkdtemp()) if args.smoke else args.out or ROOT / "models"
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    if args.cache and args.cache.is_file():
-        d = np.load(args.cache)
-        x, t, xv, yv, tv = (d[k] for k in ("x", "t", "xv", "yv", "tv"))
+    cached = load_cache(args.cache)
+    if cached:
+        x, t, xv, yv, tv = cached
     else:
         xv, yv = common.dataset(TASK, args.val, args.seed + 99)
         x, _ = common.dataset(TASK, args.train, args.seed)

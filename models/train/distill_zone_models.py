@@ -118,13 +118,6 @@ def init_params(rng, n_out):
     return params
 
 
-def space_to_depth(x):
-    """NHWC, as ONNX SpaceToDepth: channel (dy * B + dx) * C + c."""
-    n, h, w, c = x.shape
-    b = BLOCK
-    return x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // b, w // b, b * b * c)
-
-
 def depth_to_space(x, n_out):
     """NHWC, as ONNX DepthToSpace (DCR): channel (dy * B + dx) * n_out + c."""
     import jax.numpy as jnp
@@ -137,7 +130,7 @@ def depth_to_space(x, n_out):
 def forward(params, x, n_out):
     import jax
 
-    h = space_to_depth(x)
+    h = pore.space_to_depth(x, BLOCK)
     for i, ((w, bias), d) in enumerate(zip(params, DILATIONS)):
         h = jax.lax.conv_general_dilated(h, w, (1, 1), ((d, d), (d, d)), rhs_dilation=(d, d),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
@@ -176,32 +169,6 @@ def synthetic(task, n, seed):
     import train_scar_model as scar
 
     return scar.dataset(n, seed)
-
-
-def real_patches(n, seed, size=96):
-    """`n` patches of real skin at 4 px/mm, normalised by their skin's median,
-    half cut by the skin mask's edge (outside = 0), as `distill_pore_model`."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for photo, mask, px_per_mm in pore.REAL_SKIN:
-        img = Image.open(ROOT / photo).convert("RGB")
-        f = CANONICAL_PX_PER_MM / px_per_mm
-        size_px = (round(img.width * f), round(img.height * f))
-        rgb = np.asarray(img.resize(size_px, Image.BOX))
-        skin = np.asarray(Image.open(ROOT / mask).convert("L").resize(size_px, Image.NEAREST)) > 127
-        got = 0
-        while got < n // len(pore.REAL_SKIN):
-            y, x = rng.integers(0, size_px[1] - size), rng.integers(0, size_px[0] - size)
-            m = skin[y:y + size, x:x + size]
-            if m.mean() < (1.0 if rng.random() < 0.5 else 0.4):
-                continue
-            v = common.normalise(rgb[y:y + size, x:x + size], m)
-            v[~m] = 0.0
-            out.append(v)
-            got += 1
-    return np.stack(out)
 
 
 def train(task, x, t, steps, batch, seed):
@@ -260,18 +227,7 @@ def export_onnx(task, params, path: Path):
     from onnx import helper, numpy_helper
 
     outputs = TASKS[task]["outputs"]
-    inits, nodes = [], [helper.make_node("SpaceToDepth", ["image"], ["blocks"], blocksize=BLOCK)]
-    h = "blocks"
-    for i, ((w, b), d) in enumerate(zip(params, DILATIONS)):
-        name = f"c{i + 1}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.transpose(w, (3, 2, 0, 1))), f"{name}_w"))
-        inits.append(numpy_helper.from_array(np.asarray(b, np.float32), f"{name}_b"))
-        nodes.append(helper.make_node("Conv", [h, f"{name}_w", f"{name}_b"], [name], kernel_shape=[3, 3],
-                                      pads=[d] * 4, dilations=[d, d]))
-        h = name
-        if i < len(params) - 1:
-            nodes.append(helper.make_node("Relu", [h], [h + "_relu"]))
-            h += "_relu"
+    nodes, inits, h = pore.block_graph(params, DILATIONS, BLOCK)
     nodes.append(helper.make_node("DepthToSpace", [h], ["raw"], blocksize=BLOCK, mode="DCR"))
     if len(outputs) == 1:
         raws = ["raw"]
@@ -336,9 +292,9 @@ def main():
     out_dir = Path(tempfile.mkdtemp()) if args.smoke else args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    if args.cache and args.cache.is_file():
-        d = np.load(args.cache)
-        x, t, xv, yv, tv = (d[k] for k in ("x", "t", "xv", "yv", "tv"))
+    cached = pore.load_cache(args.cache)
+    if cached:
+        x, t, xv, yv, tv = cached
     else:
         xv, yv = synthetic(args.task, n_val, cfg["seed"] + 99)
         if yv.ndim == 3:
@@ -348,7 +304,7 @@ def main():
         if args.cache:
             np.savez(args.cache, x=x, t=t, xv=xv, yv=yv, tv=tv)
     if args.real:
-        xr = real_patches(args.real, cfg["seed"], size=x.shape[1])
+        xr = pore.real_patches(args.real, cfg["seed"], size=x.shape[1], px_per_mm=CANONICAL_PX_PER_MM)
         x, t = np.concatenate([x, xr]), np.concatenate([t, teacher_outputs(args.task, xr)])
     print(f"{len(x)} training ({args.real} real) / {len(xv)} validation patches, teacher run "
           f"({time.time() - t0:.0f}s)", flush=True)
