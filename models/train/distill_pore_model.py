@@ -60,11 +60,7 @@ DILATIONS = (1, 1, 2, 2)  # one per layer, the first reading the 12 block channe
 
 def init_params(rng):
     shapes = [(3, 3, 12, WIDTH)] + [(3, 3, WIDTH, WIDTH)] * (len(DILATIONS) - 2) + [(3, 3, WIDTH, 4)]
-    params = []
-    for s in shapes:
-        fan_in = s[0] * s[1] * s[2]
-        params.append((rng.normal(0, np.sqrt(2 / fan_in), s).astype(np.float32), np.zeros(s[3], np.float32)))
-    return params
+    return common.he_init(rng, shapes)
 
 
 def space_to_depth(x, b=2):

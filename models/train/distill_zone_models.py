@@ -64,9 +64,9 @@ import distill_pore_model as pore  # noqa: E402
 import train_skin_models as common  # noqa: E402
 
 CANONICAL_PX_PER_MM = 4.0
-# Per task: the committed teacher (kept beside the student, as the pore
-# model's), its outputs (name, kind), its training data's seed and size,
-# and the student's design.
+# Per task: the committed model the student is taught by (`teacher_path`),
+# its outputs (name, kind), its training data's seed and size, and the
+# student's training length.
 TASKS = {
     "pigment": {
         "name": "pigment_segmentation",
@@ -74,9 +74,9 @@ TASKS = {
         "seed": 20261121,
         "train": 3000,
         "val": 200,
-        # 8000 steps with 1000 real patches: the same synthetic Dice, real
-        # faces' zones 1.4 points more pigmented than the teacher on average
-        # (the 59-photo sweep); these: 1.1.
+        # Before the logit shift, 8000 steps with 1000 real patches: the same
+        # synthetic Dice, real faces' zones 1.4 points more pigmented than
+        # the teacher on average (the 59-photo sweep); these: 1.1.
         "steps": 16000,
         "real": 3000,
     },
@@ -111,11 +111,7 @@ def teacher_path(task):
 def init_params(rng, n_out):
     shapes = ([(3, 3, 3 * BLOCK * BLOCK, WIDTH)] + [(3, 3, WIDTH, WIDTH)] * (len(DILATIONS) - 2)
               + [(3, 3, WIDTH, n_out * BLOCK * BLOCK)])
-    params = []
-    for s in shapes:
-        fan_in = s[0] * s[1] * s[2]
-        params.append((rng.normal(0, np.sqrt(2 / fan_in), s).astype(np.float32), np.zeros(s[3], np.float32)))
-    return params
+    return common.he_init(rng, shapes)
 
 
 def depth_to_space(x, n_out):

@@ -316,6 +316,12 @@ def init_params(rng, width, out_channels=1):
     a, b = width
     shapes = [(3, 3, 3, a), (3, 3, a, b), (3, 3, b, b), (3, 3, b, b), (3, 3, b, b), (1, 1, a + b, a),
               (3, 3, a, out_channels)]
+    return he_init(rng, shapes)
+
+
+def he_init(rng, shapes):
+    """Weights (He normal) and zero biases for convolutions of the given
+    (kh, kw, in, out) shapes, drawn in order from `rng`."""
     params = []
     for s in shapes:
         fan_in = s[0] * s[1] * s[2]
