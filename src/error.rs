@@ -41,10 +41,11 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        let mut message = message.into();
+        // Decoders' own messages can end in a newline; a record's message
+        // is one line.
+        message.truncate(message.trim_end().len());
+        Self { code, message }
     }
 }
 

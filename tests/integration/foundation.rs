@@ -166,6 +166,9 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     std::fs::write(d.join("a_empty.jpg"), b"").unwrap();
     let jpeg = std::fs::read(shared("faces/obama.jpg")).unwrap();
     std::fs::write(d.join("b_truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    // Cut inside its header tables: the decoder's own message ends in a
+    // newline, which a record's message must not carry.
+    std::fs::write(d.join("b_header_cut.jpg"), &jpeg[..5000]).unwrap();
     std::fs::write(d.join("c_text.jpg"), b"this is not an image\n").unwrap();
     image::RgbImage::new(1, 1)
         .save(d.join("d_tiny.png"))
@@ -189,7 +192,7 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     );
     let recs = records(&out);
     let imgs = images(&recs);
-    assert_eq!(imgs.len(), 8);
+    assert_eq!(imgs.len(), 9);
     let code_of = |name: &str| {
         let r = imgs
             .iter()
@@ -204,6 +207,10 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     };
     assert_eq!(code_of("a_empty.jpg").as_deref(), Some("empty_file"));
     assert_eq!(code_of("b_truncated.jpg").as_deref(), Some("corrupt_image"));
+    assert_eq!(
+        code_of("b_header_cut.jpg").as_deref(),
+        Some("corrupt_image")
+    );
     assert_eq!(code_of("c_text.jpg").as_deref(), Some("unsupported_format"));
     assert_eq!(code_of("d_tiny.png").as_deref(), Some("too_small"));
     assert_eq!(code_of("e_bomb.png").as_deref(), Some("too_large"));
@@ -212,12 +219,15 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
     assert_eq!(code_of("obama.jpg"), None);
     // Every error names its input and says something a person can act on.
     for r in imgs.iter().filter(|r| r["status"] == "error") {
-        assert!(r["error"]["message"].as_str().unwrap().len() > 10);
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.len() > 10);
+        assert_eq!(message, message.trim(), "one line, no trailing space");
+        assert!(!message.contains('\n'), "{message:?}");
     }
     let summary = recs.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["ok"], 1);
-    assert_eq!(summary["failed"], 7);
+    assert_eq!(summary["failed"], 8);
     // The error is also reported on stderr, naming the file.
     assert!(String::from_utf8_lossy(&out.stderr).contains("a_empty.jpg"));
 }
