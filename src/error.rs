@@ -41,11 +41,24 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        let mut message = message.into();
-        // Decoders' own messages can end in a newline; a record's message
-        // is one line.
-        message.truncate(message.trim_end().len());
-        Self { code, message }
+        // Decoders' own messages can end in (or hold) newlines; a record's
+        // message is one line.
+        let mut one_line = String::new();
+        for line in message
+            .into()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            if !one_line.is_empty() {
+                one_line.push_str(if one_line.ends_with(':') { " " } else { "; " });
+            }
+            one_line.push_str(line);
+        }
+        Self {
+            code,
+            message: one_line,
+        }
     }
 }
 
@@ -83,4 +96,20 @@ pub enum SetupError {
     },
     #[error("output {path}: {reason}")]
     Output { path: PathBuf, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_error_message_is_one_line() {
+        let e = InputError::new(
+            ErrorCode::CorruptImage,
+            "cannot decode:\n  bad marker\nat 12\n",
+        );
+        assert_eq!(e.message, "cannot decode: bad marker; at 12");
+        let plain = InputError::new(ErrorCode::EmptyFile, "file is empty (0 bytes)");
+        assert_eq!(plain.message, "file is empty (0 bytes)");
+    }
 }

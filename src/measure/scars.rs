@@ -404,6 +404,8 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
     let comps = super::segment::components(&inside, &mask, w as u32, h as u32, 0.5);
     let min_core_px = std::f64::consts::PI * (MIN_CORE_WIDTH_MM / 2.0 * px_per_mm).powi(2);
     let mut claimed = vec![false; w * h];
+    // Averaged depth maps by box radius (scars of similar width share one).
+    let mut floors: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
     comps
         .iter()
         .filter(|c| f64::from(c.area_px) >= min_core_px)
@@ -424,10 +426,13 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
                 return Some(scar);
             }
             // A floor's depth, read through its texture.
-            let r = (scar.width_mm * px_per_mm * FLOOR_BOX_SHARE / 2.0).round() as usize;
-            let [floor] =
-                super::segment::masked_box_means([&depth], &vec![true; w * h], w, h, r.max(1)).1;
-            let depth_mm = deepest_share(&region, &floor, DEEPEST_SHARE);
+            let r = ((scar.width_mm * px_per_mm * FLOOR_BOX_SHARE / 2.0).round() as usize).max(1);
+            let floor = floors.entry(r).or_insert_with(|| {
+                let [mean] =
+                    super::segment::masked_box_means([&depth], &vec![true; w * h], w, h, r).1;
+                mean
+            });
+            let depth_mm = deepest_share(&region, floor, DEEPEST_SHARE);
             describe(&region, &depth, depth_mm, w, px_per_mm)
         })
         .collect()
