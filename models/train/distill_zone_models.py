@@ -130,16 +130,14 @@ DEPTH_WEIGHT_IN_SCAR = 4.0
 # The teacher's marked pixels weigh this much more in the probability loss
 # (1: as much as the rest).
 POSITIVE_WEIGHT = 1.0
-
-
-def teacher_path(task):
-    return ROOT / "models" / f"{TASKS[task]['name']}.onnx"
-
-
 # A last 3x3 convolution at full resolution over the outputs (linear, n_out
 # to n_out channels), so that a finding need not follow the blocks' grid:
 # without it, a 0.8 mm ice-pick came out as a 1 x 4 pixel sliver.
 SMOOTH = False
+
+
+def teacher_path(task):
+    return ROOT / "models" / f"{TASKS[task]['name']}.onnx"
 
 
 def init_params(rng, n_out):
@@ -178,6 +176,11 @@ def forward(params, x, n_out):
         h = jax.lax.conv_general_dilated(h, w, (1, 1), ((1, 1), (1, 1)),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
     return h  # raw outputs: logits, or depth before its clamp
+
+
+def raw_outputs(params, x, n_out, chunk=64):
+    """`forward` over many patches, `chunk` at a time, as one NHWC array."""
+    return np.concatenate([np.asarray(forward(params, x[i:i + chunk], n_out)) for i in range(0, len(x), chunk)])
 
 
 def activate(raw, kinds):
@@ -236,7 +239,7 @@ def train(task, x, t, steps, batch, seed):
     return common.fit(f"{task} student", params, loss_fn, x, t, steps, batch, seed)
 
 
-def calibrated(task, params, x, t, chunk=64):
+def calibrated(task, params, x, t):
     """The student with its logits shifted so that it marks no more of the
     training pixels than the teacher does (a student trained to the teacher's
     probabilities marked 6 % more pigmented pixels than it, and read real
@@ -244,8 +247,7 @@ def calibrated(task, params, x, t, chunk=64):
     layer's biases of the probability output (DepthToSpace channel
     (dy * B + dx) * n_out + 0)."""
     n_out = len(TASKS[task]["outputs"])
-    logits = np.concatenate([np.asarray(forward(params, x[i:i + chunk], n_out)[..., 0])
-                             for i in range(0, len(x), chunk)]).ravel()
+    logits = raw_outputs(params, x, n_out)[..., 0].ravel()
     rate = float(np.mean(t[..., 0] > 0.5))
     # Only ever towards fewer findings (specificity first): a student that
     # marks fewer pixels than its teacher is left as it is. The scar
@@ -259,7 +261,7 @@ def calibrated(task, params, x, t, chunk=64):
     return params[:-1] + [(w, b)], shift
 
 
-def platt_scaled(task, params, x, t, chunk=64, patches=1500):
+def platt_scaled(task, params, x, t, patches=1500):
     """The student with its probability logit scaled and shifted (Platt
     scaling, fitted by cross-entropy against the teacher's probabilities on
     up to `patches` training patches), so that its probabilities spread as
@@ -268,8 +270,7 @@ def platt_scaled(task, params, x, t, chunk=64, patches=1500):
     last layer (weights and bias of the probability output)."""
     n_out = len(TASKS[task]["outputs"])
     idx = np.random.default_rng(5).permutation(len(x))[:patches]
-    z = np.concatenate([np.asarray(forward(params, x[idx[i:i + chunk]], n_out)[..., 0])
-                        for i in range(0, len(idx), chunk)]).ravel().astype(np.float64)
+    z = raw_outputs(params, x[idx], n_out)[..., 0].ravel().astype(np.float64)
     p = t[idx][..., 0].ravel().astype(np.float64)
     a, b = 1.0, 0.0
     for _ in range(50):  # Newton's method on the two parameters
@@ -288,10 +289,9 @@ def platt_scaled(task, params, x, t, chunk=64, patches=1500):
     return params[:-1] + [(w, bias)], (float(a), float(b))
 
 
-def student_outputs(task, params, x, chunk=64):
+def student_outputs(task, params, x):
     kinds = [k for _, k in TASKS[task]["outputs"]]
-    return np.concatenate([np.asarray(activate(forward(params, x[i:i + chunk], len(kinds)), kinds))
-                           for i in range(0, len(x), chunk)])
+    return np.asarray(activate(raw_outputs(params, x, len(kinds)), kinds))
 
 
 def export_onnx(task, params, path: Path):
@@ -299,15 +299,14 @@ def export_onnx(task, params, path: Path):
 
     outputs = TASKS[task]["outputs"]
     nodes, inits, h = pore.block_graph(params[:len(DILATIONS)], DILATIONS, BLOCK)
-    if len(params) > len(DILATIONS):
-        w, b = params[len(DILATIONS)]
-        nodes.append(helper.make_node("DepthToSpace", [h], ["blocks_out"], blocksize=BLOCK, mode="DCR"))
+    smooth = params[len(DILATIONS):]
+    blocks_out = "blocks_out" if smooth else "raw"
+    nodes.append(helper.make_node("DepthToSpace", [h], [blocks_out], blocksize=BLOCK, mode="DCR"))
+    for w, b in smooth:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(np.transpose(np.asarray(w), (3, 2, 0, 1))), "smooth_w"))
         inits.append(numpy_helper.from_array(np.asarray(b, np.float32), "smooth_b"))
-        nodes.append(helper.make_node("Conv", ["blocks_out", "smooth_w", "smooth_b"], ["raw"], kernel_shape=[3, 3],
+        nodes.append(helper.make_node("Conv", [blocks_out, "smooth_w", "smooth_b"], ["raw"], kernel_shape=[3, 3],
                                       pads=[1] * 4))
-    else:
-        nodes.append(helper.make_node("DepthToSpace", [h], ["raw"], blocksize=BLOCK, mode="DCR"))
     if len(outputs) == 1:
         raws = ["raw"]
     else:
@@ -329,17 +328,13 @@ def check_parity(task, params, path: Path):
     return float(max(np.max(np.abs(g[0, 0] - ref[0, ..., k])) for k, g in enumerate(got)))
 
 
-def dice(a, b):
-    return float(2 * np.sum(a & b) / max(1, a.sum() + b.sum()))
-
-
 def figures(task, sv, tv, yv):
     """Validation figures against the generator's truth and the teacher."""
     student, teacher, truth = sv[..., 0] > 0.5, tv[..., 0] > 0.5, yv[..., 0] > 0.5
     out = {
-        "validation_pixel_dice_synthetic": round(dice(student, truth), 4),
-        "teacher_validation_pixel_dice_synthetic": round(dice(teacher, truth), 4),
-        "validation_pixel_dice_against_teacher": round(dice(student, teacher), 4),
+        "validation_pixel_dice_synthetic": round(pore.dice(student, truth), 4),
+        "teacher_validation_pixel_dice_synthetic": round(pore.dice(teacher, truth), 4),
+        "validation_pixel_dice_against_teacher": round(pore.dice(student, teacher), 4),
     }
     if task == "scar":
         inside = truth
