@@ -88,10 +88,13 @@ pub enum SetupError {
     ModelLoad { name: String, reason: String },
     #[error("input {path}: {reason}")]
     Input { path: PathBuf, reason: String },
-    #[error("manifest {path}, line {line}: {reason}")]
-    Manifest {
+    /// A table the user wrote (the manifest, the intake, a cohort design):
+    /// `line` 1 is its header; `None` for the file as a whole.
+    #[error("{what} {path}{}: {reason}", .line.map_or(String::new(), |l| format!(", line {l}")))]
+    Table {
+        what: &'static str,
         path: PathBuf,
-        line: u64,
+        line: Option<u64>,
         reason: String,
     },
     #[error("output {path}: {reason}")]

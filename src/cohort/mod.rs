@@ -286,16 +286,12 @@ impl Design {
     /// CSV with `patient_id,arm` and optionally `visit_date,timepoint`
     /// (one row per visit) and any other columns as covariates.
     pub fn read(path: &Path) -> Result<Self, SetupError> {
-        let err = |line: u64, reason: String| SetupError::Manifest {
-            path: path.to_path_buf(),
-            line,
-            reason,
+        let table = crate::ingest::table::Table {
+            what: "design",
+            path,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| err(0, e.to_string()))?;
-        let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+        let err = |line: u64, reason: String| table.error(Some(line), reason);
+        let (mut reader, headers) = table.open(None)?;
         let col = |name: &str| headers.iter().position(|h| h == name);
         let (Some(pid), Some(arm)) = (col("patient_id"), col("arm")) else {
             return Err(err(1, "the design needs patient_id and arm columns".into()));
@@ -303,7 +299,7 @@ impl Design {
         let (date, tp) = (col("visit_date"), col("timepoint"));
         let mut d = Design::default();
         for row in reader.records() {
-            let row = row.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let row = row.map_err(|e| table.csv_error(&e))?;
             let line = row.position().map_or(0, |p| p.line());
             let p = row.get(pid).unwrap_or_default().to_string();
             let a = row.get(arm).unwrap_or_default().to_string();

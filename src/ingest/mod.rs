@@ -6,6 +6,7 @@
 
 pub mod decode;
 mod jpeg_scan;
+pub mod table;
 
 use crate::capture::{
     read_sidecar, CapturePhoto, CaptureSet, Light, LightDir, LightPos, Modality, MIN_LIGHTS,
@@ -87,14 +88,25 @@ pub struct InputItem {
     pub capture: Option<CaptureSet>,
 }
 
-/// True for `YYYY-MM-DD` with a plausible month and day.
+/// True for `YYYY-MM-DD` naming a day of the calendar (not `2026-04-31`).
 pub fn is_iso_date(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
     let num = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<u32>().ok());
-    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days_in_month).contains(&d)
 }
 
 /// `…/PATIENT/YYYY-MM-DD/photo.jpg` → patient and visit date.
@@ -338,17 +350,13 @@ type SetKey = (String, Option<String>, Option<String>);
 /// light's position (mm from where the optical axis meets the skin), and
 /// `light_intensity` its brightness relative to the set's others.
 pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
-    let err = |line: u64, reason: String| SetupError::Manifest {
-        path: manifest.to_path_buf(),
-        line,
-        reason,
+    let table = table::Table {
+        what: "manifest",
+        path: manifest,
     };
+    let err = |line: u64, reason: String| table.error(Some(line), reason);
     let base = manifest.parent().unwrap_or(Path::new("."));
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(manifest)
-        .map_err(|e| err(0, e.to_string()))?;
-    let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+    let (mut reader, headers) = table.open(None)?;
     if !headers.iter().any(|h| h == "path") {
         return Err(err(
             1,
@@ -363,12 +371,11 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
     // (repeatability then reads it as perfect agreement).
     let mut seen: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     for record in reader.records() {
-        let record =
-            record.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let record = record.map_err(|e| table.csv_error(&e))?;
         let line = record.position().map_or(0, |p| p.line());
         let row: ManifestRow = record
             .deserialize(Some(&headers))
-            .map_err(|e| err(line, e.to_string()))?;
+            .map_err(|e| table.csv_error(&e))?;
         if row.path.is_empty() {
             return Err(err(line, "empty path".into()));
         }
@@ -963,6 +970,11 @@ mod tests {
         assert!(!is_iso_date("2026-13-01"));
         assert!(!is_iso_date("2026-1-01"));
         assert!(!is_iso_date("visit-one"));
+        assert!(!is_iso_date("2026-04-31"));
+        assert!(!is_iso_date("2026-02-29"));
+        assert!(is_iso_date("2028-02-29"));
+        assert!(!is_iso_date("2100-02-29"));
+        assert!(is_iso_date("2000-02-29"));
     }
 
     #[test]

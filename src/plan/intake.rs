@@ -10,7 +10,25 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+/// A history item as the intake records it. An item the intake does not
+/// ask about (no such column or key) is not a "no": its contraindication
+/// was never checked, and the plan says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Recorded<T> {
+    /// No column or key for it, or a yes/no cell left blank.
+    #[default]
+    NotRecorded,
+    Answer(T),
+}
+
+impl Recorded<bool> {
+    fn is_yes(&self) -> bool {
+        *self == Recorded::Answer(true)
+    }
+}
+
+/// A yes/no answer; a blank cell (or JSON `null`) records nothing.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Recorded<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum B {
@@ -19,26 +37,28 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Num(i64),
     }
     Ok(match Option::<B>::deserialize(d)? {
-        None => false,
-        Some(B::Bool(b)) => b,
-        Some(B::Num(n)) => n != 0,
+        None => Recorded::NotRecorded,
+        Some(B::Bool(b)) => Recorded::Answer(b),
+        Some(B::Num(n)) => Recorded::Answer(n != 0),
         Some(B::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "" | "no" | "n" | "false" | "0" => false,
-            "yes" | "y" | "true" | "1" => true,
+            "" => Recorded::NotRecorded,
+            "no" | "n" | "false" | "0" => Recorded::Answer(false),
+            "yes" | "y" | "true" | "1" => Recorded::Answer(true),
             other => return Err(serde::de::Error::custom(format!("`{other}` is not yes/no"))),
         },
     })
 }
 
-fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// A date, or blank for "never".
+fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Recorded<Option<String>>, D::Error> {
     let s = Option::<String>::deserialize(d)?
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     match s {
         Some(s) if !is_iso_date(&s) => {
-            Err(serde::de::Error::custom(format!("`{s}` is not YYYY-MM-DD")))
+            Err(serde::de::Error::custom(format!("`{s}` is not a date (YYYY-MM-DD)")))
         }
-        other => Ok(other),
+        other => Ok(Recorded::Answer(other)),
     }
 }
 
@@ -120,6 +140,28 @@ fn concerns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Concern>, D::Error> {
     Ok(out)
 }
 
+/// The intake's columns (CSV) or keys (JSON).
+pub const COLUMNS: [&str; 18] = [
+    "patient_id",
+    "acne_scar_grade",
+    "fitzpatrick",
+    "requests",
+    "isotretinoin_last_dose",
+    "pregnant",
+    "breastfeeding",
+    "anticoagulants",
+    "bleeding_disorder",
+    "keloid_history",
+    "herpes_history",
+    "active_infection",
+    "autoimmune_skin_disease",
+    "chemotherapy_or_radiation",
+    "uncontrolled_diabetes",
+    "last_peel",
+    "last_laser",
+    "last_filler",
+];
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intake {
@@ -144,33 +186,33 @@ pub struct Intake {
     #[serde(default, deserialize_with = "concerns")]
     pub requests: Vec<Concern>,
     #[serde(default, deserialize_with = "date")]
-    pub isotretinoin_last_dose: Option<String>,
+    pub isotretinoin_last_dose: Recorded<Option<String>>,
     #[serde(default, deserialize_with = "flag")]
-    pub pregnant: bool,
+    pub pregnant: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub breastfeeding: bool,
+    pub breastfeeding: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub anticoagulants: bool,
+    pub anticoagulants: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub bleeding_disorder: bool,
+    pub bleeding_disorder: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub keloid_history: bool,
+    pub keloid_history: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub herpes_history: bool,
+    pub herpes_history: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub active_infection: bool,
+    pub active_infection: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub autoimmune_skin_disease: bool,
+    pub autoimmune_skin_disease: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub chemotherapy_or_radiation: bool,
+    pub chemotherapy_or_radiation: Recorded<bool>,
     #[serde(default, deserialize_with = "flag")]
-    pub uncontrolled_diabetes: bool,
+    pub uncontrolled_diabetes: Recorded<bool>,
     #[serde(default, deserialize_with = "date")]
-    pub last_peel: Option<String>,
+    pub last_peel: Recorded<Option<String>>,
     #[serde(default, deserialize_with = "date")]
-    pub last_laser: Option<String>,
+    pub last_laser: Recorded<Option<String>>,
     #[serde(default, deserialize_with = "date")]
-    pub last_filler: Option<String>,
+    pub last_filler: Recorded<Option<String>>,
 }
 
 /// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
@@ -220,11 +262,57 @@ fn outcome(o: Outcome) -> PlanOutcome {
 }
 
 impl Intake {
+    /// The history items this row leaves unrecorded, as written names
+    /// (the intake's column names).
+    pub fn not_recorded(&self) -> Vec<&'static str> {
+        let flags = [
+            (&self.pregnant, "pregnant"),
+            (&self.breastfeeding, "breastfeeding"),
+            (&self.anticoagulants, "anticoagulants"),
+            (&self.bleeding_disorder, "bleeding_disorder"),
+            (&self.keloid_history, "keloid_history"),
+            (&self.herpes_history, "herpes_history"),
+            (&self.active_infection, "active_infection"),
+            (&self.autoimmune_skin_disease, "autoimmune_skin_disease"),
+            (&self.chemotherapy_or_radiation, "chemotherapy_or_radiation"),
+            (&self.uncontrolled_diabetes, "uncontrolled_diabetes"),
+        ];
+        let dates = [
+            (&self.isotretinoin_last_dose, "isotretinoin_last_dose"),
+            (&self.last_peel, "last_peel"),
+            (&self.last_laser, "last_laser"),
+            (&self.last_filler, "last_filler"),
+        ];
+        flags
+            .into_iter()
+            .filter(|(v, _)| **v == Recorded::NotRecorded)
+            .map(|(_, name)| name)
+            .chain(
+                dates
+                    .into_iter()
+                    .filter(|(v, _)| **v == Recorded::NotRecorded)
+                    .map(|(_, name)| name),
+            )
+            .collect()
+    }
+
     /// Findings for a visit on `visit` (YYYY-MM-DD; without it, dated rules
     /// cannot be judged and say so).
     pub fn check(&self, p: &Protocol, visit: Option<&str>) -> Vec<Finding> {
         let r = &p.rules;
         let mut out = Vec::new();
+        let not_recorded = self.not_recorded();
+        if !not_recorded.is_empty() {
+            out.push(Finding {
+                rule: "intake.incomplete".into(),
+                outcome: PlanOutcome::Caution,
+                evidence: format!(
+                    "intake row {} does not record {}: those contraindications were not checked — take that history before treating (answer yes or no; leave a date blank for never)",
+                    self.line,
+                    not_recorded.join(", ")
+                ),
+            });
+        }
         let mut add = |rule: &str, o: Outcome, evidence: String| {
             out.push(Finding {
                 rule: format!("rules.{rule}"),
@@ -234,55 +322,55 @@ impl Intake {
         };
         let flags = [
             (
-                self.pregnant || self.breastfeeding,
+                self.pregnant.is_yes() || self.breastfeeding.is_yes(),
                 "pregnancy_or_breastfeeding",
                 r.pregnancy_or_breastfeeding,
                 "intake: pregnant or breastfeeding (precaution)",
             ),
             (
-                self.bleeding_disorder,
+                self.bleeding_disorder.is_yes(),
                 "bleeding_disorder",
                 r.bleeding_disorder,
                 "intake: bleeding disorder",
             ),
             (
-                self.anticoagulants,
+                self.anticoagulants.is_yes(),
                 "anticoagulants",
                 r.anticoagulants,
                 "intake: anticoagulants — bleeding and bruising risk",
             ),
             (
-                self.keloid_history,
+                self.keloid_history.is_yes(),
                 "keloid_history",
                 r.keloid_history,
                 "intake: keloid tendency",
             ),
             (
-                self.herpes_history,
+                self.herpes_history.is_yes(),
                 "herpes_history",
                 r.herpes_history,
                 "intake: herpes simplex history — consider antiviral prophylaxis",
             ),
             (
-                self.active_infection,
+                self.active_infection.is_yes(),
                 "active_infection",
                 r.active_infection,
                 "intake: active infection",
             ),
             (
-                self.autoimmune_skin_disease,
+                self.autoimmune_skin_disease.is_yes(),
                 "autoimmune_skin_disease",
                 r.autoimmune_skin_disease,
                 "intake: autoimmune disease affecting the skin",
             ),
             (
-                self.chemotherapy_or_radiation,
+                self.chemotherapy_or_radiation.is_yes(),
                 "chemotherapy_or_radiation",
                 r.chemotherapy_or_radiation,
                 "intake: chemotherapy or radiation",
             ),
             (
-                self.uncontrolled_diabetes,
+                self.uncontrolled_diabetes.is_yes(),
                 "uncontrolled_diabetes",
                 r.uncontrolled_diabetes,
                 "intake: uncontrolled diabetes — slower healing",
@@ -328,7 +416,9 @@ impl Intake {
             ),
         ];
         for (when, rule, o, what, wait, in_months) in dated {
-            let Some(when) = when else { continue };
+            let Recorded::Answer(Some(when)) = when else {
+                continue;
+            };
             let unit = if in_months { "months" } else { "weeks" };
             let Some(visit) = visit else {
                 add(rule, o, format!("intake: {what} on {when}, but the photo has no visit date to judge the {wait}-{unit} wait against"));
@@ -356,16 +446,17 @@ impl Intake {
 
 /// Reads intake rows keyed by patient id. A bad row rejects the file, naming it.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Intake>, SetupError> {
-    let err = |line: u64, reason: String| SetupError::Manifest {
-        path: path.to_path_buf(),
-        line,
-        reason,
+    let table = crate::ingest::table::Table {
+        what: "intake",
+        path,
     };
+    let err = |line: u64, reason: String| table.error(Some(line), reason);
     let rows: Vec<Intake> = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     {
-        let text = std::fs::read_to_string(path).map_err(|e| err(0, e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| table.error(None, format!("cannot read it: {e}")))?;
         let mut rows: Vec<Intake> =
             serde_json::from_str(&text).map_err(|e| err(e.line() as u64, e.to_string()))?;
         for (i, r) in rows.iter_mut().enumerate() {
@@ -373,18 +464,14 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Intake>, SetupError> {
         }
         rows
     } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| err(0, e.to_string()))?;
-        let headers = reader.headers().map_err(|e| err(1, e.to_string()))?.clone();
+        let (mut reader, headers) = table.open(Some(&COLUMNS))?;
         let mut rows = Vec::new();
         for rec in reader.records() {
-            let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let rec = rec.map_err(|e| table.csv_error(&e))?;
             let line = rec.position().map_or(0, |p| p.line());
             let mut row: Intake = rec
                 .deserialize(Some(&headers))
-                .map_err(|e| err(line, e.to_string()))?;
+                .map_err(|e| table.csv_error(&e))?;
             row.line = line;
             rows.push(row);
         }
@@ -452,6 +539,61 @@ mod tests {
         assert_eq!(add_months("2027-08-31", 6).as_deref(), Some("2028-02-29"));
     }
 
+    /// A row that answers every history item "no" (dates blank: never).
+    fn answered_no(id: &str) -> Intake {
+        let no = Recorded::Answer(false);
+        let never = Recorded::Answer(None);
+        Intake {
+            patient_id: id.into(),
+            line: 2,
+            pregnant: no.clone(),
+            breastfeeding: no.clone(),
+            anticoagulants: no.clone(),
+            bleeding_disorder: no.clone(),
+            keloid_history: no.clone(),
+            herpes_history: no.clone(),
+            active_infection: no.clone(),
+            autoimmune_skin_disease: no.clone(),
+            chemotherapy_or_radiation: no.clone(),
+            uncontrolled_diabetes: no,
+            isotretinoin_last_dose: never.clone(),
+            last_peel: never.clone(),
+            last_laser: never.clone(),
+            last_filler: never,
+            ..Intake::default()
+        }
+    }
+
+    /// An item the row does not ask about is not a "no": the plan is told
+    /// it was never checked (a caution, so never `proceed`).
+    #[test]
+    fn an_unrecorded_history_item_is_not_a_no() {
+        let p = Protocol::parse(DEFAULT).unwrap();
+        let mut row = answered_no("P");
+        row.pregnant = Recorded::NotRecorded;
+        row.last_laser = Recorded::NotRecorded;
+        let f = row.check(&p, Some("2026-06-01"));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, "intake.incomplete");
+        assert_eq!(f[0].outcome, PlanOutcome::Caution);
+        assert!(
+            f[0].evidence.contains("pregnant, last_laser"),
+            "{}",
+            f[0].evidence
+        );
+        // Read from a CSV: a missing column and a blank yes/no record
+        // nothing; a blank date records "never".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intake.csv");
+        std::fs::write(&path, "patient_id,pregnant,anticoagulants,last_peel\nP,no,,\n").unwrap();
+        let row = &read(&path).unwrap()["P"];
+        assert_eq!(row.pregnant, Recorded::Answer(false));
+        assert_eq!(row.anticoagulants, Recorded::NotRecorded);
+        assert_eq!(row.last_peel, Recorded::Answer(None));
+        assert_eq!(row.breastfeeding, Recorded::NotRecorded);
+        assert!(!row.not_recorded().contains(&"last_peel"));
+    }
+
     fn rules_of(i: &Intake, visit: &str) -> Vec<(String, PlanOutcome)> {
         let p = Protocol::parse(DEFAULT).unwrap();
         i.check(&p, Some(visit))
@@ -462,15 +604,12 @@ mod tests {
 
     #[test]
     fn every_intake_rule_fires_with_its_protocol_outcome() {
-        let base = Intake {
-            patient_id: "P".into(),
-            ..Intake::default()
-        };
+        let base = answered_no("P");
         assert!(rules_of(&base, "2026-06-01").is_empty());
         let cases: Vec<(Intake, &str, PlanOutcome)> = vec![
             (
                 Intake {
-                    pregnant: true,
+                    pregnant: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.pregnancy_or_breastfeeding",
@@ -478,7 +617,7 @@ mod tests {
             ),
             (
                 Intake {
-                    breastfeeding: true,
+                    breastfeeding: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.pregnancy_or_breastfeeding",
@@ -486,7 +625,7 @@ mod tests {
             ),
             (
                 Intake {
-                    bleeding_disorder: true,
+                    bleeding_disorder: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.bleeding_disorder",
@@ -494,7 +633,7 @@ mod tests {
             ),
             (
                 Intake {
-                    anticoagulants: true,
+                    anticoagulants: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.anticoagulants",
@@ -502,7 +641,7 @@ mod tests {
             ),
             (
                 Intake {
-                    keloid_history: true,
+                    keloid_history: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.keloid_history",
@@ -510,7 +649,7 @@ mod tests {
             ),
             (
                 Intake {
-                    herpes_history: true,
+                    herpes_history: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.herpes_history",
@@ -518,7 +657,7 @@ mod tests {
             ),
             (
                 Intake {
-                    active_infection: true,
+                    active_infection: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.active_infection",
@@ -526,7 +665,7 @@ mod tests {
             ),
             (
                 Intake {
-                    autoimmune_skin_disease: true,
+                    autoimmune_skin_disease: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.autoimmune_skin_disease",
@@ -534,7 +673,7 @@ mod tests {
             ),
             (
                 Intake {
-                    chemotherapy_or_radiation: true,
+                    chemotherapy_or_radiation: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.chemotherapy_or_radiation",
@@ -542,7 +681,7 @@ mod tests {
             ),
             (
                 Intake {
-                    uncontrolled_diabetes: true,
+                    uncontrolled_diabetes: Recorded::Answer(true),
                     ..base.clone()
                 },
                 "rules.uncontrolled_diabetes",
@@ -550,7 +689,7 @@ mod tests {
             ),
             (
                 Intake {
-                    isotretinoin_last_dose: Some("2026-01-15".into()),
+                    isotretinoin_last_dose: Recorded::Answer(Some("2026-01-15".into())),
                     ..base.clone()
                 },
                 "rules.isotretinoin",
@@ -558,7 +697,7 @@ mod tests {
             ),
             (
                 Intake {
-                    last_peel: Some("2026-05-25".into()),
+                    last_peel: Recorded::Answer(Some("2026-05-25".into())),
                     ..base.clone()
                 },
                 "rules.recent_procedure",
@@ -566,7 +705,7 @@ mod tests {
             ),
             (
                 Intake {
-                    last_laser: Some("2026-05-10".into()),
+                    last_laser: Recorded::Answer(Some("2026-05-10".into())),
                     ..base.clone()
                 },
                 "rules.recent_procedure",
@@ -574,7 +713,7 @@ mod tests {
             ),
             (
                 Intake {
-                    last_filler: Some("2026-05-20".into()),
+                    last_filler: Recorded::Answer(Some("2026-05-20".into())),
                     ..base.clone()
                 },
                 "rules.recent_procedure",
@@ -591,7 +730,7 @@ mod tests {
         // Waits that are over raise nothing: isotretinoin 6 months, peel 2 weeks.
         assert!(rules_of(
             &Intake {
-                isotretinoin_last_dose: Some("2025-12-01".into()),
+                isotretinoin_last_dose: Recorded::Answer(Some("2025-12-01".into())),
                 ..base.clone()
             },
             "2026-06-01"
@@ -599,7 +738,7 @@ mod tests {
         .is_empty());
         assert!(rules_of(
             &Intake {
-                last_peel: Some("2026-05-18".into()),
+                last_peel: Recorded::Answer(Some("2026-05-18".into())),
                 ..base.clone()
             },
             "2026-06-01"
@@ -617,17 +756,21 @@ mod tests {
         )
         .unwrap();
         let m = read(&csv).unwrap();
-        assert!(m["P1"].pregnant && !m["P2"].pregnant);
+        assert!(m["P1"].pregnant.is_yes());
+        assert_eq!(m["P2"].pregnant, Recorded::Answer(false));
         std::fs::write(&csv, "patient_id,pregnant\nP1,maybe\n").unwrap();
         match read(&csv) {
-            Err(SetupError::Manifest { line, reason, .. }) => {
+            Err(SetupError::Table { line: Some(line), reason, .. }) => {
                 assert!(line == 2 && reason.contains("maybe"), "{line} {reason}")
             }
             _ => panic!("a bad value must be rejected"),
         }
         let json = dir.path().join("intake.json");
         std::fs::write(&json, r#"[{"patient_id": "P3", "anticoagulants": true, "isotretinoin_last_dose": "2026-02-01"}]"#).unwrap();
-        assert!(read(&json).unwrap()["P3"].anticoagulants);
+        assert_eq!(
+            read(&json).unwrap()["P3"].anticoagulants,
+            Recorded::Answer(true)
+        );
     }
 
     #[test]
@@ -640,7 +783,7 @@ mod tests {
         assert!(m["P2"].requests.is_empty());
         std::fs::write(&csv, "patient_id,requests\nP1,wrinkles\n").unwrap();
         match read(&csv) {
-            Err(SetupError::Manifest { line, reason, .. }) => {
+            Err(SetupError::Table { line: Some(line), reason, .. }) => {
                 assert!(line == 2 && reason.contains("wrinkles"), "{line} {reason}")
             }
             _ => panic!("an unknown concern must be rejected"),

@@ -161,7 +161,9 @@ pub struct Plan {
     /// `[normal_limit]`): not treated unless the patient asks.
     pub within_normal: Vec<Reason>,
     /// Whether the patient's intake (history, medication, pregnancy, recent
-    /// procedures) was checked. Without it the outcome is at most `caution`.
+    /// procedures) was checked in full. Without an intake row, or with one
+    /// that leaves an item unrecorded (finding `intake.incomplete`), the
+    /// outcome is at most `caution`.
     pub intake_checked: bool,
     /// The protocol the plan was made with.
     pub protocol: ProtocolRef,
@@ -582,7 +584,7 @@ pub fn make_plan(
         not_assessed,
         unconfirmed,
         within_normal,
-        intake_checked: intake.is_some(),
+        intake_checked: intake.is_some_and(|i| i.not_recorded().is_empty()),
         protocol: ProtocolRef {
             name: protocol.name.clone(),
             version: protocol.version.clone(),

@@ -347,11 +347,27 @@ fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_cautio
         "{plan}"
     );
     assert_ne!(plan["outcome"], "proceed", "{plan}");
-    // With a clean intake that gives the skin type, the same photo may
-    // proceed; without the type, its uncalibrated colour cannot vouch for a
-    // light skin (`a_photo_s_colour_never_lifts_the_skin_tone_caution`).
+    // An intake row that asks only about pregnancy has not checked the
+    // rest of the history: still at most caution, naming what is missing.
     let intake = dir.path().join("intake.csv");
     std::fs::write(&intake, "patient_id,pregnant,fitzpatrick\nP9,no,II\n").unwrap();
+    let (plan, _) = plan_of(
+        &photo,
+        &["--px-per-mm", "12.6", "--intake", intake.to_str().unwrap()],
+    );
+    assert_eq!(plan["intake_checked"], false);
+    assert!(rules(&plan).contains(&"intake.incomplete".to_string()), "{plan}");
+    assert_eq!(plan["outcome"], "caution", "{plan}");
+    let evidence = plan["findings"].to_string();
+    assert!(evidence.contains("anticoagulants") && !evidence.contains("fitzpatrick"), "{plan}");
+    // With a full intake that gives the skin type, the same photo may
+    // proceed; without the type, its uncalibrated colour cannot vouch for a
+    // light skin (`a_photo_s_colour_never_lifts_the_skin_tone_caution`).
+    std::fs::write(
+        &intake,
+        format!("patient_id,fitzpatrick,{HISTORY_COLUMNS}\nP9,II,{HISTORY_ALL_NO}\n"),
+    )
+    .unwrap();
     let (plan, _) = plan_of(
         &photo,
         &["--px-per-mm", "12.6", "--intake", intake.to_str().unwrap()],

@@ -15,6 +15,12 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The intake's history columns, and a row's answers to them that record
+/// "no" to every item and "never" to every procedure: with fewer, a plan
+/// counts the history as not checked (`intake.incomplete`).
+pub const HISTORY_COLUMNS: &str = "pregnant,breastfeeding,anticoagulants,bleeding_disorder,keloid_history,herpes_history,active_infection,autoimmune_skin_disease,chemotherapy_or_radiation,uncontrolled_diabetes,isotretinoin_last_dose,last_peel,last_laser,last_filler";
+pub const HISTORY_ALL_NO: &str = "no,no,no,no,no,no,no,no,no,no,,,,";
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dermascore"))
 }
