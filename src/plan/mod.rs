@@ -126,9 +126,11 @@ pub struct Plan {
     pub outcome: PlanOutcome,
     /// Every contraindication or caution raised, with its rule and evidence.
     pub findings: Vec<Finding>,
-    /// Zones to treat; empty when nothing reaches the treatment threshold.
+    /// Zones to treat; empty when nothing reaches the treatment threshold,
+    /// and when the plan is deferred.
     pub zones: Vec<ZonePlan>,
-    /// Sessions in the course; null when no zone is treated.
+    /// Sessions in the course; null when no zone is treated (also when the
+    /// plan is deferred).
     pub sessions: Option<u32>,
     /// Weeks between sessions; null when no zone is treated.
     pub interval_weeks: Option<u32>,
@@ -400,8 +402,11 @@ pub fn make_plan(
     }
 
     let mut zones: Vec<ZonePlan> = Vec::new();
+    // The severity each treated zone's course is graded by (0 for a zone
+    // treated only at the patient's request).
+    let mut course_severities: Vec<f64> = Vec::new();
     for zone in ZoneName::ALL.iter().chain([ZoneName::Patch].iter()) {
-        let mut best: Option<ZonePlan> = None;
+        let mut best: Option<(ZonePlan, f64)> = None;
         for &(z, concern, severity) in per_zone.iter().filter(|(z, _, _)| z == zone) {
             if severity < protocol.treat_from_severity {
                 continue;
@@ -443,24 +448,37 @@ pub fn make_plan(
                     None => continue,
                 },
             };
-            let Some((mut depth, up_to)) = band(bands, severity) else {
+            // A reading within the normal range (or one with no normal
+            // range) treated only because the patient asks does not grade
+            // the treatment: the protocol's gentlest band sets the depth
+            // and the course.
+            let course_severity = if normal.is_some() { 0.0 } else { severity };
+            let Some((mut depth, up_to)) = band(bands, course_severity) else {
                 continue;
             };
-            let mut rationale = vec![Reason {
-                rule: key.into(),
-                evidence: format!(
-                    "{} severity {severity:.0} ≤ {up_to:.0} → {depth} mm",
-                    concern.as_str()
-                ),
-            }];
-            if let Some(limit) = normal {
-                rationale.push(Reason {
-                    rule: "intake.requests".into(),
+            let mut rationale = vec![match normal {
+                None => Reason {
+                    rule: key.into(),
                     evidence: format!(
-                        "within the normal range (≤ {limit:.0}): treated at the patient's request"
+                        "{} severity {severity:.0} ≤ {up_to:.0} → {depth} mm",
+                        concern.as_str()
                     ),
-                });
-            }
+                },
+                Some(limit) => Reason {
+                    rule: "intake.requests".into(),
+                    evidence: if limit >= 100.0 {
+                        format!(
+                            "{} severity {severity:.0}: no normal range is established for this reading, so it does not grade the treatment: treated at the patient's request at the protocol's gentlest depth → {depth} mm",
+                            concern.as_str()
+                        )
+                    } else {
+                        format!(
+                            "{} severity {severity:.0} is within the normal range (≤ {limit:.0}): treated at the patient's request at the protocol's gentlest depth → {depth} mm",
+                            concern.as_str()
+                        )
+                    },
+                },
+            }];
             if concern == Concern::AcneScars {
                 if let Some(s) = scar_depth(rec, z) {
                     rationale.push(Reason {
@@ -512,24 +530,31 @@ pub fn make_plan(
             };
             if best
                 .as_ref()
-                .is_none_or(|b| plan.needle_depth_mm > b.needle_depth_mm)
+                .is_none_or(|(b, _)| plan.needle_depth_mm > b.needle_depth_mm)
             {
-                best = Some(plan);
+                best = Some((plan, course_severity));
             }
         }
-        zones.extend(best);
+        if let Some((plan, course_severity)) = best {
+            zones.push(plan);
+            course_severities.push(course_severity);
+        }
     }
 
     let mut course_rationale = Vec::new();
     let (mut sessions, mut interval, mut maintenance) = (None, None, None);
-    if let Some(top) = zones.iter().map(|z| z.severity).reduce(f64::max) {
+    if let Some(top) = course_severities.into_iter().reduce(f64::max) {
         let mut weeks = 0;
         if let Some(((n, w), up_to)) = band(&protocol.course.sessions, top) {
             sessions = Some(n);
             weeks = w;
             course_rationale.push(Reason {
                 rule: "course.sessions".into(),
-                evidence: format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions, {w} weeks apart"),
+                evidence: if top > 0.0 {
+                    format!("highest treated severity {top:.0} ≤ {up_to:.0} → {n} sessions, {w} weeks apart")
+                } else {
+                    format!("treated only at the patient's request → the protocol's shortest course: {n} sessions, {w} weeks apart")
+                },
             });
         }
         if let Some((cat, why, t)) = tone {
@@ -569,6 +594,17 @@ pub fn make_plan(
     } else {
         PlanOutcome::Proceed
     };
+    // A deferred patient is not treated: no depths or course to act on
+    // by mistake. The readings stay in the record; plan again once the
+    // findings are resolved.
+    if outcome == PlanOutcome::Defer {
+        zones.clear();
+        (sessions, interval, maintenance) = (None, None, None);
+        course_rationale = vec![Reason {
+            rule: "outcome.defer".into(),
+            evidence: "deferred: no needling until the deferring findings are resolved; plan again then (`dermascore plan` with the updated intake)".into(),
+        }];
+    }
     Plan {
         outcome,
         findings,

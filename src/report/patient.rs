@@ -320,6 +320,8 @@ fn plan_section(plan: &Plan) -> String {
             "{n} sessions, {wk} weeks apart; maintenance every {} months.",
             plan.maintenance_months.unwrap_or(0)
         );
+    } else if plan.outcome == PlanOutcome::Defer {
+        s.push_str("No treatment now: a contraindication below defers it. Plan again once it is resolved.");
     } else if plan.outcome == PlanOutcome::NotAssessable {
         s.push_str(
             "Nothing could be assessed on this photo (see below): no plan can be made from it.",

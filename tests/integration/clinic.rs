@@ -147,6 +147,14 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
         .iter()
         .any(|r| r["rule"] == "acne_scars"));
     assert_eq!(recs[0]["acne_scars"]["depth_mode"], "estimated");
+    // A deferral (pregnancy) withholds the depths and the course: nothing
+    // to needle by mistake while it stands.
+    let recs = analyze("P9,yes,no,pores");
+    let plan = &recs[0]["plan"];
+    assert_eq!(plan["outcome"], "defer", "{plan}");
+    assert!(plan["zones"].as_array().unwrap().is_empty(), "{plan}");
+    assert!(plan["sessions"].is_null() && plan["interval_weeks"].is_null(), "{plan}");
+    assert_eq!(plan["course_rationale"][0]["rule"], "outcome.defer", "{plan}");
 }
 
 #[test]
