@@ -500,7 +500,11 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(text.as_bytes())?;
         }
     }
-    eprintln!("{} plan{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "{} plan{}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" }
+    );
     Ok(exit_code(skipped))
 }
 

@@ -99,7 +99,9 @@ mod tests {
         };
         let missing = table.open(None).err().unwrap().to_string();
         assert!(
-            missing.starts_with("intake ") && missing.contains("cannot read it") && !missing.contains("line"),
+            missing.starts_with("intake ")
+                && missing.contains("cannot read it")
+                && !missing.contains("line"),
             "{missing}"
         );
         std::fs::write(&path, "patient_id;pregnant\nP1;no\n").unwrap();

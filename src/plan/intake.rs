@@ -55,9 +55,9 @@ fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Recorded<Option<String>>, D::
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     match s {
-        Some(s) if !is_iso_date(&s) => {
-            Err(serde::de::Error::custom(format!("`{s}` is not a date (YYYY-MM-DD)")))
-        }
+        Some(s) if !is_iso_date(&s) => Err(serde::de::Error::custom(format!(
+            "`{s}` is not a date (YYYY-MM-DD)"
+        ))),
         other => Ok(Recorded::Answer(other)),
     }
 }
@@ -585,7 +585,11 @@ mod tests {
         // nothing; a blank date records "never".
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intake.csv");
-        std::fs::write(&path, "patient_id,pregnant,anticoagulants,last_peel\nP,no,,\n").unwrap();
+        std::fs::write(
+            &path,
+            "patient_id,pregnant,anticoagulants,last_peel\nP,no,,\n",
+        )
+        .unwrap();
         let row = &read(&path).unwrap()["P"];
         assert_eq!(row.pregnant, Recorded::Answer(false));
         assert_eq!(row.anticoagulants, Recorded::NotRecorded);
@@ -760,7 +764,11 @@ mod tests {
         assert_eq!(m["P2"].pregnant, Recorded::Answer(false));
         std::fs::write(&csv, "patient_id,pregnant\nP1,maybe\n").unwrap();
         match read(&csv) {
-            Err(SetupError::Table { line: Some(line), reason, .. }) => {
+            Err(SetupError::Table {
+                line: Some(line),
+                reason,
+                ..
+            }) => {
                 assert!(line == 2 && reason.contains("maybe"), "{line} {reason}")
             }
             _ => panic!("a bad value must be rejected"),
@@ -783,7 +791,11 @@ mod tests {
         assert!(m["P2"].requests.is_empty());
         std::fs::write(&csv, "patient_id,requests\nP1,wrinkles\n").unwrap();
         match read(&csv) {
-            Err(SetupError::Table { line: Some(line), reason, .. }) => {
+            Err(SetupError::Table {
+                line: Some(line),
+                reason,
+                ..
+            }) => {
                 assert!(line == 2 && reason.contains("wrinkles"), "{line} {reason}")
             }
             _ => panic!("an unknown concern must be rejected"),

@@ -173,6 +173,21 @@ pub struct Plan {
     pub disclaimer: String,
 }
 
+/// A zone left out of a concern that was measured on the rest of the
+/// face: named, so that "no zone needs treatment" is not read as covering
+/// it.
+fn zone_not_assessed(concern: Concern, zone: ZoneName, reason: Option<&str>) -> Reason {
+    Reason {
+        rule: format!("{}.{}", concern.key(), zone.as_str()),
+        evidence: format!(
+            "{} on the {}: not measured ({})",
+            concern.as_str(),
+            zone.label(),
+            reason.unwrap_or("no reason recorded")
+        ),
+    }
+}
+
 fn band<T: Copy>(bands: &[Band<T>], severity: f64) -> Option<(T, f64)> {
     bands
         .iter()
@@ -285,8 +300,13 @@ pub fn make_plan(
     match rec.pores.as_ref() {
         Some(p) if p.measured => {
             for z in &p.zones {
-                if let Some(m) = &z.metrics {
-                    per_zone.push((z.zone, Concern::Pores, m.severity.value));
+                match &z.metrics {
+                    Some(m) => per_zone.push((z.zone, Concern::Pores, m.severity.value)),
+                    None => not_assessed.push(zone_not_assessed(
+                        Concern::Pores,
+                        z.zone,
+                        z.reason.as_deref(),
+                    )),
                 }
             }
         }
@@ -299,8 +319,13 @@ pub fn make_plan(
     match rec.pigmentation.as_ref() {
         Some(p) if p.measured => {
             for z in &p.zones {
-                if let Some(m) = &z.metrics {
-                    per_zone.push((z.zone, Concern::Pigmentation, m.severity.value));
+                match &z.metrics {
+                    Some(m) => per_zone.push((z.zone, Concern::Pigmentation, m.severity.value)),
+                    None => not_assessed.push(zone_not_assessed(
+                        Concern::Pigmentation,
+                        z.zone,
+                        z.reason.as_deref(),
+                    )),
                 }
             }
         }
@@ -401,6 +426,15 @@ pub fn make_plan(
         }
     }
 
+    if let Some(s) = rec.acne_scars.as_ref().filter(|s| s.measured) {
+        for z in s.zones.iter().filter(|z| z.metrics.is_none()) {
+            not_assessed.push(zone_not_assessed(
+                Concern::AcneScars,
+                z.zone,
+                z.reason.as_deref(),
+            ));
+        }
+    }
     let mut zones: Vec<ZonePlan> = Vec::new();
     // The severity each treated zone's course is graded by (0 for a zone
     // treated only at the patient's request).

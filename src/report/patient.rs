@@ -321,13 +321,20 @@ fn plan_section(plan: &Plan) -> String {
             plan.maintenance_months.unwrap_or(0)
         );
     } else if plan.outcome == PlanOutcome::Defer {
-        s.push_str("No treatment now: a contraindication below defers it. Plan again once it is resolved.");
+        s.push_str(
+            "No treatment now: a contraindication below defers it. Plan again once it is resolved.",
+        );
     } else if plan.outcome == PlanOutcome::NotAssessable {
         s.push_str(
             "Nothing could be assessed on this photo (see below): no plan can be made from it.",
         );
     } else {
-        s.push_str("No zone needs treatment on this photo: none reaches the protocol's treatment threshold above the normal range.");
+        s.push_str("No measured zone needs treatment: each reading is below the protocol's treatment threshold or within the range it reads on normal skin.");
+        if !plan.not_assessed.is_empty() {
+            s.push_str(
+                " Not everything could be assessed: see \"Not assessed on this photo\" below.",
+            );
+        }
     }
     s.push_str("</p>");
     if let (Some(ita), Some(cat)) = (plan.ita_deg, plan.ita_category) {

@@ -153,8 +153,14 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
     let plan = &recs[0]["plan"];
     assert_eq!(plan["outcome"], "defer", "{plan}");
     assert!(plan["zones"].as_array().unwrap().is_empty(), "{plan}");
-    assert!(plan["sessions"].is_null() && plan["interval_weeks"].is_null(), "{plan}");
-    assert_eq!(plan["course_rationale"][0]["rule"], "outcome.defer", "{plan}");
+    assert!(
+        plan["sessions"].is_null() && plan["interval_weeks"].is_null(),
+        "{plan}"
+    );
+    assert_eq!(
+        plan["course_rationale"][0]["rule"], "outcome.defer",
+        "{plan}"
+    );
 }
 
 #[test]

@@ -733,7 +733,7 @@ fn a_turned_face_is_measured_on_its_surface_and_its_far_side_is_left_out() {
     // bioskin/2.jpg: a face turned about 26° to its right. It gets a scale
     // and measurements; skin turned more than 60° from the camera is left
     // out, and a zone mostly made of it (the far cheek) is refused by name.
-    let rec = one_image(&shared("closeups/bioskin/2.jpg"), &[]);
+    let rec = one_image(&shared("closeups/bioskin/2.jpg"), &["--plan"]);
     let yaw = rec["face"]["pose"]["yaw_deg"].as_f64().unwrap();
     assert!((-32.0..-18.0).contains(&yaw), "{yaw}");
     assert!(!finding_codes(&rec).contains(&"head_turned".to_string()));
@@ -763,6 +763,14 @@ fn a_turned_face_is_measured_on_its_surface_and_its_far_side_is_left_out() {
             .unwrap()
             .contains("turned more than 60°"),
         "{far}"
+    );
+    // The plan names the zone it could not assess, so that "no zone needs
+    // treatment" is not read as covering the far cheek.
+    let not_assessed = rec["plan"]["not_assessed"].to_string();
+    assert!(
+        not_assessed.contains("pigmentation.right_cheek")
+            && not_assessed.contains("turned more than 60°"),
+        "{not_assessed}"
     );
     // A frontal face: its zones' areas grow by the skin's own slope only.
     let frontal = one_image(&shared("distance/45cm.jpg"), &[]);

@@ -223,7 +223,12 @@ fn capture_variants(photo: &Path, dir: &Path, noise: &mut Normal) -> Vec<PathBuf
         ("q60", img.clone(), 60),
         (
             "s115",
-            imageops::resize(&img, w * 23 / 20, h * 23 / 20, imageops::FilterType::Lanczos3),
+            imageops::resize(
+                &img,
+                w * 23 / 20,
+                h * 23 / 20,
+                imageops::FilterType::Lanczos3,
+            ),
             80,
         ),
         ("dark", map(&|_, v| v.map(|c| 0.7 * c)), 92),
@@ -356,10 +361,16 @@ fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_cautio
         &["--px-per-mm", "12.6", "--intake", intake.to_str().unwrap()],
     );
     assert_eq!(plan["intake_checked"], false);
-    assert!(rules(&plan).contains(&"intake.incomplete".to_string()), "{plan}");
+    assert!(
+        rules(&plan).contains(&"intake.incomplete".to_string()),
+        "{plan}"
+    );
     assert_eq!(plan["outcome"], "caution", "{plan}");
     let evidence = plan["findings"].to_string();
-    assert!(evidence.contains("anticoagulants") && !evidence.contains("fitzpatrick"), "{plan}");
+    assert!(
+        evidence.contains("anticoagulants") && !evidence.contains("fitzpatrick"),
+        "{plan}"
+    );
     // With a full intake that gives the skin type, the same photo may
     // proceed; without the type, its uncalibrated colour cannot vouch for a
     // light skin (`a_photo_s_colour_never_lifts_the_skin_tone_caution`).
