@@ -41,6 +41,11 @@ pub struct Capture {
     /// null when scars were not measured.
     #[serde(default)]
     pub acne_scar_depth: Option<crate::measure::DepthMode>,
+    /// The photo's quality findings, written out (several faces, cut by
+    /// the frame, blur, glare, zones left out): what limits this visit's
+    /// readings.
+    #[serde(default)]
+    pub quality_notes: Vec<String>,
 }
 
 impl Capture {
@@ -59,6 +64,11 @@ impl Capture {
                 .as_ref()
                 .filter(|s| s.measured)
                 .and_then(|s| s.depth_mode),
+            quality_notes: r
+                .quality
+                .as_ref()
+                .map(|q| q.findings.iter().map(|f| f.message.clone()).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -153,7 +163,8 @@ pub struct Change {
     /// without a value.
     pub change_from_previous: Option<f64>,
     /// The change from baseline as a percentage of the baseline value; null at
-    /// baseline or when the baseline is 0.
+    /// baseline, when the baseline is 0 or negative, and for angles (ITA:
+    /// a percentage of an angle that can cross 0 means nothing).
     pub pct_change_from_baseline: Option<f64>,
     /// The metric's minimal detectable change at 95 % (models/mdc.json); null
     /// when not measured.
@@ -293,7 +304,7 @@ pub fn compare(
                     change_from_baseline: from_base,
                     change_from_previous: if i > 0 { previous.map(|p| v - p) } else { None },
                     pct_change_from_baseline: from_base
-                        .filter(|_| base.abs() > 1e-9)
+                        .filter(|_| base > 1e-9 && m.unit != "°")
                         .map(|d| 100.0 * d / base),
                     mdc95,
                     exceeds_mdc: match (from_base, mdc95) {
@@ -307,7 +318,7 @@ pub fn compare(
                     ]
                     .iter()
                     .filter(|(flagged, _)| *flagged)
-                    .map(|(_, which)| format!("{which} reading is unsteady (area_steady: false)"))
+                    .map(|(_, which)| format!("{which} pigmented area is unsteady (much of it is borderline skin that a small change of light moves in or out)"))
                     .collect(),
                 });
                 previous = Some(v);

@@ -109,6 +109,20 @@ pub fn is_iso_date(s: &str) -> bool {
     (1..=days_in_month).contains(&d)
 }
 
+/// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
+pub fn days(date: &str) -> Option<i64> {
+    let y: i64 = date.get(0..4)?.parse().ok()?;
+    let m: i64 = date.get(5..7)?.parse().ok()?;
+    let d: i64 = date.get(8..10)?.parse().ok()?;
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// `…/PATIENT/YYYY-MM-DD/photo.jpg` → patient and visit date.
 fn subject_from_layout(path: &Path) -> Option<Subject> {
     let date_dir = path.parent()?;

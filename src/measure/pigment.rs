@@ -82,11 +82,14 @@ pub struct PigmentMetrics {
     /// Skin where the model is unsure (probability 0.3–0.7), mm²: it can
     /// flip in or out of spots with small changes of the photo.
     pub borderline_area_mm2: f64,
-    /// False when the borderline skin exceeds 30 % of the pigmented area
+    /// How much of the borderline skin may flip together, mm²: what
+    /// `area_steady` judges. A zone's borderline area; for the face, the
+    /// root of the sum of its zones' squared borderline areas (zones flip
+    /// independently, so their swings add in quadrature).
+    pub borderline_swing_mm2: f64,
+    /// False when `borderline_swing_mm2` exceeds 30 % of the pigmented area
     /// (and 1.5 mm²): the area may then change by 10 % or more with
-    /// exposure or white balance. For the face, the zones' borderline areas
-    /// are added in quadrature (they flip independently). `area_caution`
-    /// says why.
+    /// exposure or white balance. `area_caution` says why.
     pub area_steady: bool,
     /// Why `area_steady` is false; null when it is true.
     pub area_caution: Option<String>,
@@ -684,6 +687,7 @@ impl PigmentSample {
             },
             measured_area_cm2: self.skin_area_mm2 / 100.0,
             borderline_area_mm2: self.borderline_area_mm2,
+            borderline_swing_mm2: self.borderline_swing_mm2,
             area_steady: caution.is_none(),
             area_caution: caution,
             severity: score::pigmentation(pct, mean_dl.unwrap_or(0.0), rel, delta_l_uncertainty),

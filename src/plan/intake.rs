@@ -5,7 +5,7 @@
 use super::protocol::{Outcome, Protocol};
 use super::{Concern, Finding, PlanOutcome};
 use crate::error::SetupError;
-use crate::ingest::is_iso_date;
+use crate::ingest::{days, is_iso_date};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -213,20 +213,6 @@ pub struct Intake {
     pub last_laser: Recorded<Option<String>>,
     #[serde(default, deserialize_with = "date")]
     pub last_filler: Recorded<Option<String>>,
-}
-
-/// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
-fn days(date: &str) -> Option<i64> {
-    let y: i64 = date.get(0..4)?.parse().ok()?;
-    let m: i64 = date.get(5..7)?.parse().ok()?;
-    let d: i64 = date.get(8..10)?.parse().ok()?;
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 /// `date` plus `months` calendar months (day clamped to the month's end).

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 pub const CODE_SYSTEM: &str = "urn:dermascore:fhir:measurement";
 /// The patient identifiers' system.
 pub const PATIENT_SYSTEM: &str = "urn:dermascore:fhir:patient-id";
+/// The device identifiers' system: one Device per tool version and set of
+/// models (the identifier is a digest of them).
+pub const DEVICE_SYSTEM: &str = "urn:dermascore:fhir:device";
 const UCUM: &str = "http://unitsofmeasure.org";
 const SNOMED: &str = "http://snomed.info/sct";
 
@@ -129,7 +132,17 @@ fn entry(full_url: &str, resource: Value) -> Value {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    json!({"fullUrl": full_url, "resource": resource, "request": {"method": "POST", "url": kind}})
+    let mut request = json!({"method": "POST", "url": kind});
+    // The patient and the device recur in every visit's bundle: created
+    // once, then matched by identifier (a conditional create), so that a
+    // server holds one Patient per patient, not one per visit.
+    if let (Some(system), Some(value)) = (
+        resource["identifier"][0]["system"].as_str(),
+        resource["identifier"][0]["value"].as_str(),
+    ) {
+        request["ifNoneExist"] = json!(format!("identifier={system}|{value}"));
+    }
+    json!({"fullUrl": full_url, "resource": resource, "request": request})
 }
 
 /// A metric's number: plain, or a score's `value`.
@@ -200,14 +213,21 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
     versions.extend(first.models.iter().map(
         |m| json!({"type": {"text": format!("model {} (sha256)", m.name)}, "value": m.sha256}),
     ));
+    let device_id = {
+        let mut parts = vec![first.tool.version.as_str()];
+        parts.extend(first.models.iter().map(|m| m.sha256.as_str()));
+        urn(&parts).trim_start_matches("urn:uuid:").to_string()
+    };
     entries.push(entry(
         &device_url,
         json!({"resourceType": "Device",
+               "identifier": [{"system": DEVICE_SYSTEM, "value": device_id}],
                "deviceName": [{"name": first.tool.name, "type": "manufacturer-name"}],
                "version": versions}),
     ));
     let subject = identified.then(|| json!({"reference": patient_url}));
     let mut results = Vec::new();
+    let mut any_preliminary = false;
     let mut media = Vec::new();
     let mut conclusions = Vec::new();
     for r in recs {
@@ -277,6 +297,7 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
                     o["derivedFrom"] = Value::Array(media_refs.clone());
                 }
                 results.push(json!({"reference": url}));
+                any_preliminary |= preliminary.is_some();
                 entries.push(entry(&url, o));
             }
         };
@@ -342,11 +363,14 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
             }
         }
         if let Some(plan) = &r.plan {
-            // Why: the findings behind the outcome, then the course's reasons.
+            // Why: the findings behind the outcome, what could not be
+            // assessed (all of the reason when nothing could), then the
+            // course's reasons.
             let why: Vec<&str> = plan
                 .findings
                 .iter()
                 .map(|f| f.evidence.as_str())
+                .chain(plan.not_assessed.iter().map(|r| r.evidence.as_str()))
                 .chain(plan.course_rationale.iter().map(|c| c.evidence.as_str()))
                 .collect();
             let photo_name = std::path::Path::new(&r.input.path)
@@ -365,13 +389,19 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
     }
     let mut report = json!({
         "resourceType": "DiagnosticReport",
-        "status": "final",
+        // Final only when every result is: an unconfirmed estimate or an
+        // unsteady reading makes the report preliminary too.
+        "status": if any_preliminary { "preliminary" } else { "final" },
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074",
                                   "code": "IMG", "display": "Diagnostic Imaging"}]}],
         "code": {"coding": [{"system": CODE_SYSTEM, "code": "skin-analysis",
                              "display": "Facial skin analysis (pores, acne scars, pigmentation)"}]},
-        "result": results,
     });
+    // FHIR JSON has no empty arrays: a visit with nothing measured has no
+    // `result` (its conclusion says why).
+    if !results.is_empty() {
+        report["result"] = Value::Array(results);
+    }
     if let Some(s) = &subject {
         report["subject"] = s.clone();
     }

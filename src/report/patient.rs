@@ -56,7 +56,7 @@ footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec
 @media print{body{background:#fff}main{max-width:none;padding:0}h2,h3{break-after:avoid}ul{break-before:avoid}
 .card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:240px}
 .pair{white-space:nowrap}.pair img{height:90px}.new-page{break-before:page}
-*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}.notes{font-size:12px;color:#8a4b00;margin:4px 0 0;padding-left:16px}";
 
 /// What the overlays draw, as the report's legend says it.
 const LEGEND: &str = "<div class=\"legend\"><span><i class=\"sw\" style=\"background:#f0c080\"></i>tinted: a measured zone (each its own colour)</span><span><i class=\"sw\" style=\"background:#fff\"></i>untinted inside an outline: left out (eyes, brows, lips, clipped, or turned more than 60° from the camera)</span><span><i class=\"ring\" style=\"border-color:#005aff\"></i>pore</span><span><i class=\"sw\" style=\"background:#fff;border:2px solid #964600\"></i>pigmented spot (outline)</span><span><i class=\"sw\" style=\"background:repeating-linear-gradient(45deg,#00c8e6 0 2px,#fff 2px 4px)\"></i>hair, left out</span><span><i class=\"sw\" style=\"background:repeating-linear-gradient(-45deg,#b0b0b0 0 1px,#fff 1px 4px)\"></i>white hatch: left out of the pigmentation (skin folds, skin turned more than 50°)</span><span><i class=\"ring\" style=\"border-color:#e600c8\"></i>acne scar</span><span><i class=\"ring\" style=\"border-color:#ff2828\"></i>iris (scale)</span><span>white bar: 10 mm</span></div>";
@@ -71,7 +71,9 @@ fn outcome_badge(o: PlanOutcome) -> &'static str {
 }
 
 fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
-    let pts: Vec<(usize, f64)> = p
+    // Each visit's value, and whether it was taken differently from the
+    // baseline (then not comparable: drawn hollow).
+    let pts: Vec<(usize, f64, bool)> = p
         .visits
         .iter()
         .enumerate()
@@ -79,7 +81,7 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
             p.changes
                 .iter()
                 .find(|c| c.metric == metric && &c.visit_date == d)
-                .map(|c| (i, c.value))
+                .map(|c| (i, c.value, !c.capture_warnings.is_empty()))
         })
         .collect();
     if pts.len() < 2 {
@@ -103,8 +105,23 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
     let hi = pts.iter().map(|p| p.1).fold(base + mdc, f64::max);
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (w, h, pad, left) = (420.0, 200.0, 40.0, 64.0);
-    let n = p.visits.len().max(2) as f64;
-    let x = |i: usize| left + i as f64 * (w - left - pad) / (n - 1.0);
+    // Visits placed by their dates (evenly when a date cannot be read).
+    let day: Vec<f64> = p
+        .visits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| crate::ingest::days(d).map_or(i as f64, |v| v as f64))
+        .collect();
+    let dated = p.visits.iter().all(|d| crate::ingest::days(d).is_some());
+    let (first, last) = if dated {
+        (day[0], day[day.len() - 1])
+    } else {
+        (0.0, (p.visits.len().max(2) - 1) as f64)
+    };
+    let x = |i: usize| {
+        let t = if dated { day[i] } else { i as f64 };
+        left + (t - first) / (last - first).max(1.0) * (w - left - pad)
+    };
     let y = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
     let title = if unit.is_empty() {
         label.clone()
@@ -143,16 +160,22 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
     );
     let path: Vec<String> = pts
         .iter()
-        .map(|&(i, v)| format!("{:.1},{:.1}", x(i), y(v)))
+        .map(|&(i, v, _)| format!("{:.1},{:.1}", x(i), y(v)))
         .collect();
     let _ = write!(
         s,
         "<polyline fill=\"none\" stroke=\"#2f6f8f\" stroke-width=\"2.5\" points=\"{}\"/>",
         path.join(" ")
     );
-    for &(i, v) in &pts {
-        let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#2f6f8f\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{v:.1}</text>", x(i), y(v), x(i), y(v) - 8.0);
+    for &(i, v, differs) in &pts {
+        let fill = if differs { "#ffffff" } else { "#2f6f8f" };
+        let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{fill}\" stroke=\"#2f6f8f\" stroke-width=\"1.5\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{v:.1}</text>", x(i), y(v), x(i), y(v) - 8.0);
     }
+    let hollow = if pts.iter().any(|p| p.2) {
+        " Hollow points: taken differently from the baseline (scale, exposure, colour or pose), so not comparable with it."
+    } else {
+        ""
+    };
     for (i, d) in p.visits.iter().enumerate() {
         let _ = write!(
             s,
@@ -162,7 +185,7 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
             esc(d)
         );
     }
-    let _ = write!(s, "</svg><div class=\"muted\">Shaded: the baseline ± the minimal detectable change ({mdc:.2}{}): a change inside it is within the measurement's own noise.</div></div>", if unit.is_empty() { String::new() } else { format!(" {unit}") });
+    let _ = write!(s, "</svg><div class=\"muted\">Shaded: the baseline ± the minimal detectable change ({mdc:.2}{}): a change inside it is within the measurement's own noise.{hollow}</div></div>", if unit.is_empty() { String::new() } else { format!(" {unit}") });
     Some(s)
 }
 
@@ -443,7 +466,7 @@ pub fn render(
     );
     let _ = write!(
         s,
-        "<header><h1>Skin assessment</h1><div>Patient <strong>{}</strong> · {} visit(s): {}</div><div class=\"muted\">Measured from standardised photographs by dermascore {} on this computer; no photo left it.</div></header>",
+        "<header><h1>Skin assessment</h1><div>Patient <strong>{}</strong> · {} visit(s): {}</div><div class=\"muted\">Measured from photographs by dermascore {} on this computer; no photo left it. Notes on each photo's quality are listed under it.</div></header>",
         esc(&p.patient_id),
         p.visits.len(),
         esc(&p.visits.join(", ")),
@@ -490,6 +513,44 @@ pub fn render(
                 || c.metric.ends_with("coverage_pct")
         })
         .collect();
+    // Every other reading that moved beyond its noise at the latest visit:
+    // the summary's rows are the face's, but a zone can change alone.
+    let others: Vec<String> = p
+        .changes
+        .iter()
+        .filter(|c| {
+            Some(&c.visit_date) == last
+                && c.exceeds_mdc == Some(true)
+                && c.capture_warnings.is_empty()
+                && !key.iter().any(|k| k.metric == c.metric)
+        })
+        .map(|c| {
+            let d = c.change_from_baseline.unwrap_or(0.0);
+            let label = if c.label.is_empty() {
+                &c.metric
+            } else {
+                &c.label
+            };
+            let unit = if c.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", c.unit)
+            };
+            let caveat = if c.reading_warnings.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (but {}: confirm at the next visit)",
+                    c.reading_warnings.join("; ")
+                )
+            };
+            esc(&format!(
+                "{label}: {:.1} → {:.1}{unit} ({d:+.1}){caveat}",
+                c.value - d,
+                c.value
+            ))
+        })
+        .collect();
     if !key.is_empty() {
         s.push_str("<table><tr><th>Measure</th><th>Baseline → latest</th><th>Change</th><th>Beyond noise?</th></tr>");
         for c in key {
@@ -514,18 +575,40 @@ pub fn render(
             } else {
                 format!(" {}", c.unit)
             };
+            // A change of a percentage is in percentage points; one
+            // within the noise is not coloured as a rise or a fall.
+            let change_unit = if c.unit == "%" {
+                " points"
+            } else {
+                unit.as_str()
+            };
+            let class = match (c.exceeds_mdc, d > 0.0) {
+                (Some(true), true) => "up",
+                (Some(true), false) => "down",
+                _ => "flat",
+            };
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{:.1} → {:.1}{}</td><td class=\"{}\">{:+.1}</td><td>{verdict}</td></tr>",
+                "<tr><td>{}</td><td>{:.1} → {:.1}{}</td><td class=\"{class}\">{:+.1}{}</td><td>{verdict}</td></tr>",
                 esc(label),
                 c.value - d,
                 c.value,
                 esc(&unit),
-                if d > 0.0 { "up" } else { "down" },
-                d
+                d,
+                esc(change_unit)
             );
         }
         s.push_str("</table>");
+    }
+    if !others.is_empty() {
+        let _ = write!(
+            s,
+            "<p>Also beyond the measurement's noise at the latest visit:</p><ul>{}</ul>",
+            others
+                .iter()
+                .map(|o| format!("<li>{o}</li>"))
+                .collect::<String>()
+        );
     }
     s.push_str("<h2>Visits</h2><div class=\"grid\">");
     for (i, d) in p.visits.iter().enumerate() {
@@ -544,9 +627,20 @@ pub fn render(
                 data_uri("image/png", &v.overlay_png)
             )
         });
+        let notes = if cap.quality_notes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<ul class=\"notes\">{}</ul>",
+                cap.quality_notes
+                    .iter()
+                    .map(|n| format!("<li>{}</li>", esc(n)))
+                    .collect::<String>()
+            )
+        };
         let _ = write!(
             s,
-            "<div class=\"card\">{}<div><strong>{}</strong></div><div class=\"muted\">scale {} · pose yaw {}</div></div>",
+            "<div class=\"card\">{}<div><strong>{}</strong></div><div class=\"muted\">scale {} · pose yaw {}</div>{notes}</div>",
             img.unwrap_or_else(|| "<div class=\"muted\">photo not available</div>".into()),
             esc(d),
             cap.px_per_mm.map_or("unknown".into(), |v| format!("{v:.2} px/mm")),

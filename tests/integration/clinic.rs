@@ -853,6 +853,42 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
         .find(|r| r["resourceType"] == "Patient")
         .unwrap();
     assert_eq!(patient["identifier"][0]["value"], "P002");
+    // The patient and the device recur in every visit's bundle: created
+    // only if no resource carries their identifier yet.
+    for e in bundle["entry"].as_array().unwrap() {
+        let kind = e["resource"]["resourceType"].as_str().unwrap();
+        if kind == "Patient" || kind == "Device" {
+            let id = &e["resource"]["identifier"][0];
+            assert_eq!(
+                e["request"]["ifNoneExist"],
+                format!(
+                    "identifier={}|{}",
+                    id["system"].as_str().unwrap(),
+                    id["value"].as_str().unwrap()
+                ),
+                "{e}"
+            );
+        }
+    }
+    // FHIR JSON has no empty arrays, in any bundle (P001's visits measured
+    // nothing: no `result`).
+    fn no_empty_arrays(v: &Value, at: &str) {
+        match v {
+            Value::Array(a) => {
+                assert!(!a.is_empty(), "empty array at {at}");
+                a.iter().for_each(|x| no_empty_arrays(x, at));
+            }
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, x)| no_empty_arrays(x, &format!("{at}.{k}"))),
+            _ => {}
+        }
+    }
+    for name in &names {
+        let b: Value =
+            serde_json::from_str(&std::fs::read_to_string(fhir.join(name)).unwrap()).unwrap();
+        no_empty_arrays(&b, name);
+    }
     let units = ["/cm2", "mm", "%", "{score}", "mm2", "{scars}"];
     let observations: Vec<&&Value> = resources
         .iter()
