@@ -308,6 +308,15 @@ fn metrics() -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the program quietly,
+    // as other command-line tools do, instead of a "Broken pipe" panic
+    // (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread
+    // starts; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),

@@ -155,8 +155,8 @@ pub fn metrics() -> Vec<Metric> {
     );
     let i = add(
         &mut m,
-        "pigmentation.face.severity",
-        "Pigmentation severity, face (0–100)",
+        "pigmentation.face.mmasi_severity",
+        "Pigmentation severity, face (mMASI-weighted, 0–100)",
         "",
         "pigmentation.mmasi_severity.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi_severity.as_ref()?.value)),

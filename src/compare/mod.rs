@@ -121,6 +121,7 @@ mod tests {
             mean_skin_luma: Some(luma),
             skin_a_b: Some(ab),
             acne_scar_depth: None,
+            quality_notes: Vec::new(),
         }
     }
 

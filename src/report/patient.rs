@@ -228,7 +228,7 @@ const LATEST_READINGS: [ConcernReadings; 4] = [
         &[
             ("pigmentation.face.pigmented_pct", 1),
             ("pigmentation.face.mmasi_estimate", 1),
-            ("pigmentation.face.severity", 0),
+            ("pigmentation.face.mmasi_severity", 0),
         ],
     ),
     ("colour", "Skin colour", &[("colour.face.ita_deg", 0)]),
@@ -667,7 +667,7 @@ pub fn render(
         }
     }
     let charts: Vec<String> = [
-        "pigmentation.face.severity",
+        "pigmentation.face.mmasi_severity",
         "pigmentation.face.pigmented_pct",
         "pores.face.severity",
         "pores.face.coverage_pct",
