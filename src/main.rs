@@ -1020,6 +1020,80 @@ impl InOrder {
     }
 }
 
+/// Where an output folder keeps the settings its records were made with.
+const SETTINGS_NAME: &str = ".dermascore-settings.json";
+
+/// The options that shape a record (not the plan's: plans are made again
+/// for every record, resumed or not), files by their sha256.
+fn run_settings(
+    args: &AnalyzeArgs,
+) -> anyhow::Result<std::collections::BTreeMap<&'static str, String>> {
+    let file = |p: &Option<PathBuf>| -> anyhow::Result<String> {
+        Ok(match p {
+            Some(p) => dermascore::models::hex_sha256(
+                &std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            ),
+            None => "none".into(),
+        })
+    };
+    Ok([
+        ("manifest (sha256)", file(&args.manifest)?),
+        ("device profile (sha256)", file(&args.device_profile)?),
+        ("patch mask (sha256)", file(&args.patch_mask)?),
+        ("overlays", args.overlays.to_string()),
+        ("landmarks", args.landmarks.to_string()),
+        ("patch", args.patch.to_string()),
+        (
+            "px per mm",
+            args.px_per_mm
+                .map_or("from the photo".into(), |v| v.get().to_string()),
+        ),
+        ("device", format!("{:?}", args.device).to_lowercase()),
+        ("max megapixels", args.max_megapixels.to_string()),
+        ("pseudonymised", args.pseudonymise.is_some().to_string()),
+    ]
+    .into_iter()
+    .collect())
+}
+
+/// Records the run's settings in `dir`; with `--resume`, first refuses a
+/// folder whose earlier records were made with other settings (reusing
+/// them would mix two kinds of record under this run's command line).
+fn check_run_settings(
+    dir: &std::path::Path,
+    now: &std::collections::BTreeMap<&'static str, String>,
+    resume: bool,
+) -> anyhow::Result<()> {
+    let path = dir.join(SETTINGS_NAME);
+    if resume {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let before: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let differ: Vec<String> = now
+                .iter()
+                .filter(|(k, v)| before.get(**k) != Some(*v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: {} then, {v} now",
+                        before.get(*k).map_or("not recorded", String::as_str)
+                    )
+                })
+                .collect();
+            if !differ.is_empty() {
+                anyhow::bail!(
+                    "--resume: the records in {} were made with other settings ({}); rerun without --resume, or into another folder",
+                    dir.display(),
+                    differ.join("; ")
+                );
+            }
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    dermascore::report::sink::write_atomic(&path, serde_json::to_string_pretty(now)?.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut items = ingest::discover(&args.inputs)?;
     if let Some(manifest) = &args.manifest {
@@ -1167,6 +1241,9 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    if let Some(dir) = &args.out {
+        check_run_settings(dir, &run_settings(&args)?, args.resume)?;
+    }
     let mut result = batch::run(&analyzer, items, &batch_options, &on_done)?;
     result.summary.device_profile = profile.map(|p| dermascore::report::DeviceProfileRef {
         name: p.name,

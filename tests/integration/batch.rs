@@ -153,6 +153,15 @@ fn killed_runs_resume_to_the_same_records_with_no_loss_or_duplicate() {
         "{kills} kills; final run reused {} of {} records",
         summary["run"]["resumed"], summary["images"]
     );
+    // Records made with other settings are not reused under this run's
+    // command line: resuming with a new scale is refused, naming it.
+    let other = analyze_to(&out, &["-j", "2", "--resume", "--px-per-mm", "5"], &input);
+    assert_eq!(other.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("px per mm: from the photo then, 5 now"),
+        "{err}"
+    );
 }
 
 #[test]
