@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use dermascore::batch::{self, BatchOptions};
 use dermascore::ingest::Shard;
 use dermascore::ingest::{self, DecodeLimits, Depth};
+use dermascore::merge::SETTINGS_NAME;
 use dermascore::report::pseudonym::Pseudonymiser;
 use dermascore::report::sink::{self, AtomicJsonLinesFile, Exporter, Journal, JsonLines};
 use dermascore::report::{self, Record};
@@ -1019,9 +1020,6 @@ impl InOrder {
         }
     }
 }
-
-/// Where an output folder keeps the settings its records were made with.
-const SETTINGS_NAME: &str = ".dermascore-settings.json";
 
 /// The options that shape a record (not the plan's: plans are made again
 /// for every record, resumed or not), files by their sha256.

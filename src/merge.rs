@@ -30,6 +30,9 @@ impl Merged {
     }
 }
 
+/// Where `analyze --out` keeps the settings its records were made with.
+pub const SETTINGS_NAME: &str = ".dermascore-settings.json";
+
 fn refuse(path: &Path, reason: String) -> SetupError {
     SetupError::Output {
         path: path.to_path_buf(),
@@ -109,6 +112,24 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
                 format!("model versions differ from {}", files[0].display()),
             ));
         }
+        if s.protocol_sha256 != first.protocol_sha256 {
+            return Err(refuse(
+                path,
+                format!(
+                    "planned with another protocol (or with --plan where the other was not) than {}",
+                    files[0].display()
+                ),
+            ));
+        }
+        if s.device_profile != first.device_profile {
+            return Err(refuse(
+                path,
+                format!(
+                    "made with another device profile than {}",
+                    files[0].display()
+                ),
+            ));
+        }
         if s.input_list_sha256 != first.input_list_sha256 {
             return Err(refuse(
                 path,
@@ -117,6 +138,28 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
                     files[0].display()
                 ),
             ));
+        }
+    }
+    // The settings that shape a record, kept beside each shard's results
+    // by `analyze --out` (older shards have none to compare).
+    let settings: Vec<(&PathBuf, serde_json::Value)> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f.parent()?.join(SETTINGS_NAME)).ok()?;
+            Some((f, serde_json::from_str(&text).ok()?))
+        })
+        .collect();
+    if let Some((first_file, first_settings)) = settings.first() {
+        for (f, other) in &settings[1..] {
+            if other != first_settings {
+                return Err(refuse(
+                    f,
+                    format!(
+                        "analysed with other settings than {} (see {SETTINGS_NAME} beside each)",
+                        first_file.display()
+                    ),
+                ));
+            }
         }
     }
     let mut warnings = Vec::new();
@@ -211,7 +254,9 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
         sha256: first.input_list_sha256.clone(),
         shard: None,
     };
-    let summary = acc.finish(&first.models, &first.thresholds, &list, run);
+    let mut summary = acc.finish(&first.models, &first.thresholds, &list, run);
+    summary.protocol_sha256 = first.protocol_sha256.clone();
+    summary.device_profile = first.device_profile.clone();
     out.write(&Record::Summary(summary))
         .map_err(|e| refuse(Path::new("merged output"), e.to_string()))?;
     Ok(Merged {

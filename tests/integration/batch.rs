@@ -223,6 +223,28 @@ fn shards_merged_equal_a_single_run_record_for_record() {
         "a missing shard → exit 1, even one that drew no inputs"
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("shards missing: [2]"));
+    // A shard analysed with another setting (a scale override) is refused.
+    let other = dir.path().join("shard1-other");
+    expect_ok(&analyze_to(
+        &other,
+        &["--shard", "1/3", "--px-per-mm", "5"],
+        &input,
+    ));
+    let o = bin()
+        .arg("merge")
+        .args([
+            &shard_files[0],
+            &other.join("results.jsonl"),
+            &shard_files[2],
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("other settings"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Auto sharding from a Slurm array environment picks the same share.
     let auto = dir.path().join("auto");
     let o = bin()
