@@ -31,7 +31,7 @@ impl Merged {
 }
 
 /// Where `analyze --out` keeps the settings its records were made with.
-pub const SETTINGS_NAME: &str = ".dermascore-settings.json";
+pub const SETTINGS_NAME: &str = "run-settings.json";
 
 fn refuse(path: &Path, reason: String) -> SetupError {
     SetupError::Output {

@@ -156,7 +156,7 @@ pub fn metrics() -> Vec<Metric> {
     let i = add(
         &mut m,
         "pigmentation.face.mmasi_severity",
-        "Pigmentation severity, face (mMASI-weighted, 0–100)",
+        "mMASI-weighted severity, face (0–100)",
         "",
         "pigmentation.mmasi_severity.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi_severity.as_ref()?.value)),
@@ -570,6 +570,14 @@ pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> Coh
             let means: Vec<f64> = (0..data.metrics.len())
                 .map(|m| nanmean(&caps.iter().map(|c| c[m]).collect::<Vec<_>>()))
                 .collect();
+            // A visit with no metric measured (too low a resolution, no
+            // face) is no usable record: the patient counts as missing.
+            if means.iter().all(|v| !v.is_finite()) {
+                notes.push(format!(
+                    "{pid} {date}: no metric could be measured on this visit's photos, counted as missing"
+                ));
+                continue;
+            }
             value
                 .entry(arm.as_str())
                 .or_default()
@@ -592,6 +600,14 @@ pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> Coh
                 .entry(arm.clone())
                 .or_default()
                 .insert(tp.clone(), absent);
+        }
+    }
+
+    for arm in &arms {
+        if !value.contains_key(arm.as_str()) {
+            notes.push(format!(
+                "arm {arm} has no usable record at any time point: it takes no part in the statistics or the comparison between arms"
+            ));
         }
     }
 

@@ -319,7 +319,7 @@ pub fn compare(
                     ]
                     .iter()
                     .filter(|(flagged, _)| *flagged)
-                    .map(|(_, which)| format!("{which} pigmented area is unsteady (much of it is borderline skin that a small change of light moves in or out)"))
+                    .map(|(_, which)| format!("{which} pigmented area is unsteady"))
                     .collect(),
                 });
                 previous = Some(v);

@@ -54,7 +54,7 @@ footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec
 .ring{display:inline-block;width:10px;height:10px;border-radius:50%;border:2px solid}
 @page{margin:14mm 12mm 16mm}
 @media print{body{background:#fff}main{max-width:none;padding:0}h2,h3{break-after:avoid}ul{break-before:avoid}
-.card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:240px}
+.card,tr,.legend,.pair img{break-inside:avoid}.grid{gap:10px}.card img{max-width:210px}
 .pair{white-space:nowrap}.pair img{height:90px}.new-page{break-before:page}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}}.notes{font-size:12px;color:#8a4b00;margin:4px 0 0;padding-left:16px}";
 
@@ -466,7 +466,7 @@ pub fn render(
     );
     let _ = write!(
         s,
-        "<header><h1>Skin assessment</h1><div>Patient <strong>{}</strong> · {} visit(s): {}</div><div class=\"muted\">Measured from photographs by dermascore {} on this computer; no photo left it. Notes on each photo's quality are listed under it.</div></header>",
+        "<header><h1>Skin assessment</h1><div>Patient <strong>{}</strong> · {} visit(s): {}</div><div class=\"muted\">Measured from photographs by dermascore {} on this computer; no photo left it.</div></header>",
         esc(&p.patient_id),
         p.visits.len(),
         esc(&p.visits.join(", ")),
@@ -589,7 +589,7 @@ pub fn render(
             };
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{:.1} → {:.1}{}</td><td class=\"{class}\">{:+.1}{}</td><td>{verdict}</td></tr>",
+                "<tr><td>{}</td><td>{:.1} → {:.1}{}</td><td class=\"{class} num\">{:+.1}{}</td><td>{verdict}</td></tr>",
                 esc(label),
                 c.value - d,
                 c.value,
@@ -603,11 +603,9 @@ pub fn render(
     if !others.is_empty() {
         let _ = write!(
             s,
-            "<p>Also beyond the measurement's noise at the latest visit:</p><ul>{}</ul>",
-            others
-                .iter()
-                .map(|o| format!("<li>{o}</li>"))
-                .collect::<String>()
+            "<p>{} more reading{} changed beyond the measurement's noise: see Trends.</p>",
+            others.len(),
+            if others.len() == 1 { "" } else { "s" }
         );
     }
     s.push_str("<h2>Visits</h2><div class=\"grid\">");
@@ -675,11 +673,21 @@ pub fn render(
     .iter()
     .filter_map(|m| trend_svg(p, m))
     .collect();
-    if !charts.is_empty() {
+    if !charts.is_empty() || !others.is_empty() {
         let _ = write!(
             s,
             "<h2>Trends</h2><div class=\"grid\">{}</div>",
             charts.join("")
+        );
+    }
+    if !others.is_empty() {
+        let _ = write!(
+            s,
+            "<p>Also beyond the measurement's noise at the latest visit:</p><ul>{}</ul>",
+            others
+                .iter()
+                .map(|o| format!("<li>{o}</li>"))
+                .collect::<String>()
         );
     }
     if let Some(plan) = &p.latest_plan {

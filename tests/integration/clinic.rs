@@ -32,6 +32,47 @@ fn demo_report(dir: &Path) -> (Output, PathBuf) {
     (o, rep)
 }
 
+/// What limits a visit's photo is in the report beside it: a photo with
+/// two people (the largest face measured) says so, and P002's summary
+/// points to the readings that changed beyond noise besides the face's.
+#[test]
+fn reports_show_each_photo_s_quality_findings_and_every_change_beyond_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    visit_photo(
+        &input,
+        "TP01/2026-01-10",
+        &shared("faces/two_people.jpg"),
+        "front.jpg",
+    );
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--plan", "--report", "-q"])
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let html = std::fs::read_to_string(out.join("report/TP01.html")).unwrap();
+    assert!(
+        html.contains("faces in the photo; the largest was analysed"),
+        "the report hides the photo's quality findings"
+    );
+    let (_, rep) = demo_report(dir.path());
+    let p002 = std::fs::read_to_string(rep.join("P002.html")).unwrap();
+    assert!(
+        p002.contains("changed beyond the measurement&#39;s noise: see Trends")
+            || p002.contains("changed beyond the measurement's noise: see Trends"),
+        "no pointer to the other changes"
+    );
+    assert!(
+        p002.contains("Pigmented skin, right periorbital skin"),
+        "a zone's change beyond noise is missing"
+    );
+}
+
 #[test]
 fn the_protocol_prints_and_bad_protocols_are_rejected_with_the_line() {
     let o = bin().arg("protocol").output().unwrap();
