@@ -61,7 +61,7 @@ fn next_turn_with_a_face(
     Ok(None)
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Options {
     /// Overrides the face-based scale (e.g. a booth's calibration).
     pub px_per_mm: Option<PxPerMm>,
@@ -83,6 +83,26 @@ pub struct Options {
     /// A batch's peak memory target, MiB ([`crate::memory`]); `None`: no
     /// limit beyond the worker count.
     pub memory_budget_mib: Option<u64>,
+}
+
+/// The CLI's defaults, so that a library user's run behaves as
+/// `dermascore analyze` does (a 1 GiB memory budget included).
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            px_per_mm: None,
+            device: Device::default(),
+            limits: DecodeLimits::default(),
+            thresholds: Thresholds::default(),
+            models_dir: None,
+            output_dir: None,
+            overlays: false,
+            landmarks: false,
+            patch: None,
+            pseudonymiser: None,
+            memory_budget_mib: Some(crate::memory::DEFAULT_BUDGET_MIB),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -330,27 +330,35 @@ impl View {
 
 /// The relief's colour scale: depth below the local skin surface, mm.
 const RELIEF_RAISED_MM: f32 = -0.2;
-const RELIEF_DEEP_MM: f32 = 0.6;
+/// The scale's deep end at least, and at most (deeper reads as this).
+const RELIEF_DEEP_MM: (f32, f32) = (0.6, 2.0);
 
-/// Colour of a depth below the local surface (mm): raised skin orange,
-/// level skin pale, depressions from cyan through blue to deep violet.
-fn relief_colour(depth_mm: f32) -> [f32; 3] {
-    const STOPS: [(f32, [f32; 3]); 5] = [
+/// The scale's deep end for a map whose deepest point is `deepest_mm`: the
+/// next 0.2 mm above it, so that the bar covers every depth drawn.
+fn relief_deep_end(deepest_mm: f32) -> f32 {
+    ((deepest_mm / 0.2).ceil() * 0.2).clamp(RELIEF_DEEP_MM.0, RELIEF_DEEP_MM.1)
+}
+
+/// Colour of a depth below the local surface (mm) on a scale down to
+/// `deep`: raised skin orange, level skin pale, depressions from cyan
+/// through blue to deep violet.
+fn relief_colour(depth_mm: f32, deep: f32) -> [f32; 3] {
+    let stops: [(f32, [f32; 3]); 5] = [
         (RELIEF_RAISED_MM, [230.0, 120.0, 20.0]),
         (0.0, [235.0, 235.0, 225.0]),
         (0.1, [90.0, 200.0, 230.0]),
         (0.3, [30.0, 80.0, 220.0]),
-        (RELIEF_DEEP_MM, [70.0, 0.0, 110.0]),
+        (deep, [70.0, 0.0, 110.0]),
     ];
-    let d = depth_mm.clamp(RELIEF_RAISED_MM, RELIEF_DEEP_MM);
-    for pair in STOPS.windows(2) {
+    let d = depth_mm.clamp(RELIEF_RAISED_MM, deep);
+    for pair in stops.windows(2) {
         let ((a, ca), (b, cb)) = (pair[0], pair[1]);
         if d <= b {
             let t = (d - a) / (b - a);
             return [0, 1, 2].map(|k| ca[k] + (cb[k] - ca[k]) * t);
         }
     }
-    STOPS[STOPS.len() - 1].1
+    stops[stops.len() - 1].1
 }
 
 /// Draws `text` with an 8×8 bitmap font at `scale`, top-left at (x, y).
@@ -401,13 +409,19 @@ impl View {
             let g = ((u16::from(p.0[0]) + u16::from(p.0[1]) + u16::from(p.0[2])) / 4) as u8;
             canvas.put_pixel(x, y, Rgb([g, g, g]));
         }
+        let deepest = tiles
+            .iter()
+            .flat_map(|t| t.depth_mm.iter().copied())
+            .filter(|d| d.is_finite())
+            .fold(0.0f32, f32::max);
+        let deep = relief_deep_end(deepest);
         for t in tiles {
             let cell = (t.map.scale() * self.k).ceil().max(1.0) as u32;
             for (i, &d) in t.depth_mm.iter().enumerate() {
                 if !d.is_finite() {
                     continue;
                 }
-                let c = Rgb(relief_colour(d).map(|v| v as u8));
+                let c = Rgb(relief_colour(d, deep).map(|v| v as u8));
                 self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), c);
             }
         }
@@ -423,8 +437,8 @@ impl View {
         let (bx, by, bh) = (w as i32 + 16, 40, 220);
         draw_label(&mut canvas, bx - 6, 8, "depth, mm", 2, ink);
         for j in 0..bh {
-            let d = RELIEF_RAISED_MM + (RELIEF_DEEP_MM - RELIEF_RAISED_MM) * j as f32 / bh as f32;
-            let c = Rgb(relief_colour(d).map(|v| v as u8));
+            let d = RELIEF_RAISED_MM + (deep - RELIEF_RAISED_MM) * j as f32 / bh as f32;
+            let c = Rgb(relief_colour(d, deep).map(|v| v as u8));
             draw_line_segment_mut(
                 &mut canvas,
                 (bx as f32, (by + j) as f32),
@@ -432,9 +446,17 @@ impl View {
                 c,
             );
         }
-        for tick in [-0.2f32, 0.0, 0.2, 0.4, 0.6] {
-            let j = ((tick - RELIEF_RAISED_MM) / (RELIEF_DEEP_MM - RELIEF_RAISED_MM) * bh as f32)
-                .round() as i32;
+        // Ticks every 0.2 mm, or every 0.4 mm on a deep scale; the deep end
+        // always labelled.
+        let step = if deep > 1.0 { 0.4 } else { 0.2 };
+        let mut ticks: Vec<f32> = (0..)
+            .map(|k| RELIEF_RAISED_MM + step * k as f32)
+            .take_while(|t| *t < deep - 0.05)
+            .collect();
+        ticks.push(deep);
+        for tick in ticks {
+            let j =
+                ((tick - RELIEF_RAISED_MM) / (deep - RELIEF_RAISED_MM) * bh as f32).round() as i32;
             let y = (by + j).min(by + bh - 1) as f32;
             draw_line_segment_mut(
                 &mut canvas,
@@ -478,4 +500,21 @@ fn encode(canvas: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
     let mut png = Vec::new();
     canvas.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     Ok(png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The colour bar covers every depth drawn: a 1.03 mm scar is not
+    /// painted at a 0.6 mm end of the scale.
+    #[test]
+    fn the_relief_scale_reaches_the_deepest_point() {
+        assert_eq!(relief_deep_end(0.1), 0.6);
+        assert!((relief_deep_end(1.03) - 1.2).abs() < 1e-6);
+        assert_eq!(relief_deep_end(5.0), 2.0);
+        // Deeper points darken down to the deep end, not before it.
+        assert_ne!(relief_colour(0.8, 1.2), relief_colour(1.2, 1.2));
+        assert_eq!(relief_colour(1.5, 1.2), relief_colour(1.2, 1.2));
+    }
 }

@@ -691,7 +691,7 @@ pub fn render(
         );
     }
     if let Some(plan) = &p.latest_plan {
-        s.push_str("<h2>Treatment plan</h2>");
+        s.push_str("<h2 class=\"new-page\">Treatment plan</h2>");
         s.push_str(&latest_readings(p));
         s.push_str(&plan_section(plan));
     } else {
