@@ -873,6 +873,7 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
             let json = cohort::CohortDocument {
                 schema_version: dermascore::SCHEMA_VERSION,
                 records: data.records,
+                analysed_by: &data.analysed_by,
                 arms: &result.arms,
                 timepoints: &result.timepoints,
                 missing: &result.missing,
@@ -902,8 +903,13 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
         dermascore::memory::peak_mib().unwrap_or(f64::NAN)
     );
     // Refused duplicates are input errors: the statistics stand without
-    // them, but the run says so in its exit code.
-    Ok(exit_code(!data.duplicates.is_empty()))
+    // them, but the run says so in its exit code; so does a run that could
+    // use no record at all.
+    let nothing_used = data.visits.is_empty();
+    if nothing_used {
+        eprintln!("error: no record could be used (see the notes above): no statistics");
+    }
+    Ok(exit_code(!data.duplicates.is_empty() || nothing_used))
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {

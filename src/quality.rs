@@ -1081,7 +1081,7 @@ pub fn assess(
         let cut: Vec<&str> = zones
             .iter()
             .filter(|z| z.outside_frame > t.max_outside_frame)
-            .map(|z| z.name.as_str())
+            .map(|z| z.name.label())
             .collect();
         find(
             FindingCode::CutByFrame,

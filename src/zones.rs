@@ -95,7 +95,7 @@ impl ZoneName {
             Self::Perioral => "perioral skin",
             Self::RightPeriorbital => "right periorbital skin",
             Self::LeftPeriorbital => "left periorbital skin",
-            Self::Patch => "patch",
+            Self::Patch => "close-up patch",
         }
     }
 

@@ -44,7 +44,7 @@ fn num(v: Option<(f64, usize)>) -> String {
 
 fn p_value(v: Option<(f64, usize)>) -> String {
     match v {
-        Some((p, _)) if p < 0.001 => "< 0.001".into(),
+        Some((p, _)) if p < 0.001 => "&lt; 0.001".into(),
         Some((p, _)) => format!("{p:.3}"),
         None => "—".into(),
     }

@@ -360,6 +360,9 @@ pub struct Data {
     /// a copy is not a repeat capture, and counting it would make the
     /// test–retest reliability perfect.
     pub duplicates: Vec<String>,
+    /// The tool and model versions that made the records, with how many
+    /// records each made.
+    pub analysed_by: BTreeMap<String, u64>,
 }
 
 /// Streams the results files, keeping each ok record's metric values.
@@ -370,6 +373,7 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
         records: 0,
         skipped: BTreeMap::new(),
         duplicates: Vec::new(),
+        analysed_by: BTreeMap::new(),
     };
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for path in files {
@@ -395,6 +399,19 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
                 }
             };
             data.records += 1;
+            *data
+                .analysed_by
+                .entry(format!(
+                    "{} {}; models {}",
+                    r.tool.name,
+                    r.tool.version,
+                    r.models
+                        .iter()
+                        .map(|m| format!("{} {}", m.name, m.sha256.get(..12).unwrap_or(&m.sha256)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .or_default() += 1;
             let why = if r.status != Status::Ok {
                 Some("failed analysis")
             } else if r
@@ -458,6 +475,10 @@ pub struct CohortDocument<'a> {
     pub schema_version: &'a str,
     /// Results records read.
     pub records: u64,
+    /// The tool and model versions (sha256, first 12 hex digits) that made
+    /// the records, with how many each made. More than one: the arms may
+    /// differ by version as well as by treatment (`notes` says so).
+    pub analysed_by: &'a BTreeMap<String, u64>,
     /// The design's arms, in the order of its CSV.
     pub arms: &'a [String],
     /// Visit time points, in study order.
@@ -521,6 +542,17 @@ fn nanmean(v: &[f64]) -> f64 {
 /// Runs every analysis.
 pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> CohortResult {
     let mut notes = data.duplicates.clone();
+    if data.analysed_by.len() > 1 {
+        notes.push(format!(
+            "the records were made by {} different tool or model versions ({}): differences between arms or visits may be the versions' — analyse them again with one version",
+            data.analysed_by.len(),
+            data.analysed_by
+                .iter()
+                .map(|(v, n)| format!("{n} by {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     // Time point of each visit: from the design, else by visit order (T0 = baseline).
     let mut tp_of: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut order: Vec<String> = design.timepoint_order.clone();
@@ -791,6 +823,8 @@ pub fn write_csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result
             reference_arm: text_cell(&r.reference_arm),
             timepoint: text_cell(&r.timepoint),
             metric: text_cell(&r.metric),
+            // A statistic that rounds to zero from below is written 0, not -0.
+            value: if r.value == 0.0 { 0.0 } else { r.value },
             ..r.clone()
         })?;
     }

@@ -200,7 +200,7 @@ fn scar_depth(rec: &ImageRecord, zone: ZoneName) -> Option<String> {
     let s = rec.acne_scars.as_ref()?;
     let m = s.zones.iter().find(|z| z.zone == zone)?.metrics.as_ref()?;
     let mode = match s.depth_mode? {
-        crate::measure::DepthMode::Measured => "measured (multi-light)",
+        crate::measure::DepthMode::Measured => "measured from the multi-light set",
         crate::measure::DepthMode::Estimated => "estimated from one photo",
     };
     Some(format!(

@@ -93,7 +93,7 @@ fn demo_capture_set_measures_scar_depth_in_millimetres() {
     let patch = zones.iter().find(|z| z["concern"] == "acne_scars").unwrap();
     let why = patch["rationale"].to_string();
     assert!(
-        why.contains("depth.acne_scars") && why.contains("measured (multi-light)"),
+        why.contains("depth.acne_scars") && why.contains("measured from the multi-light set"),
         "{why}"
     );
 }
