@@ -806,6 +806,25 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
         patients.len(),
         args.out.display()
     );
+    // Reports an earlier run left in the folder are not this run's: say so
+    // rather than let them pass for current (they are not deleted).
+    let written: std::collections::BTreeSet<String> =
+        names.iter().map(|n| format!("{n}.html")).collect();
+    let stale: Vec<String> = std::fs::read_dir(&args.out)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".html") && !written.contains(n))
+        .collect();
+    if !stale.is_empty() {
+        eprintln!(
+            "note: {} also holds {} report(s) this run did not write (an earlier run's; not these results): {}",
+            args.out.display(),
+            stale.len(),
+            stale.join(", ")
+        );
+    }
     Ok(exit_code(skipped || failed > 0))
 }
 

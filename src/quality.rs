@@ -180,9 +180,9 @@ pub struct SkinStats {
     pub laplacian_variance: f64,
     /// Mean luma of the skin (ITU-R BT.601, 0–255).
     pub mean_luma: f64,
-    /// Share of skin pixels with a channel at 255 (≥ 250).
+    /// Share (0–1) of skin pixels with a channel at 255 (≥ 250).
     pub highlight_clipped_fraction: f64,
-    /// Share of skin pixels with luma ≤ 5.
+    /// Share (0–1) of skin pixels with luma ≤ 5.
     pub shadow_clipped_fraction: f64,
     /// Median chroma C*ab of the skin (CIELAB, D65): about 10–30 on colour
     /// photos of any skin tone, under 3 on greyscale ones.
@@ -294,11 +294,11 @@ impl Concern {
 pub struct ZoneQuality {
     /// The zone.
     pub zone: crate::zones::ZoneName,
-    /// Share of the zone's pixels with a channel at 255 (≥ 250).
+    /// Share (0–1) of the zone's pixels with a channel at 255 (≥ 250).
     pub highlight_clipped_fraction: f64,
-    /// Share with luma ≤ 5.
+    /// Share (0–1) with luma ≤ 5.
     pub shadow_clipped_fraction: f64,
-    /// Share of the zone's pixels that are specular glare without clipping:
+    /// Share (0–1) of the zone's pixels that are specular glare without clipping:
     /// at least `GLARE_HEADROOM` of the way from the zone's upper quartile
     /// of luma to white and at most
     /// `GLARE_SATURATION_RATIO` times its median saturation, and at most 0.2
@@ -380,7 +380,7 @@ pub struct QualityReport {
     pub pose_ok: Option<bool>,
     /// More than `max_outside_frame` of the zones lies outside the photo.
     pub cut_by_frame: bool,
-    /// Share of the zones' area that lies outside the photo.
+    /// Share (0–1) of the zones' area that lies outside the photo.
     pub outside_frame: f64,
     /// Null for close-ups without a face (`--patch`).
     pub eyes_open: Option<bool>,
