@@ -82,8 +82,8 @@ fn next_image(reader: &mut Reader, path: &Path) -> Result<Option<ImageRecord>, S
 }
 
 /// Merges shard results into `out`. Refuses: a file without its summary (an
-/// incomplete shard), shards of different tool or model versions or input
-/// lists, the same shard twice, and any input that appears twice. Missing
+/// incomplete shard), shards of different tool or model versions,
+/// protocols, device profiles, settings or input lists, the same shard twice, and any input that appears twice. Missing
 /// shards and inputs are reported.
 pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupError> {
     let summaries: Vec<SummaryRecord> = files
@@ -94,49 +94,32 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
         return Err(refuse(Path::new("."), "no shard files given".into()));
     };
     for (s, path) in summaries.iter().zip(files).skip(1) {
-        if s.tool != first.tool {
-            return Err(refuse(
-                path,
+        let differs = [
+            (
+                s.tool != first.tool,
                 format!(
-                    "tool {} {} differs from {} in {}",
-                    s.tool.name,
-                    s.tool.version,
-                    first.tool.version,
-                    files[0].display()
+                    "tool {} {} differs from {}",
+                    s.tool.name, s.tool.version, first.tool.version
                 ),
-            ));
-        }
-        if s.models != first.models {
+            ),
+            (s.models != first.models, "model versions differ".into()),
+            (
+                s.protocol_sha256 != first.protocol_sha256,
+                "planned with another protocol (or with --plan where the other was not)".into(),
+            ),
+            (
+                s.device_profile != first.device_profile,
+                "made with another device profile".into(),
+            ),
+            (
+                s.input_list_sha256 != first.input_list_sha256,
+                "made from a different input list".into(),
+            ),
+        ];
+        if let Some((_, why)) = differs.into_iter().find(|(d, _)| *d) {
             return Err(refuse(
                 path,
-                format!("model versions differ from {}", files[0].display()),
-            ));
-        }
-        if s.protocol_sha256 != first.protocol_sha256 {
-            return Err(refuse(
-                path,
-                format!(
-                    "planned with another protocol (or with --plan where the other was not) than {}",
-                    files[0].display()
-                ),
-            ));
-        }
-        if s.device_profile != first.device_profile {
-            return Err(refuse(
-                path,
-                format!(
-                    "made with another device profile than {}",
-                    files[0].display()
-                ),
-            ));
-        }
-        if s.input_list_sha256 != first.input_list_sha256 {
-            return Err(refuse(
-                path,
-                format!(
-                    "made from a different input list than {}",
-                    files[0].display()
-                ),
+                format!("{why} (compared with {})", files[0].display()),
             ));
         }
     }

@@ -335,6 +335,22 @@ fn latest_readings(p: &PatientComparison) -> String {
     )
 }
 
+/// A change's written label (its metric's key when it has none) and its
+/// unit as a suffix (" %"; empty for scores).
+fn label_and_unit(c: &crate::compare::Change) -> (&str, String) {
+    let label = if c.label.is_empty() {
+        &c.metric
+    } else {
+        &c.label
+    };
+    let unit = if c.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", c.unit)
+    };
+    (label, unit)
+}
+
 fn plan_section(plan: &Plan) -> String {
     let mut s = format!("<p>{} ", outcome_badge(plan.outcome));
     if let (Some(n), Some(wk)) = (plan.sessions, plan.interval_weeks) {
@@ -526,16 +542,7 @@ pub fn render(
         })
         .map(|c| {
             let d = c.change_from_baseline.unwrap_or(0.0);
-            let label = if c.label.is_empty() {
-                &c.metric
-            } else {
-                &c.label
-            };
-            let unit = if c.unit.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", c.unit)
-            };
+            let (label, unit) = label_and_unit(c);
             let caveat = if c.reading_warnings.is_empty() {
                 String::new()
             } else {
@@ -565,16 +572,7 @@ pub fn render(
                 (Some(false), _) => "no — within measurement noise".into(),
                 (None, _) => "no noise estimate".into(),
             };
-            let label = if c.label.is_empty() {
-                &c.metric
-            } else {
-                &c.label
-            };
-            let unit = if c.unit.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", c.unit)
-            };
+            let (label, unit) = label_and_unit(c);
             // A change of a percentage is in percentage points; one
             // within the noise is not coloured as a rise or a fall.
             let change_unit = if c.unit == "%" {
