@@ -107,16 +107,25 @@ def noisy(im, rng):
 GRID_QUALITIES = (50, 60, 70, 75, 80, 85, 90, 95)
 
 
+def opened(photos, out, seed):
+    """Each photo as RGB with its stem, and one random generator for all,
+    after making `out`."""
+    from PIL import Image
+
+    import numpy as np
+
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for path in photos:
+        yield path, Image.open(path).convert("RGB"), stem_of(path), rng
+
+
 def make_grid(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
     import numpy as np
 
-    os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(2)
-    for path in photos:
-        im = Image.open(path).convert("RGB")
-        stem = stem_of(path)
+    for _, im, stem, rng in opened(photos, out, 2):
         w, h = im.size
         a = np.asarray(im).astype(np.float32) / 255
         variants = {
@@ -142,11 +151,7 @@ def make(photos, out):
 
     import numpy as np
 
-    os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(7)
-    for path in photos:
-        im = Image.open(path).convert("RGB")
-        stem = stem_of(path)
+    for path, im, stem, rng in opened(photos, out, 7):
         w, h = im.size
         variants = {
             "rot10": im.rotate(10, resample=Image.BICUBIC, fillcolor=(128, 128, 128)),
