@@ -16,8 +16,11 @@ pub enum ErrorCode {
     Unreadable,
     /// The file has zero bytes.
     EmptyFile,
-    /// The bytes are not a supported image format (JPEG, PNG, TIFF).
+    /// An image in a format this tool does not read (HEIC, WebP, raw, ...):
+    /// convert it to JPEG, PNG or TIFF.
     UnsupportedFormat,
+    /// The bytes are not an image at all (a text file named .jpg, say).
+    NotAnImage,
     /// The image header or data is damaged or truncated.
     CorruptImage,
     /// Larger than the configured pixel or byte limit (decompression-bomb guard).

@@ -768,7 +768,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
         }
         Err(_) => {
             return fail(
-                ErrorCode::UnsupportedFormat,
+                ErrorCode::NotAnImage,
                 "not an image: content is not JPEG, PNG or TIFF".into(),
             )
         }

@@ -10,6 +10,7 @@ pub mod protocol;
 use crate::measure::colour::ItaCategory;
 use crate::models::hex_sha256;
 use crate::report::ImageRecord;
+use crate::score::Score;
 use crate::zones::ZoneName;
 use intake::Intake;
 use protocol::{Band, Outcome, Protocol};
@@ -64,6 +65,10 @@ pub struct ZonePlan {
     pub concern: Concern,
     /// The severity (0–100) of the concern that sets the depth, in this zone.
     pub severity: f64,
+    /// ± one standard deviation of `severity`, in score points: a band
+    /// edge within it means the next band's depth was about as likely.
+    #[serde(default)]
+    pub severity_uncertainty: f64,
     /// Recommended needle depth, mm: the protocol's depth for the severity,
     /// after the zone's anatomical cap and any skin-tone adjustment.
     pub needle_depth_mm: f64,
@@ -296,12 +301,12 @@ pub fn make_plan(
     }
 
     // Severity per zone and concern.
-    let mut per_zone: Vec<(ZoneName, Concern, f64)> = Vec::new();
+    let mut per_zone: Vec<(ZoneName, Concern, Score)> = Vec::new();
     match rec.pores.as_ref() {
         Some(p) if p.measured => {
             for z in &p.zones {
                 match &z.metrics {
-                    Some(m) => per_zone.push((z.zone, Concern::Pores, m.severity.value)),
+                    Some(m) => per_zone.push((z.zone, Concern::Pores, m.severity)),
                     None => not_assessed.push(zone_not_assessed(
                         Concern::Pores,
                         z.zone,
@@ -320,7 +325,7 @@ pub fn make_plan(
         Some(p) if p.measured => {
             for z in &p.zones {
                 match &z.metrics {
-                    Some(m) => per_zone.push((z.zone, Concern::Pigmentation, m.severity.value)),
+                    Some(m) => per_zone.push((z.zone, Concern::Pigmentation, m.severity)),
                     None => not_assessed.push(zone_not_assessed(
                         Concern::Pigmentation,
                         z.zone,
@@ -379,7 +384,7 @@ pub fn make_plan(
                     }
                     continue;
                 }
-                per_zone.push((z.zone, Concern::AcneScars, m.severity.value));
+                per_zone.push((z.zone, Concern::AcneScars, m.severity));
             }
         }
         Some(s) => not_assessed.push(Reason {
@@ -441,7 +446,8 @@ pub fn make_plan(
     let mut course_severities: Vec<f64> = Vec::new();
     for zone in ZoneName::ALL.iter().chain([ZoneName::Patch].iter()) {
         let mut best: Option<(ZonePlan, f64)> = None;
-        for &(z, concern, severity) in per_zone.iter().filter(|(z, _, _)| z == zone) {
+        for &(z, concern, score) in per_zone.iter().filter(|(z, _, _)| z == zone) {
+            let severity = score.value;
             if severity < protocol.treat_from_severity {
                 continue;
             }
@@ -559,6 +565,7 @@ pub fn make_plan(
                 zone: z,
                 concern,
                 severity,
+                severity_uncertainty: score.uncertainty,
                 needle_depth_mm: (depth * 100.0).round() / 100.0,
                 rationale,
             };

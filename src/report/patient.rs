@@ -408,9 +408,15 @@ fn plan_section(plan: &Plan) -> String {
                     )
                 })
                 .collect();
-            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.label(), z.concern.as_str(), z.severity, z.needle_depth_mm, why.join("<br>"));
+            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.0} ± {:.0}</td><td><strong>{} mm</strong></td><td>{}</td></tr>", z.zone.label(), z.concern.as_str(), z.severity, z.severity_uncertainty, z.needle_depth_mm, why.join("<br>"));
         }
         s.push_str("</table>");
+    }
+    if plan.sessions.is_some() {
+        s.push_str(&reason_list(
+            "How the course was set",
+            &plan.course_rationale,
+        ));
     }
     if !plan.findings.is_empty() {
         s.push_str("<h3>Contraindications and cautions</h3><ul>");

@@ -168,6 +168,7 @@ fn plans_carry_depths_caps_rationale_and_contraindications() {
         };
         assert!(depth > 0.0 && depth <= cap, "{z}");
         assert!(!z["rationale"].as_array().unwrap().is_empty());
+        assert!(z["severity_uncertainty"].as_f64().unwrap() > 0.0, "{z}");
     }
     let rules: Vec<&str> = plan["findings"]
         .as_array()

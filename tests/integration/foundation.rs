@@ -211,7 +211,7 @@ fn bad_inputs_each_get_their_own_error_and_the_batch_goes_on() {
         code_of("b_header_cut.jpg").as_deref(),
         Some("corrupt_image")
     );
-    assert_eq!(code_of("c_text.jpg").as_deref(), Some("unsupported_format"));
+    assert_eq!(code_of("c_text.jpg").as_deref(), Some("not_an_image"));
     assert_eq!(code_of("d_tiny.png").as_deref(), Some("too_small"));
     assert_eq!(code_of("e_bomb.png").as_deref(), Some("too_large"));
     assert_eq!(code_of("f_noface.png").as_deref(), Some("no_face"));
