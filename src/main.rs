@@ -528,6 +528,16 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
     for s in &skipped {
         eprintln!("{}: skipped: {}", s.path.display(), s.error.message);
     }
+    if table.metrics.is_empty() {
+        // An empty table passed to `compare --mdc` would leave every change
+        // without a noise estimate: write none.
+        eprintln!(
+            "error: no metric's MDC could be measured from {} usable photo(s) (it takes at least two people's photos with that metric measured); {} not written",
+            table.photos.len(),
+            args.out.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
     sink::write_atomic(
         &args.out,
         (serde_json::to_string_pretty(&table)? + "\n").as_bytes(),
