@@ -20,6 +20,8 @@ the photo as it is, mirrored, turned 90° (stored on its side), 0.9x,
 (PIL's sharpness 2.0), each saved at JPEG quality 50, 60, 70, 75, 80, 85,
 90 and 95 (`g-<variant>-q<quality>`): messaging apps and exports re-encode
 photos, and compression takes the colour of small spots first.
+`make --edits` writes four edits per photo: contrast raised 1.15x and 1.3x
+(`c115`, `c130`, as a camera's "vivid" setting) and JPEG quality 40 and 60.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -146,6 +148,21 @@ def make_grid(photos, out):
           file=sys.stderr)
 
 
+def make_edits(photos, out):
+    """Edits a camera or an export applies: contrast raised 1.15x and 1.3x
+    (PIL's `ImageEnhance.Contrast`, saved at quality 90; `c115`, `c130`) and
+    re-encoding at JPEG quality 40 and 60 (`q40`, `q60`)."""
+    from PIL import ImageEnhance
+
+    for _, im, stem, _ in opened(photos, out, 0):
+        for c in (1.15, 1.3):
+            ImageEnhance.Contrast(im).enhance(c).save(
+                os.path.join(out, f"{stem}__c{round(c * 100)}.jpg"), quality=90)
+        for q in (40, 60):
+            im.save(os.path.join(out, f"{stem}__q{q}.jpg"), quality=q)
+    print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
@@ -236,12 +253,16 @@ def main():
     m.add_argument("--out", required=True)
     m.add_argument("--grid", action="store_true",
                    help="re-encodings at eight JPEG qualities instead of the capture variants")
+    m.add_argument("--edits", action="store_true",
+                   help="contrast raised 1.15x and 1.3x, and JPEG quality 40 and 60, instead")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
     a = ap.parse_args()
     if a.cmd == "make" and a.grid:
         make_grid(a.photos, a.out)
+    elif a.cmd == "make" and a.edits:
+        make_edits(a.photos, a.out)
     elif a.cmd == "make":
         make(a.photos, a.out)
     else:

@@ -452,11 +452,15 @@ pub fn make_plan(
                 continue;
             }
             let requested = intake.is_some_and(|i| i.requests.contains(&concern));
+            // Above the normal range only when clearly so: a reading within
+            // its own uncertainty of the limit is not a finding to needle
+            // for (a "vivid" camera's contrast lifted normal noses and lips
+            // just over their limits).
             let normal = protocol
                 .normal_limit
                 .as_ref()
                 .and_then(|n| n.get(concern, z))
-                .filter(|&limit| severity <= limit);
+                .filter(|&limit| severity - score.uncertainty <= limit);
             if let (Some(limit), false) = (normal, requested) {
                 // A limit at the scale's top means no normal range could be
                 // set (pores: normal skin reads up to 99): say so rather than
@@ -469,8 +473,9 @@ pub fn make_plan(
                     )
                 } else {
                     format!(
-                        "{} severity {severity:.0} on the {} is within the range this measurement reads on normal skin (≤ {limit:.0}): not treated unless the patient asks (intake requests)",
+                        "{} severity {severity:.0} ± {:.0} on the {} is not clearly above the range this measurement reads on normal skin (≤ {limit:.0}): not treated unless the patient asks (intake requests)",
                         concern.as_str(),
+                        score.uncertainty,
                         z.label()
                     )
                 };
@@ -513,8 +518,9 @@ pub fn make_plan(
                         )
                     } else {
                         format!(
-                            "{} severity {severity:.0} is within the normal range (≤ {limit:.0}): treated at the patient's request at the protocol's gentlest depth → {depth} mm",
-                            concern.as_str()
+                            "{} severity {severity:.0} ± {:.0} is not clearly above the normal range (≤ {limit:.0}): treated at the patient's request at the protocol's gentlest depth → {depth} mm",
+                            concern.as_str(),
+                            score.uncertainty
                         )
                     },
                 },

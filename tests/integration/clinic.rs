@@ -73,6 +73,59 @@ fn reports_show_each_photo_s_quality_findings_and_every_change_beyond_noise() {
     );
 }
 
+/// A reading within its own uncertainty of the zone's normal limit is not
+/// a finding to needle for (a "vivid" camera's contrast lifted normal
+/// noses just over theirs); one clearly above it is treated.
+#[test]
+fn a_zone_is_treated_only_when_clearly_above_its_normal_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    analyze_demo(&out, &[]);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let mut rec: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| {
+            r["type"] == "image"
+                && r["input"]["path"].as_str().unwrap().contains("P002")
+                && r["pigmentation"]["measured"] == true
+        })
+        .unwrap();
+    // The default protocol's right-cheek limit is 35.
+    let plan_with = |rec: &mut Value, value: f64, uncertainty: f64| -> Value {
+        let zones = rec["pigmentation"]["zones"].as_array_mut().unwrap();
+        let cheek = zones
+            .iter_mut()
+            .find(|z| z["zone"] == "right_cheek")
+            .unwrap();
+        cheek["metrics"]["severity"] =
+            serde_json::json!({"value": value, "uncertainty": uncertainty});
+        let file = dir.path().join("edited.jsonl");
+        std::fs::write(&file, format!("{rec}\n")).unwrap();
+        let o = bin().arg("plan").arg(&file).output().unwrap();
+        expect_ok(&o);
+        let line: Value = serde_json::from_slice(&o.stdout).unwrap();
+        line["plan"].clone()
+    };
+    let treated = |plan: &Value| {
+        plan["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|z| z["zone"] == "right_cheek" && z["concern"] == "pigmentation")
+    };
+    let plan = plan_with(&mut rec, 40.0, 10.0);
+    assert!(!treated(&plan), "40 ± 10 against a limit of 35: {plan}");
+    assert!(
+        plan["within_normal"]
+            .to_string()
+            .contains("not clearly above"),
+        "{plan}"
+    );
+    let plan = plan_with(&mut rec, 40.0, 2.0);
+    assert!(treated(&plan), "40 ± 2 against a limit of 35: {plan}");
+}
+
 #[test]
 fn the_protocol_prints_and_bad_protocols_are_rejected_with_the_line() {
     let o = bin().arg("protocol").output().unwrap();
