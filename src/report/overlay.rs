@@ -451,7 +451,7 @@ impl View {
         let step = if deep > 1.0 { 0.4 } else { 0.2 };
         let mut ticks: Vec<f32> = (0..)
             .map(|k| RELIEF_RAISED_MM + step * k as f32)
-            .take_while(|t| *t < deep - 0.05)
+            .take_while(|t| *t < deep - step / 2.0)
             .collect();
         ticks.push(deep);
         for tick in ticks {
