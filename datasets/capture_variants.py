@@ -22,6 +22,8 @@ the photo as it is, mirrored, turned 90° (stored on its side), 0.9x,
 photos, and compression takes the colour of small spots first.
 `make --edits` writes four edits per photo: contrast raised 1.15x and 1.3x
 (`c115`, `c130`, as a camera's "vivid" setting) and JPEG quality 40 and 60.
+`make --zoom` writes photos enlarged after capture: digital zoom (a centre
+crop enlarged back to the frame) and whole-photo enlargement, 1.5x and 2x.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -163,6 +165,25 @@ def make_edits(photos, out):
     print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
 
 
+def make_zoom(photos, out):
+    """Photos enlarged after capture: a centre crop enlarged back to the
+    frame (a phone's digital zoom; `zoom15`, `zoom20`) and the whole photo
+    enlarged (`up15`, `up20`), 1.5x and 2x, bicubic, saved at quality 90.
+    Their scale reads finer than the detail they hold."""
+    from PIL import Image
+
+    for _, im, stem, _ in opened(photos, out, 0):
+        w, h = im.size
+        for f in (1.5, 2.0):
+            cw, ch = int(w / f), int(h / f)
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+            im.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.BICUBIC).save(
+                os.path.join(out, f"{stem}__zoom{round(f * 10)}.jpg"), quality=90)
+            im.resize((int(w * f), int(h * f)), Image.BICUBIC).save(
+                os.path.join(out, f"{stem}__up{round(f * 10)}.jpg"), quality=90)
+    print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
@@ -255,6 +276,8 @@ def main():
                    help="re-encodings at eight JPEG qualities instead of the capture variants")
     m.add_argument("--edits", action="store_true",
                    help="contrast raised 1.15x and 1.3x, and JPEG quality 40 and 60, instead")
+    m.add_argument("--zoom", action="store_true",
+                   help="digital zoom and enlargement, 1.5x and 2x, instead")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
@@ -263,6 +286,8 @@ def main():
         make_grid(a.photos, a.out)
     elif a.cmd == "make" and a.edits:
         make_edits(a.photos, a.out)
+    elif a.cmd == "make" and a.zoom:
+        make_zoom(a.photos, a.out)
     elif a.cmd == "make":
         make(a.photos, a.out)
     else:
