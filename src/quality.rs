@@ -58,6 +58,15 @@ pub struct Thresholds {
     pub max_roll_deg: f64,
     /// Share of the face's zones that may lie outside the frame.
     pub max_outside_frame: f64,
+    /// The face detector's score (0–1) below which the face is not
+    /// measured. The 59 real photos score 0.68 (the cheek close-up) or
+    /// more, their 689 capture variants 0.67 or more but one partial face
+    /// turned 10° (0.58); crops that leave a mouth and chin (a 1.5–2×
+    /// digital zoom, `capture_variants.py make --zoom`) scored 0.51–0.59,
+    /// two of them with the mesh laid over the mouth and the shirt (zones
+    /// on cloth; a false sunburn deferral).
+    #[serde(default = "default_min_face_score")]
+    pub min_face_score: f64,
     /// Skin turned further than this from the camera (degrees, from the
     /// face mesh) is left out of its zone: there a pixel covers more than
     /// 1/cos 60° = 2 pixels' worth of skin, pores and spots are squeezed to
@@ -94,6 +103,10 @@ fn default_max_glare_fraction() -> f64 {
     Thresholds::default().max_glare_fraction
 }
 
+fn default_min_face_score() -> f64 {
+    Thresholds::default().min_face_score
+}
+
 fn default_max_oblique_share() -> f64 {
     Thresholds::default().max_oblique_share
 }
@@ -115,6 +128,7 @@ impl Default for Thresholds {
             max_pitch_deg: 35.0,
             max_roll_deg: 20.0,
             max_outside_frame: 0.02,
+            min_face_score: 0.6,
             max_obliquity_deg: 60.0,
             pigmentation_max_obliquity_deg: 50.0,
             max_oblique_share: 0.75,
@@ -141,6 +155,10 @@ pub enum FindingCode {
     HeadRolled,
     CutByFrame,
     EyesClosed,
+    /// The face detector is unsure of the face (below `min_face_score`):
+    /// mostly outside the photo, or something else taken for one. Nothing
+    /// is measured on it.
+    FaceUncertain,
     NoScale,
     /// The pixels carry no visible-light skin colour (greyscale, UV or
     /// Wood's lamp, or a declared UV / Wood's photo).
@@ -1067,6 +1085,18 @@ pub fn assess(
         }
     }
     let pose_reason = pose_problems.join("; ");
+    let uncertain_face = face
+        .map(|f| f64::from(f.detection.score))
+        .filter(|&score| score < t.min_face_score)
+        .map(|score| {
+            format!(
+                "the face detector is unsure of this face (score {score:.2} < {}): it may lie mostly outside the photo, or be something else taken for a face",
+                t.min_face_score
+            )
+        });
+    if let Some(why) = &uncertain_face {
+        find(FindingCode::FaceUncertain, why.clone());
+    }
     let total: f64 = zones
         .iter()
         .map(|z| z.pixels as f64 / (1.0 - z.outside_frame).max(1e-6))
@@ -1144,7 +1174,7 @@ pub fn assess(
     // under visible light: a greyscale photo gets no measurement either (the
     // pore model read 4x the pore coverage on the specular bioskin images
     // as on the colour images of the same faces).
-    if let Some(why) = &light.reason {
+    for why in light.reason.iter().chain(&uncertain_face) {
         refuse(&mut usable.pigmentation, why);
         refuse(&mut usable.pores, why);
         refuse(&mut usable.acne_scars, why);

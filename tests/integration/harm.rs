@@ -336,6 +336,40 @@ fn a_plan_with_nothing_assessed_is_not_assessable_never_proceed() {
     assert!(reasons.len() >= 3, "{plan}");
 }
 
+/// A 1.5× digital zoom of `two_people.jpg` leaves a mouth and chin that the
+/// detector takes, unsure, for a face: the mesh lay over the mouth and the
+/// shirt, and the zones' colour made a "suspected sunburn" deferral. A face
+/// the detector is unsure of is not measured, and says so.
+#[test]
+fn a_face_the_detector_is_unsure_of_is_not_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(shared("faces/two_people.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let (cw, ch) = (w * 2 / 3, h * 2 / 3);
+    let crop = image::imageops::crop_imm(&img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+    let zoomed = image::imageops::resize(&crop, w, h, image::imageops::FilterType::CatmullRom);
+    let path = dir.path().join("zoomed.jpg");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90)
+        .encode_image(&zoomed)
+        .unwrap();
+    let rec = one_image(&path, &["--plan"]);
+    let score = rec["face"]["detection_score"].as_f64().unwrap();
+    assert!(score < 0.6, "the crop's face scored {score}");
+    assert!(
+        finding_codes(&rec).contains(&"face_uncertain".to_string()),
+        "{}",
+        rec["quality"]
+    );
+    for concern in ["pores", "pigmentation", "acne_scars"] {
+        assert_eq!(rec[concern]["measured"], false, "{concern}");
+    }
+    assert!(harms(&rec).is_empty(), "{:?}", harms(&rec));
+    assert!(rec["plan"]["zones"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn without_an_intake_the_plan_says_history_was_not_checked_and_is_at_most_caution() {
     let dir = tempfile::tempdir().unwrap();
