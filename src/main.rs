@@ -923,9 +923,10 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
         None => cohort::write_csv(&result.rows, &mut std::io::stdout().lock())?,
     }
     eprintln!(
-        "{} records, {} patients, {} arms, {} time points, {} statistics; peak memory {:.0} MiB",
+        "{} records read, of {} patients ({} in the design); {} arms, {} time points, {} statistics; peak memory {:.0} MiB",
         data.records,
         data.visits.len(),
+        data.visits.keys().filter(|p| design.arm.contains_key(*p)).count(),
         result.arms.len(),
         result.timepoints.len(),
         result.rows.len(),

@@ -150,14 +150,42 @@ pub fn png_file(mut file: std::fs::File, stamp: FileStamp) -> Result<Decoded, Re
     Ok(decoded)
 }
 
+/// The PNG decoder's message, written for people: it prints a chunk's
+/// type as a Rust structure (`ChunkType { type: bage, critical: false, ...
+/// }`), shown here as the chunk's name (`chunk bage`).
+fn png_message(e: &png::DecodingError) -> String {
+    chunk_names(&e.to_string())
+}
+
+fn chunk_names(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("ChunkType {") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let end = after.find('}').map_or(after.len(), |i| i + 1);
+        let name = after
+            .split("type: ")
+            .nth(1)
+            .and_then(|t| t.split([',', ' ', '}']).next())
+            .unwrap_or("?");
+        out.push_str(&format!("chunk {name}"));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn png_from<R: std::io::BufRead + std::io::Seek>(source: R, len: u64) -> Result<Decoded, Refusal> {
     let mut decoder = png::Decoder::new(source);
     decoder.ignore_checksums(false);
     decoder.set_transformations(png::Transformations::EXPAND);
-    let corrupt = |e: png::DecodingError| Refusal::Corrupt(format!("PNG data is corrupt: {e}"));
+    let corrupt = |e: png::DecodingError| {
+        Refusal::Corrupt(format!("PNG data is corrupt: {}", png_message(&e)))
+    };
     let mut reader = decoder
         .read_info()
-        .map_err(|e| Refusal::Header(format!("cannot decode header: {e}")))?;
+        .map_err(|e| Refusal::Header(format!("cannot decode header: {}", png_message(&e))))?;
     let info = reader.info();
     let (w, h) = (info.width, info.height);
     let raw = info.raw_row_length() as u64 * u64::from(h);
@@ -204,7 +232,7 @@ fn png_from<R: std::io::BufRead + std::io::Seek>(source: R, len: u64) -> Result<
         // EXPAND turns palettes and sub-byte greys into the above.
         (Indexed, _) => None,
     }
-    .ok_or_else(|| Refusal::Corrupt(format!("PNG decoded to an unexpected layout {colour:?}")))?;
+    .ok_or_else(|| Refusal::Corrupt("PNG decoded to an unexpected colour layout".into()))?;
     Ok(Decoded::of(image, orientation))
 }
 
@@ -219,7 +247,9 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
     orientation: Orientation,
 ) -> Result<Decoded, Refusal> {
     use png::ColorType as P;
-    let corrupt = |e: png::DecodingError| Refusal::Corrupt(format!("PNG data is corrupt: {e}"));
+    let corrupt = |e: png::DecodingError| {
+        Refusal::Corrupt(format!("PNG data is corrupt: {}", png_message(&e)))
+    };
     let (w, h) = (reader.info().width, reader.info().height);
     let (kind, depth) = reader.output_color_type();
     let deep = depth == png::BitDepth::Sixteen;
@@ -315,6 +345,15 @@ pub(crate) fn test_jpeg(w: u32, h: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn png_chunk_types_are_named_not_printed_as_structures() {
+        assert_eq!(
+            chunk_names("ChunkType { type: bage, critical: false, private: true, reserved: true, safecopy: true } chunk appeared before IHDR chunk"),
+            "chunk bage chunk appeared before IHDR chunk"
+        );
+        assert_eq!(chunk_names("no chunk here"), "no chunk here");
+    }
 
     /// Row by row, a PNG of every layout gives what decoding it whole and
     /// converting gives.
