@@ -550,6 +550,35 @@ mod tests {
         }
     }
 
+    /// `COLUMNS` (which unknown columns are checked against) names every
+    /// field the row reads: a header of all of them parses, and a row that
+    /// answers them all leaves nothing unrecorded.
+    #[test]
+    fn the_column_list_is_the_row_s_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intake.csv");
+        let answers: Vec<&str> = COLUMNS
+            .iter()
+            .map(|c| match *c {
+                "patient_id" => "P",
+                "acne_scar_grade" | "fitzpatrick" | "requests" => "",
+                c if c.starts_with("last_") || c.ends_with("_dose") => "",
+                _ => "no",
+            })
+            .collect();
+        std::fs::write(
+            &path,
+            format!("{}\n{}\n", COLUMNS.join(","), answers.join(",")),
+        )
+        .unwrap();
+        let rows = read(&path).unwrap();
+        assert!(
+            rows["P"].not_recorded().is_empty(),
+            "{:?}",
+            rows["P"].not_recorded()
+        );
+    }
+
     /// An item the row does not ask about is not a "no": the plan is told
     /// it was never checked (a caution, so never `proceed`).
     #[test]
