@@ -16,6 +16,7 @@ pub fn of(name: &str) -> Option<serde_json::Value> {
         "results" => {
             let mut value = crate::report::json_schema();
             close_objects(&mut value);
+            tie_error_to_status(&mut value);
             return Some(value);
         }
         "plan" => schema_for!(crate::plan::PlanLine),
@@ -27,6 +28,29 @@ pub fn of(name: &str) -> Option<serde_json::Value> {
     let mut value = serde_json::to_value(schema).ok()?;
     close_objects(&mut value);
     Some(value)
+}
+
+/// An image record's `error` is an object exactly when its `status` is
+/// `error` (null otherwise): a record that says `ok` with an error, or
+/// `error` without one, is refused by the schema, not only by convention.
+fn tie_error_to_status(value: &mut serde_json::Value) {
+    if let Some(record) = value
+        .pointer_mut("/$defs/ImageRecord")
+        .and_then(|r| r.as_object_mut())
+    {
+        record.insert(
+            "if".into(),
+            serde_json::json!({"properties": {"status": {"const": "error"}}, "required": ["status"]}),
+        );
+        record.insert(
+            "then".into(),
+            serde_json::json!({"properties": {"error": {"$ref": "#/$defs/ErrorInfo"}}, "required": ["error"]}),
+        );
+        record.insert(
+            "else".into(),
+            serde_json::json!({"properties": {"error": {"type": "null"}}}),
+        );
+    }
 }
 
 /// Every object with named properties admits no others, so that an

@@ -1195,6 +1195,24 @@ fn every_output_validates_against_its_committed_schema() {
     check("mdc", "models/mdc.json", &doc(root.join("models/mdc.json")));
     // The check can fail: an undeclared field, and a number where a text is.
     let image = lines.iter().find(|l| l["scale"].is_object()).unwrap();
+    // An error record (a text file named .jpg) validates too.
+    let bad = dir.path().join("notes.jpg");
+    std::fs::write(&bad, "not a photo").unwrap();
+    let o = run(&[], &[&bad]);
+    for line in records(&o) {
+        check("results", "an error record", &line);
+    }
+    // ...and a status that contradicts the error field, either way.
+    let results = validator("results");
+    let mut ok_with_error = image.clone();
+    ok_with_error["error"] = serde_json::json!({"code": "no_face", "message": "x"});
+    assert!(!results.is_valid(&ok_with_error), "ok with an error passed");
+    let mut error_without = image.clone();
+    error_without["status"] = "error".into();
+    assert!(
+        !results.is_valid(&error_without),
+        "error without an error passed"
+    );
     for (field, value) in [("/scale/px_per_mmm", 5), ("/input/path", 5)] {
         let mut record = image.clone();
         let (parent, key) = field.rsplit_once('/').unwrap();
