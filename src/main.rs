@@ -1064,9 +1064,9 @@ fn run_settings(
 ) -> anyhow::Result<std::collections::BTreeMap<&'static str, String>> {
     let file = |p: &Option<PathBuf>| -> anyhow::Result<String> {
         Ok(match p {
-            Some(p) => dermascore::models::hex_sha256(
-                &std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-            ),
+            Some(p) => std::fs::File::open(p)
+                .and_then(dermascore::models::hex_sha256_of)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
             None => "none".into(),
         })
     };
@@ -1123,7 +1123,7 @@ fn check_run_settings(
         }
     }
     std::fs::create_dir_all(dir)?;
-    dermascore::report::sink::write_atomic(&path, serde_json::to_string_pretty(now)?.as_bytes())
+    sink::write_atomic(&path, serde_json::to_string_pretty(now)?.as_bytes())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }

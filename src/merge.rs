@@ -83,8 +83,9 @@ fn next_image(reader: &mut Reader, path: &Path) -> Result<Option<ImageRecord>, S
 
 /// Merges shard results into `out`. Refuses: a file without its summary (an
 /// incomplete shard), shards of different tool or model versions,
-/// protocols, device profiles, settings or input lists, the same shard twice, and any input that appears twice. Missing
-/// shards and inputs are reported.
+/// protocols, device profiles, settings or input lists, the same shard
+/// twice, and any input that appears twice. Missing shards and inputs are
+/// reported.
 pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupError> {
     let summaries: Vec<SummaryRecord> = files
         .iter()

@@ -98,15 +98,20 @@ pub fn is_iso_date(s: &str) -> bool {
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return false;
     };
+    days_in_month(i64::from(y), i64::from(m)).is_some_and(|last| (1..=last).contains(&i64::from(d)))
+}
+
+/// Days in month `m` (1–12) of year `y` (proleptic Gregorian); `None` for
+/// a month that does not exist.
+pub fn days_in_month(y: i64, m: i64) -> Option<i64> {
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days_in_month).contains(&d)
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => Some(31),
+        4 | 6 | 9 | 11 => Some(30),
+        2 if leap => Some(29),
+        2 => Some(28),
+        _ => None,
+    }
 }
 
 /// Days since 1970-01-01 of an ISO date (proleptic Gregorian).

@@ -7,6 +7,9 @@
 use crate::error::SetupError;
 use std::path::Path;
 
+/// A table's rows, read from the file's bytes (read once).
+pub type Reader = csv::Reader<std::io::Cursor<Vec<u8>>>;
+
 /// A table's file, what it is to the user ("manifest", "intake", "design")
 /// and where an error lies.
 pub struct Table<'a> {
@@ -44,7 +47,7 @@ impl Table<'_> {
     pub fn open(
         &self,
         columns: Option<&[&str]>,
-    ) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), SetupError> {
+    ) -> Result<(Reader, csv::StringRecord), SetupError> {
         let bytes = std::fs::read(self.path)
             .map_err(|e| self.error(None, format!("cannot read it: {e}")))?;
         let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -60,8 +63,7 @@ impl Table<'_> {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .delimiter(delimiter)
-            .from_path(self.path)
-            .map_err(|e| self.error(None, format!("cannot read it: {e}")))?;
+            .from_reader(std::io::Cursor::new(bytes));
         let headers = reader.headers().map_err(|e| self.csv_error(&e))?.clone();
         if let Some(allowed) = columns {
             let unknown: Vec<&str> = headers.iter().filter(|h| !allowed.contains(h)).collect();

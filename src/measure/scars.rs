@@ -47,8 +47,9 @@ pub const ESTIMATED_MIN_DEPTH_MM: f64 = 0.2;
 /// width. A depression much wider than deep is barely shaded under a broad
 /// light, so one photo cannot tell it from a small pigmented spot whose
 /// colour JPEG compression has taken (a mole on `distance/15cm.jpg` read
-/// 0.20-0.29 mm deep and 1.3-4.8 mm wide, depth/width 0.05-0.21, in 28 of
-/// 96 recompressed or rescaled copies; docs/harm-on-real-skin.md). The
+/// 0.20-0.29 mm deep and 1.3-4.8 mm wide, depth/width 0.05-0.21, a false
+/// scar in 24 of 64 re-encoded copies, `capture_variants.py make --grid`;
+/// docs/harm-on-real-skin.md). The
 /// largest round limit under every one-photo scar the held-out renders
 /// accept (their shallowest 0.186).
 pub const ESTIMATED_MIN_DEPTH_TO_WIDTH: f64 = 0.18;

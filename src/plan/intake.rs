@@ -5,7 +5,7 @@
 use super::protocol::{Outcome, Protocol};
 use super::{Concern, Finding, PlanOutcome};
 use crate::error::SetupError;
-use crate::ingest::{days, is_iso_date};
+use crate::ingest::{days, days_in_month, is_iso_date};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -222,21 +222,7 @@ fn add_months(date: &str, months: u32) -> Option<String> {
     let d: i64 = date.get(8..10)?.parse().ok()?;
     let total = y * 12 + (m - 1) + i64::from(months);
     let (ny, nm) = (total / 12, total % 12 + 1);
-    let leap = (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0;
-    let last = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ][(nm - 1) as usize];
+    let last = days_in_month(ny, nm)?;
     Some(format!("{ny:04}-{nm:02}-{:02}", d.min(last)))
 }
 

@@ -178,6 +178,32 @@ pub struct Plan {
     pub disclaimer: String,
 }
 
+/// One concern's readings: each measured zone's severity into `per_zone`;
+/// into `not_assessed`, why the concern (`measured`: whether it was, and
+/// why not) or a zone of it could not be measured.
+fn read_zones<'a>(
+    concern: Concern,
+    measured: (bool, Option<&str>),
+    zones: impl Iterator<Item = (ZoneName, Option<Score>, Option<&'a str>)>,
+    per_zone: &mut Vec<(ZoneName, Concern, Score)>,
+    not_assessed: &mut Vec<Reason>,
+) {
+    let (measured, reason) = measured;
+    if !measured {
+        not_assessed.push(Reason {
+            rule: concern.key().into(),
+            evidence: reason.unwrap_or_default().into(),
+        });
+        return;
+    }
+    for (zone, severity, why) in zones {
+        match severity {
+            Some(s) => per_zone.push((zone, concern, s)),
+            None => not_assessed.push(zone_not_assessed(concern, zone, why)),
+        }
+    }
+}
+
 /// A zone left out of a concern that was measured on the rest of the
 /// face: named, so that "no zone needs treatment" is not read as covering
 /// it.
@@ -302,43 +328,35 @@ pub fn make_plan(
 
     // Severity per zone and concern.
     let mut per_zone: Vec<(ZoneName, Concern, Score)> = Vec::new();
-    match rec.pores.as_ref() {
-        Some(p) if p.measured => {
-            for z in &p.zones {
-                match &z.metrics {
-                    Some(m) => per_zone.push((z.zone, Concern::Pores, m.severity)),
-                    None => not_assessed.push(zone_not_assessed(
-                        Concern::Pores,
-                        z.zone,
-                        z.reason.as_deref(),
-                    )),
-                }
-            }
-        }
-        Some(p) => not_assessed.push(Reason {
-            rule: "pores".into(),
-            evidence: p.reason.clone().unwrap_or_default(),
-        }),
-        None => {}
+    if let Some(p) = &rec.pores {
+        read_zones(
+            Concern::Pores,
+            (p.measured, p.reason.as_deref()),
+            p.zones.iter().map(|z| {
+                (
+                    z.zone,
+                    z.metrics.as_ref().map(|m| m.severity),
+                    z.reason.as_deref(),
+                )
+            }),
+            &mut per_zone,
+            &mut not_assessed,
+        );
     }
-    match rec.pigmentation.as_ref() {
-        Some(p) if p.measured => {
-            for z in &p.zones {
-                match &z.metrics {
-                    Some(m) => per_zone.push((z.zone, Concern::Pigmentation, m.severity)),
-                    None => not_assessed.push(zone_not_assessed(
-                        Concern::Pigmentation,
-                        z.zone,
-                        z.reason.as_deref(),
-                    )),
-                }
-            }
-        }
-        Some(p) => not_assessed.push(Reason {
-            rule: "pigmentation".into(),
-            evidence: p.reason.clone().unwrap_or_default(),
-        }),
-        None => {}
+    if let Some(p) = &rec.pigmentation {
+        read_zones(
+            Concern::Pigmentation,
+            (p.measured, p.reason.as_deref()),
+            p.zones.iter().map(|z| {
+                (
+                    z.zone,
+                    z.metrics.as_ref().map(|m| m.severity),
+                    z.reason.as_deref(),
+                )
+            }),
+            &mut per_zone,
+            &mut not_assessed,
+        );
     }
     let scar_confirmation = rec
         .acne_scars

@@ -106,22 +106,14 @@ fn trend_svg(p: &PatientComparison, metric: &str) -> Option<String> {
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (w, h, pad, left) = (420.0, 200.0, 40.0, 64.0);
     // Visits placed by their dates (evenly when a date cannot be read).
-    let day: Vec<f64> = p
+    let at: Vec<f64> = p
         .visits
         .iter()
-        .enumerate()
-        .map(|(i, d)| crate::ingest::days(d).map_or(i as f64, |v| v as f64))
-        .collect();
-    let dated = p.visits.iter().all(|d| crate::ingest::days(d).is_some());
-    let (first, last) = if dated {
-        (day[0], day[day.len() - 1])
-    } else {
-        (0.0, (p.visits.len().max(2) - 1) as f64)
-    };
-    let x = |i: usize| {
-        let t = if dated { day[i] } else { i as f64 };
-        left + (t - first) / (last - first).max(1.0) * (w - left - pad)
-    };
+        .map(|d| crate::ingest::days(d).map(|v| v as f64))
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| (0..p.visits.len()).map(|i| i as f64).collect());
+    let (first, last) = (at[0], at[at.len() - 1]);
+    let x = |i: usize| left + (at[i] - first) / (last - first).max(1.0) * (w - left - pad);
     let y = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
     let title = if unit.is_empty() {
         label.clone()
@@ -333,6 +325,11 @@ fn latest_readings(p: &PatientComparison) -> String {
         "<h3>Measured at the latest visit ({})</h3><table><tr><th>Concern</th><th>Readings</th><th>Note</th></tr>{rows}</table>",
         esc(last)
     )
+}
+
+/// `<li>` elements of HTML already escaped.
+fn list_items(items: impl Iterator<Item = String>) -> String {
+    items.map(|i| format!("<li>{i}</li>")).collect()
 }
 
 /// A change's written label (its metric's key when it has none) and its
@@ -634,10 +631,7 @@ pub fn render(
         } else {
             format!(
                 "<ul class=\"notes\">{}</ul>",
-                cap.quality_notes
-                    .iter()
-                    .map(|n| format!("<li>{}</li>", esc(n)))
-                    .collect::<String>()
+                list_items(cap.quality_notes.iter().map(|n| esc(n)))
             )
         };
         let _ = write!(
@@ -688,10 +682,7 @@ pub fn render(
         let _ = write!(
             s,
             "<p>Also beyond the measurement's noise at the latest visit:</p><ul>{}</ul>",
-            others
-                .iter()
-                .map(|o| format!("<li>{o}</li>"))
-                .collect::<String>()
+            list_items(others.iter().cloned())
         );
     }
     if let Some(plan) = &p.latest_plan {
