@@ -22,6 +22,7 @@ const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
 const LIB_SHA256_X86_64: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
 
 fn main() {
+    record_commit();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=models/manifest.json");
     println!("cargo:rerun-if-env-changed=DERMASCORE_ORT_LIB");
@@ -89,6 +90,53 @@ fn main() {
         "cargo:rustc-env=DERMASCORE_ORT_BUILD_LIB={}",
         cached.display()
     );
+}
+
+/// The git commit the binary is built from, for the records' `tool.commit`
+/// (`-dirty` when tracked files differ from it); empty outside a checkout
+/// (a crate download), which the records write as null.
+fn record_commit() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = match git(&["rev-parse", "HEAD"]) {
+        Some(head) if head.len() == 40 => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{head}-dirty")
+            } else {
+                head
+            }
+        }
+        _ => String::new(),
+    };
+    println!("cargo:rustc-env=DERMASCORE_GIT_COMMIT={commit}");
+    // Rerun when the checked-out commit or the tracked files change.
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        let dir = PathBuf::from(dir);
+        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
+        println!("cargo:rerun-if-changed={}", dir.join("index").display());
+        if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={}", dir.join(head_ref).display());
+        }
+    }
+    for tracked in [
+        "src",
+        "Cargo.toml",
+        "Cargo.lock",
+        "models",
+        "benches",
+        "tests",
+        "examples",
+    ] {
+        println!("cargo:rerun-if-changed={tracked}");
+    }
 }
 
 fn out_dir() -> PathBuf {

@@ -499,7 +499,9 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
                 subject: r.subject.clone(),
                 plan: p,
             };
-            lines.push(serde_json::to_string(&line)?);
+            lines.push(serde_json::to_string(&dermascore::report::rounded_json(
+                &line,
+            )?)?);
         }
     }
     let text = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
@@ -540,7 +542,8 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
     }
     sink::write_atomic(
         &args.out,
-        (serde_json::to_string_pretty(&table)? + "\n").as_bytes(),
+        (serde_json::to_string_pretty(&dermascore::report::rounded_json(&table)?)? + "\n")
+            .as_bytes(),
     )?;
     eprintln!(
         "{} photos × {} captures: MDC for {} metrics",
@@ -677,7 +680,7 @@ fn write_comparison(
     };
     sink::write_atomic(
         &args.out.join("compare.json"),
-        serde_json::to_string_pretty(&document)?.as_bytes(),
+        serde_json::to_string_pretty(&dermascore::report::rounded_json(&document)?)?.as_bytes(),
     )?;
     let patients = document.patients;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -693,7 +696,7 @@ fn write_comparison(
         "exceeds_mdc",
         "capture_warnings",
     ])?;
-    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+    let opt = |v: Option<f64>| v.map_or(String::new(), dermascore::report::number_text);
     for p in &patients {
         for c in &p.changes {
             use dermascore::report::csv_export::text_cell;
@@ -701,7 +704,7 @@ fn write_comparison(
                 text_cell(&c.patient_id),
                 text_cell(&c.visit_date),
                 text_cell(&c.metric),
-                format!("{}", c.value),
+                dermascore::report::number_text(c.value),
                 opt(c.change_from_baseline),
                 opt(c.change_from_previous),
                 opt(c.pct_change_from_baseline),
@@ -808,7 +811,11 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         failed += pictures.iter().filter(|v| v.is_none()).count();
-        let html = dermascore::report::patient::render(p, &pictures, env!("CARGO_PKG_VERSION"));
+        let html = dermascore::report::patient::render(
+            p,
+            &pictures,
+            &dermascore::report::ToolInfo::current(),
+        );
         sink::write_atomic(&args.out.join(format!("{name}.html")), html.as_bytes())?;
     }
     eprintln!(
@@ -911,7 +918,7 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
             };
             sink::write_atomic(
                 &dir.join("cohort.json"),
-                serde_json::to_string_pretty(&json)?.as_bytes(),
+                serde_json::to_string_pretty(&dermascore::report::rounded_json(&json)?)?.as_bytes(),
             )?;
             if args.html {
                 sink::write_atomic(

@@ -100,7 +100,9 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
                 s.tool != first.tool,
                 format!(
                     "tool {} {} differs from {}",
-                    s.tool.name, s.tool.version, first.tool.version
+                    s.tool.name,
+                    s.tool.written(),
+                    first.tool.written()
                 ),
             ),
             (s.models != first.models, "model versions differ".into()),
@@ -279,8 +281,8 @@ pub fn verify(results: &Path, models_dir: Option<&Path>) -> Result<Verification,
         v.problems.push(format!(
             "results made by {} {}, this is {}",
             summary.tool.name,
-            summary.tool.version,
-            ToolInfo::current().version
+            summary.tool.written(),
+            ToolInfo::current().written()
         ));
     }
     let dir = models::locate_dir(models_dir)?;

@@ -16,6 +16,7 @@ pub fn of(name: &str) -> Option<serde_json::Value> {
         "results" => {
             let mut value = crate::report::json_schema();
             close_objects(&mut value);
+            require_present(&mut value);
             tie_error_to_status(&mut value);
             return Some(value);
         }
@@ -27,7 +28,64 @@ pub fn of(name: &str) -> Option<serde_json::Value> {
     };
     let mut value = serde_json::to_value(schema).ok()?;
     close_objects(&mut value);
+    require_present(&mut value);
     Some(value)
+}
+
+/// The fields serde leaves out when they are empty
+/// (`skip_serializing_if`), by the type that holds them. Every other field
+/// is always written (`null` when it has no value).
+const MAY_BE_ABSENT: [(&str, &[&str]); 4] = [
+    ("FaceReport", &["landmarks_px", "landmarks_depth_px"]),
+    ("ImageRecord", &["session", "plan"]),
+    ("RunInfo", &["working_directory"]),
+    ("SummaryRecord", &["device_profile"]),
+];
+
+/// Every property is `required` except those in [`MAY_BE_ABSENT`]: serde
+/// writes each field, as `null` when it holds nothing, so an integrator's
+/// generated types can say "present, maybe null" rather than "maybe
+/// missing" (schemars leaves `Option` fields out of `required`). The demo's
+/// outputs are validated against this in the test suite.
+fn require_present(value: &mut serde_json::Value) {
+    fn require(def: Option<&str>, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(props) = map.get("properties").and_then(|p| p.as_object()) {
+                    let absent: &[&str] = MAY_BE_ABSENT
+                        .iter()
+                        .find(|(name, _)| Some(*name) == def)
+                        .map_or(&[], |(_, fields)| fields);
+                    let required: Vec<serde_json::Value> = props
+                        .keys()
+                        .filter(|k| !absent.contains(&k.as_str()))
+                        .map(|k| k.as_str().into())
+                        .collect();
+                    map.insert("required".into(), required.into());
+                }
+                for (key, v) in map.iter_mut() {
+                    if key == "$defs" {
+                        if let Some(defs) = v.as_object_mut() {
+                            for (name, d) in defs.iter_mut() {
+                                require(Some(name), d);
+                            }
+                        }
+                    } else if key != "properties" {
+                        require(None, v);
+                    } else if let Some(props) = v.as_object_mut() {
+                        props.values_mut().for_each(|p| require(None, p));
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| require(None, v)),
+            _ => {}
+        }
+    }
+    let root = value
+        .get("title")
+        .and_then(|t| t.as_str())
+        .map(str::to_string);
+    require(root.as_deref(), value);
 }
 
 /// An image record's `error` is an object exactly when its `status` is

@@ -404,7 +404,7 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
                 .entry(format!(
                     "{} {}; models {}",
                     r.tool.name,
-                    r.tool.version,
+                    r.tool.written(),
                     r.models
                         .iter()
                         .map(|m| format!("{} {}", m.name, m.sha256.get(..12).unwrap_or(&m.sha256)))
@@ -823,8 +823,8 @@ pub fn write_csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result
             reference_arm: text_cell(&r.reference_arm),
             timepoint: text_cell(&r.timepoint),
             metric: text_cell(&r.metric),
-            // A statistic that rounds to zero from below is written 0, not -0.
-            value: if r.value == 0.0 { 0.0 } else { r.value },
+            // Six significant digits, as every output; never -0.
+            value: crate::report::round_significant(r.value),
             ..r.clone()
         })?;
     }

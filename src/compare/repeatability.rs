@@ -103,7 +103,8 @@ pub struct MdcEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MdcTable {
-    /// The dermascore version that measured the table.
+    /// The dermascore version that measured the table, with the git commit
+    /// it was built from when known (`0.1.0 (commit 1a2b3c4d5e6f)`).
     pub tool_version: String,
     /// The repeat captures, each a list of changes applied in order.
     pub perturbations: Vec<Vec<Perturbation>>,
@@ -213,7 +214,7 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
         }
     }
     let table = MdcTable {
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        tool_version: crate::report::ToolInfo::current().written(),
         perturbations: captures(),
         photos: shas,
         metrics: table,

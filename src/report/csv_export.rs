@@ -39,7 +39,7 @@ pub fn zones_csv(records: &[ImageRecord]) -> Result<Vec<u8>, csv::Error> {
         "melanin_index",
         "haemoglobin_index",
     ])?;
-    let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+    let f = |v: Option<f64>| v.map_or(String::new(), super::number_text);
     for r in records.iter().filter(|r| r.status == Status::Ok) {
         let subject = r.subject.clone().unwrap_or_default();
         for z in &r.zones {

@@ -210,11 +210,15 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
         ));
     }
     let mut versions = vec![json!({"type": {"text": "software"}, "value": first.tool.version})];
+    if let Some(commit) = &first.tool.commit {
+        versions.push(json!({"type": {"text": "source commit (git)"}, "value": commit}));
+    }
     versions.extend(first.models.iter().map(
         |m| json!({"type": {"text": format!("model {} (sha256)", m.name)}, "value": m.sha256}),
     ));
     let device_id = {
         let mut parts = vec![first.tool.version.as_str()];
+        parts.extend(first.tool.commit.as_deref());
         parts.extend(first.models.iter().map(|m| m.sha256.as_str()));
         urn(&parts).trim_start_matches("urn:uuid:").to_string()
     };

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// Version of the record layout. Bump the major part on any change that can
 /// break a consumer (renamed or removed field, changed meaning or unit).
-pub const SCHEMA_VERSION: &str = "3.0.0";
+pub const SCHEMA_VERSION: &str = "3.1.0";
 
 /// One line of the results file.
 #[allow(clippy::large_enum_variant)] // one summary per run; boxing it buys nothing
@@ -62,13 +62,36 @@ pub struct ToolInfo {
     pub name: String,
     /// The tool's version (Cargo package version).
     pub version: String,
+    /// The git commit the binary was built from (40 hex digits, with
+    /// `-dirty` when tracked files differed from it); null when it was
+    /// built outside a git checkout. Two builds of one version can measure
+    /// differently; this tells them apart.
+    #[serde(default)]
+    pub commit: Option<String>,
 }
 
 impl ToolInfo {
     pub fn current() -> Self {
+        let commit = env!("DERMASCORE_GIT_COMMIT");
         Self {
             name: env!("CARGO_PKG_NAME").into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            commit: (!commit.is_empty()).then(|| commit.to_string()),
+        }
+    }
+
+    /// `0.1.0 (commit 1a2b3c4d5e6f)`, or the version alone: for people.
+    pub fn written(&self) -> String {
+        match &self.commit {
+            Some(c) => {
+                let dirty = if c.ends_with("-dirty") {
+                    ", modified"
+                } else {
+                    ""
+                };
+                format!("{} (commit {}{dirty})", self.version, &c[..c.len().min(12)])
+            }
+            None => self.version.clone(),
         }
     }
 }
@@ -378,4 +401,84 @@ pub fn unique_file_stems(ids: &[&str]) -> Vec<String> {
 /// The JSON Schema of one results line, generated from these types.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Record)).unwrap_or_default()
+}
+
+/// Significant digits of every number written: more than any measurement
+/// here resolves, fewer than the 17 of a binary float's last bits, which
+/// read as precision the tool does not have (37.33077562102896 pores/cm²).
+pub const SIGNIFICANT_DIGITS: i32 = 6;
+
+/// `value` as JSON with each non-integer number rounded to
+/// [`SIGNIFICANT_DIGITS`] (integers untouched; never `-0`). Every JSON
+/// output goes through this.
+pub fn rounded_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(value)?;
+    round_numbers(&mut v);
+    Ok(v)
+}
+
+fn round_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(r) = n
+                .as_f64()
+                .map(round_significant)
+                .and_then(serde_json::Number::from_f64)
+            {
+                *n = r;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(round_numbers),
+        Value::Object(map) => map.values_mut().for_each(round_numbers),
+        _ => {}
+    }
+}
+
+/// `x` written for a CSV cell, to [`SIGNIFICANT_DIGITS`].
+pub fn number_text(x: f64) -> String {
+    round_significant(x).to_string()
+}
+
+/// `x` to [`SIGNIFICANT_DIGITS`]: an integer count of the last kept digit
+/// divided (or multiplied) by an exact power of ten, which prints as the
+/// short decimal; zero is always +0.
+pub fn round_significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return if x == 0.0 { 0.0 } else { x };
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = SIGNIFICANT_DIGITS - 1 - magnitude;
+    let r = if decimals >= 0 {
+        let p = 10f64.powi(decimals);
+        (x * p).round() / p
+    } else {
+        let p = 10f64.powi(-decimals);
+        (x / p).round() * p
+    };
+    if r == 0.0 {
+        0.0
+    } else {
+        r
+    }
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_six_significant_digits_and_print_short() {
+        let v = rounded_json(&serde_json::json!({
+            "density": 37.330775621028955, "small": 0.00012345678, "big": 1234567.89,
+            "count": 4255, "tiny_negative": -1e-12, "score": 79.0, "list": [0.1 + 0.2]
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"big":1234570.0,"count":4255,"density":37.3308,"list":[0.3],"score":79.0,"small":0.000123457,"tiny_negative":-1e-12}"#
+        );
+        assert_eq!(round_significant(-0.0), 0.0);
+        assert!(round_significant(-0.0).is_sign_positive());
+    }
 }

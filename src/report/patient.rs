@@ -470,11 +470,13 @@ fn page_margins(p: &PatientComparison) -> String {
 }
 
 /// Renders one patient's report. `pictures` holds each visit's pictures (or
-/// None where the photo could not be re-read), in visit order.
+/// None where the photo could not be re-read), in visit order. `tool` is
+/// the build writing the report: its version heads the page, its commit is
+/// in the footer.
 pub fn render(
     p: &PatientComparison,
     pictures: &[Option<VisitPictures>],
-    tool_version: &str,
+    tool: &super::ToolInfo,
 ) -> String {
     let mut s = String::new();
     let _ = write!(
@@ -489,7 +491,7 @@ pub fn render(
         esc(&p.patient_id),
         p.visits.len(),
         esc(&p.visits.join(", ")),
-        esc(tool_version)
+        esc(&tool.version)
     );
     s.push_str("<h2>Summary</h2>");
     if let Some(plan) = &p.latest_plan {
@@ -696,7 +698,7 @@ pub fn render(
         s,
         "<footer>{} Measurements are raw and unadjusted; compare a patient only with themselves under the same capture. Generated offline by dermascore {}.</footer></main></body></html>",
         esc(DISCLAIMER),
-        esc(tool_version)
+        esc(&tool.written())
     );
     s
 }

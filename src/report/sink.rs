@@ -24,7 +24,7 @@ impl<W: Write> JsonLines<W> {
 }
 
 fn write_line(out: &mut impl Write, record: &Record) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, record)?;
+    serde_json::to_writer(&mut *out, &super::rounded_json(record)?)?;
     out.write_all(b"\n")
 }
 
@@ -120,7 +120,7 @@ impl Journal {
     }
 
     pub fn append(&mut self, record: &Record) -> io::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
+        let mut line = serde_json::to_vec(&super::rounded_json(record)?)?;
         line.push(b'\n');
         // One write per record: a kill leaves at most one partial last line.
         self.file.write_all(&line)?;

@@ -709,7 +709,8 @@ fn repeatability_measures_the_readable_photos_and_names_the_rest() {
     );
     let (sem, mdc) = (m["sem"].as_f64().unwrap(), m["mdc95"].as_f64().unwrap());
     assert!(sem > 0.0 && sem < 5.0, "{m}");
-    assert!((mdc - 1.96 * 2f64.sqrt() * sem).abs() < 1e-9, "{m}");
+    // Both written to six significant digits.
+    assert!((mdc - 1.96 * 2f64.sqrt() * sem).abs() <= 2e-5 * mdc, "{m}");
 }
 
 #[test]
