@@ -14,7 +14,7 @@ use dermascore::units::PxPerMm;
 use dermascore::{Analyzer, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -847,8 +847,36 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
 
 fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let ExportFormat::Fhir = args.format;
-    let (records, skipped) = image_records(&args.results)?;
-    let bundles = report::fhir::bundles(&records);
+    let mut records = Vec::new();
+    let mut skipped = false;
+    // Overlay paths are relative to their own results folder: read each
+    // file's records with it.
+    let mut folder_of = Vec::new();
+    for f in results_files(&args.results) {
+        let (recs, s) = image_records(std::slice::from_ref(&f))?;
+        skipped |= s;
+        let folder = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        folder_of.extend(std::iter::repeat_n(folder, recs.len()));
+        records.extend(recs);
+    }
+    // The bundles hand back references into `records`: their addresses
+    // find each one's folder.
+    let folder_by_record: std::collections::HashMap<*const report::ImageRecord, &Path> = records
+        .iter()
+        .zip(&folder_of)
+        .map(|(r, f)| (r as *const _, f.as_path()))
+        .collect();
+    let read_overlay = |r: &report::ImageRecord, path: &str| {
+        let folder = folder_by_record.get(&(r as *const _))?;
+        std::fs::read(folder.join(path)).ok()
+    };
+    let (bundles, unreadable) = report::fhir::bundles(&records, &read_overlay);
+    if let Some(first) = unreadable.first() {
+        eprintln!(
+            "note: {} overlay picture(s) could not be read beside their results and are not in the bundles (first: {first}); keep each results folder's overlays/ beside its results.jsonl",
+            unreadable.len()
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let stems: Vec<&str> = bundles.keys().map(String::as_str).collect();

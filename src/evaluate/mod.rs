@@ -318,6 +318,48 @@ fn to_original(patch: &CanonicalPatch, comps: &[Component], width: u32, height: 
 }
 
 /// The ROI split at its median row into an upper and a lower half.
+/// Pore readings from a mask at the photo's resolution, inside `roi`, as
+/// `analyze` reports them: 8-connected outlines at least the detection
+/// threshold across (equivalent diameter), per cm² of the ROI.
+struct OutlineReadings {
+    count: u64,
+    density_per_cm2: f64,
+    median_diameter_mm: f64,
+    coverage_pct: f64,
+}
+
+fn outline_readings(
+    mask: &[bool],
+    roi: &[bool],
+    width: u32,
+    height: u32,
+    scale: PxPerMm,
+) -> OutlineReadings {
+    let inside: Vec<f32> = mask
+        .iter()
+        .zip(roi)
+        .map(|(&m, &r)| if m && r { 1.0 } else { 0.0 })
+        .collect();
+    let px_mm2 = 1.0 / (scale.get() * scale.get());
+    let mut diameters = Vec::new();
+    let mut area_mm2 = 0.0;
+    for c in crate::measure::segment::components(&inside, roi, width, height, 0.5) {
+        let a = c.area_px as f64 * px_mm2;
+        let d = 2.0 * (a / std::f64::consts::PI).sqrt();
+        if d >= pores::DETECTION_THRESHOLD_MM {
+            diameters.push(d);
+            area_mm2 += a;
+        }
+    }
+    let roi_mm2 = roi.iter().filter(|&&r| r).count() as f64 * px_mm2;
+    OutlineReadings {
+        count: diameters.len() as u64,
+        density_per_cm2: diameters.len() as f64 / (roi_mm2 / 100.0),
+        median_diameter_mm: median(&diameters),
+        coverage_pct: 100.0 * area_mm2 / roi_mm2,
+    }
+}
+
 fn split_rows(roi: &[bool], width: u32) -> (Vec<bool>, Vec<bool>) {
     let w = width as usize;
     let rows: Vec<usize> = (0..roi.len()).filter(|&i| roi[i]).map(|i| i / w).collect();
@@ -536,7 +578,31 @@ pub fn run(
             scale.get()
         );
         dump_mask("real_pores_model.png", &model, rgb.width(), rgb.height());
-        real = json!({"image": dir.join("cheek_input.png").display().to_string(), "px_per_mm": scale.get(), "dice_model": dm,
+        // The readings a clinic sees, from the expert's outlines and from
+        // the model's, over the same skin: whether real normal skin reads
+        // high because of the segmentation or because of the score.
+        let (expert, found) = (
+            outline_readings(&truth_mask, &roi, rgb.width(), rgb.height(), scale),
+            outline_readings(&model, &roi, rgb.width(), rgb.height(), scale),
+        );
+        println!(
+            "  readings in the ROI (pores ≥ {} mm): expert outlines density {:.1}/cm², median diameter {:.3} mm, coverage {:.2} % (score {:.0}) | model {:.1}/cm², {:.3} mm, {:.2} % (score {:.0})",
+            pores::DETECTION_THRESHOLD_MM,
+            expert.density_per_cm2,
+            expert.median_diameter_mm,
+            expert.coverage_pct,
+            crate::score::pores(expert.coverage_pct, expert.count).value,
+            found.density_per_cm2,
+            found.median_diameter_mm,
+            found.coverage_pct,
+            crate::score::pores(found.coverage_pct, found.count).value,
+        );
+        let readings = |r: &OutlineReadings| {
+            json!({"count": r.count, "density_per_cm2": r.density_per_cm2,
+                   "median_diameter_mm": r.median_diameter_mm, "coverage_pct": r.coverage_pct,
+                   "severity": crate::score::pores(r.coverage_pct, r.count).value})
+        };
+        real = json!({"readings_expert_outlines": readings(&expert), "readings_model": readings(&found),"image": dir.join("cheek_input.png").display().to_string(), "px_per_mm": scale.get(), "dice_model": dm,
             "dice_model_upper_half_selection": du, "dice_model_lower_half_held_out": dl,
             "pixel_precision_model": pm, "pixel_recall_model": rm, "dice_dog_baseline": db, "porenet_published": 0.46});
     }

@@ -5,7 +5,8 @@
 //! was pseudonymised), the Device (this tool's version and every model's
 //! sha256), an Observation per reported measurement (a code from this
 //! tool's own code system [`CODE_SYSTEM`], UCUM units, the zone as a
-//! SNOMED CT body site), a Media per overlay picture, and a
+//! SNOMED CT body site), a Media per overlay picture (the PNG itself,
+//! base64, so that the bundle stands alone on a server), and a
 //! DiagnosticReport grouping them with the plan's outcome. Measurements the
 //! record marks unvalidated (one-photo scar estimates) or unsteady are
 //! `preliminary` with a note; what was not measured is not exported.
@@ -153,9 +154,19 @@ fn number(metrics: &Value, field: &str) -> Option<f64> {
         .filter(|x| x.is_finite())
 }
 
-/// The bundles, by a file stem naming patient and visit. Records that are
-/// not `ok` are left out (they carry no measurement).
-pub fn bundles(records: &[ImageRecord]) -> BTreeMap<String, Value> {
+/// An overlay picture's bytes, given its record and the overlay's `path` as
+/// the record holds it (the caller knows where the results folder is); None
+/// when it cannot be read.
+pub type OverlayReader<'a> = &'a dyn Fn(&ImageRecord, &str) -> Option<Vec<u8>>;
+
+/// The bundles, by a file stem naming patient and visit, and the overlay
+/// pictures that could not be read (left out of the bundles). Records that
+/// are not `ok` are left out (they carry no measurement).
+pub fn bundles(
+    records: &[ImageRecord],
+    overlay: OverlayReader,
+) -> (BTreeMap<String, Value>, Vec<String>) {
+    let mut unreadable = Vec::new();
     let mut groups: BTreeMap<(String, String), Vec<&ImageRecord>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.status == super::Status::Ok) {
         let (patient, visit) = match &r.subject {
@@ -173,7 +184,7 @@ pub fn bundles(records: &[ImageRecord]) -> BTreeMap<String, Value> {
         };
         groups.entry(key).or_default().push(r);
     }
-    groups
+    let bundles = groups
         .into_iter()
         .map(|((patient, visit), recs)| {
             let stem = if visit.is_empty() {
@@ -181,9 +192,13 @@ pub fn bundles(records: &[ImageRecord]) -> BTreeMap<String, Value> {
             } else {
                 format!("{patient}_{visit}")
             };
-            (stem, bundle(&patient, &visit, &recs))
+            (
+                stem,
+                bundle(&patient, &visit, &recs, overlay, &mut unreadable),
+            )
         })
-        .collect()
+        .collect();
+    (bundles, unreadable)
 }
 
 fn short(r: &ImageRecord) -> String {
@@ -196,7 +211,13 @@ fn short(r: &ImageRecord) -> String {
         .collect()
 }
 
-fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
+fn bundle(
+    patient: &str,
+    visit: &str,
+    recs: &[&ImageRecord],
+    overlay: OverlayReader,
+    unreadable: &mut Vec<String>,
+) -> Value {
     let identified = !patient.starts_with("unidentified-");
     let patient_url = urn(&["patient", patient]);
     let first = recs[0];
@@ -243,11 +264,18 @@ fn bundle(patient: &str, visit: &str, recs: &[&ImageRecord]) -> Value {
             .unwrap_or(&r.input.path)
             .to_string();
         let mut media_refs = Vec::new();
-        for (k, o) in rec["overlays"].as_array().into_iter().flatten().enumerate() {
+        for (k, o) in r.overlays.iter().enumerate() {
+            let Some(png) = overlay(r, &o.path) else {
+                unreadable.push(o.path.clone());
+                continue;
+            };
             let url = urn(&["media", &photo, &k.to_string()]);
+            use base64::Engine as _;
             let mut m = json!({"resourceType": "Media", "status": "completed",
-                "content": {"contentType": "image/png", "url": o["path"],
-                            "title": format!("dermascore overlay ({})", o["kind"].as_str().unwrap_or("picture"))},
+                "content": {"contentType": "image/png",
+                            "data": base64::engine::general_purpose::STANDARD.encode(&png),
+                            "size": png.len(),
+                            "title": format!("dermascore overlay ({})", o.kind.label())},
                 "device": {"reference": device_url}});
             if let Some(s) = &subject {
                 m["subject"] = s.clone();

@@ -183,6 +183,18 @@ pub enum OverlayKind {
     Relief,
 }
 
+impl OverlayKind {
+    /// What the picture shows, for people (FHIR Media titles).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Geometry => "zones, pores, spots and scars",
+            Self::Melanin => "melanin map",
+            Self::Haemoglobin => "haemoglobin map",
+            Self::Relief => "relief (depth) map",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OverlayFile {
     /// What the image shows.

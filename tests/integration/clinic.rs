@@ -1021,6 +1021,22 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
         report["result"].as_array().unwrap().len(),
         observations.len()
     );
+    // Each overlay travels inside the bundle: a PNG, base64, of its size.
+    let media: Vec<&&Value> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Media")
+        .collect();
+    assert!(!media.is_empty());
+    for m in &media {
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(m["content"]["data"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{}", m["content"]["title"]);
+        assert_eq!(m["content"]["size"], png.len());
+        assert!(m["content"].get("url").is_none());
+    }
+    assert_eq!(report["media"].as_array().unwrap().len(), media.len());
     // The plan's outcome as a report writes it, with its reasons.
     let conclusion = report["conclusion"].as_str().unwrap();
     assert!(
