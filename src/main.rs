@@ -77,6 +77,12 @@ struct PlanOptions {
     /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures, Fitzpatrick type, the clinician's acne-scar grade, treatment requests.
     #[arg(long, value_name = "FILE")]
     intake: Option<PathBuf>,
+    /// A pseudonymising `analyze` run's key: the intake's rows, keyed by
+    /// the patients' real ids, are re-keyed by their pseudonyms so that
+    /// they still meet their records (a contraindication must not be lost
+    /// to pseudonymisation).
+    #[arg(skip)]
+    pseudonymiser: Option<std::sync::Arc<Pseudonymiser>>,
 }
 
 #[derive(clap::Args)]
@@ -111,6 +117,10 @@ struct CompareArgs {
     /// Write DIR/compare.json, DIR/changes.csv and DIR/zones.csv (and, for `report`, DIR/PATIENT.html).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// The records withhold their photos' paths (a pseudonymised run):
+    /// reports show no photos, and that is not a failure.
+    #[arg(skip)]
+    photos_withheld: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -452,10 +462,20 @@ impl Planning {
                     .map_or("built-in protocol".into(), |p| p.display().to_string())
             )
         })?;
-        let intake = match &o.intake {
+        let mut intake = match &o.intake {
             Some(p) => dermascore::plan::intake::read(p)?,
             None => Default::default(),
         };
+        if let Some(key) = &o.pseudonymiser {
+            intake = intake
+                .into_iter()
+                .map(|(id, mut row)| {
+                    let pseudonym = key.pseudonym(&id);
+                    row.patient_id.clone_from(&pseudonym);
+                    (pseudonym, row)
+                })
+                .collect();
+        }
         Ok(Self {
             text,
             protocol,
@@ -799,6 +819,9 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
             .visits
             .iter()
             .map(|d| {
+                if args.photos_withheld {
+                    return None;
+                }
                 let (item, close_up) = paths.get(&(p.patient_id.clone(), d.clone()))?;
                 let path = &item.path;
                 match analyzer.visit_pictures(item, *close_up) {
@@ -810,7 +833,9 @@ fn patient_reports(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 }
             })
             .collect();
-        failed += pictures.iter().filter(|v| v.is_none()).count();
+        if !args.photos_withheld {
+            failed += pictures.iter().filter(|v| v.is_none()).count();
+        }
         let html = dermascore::report::patient::render(
             p,
             &pictures,
@@ -1163,7 +1188,7 @@ fn check_run_settings(
     Ok(())
 }
 
-fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut items = ingest::discover(&args.inputs)?;
     if let Some(manifest) = &args.manifest {
         items.extend(ingest::read_manifest(manifest)?);
@@ -1221,6 +1246,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let pseudonymising = pseudonymiser.is_some();
+    let pseudonymiser_for_plans = pseudonymiser.clone();
     let shard = match args.shard.as_deref() {
         Some("auto") => Some(Shard::from_env().map_err(anyhow::Error::msg)?),
         Some(s) => Some(s.parse::<Shard>().map_err(anyhow::Error::msg)?),
@@ -1256,6 +1282,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
+    args.plan.pseudonymiser = pseudonymiser_for_plans.clone();
     let planning = if args.with_plan {
         Some(Planning::load(&args.plan)?)
     } else {
@@ -1368,8 +1395,10 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 plan: PlanOptions {
                     protocol: args.plan.protocol.clone(),
                     intake: args.plan.intake.clone(),
+                    pseudonymiser: pseudonymiser_for_plans.clone(),
                 },
                 out: dir.join("report"),
+                photos_withheld: pseudonymising,
             };
             if pseudonymising {
                 eprintln!("note: a pseudonymised run's records withhold the photos' paths, so its patient reports carry no photos");
