@@ -158,7 +158,9 @@ pub struct Change {
     /// The metric at this visit (the mean over the visit's captures), in
     /// `unit`.
     pub value: f64,
-    /// value − the baseline's value; null at baseline.
+    /// value − the baseline's value; null at baseline. A metric's baseline
+    /// is its first reading: the first visit, or the first that could
+    /// measure it (a concern the first photo's resolution ruled out).
     pub change_from_baseline: Option<f64>,
     /// value − the previous visit's value; null at baseline or after a visit
     /// without a value.
@@ -271,30 +273,64 @@ pub fn compare(
         let dates: Vec<String> = visits.keys().cloned().collect();
         let firsts: Vec<&ImageRecord> = visits.values().map(|v| v[0]).collect();
         let captures: Vec<Capture> = firsts.iter().map(|r| Capture::of(r)).collect();
+        // A visit whose photo is byte for byte an earlier visit's is a copy,
+        // not a repeat capture: no change can be read from it.
+        let copies: Vec<Option<&str>> = visits
+            .values()
+            .enumerate()
+            .map(|(i, rs)| {
+                rs.iter()
+                    .filter_map(|r| r.input.sha256.as_deref())
+                    .find_map(|sha| {
+                        visits.iter().take(i).find_map(|(date, earlier)| {
+                            earlier
+                                .iter()
+                                .any(|e| e.input.sha256.as_deref() == Some(sha))
+                                .then_some(date.as_str())
+                        })
+                    })
+            })
+            .collect();
         let mut changes = Vec::new();
         for m in metrics {
             let values: Vec<Option<f64>> = visits
                 .values()
                 .map(|rs| mean(&rs.iter().filter_map(|r| m.value(r)).collect::<Vec<_>>()))
                 .collect();
-            let Some(base) = values[0] else { continue };
+            // A metric's baseline is its first reading: a concern that the
+            // first visit could not measure (too low a resolution, say) and
+            // a later one could is compared from that later visit on, not
+            // dropped.
+            let Some((first, base)) = values
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| v.map(|v| (i, v)))
+            else {
+                continue;
+            };
             let unsteady: Vec<bool> = visits
                 .values()
                 .map(|rs| rs.iter().any(|r| m.steady(r) == Some(false)))
                 .collect();
             let mdc95 = mdc.metrics.get(&m.name).map(|e| e.mdc95);
             let mut previous = Some(base);
-            for (i, v) in values.iter().enumerate() {
+            for (i, v) in values.iter().enumerate().skip(first) {
                 let Some(v) = *v else {
                     previous = None;
                     continue;
                 };
-                let warnings = if i == 0 {
-                    Vec::new()
+                let later = i > first;
+                let mut warnings = if later {
+                    captures[i].mismatch(&captures[first])
                 } else {
-                    captures[i].mismatch(&captures[0])
+                    Vec::new()
                 };
-                let from_base = (i > 0).then_some(v - base);
+                if let (true, Some(date)) = (later, copies[i]) {
+                    warnings.push(format!(
+                        "the same photo file as the {date} visit: a copy, not a new capture"
+                    ));
+                }
+                let from_base = later.then_some(v - base);
                 changes.push(Change {
                     patient_id: pid.clone(),
                     visit_date: dates[i].clone(),
@@ -303,7 +339,7 @@ pub fn compare(
                     unit: m.unit.into(),
                     value: v,
                     change_from_baseline: from_base,
-                    change_from_previous: if i > 0 { previous.map(|p| v - p) } else { None },
+                    change_from_previous: if later { previous.map(|p| v - p) } else { None },
                     pct_change_from_baseline: from_base
                         .filter(|_| base > 1e-9 && m.unit != "°")
                         .map(|d| 100.0 * d / base),
@@ -314,8 +350,8 @@ pub fn compare(
                     },
                     capture_warnings: warnings,
                     reading_warnings: [
-                        (unsteady[0], "the baseline's"),
-                        (i > 0 && unsteady[i], "this visit's"),
+                        (unsteady[first], "the baseline's"),
+                        (later && unsteady[i], "this visit's"),
                     ]
                     .iter()
                     .filter(|(flagged, _)| *flagged)

@@ -377,7 +377,12 @@ fn pseudonymised_output_never_contains_the_patient_id() {
         .arg("analyze")
         .arg("--manifest")
         .arg(&manifest)
-        .args(["--pseudonymise", key.to_str().unwrap(), "--report", "--plan"])
+        .args([
+            "--pseudonymise",
+            key.to_str().unwrap(),
+            "--report",
+            "--plan",
+        ])
         .arg("--intake")
         .arg(&intake)
         .arg("--out")
@@ -387,12 +392,18 @@ fn pseudonymised_output_never_contains_the_patient_id() {
     expect_ok(&o);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("carry no photos"), "{stderr}");
-    assert!(!stderr.contains("cannot read") && !stderr.contains("P9"), "{stderr}");
+    assert!(
+        !stderr.contains("cannot read") && !stderr.contains("P9"),
+        "{stderr}"
+    );
     let text = std::fs::read_to_string(out3.join("results.jsonl")).unwrap();
     assert!(!text.contains("P9"), "the id leaked: {text}");
     let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(rec["plan"]["outcome"], "defer", "{}", rec["plan"]);
-    assert_eq!(rec["plan"]["intake_checked"], false, "only one history item recorded");
+    assert_eq!(
+        rec["plan"]["intake_checked"], false,
+        "only one history item recorded"
+    );
     let report = std::fs::read_dir(out3.join("report"))
         .unwrap()
         .filter_map(|e| e.ok())

@@ -1240,3 +1240,73 @@ fn every_output_validates_against_its_committed_schema() {
         );
     }
 }
+
+/// A concern the first visit could not measure (30 cm: too few px/mm for
+/// scars) and a later one could (15 cm) is compared from its first reading
+/// on, not dropped; a visit whose photo is a copy of an earlier visit's
+/// says so and claims no change.
+#[test]
+fn later_first_readings_are_kept_and_copied_visits_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    visit_photo(
+        &photos,
+        "P5/2026-01-01",
+        &shared("distance/30cm.jpg"),
+        "a.jpg",
+    );
+    visit_photo(
+        &photos,
+        "P5/2026-02-01",
+        &shared("distance/15cm.jpg"),
+        "b.jpg",
+    );
+    visit_photo(
+        &photos,
+        "P5/2026-03-01",
+        &shared("distance/15cm.jpg"),
+        "c.jpg",
+    );
+    let out = dir.path().join("out");
+    expect_ok(&run_out("analyze", &photos, &out));
+    let cmp = dir.path().join("cmp");
+    let o = bin()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    let changes = doc["patients"][0]["changes"].as_array().unwrap();
+    let scars: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["metric"] == "acne_scars.face.count")
+        .collect();
+    let dates: Vec<&str> = scars
+        .iter()
+        .map(|c| c["visit_date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, ["2026-02-01", "2026-03-01"], "{scars:?}");
+    assert!(scars[0]["change_from_baseline"].is_null());
+    let copy = scars[1];
+    assert!(
+        copy["capture_warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w
+                .as_str()
+                .unwrap()
+                .contains("same photo file as the 2026-02-01 visit")),
+        "{copy}"
+    );
+    assert!(copy["exceeds_mdc"].is_null(), "{copy}");
+    let html = std::fs::read_to_string(cmp.join("P5.html")).unwrap();
+    assert!(
+        html.contains("Acne scars"),
+        "the latest visit's scar reading is shown"
+    );
+}
