@@ -483,13 +483,31 @@ impl Planning {
         })
     }
 
-    /// Names on stderr the intake rows that no record's patient id matches.
-    fn warn_unmatched<'a>(&self, records: impl Iterator<Item = &'a report::ImageRecord>) {
+    /// Names on stderr the intake rows that no record's patient id matches,
+    /// and, without an intake, the stored plans that had one: plans are
+    /// made again here, and a contraindication or request the analysis run
+    /// knew must not vanish without a word.
+    fn warn_unmatched<'a>(&self, records: impl Iterator<Item = &'a report::ImageRecord> + Clone) {
         let ids: Vec<&str> = records
+            .clone()
             .filter_map(|r| r.subject.as_ref()?.patient_id.as_deref())
             .collect();
         for line in dermascore::plan::intake::unmatched(&self.intake, ids.iter().copied()) {
             eprintln!("warning: {line}");
+        }
+        if self.intake.is_empty() {
+            let had_intake = records
+                .filter(|r| {
+                    r.plan
+                        .as_ref()
+                        .is_some_and(|p| !p.findings.iter().any(|f| f.rule == "intake.missing"))
+                })
+                .count();
+            if had_intake > 0 {
+                eprintln!(
+                    "warning: {had_intake} record(s) hold plans made with an intake; the plans here are made again without one, so its contraindications and requests are not in them (pass the same --intake FILE)"
+                );
+            }
         }
     }
 

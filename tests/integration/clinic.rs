@@ -1310,3 +1310,44 @@ fn later_first_readings_are_kept_and_copied_visits_are_named() {
         "the latest visit's scar reading is shown"
     );
 }
+
+/// `report` without the intake the analysis had says that its plans are
+/// made without it, rather than silently dropping a deferral.
+#[test]
+fn replanning_without_the_intake_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    visit_photo(
+        &photos,
+        "P8/2026-01-01",
+        &shared("faces/obama.jpg"),
+        "a.jpg",
+    );
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(&intake, "patient_id,pregnant\nP8,yes\n").unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&photos)
+        .args(["--plan", "--intake"])
+        .arg(&intake)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let again = |args: &[&str]| {
+        let o = bin()
+            .arg("report")
+            .arg(&out)
+            .args(args)
+            .arg("--out")
+            .arg(dir.path().join("rep"))
+            .output()
+            .unwrap();
+        expect_ok(&o);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(again(&[]).contains("1 record(s) hold plans made with an intake"));
+    assert!(!again(&["--intake", intake.to_str().unwrap()]).contains("made with an intake"));
+}
