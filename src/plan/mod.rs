@@ -411,6 +411,31 @@ pub fn make_plan(
         }),
         None => {}
     }
+    // The clinician found scars that the photos did not locate: the plan
+    // cannot place their needling by zone, and must not read as if there
+    // were nothing to treat.
+    if let Some(grade) = confirming_grade(intake, protocol) {
+        let located = rec
+            .acne_scars
+            .as_ref()
+            .filter(|s| s.measured)
+            .and_then(|s| s.face.as_ref())
+            .is_some_and(|m| m.count > 0);
+        if !located {
+            findings.push(Finding {
+                rule: "acne_scars.clinician_grade".into(),
+                outcome: PlanOutcome::Caution,
+                evidence: format!(
+                    "the clinician graded acne scars Goodman & Baron {grade} (intake), but {}: this plan places no scar needling — choose the zones and depth by examination",
+                    if rec.acne_scars.as_ref().is_some_and(|s| s.measured) {
+                        "the photo located none (one photo finds only clear depressions)"
+                    } else {
+                        "scars could not be measured on this photo"
+                    }
+                ),
+            });
+        }
+    }
 
     let colour = rec.pigmentation.as_ref().and_then(|p| p.colour);
     let calibrated = rec

@@ -615,6 +615,27 @@ fn one_photo_scar_estimates_set_no_depth_unless_the_clinician_grades_them() {
             .contains("clinician's Goodman & Baron grade 3"),
         "{scar_zone}"
     );
+    // A graded patient whose photo locates no scar: said, caution, no
+    // scar zone (the clinician chooses where).
+    let clear = visit_photo(
+        &dir.path().join("clear"),
+        "S9/2026-11-02",
+        &shared("closeups/bioskin/1.jpg"),
+        "face.jpg",
+    );
+    let (plan, _) = plan_of(&clear, &["--intake", intake.to_str().unwrap()]);
+    let said = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "acne_scars.clinician_grade")
+        .unwrap_or_else(|| panic!("the clinician's grade is not mentioned: {plan}"));
+    assert_eq!(said["outcome"], "caution");
+    assert!(
+        said["evidence"].as_str().unwrap().contains("located none"),
+        "{said}"
+    );
+    assert_ne!(plan["outcome"], "proceed");
     // A grade outside 1–4 is refused, naming the line.
     std::fs::write(&intake, "patient_id,acne_scar_grade\nS9,5\n").unwrap();
     let o = run(
