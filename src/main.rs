@@ -895,12 +895,25 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     // Overlay paths are relative to their own results folder: read each
     // file's records with it.
     let mut folder_of = Vec::new();
+    // The same photo's record twice (a results file given twice, or
+    // overlapping runs) would make two resources with one fullUrl: kept once.
+    let mut seen = std::collections::HashSet::new();
+    let mut repeated = 0;
     for f in results_files(&args.results) {
         let (recs, s) = image_records(std::slice::from_ref(&f))?;
         skipped |= s;
         let folder = f.parent().map(Path::to_path_buf).unwrap_or_default();
-        folder_of.extend(std::iter::repeat_n(folder, recs.len()));
-        records.extend(recs);
+        for r in recs {
+            if !seen.insert((r.input.path.clone(), r.input.sha256.clone())) {
+                repeated += 1;
+                continue;
+            }
+            folder_of.push(folder.clone());
+            records.push(r);
+        }
+    }
+    if repeated > 0 {
+        eprintln!("note: {repeated} record(s) repeat a photo already exported (same path and bytes): exported once");
     }
     // The bundles hand back references into `records`: their addresses
     // find each one's folder.

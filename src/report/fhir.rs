@@ -257,12 +257,14 @@ fn bundle(
     let mut conclusions = Vec::new();
     for r in recs {
         let rec = serde_json::to_value(r).unwrap_or(Value::Null);
-        let photo = r
-            .input
-            .sha256
-            .as_deref()
-            .unwrap_or(&r.input.path)
-            .to_string();
+        // The file's bytes and its path: two identical files in one visit
+        // are two photos, and each resource's fullUrl must be unique in
+        // the bundle (FHIR bdl-7).
+        let photo = format!(
+            "{}|{}",
+            r.input.sha256.as_deref().unwrap_or_default(),
+            r.input.path
+        );
         let mut media_refs = Vec::new();
         for (k, o) in r.overlays.iter().enumerate() {
             let Some(png) = overlay(r, &o.path) else {

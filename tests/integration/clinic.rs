@@ -980,10 +980,33 @@ fn fhir_export_codes_units_and_body_sites_and_validates() {
             _ => {}
         }
     }
-    for name in &names {
-        let b: Value =
-            serde_json::from_str(&std::fs::read_to_string(fhir.join(name)).unwrap()).unwrap();
-        no_empty_arrays(&b, name);
+    // Every fullUrl is unique in its bundle (bdl-7), even when the same
+    // results are given twice.
+    let twice = dir.path().join("fhir-twice");
+    let o = bin()
+        .args(["export", "fhir"])
+        .arg(&out)
+        .arg(&out)
+        .arg("--out")
+        .arg(&twice)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exported once"));
+    for folder in [&fhir, &twice] {
+        for name in &names {
+            let b: Value =
+                serde_json::from_str(&std::fs::read_to_string(folder.join(name)).unwrap()).unwrap();
+            no_empty_arrays(&b, name);
+            let urls: Vec<&str> = b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["fullUrl"].as_str().unwrap())
+                .collect();
+            let unique: std::collections::BTreeSet<&str> = urls.iter().copied().collect();
+            assert_eq!(unique.len(), urls.len(), "{name}: a fullUrl repeats");
+        }
     }
     let units = ["/cm2", "mm", "%", "{score}", "mm2", "{scars}"];
     let observations: Vec<&&Value> = resources
