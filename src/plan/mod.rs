@@ -101,6 +101,19 @@ impl PlanOutcome {
     }
 }
 
+impl Plan {
+    /// The verdict as a report writes it: the outcome's label, except that
+    /// a plan free to proceed with no zone to treat says so ("No treatment
+    /// indicated"), not "Proceed", which would read as a go-ahead to needle.
+    pub fn verdict(&self) -> &'static str {
+        if self.outcome == PlanOutcome::Proceed && self.zones.is_empty() {
+            "No treatment indicated"
+        } else {
+            self.outcome.label()
+        }
+    }
+}
+
 /// A contraindication or caution the plan raised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "PlanFinding")]

@@ -412,7 +412,7 @@ fn bundle(
                 .map_or(r.input.path.clone(), |n| n.to_string_lossy().into_owned());
             conclusions.push(format!(
                 "{photo_name}: plan {}{}",
-                plan.outcome.label(),
+                plan.verdict(),
                 if why.is_empty() {
                     String::new()
                 } else {

@@ -61,6 +61,16 @@ footer{margin-top:32px;font-size:12px;color:#5a6672;border-top:1px solid #e4e8ec
 /// What the overlays draw, as the report's legend says it.
 const LEGEND: &str = "<div class=\"legend\"><span><i class=\"sw\" style=\"background:#f0c080\"></i>tinted: a measured zone (each its own colour)</span><span><i class=\"sw\" style=\"background:#fff\"></i>untinted inside an outline: left out (eyes, brows, lips, clipped, or turned more than 60° from the camera)</span><span><i class=\"ring\" style=\"border-color:#005aff\"></i>pore</span><span><i class=\"sw\" style=\"background:#fff;border:2px solid #964600\"></i>pigmented spot (outline)</span><span><i class=\"sw\" style=\"background:repeating-linear-gradient(45deg,#00c8e6 0 2px,#fff 2px 4px)\"></i>hair, left out</span><span><i class=\"sw\" style=\"background:repeating-linear-gradient(-45deg,#b0b0b0 0 1px,#fff 1px 4px)\"></i>white hatch: left out of the pigmentation (skin folds, skin turned more than 50°)</span><span><i class=\"ring\" style=\"border-color:#e600c8\"></i>acne scar</span><span><i class=\"ring\" style=\"border-color:#ff2828\"></i>iris (scale)</span><span>white bar: 10 mm</span></div>";
 
+/// A plan's verdict as a badge ([`Plan::verdict`]).
+fn plan_badge(plan: &Plan) -> String {
+    match (plan.outcome, plan.verdict()) {
+        (PlanOutcome::Proceed, verdict) => {
+            format!("<span class=\"badge proceed\">{verdict}</span>")
+        }
+        (o, _) => outcome_badge(o).to_string(),
+    }
+}
+
 fn outcome_badge(o: PlanOutcome) -> &'static str {
     match o {
         PlanOutcome::Proceed => "<span class=\"badge proceed\">Proceed</span>",
@@ -349,7 +359,7 @@ fn label_and_unit(c: &crate::compare::Change) -> (&str, String) {
 }
 
 fn plan_section(plan: &Plan) -> String {
-    let mut s = format!("<p>{} ", outcome_badge(plan.outcome));
+    let mut s = format!("<p>{} ", plan_badge(plan));
     if let (Some(n), Some(wk)) = (plan.sessions, plan.interval_weeks) {
         let _ = write!(
             s,
@@ -495,11 +505,7 @@ pub fn render(
     );
     s.push_str("<h2>Summary</h2>");
     if let Some(plan) = &p.latest_plan {
-        let _ = write!(
-            s,
-            "<p>Plan at the latest visit: {}",
-            outcome_badge(plan.outcome)
-        );
+        let _ = write!(s, "<p>Plan at the latest visit: {}", plan_badge(plan));
         if let Some(f) = p.follow_up {
             let what = match f {
                 FollowUp::Continue => "continue the course",

@@ -1374,3 +1374,47 @@ fn replanning_without_the_intake_is_said() {
     assert!(again(&[]).contains("1 record(s) hold plans made with an intake"));
     assert!(!again(&["--intake", intake.to_str().unwrap()]).contains("made with an intake"));
 }
+
+/// A plan free to proceed that has nothing to treat is written "No
+/// treatment indicated", never a bare "Proceed".
+#[test]
+fn a_plan_with_nothing_to_treat_does_not_read_as_a_go_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    visit_photo(
+        &photos,
+        "P6/2026-01-01",
+        &shared("tones/001_03.jpg"),
+        "a.jpg",
+    );
+    let intake = dir.path().join("intake.csv");
+    std::fs::write(
+        &intake,
+        "patient_id,pregnant,breastfeeding,anticoagulants,bleeding_disorder,keloid_history,herpes_history,active_infection,autoimmune_skin_disease,chemotherapy_or_radiation,uncontrolled_diabetes,isotretinoin_last_dose,last_peel,last_laser,last_filler,fitzpatrick\nP6,no,no,no,no,no,no,no,no,no,no,,,,,II\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&photos)
+        .args(["--plan", "--report", "--intake"])
+        .arg(&intake)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let rec: Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["plan"]["outcome"], "proceed", "{}", rec["plan"]);
+    assert!(rec["plan"]["zones"].as_array().unwrap().is_empty());
+    let html = std::fs::read_to_string(out.join("report/P6.html")).unwrap();
+    assert!(html.contains(">No treatment indicated<"));
+    assert!(!html.contains(">Proceed<"));
+}
