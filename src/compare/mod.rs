@@ -25,6 +25,9 @@ pub const MAX_YAW_DIFFERENCE_DEG: f64 = 10.0;
 /// units (the MDC's ±5 % casts move them by about 1–2) the colours differ.
 pub const MAX_CHROMA_SHIFT: f64 = 4.0;
 
+/// The words a reading warning uses when a visit's photos disagree.
+pub const PHOTOS_DISAGREE: &str = "photos disagree on it";
+
 /// One visit's capture, for comparability checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Capture {
@@ -46,6 +49,15 @@ pub struct Capture {
     /// readings.
     #[serde(default)]
     pub quality_notes: Vec<String>,
+    /// How many photos the visit holds. With more than one, each reading is
+    /// their mean, while the scale, pose, picture and plan are the first
+    /// photo's (in input order).
+    #[serde(default = "one")]
+    pub photos: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Capture {
@@ -69,6 +81,7 @@ impl Capture {
                 .as_ref()
                 .map(|q| q.findings.iter().map(|f| f.message.clone()).collect())
                 .unwrap_or_default(),
+            photos: 1,
         }
     }
 
@@ -179,8 +192,10 @@ pub struct Change {
     pub capture_warnings: Vec<String>,
     /// Readings of this visit or the baseline that the record flags as
     /// unsteady (`area_steady: false`: the same photo re-encoded or relit
-    /// can move them by 10 % or more). The change is still judged against
-    /// the MDC; a change beyond it wants confirming at the next visit.
+    /// can move them by 10 % or more), and a visit whose photos disagree on
+    /// the reading by more than its MDC (not repeat captures of one face).
+    /// The change is still judged against the MDC; a change beyond it wants
+    /// confirming at the next visit.
     #[serde(default)]
     pub reading_warnings: Vec<String>,
 }
@@ -272,7 +287,13 @@ pub fn compare(
     for (pid, visits) in by_patient {
         let dates: Vec<String> = visits.keys().cloned().collect();
         let firsts: Vec<&ImageRecord> = visits.values().map(|v| v[0]).collect();
-        let captures: Vec<Capture> = firsts.iter().map(|r| Capture::of(r)).collect();
+        let captures: Vec<Capture> = visits
+            .values()
+            .map(|rs| Capture {
+                photos: rs.len(),
+                ..Capture::of(rs[0])
+            })
+            .collect();
         // A visit whose photo is byte for byte an earlier visit's is a copy,
         // not a repeat capture: no change can be read from it.
         let copies: Vec<Option<&str>> = visits
@@ -313,6 +334,24 @@ pub fn compare(
                 .map(|rs| rs.iter().any(|r| m.steady(r) == Some(false)))
                 .collect();
             let mdc95 = mdc.metrics.get(&m.name).map(|e| e.mdc95);
+            // Photos of one visit that disagree by more than the reading's
+            // own noise are not repeat captures of one face under one light
+            // (another person, another lamp): their mean would hide it.
+            let disagree: Vec<Option<String>> = visits
+                .values()
+                .map(|rs| {
+                    let v: Vec<f64> = rs.iter().filter_map(|r| m.value(r)).collect();
+                    let (lo, hi) = v
+                        .iter()
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+                    (v.len() > 1 && mdc95.is_some_and(|mdc| hi - lo > mdc)).then(|| {
+                        format!(
+                            "this visit's {} {PHOTOS_DISAGREE} ({lo:.1} to {hi:.1}, more than its noise): perhaps not repeat captures of one face under one light",
+                            v.len()
+                        )
+                    })
+                })
+                .collect();
             let mut previous = Some(base);
             for (i, v) in values.iter().enumerate().skip(first) {
                 let Some(v) = *v else {
@@ -356,6 +395,7 @@ pub fn compare(
                     .iter()
                     .filter(|(flagged, _)| *flagged)
                     .map(|(_, which)| format!("{which} pigmented area is unsteady"))
+                    .chain(disagree[i].clone())
                     .collect(),
                 });
                 previous = Some(v);

@@ -289,6 +289,12 @@ fn latest_readings(p: &PatientComparison) -> String {
         let mut readings = Vec::new();
         let mut notes = Vec::new();
         for (c, digits) in found {
+            notes.extend(
+                c.reading_warnings
+                    .iter()
+                    .filter(|w| w.contains(crate::compare::PHOTOS_DISAGREE))
+                    .map(|w| format!("{}: {w}", c.label.replace(", face", ""))),
+            );
             match c.metric.as_str() {
                 "pores.face.severity" => notes.push("the severity is not anchored to a normal range (real normal skin reads high on it): follow it over visits".to_string()),
                 "colour.face.ita_deg" => notes.push(format!(
@@ -634,12 +640,18 @@ pub fn render(
                 data_uri("image/png", &v.overlay_png)
             )
         });
-        let notes = if cap.quality_notes.is_empty() {
+        let several = (cap.photos > 1).then(|| {
+            format!(
+                "{} photos at this visit: each reading is their mean; the picture, scale and plan are the first photo's",
+                cap.photos
+            )
+        });
+        let notes = if cap.quality_notes.is_empty() && several.is_none() {
             String::new()
         } else {
             format!(
                 "<ul class=\"notes\">{}</ul>",
-                list_items(cap.quality_notes.iter().map(|n| esc(n)))
+                list_items(several.iter().chain(&cap.quality_notes).map(|n| esc(n)))
             )
         };
         let _ = write!(

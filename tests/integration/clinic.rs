@@ -1418,3 +1418,55 @@ fn a_plan_with_nothing_to_treat_does_not_read_as_a_go_ahead() {
     assert!(html.contains(">No treatment indicated<"));
     assert!(!html.contains(">Proceed<"));
 }
+
+/// Two photos of one visit are averaged; when they disagree beyond the
+/// reading's noise (here: two different people) the report and
+/// compare.json say so, and the visit says how many photos it holds.
+/// Tones: Face Research Lab London Set, DeBruine & Jones (2017), CC BY 4.0,
+/// https://doi.org/10.6084/m9.figshare.5047666.v5
+#[test]
+fn a_visit_s_photos_that_disagree_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    visit_photo(
+        &photos,
+        "P4/2026-01-01",
+        &shared("tones/001_03.jpg"),
+        "a.jpg",
+    );
+    visit_photo(
+        &photos,
+        "P4/2026-01-01",
+        &shared("tones/082_03.jpg"),
+        "b.jpg",
+    );
+    let out = dir.path().join("out");
+    let o = bin()
+        .arg("analyze")
+        .arg(&photos)
+        .args(["--report", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect_ok(&o);
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report/compare.json")).unwrap())
+            .unwrap();
+    let p = &doc["patients"][0];
+    assert_eq!(p["captures"][0]["photos"], 2);
+    let ita = p["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "colour.face.ita_deg")
+        .unwrap();
+    assert!(
+        ita["reading_warnings"]
+            .to_string()
+            .contains(dermascore::compare::PHOTOS_DISAGREE),
+        "{ita}"
+    );
+    let html = std::fs::read_to_string(out.join("report/P4.html")).unwrap();
+    assert!(html.contains("2 photos at this visit"));
+    assert!(html.contains(dermascore::compare::PHOTOS_DISAGREE));
+}
