@@ -135,6 +135,7 @@ mod tests {
             skin_a_b: Some(ab),
             acne_scar_depth: None,
             quality_notes: Vec::new(),
+            photos: 1,
         }
     }
 
