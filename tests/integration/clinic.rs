@@ -1349,16 +1349,11 @@ fn replanning_without_the_intake_is_said() {
     let intake = dir.path().join("intake.csv");
     std::fs::write(&intake, "patient_id,pregnant\nP8,yes\n").unwrap();
     let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(&photos)
-        .args(["--plan", "--intake"])
-        .arg(&intake)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_ok(&o);
+    let (intake_arg, out_arg) = (intake.to_str().unwrap(), out.to_str().unwrap());
+    expect_ok(&run(
+        &["--plan", "--intake", intake_arg, "--out", out_arg],
+        &[&photos],
+    ));
     let again = |args: &[&str]| {
         let o = bin()
             .arg("report")
@@ -1394,16 +1389,13 @@ fn a_plan_with_nothing_to_treat_does_not_read_as_a_go_ahead() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(&photos)
-        .args(["--plan", "--report", "--intake"])
-        .arg(&intake)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_ok(&o);
+    let (intake_arg, out_arg) = (intake.to_str().unwrap(), out.to_str().unwrap());
+    expect_ok(&run(
+        &[
+            "--plan", "--report", "--intake", intake_arg, "--out", out_arg,
+        ],
+        &[&photos],
+    ));
     let rec: Value = serde_json::from_str(
         std::fs::read_to_string(out.join("results.jsonl"))
             .unwrap()
@@ -1441,14 +1433,10 @@ fn a_visit_s_photos_that_disagree_are_named() {
         "b.jpg",
     );
     let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(&photos)
-        .args(["--report", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_ok(&o);
+    expect_ok(&run(
+        &["--report", "--out", out.to_str().unwrap()],
+        &[&photos],
+    ));
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report/compare.json")).unwrap())
             .unwrap();
