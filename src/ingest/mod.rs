@@ -908,14 +908,53 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// The JPEG decoder fills a truncated scan with grey and reports success;
-/// a complete file has an end-of-image marker (FF D9) after its last
-/// start-of-scan (FF DA). Entropy-coded data byte-stuffs FF, so neither
-/// marker can occur inside it; thumbnails and trailers keep their own pairs.
+/// a complete file reaches its end-of-image marker (FF D9). Walked segment
+/// by segment from the start-of-image: headers by their lengths (an EXIF
+/// thumbnail's own markers stay inside its APP1), entropy-coded data to the
+/// next marker that is neither a stuffed FF 00 nor a restart. What follows
+/// the image's end-of-image is not the image's (phones append a motion
+/// photo's video there, which can hold any bytes, FF DA included).
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last_scan = bytes.windows(2).rposition(|w| w == [0xff, 0xda]);
-    match last_scan {
-        Some(i) => bytes[i..].windows(2).any(|w| w == [0xff, 0xd9]),
-        None => false,
+    let len_at = |at: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *bytes.get(at)?,
+            *bytes.get(at + 1)?,
+        ])))
+    };
+    let mut i = 2;
+    loop {
+        let (Some(0xff), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return false;
+        };
+        match marker {
+            0xff => i += 1,
+            0xd9 => return true,
+            0x01 | 0xd0..=0xd7 => i += 2,
+            _ => {
+                let Some(len) = len_at(i + 2) else {
+                    return false;
+                };
+                i += 2 + len;
+                if marker == 0xda {
+                    // Entropy-coded data up to the next real marker.
+                    loop {
+                        let Some(ff) = bytes
+                            .get(i..)
+                            .and_then(|b| b.iter().position(|&x| x == 0xff))
+                        else {
+                            return false;
+                        };
+                        i += ff;
+                        match bytes.get(i + 1) {
+                            Some(0x00 | 0xd0..=0xd7) => i += 2,
+                            Some(0xff) => i += 1,
+                            Some(_) => break,
+                            None => return false,
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -949,10 +988,26 @@ mod tests {
 
     #[test]
     fn truncated_jpeg_is_detected() {
-        let complete = [0xff, 0xd8, 0xff, 0xda, 1, 2, 0xff, 0x00, 3, 0xff, 0xd9];
+        // SOI, an APP1 holding a thumbnail's SOI/SOS/EOI, SOS, data with a
+        // stuffed FF and a restart, EOI.
+        let complete = [
+            0xff, 0xd8, 0xff, 0xe1, 0, 8, 0xff, 0xd8, 0xff, 0xda, 0xff, 0xd9, 0xff, 0xda, 0, 2, 1,
+            2, 0xff, 0x00, 3, 0xff, 0xd0, 4, 0xff, 0xd9,
+        ];
         assert!(jpeg_is_complete(&complete));
-        assert!(!jpeg_is_complete(&complete[..8]));
+        assert!(!jpeg_is_complete(&complete[..20]));
+        assert!(!jpeg_is_complete(&complete[..24]));
         assert!(!jpeg_is_complete(&[0xff, 0xd8]));
+        // A motion photo's trailer after the end-of-image, FF DA and all.
+        let mut motion = complete.to_vec();
+        motion.extend_from_slice(&[0x11, 0xff, 0xda, 0x11, 0x11]);
+        assert!(jpeg_is_complete(&motion));
+        // Progressive: several scans with tables between them.
+        let progressive = [
+            0xff, 0xd8, 0xff, 0xda, 0, 2, 7, 0xff, 0xc4, 0, 3, 9, 0xff, 0xda, 0, 2, 8, 0xff, 0xd9,
+        ];
+        assert!(jpeg_is_complete(&progressive));
+        assert!(!jpeg_is_complete(&progressive[..15]));
     }
 
     #[test]
