@@ -277,7 +277,9 @@ pub struct Design {
     pub arm: BTreeMap<String, String>,
     /// (patient, visit date) → time point label, when the design names them.
     pub timepoint: BTreeMap<(String, String), String>,
-    /// Time point labels in design order (the first is the baseline).
+    /// Time point labels in the order of their visits (the first is the
+    /// baseline): by each one's median visit date, checked against every
+    /// patient's own dates; not the rows' order.
     pub timepoint_order: Vec<String>,
     pub covariates: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -298,6 +300,9 @@ impl Design {
         };
         let (date, tp) = (col("visit_date"), col("timepoint"));
         let mut d = Design::default();
+        // (patient, visit date) → line; (patient, time point) → (date, line).
+        let mut visit_line: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut at_timepoint: BTreeMap<(String, String), (String, u64)> = BTreeMap::new();
         for row in reader.records() {
             let row = row.map_err(|e| table.csv_error(&e))?;
             let line = row.position().map_or(0, |p| p.line());
@@ -320,6 +325,30 @@ impl Design {
                     if !crate::ingest::is_iso_date(vd) {
                         return Err(err(line, format!("visit_date `{vd}` is not YYYY-MM-DD")));
                     }
+                    if let Some(first) = visit_line.insert((p.clone(), vd.to_string()), line) {
+                        return Err(err(
+                            line,
+                            format!("patient {p}'s visit {vd} is listed twice (lines {first} and {line})"),
+                        ));
+                    }
+                    if let Some((other, first)) =
+                        at_timepoint.insert((p.clone(), t.to_string()), (vd.to_string(), line))
+                    {
+                        return Err(err(
+                            line,
+                            format!("patient {p} has two visits at time point {t}: {other} (line {first}) and {vd}: one would be dropped"),
+                        ));
+                    }
+                    if let Some(x) = d
+                        .timepoint_order
+                        .iter()
+                        .find(|x| *x != t && x.to_lowercase() == t.to_lowercase())
+                    {
+                        return Err(err(
+                            line,
+                            format!("time point `{t}` differs from `{x}` only in case: one time point or two?"),
+                        ));
+                    }
                     d.timepoint
                         .insert((p.clone(), vd.to_string()), t.to_string());
                     if !d.timepoint_order.iter().any(|x| x == t) {
@@ -341,6 +370,47 @@ impl Design {
             if !cov.is_empty() {
                 d.covariates.insert(p, cov);
             }
+        }
+        // The baseline is the earliest time point, whatever order the rows
+        // come in (a file sorted newest first must not reverse every
+        // change): time points in the order of their median visit date (one
+        // mislabelled patient does not move it), and every patient's own
+        // dates must agree with that order.
+        let median_date = |t: &str| {
+            let mut dates: Vec<&String> = d
+                .timepoint
+                .iter()
+                .filter(|(_, x)| x.as_str() == t)
+                .map(|((_, vd), _)| vd)
+                .collect();
+            dates.sort();
+            dates
+                .get(dates.len().saturating_sub(1) / 2)
+                .map(|s| s.to_string())
+        };
+        let mut keyed: Vec<(Option<String>, String)> = d
+            .timepoint_order
+            .iter()
+            .map(|t| (median_date(t), t.clone()))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        d.timepoint_order = keyed.into_iter().map(|(_, t)| t).collect();
+        let rank = |t: &str| d.timepoint_order.iter().position(|x| x == t);
+        let mut previous: Option<(&str, &str, &str)> = None;
+        for ((p, vd), t) in &d.timepoint {
+            if let Some((pp, pvd, pt)) = previous.filter(|(pp, _, _)| *pp == p.as_str()) {
+                if rank(pt) > rank(t) {
+                    let line = visit_line
+                        .get(&(p.clone(), vd.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                    return Err(err(
+                        line,
+                        format!("patient {pp}'s visit {vd} is at time point {t}, but the earlier visit {pvd} is at {pt}, which other patients' dates put after {t}: the time points contradict the dates"),
+                    ));
+                }
+            }
+            previous = Some((p, vd, t));
         }
         Ok(d)
     }
@@ -829,4 +899,66 @@ pub fn write_csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result
         })?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod design_tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Design, SetupError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("design.csv");
+        std::fs::write(&path, text).unwrap();
+        Design::read(&path)
+    }
+
+    const HEAD: &str = "patient_id,arm,visit_date,timepoint\n";
+
+    #[test]
+    fn time_points_follow_the_dates_not_the_rows() {
+        let rows = [
+            "P1,A,2026-03-01,week8",
+            "P1,A,2026-02-01,week4",
+            "P1,A,2026-01-01,baseline",
+            "P2,B,2026-03-03,week8",
+            "P2,B,2026-01-03,baseline",
+        ];
+        let d = read(&format!("{HEAD}{}\n", rows.join("\n"))).unwrap();
+        assert_eq!(d.timepoint_order, ["baseline", "week4", "week8"]);
+    }
+
+    #[test]
+    fn contradicting_or_repeated_visits_are_refused_naming_the_line() {
+        let refused = |rows: &[&str], says: &str| {
+            let e = read(&format!("{HEAD}{}\n", rows.join("\n"))).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        };
+        // Two visits at one time point: one would be dropped.
+        refused(
+            &["P1,A,2026-01-01,baseline", "P1,A,2026-02-01,baseline"],
+            "two visits at time point baseline",
+        );
+        // The same visit twice.
+        refused(
+            &["P1,A,2026-01-01,baseline", "P1,A,2026-01-01,baseline"],
+            "listed twice",
+        );
+        // Labels that differ only in case.
+        refused(
+            &["P1,A,2026-01-01,Week4", "P2,A,2026-01-02,week4"],
+            "only in case",
+        );
+        // One patient's dates against everyone else's order.
+        refused(
+            &[
+                "P1,A,2026-01-01,baseline",
+                "P1,A,2026-02-01,week4",
+                "P2,A,2026-01-02,baseline",
+                "P2,A,2026-02-02,week4",
+                "P3,A,2026-01-01,week4",
+                "P3,A,2026-02-01,baseline",
+            ],
+            "contradict the dates",
+        );
+    }
 }
