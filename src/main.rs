@@ -269,8 +269,8 @@ struct AnalyzeArgs {
     /// (at least 16 bytes); paths and overlay names are scrubbed too.
     #[arg(long, value_name = "KEYFILE")]
     pseudonymise: Option<PathBuf>,
-    /// Refuse images with more pixels than this (decompression-bomb guard).
-    #[arg(long, default_value_t = 100)]
+    /// Refuse images with more pixels than this (decompression-bomb guard; at least 1).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     max_megapixels: u64,
     /// Peak memory target for the whole run, MiB: a worker waits rather
     /// than start a photo that would not fit beside those in progress (a
@@ -1071,10 +1071,11 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{line}");
     }
     println!(
-        "{}: {} inputs checked, {} changed or missing; models {}; tool {}: {}",
+        "{}: {} inputs checked, {} changed or missing, {} without a record; models {}; tool {}: {}",
         file.display(),
         report.inputs_checked,
         report.inputs_changed,
+        report.inputs_missing,
         if report.models_match {
             "unchanged"
         } else {

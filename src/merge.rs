@@ -209,6 +209,11 @@ pub fn merge(files: &[PathBuf], out: &mut dyn Exporter) -> Result<Merged, SetupE
         out.write(&Record::Image(Box::new(rec)))
             .map_err(|e| refuse(Path::new("merged output"), e.to_string()))?;
     }
+    // Inputs after the last record are missing too.
+    let after_last = last_index.map_or(0, |i| i + 1);
+    if after_last < first.inputs_total && gaps.len() < 20 {
+        gaps.extend((after_last..first.inputs_total).take(20 - gaps.len()));
+    }
     let images = acc.images();
     let missing = first.inputs_total.saturating_sub(images);
     if missing > 0 {
@@ -258,12 +263,18 @@ pub struct Verification {
     pub inputs_changed: u64,
     pub models_match: bool,
     pub tool_matches: bool,
+    /// Inputs the run listed that have no record (an incomplete merge or
+    /// run): a rerun would hold records these results lack.
+    pub inputs_missing: u64,
     pub problems: Vec<String>,
 }
 
 impl Verification {
     pub fn comparable(&self) -> bool {
-        self.inputs_changed == 0 && self.models_match && self.tool_matches
+        self.inputs_changed == 0
+            && self.inputs_missing == 0
+            && self.models_match
+            && self.tool_matches
     }
 }
 
@@ -275,8 +286,15 @@ pub fn verify(results: &Path, models_dir: Option<&Path>) -> Result<Verification,
         inputs_changed: 0,
         models_match: true,
         tool_matches: summary.tool == ToolInfo::current(),
+        inputs_missing: summary.inputs_total.saturating_sub(summary.images),
         problems: Vec::new(),
     };
+    if v.inputs_missing > 0 {
+        v.problems.push(format!(
+            "{} of the run's {} inputs have no record (an incomplete merge or run)",
+            v.inputs_missing, summary.inputs_total
+        ));
+    }
     if !v.tool_matches {
         v.problems.push(format!(
             "results made by {} {}, this is {}",

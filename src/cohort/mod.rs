@@ -802,7 +802,8 @@ pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> Coh
                         push(&mut rows, "change", arm, "", tp, metric, s, v, t.n);
                     }
                 }
-                if let Some(w) = stats::wilcoxon(&diffs, false) {
+                // One pair carries no test, as for the paired t.
+                if let Some(w) = stats::wilcoxon(&diffs, false).filter(|w| w.n >= 2) {
                     for (s, v) in [
                         ("wilcoxon_statistic", w.statistic),
                         ("p_wilcoxon", w.p),

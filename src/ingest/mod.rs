@@ -22,7 +22,8 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 /// What directories are searched for (case-insensitive).
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "tif", "tiff"];
+/// (`jfif`, `jpe` and `jif` are JPEGs as Windows and browsers save them.)
+pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "jpe", "jfif", "jif", "png", "tif", "tiff"];
 
 /// Which way the head faces the camera, as the capture protocol names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -176,6 +177,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
         if std::fs::metadata(root).is_ok_and(|m| m.is_dir()) {
             let mut found = Vec::new();
             let mut sidecars = Vec::new();
+            let mut not_read = Vec::new();
             for entry in walkdir::WalkDir::new(root)
                 .follow_links(true)
                 .sort_by_file_name()
@@ -192,6 +194,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                     Ok(e) if e.file_type().is_file() && is_other_image(e.path()) => {
                         found.push(e.into_path())
                     }
+                    Ok(e) if e.file_type().is_file() => not_read.push(e.into_path()),
                     Ok(_) => {}
                     // A symlink back to an ancestor: its photos are walked
                     // once already.
@@ -213,6 +216,24 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputItem>, SetupError> {
                         }
                     },
                 }
+            }
+            // Nothing is skipped silently: files not taken as photos (by
+            // their names) are counted, with a few named.
+            if !not_read.is_empty() {
+                let names: Vec<String> = not_read
+                    .iter()
+                    .take(3)
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect();
+                eprintln!(
+                    "note: {} file(s) in {} not read as photos (their names do not end in .{}): {}{}",
+                    not_read.len(),
+                    root.display(),
+                    IMAGE_EXTENSIONS.join(", ."),
+                    names.join(", "),
+                    if not_read.len() > names.len() { ", …" } else { "" }
+                );
             }
             // A sidecar's photos are one item, in the place of its first.
             let mut sets = Vec::new();
@@ -688,6 +709,15 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
         ..InputInfo::unread(path)
     };
     let fail = |code, msg: String| Err(InputError::new(code, msg));
+    // Records name their photo as text: a name that is not UTF-8 would be
+    // written with replacement characters, two such files under one name,
+    // and neither found again by `verify` or `--resume`.
+    if path.to_str().is_none() {
+        return fail(
+            ErrorCode::Unreadable,
+            "the file's path is not valid UTF-8 text, so records cannot name it faithfully: rename it (or its folder)".into(),
+        );
+    }
     // Declared size against the pixel limit, before anything is decoded.
     let over_limit = |w: u32, h: u32| {
         (u64::from(w) * u64::from(h) > limits.max_pixels).then(|| {
@@ -721,10 +751,20 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
         Err(e) => return fail(ErrorCode::Unreadable, format!("cannot read file: {e}")),
     };
     info.bytes = Some(size);
+    // Files refused before they are read whole are still hashed (streamed),
+    // so that `verify` and `--resume` can tell an unchanged refused file
+    // from a changed one.
+    let hash_refused = |info: &mut InputInfo| {
+        info.sha256 = std::fs::File::open(path)
+            .and_then(|f| crate::models::hex_sha256_of(&f))
+            .ok();
+    };
     if size == 0 {
+        hash_refused(info);
         return fail(ErrorCode::EmptyFile, "file is empty (0 bytes)".into());
     }
     if size > limits.max_file_bytes {
+        hash_refused(info);
         return fail(
             ErrorCode::TooLarge,
             format!(
@@ -749,6 +789,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             f
         }
         Ok(f) => {
+            hash_refused(info);
             let name = f.extensions_str().first().copied().unwrap_or("this format");
             return fail(
                 ErrorCode::UnsupportedFormat,
@@ -759,6 +800,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             );
         }
         Err(_) if is_other_image(path) => {
+            hash_refused(info);
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -772,10 +814,11 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             );
         }
         Err(_) => {
+            hash_refused(info);
             return fail(
                 ErrorCode::NotAnImage,
                 "not an image: content is not JPEG, PNG or TIFF".into(),
-            )
+            );
         }
     };
     let mut png_file = None;

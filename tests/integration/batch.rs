@@ -223,6 +223,19 @@ fn shards_merged_equal_a_single_run_record_for_record() {
         "a missing shard → exit 1, even one that drew no inputs"
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("shards missing: [2]"));
+    // What such a merge writes is not a complete run: `verify` says so.
+    let partial = dir.path().join("partial.jsonl");
+    let o = bin()
+        .arg("merge")
+        .args(&shard_files[..2])
+        .arg("--out")
+        .arg(&partial)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v = bin().arg("verify").arg(&partial).output().unwrap();
+    assert_eq!(v.status.code(), Some(1), "an incomplete merge verified");
+    assert!(String::from_utf8_lossy(&v.stdout).contains("have no record"));
     // A shard analysed with another setting (a scale override) is refused.
     let other = dir.path().join("shard1-other");
     expect_ok(&analyze_to(
