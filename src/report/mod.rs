@@ -488,7 +488,7 @@ mod rounding_tests {
         .unwrap();
         assert_eq!(
             serde_json::to_string(&v).unwrap(),
-            r#"{"big":1234570.0,"count":4255,"density":37.3308,"list":[0.3],"score":79.0,"small":0.000123457,"tiny_negative":-1e-12}"#
+            r#"{"density":37.3308,"small":0.000123457,"big":1234570.0,"count":4255,"tiny_negative":-1e-12,"score":79.0,"list":[0.3]}"#
         );
         assert_eq!(round_significant(-0.0), 0.0);
         assert!(round_significant(-0.0).is_sign_positive());
