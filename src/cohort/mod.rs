@@ -854,7 +854,20 @@ pub fn analyse(data: &Data, design: &Design, reference_arm: Option<&str>) -> Coh
             }
         }
     }
-    // Test–retest: visits captured more than once, first two captures.
+    // Test–retest: visits captured more than once, first two captures
+    // (ICC(3,1) wants the same number of captures per visit); said when a
+    // visit had more.
+    let more_than_two = data
+        .visits
+        .values()
+        .flat_map(|v| v.values())
+        .filter(|caps| caps.len() > 2)
+        .count();
+    if more_than_two > 0 {
+        notes.push(format!(
+            "test–retest reliability (ICC(3,1), SEM) uses each visit's first two captures: {more_than_two} visit(s) had more, whose further captures count in the visit means only"
+        ));
+    }
     for (mi, metric) in data.metrics.iter().enumerate() {
         let pairs: Vec<Vec<f64>> = data
             .visits
