@@ -753,11 +753,15 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     info.bytes = Some(size);
     // Files refused before they are read whole are still hashed (streamed),
     // so that `verify` and `--resume` can tell an unchanged refused file
-    // from a changed one.
+    // from a changed one. Regular files only: opening a named pipe again
+    // would wait for a writer that is gone.
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let hash_refused = |info: &mut InputInfo| {
-        info.sha256 = std::fs::File::open(path)
-            .and_then(|f| crate::models::hex_sha256_of(&f))
-            .ok();
+        if regular {
+            info.sha256 = std::fs::File::open(path)
+                .and_then(|f| crate::models::hex_sha256_of(&f))
+                .ok();
+        }
     };
     if size == 0 {
         hash_refused(info);
