@@ -175,12 +175,6 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
     let (mut width, mut height) = (0u32, 0u32);
     let mut restart_interval = 0u32;
     let mut i = 2; // after SOI
-    let be16 = |at: usize| -> Option<usize> {
-        Some(usize::from(u16::from_be_bytes([
-            *bytes.get(at)?,
-            *bytes.get(at + 1)?,
-        ])))
-    };
     loop {
         if bytes.get(i)? != &0xff {
             return None;
@@ -190,7 +184,7 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
             i += 1; // fill byte
             continue;
         }
-        let len = be16(i + 2)?;
+        let len = be16(bytes, i + 2)?;
         let seg = bytes.get(i + 4..i + 2 + len)?;
         match marker {
             0xc0 | 0xc1 => {
@@ -221,7 +215,7 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
                     at += 17 + total;
                 }
             }
-            0xdd => restart_interval = be16(i + 4)? as u32,
+            0xdd => restart_interval = be16(bytes, i + 4)? as u32,
             0xda => {
                 let n = usize::from(*seg.first()?);
                 if comps.is_empty() || n != comps.len() || width == 0 || height == 0 {
@@ -248,6 +242,59 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
             _ => {}
         }
         i += 2 + len;
+    }
+}
+
+/// The big-endian 16-bit number at `at` (a segment's length).
+fn be16(bytes: &[u8], at: usize) -> Option<usize> {
+    Some(usize::from(u16::from_be_bytes([
+        *bytes.get(at)?,
+        *bytes.get(at + 1)?,
+    ])))
+}
+
+/// The JPEG decoder fills a truncated scan with grey and reports success;
+/// a complete file reaches its end-of-image marker (FF D9). Walked segment
+/// by segment from the start-of-image: headers by their lengths (an EXIF
+/// thumbnail's own markers stay inside its APP1), entropy-coded data to the
+/// next marker that is neither a stuffed FF 00 nor a restart. What follows
+/// the image's end-of-image is not the image's (phones append a motion
+/// photo's video there, which can hold any bytes, FF DA included).
+pub fn reaches_end_of_image(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    loop {
+        let (Some(0xff), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return false;
+        };
+        match marker {
+            0xff => i += 1,
+            0xd9 => return true,
+            0x01 | 0xd0..=0xd7 => i += 2,
+            _ => {
+                let Some(len) = be16(bytes, i + 2) else {
+                    return false;
+                };
+                i += 2 + len;
+                if marker == 0xda {
+                    // Entropy-coded data up to the next real marker.
+                    loop {
+                        let Some(ff) = bytes
+                            .get(i..)
+                            .and_then(|b| b.iter().position(|&x| x == 0xff))
+                        else {
+                            return false;
+                        };
+                        i += ff;
+                        match bytes.get(i + 1) {
+                            Some(0x00 | 0xd0..=0xd7) => i += 2,
+                            Some(0xff) => i += 1,
+                            Some(_) => break,
+                            None => return false,
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -330,6 +377,30 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_jpeg_is_detected() {
+        // SOI, an APP1 holding a thumbnail's SOI/SOS/EOI, SOS, data with a
+        // stuffed FF and a restart, EOI.
+        let complete = [
+            0xff, 0xd8, 0xff, 0xe1, 0, 8, 0xff, 0xd8, 0xff, 0xda, 0xff, 0xd9, 0xff, 0xda, 0, 2, 1,
+            2, 0xff, 0x00, 3, 0xff, 0xd0, 4, 0xff, 0xd9,
+        ];
+        assert!(reaches_end_of_image(&complete));
+        assert!(!reaches_end_of_image(&complete[..20]));
+        assert!(!reaches_end_of_image(&complete[..24]));
+        assert!(!reaches_end_of_image(&[0xff, 0xd8]));
+        // A motion photo's trailer after the end-of-image, FF DA and all.
+        let mut motion = complete.to_vec();
+        motion.extend_from_slice(&[0x11, 0xff, 0xda, 0x11, 0x11]);
+        assert!(reaches_end_of_image(&motion));
+        // Progressive: several scans with tables between them.
+        let progressive = [
+            0xff, 0xd8, 0xff, 0xda, 0, 2, 7, 0xff, 0xc4, 0, 3, 9, 0xff, 0xda, 0, 2, 8, 0xff, 0xd9,
+        ];
+        assert!(reaches_end_of_image(&progressive));
+        assert!(!reaches_end_of_image(&progressive[..15]));
+    }
 
     fn jpeg() -> Vec<u8> {
         crate::ingest::decode::test_jpeg(120, 88)

@@ -731,14 +731,14 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
         })
     };
 
-    let size = match std::fs::metadata(path) {
+    let (size, regular) = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
             let why = std::fs::read_dir(path)
                 .err()
                 .map_or("it is a folder, not a photo".into(), |e| e.to_string());
             return fail(ErrorCode::Unreadable, format!("cannot read folder: {why}"));
         }
-        Ok(m) => m.len(),
+        Ok(m) => (m.len(), m.is_file()),
         Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) => {
             let target = std::fs::read_link(path)
                 .map(|t| t.display().to_string())
@@ -755,7 +755,6 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     // so that `verify` and `--resume` can tell an unchanged refused file
     // from a changed one. Regular files only: opening a named pipe again
     // would wait for a writer that is gone.
-    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let hash_refused = |info: &mut InputInfo| {
         if regular {
             info.sha256 = std::fs::File::open(path)
@@ -872,7 +871,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             Err(decode::Refusal::Header(m)) => return fail(ErrorCode::CorruptImage, m),
             Err(_) => {}
         }
-        if !jpeg_is_complete(&bytes) {
+        if !jpeg_scan::reaches_end_of_image(&bytes) {
             return fail(
                 ErrorCode::CorruptImage,
                 "JPEG is truncated: no end-of-image marker after the last scan".into(),
@@ -954,57 +953,6 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((be(16..20)?, be(20..24)?))
 }
 
-/// The JPEG decoder fills a truncated scan with grey and reports success;
-/// a complete file reaches its end-of-image marker (FF D9). Walked segment
-/// by segment from the start-of-image: headers by their lengths (an EXIF
-/// thumbnail's own markers stay inside its APP1), entropy-coded data to the
-/// next marker that is neither a stuffed FF 00 nor a restart. What follows
-/// the image's end-of-image is not the image's (phones append a motion
-/// photo's video there, which can hold any bytes, FF DA included).
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let len_at = |at: usize| -> Option<usize> {
-        Some(usize::from(u16::from_be_bytes([
-            *bytes.get(at)?,
-            *bytes.get(at + 1)?,
-        ])))
-    };
-    let mut i = 2;
-    loop {
-        let (Some(0xff), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
-            return false;
-        };
-        match marker {
-            0xff => i += 1,
-            0xd9 => return true,
-            0x01 | 0xd0..=0xd7 => i += 2,
-            _ => {
-                let Some(len) = len_at(i + 2) else {
-                    return false;
-                };
-                i += 2 + len;
-                if marker == 0xda {
-                    // Entropy-coded data up to the next real marker.
-                    loop {
-                        let Some(ff) = bytes
-                            .get(i..)
-                            .and_then(|b| b.iter().position(|&x| x == 0xff))
-                        else {
-                            return false;
-                        };
-                        i += ff;
-                        match bytes.get(i + 1) {
-                            Some(0x00 | 0xd0..=0xd7) => i += 2,
-                            Some(0xff) => i += 1,
-                            Some(_) => break,
-                            None => return false,
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1031,30 +979,6 @@ mod tests {
         let flat = RgbImage::from_pixel(64, 64, Rgb([100, 50, 1]));
         let (photo, _) = load_back("flat.png", DynamicImage::ImageRgb8(flat));
         assert!(photo.deep.is_none());
-    }
-
-    #[test]
-    fn truncated_jpeg_is_detected() {
-        // SOI, an APP1 holding a thumbnail's SOI/SOS/EOI, SOS, data with a
-        // stuffed FF and a restart, EOI.
-        let complete = [
-            0xff, 0xd8, 0xff, 0xe1, 0, 8, 0xff, 0xd8, 0xff, 0xda, 0xff, 0xd9, 0xff, 0xda, 0, 2, 1,
-            2, 0xff, 0x00, 3, 0xff, 0xd0, 4, 0xff, 0xd9,
-        ];
-        assert!(jpeg_is_complete(&complete));
-        assert!(!jpeg_is_complete(&complete[..20]));
-        assert!(!jpeg_is_complete(&complete[..24]));
-        assert!(!jpeg_is_complete(&[0xff, 0xd8]));
-        // A motion photo's trailer after the end-of-image, FF DA and all.
-        let mut motion = complete.to_vec();
-        motion.extend_from_slice(&[0x11, 0xff, 0xda, 0x11, 0x11]);
-        assert!(jpeg_is_complete(&motion));
-        // Progressive: several scans with tables between them.
-        let progressive = [
-            0xff, 0xd8, 0xff, 0xda, 0, 2, 7, 0xff, 0xc4, 0, 3, 9, 0xff, 0xda, 0, 2, 8, 0xff, 0xd9,
-        ];
-        assert!(jpeg_is_complete(&progressive));
-        assert!(!jpeg_is_complete(&progressive[..15]));
     }
 
     #[test]
