@@ -578,11 +578,7 @@ fn repeatability(args: RepeatabilityArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    sink::write_atomic(
-        &args.out,
-        (serde_json::to_string_pretty(&dermascore::report::rounded_json(&table)?)? + "\n")
-            .as_bytes(),
-    )?;
+    sink::write_atomic(&args.out, (report::pretty_json(&table)? + "\n").as_bytes())?;
     eprintln!(
         "{} photos × {} captures: MDC for {} metrics",
         table.photos.len(),
@@ -718,7 +714,7 @@ fn write_comparison(
     };
     sink::write_atomic(
         &args.out.join("compare.json"),
-        serde_json::to_string_pretty(&dermascore::report::rounded_json(&document)?)?.as_bytes(),
+        report::pretty_json(&document)?.as_bytes(),
     )?;
     let patients = document.patients;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -892,9 +888,6 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let ExportFormat::Fhir = args.format;
     let mut records = Vec::new();
     let mut skipped = false;
-    // Overlay paths are relative to their own results folder: read each
-    // file's records with it.
-    let mut folder_of = Vec::new();
     // The same photo's record twice (a results file given twice, or
     // overlapping runs) would make two resources with one fullUrl: kept once.
     let mut seen = std::collections::HashSet::new();
@@ -902,30 +895,23 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     for f in results_files(&args.results) {
         let (recs, s) = image_records(std::slice::from_ref(&f))?;
         skipped |= s;
+        // Overlay paths are relative to their own results folder.
         let folder = f.parent().map(Path::to_path_buf).unwrap_or_default();
-        for r in recs {
+        for mut r in recs {
             if !seen.insert((r.input.path.clone(), r.input.sha256.clone())) {
                 repeated += 1;
                 continue;
             }
-            folder_of.push(folder.clone());
+            for o in &mut r.overlays {
+                o.path = folder.join(&o.path).display().to_string();
+            }
             records.push(r);
         }
     }
     if repeated > 0 {
         eprintln!("note: {repeated} record(s) repeat a photo already exported (same path and bytes): exported once");
     }
-    // The bundles hand back references into `records`: their addresses
-    // find each one's folder.
-    let folder_by_record: std::collections::HashMap<*const report::ImageRecord, &Path> = records
-        .iter()
-        .zip(&folder_of)
-        .map(|(r, f)| (r as *const _, f.as_path()))
-        .collect();
-    let read_overlay = |r: &report::ImageRecord, path: &str| {
-        let folder = folder_by_record.get(&(r as *const _))?;
-        std::fs::read(folder.join(path)).ok()
-    };
+    let read_overlay = |path: &str| std::fs::read(path).ok();
     let (bundles, unreadable) = report::fhir::bundles(&records, &read_overlay);
     if let Some(first) = unreadable.first() {
         eprintln!(
@@ -1002,7 +988,7 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
             };
             sink::write_atomic(
                 &dir.join("cohort.json"),
-                serde_json::to_string_pretty(&dermascore::report::rounded_json(&json)?)?.as_bytes(),
+                report::pretty_json(&json)?.as_bytes(),
             )?;
             if args.html {
                 sink::write_atomic(
@@ -1278,7 +1264,7 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let pseudonymising = pseudonymiser.is_some();
-    let pseudonymiser_for_plans = pseudonymiser.clone();
+    args.plan.pseudonymiser = pseudonymiser.clone();
     let shard = match args.shard.as_deref() {
         Some("auto") => Some(Shard::from_env().map_err(anyhow::Error::msg)?),
         Some(s) => Some(s.parse::<Shard>().map_err(anyhow::Error::msg)?),
@@ -1314,7 +1300,6 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    args.plan.pseudonymiser = pseudonymiser_for_plans.clone();
     let planning = if args.with_plan {
         Some(Planning::load(&args.plan)?)
     } else {
@@ -1427,7 +1412,7 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 plan: PlanOptions {
                     protocol: args.plan.protocol.clone(),
                     intake: args.plan.intake.clone(),
-                    pseudonymiser: pseudonymiser_for_plans.clone(),
+                    pseudonymiser: args.plan.pseudonymiser.clone(),
                 },
                 out: dir.join("report"),
                 photos_withheld: pseudonymising,

@@ -154,10 +154,9 @@ fn number(metrics: &Value, field: &str) -> Option<f64> {
         .filter(|x| x.is_finite())
 }
 
-/// An overlay picture's bytes, given its record and the overlay's `path` as
-/// the record holds it (the caller knows where the results folder is); None
-/// when it cannot be read.
-pub type OverlayReader<'a> = &'a dyn Fn(&ImageRecord, &str) -> Option<Vec<u8>>;
+/// An overlay picture's bytes from its `path` (the caller resolves it
+/// against its results folder); None when it cannot be read.
+pub type OverlayReader<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
 
 /// The bundles, by a file stem naming patient and visit, and the overlay
 /// pictures that could not be read (left out of the bundles). Records that
@@ -267,7 +266,7 @@ fn bundle(
         );
         let mut media_refs = Vec::new();
         for (k, o) in r.overlays.iter().enumerate() {
-            let Some(png) = overlay(r, &o.path) else {
+            let Some(png) = overlay(&o.path) else {
                 unreadable.push(o.path.clone());
                 continue;
             };

@@ -447,6 +447,12 @@ fn round_numbers(value: &mut serde_json::Value) {
     }
 }
 
+/// `value` as indented JSON text, numbers rounded as [`rounded_json`]: how
+/// every JSON document (compare, cohort, MDC table) is written.
+pub fn pretty_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&rounded_json(value)?)
+}
+
 /// `x` written for a CSV cell, to [`SIGNIFICANT_DIGITS`].
 pub fn number_text(x: f64) -> String {
     round_significant(x).to_string()
@@ -456,22 +462,20 @@ pub fn number_text(x: f64) -> String {
 /// divided (or multiplied) by an exact power of ten, which prints as the
 /// short decimal; zero is always +0.
 pub fn round_significant(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return if x == 0.0 { 0.0 } else { x };
+    if x == 0.0 {
+        return 0.0; // +0 for -0 too
     }
-    let magnitude = x.abs().log10().floor() as i32;
-    let decimals = SIGNIFICANT_DIGITS - 1 - magnitude;
-    let r = if decimals >= 0 {
+    if !x.is_finite() {
+        return x;
+    }
+    // A non-zero number keeps its leading digit: the result is never 0.
+    let decimals = SIGNIFICANT_DIGITS - 1 - x.abs().log10().floor() as i32;
+    if decimals >= 0 {
         let p = 10f64.powi(decimals);
         (x * p).round() / p
     } else {
         let p = 10f64.powi(-decimals);
         (x / p).round() * p
-    };
-    if r == 0.0 {
-        0.0
-    } else {
-        r
     }
 }
 
