@@ -601,6 +601,18 @@ fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Names, on stderr, the lines of a results file that are not records.
+fn note_unreadable_lines(file: &Path, lines: &[usize]) {
+    let Some(first) = lines.first() else { return };
+    let n = lines.len();
+    eprintln!(
+        "{}: {n} {} skipped, not schema {} records (the first is line {first})",
+        file.display(),
+        if n == 1 { "line" } else { "lines" },
+        dermascore::SCHEMA_VERSION
+    );
+}
+
 /// The image records of results files (or directories holding one). A file
 /// that cannot be read stops the command; lines that are not records are
 /// named on stderr, and the second value says whether there were any.
@@ -609,15 +621,9 @@ fn image_records(paths: &[PathBuf]) -> anyhow::Result<(Vec<report::ImageRecord>,
     let mut skipped = false;
     for f in results_files(paths) {
         let file = sink::read_results(&f).with_context(|| format!("reading {}", f.display()))?;
-        if let Some(first) = file.unreadable_lines.first() {
+        if !file.unreadable_lines.is_empty() {
             skipped = true;
-            let n = file.unreadable_lines.len();
-            eprintln!(
-                "{}: {n} {} skipped, not schema {} records (the first is line {first})",
-                f.display(),
-                if n == 1 { "line" } else { "lines" },
-                dermascore::SCHEMA_VERSION
-            );
+            note_unreadable_lines(&f, &file.unreadable_lines);
         }
         // Relative input paths resolve against the folder the run started
         // in, so that reports find the photos from anywhere.
@@ -952,6 +958,9 @@ fn cohort(args: CohortArgs) -> anyhow::Result<ExitCode> {
     let design = cohort::Design::read(&args.design)?;
     let metrics = cohort::metrics();
     let data = cohort::load(&files, &metrics)?;
+    for (file, lines) in &data.unreadable_lines {
+        note_unreadable_lines(file, lines);
+    }
     if let Some(arm) = &args.reference_arm {
         let arms: std::collections::BTreeSet<&str> =
             design.arm.values().map(String::as_str).collect();

@@ -426,6 +426,9 @@ pub struct Data {
     pub visits: BTreeMap<String, BTreeMap<String, Captures>>,
     pub records: u64,
     pub skipped: BTreeMap<String, u64>,
+    /// Per results file, the numbers of its lines that are not records
+    /// (for naming them; `skipped` holds their count).
+    pub unreadable_lines: Vec<(PathBuf, Vec<usize>)>,
     /// Records refused because their photo (same sha256) was already read:
     /// a copy is not a repeat capture, and counting it would make the
     /// test–retest reliability perfect.
@@ -442,6 +445,7 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
         visits: BTreeMap::new(),
         records: 0,
         skipped: BTreeMap::new(),
+        unreadable_lines: Vec::new(),
         duplicates: Vec::new(),
         analysed_by: BTreeMap::new(),
     };
@@ -451,11 +455,14 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
             path: path.clone(),
             reason: e.to_string(),
         };
+        let mut unreadable = Vec::new();
         for line in crate::report::sink::results_lines(path).map_err(input)? {
-            let r = match line.map_err(input)?.1 {
+            let (number, record) = line.map_err(input)?;
+            let r = match record {
                 Some(Record::Image(r)) => r,
                 Some(Record::Summary(_)) => continue,
                 None => {
+                    unreadable.push(number);
                     // Edited by hand, cut short or written by another
                     // version: counted, never dropped without a word.
                     *data
@@ -532,6 +539,9 @@ pub fn load(files: &[PathBuf], metrics: &[Metric]) -> Result<Data, SetupError> {
                 .entry(date)
                 .or_default()
                 .push(values);
+        }
+        if !unreadable.is_empty() {
+            data.unreadable_lines.push((path.clone(), unreadable));
         }
     }
     Ok(data)

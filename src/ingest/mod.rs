@@ -894,10 +894,8 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             let mut decoder = match reader.into_decoder() {
                 Ok(d) => d,
                 Err(e) => {
-                    return fail(
-                        ErrorCode::CorruptImage,
-                        format!("cannot decode header: {e}"),
-                    )
+                    let (code, message) = decode_failure("cannot decode header", e);
+                    return fail(code, message);
                 }
             };
             let (w, h) = decoder.dimensions();
@@ -913,10 +911,8 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
                     (Photo::from_decoded(i), colour, orientation)
                 }
                 Err(e) => {
-                    return fail(
-                        ErrorCode::CorruptImage,
-                        format!("image data is corrupt or truncated: {e}"),
-                    )
+                    let (code, message) = decode_failure("image data is corrupt or truncated", e);
+                    return fail(code, message);
                 }
             }
         }
@@ -940,6 +936,19 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
 }
 
 /// Width and height from a PNG's IHDR, which the format requires first.
+/// A decoder's refusal: a variant the decoder does not handle (a 32-bit
+/// float TIFF, an unusual sample layout) is an unsupported format the user
+/// can convert, not a damaged file.
+fn decode_failure(context: &str, e: image::ImageError) -> (ErrorCode, String) {
+    match e {
+        image::ImageError::Unsupported(u) => (
+            ErrorCode::UnsupportedFormat,
+            format!("this variant of the format is not supported ({u}): convert it to 8- or 16-bit RGB first"),
+        ),
+        other => (ErrorCode::CorruptImage, format!("{context}: {other}")),
+    }
+}
+
 fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
         return None;

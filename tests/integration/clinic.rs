@@ -749,7 +749,7 @@ fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nowhere"));
 
-    // cohort: counted among the skipped records.
+    // cohort: counted among the skipped records, and the line named.
     let design = dir.path().join("design.csv");
     std::fs::write(&design, "patient_id,arm\nP1,a\n").unwrap();
     let o = bin()
@@ -764,6 +764,7 @@ fn plan_compare_and_cohort_name_unreadable_results_and_stop_on_missing_ones() {
         err.contains("1 records skipped (lines that are not schema"),
         "{err}"
     );
+    assert!(err.contains(&format!("line {last_line}")), "{err}");
 }
 
 #[test]

@@ -161,6 +161,7 @@ fn a_walk_names_dangling_links_unreadable_folders_and_unsupported_photos() {
     std::fs::copy(shared("faces/obama.jpg"), visit.join("front.jpg")).unwrap();
     std::fs::write(visit.join("side.heic"), b"\0\0\0\x18ftypheic").unwrap();
     std::fs::write(visit.join("top.webp"), b"RIFF\0\0\0\0WEBPVP8 ").unwrap();
+    std::fs::write(visit.join("depth.tif"), float_tiff(8, 8)).unwrap();
     std::fs::write(visit.join("notes.txt"), b"not a photo").unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(dir.path().join("gone.jpg"), visit.join("left.jpg")).unwrap();
@@ -195,7 +196,8 @@ fn a_walk_names_dangling_links_unreadable_folders_and_unsupported_photos() {
             .clone()
     };
     assert_eq!(by_name("2026-01-01/front.jpg")["status"], "ok");
-    for name in ["side.heic", "top.webp"] {
+    // A 32-bit float TIFF is a format variant to convert, not a damaged file.
+    for name in ["side.heic", "top.webp", "depth.tif"] {
         let r = by_name(name);
         assert_eq!(r["error"]["code"], "unsupported_format", "{r}");
         assert!(
@@ -602,4 +604,32 @@ fn a_zone_under_an_unclipped_sheen_is_left_out_as_glare() {
         "{forehead}"
     );
     assert!(zone(&shiny, "left_cheek")["reason"].is_null());
+}
+
+/// A little-endian grey TIFF of 32-bit float samples (what a scientific
+/// camera or a depth export writes), built by hand: `w` × `h`, zeros.
+fn float_tiff(w: u16, h: u16) -> Vec<u8> {
+    let entries: [(u16, u16, u32); 9] = [
+        (256, 3, w.into()),                        // width
+        (257, 3, h.into()),                        // height
+        (258, 3, 32),                              // bits per sample
+        (259, 3, 1),                               // no compression
+        (262, 3, 1),                               // black is zero
+        (273, 4, 8 + 2 + 9 * 12 + 4),              // strip offset: after the IFD
+        (277, 3, 1),                               // one sample per pixel
+        (279, 4, u32::from(w) * u32::from(h) * 4), // strip bytes
+        (339, 3, 3),                               // samples are IEEE floats
+    ];
+    let mut t = b"II*\0".to_vec();
+    t.extend(8u32.to_le_bytes());
+    t.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        t.extend(tag.to_le_bytes());
+        t.extend(kind.to_le_bytes());
+        t.extend(1u32.to_le_bytes());
+        t.extend(value.to_le_bytes());
+    }
+    t.extend(0u32.to_le_bytes());
+    t.resize(t.len() + usize::from(w) * usize::from(h) * 4, 0);
+    t
 }
