@@ -603,13 +603,22 @@ fn results_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Names, on stderr, the lines of a results file that are not records.
 fn note_unreadable_lines(file: &Path, lines: &[usize]) {
-    let Some(first) = lines.first() else { return };
+    const NAMED: usize = 10;
     let n = lines.len();
+    if n == 0 {
+        return;
+    }
+    let mut named: Vec<String> = lines.iter().take(NAMED).map(usize::to_string).collect();
+    if n > NAMED {
+        named.push(format!("and {} more", n - NAMED));
+    }
     eprintln!(
-        "{}: {n} {} skipped, not schema {} records (the first is line {first})",
+        "{}: {n} {} skipped, not schema {} records: {} {}",
         file.display(),
         if n == 1 { "line" } else { "lines" },
-        dermascore::SCHEMA_VERSION
+        dermascore::SCHEMA_VERSION,
+        if n == 1 { "line" } else { "lines" },
+        named.join(", ")
     );
 }
 

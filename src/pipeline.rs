@@ -696,7 +696,7 @@ impl Analyzer {
                 InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
             };
             let overlay = view
-                .geometry(rgb, face, &zone_masks, scale.px_per_mm, &m.overlay)
+                .geometry(rgb, face, &zone_masks, &scale, &m.overlay)
                 .map_err(failed)?;
             let relief = if m.overlay.relief.is_empty() {
                 None
@@ -880,7 +880,7 @@ impl Analyzer {
                     rgb,
                     face.as_ref(),
                     &zone_masks,
-                    scale.px_per_mm,
+                    &scale,
                     &measurements,
                 );
             }
@@ -1363,7 +1363,7 @@ fn write_overlays(
     image: &image::RgbImage,
     face: Option<&FaceGeometry>,
     zones: &[zones::ZoneMask],
-    scale: Option<PxPerMm>,
+    scale: &crate::scale::Scale,
     measurements: &Measurements,
 ) -> Vec<OverlayFile> {
     let stem = input
@@ -1404,7 +1404,7 @@ fn write_overlays(
                 image,
                 &measurements.overlay.relief,
                 &measurements.overlay.scars,
-                scale,
+                scale.px_per_mm,
             ),
         };
         match png

@@ -87,7 +87,26 @@ pub struct Scale {
     pub iris_diameter_px: Option<[Pixels; 2]>,
 }
 
+/// With the head turned by `yaw_deg`, whether the subject's right eye is
+/// the one nearer the camera.
+fn nearer_eye_is_right(yaw_deg: f64) -> bool {
+    yaw_deg > 0.0
+}
+
 impl Scale {
+    /// Which irises (the subject's right, left) this scale was read from,
+    /// for drawing only the rulers actually used.
+    pub fn irises_used(&self, yaw_deg: f64) -> [bool; 2] {
+        match self.source {
+            ScaleSource::Iris => [true, true],
+            ScaleSource::IrisNearerEye => {
+                let right = nearer_eye_is_right(yaw_deg);
+                [right, !right]
+            }
+            _ => [false, false],
+        }
+    }
+
     pub fn user(px_per_mm: PxPerMm) -> Self {
         Self {
             px_per_mm: Some(px_per_mm),
@@ -184,7 +203,7 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
         closed_eyes_reason(face, right_open, left_open, [right_ratio, left_ratio])
     } else {
         // Turned head: the far eye is foreshortened, so only the nearer one counts.
-        let (nearer, open, name) = if yaw > 0.0 {
+        let (nearer, open, name) = if nearer_eye_is_right(yaw) {
             (irises[0], right_open, "right")
         } else {
             (irises[1], left_open, "left")

@@ -148,7 +148,8 @@ pub fn metrics() -> Vec<Metric> {
     add(
         &mut m,
         "pigmentation.face.mmasi_estimate",
-        "mMASI-style estimate (0–24)",
+        // Not "mMASI": that is a melasma score, and these faces may have none.
+        "Pigment index on the mMASI scale, face (0–24; not a melasma diagnosis)",
         "",
         "pigmentation.mmasi.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi.as_ref()?.value)),
@@ -156,7 +157,7 @@ pub fn metrics() -> Vec<Metric> {
     let i = add(
         &mut m,
         "pigmentation.face.mmasi_severity",
-        "mMASI-weighted severity, face (0–100)",
+        "Pigmentation severity, face (0–100)",
         "",
         "pigmentation.mmasi_severity.value",
         Box::new(|r| Some(r.pigmentation.as_ref()?.mmasi_severity.as_ref()?.value)),

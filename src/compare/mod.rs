@@ -33,6 +33,10 @@ pub const PHOTOS_DISAGREE: &str = "photos disagree on it";
 pub struct Capture {
     /// The visit's scale, px/mm; null without one.
     pub px_per_mm: Option<f64>,
+    /// The scale's relative uncertainty (1 SD, a fraction: 0.05 is 5 %);
+    /// null when not stated (a scale given on the command line).
+    #[serde(default)]
+    pub px_per_mm_uncertainty: Option<f64>,
     /// Head turn, degrees; null without a face.
     pub yaw_deg: Option<f64>,
     /// Mean luma of the skin (0–255): the visit's exposure.
@@ -64,6 +68,7 @@ impl Capture {
     fn of(r: &ImageRecord) -> Self {
         Self {
             px_per_mm: r.scale.as_ref().and_then(|s| s.px_per_mm).map(|s| s.get()),
+            px_per_mm_uncertainty: r.scale.as_ref().and_then(|s| s.uncertainty),
             yaw_deg: r.face.as_ref().map(|f| f.pose.yaw_deg.get()),
             mean_skin_luma: r.quality.as_ref().map(|q| q.skin.mean_luma),
             skin_a_b: r
@@ -130,6 +135,7 @@ mod tests {
     fn cap(px: f64, yaw: f64, luma: f64, ab: [f64; 2]) -> Capture {
         Capture {
             px_per_mm: Some(px),
+            px_per_mm_uncertainty: Some(0.05),
             yaw_deg: Some(yaw),
             mean_skin_luma: Some(luma),
             skin_a_b: Some(ab),

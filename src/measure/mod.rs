@@ -602,7 +602,7 @@ pub fn measure(
     let mut patches = PatchCache::default();
     let hair_pct = hair_pass(input, &mut patches, &mut overlay);
     let t = std::time::Instant::now();
-    let pores = measure_pores(models, input, &patches.hair, &mut overlay)?;
+    let pores = measure_pores(models, input, &patches.hair, &hair_pct, &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
     let pigmentation = measure_pigment(models, input, &mut patches, &mut overlay)?;
@@ -623,6 +623,7 @@ fn measure_pores(
     models: &mut SkinModels,
     input: &MeasureInput,
     hair: &std::collections::HashMap<usize, hair::HairMap>,
+    hair_pct: &[(ZoneName, f64)],
     overlay: &mut OverlayData,
 ) -> Result<PoreReport, InputError> {
     let t = input.thresholds;
@@ -644,7 +645,13 @@ fn measure_pores(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        if let Some(why) = input.texture_refusal(zone.name) {
+        let zone_hair = hair_pct
+            .iter()
+            .find(|(z, _)| *z == zone.name)
+            .map(|&(_, h)| h);
+        let refusal =
+            pores::zone_refusal(zone.name, zone_hair).or_else(|| input.texture_refusal(zone.name));
+        if let Some(why) = refusal {
             report.zones.push(ZonePores {
                 zone: zone.name,
                 metrics: None,

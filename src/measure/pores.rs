@@ -30,6 +30,30 @@ pub const TILING: super::segment::Tiling = match super::segment::Tiling::new(256
     None => panic!("tile sizes must be even"),
 };
 
+/// Why a zone gets no pore reading whatever the photo's resolution, or
+/// `None`. Under the eyes the zone's upper edge runs along the lashes,
+/// whose tips read as pores (seen on both BioSkin faces), and pores there
+/// are no treatment concern. A zone mostly under a beard or stubble
+/// (`hair::HAIRY_ZONE_PCT`) shows follicles and stubble the hair mask
+/// misses, which read as pores (bioskin/2.jpg's chin read 73 pores/cm²,
+/// severity 99, on its stubble).
+pub fn zone_refusal(zone: crate::zones::ZoneName, hair_pct: Option<f64>) -> Option<String> {
+    use crate::zones::ZoneName;
+    if matches!(zone, ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital) {
+        return Some(
+            "pores are not measured under the eyes: the lashes along the zone's edge read as pores"
+                .into(),
+        );
+    }
+    match hair_pct {
+        Some(h) if h >= super::hair::HAIRY_ZONE_PCT => Some(format!(
+            "hair covers {h:.0} % of the zone (beard or stubble; at least {:.0} %): its follicles and the stubble the hair mask misses read as pores",
+            super::hair::HAIRY_ZONE_PCT
+        )),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PoreMetrics {
     /// Pores of at least the detection threshold.

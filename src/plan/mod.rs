@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const DISCLAIMER: &str =
-    "This plan supports, and does not replace, the treating clinician's judgement: check every number against the patient's history and examination.";
+    "This plan supports, and does not replace, the treating clinician's judgement: check every number against the patient's history and examination. The photo analysis does not screen skin lesions and covers only the zones drawn (not the temples, the jaw's sides or the neck): examine the whole area, and any pigmented lesion, before needling.";
 
 pub use crate::quality::Concern;
 
@@ -805,11 +805,10 @@ fn outcome(o: Outcome) -> PlanOutcome {
     }
 }
 
-/// A zone with at least this share of hair (beard, stubble) is left out of
-/// the redness comparisons. On the real photos, the stubble of
-/// `bioskin/2.jpg` (chin 32 %, perioral 53 %) made its chin the face's
-/// "least-red skin" and the rest of the face read as erythema.
-const HAIRY_ZONE_PCT: f64 = 20.0;
+/// Zones with this share of hair are left out of the redness comparisons:
+/// the stubble of `bioskin/2.jpg` made its chin the face's "least-red
+/// skin" and the rest of the face read as erythema.
+use crate::measure::hair::HAIRY_ZONE_PCT;
 
 /// What the photo shows: inflamed lesions, widespread erythema, suspected sunburn.
 fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {

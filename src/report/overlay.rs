@@ -171,7 +171,7 @@ impl View {
         image: &RgbImage,
         face: Option<&FaceGeometry>,
         zones: &[ZoneMask],
-        scale: Option<PxPerMm>,
+        scale: &crate::scale::Scale,
         findings: &OverlayData,
     ) -> Result<Vec<u8>, image::ImageError> {
         let mut canvas = self.base(image);
@@ -245,13 +245,20 @@ impl View {
                     Rgb([230, 230, 230]),
                 );
             }
-            for iris in [&face.right_iris, &face.left_iris] {
+            // Only the irises the scale was read from: a circle on a closed
+            // eye would claim a ruler that was not used.
+            let used = scale.irises_used(face.pose.yaw_deg.get());
+            for (iris, _) in [&face.right_iris, &face.left_iris]
+                .into_iter()
+                .zip(used)
+                .filter(|(_, used)| *used)
+            {
                 let (x, y) = self.to_canvas(iris.centre);
                 let r = (iris.diameter_px * self.k / 2.0).round().max(1.0) as i32;
                 draw_hollow_circle_mut(&mut canvas, (x as i32, y as i32), r, Rgb([255, 40, 40]));
             }
         }
-        if let Some(s) = scale {
+        if let Some(s) = scale.px_per_mm {
             // 10 mm bar in the bottom-left corner.
             let len = (10.0 * s.get() as f32 * self.k).max(1.0);
             let y = canvas.height() as f32 - 12.0;

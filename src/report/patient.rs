@@ -296,6 +296,7 @@ fn latest_readings(p: &PatientComparison) -> String {
                     .map(|w| format!("{}: {w}", c.label.replace(", face", ""))),
             );
             match c.metric.as_str() {
+                "pigmentation.face.pigmented_pct" => notes.push("unvalidated on real lesions (against hand outlines of real macules and freckles the spots overlapped at Dice 0.13–0.20): examine any pigmented lesion before treating it; the zones do not cover the temples, the jaw or the sides of the face".to_string()),
                 "pores.face.severity" => notes.push("the severity is not anchored to a normal range (real normal skin reads high on it): follow it over visits".to_string()),
                 "colour.face.ita_deg" => notes.push(format!(
                     "{}; a colour measurement, not a Fitzpatrick type",
@@ -659,7 +660,11 @@ pub fn render(
             "<div class=\"card\">{}<div><strong>{}</strong></div><div class=\"muted\">scale {} · pose yaw {}</div>{notes}</div>",
             img.unwrap_or_else(|| "<div class=\"muted\">photo not available</div>".into()),
             esc(d),
-            cap.px_per_mm.map_or("unknown".into(), |v| format!("{v:.2} px/mm")),
+            match (cap.px_per_mm, cap.px_per_mm_uncertainty) {
+                (Some(v), Some(u)) => format!("{v:.2} px/mm ± {:.0} %", 100.0 * u),
+                (Some(v), None) => format!("{v:.2} px/mm"),
+                (None, _) => "unknown".into(),
+            },
             cap.yaw_deg.map_or("unknown".into(), |v| format!("{v:.0}°"))
         );
     }
