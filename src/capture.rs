@@ -240,6 +240,10 @@ pub struct CaptureSet {
     /// A close-up of skin (no face) at the device's calibrated scale, from
     /// a sidecar; analysed as with `--patch`.
     pub close_up: Option<crate::units::PxPerMm>,
+    /// The device's calibrated scale for a set of a face (a sidecar's
+    /// `px_per_mm` without `close_up`): used instead of the face's own
+    /// estimate, as a device profile's is.
+    pub device_px_per_mm: Option<crate::units::PxPerMm>,
     /// The pixel the camera's optical axis passes through, which places
     /// near lights relative to the photo; `None`: the image centre.
     pub optical_centre_px: Option<[f32; 2]>,
@@ -344,11 +348,13 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
             sc.photos.len()
         ));
     }
-    let close_up = match (sc.close_up, sc.px_per_mm) {
-        (false, _) => None,
-        (true, Some(v)) => {
-            Some(crate::units::PxPerMm::new(v).ok_or(format!("px_per_mm {v} must be positive"))?)
-        }
+    let px_per_mm = sc
+        .px_per_mm
+        .map(|v| crate::units::PxPerMm::new(v).ok_or(format!("px_per_mm {v} must be positive")))
+        .transpose()?;
+    let (close_up, device_px_per_mm) = match (sc.close_up, px_per_mm) {
+        (false, px) => (None, px),
+        (true, Some(px)) => (Some(px), None),
         (true, None) => return Err("a close-up needs the device's px_per_mm".into()),
     };
     let photos = sc
@@ -374,6 +380,7 @@ pub fn read_sidecar(path: &std::path::Path) -> Result<CaptureSet, String> {
         name: sc.capture_set,
         photos,
         close_up,
+        device_px_per_mm,
         modality,
         optical_centre_px: sc.optical_centre_px,
     }
@@ -440,6 +447,7 @@ mod tests {
             ],
             modality: None,
             close_up: None,
+            device_px_per_mm: None,
             optical_centre_px: None,
         }
         .most_frontal_first();

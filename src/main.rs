@@ -799,6 +799,7 @@ fn visit_item(r: &dermascore::report::ImageRecord) -> (ingest::InputItem, Option
                 name: c.capture_set.clone(),
                 photos,
                 close_up: None,
+                device_px_per_mm: None,
                 // Pictures only: the light does not change what is drawn.
                 modality: None,
                 optical_centre_px: c.optical_centre_px.map(|o| o.map(|v| v as f32)),

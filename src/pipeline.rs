@@ -813,14 +813,21 @@ impl Analyzer {
         } else {
             None
         };
+        let analysed_as_patch = patch.is_some();
         let (face, scale, zone_masks) = self.measured_geometry(&mut models.face, pyramid, patch)?;
         // Nothing is measured on a photo stored turned: the caller turns it
         // upright and starts again.
         if let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) {
             return Ok(Some(k));
         }
-        // A sitting's photos share one scale.
+        // A sitting's photos share one scale; a capture set's device
+        // calibration stands for a face's estimate as a profile's does
+        // (`--px-per-mm` still wins).
         let scale = role.map_or(scale, |r| r.scale.clone());
+        let scale = match item.capture.as_ref().and_then(|c| c.device_px_per_mm) {
+            Some(px) if self.options.px_per_mm.is_none() && !analysed_as_patch => Scale::device(px),
+            _ => scale,
+        };
         rec.timing.face_ms = ms(face_start);
 
         let mut quality = quality::assess(

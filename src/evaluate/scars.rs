@@ -302,6 +302,9 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
     let mut by_tone: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut alignment_errors: Vec<f64> = Vec::new();
     let mut still_shifts: Vec<f64> = Vec::new();
+    // Per measured mode: sets whose depressions were checked with each
+    // photo left out, sets where some vanished, and how many did.
+    let mut light_checks: BTreeMap<String, [u64; 3]> = BTreeMap::new();
     // Each set's share of skin with a normal (three or more usable lights).
     let mut coverage: Vec<f64> = Vec::new();
     for (ci, c) in truth.captures.iter().enumerate() {
@@ -413,6 +416,12 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
             if mode == "multi" {
                 coverage.push(found.valid_share);
             }
+            if let Some(check) = &found.light_check {
+                let t = light_checks.entry(mode.to_string()).or_default();
+                t[0] += 1;
+                t[1] += u64::from(check.depressions_dropped > 0);
+                t[2] += check.depressions_dropped;
+            }
             found_by_mode.push((
                 mode,
                 found
@@ -482,8 +491,20 @@ pub fn run(dir: &Path, models_dir: Option<&Path>) -> Result<serde_json::Value, S
         "Still sets (never moved): {invented} of {} photos shifted by more than 0.5 px, largest {worst_still:.2} px",
         still_shifts.len()
     );
+    for (mode, [sets, with, dropped]) in &light_checks {
+        println!(
+            "Set check ({mode}): {with} of {sets} sets that found depressions lost some with one photo left out ({dropped} depressions; such a set's scars set no needle depth)"
+        );
+    }
+    let light_checks: serde_json::Map<String, serde_json::Value> = light_checks
+        .iter()
+        .map(|(mode, [sets, with, dropped])| {
+            (mode.clone(), json!({"sets_checked": sets, "sets_with_depressions_dropped": with, "depressions_dropped": dropped}))
+        })
+        .collect();
     Ok(json!({
         "captures": truth.captures.len(),
+        "light_check": light_checks,
         "still_sets": {"photos": still_shifts.len(), "shifted_over_half_px": invented, "largest_shift_px": worst_still},
         "alignment": {"photos": alignment_errors.len(), "within_half_px": exact,
                       "mean_error_px": alignment_errors.iter().sum::<f64>() / alignment_errors.len().max(1) as f64},

@@ -525,6 +525,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<InputItem>, SetupError> {
                         name: set,
                         photos: vec![photo],
                         close_up: None,
+                        device_px_per_mm: None,
                         modality,
                         optical_centre_px: None,
                     }),

@@ -192,6 +192,11 @@ pub struct ZoneScars {
     /// and in records before schema 2.6.0.
     #[serde(default)]
     pub reflectance: Option<ZoneReflectance>,
+    /// Whether the depressions a multi-light set found hold with each photo
+    /// left out. Null for one photo, for sets of three lights (nothing to
+    /// leave out), when nothing was found, and before schema 3.2.0.
+    #[serde(default)]
+    pub light_check: Option<LightCheck>,
 }
 
 /// Ambient fill and shine fitted to a multi-light set's readings of a zone
@@ -758,6 +763,115 @@ pub struct MeasuredRelief {
     pub height_mm: Vec<f32>,
     /// The fill and shine fitted to the set (none with fewer than five lights).
     pub reflectance: Option<relief::FittedReflectance>,
+    /// Whether the depressions found hold with each photo left out (sets of
+    /// four or more lights that found any).
+    pub light_check: Option<LightCheck>,
+}
+
+/// A depression found with every photo of a multi-light set must still be
+/// there, at least this share of its depth, with any one photo left out.
+/// Real relief shades every photo consistently; one photo that does not fit
+/// the set (moved, another day or person, dark over part of the skin)
+/// makes depressions that vanish without it. Four lights leave each
+/// three-light subset; three lights leave nothing to check with.
+pub const LEAVE_ONE_OUT_KEEP: f64 = 0.5;
+
+/// What leaving each photo of a multi-light set out did to the depressions
+/// found with all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LightCheck {
+    /// Depressions found with every photo that kept under half their depth
+    /// with one photo left out: not counted as scars. Any at all says that a
+    /// photo does not fit the set (it moved, is of another sitting, or is
+    /// badly exposed over part of the skin), so the zone's scars set no
+    /// needle depth.
+    pub depressions_dropped: u64,
+    /// The photo (0-based, in `capture.photos` order) that the others,
+    /// solved without it, predict worst: the likely misfit; null when no
+    /// depression was dropped.
+    pub photo_not_fitting: Option<usize>,
+    /// The photos that could be left out (a subset whose lights are too
+    /// close to coplanar cannot be read).
+    pub photos_checked: u64,
+}
+
+/// Keeps the scars of `found` that hold with each photo left out in turn.
+#[allow(clippy::too_many_arguments)]
+fn leave_one_out(
+    planes: &[relief::Plane],
+    lights: &[crate::capture::Light],
+    reflectance: &relief::Reflectance,
+    positions: Option<&[[f32; 3]]>,
+    found: Vec<scars::Scar>,
+    w: usize,
+    h: usize,
+    px_per_mm: f64,
+) -> (Vec<scars::Scar>, LightCheck) {
+    // Which photo the others predict worst: the likely misfit.
+    let mut misfit = vec![f64::NEG_INFINITY; lights.len()];
+    let mut keep = vec![true; found.len()];
+    let mut checked = 0;
+    for j in 0..lights.len() {
+        let others = |i: &usize| *i != j;
+        let sub_lights: Vec<_> = (0..lights.len())
+            .filter(others)
+            .map(|i| lights[i])
+            .collect();
+        let sub_planes: Vec<_> = (0..planes.len())
+            .filter(others)
+            .map(|i| planes[i].clone())
+            .collect();
+        let field = match positions {
+            Some(p) => relief::LightField::new(&sub_lights, p.to_vec()),
+            None => relief::LightField::distant(&sub_lights),
+        };
+        let Ok(normals) = relief::photometric_stereo(&sub_planes, &field, reflectance) else {
+            continue;
+        };
+        checked += 1;
+        let alone = [lights[j]];
+        let light_j = match positions {
+            Some(p) => relief::LightField::new(&alone, p.to_vec()),
+            None => relief::LightField::distant(&alone),
+        };
+        if let Some(e) = relief::misfit(&normals, &planes[j], &light_j) {
+            misfit[j] = e;
+        }
+        let depth =
+            scars::depth_below_surface(&relief::integrate(&normals, px_per_mm), w, h, px_per_mm);
+        for (s, kept) in found.iter().zip(&mut keep) {
+            // Where the photos left cannot solve the scar's skin (the one
+            // left out was the third usable light there), they cannot judge it.
+            let without = scars::deepest_near(s, &depth, &normals.valid, w, h, px_per_mm);
+            if without.is_some_and(|d| d < LEAVE_ONE_OUT_KEEP * s.depth_mm) {
+                *kept = false;
+            }
+        }
+    }
+    let dropped = keep.iter().filter(|k| !**k).count() as u64;
+    let photo_not_fitting = (dropped > 0)
+        .then(|| {
+            misfit
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.is_finite())
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(j, _)| j)
+        })
+        .flatten();
+    let kept = found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(s, k)| k.then_some(s))
+        .collect();
+    (
+        kept,
+        LightCheck {
+            depressions_dropped: dropped,
+            photo_not_fitting,
+            photos_checked: checked,
+        },
+    )
 }
 
 /// Scars of one patch from a multi-light capture: each photo resampled on
@@ -813,7 +927,7 @@ pub fn scars_measured(
         .zip(&normals.valid)
         .filter(|(&z, &v)| z && v)
         .count();
-    let found = scars::find(&height, w, h, patch.px_per_mm)
+    let found: Vec<scars::Scar> = scars::find(&height, w, h, patch.px_per_mm)
         .into_iter()
         .filter(|s| scars::centred_in(s, &inner, w, h))
         .filter(|s| {
@@ -824,7 +938,24 @@ pub fn scars_measured(
             normals.valid[y.min(h - 1) * w + x.min(w - 1)]
         })
         .collect();
+    let (found, light_check) = if lights.len() >= 4 && !found.is_empty() {
+        let positions = near.then(|| place(Some(&height)));
+        let (kept, check) = leave_one_out(
+            &planes,
+            lights,
+            &reflectance,
+            positions.as_deref(),
+            found,
+            w,
+            h,
+            patch.px_per_mm,
+        );
+        (kept, Some(check))
+    } else {
+        (found, None)
+    };
     Ok(MeasuredRelief {
+        light_check,
         scars: found,
         valid_share: valid_in_zone as f64 / zone_pixels.max(1) as f64,
         valid: normals.valid,
@@ -950,6 +1081,7 @@ fn measure_scars(
                 metrics: None,
                 reason: Some(why),
                 reflectance: None,
+                light_check: None,
             });
             continue;
         }
@@ -962,12 +1094,14 @@ fn measure_scars(
                     metrics: None,
                     reason: Some(why),
                     reflectance: None,
+                    light_check: None,
                 });
                 continue;
             }
         };
         let mut area_mm2 = patch.area_mm2();
         let mut reflectance = None;
+        let mut light_check = None;
         let found = match capture {
             Some(c) => match scars_measured(
                 patch,
@@ -989,6 +1123,7 @@ fn measure_scars(
                             100.0 * MIN_RELIEF_SHARE
                         )),
                         reflectance: None,
+                        light_check: None,
                     });
                     continue;
                 }
@@ -1003,6 +1138,7 @@ fn measure_scars(
                         .collect();
                     area_mm2 = patch.area_where_mm2(&measured);
                     reflectance = r.reflectance.map(ZoneReflectance::from);
+                    light_check = r.light_check;
                     let (w, h) = (patch.width as usize, patch.height as usize);
                     let depth = scars::depth_below_surface(&r.height_mm, w, h, patch.px_per_mm);
                     overlay.relief.push(ReliefTile {
@@ -1068,6 +1204,7 @@ fn measure_scars(
             metrics: Some(sample.metrics(uncertainty)),
             reason: None,
             reflectance,
+            light_check,
         });
         samples.push(sample);
     }

@@ -580,6 +580,30 @@ pub fn photometric_stereo(
     })
 }
 
+/// How far a photo departs from what `normals`, solved without it, predict
+/// under its light (`light`, a field of that one light): the median of
+/// |reading − prediction| / prediction over the pixels where the photo is
+/// usable, the normal was solved and the light meets the surface at more
+/// than about 11°. Fill and shine are not modelled: this is for telling
+/// which photo of a set fits the others worst, not a measurement.
+pub fn misfit(normals: &Normals, plane: &Plane, light: &LightField) -> Option<f64> {
+    let mut errors: Vec<f64> = (0..normals.n.len())
+        .filter(|&p| normals.valid[p] && plane.usable(p))
+        .filter_map(|p| {
+            let (d, e) = light.at(0, p);
+            let n = normals.n[p].map(f64::from);
+            let predicted = f64::from(normals.albedo[p]) * dot(n, d).max(0.0) * e;
+            (dot(n, d) > 0.2 && predicted > 1e-6)
+                .then(|| (f64::from(plane.data[p]) - predicted).abs() / predicted)
+        })
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    let mid = errors.len() / 2;
+    Some(*errors.select_nth_unstable_by(mid, f64::total_cmp).1)
+}
+
 /// Height map (mm, up towards the camera, mean zero) from normals sampled at
 /// `px_per_mm`, by Frankot–Chellappa projection onto integrable surfaces.
 /// Image y grows downwards; normals use the same axes (x right, y down).

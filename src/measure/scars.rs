@@ -448,6 +448,39 @@ pub fn find(z: &[f32], w: usize, h: usize, px_per_mm: f64) -> Vec<Scar> {
         .collect()
 }
 
+/// The deepest point of `depth` (mm below the local surface) within the
+/// scar's radius of its centre (at least a pixel), over the pixels another
+/// reading of the same skin could solve (`valid`): how deep that reading
+/// finds it. `None` when it solved under half of them (it cannot say).
+pub fn deepest_near(
+    s: &Scar,
+    depth: &[f64],
+    valid: &[bool],
+    w: usize,
+    h: usize,
+    px_per_mm: f64,
+) -> Option<f64> {
+    let r = (s.width_mm / 2.0 * px_per_mm).max(1.0);
+    let (cx, cy) = s.centre_px;
+    let last = |n: usize, c: f64| ((c + r).ceil().max(0.0) as usize).min(n.saturating_sub(1));
+    let first = |c: f64| (c - r).floor().max(0.0) as usize;
+    let (mut deepest, mut inside, mut solved) = (f64::NEG_INFINITY, 0usize, 0usize);
+    for y in first(cy)..=last(h, cy) {
+        for x in first(cx)..=last(w, cx) {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            if dx * dx + dy * dy > r * r {
+                continue;
+            }
+            inside += 1;
+            if valid[y * w + x] {
+                solved += 1;
+                deepest = deepest.max(depth[y * w + x]);
+            }
+        }
+    }
+    (2 * solved >= inside.max(1)).then_some(deepest)
+}
+
 /// The part of `mask` at least `EDGE_MARGIN_MM` from its edge (and from
 /// the frame's): near an edge, integration and the model see a cut-off
 /// surface, and the shading of whatever lies beyond (a nostril, an eyelid)

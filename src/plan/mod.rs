@@ -269,6 +269,80 @@ fn misfit_fill(rec: &ImageRecord, zone: ZoneName) -> Option<f64> {
     (!fit.taken_out).then_some(fit.ambient_share)
 }
 
+/// The set's photo that did not fit it, as the plan names it.
+fn capture_photo(s: &crate::measure::ScarReport, i: usize) -> String {
+    s.capture
+        .as_ref()
+        .and_then(|c| c.photos.get(i))
+        .and_then(|p| std::path::Path::new(&p.path).file_name())
+        .map_or_else(
+            || format!("photo {}", i + 1),
+            |f| format!("photo {} ({})", i + 1, f.to_string_lossy()),
+        )
+}
+
+/// A photo of a multi-light set that does not fit it (moved, of another
+/// sitting, dark over part of the skin) makes depressions that vanish
+/// without it: they were not counted, and the capture deserves retaking.
+fn set_fault(s: &crate::measure::ScarReport) -> Option<Reason> {
+    let faulty: Vec<_> = s
+        .zones
+        .iter()
+        .filter_map(|z| {
+            Some((
+                z.zone,
+                z.light_check
+                    .as_ref()
+                    .filter(|c| c.depressions_dropped > 0)?,
+            ))
+        })
+        .collect();
+    let (_, first) = faulty.first()?;
+    let dropped: u64 = faulty.iter().map(|(_, c)| c.depressions_dropped).sum();
+    let zones: Vec<&str> = faulty.iter().map(|(z, _)| z.label()).collect();
+    Some(Reason {
+        rule: "acne_scars.light_check".into(),
+        evidence: format!(
+            "the capture set does not hold together: {dropped} depression(s) ({}) vanished with {} left out, so that photo does not fit the others (it moved, is of another sitting, or is badly exposed over part of the skin); they were not counted as scars — retake the set before relying on its scar readings",
+            zones.join(", "),
+            first
+                .photo_not_fitting
+                .map_or_else(|| "one photo".to_string(), |i| capture_photo(s, i))
+        ),
+    })
+}
+
+/// Why a measured zone's scars cannot set a needle depth although the
+/// set's readings fit its lights, or `None`: a set whose other lights
+/// cannot stand in for each photo in turn (three lights; or one light the
+/// only one from its side) cannot be checked for a photo that does not fit
+/// (`set_fault`), and a depression no deeper than the relief's own
+/// uncertainty is not told from flat skin.
+fn unverified_relief(
+    s: &crate::measure::ScarReport,
+    z: &crate::measure::ZoneScars,
+) -> Option<String> {
+    let m = z.metrics.as_ref().filter(|m| m.count > 0)?;
+    let photos = s.capture.as_ref().map_or(0, |c| c.photos.len());
+    match &z.light_check {
+        Some(c) if c.depressions_dropped > 0 => Some("the capture set does not hold together (above)".into()),
+        Some(c) if (c.photos_checked as usize) < photos => Some(format!(
+            "only {} of the set's {photos} photos could be left out in turn to check the relief (without the others, the lights left are too close to one plane): a fault in the rest could not be told from relief",
+            c.photos_checked
+        )),
+        None => Some(format!(
+            "a set of {photos} lights has none to spare: a photo that does not fit it (moved, of another sitting, badly exposed) could not be told from relief; capture with four or more lights around the face"
+        )),
+        Some(_) => {
+            let uncertainty = s.depth_uncertainty_mm?;
+            let deepest = m.max_depth_mm?;
+            (deepest <= uncertainty).then(|| format!(
+                "its deepest scar ({deepest:.2} mm) is no deeper than the relief's uncertainty (± {uncertainty:.2} mm)"
+            ))
+        }
+    }
+}
+
 /// Whether the record's scars may set a needle depth, and on what grounds:
 /// scars measured from a multi-light capture set, or one-photo estimates
 /// confirmed by the clinician's Goodman & Baron grade in the intake.
@@ -393,6 +467,7 @@ pub fn make_plan(
         }
         Some(s) if s.measured => {
             let graded = confirming_grade(intake, protocol).is_some();
+            unconfirmed.extend(set_fault(s));
             for z in &s.zones {
                 let Some(m) = &z.metrics else { continue };
                 // Measured relief read from readings that do not fit the
@@ -413,6 +488,18 @@ pub fn make_plan(
                             ),
                         });
                     }
+                    continue;
+                }
+                if let Some(why) = unverified_relief(s, z).filter(|_| !graded) {
+                    unconfirmed.push(Reason {
+                        rule: "acne_scars.light_check".into(),
+                        evidence: format!(
+                            "{}: its {} scar(s) set no needle depth — {why}. Record the clinician's grade (intake acne_scar_grade ≥ {}) to confirm them",
+                            z.zone.label(),
+                            m.count,
+                            protocol.acne_scars.confirm_from_grade
+                        ),
+                    });
                     continue;
                 }
                 per_zone.push((z.zone, Concern::AcneScars, m.severity));

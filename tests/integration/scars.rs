@@ -537,3 +537,117 @@ fn scars_read_under_lights_that_do_not_fit_set_no_needle_depth() {
         "{rationale}"
     );
 }
+
+/// A photo that does not fit its set (dimmed over half of the skin, as by
+/// a flash that fired late: still read as skin, not left out as dark)
+/// makes depressions that vanish when it is left out. They are dropped,
+/// the photo is named, and the set's scars set no needle depth. The demo
+/// set itself holds with each of its four photos left out.
+#[test]
+fn a_photo_that_does_not_fit_its_set_is_named_and_its_depressions_dropped() {
+    let scar_zones = |rec: &Value| -> usize {
+        rec["plan"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|z| z["concern"] == "acne_scars")
+            .count()
+    };
+    let o = run(&["--plan"], &[&demo_set()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    let check = &rec["acne_scars"]["zones"][0]["light_check"];
+    assert_eq!(check["photos_checked"], 4, "{check}");
+    assert_eq!(check["depressions_dropped"], 0, "{check}");
+    assert_eq!(scar_zones(rec), 1, "{}", rec["plan"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        let mut img = image::open(demo_set().join("cheek_L2.jpg"))
+            .unwrap()
+            .into_rgb8();
+        let w = img.width();
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            if x >= w / 2 {
+                p.0 = p.0.map(|c| (f32::from(c) * 0.3).round() as u8);
+            }
+        }
+        img.save(l2).unwrap();
+    });
+    let o = run(&["--plan"], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    let check = &rec["acne_scars"]["zones"][0]["light_check"];
+    assert!(
+        check["depressions_dropped"].as_u64().unwrap() > 0,
+        "{check}"
+    );
+    assert_eq!(check["photo_not_fitting"], 2, "{check}");
+    assert_eq!(scar_zones(rec), 0, "{}", rec["plan"]);
+    let why = rec["plan"]["unconfirmed"].to_string();
+    assert!(
+        why.contains("acne_scars.light_check")
+            && why.contains("does not hold together")
+            && why.contains("cheek_L2.jpg"),
+        "{why}"
+    );
+}
+
+/// Three lights leave none to spare: a photo that does not fit the set
+/// cannot be told from relief, so the scars are shown and set no depth.
+#[test]
+fn scars_from_three_lights_set_no_needle_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("S001/2026-11-02");
+    std::fs::create_dir_all(&set).unwrap();
+    for f in ["cheek_L0.jpg", "cheek_L1.jpg", "cheek_L2.jpg"] {
+        std::fs::copy(demo_set().join(f), set.join(f)).unwrap();
+    }
+    let mut sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(demo_set().join("capture.json")).unwrap())
+            .unwrap();
+    sidecar["photos"].as_array_mut().unwrap().truncate(3);
+    std::fs::write(set.join("capture.json"), sidecar.to_string()).unwrap();
+    let o = run(&["--plan"], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["depth_mode"], "measured", "{scars}");
+    assert!(scars["face"]["count"].as_u64().unwrap() > 0, "{scars}");
+    assert!(scars["zones"][0]["light_check"].is_null(), "{scars}");
+    let plan = &rec["plan"];
+    assert!(
+        plan["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z["concern"] != "acne_scars"),
+        "{plan}"
+    );
+    let why = plan["unconfirmed"].to_string();
+    assert!(why.contains("a set of 3 lights has none to spare"), "{why}");
+}
+
+/// A face set's sidecar `px_per_mm` is the device's calibration: it stands
+/// for the face's own estimate (it was read and then ignored).
+#[test]
+fn a_face_sets_sidecar_scale_is_the_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["a.jpg", "b.jpg", "c.jpg"] {
+        std::fs::copy(shared("faces/obama.jpg"), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("capture.json"),
+        r#"{"capture_set": "face", "px_per_mm": 1.7, "photos": [
+            {"file": "a.jpg", "light_dir": [0, 0, 1]},
+            {"file": "b.jpg", "light_dir": [0.5, 0, 0.87]},
+            {"file": "c.jpg", "light_dir": [0, 0.5, 0.87]}]}"#,
+    )
+    .unwrap();
+    let o = run(&[], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["scale"]["source"], "device", "{}", rec["scale"]);
+    assert_eq!(rec["scale"]["px_per_mm"], 1.7, "{}", rec["scale"]);
+    assert!(!rec["face"].is_null(), "still a face: {}", rec["face"]);
+}
