@@ -318,7 +318,7 @@ impl Analyzer {
         &self,
         member: &InputItem,
         colour_matrix: Option<[[f64; 3]; 3]>,
-    ) -> Result<(Scale, quality::Light), InputError> {
+    ) -> Result<(Scale, quality::Light, Placement), InputError> {
         let mut info = InputInfo::unread(&member.path);
         let photo = ingest::load(&member.path, &self.options.limits, &mut info)?;
         let photo = colour_corrected(photo, colour_matrix);
@@ -328,9 +328,13 @@ impl Analyzer {
             .map_err(|e| InputError::new(ErrorCode::InferenceFailed, e.to_string()))?;
         let result = self.face_geometry(&mut models.face, &pyramid);
         self.checkin(models);
-        let (_, scale, zone_masks) = result?;
+        let (face, scale, zone_masks) = result?;
         let skin = quality::skin_stats(pyramid.base(), &zone_masks);
-        Ok((scale, quality::Light::judge(member.modality, &skin)))
+        Ok((
+            scale,
+            quality::Light::judge(member.modality, &skin),
+            Placement::of(&face.landmarks),
+        ))
     }
 
     /// A sitting's photos as one record: one scale for all of them (the
@@ -349,7 +353,8 @@ impl Analyzer {
         // between: it is not decoded twice.
         let estimate = session.members.len() > 1
             || (self.options.px_per_mm.is_none() && session.device_px_per_mm.is_none());
-        let checked: Vec<Option<Result<(Scale, quality::Light), InputError>>> = session
+        type Checked = Option<Result<(Scale, quality::Light, Placement), InputError>>;
+        let checked: Vec<Checked> = session
             .members
             .iter()
             .map(|m| estimate.then(|| self.member_scale(m, session.device_colour_matrix)))
@@ -357,7 +362,7 @@ impl Analyzer {
         let own: Vec<Result<Scale, InputError>> = checked
             .iter()
             .map(|c| match c {
-                Some(r) => r.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone),
+                Some(r) => r.as_ref().map(|(s, _, _)| s.clone()).map_err(Clone::clone),
                 None => Ok(Scale::none("not estimated: the scale was given")),
             })
             .collect();
@@ -365,21 +370,62 @@ impl Analyzer {
         // photos: a member without skin colour gives none.
         let in_colour = |m: &InputItem| {
             session.members.iter().zip(&checked).any(|(x, c)| {
-                x.path == m.path && matches!(c, Some(Ok((_, l))) if l.shows_skin_colour)
+                x.path == m.path && matches!(c, Some(Ok((_, l, _))) if l.shows_skin_colour)
             })
-        };
-        let scale = match (self.options.px_per_mm, session.device_px_per_mm) {
-            (Some(s), _) => Scale::user(s),
-            (None, Some(s)) => Scale::device(s),
-            (None, None) => combine_scales(session, &own, |m| self.record_path(m)),
         };
         let usable = |m: &&InputItem| m.modality.unwrap_or(Modality::Standard).shows_colour();
         let colour = crate::session::member_for(session, &crate::session::COLOUR_FROM)
             .filter(|m| in_colour(m))
             .or_else(|| session.members.iter().find(|m| usable(m) && in_colour(m)))
             .unwrap_or(item);
+        // Photos that do not show the colour photo's face in its place are
+        // not of this sitting (another day, another person, a head that
+        // moved): nothing is read from them, and they give no scale.
+        let placement = |m: &InputItem| {
+            session
+                .members
+                .iter()
+                .zip(&checked)
+                .find(|(x, _)| x.path == m.path)
+                .and_then(|(_, c)| c.as_ref()?.as_ref().ok())
+                .map(|(_, _, p)| p)
+        };
+        let misplaced: Vec<(PathBuf, String)> = match placement(colour) {
+            Some(reference) => session
+                .members
+                .iter()
+                // Only photos something is read from: the mesh reads a UV
+                // or greyscale image less exactly, and nothing comes from it.
+                .filter(|m| m.path != colour.path && in_colour(m))
+                .filter_map(|m| Some((m.path.clone(), reference.differs(placement(m)?)?)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let fits = |m: &InputItem| !misplaced.iter().any(|(p, _)| *p == m.path);
+        let own: Vec<Result<Scale, InputError>> = session
+            .members
+            .iter()
+            .zip(own)
+            .map(
+                |(m, s)| match misplaced.iter().find(|(p, _)| *p == m.path) {
+                    None => s,
+                    Some((_, why)) => Err(InputError::new(
+                        ErrorCode::InferenceFailed,
+                        format!(
+                            "not read: not one sitting with {}: {why}",
+                            self.record_path(colour)
+                        ),
+                    )),
+                },
+            )
+            .collect();
+        let scale = match (self.options.px_per_mm, session.device_px_per_mm) {
+            (Some(s), _) => Scale::user(s),
+            (None, Some(s)) => Scale::device(s),
+            (None, None) => combine_scales(session, &own, |m| self.record_path(m)),
+        };
         let texture = crate::session::member_for(session, &crate::session::TEXTURE_FROM)
-            .filter(|m| in_colour(m))
+            .filter(|m| in_colour(m) && fits(m))
             .unwrap_or(colour);
         let same = texture.path == colour.path;
         use quality::Concern;
@@ -406,6 +452,20 @@ impl Analyzer {
             vec![(Concern::Pores, texture)]
         });
         let mut rec = self.analyze_unfinished(index, colour, Some(&colour_role));
+        if let (false, Some(q)) = (misplaced.is_empty(), rec.quality.as_mut()) {
+            q.findings.push(quality::Finding {
+                code: quality::FindingCode::SittingMismatch,
+                message: format!(
+                    "not one sitting: {} (the photos of a sitting show one face in one place); nothing was read from {}",
+                    misplaced
+                        .iter()
+                        .map(|(p, why)| format!("{}: {why}", self.shown_path(p, colour)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if misplaced.len() == 1 { "it" } else { "them" }
+                ),
+            });
+        }
         let mut read_for: Vec<(PathBuf, Vec<Concern>)> = vec![(
             colour.path.clone(),
             if same {
@@ -469,7 +529,7 @@ impl Analyzer {
                     error: match (s, &texture_error, c) {
                         (Err(e), _, _) => Some(e.message.clone()),
                         (_, Some((p, why)), _) if *p == m.path => Some(why.clone()),
-                        (_, _, Some(Ok((_, light)))) if !light.shows_skin_colour => light
+                        (_, _, Some(Ok((_, light, _)))) if !light.shows_skin_colour => light
                             .reason
                             .clone()
                             .map(|r| format!("not measured: {r}; every model here was validated on colour photos")),
@@ -1277,6 +1337,80 @@ struct Role {
 /// uncertainty; the result keeps the smallest single uncertainty (the
 /// estimates share the same face and population priors, so their errors
 /// do not average out).
+/// Where a sitting's photo shows the face: the mesh's centre and size (RMS
+/// distance of its points from their centre, px) and its shape (the points
+/// about that centre, in units of that size). Photos of one sitting, taken
+/// within a minute on a rest, show one face in one place.
+#[derive(Debug, Clone)]
+struct Placement {
+    centre: (f64, f64),
+    size: f64,
+    shape: Vec<(f64, f64)>,
+}
+
+/// Photos of one sitting whose faces differ more than this are not taken as
+/// one sitting: size (relative), place (in face sizes) and shape (RMS, in
+/// face sizes). A booth's exposures of a face on a rest agree closer: the
+/// BioSkin rig's colour and specular images of one sitting differ by up to
+/// 2 % in size, 3 % in place and 3.5 % in shape (the mesh reads a grey
+/// image a little differently); another person's photo in a review's test
+/// sitting differed by 6.8 % in shape, another day's by 15 % in size.
+const SITTING_MAX_SIZE_CHANGE: f64 = 0.06;
+const SITTING_MAX_SHIFT: f64 = 0.15;
+const SITTING_MAX_SHAPE: f64 = 0.05;
+
+impl Placement {
+    fn of(landmarks: &[[f32; 3]]) -> Self {
+        let n = landmarks.len().max(1) as f64;
+        let cx = landmarks.iter().map(|p| f64::from(p[0])).sum::<f64>() / n;
+        let cy = landmarks.iter().map(|p| f64::from(p[1])).sum::<f64>() / n;
+        let size = (landmarks
+            .iter()
+            .map(|p| (f64::from(p[0]) - cx).powi(2) + (f64::from(p[1]) - cy).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt()
+            .max(1e-9);
+        Placement {
+            centre: (cx, cy),
+            size,
+            shape: landmarks
+                .iter()
+                .map(|p| ((f64::from(p[0]) - cx) / size, (f64::from(p[1]) - cy) / size))
+                .collect(),
+        }
+    }
+
+    /// Why `self` and `other` are not one face in one place, or `None`.
+    fn differs(&self, other: &Placement) -> Option<String> {
+        let size = other.size / self.size - 1.0;
+        let shift =
+            (other.centre.0 - self.centre.0).hypot(other.centre.1 - self.centre.1) / self.size;
+        let shape = (self
+            .shape
+            .iter()
+            .zip(&other.shape)
+            .map(|(a, b)| (a.0 - b.0).powi(2) + (a.1 - b.1).powi(2))
+            .sum::<f64>()
+            / self.shape.len().max(1) as f64)
+            .sqrt();
+        if std::env::var_os("DERMASCORE_DEBUG_SITTING").is_some() {
+            eprintln!("sitting: size {size:+.3} shift {shift:.3} shape {shape:.4}");
+        }
+        (size.abs() > SITTING_MAX_SIZE_CHANGE || shift > SITTING_MAX_SHIFT || shape > SITTING_MAX_SHAPE).then(|| {
+            format!(
+                "its face is {:+.0} % the size, {:.0} % of the face's size away, and {:.1} % different in shape (limits {:.0} %, {:.0} %, {:.0} %)",
+                100.0 * size,
+                100.0 * shift,
+                100.0 * shape,
+                100.0 * SITTING_MAX_SIZE_CHANGE,
+                100.0 * SITTING_MAX_SHIFT,
+                100.0 * SITTING_MAX_SHAPE
+            )
+        })
+    }
+}
+
 fn combine_scales(
     session: &ingest::Session,
     own: &[Result<Scale, InputError>],

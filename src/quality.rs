@@ -180,6 +180,10 @@ pub enum FindingCode {
     /// Spectacle frames around the eyes: their rims are left out of every
     /// zone (a frame is not skin, and read as pigment under the eyes).
     SpectacleFrames,
+    /// A photo of a booth sitting does not show the colour photo's face in
+    /// its place (another day, another person, a head that moved): nothing
+    /// was read from it, and it gave no scale.
+    SittingMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -165,7 +165,7 @@ impl View {
     }
 
     /// Mesh, tinted zones, irises, scale bar, pores (blue circles), spots
-    /// (outlined in brown) and acne scars (magenta double circles).
+    /// (outlined in amber) and acne scars (magenta double circles).
     pub fn geometry(
         &self,
         image: &RgbImage,
@@ -208,7 +208,7 @@ impl View {
             }
         }
         // Hair, left out of every measurement: a light cyan stipple (every
-        // other cell, half size); spots' boundaries in brown.
+        // other cell, half size); spots' boundaries in amber.
         for (cells, size) in &findings.hair {
             self.fill_cells(&mut canvas, cells, *size, 2, Rgb([0, 200, 230]));
         }
@@ -218,7 +218,8 @@ impl View {
             self.hatch_cells(&mut canvas, cells, *size, Rgb([240, 240, 240]));
         }
         for (cells, size) in &findings.spots {
-            self.fill_cells(&mut canvas, cells, *size, 1, Rgb([150, 70, 0]));
+            // Amber, not brown: a brown outline vanished on dark skin.
+            self.fill_cells(&mut canvas, cells, *size, 1, Rgb([255, 150, 0]));
         }
         for &(x, y, r) in &findings.pores {
             let (u, v) = self.to_canvas((x, y));

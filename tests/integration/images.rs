@@ -376,13 +376,11 @@ fn a_device_profile_makes_one_record_per_sitting_with_one_scale() {
 
     // A booth whose parallel-polarised exposure is a colour photo: pores
     // come from it, colour from the cross-polarised one, in one record.
+    // (The same frame twice: a sitting's photos show the face in one place;
+    // `a_photo_of_another_sitting_is_named_and_not_read`.)
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(shared("faces/obama.jpg"), dir.path().join("A_xpol.jpg")).unwrap();
-    std::fs::copy(
-        shared("faces/obama-1080p.jpg"),
-        dir.path().join("A_ppol.jpg"),
-    )
-    .unwrap();
+    std::fs::copy(shared("faces/obama.jpg"), dir.path().join("A_ppol.jpg")).unwrap();
     let booth = dir.path().join("booth.toml");
     std::fs::write(
         &booth,
@@ -632,4 +630,63 @@ fn float_tiff(w: u16, h: u16) -> Vec<u8> {
     t.extend(0u32.to_le_bytes());
     t.resize(t.len() + usize::from(w) * usize::from(h) * 4, 0);
     t
+}
+
+/// A booth sitting's photos show one face in one place: a photo of another
+/// person (or day) saved under the sitting's name is named, nothing is
+/// read from it and it gives no scale; a true sitting gets no finding.
+#[test]
+fn a_photo_of_another_sitting_is_named_and_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, photo) in [
+        ("P1_xpol.jpg", "faces/obama.jpg"),
+        ("P1_ppol.jpg", "faces/biden.jpg"),
+        ("P2_xpol.jpg", "faces/obama.jpg"),
+        ("P2_ppol.jpg", "faces/obama.jpg"),
+    ] {
+        std::fs::copy(shared(photo), dir.path().join(name)).unwrap();
+    }
+    let profile = dir.path().join("booth.toml");
+    std::fs::write(
+        &profile,
+        "name = \"test booth\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross_polarised\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel_polarised\"\n",
+    )
+    .unwrap();
+    let o = run(
+        &["--device-profile", profile.to_str().unwrap()],
+        &[dir.path()],
+    );
+    expect_ok(&o);
+    let all = records(&o);
+    let recs = images(&all);
+    assert_eq!(recs.len(), 2, "one record per sitting");
+    let mismatch = |r: &Value| {
+        r["quality"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "sitting_mismatch")
+    };
+    let (p1, p2) = (recs[0], recs[1]);
+    assert!(mismatch(p1), "{}", p1["quality"]["findings"]);
+    assert!(!mismatch(p2), "{}", p2["quality"]["findings"]);
+    let ppol = p1["session"]["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"].as_str().unwrap().ends_with("P1_ppol.jpg"))
+        .unwrap();
+    assert!(
+        ppol["error"].as_str().unwrap().contains("not one sitting"),
+        "{ppol}"
+    );
+    assert!(ppol["read_for"].as_array().unwrap().is_empty(), "{ppol}");
+    assert!(
+        !p1["scale"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("P1_ppol.jpg 1."),
+        "no scale from it: {}",
+        p1["scale"]
+    );
 }
