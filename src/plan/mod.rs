@@ -924,12 +924,20 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
             .iter()
             .any(|z| z.name == zone && z.hair_pct.is_some_and(|h| h >= HAIRY_ZONE_PCT))
     };
+    // Each zone's a* at the face's lightness: dimming skin by a factor k
+    // scales a* and L* + 16 alike (both by k^⅓), so a zone in shadow (a
+    // photo lit from one side, dimmed over half the face) read less red and
+    // became the face's "least-red skin", and the lit side "erythema".
+    let face_l = pig.colour.map(|c| c.lab.l);
     let a_of = |z: &crate::measure::ZonePigment| {
         if hairy(z.zone) {
-            None
-        } else {
-            z.colour.map(|c| c.lab.a)
+            return None;
         }
+        let c = z.colour?;
+        Some(match face_l {
+            Some(l) if c.lab.l > 8.0 => c.lab.a * (l + 16.0) / (c.lab.l + 16.0),
+            _ => c.lab.a,
+        })
     };
     // The face's own reference redness: its least-red quarter of zones.
     let mut reds: Vec<f64> = pig.zones.iter().filter_map(a_of).collect();
@@ -947,7 +955,7 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
                 rule: "rules.widespread_erythema".into(),
                 outcome: outcome(p.rules.widespread_erythema),
                 evidence: format!(
-                    "a* at least {} above this face's own least-red skin (a* {reference:.1}) in {} zones ({})",
+                    "a* (at the face's lightness) at least {} above this face's own least-red skin (a* {reference:.1}) in {} zones ({})",
                     p.photo.erythema_a_star_excess,
                     red_zones.len(),
                     red_zones.join(", ")
@@ -977,7 +985,7 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
                 rule: "rules.suspected_sunburn".into(),
                 outcome: outcome(p.rules.suspected_sunburn),
                 evidence: format!(
-                    "sun-exposed zones a* {e:.1} vs chin/perioral {s:.1} (excess ≥ {})",
+                    "sun-exposed zones a* {e:.1} vs chin/perioral {s:.1} at the face's lightness (excess ≥ {})",
                     p.photo.sunburn_a_star_excess
                 ),
             });

@@ -808,3 +808,31 @@ fn spectacle_frames_are_found_and_left_out_not_read_as_pigment() {
         }
     }
 }
+
+/// Half of a normal face in shadow (its light dimmed to a quarter, as by a
+/// lamp on one side) reads less red in a*, which scales with lightness: it
+/// was taken as the face's "least-red skin" and the lit half as erythema.
+/// Redness is compared at the face's lightness.
+#[test]
+fn a_face_half_in_shadow_is_not_read_as_erythema() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::open(photos_dir().join("closeups/bioskin/1.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let w = img.width();
+    let (to_lin, to_srgb) = (|c: f32| c.powf(2.2), |c: f32| c.max(0.0).powf(1.0 / 2.2));
+    for (x, _, p) in img.enumerate_pixels_mut() {
+        if x >= w / 2 {
+            p.0 =
+                p.0.map(|c| (to_srgb(to_lin(f32::from(c) / 255.0) * 0.25) * 255.0).round() as u8);
+        }
+    }
+    let photo = dir.path().join("half_shadow.jpg");
+    img.save(&photo).unwrap();
+    let (plan, _) = plan_of(&photo, &[]);
+    let found = rules(&plan);
+    assert!(
+        !found.iter().any(|r| r.starts_with("rules.")),
+        "{found:?}: {plan}"
+    );
+}
