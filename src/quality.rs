@@ -89,6 +89,15 @@ pub struct Thresholds {
     /// remains does not stand for the zone.
     #[serde(default = "default_max_oblique_share")]
     pub max_oblique_share: f64,
+    /// Share of a zone's outline that may lie outside the photo; over it,
+    /// the zone is left out: what the frame shows does not stand for the
+    /// zone, and another visit framed otherwise measures another part.
+    #[serde(default = "default_max_zone_outside_frame")]
+    pub max_zone_outside_frame: f64,
+}
+
+fn default_max_zone_outside_frame() -> f64 {
+    Thresholds::default().max_zone_outside_frame
 }
 
 fn default_max_obliquity_deg() -> f64 {
@@ -132,6 +141,10 @@ impl Default for Thresholds {
             max_obliquity_deg: 60.0,
             pigmentation_max_obliquity_deg: 50.0,
             max_oblique_share: 0.75,
+            // Half: at a third, obama_partial_face's right cheek (40 %
+            // outside) was left out, and its saturated capture variant's
+            // redness reference moved to another zone and read erythema.
+            max_zone_outside_frame: 0.5,
         }
     }
 }
@@ -168,6 +181,9 @@ pub enum FindingCode {
     /// One or more zones are mostly turned too far from the camera to
     /// measure (the side of a turned face, the nose's sides).
     ZoneTurnedAway,
+    /// One or more zones lie mostly outside the photo
+    /// (`max_zone_outside_frame`): left out.
+    ZoneCutByFrame,
     /// One or more zones are blurred (focus, motion): left out of pores and
     /// acne scars.
     ZoneBlurred,
@@ -1041,6 +1057,27 @@ pub fn assess(
             ));
             turned_away.push(z.name.label());
         }
+    }
+    let mut cut = Vec::new();
+    for (q, z) in zone_quality.iter_mut().zip(zones) {
+        if q.reason.is_none() && z.outside_frame > t.max_zone_outside_frame {
+            q.reason = Some(format!(
+                "{:.0} % of the zone lies outside the photo (over {:.0} %: what the frame shows does not stand for the zone)",
+                100.0 * z.outside_frame,
+                100.0 * t.max_zone_outside_frame
+            ));
+            cut.push(z.name.label());
+        }
+    }
+    if !cut.is_empty() {
+        find(
+            FindingCode::ZoneCutByFrame,
+            format!(
+                "left out as mostly outside the photo (over {:.0} % of the zone): {}",
+                100.0 * t.max_zone_outside_frame,
+                cut.join(", ")
+            ),
+        );
     }
     if !turned_away.is_empty() {
         find(

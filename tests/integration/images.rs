@@ -690,3 +690,66 @@ fn a_photo_of_another_sitting_is_named_and_not_read() {
         p1["scale"]
     );
 }
+
+/// A zone mostly outside the photo does not stand for the zone, and
+/// another visit framed otherwise would measure another part: it is left
+/// out with its reason. (The partial face's right cheek, 40 % cut off, is
+/// still measured: docs/harm-on-real-skin.md.)
+#[test]
+fn a_zone_mostly_outside_the_photo_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(shared("faces/obama.jpg")).unwrap().to_rgb8();
+    // Cut the frame through the middle of the face's left cheek (the
+    // subject's left is the image's right).
+    let o = run(&[], &[&shared("faces/obama.jpg")]);
+    let rec = &records(&o)[0];
+    let cheek = rec["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["name"] == "left_cheek")
+        .unwrap()
+        .clone();
+    assert_eq!(cheek["outside_frame"], 0.0, "{cheek}");
+    let bx = &rec["face"]["box_px"];
+    let right = bx["x"].as_f64().unwrap() + 0.7 * bx["width"].as_f64().unwrap();
+    let cut = image::imageops::crop_imm(&img, 0, 0, right as u32, img.height()).to_image();
+    let photo = dir.path().join("cut.jpg");
+    cut.save(&photo).unwrap();
+    let o = run(&[], &[&photo]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    let outside = rec["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["name"] == "left_cheek")
+        .unwrap()["outside_frame"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        outside > 0.5,
+        "the crop must cut most of the cheek: {outside}"
+    );
+    let codes: Vec<&str> = rec["quality"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"zone_cut_by_frame"), "{codes:?}");
+    let zone = rec["pigmentation"]["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == "left_cheek")
+        .unwrap();
+    assert!(zone["metrics"].is_null(), "{zone}");
+    assert!(
+        zone["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside the photo"),
+        "{zone}"
+    );
+}
