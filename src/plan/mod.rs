@@ -8,6 +8,9 @@ pub mod intake;
 pub mod protocol;
 
 use crate::measure::colour::ItaCategory;
+// Zones with this share of hair take no part in the redness comparisons:
+// the stubble of `bioskin/2.jpg` made its chin the face's "least-red skin".
+use crate::measure::hair::HAIRY_ZONE_PCT;
 use crate::models::hex_sha256;
 use crate::report::ImageRecord;
 use crate::score::Score;
@@ -330,9 +333,12 @@ fn unverified_relief(
             "only {} of the set's {photos} photos could be left out in turn to check the relief (without the others, the lights left are too close to one plane): a fault in the rest could not be told from relief",
             c.photos_checked
         )),
-        None => Some(format!(
+        None if photos <= 3 => Some(format!(
             "a set of {photos} lights has none to spare: a photo that does not fit it (moved, of another sitting, badly exposed) could not be told from relief; capture with four or more lights around the face"
         )),
+        None => Some(
+            "the record does not say whether each photo was checked against the others (made before schema 3.2.0): analyse the set again".into(),
+        ),
         Some(_) => {
             let uncertainty = s.depth_uncertainty_mm?;
             let deepest = m.max_depth_mm?;
@@ -891,11 +897,6 @@ fn outcome(o: Outcome) -> PlanOutcome {
         Outcome::Caution => PlanOutcome::Caution,
     }
 }
-
-/// Zones with this share of hair are left out of the redness comparisons:
-/// the stubble of `bioskin/2.jpg` made its chin the face's "least-red
-/// skin" and the rest of the face read as erythema.
-use crate::measure::hair::HAIRY_ZONE_PCT;
 
 /// What the photo shows: inflamed lesions, widespread erythema, suspected sunburn.
 fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {

@@ -651,3 +651,35 @@ fn a_face_sets_sidecar_scale_is_the_devices() {
     assert_eq!(rec["scale"]["px_per_mm"], 1.7, "{}", rec["scale"]);
     assert!(!rec["face"].is_null(), "still a face: {}", rec["face"]);
 }
+
+/// A measured record made before the set check (no `light_check`) is
+/// re-planned without setting a depth from its scars, and says why.
+#[test]
+fn records_from_before_the_set_check_set_no_needle_depth() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&["--out", out.path().to_str().unwrap()], &[&demo_set()]);
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["acne_scars"]["zones"][0]["light_check"] = Value::Null;
+    let edited: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let results = out.path().join("old.jsonl");
+    std::fs::write(&results, edited.join("\n") + "\n").unwrap();
+    let o = bin().args(["plan"]).arg(&results).output().unwrap();
+    expect_ok(&o);
+    let plan: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert!(
+        plan["plan"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z["concern"] != "acne_scars"),
+        "{plan}"
+    );
+    let why = plan["plan"]["unconfirmed"].to_string();
+    assert!(why.contains("before schema 3.2.0"), "{why}");
+}
