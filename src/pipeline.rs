@@ -1333,10 +1333,6 @@ struct Role {
     elsewhere: Vec<(quality::Concern, String)>,
 }
 
-/// The members' own scale estimates as one: weighted by their stated
-/// uncertainty; the result keeps the smallest single uncertainty (the
-/// estimates share the same face and population priors, so their errors
-/// do not average out).
 /// Where a sitting's photo shows the face: the mesh's centre and size (RMS
 /// distance of its points from their centre, px) and its shape (the points
 /// about that centre, in units of that size). Photos of one sitting, taken
@@ -1394,9 +1390,6 @@ impl Placement {
             .sum::<f64>()
             / self.shape.len().max(1) as f64)
             .sqrt();
-        if std::env::var_os("DERMASCORE_DEBUG_SITTING").is_some() {
-            eprintln!("sitting: size {size:+.3} shift {shift:.3} shape {shape:.4}");
-        }
         (size.abs() > SITTING_MAX_SIZE_CHANGE || shift > SITTING_MAX_SHIFT || shape > SITTING_MAX_SHAPE).then(|| {
             format!(
                 "its face is {:+.0} % the size, {:.0} % of the face's size away, and {:.1} % different in shape (limits {:.0} %, {:.0} %, {:.0} %)",
@@ -1411,6 +1404,10 @@ impl Placement {
     }
 }
 
+/// The members' own scale estimates as one: weighted by their stated
+/// uncertainty; the result keeps the smallest single uncertainty (the
+/// estimates share the same face and population priors, so their errors
+/// do not average out).
 fn combine_scales(
     session: &ingest::Session,
     own: &[Result<Scale, InputError>],

@@ -1046,9 +1046,14 @@ pub fn assess(
             ),
         );
     }
-    let mut turned_away = Vec::new();
+    // Zones whose measurable part does not stand for them: mostly turned
+    // away from the camera, or mostly outside the photo.
+    let (mut turned_away, mut cut) = (Vec::new(), Vec::new());
     for (q, z) in zone_quality.iter_mut().zip(zones) {
-        if q.reason.is_none() && z.oblique > t.max_oblique_share {
+        if q.reason.is_some() {
+            continue;
+        }
+        if z.oblique > t.max_oblique_share {
             q.reason = Some(format!(
                 "{:.0} % of the zone is turned more than {:.0}° from the camera (over {:.0} %: what faces the camera does not stand for the zone)",
                 100.0 * z.oblique,
@@ -1056,11 +1061,7 @@ pub fn assess(
                 100.0 * t.max_oblique_share
             ));
             turned_away.push(z.name.label());
-        }
-    }
-    let mut cut = Vec::new();
-    for (q, z) in zone_quality.iter_mut().zip(zones) {
-        if q.reason.is_none() && z.outside_frame > t.max_zone_outside_frame {
+        } else if z.outside_frame > t.max_zone_outside_frame {
             q.reason = Some(format!(
                 "{:.0} % of the zone lies outside the photo (over {:.0} %: what the frame shows does not stand for the zone)",
                 100.0 * z.outside_frame,

@@ -84,6 +84,13 @@ impl ZoneName {
         }
     }
 
+    /// The periorbital zones, whose upper edge runs along the lower lid's
+    /// lashes: no strand seeds the hair mask there (the lid's shadow joins
+    /// the lashes), and pores are not read there (lash tips read as pores).
+    pub fn is_under_eye(self) -> bool {
+        matches!(self, Self::RightPeriorbital | Self::LeftPeriorbital)
+    }
+
     /// As a report or a rationale writes it: "right cheek".
     pub fn label(self) -> &'static str {
         match self {

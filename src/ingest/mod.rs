@@ -936,7 +936,6 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     Ok(photo)
 }
 
-/// Width and height from a PNG's IHDR, which the format requires first.
 /// A decoder's refusal: a variant the decoder does not handle (a 32-bit
 /// float TIFF, an unusual sample layout) is an unsupported format the user
 /// can convert, not a damaged file.
@@ -950,6 +949,7 @@ fn decode_failure(context: &str, e: image::ImageError) -> (ErrorCode, String) {
     }
 }
 
+/// Width and height from a PNG's IHDR, which the format requires first.
 fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
         return None;

@@ -542,10 +542,7 @@ fn hair_pass(
         let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
             continue;
         };
-        let strands = !matches!(
-            zone.name,
-            ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital
-        );
+        let strands = !zone.name.is_under_eye();
         let hair = hair::mask(patch, &skin, strands);
         let n = hair.iter().filter(|&&h| h).count();
         let measured = patch.mask_pixels().max(1) as f64;

@@ -38,8 +38,7 @@ pub const TILING: super::segment::Tiling = match super::segment::Tiling::new(256
 /// misses, which read as pores (bioskin/2.jpg's chin read 73 pores/cm²,
 /// severity 99, on its stubble).
 pub fn zone_refusal(zone: crate::zones::ZoneName, hair_pct: Option<f64>) -> Option<String> {
-    use crate::zones::ZoneName;
-    if matches!(zone, ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital) {
+    if zone.is_under_eye() {
         return Some(
             "pores are not measured under the eyes: the lashes along the zone's edge read as pores"
                 .into(),

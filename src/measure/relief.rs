@@ -591,9 +591,9 @@ pub fn misfit(normals: &Normals, plane: &Plane, light: &LightField) -> Option<f6
         .filter(|&p| normals.valid[p] && plane.usable(p))
         .filter_map(|p| {
             let (d, e) = light.at(0, p);
-            let n = normals.n[p].map(f64::from);
-            let predicted = f64::from(normals.albedo[p]) * dot(n, d).max(0.0) * e;
-            (dot(n, d) > 0.2 && predicted > 1e-6)
+            let cos = dot(normals.n[p].map(f64::from), d);
+            let predicted = f64::from(normals.albedo[p]) * cos * e;
+            (cos > 0.2 && predicted > 1e-6)
                 .then(|| (f64::from(plane.data[p]) - predicted).abs() / predicted)
         })
         .collect();
