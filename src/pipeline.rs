@@ -923,11 +923,13 @@ impl Analyzer {
         ] = measurements.ms;
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         for z in rec.zones.iter_mut() {
-            z.hair_pct = measurements
-                .hair_pct
-                .iter()
-                .find(|(name, _)| *name == z.name)
-                .map(|&(_, pct)| pct);
+            let share = |of: &[(zones::ZoneName, f64)]| {
+                of.iter()
+                    .find(|(name, _)| *name == z.name)
+                    .map(|&(_, pct)| pct)
+            };
+            z.hair_pct = share(&measurements.hair_pct);
+            z.object_pct = share(&measurements.object_pct);
         }
         rec.face = face
             .as_ref()

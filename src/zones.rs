@@ -242,6 +242,12 @@ pub struct ZoneSummary {
     /// null when nothing was measured (no scale).
     #[serde(default)]
     pub hair_pct: Option<f64>,
+    /// Share of the zone's measured skin covered by something that is not
+    /// skin-coloured (a microphone, a phone, a hand-held card, clothing; and
+    /// strong glare, whose colour is the light's, not the skin's), %, left
+    /// out of every measurement; null when nothing was measured (no scale).
+    #[serde(default)]
+    pub object_pct: Option<f64>,
 }
 
 fn polygon_area(poly: &[Point]) -> f64 {
@@ -476,6 +482,7 @@ pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary>
             oblique_pct: Some((z.oblique * 1000.0).round() / 10.0),
             outside_frame: z.outside_frame,
             hair_pct: None,
+            object_pct: None,
         })
         .collect()
 }

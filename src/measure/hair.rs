@@ -68,7 +68,7 @@ fn luminance([r, g, b]: [f64; 3]) -> f64 {
     0.2126 * r + 0.7152 * g + 0.0722 * b
 }
 
-fn linear_of(patch: &CanonicalPatch, i: usize) -> [f64; 3] {
+pub(super) fn linear_of(patch: &CanonicalPatch, i: usize) -> [f64; 3] {
     [0, 1, 2].map(|c| f64::from(patch.linear(patch.rgb[i * 3 + c])))
 }
 
@@ -89,7 +89,7 @@ impl SkinReference {
     }
 
     /// A pixel of linear RGB `rgb`, channel by channel, relative to bare skin.
-    fn relative(&self, rgb: [f64; 3]) -> [f64; 3] {
+    pub fn relative(&self, rgb: [f64; 3]) -> [f64; 3] {
         [0, 1, 2].map(|c| rgb[c] / self.linear[c])
     }
 
@@ -106,9 +106,10 @@ impl SkinReference {
     }
 }
 
-/// A zone's hair found at one resolution, looked up at another (the pores'
-/// 16 px/mm patches read the hair found at 4 px/mm, rather than finding it
-/// again at 16 times the pixels).
+/// A zone's hair (and the objects over it, `objects`) found at one
+/// resolution, looked up at another (the pores' 16 px/mm patches read what
+/// was found at 4 px/mm, rather than finding it again at 16 times the
+/// pixels).
 pub struct HairMap {
     /// Canonical pixel → image coordinates of its centre (an axis-aligned
     /// scale and offset).
@@ -244,8 +245,14 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
     } else {
         strong
     };
-    let r = (DILATE_MM * patch.px_per_mm).round() as usize;
-    let mut out = seed.clone();
+    grown_within(&seed, patch, DILATE_MM)
+}
+
+/// `seed` grown by `mm` (square neighbourhoods), kept inside the patch's mask.
+pub(super) fn grown_within(seed: &[bool], patch: &CanonicalPatch, mm: f64) -> Vec<bool> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    let r = (mm * patch.px_per_mm).round() as usize;
+    let mut out = seed.to_vec();
     if r > 0 {
         for y in 0..h {
             for x in 0..w {

@@ -6,6 +6,7 @@
 pub mod align;
 pub mod colour;
 pub mod hair;
+pub mod objects;
 pub mod pigment;
 pub mod pores;
 pub mod relief;
@@ -342,6 +343,9 @@ pub struct OverlayData {
     pub spots: Vec<(Vec<(f32, f32)>, f32)>,
     /// Hair cells (centre, image pixels) of each zone and the cell size.
     pub hair: Vec<(Vec<(f32, f32)>, f32)>,
+    /// Cells covered by objects (centre, image pixels) of each zone and the
+    /// cell size.
+    pub objects: Vec<(Vec<(f32, f32)>, f32)>,
     /// Cells left out of the pigmentation (skin folds, skin turned too far;
     /// centre, image pixels) of each zone and the cell size.
     pub folds: Vec<(Vec<(f32, f32)>, f32)>,
@@ -379,6 +383,10 @@ pub struct Measurements {
     /// Each zone's share covered by hair (%, `hair`), left out of every
     /// measurement; empty without a scale.
     pub hair_pct: Vec<(ZoneName, f64)>,
+    /// Each zone's share covered by an object or something else that is
+    /// not skin-coloured (%, `objects`), left out of every measurement;
+    /// empty without a scale.
+    pub object_pct: Vec<(ZoneName, f64)>,
     /// Milliseconds spent on pores, pigmentation and acne scars.
     pub ms: [f64; 3],
     pub overlay: OverlayData,
@@ -462,8 +470,8 @@ fn zone_patch(
 #[derive(Default)]
 struct PatchCache {
     made: std::collections::HashMap<(usize, u64), Result<CanonicalPatch, String>>,
-    /// Each zone's hair once `hair_pass` found it: patches made after that
-    /// leave it out.
+    /// Each zone's hair and objects once `hair_pass` found them: patches
+    /// made after that leave them out.
     hair: std::collections::HashMap<usize, hair::HairMap>,
     /// Each zone's pixel colours at the pigment resolution, once pigmentation
     /// computed them.
@@ -506,17 +514,21 @@ const BARE_SKIN_ZONES: [ZoneName; 4] = [
     ZoneName::Patch,
 ];
 
+/// Each zone's share of measured skin (%) covered by hair and by objects.
+type CoverShares = (Vec<(ZoneName, f64)>, Vec<(ZoneName, f64)>);
+
 /// Finds bare skin's colour (nose and cheeks at the pigment resolution),
-/// then makes every zone's patch with its hair left out (the measurements
-/// that follow read these patches, or make theirs with the same reference),
-/// and returns each zone's hair share. Nothing without a scale.
+/// then makes every zone's patch with its hair and the objects over it left
+/// out (the measurements that follow read these patches, or make theirs
+/// with the same reference), and returns each zone's hair and object
+/// shares. Nothing without a scale.
 fn hair_pass(
     input: &MeasureInput,
     patches: &mut PatchCache,
     overlay: &mut OverlayData,
-) -> Vec<(ZoneName, f64)> {
+) -> CoverShares {
     let Some(scale) = input.scale else {
-        return Vec::new();
+        return Default::default();
     };
     let canonical = pigment::CANONICAL_PX_PER_MM;
     let key = |i: usize| (i, canonical.to_bits());
@@ -534,24 +546,41 @@ fn hair_pass(
             .collect();
         match hair::SkinReference::of(&bare) {
             Some(s) => s,
-            None => return Vec::new(),
+            None => return Default::default(),
         }
     };
-    let mut out = Vec::new();
+    let (mut hair_pct, mut object_pct) = (Vec::new(), Vec::new());
     for (i, zone) in input.zones.iter().enumerate() {
         let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
             continue;
         };
         let strands = !zone.name.is_under_eye();
         let hair = hair::mask(patch, &skin, strands);
-        let n = hair.iter().filter(|&&h| h).count();
+        // Not under the eyes: the lower lid's skin is bluish grey against
+        // the cheeks' on dark skin (tones/042_03 read a fifth "object"), and
+        // nothing is held there.
+        let objects = if zone.name.is_under_eye() {
+            vec![false; patch.mask.len()]
+        } else {
+            objects::mask(patch, &skin)
+        };
         let measured = patch.mask_pixels().max(1) as f64;
-        out.push((zone.name, (1000.0 * n as f64 / measured).round() / 10.0));
+        let pct = |m: &[bool]| {
+            (1000.0 * m.iter().filter(|&&h| h).count() as f64 / measured).round() / 10.0
+        };
+        hair_pct.push((zone.name, pct(&hair)));
+        object_pct.push((zone.name, pct(&objects)));
         overlay
             .hair
             .push((patch.image_points(&hair), patch.map.scale()));
-        patch.exclude(&hair);
-        patches.hair.insert(i, hair::HairMap::new(patch, hair));
+        overlay
+            .objects
+            .push((patch.image_points(&objects), patch.map.scale()));
+        // One map of what is not bare skin: the pores, at their own
+        // resolution, leave out both.
+        let covered: Vec<bool> = hair.iter().zip(&objects).map(|(&h, &o)| h || o).collect();
+        patch.exclude(&covered);
+        patches.hair.insert(i, hair::HairMap::new(patch, covered));
         let Some(Ok(patch)) = patches.made.get(&key(i)) else {
             continue;
         };
@@ -560,12 +589,12 @@ fn hair_pass(
             patches.made.insert(
                 key(i),
                 Err(format!(
-                    "only {cm2:.2} cm² of the zone is bare skin (hair covers the rest; minimum {MIN_ZONE_AREA_CM2})"
+                    "only {cm2:.2} cm² of the zone is bare skin (hair or an object covers the rest; minimum {MIN_ZONE_AREA_CM2})"
                 )),
             );
         }
     }
-    out
+    (hair_pct, object_pct)
 }
 
 /// Pigmentation alone, for evaluating its lighting residual on a fixed
@@ -602,7 +631,7 @@ pub fn measure(
     };
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let mut patches = PatchCache::default();
-    let hair_pct = hair_pass(input, &mut patches, &mut overlay);
+    let (hair_pct, object_pct) = hair_pass(input, &mut patches, &mut overlay);
     let t = std::time::Instant::now();
     let pores = measure_pores(models, input, &patches.hair, &hair_pct, &mut overlay)?;
     let pores_ms = ms(t);
@@ -616,6 +645,7 @@ pub fn measure(
         pigmentation,
         acne_scars,
         hair_pct,
+        object_pct,
         ms: [pores_ms, pigmentation_ms, ms(t)],
         overlay,
     })

@@ -212,6 +212,11 @@ impl View {
         for (cells, size) in &findings.hair {
             self.fill_cells(&mut canvas, cells, *size, 2, Rgb([0, 200, 230]));
         }
+        // Objects over the skin (not skin-coloured), left out too: a
+        // magenta stipple.
+        for (cells, size) in &findings.objects {
+            self.fill_cells(&mut canvas, cells, *size, 2, Rgb([230, 0, 200]));
+        }
         // Left out of the pigmentation (skin folds, skin turned too far):
         // a white diagonal hatch, the same at any resolution.
         for (cells, size) in &findings.folds {

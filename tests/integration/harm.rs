@@ -836,3 +836,60 @@ fn a_face_half_in_shadow_is_not_read_as_erythema() {
         "{found:?}: {plan}"
     );
 }
+
+#[test]
+fn an_object_over_the_face_is_left_out_not_measured_as_skin() {
+    let zone = |rec: &Value, key: &str, name: &str| -> Value {
+        let zones = if key.is_empty() {
+            &rec["zones"]
+        } else {
+            &rec[key]["zones"]
+        };
+        zones
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["name"] == name || z["zone"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {key}: {zones}"))
+            .clone()
+    };
+    let photo = photos_dir().join("closeups/bioskin/1.jpg");
+    let clean = one_image(&photo, &[]);
+    // (A zone left out for another reason has no share: null.)
+    for z in clean["zones"].as_array().unwrap() {
+        assert_eq!(z["object_pct"].as_f64().unwrap_or(0.0), 0.0, "{z}");
+    }
+    // A black microphone held in front of the chin (grey plastic, a
+    // lighter rim where it catches the light).
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::open(&photo).unwrap().to_rgb8();
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        if (1650..2150).contains(&x) && (4150..4500).contains(&y) {
+            p.0 = if y < 4180 {
+                [120, 120, 125]
+            } else {
+                [28, 28, 31]
+            };
+        }
+    }
+    let covered = dir.path().join("microphone.jpg");
+    img.save(&covered).unwrap();
+    let rec = one_image(&covered, &[]);
+    let chin = zone(&rec, "", "chin");
+    let share = chin["object_pct"].as_f64().unwrap();
+    assert!(share >= 10.0, "object share {share}: {chin}");
+    // The chin's skin colour is read from the skin around it, not from the
+    // microphone (which would make it read far darker).
+    let ita = |rec: &Value| {
+        zone(rec, "pigmentation", "chin")["colour"]["ita_deg"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (ita(&rec) - ita(&clean)).abs() < 2.0,
+        "chin ITA {} with the microphone, {} without",
+        ita(&rec),
+        ita(&clean)
+    );
+    assert_eq!(zone(&rec, "", "forehead")["object_pct"].as_f64(), Some(0.0));
+}
