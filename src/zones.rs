@@ -142,12 +142,20 @@ const EXCLUSIONS: [(&[usize], f32); 7] = [
 /// measurement. Chosen on a numbered landmark map of `distance/15cm.jpg`
 /// and `tones/030_03.jpg`. The sides of the nose are already outside the
 /// zones.
-pub const FOLDS: [(&str, &[usize]); 9] = [
+pub const FOLDS: [(&str, &[usize]); 10] = [
     ("right nasolabial fold", &[64, 203, 206, 216, 212]),
     ("left nasolabial fold", &[294, 423, 426, 436, 432]),
     ("right marionette line", &[57, 43, 202, 210]),
     ("left marionette line", &[287, 273, 422, 430]),
     ("mentolabial sulcus", &[204, 83, 18, 313, 424]),
+    // The lower lip's border, corner to corner: the lip's shade on the skin
+    // below it read as pigment (`bioskin/1.jpg`). The upper lip's border
+    // is lit (its white roll), and a band there would take most of the
+    // perioral zone above the lip, where melasma is measured.
+    (
+        "lower lip border",
+        &[61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291],
+    ),
     // Below each eye, the lower lid's crease and the tear trough-lid-cheek
     // junction below it: two lines, whose bands together cover the shadow
     // from the lid's margin down.

@@ -50,9 +50,11 @@ pub const DILATE_MM: f64 = 0.25;
 /// A zone with at least this share of hair found (a beard, stubble) holds
 /// more hair than the mask finds: stubble's short, sparse strands at
 /// clinical resolution are dots the mask misses. Such a zone is no
-/// reference for the face's redness (the hair left in it reads less red)
-/// and gets no pores (its follicles and stubble read as pores). On the real
-/// photos: the stubble of `bioskin/2.jpg` (chin 32 %, perioral 53 %).
+/// reference for the face's redness (the hair left in it reads less red),
+/// gets no pores (its follicles and stubble read as pores) and no pigmented
+/// spots (stubble and the shade between the hairs read as spots; its colour
+/// is still read). On the real photos: the stubble of `bioskin/2.jpg` (chin
+/// 32 %, perioral 53 %).
 pub const HAIRY_ZONE_PCT: f64 = 20.0;
 
 fn median(mut v: Vec<f64>) -> Option<f64> {

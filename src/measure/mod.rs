@@ -473,6 +473,9 @@ struct PatchCache {
     /// Each zone's hair and objects once `hair_pass` found them: patches
     /// made after that leave them out.
     hair: std::collections::HashMap<usize, hair::HairMap>,
+    /// Zones at least `hair::HAIRY_ZONE_PCT` hair, once `hair_pass` found
+    /// it.
+    hairy: std::collections::HashSet<usize>,
     /// Each zone's pixel colours at the pigment resolution, once pigmentation
     /// computed them.
     colours: std::collections::HashMap<usize, pigment::PixelColour>,
@@ -569,6 +572,9 @@ fn hair_pass(
             (1000.0 * m.iter().filter(|&&h| h).count() as f64 / measured).round() / 10.0
         };
         hair_pct.push((zone.name, pct(&hair)));
+        if pct(&hair) >= hair::HAIRY_ZONE_PCT {
+            patches.hairy.insert(i);
+        }
         object_pct.push((zone.name, pct(&objects)));
         overlay
             .hair
@@ -1279,6 +1285,7 @@ fn measure_pigment(
     let mut samples = Vec::new();
     let mut colours = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
+        let hairy = patches.hairy.contains(&i);
         let patch = match patches.get(input, i, scale, pigment::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
@@ -1341,6 +1348,26 @@ fn measure_pigment(
                 );
             }
         }
+        let redness = (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
+            .then(|| pigment::redness(measured, &px));
+        if hairy {
+            // Its colour is read between the hairs; its spots are not.
+            report.zones.push(ZonePigment {
+                zone: zone.name,
+                colour: Some(base),
+                metrics: None,
+                redness,
+                reason: Some(format!(
+                    "pigmented spots are not measured in a zone at least {:.0} % hair (a beard, stubble, a fringe): the strands the hair mask misses, and the skin's shade between them, read as spots",
+                    hair::HAIRY_ZONE_PCT
+                )),
+                fold_pct: Some(fold_pct),
+                turned_pct: Some(turned_pct),
+            });
+            colours.push((base, measured.area_mm2()));
+            patches.colours.insert(i, px);
+            continue;
+        }
         let sample = PigmentSample::from_spots(measured, &spots, &prob);
         for c in spots.iter().map(|s| &s.component) {
             let w = patch.width;
@@ -1363,8 +1390,7 @@ fn measure_pigment(
             zone: zone.name,
             colour: Some(base),
             metrics: Some(sample.metrics()),
-            redness: (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
-                .then(|| pigment::redness(measured, &px)),
+            redness,
             reason: None,
             fold_pct: Some(fold_pct),
             turned_pct: Some(turned_pct),

@@ -290,7 +290,10 @@ impl View {
 
     /// An index map over the measured skin: low values pale, high values dark
     /// brown (melanin) or red (haemoglobin), stretched between the 2nd and
-    /// 98th percentiles of this photo; the rest of the photo is dimmed.
+    /// 98th percentiles of this photo; the rest of the photo is dimmed. A
+    /// colour bar beside it gives the index each colour stands for (the
+    /// stretch differs between photos, so two visits' maps compare only
+    /// through it).
     pub fn chromophore(
         &self,
         image: &RgbImage,
@@ -328,16 +331,42 @@ impl View {
         } else {
             ([250.0, 240.0, 240.0], [170.0, 10.0, 30.0])
         };
+        let shade = |f: f32| Rgb([0, 1, 2].map(|k| (pale[k] + (deep[k] - pale[k]) * f) as u8));
         let (w, h) = (canvas.width(), canvas.height());
         for t in tiles {
             let cell = (t.map.scale() * self.k).ceil().max(1.0) as u32;
             for i in (0..t.mask.len()).filter(|&i| t.mask[i]) {
                 let f = ((value(t, i) - lo) / (hi - lo)).clamp(0.0, 1.0);
-                let c = Rgb([0, 1, 2].map(|k| (pale[k] + (deep[k] - pale[k]) * f) as u8));
-                self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), c);
+                self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), shade(f));
             }
         }
-        encode(&canvas)
+        // The colour bar: low values at the bottom, in a panel to the right.
+        const PANEL: u32 = 170;
+        let mut out = RgbImage::from_pixel(w + PANEL, h.max(300), Rgb([255, 255, 255]));
+        imageops::replace(&mut out, &canvas, 0, 0);
+        let ink = Rgb([30, 30, 30]);
+        let (bx, by, bh) = (w as i32 + 16, 58, 200);
+        let name = if melanin { "melanin" } else { "haemoglobin" };
+        draw_label(&mut out, bx - 6, 8, name, 2, ink);
+        draw_label(&mut out, bx - 6, 26, "index", 2, ink);
+        for j in 0..bh {
+            let c = shade(1.0 - j as f32 / (bh - 1) as f32);
+            let y = (by + j) as f32;
+            draw_line_segment_mut(&mut out, (bx as f32, y), ((bx + 24) as f32, y), c);
+        }
+        for (f, v) in [(1.0, hi), (0.5, (lo + hi) / 2.0), (0.0, lo)] {
+            let y = by + ((1.0 - f) * (bh - 1) as f32).round() as i32;
+            draw_line_segment_mut(
+                &mut out,
+                ((bx + 24) as f32, y as f32),
+                ((bx + 30) as f32, y as f32),
+                ink,
+            );
+            draw_label(&mut out, bx + 36, y - 7, &format!("{v:.2}"), 2, ink);
+        }
+        draw_label(&mut out, bx - 6, by + bh + 14, "2-98 % of", 2, ink);
+        draw_label(&mut out, bx - 6, by + bh + 32, "this photo", 2, ink);
+        encode(&out)
     }
 }
 
