@@ -228,6 +228,11 @@ struct AnalyzeArgs {
     /// Also write an overlay PNG per photo under DIR/overlays/ (needs --out).
     #[arg(long, requires = "out")]
     overlays: bool,
+    /// The overlays' longest side, pixels: the face's region is drawn at
+    /// most this large (never enlarged). Raise it to audit pores on a
+    /// clinic photo at full resolution (a 27 MP face: about 5000).
+    #[arg(long, value_name = "PX", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(400..=16000), requires = "overlays")]
+    overlay_size: u32,
     /// Include the 468 face-mesh landmarks (image pixels) in each record.
     #[arg(long)]
     landmarks: bool,
@@ -1172,6 +1177,7 @@ fn run_settings(
         ("device profile (sha256)", file(&args.device_profile)?),
         ("patch mask (sha256)", file(&args.patch_mask)?),
         ("overlays", args.overlays.to_string()),
+        ("overlay size (px)", args.overlay_size.to_string()),
         ("landmarks", args.landmarks.to_string()),
         ("patch", args.patch.to_string()),
         (
@@ -1300,6 +1306,7 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         models_dir: args.models.clone(),
         output_dir: args.out.clone(),
         overlays: args.overlays,
+        overlay_max_side: args.overlay_size,
         landmarks: args.landmarks,
         patch: args.patch.then(|| dermascore::pipeline::PatchOptions {
             mask: args.patch_mask.clone(),

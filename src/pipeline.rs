@@ -73,6 +73,9 @@ pub struct Options {
     /// Where overlay PNGs go (`DIR/overlays/`); none when `None`.
     pub output_dir: Option<PathBuf>,
     pub overlays: bool,
+    /// The overlays' longest side, pixels (the region around the face, or
+    /// the whole photo, is never enlarged).
+    pub overlay_max_side: u32,
     /// Include the 468 landmarks in each record.
     pub landmarks: bool,
     /// Close-up mode: no face; the whole frame, or the mask's non-zero
@@ -97,6 +100,7 @@ impl Default for Options {
             models_dir: None,
             output_dir: None,
             overlays: false,
+            overlay_max_side: overlay::MAX_SIDE,
             landmarks: false,
             patch: None,
             pseudonymiser: None,
@@ -452,6 +456,17 @@ impl Analyzer {
             vec![(Concern::Pores, texture)]
         });
         let mut rec = self.analyze_unfinished(index, colour, Some(&colour_role));
+        if let (Some(Modality::ParallelPolarised), Some(q)) =
+            (colour.modality, rec.quality.as_mut())
+        {
+            q.findings.push(quality::Finding {
+                code: quality::FindingCode::ColourFromParallelPolarised,
+                message: format!(
+                    "the skin's colour was read from the parallel-polarised photo {}: the sitting has no cross-polarised or standard one, and surface glare lightens and greys the skin, so ITA, pigmented spots and redness read differently from a cross-polarised photo's; compare visits only with the same light",
+                    self.record_path(colour)
+                ),
+            });
+        }
         if let (false, Some(q)) = (misplaced.is_empty(), rec.quality.as_mut()) {
             q.findings.push(quality::Finding {
                 code: quality::FindingCode::SittingMismatch,
@@ -751,7 +766,7 @@ impl Analyzer {
                 None,
                 loaded,
             )?;
-            let view = overlay::View::new(rgb, face, &zone_masks);
+            let view = overlay::View::new(rgb, face, &zone_masks, overlay::MAX_SIDE);
             let failed = |e: image::ImageError| {
                 InputError::new(ErrorCode::InferenceFailed, format!("overlay: {e}"))
             };
@@ -951,6 +966,7 @@ impl Analyzer {
                     &zone_masks,
                     &scale,
                     &measurements,
+                    self.options.overlay_max_side,
                 );
             }
         }
@@ -1505,12 +1521,13 @@ fn write_overlays(
     zones: &[zones::ZoneMask],
     scale: &crate::scale::Scale,
     measurements: &Measurements,
+    max_side: u32,
 ) -> Vec<OverlayFile> {
     let stem = input
         .file_stem()
         .map(|s| crate::report::safe_file_name(&s.to_string_lossy()))
         .unwrap_or_default();
-    let view = overlay::View::new(image, face, zones);
+    let view = overlay::View::new(image, face, zones, max_side);
     let mut written = Vec::new();
     let kinds = [
         OverlayKind::Geometry,

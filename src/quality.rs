@@ -200,6 +200,11 @@ pub enum FindingCode {
     /// its place (another day, another person, a head that moved): nothing
     /// was read from it, and it gave no scale.
     SittingMismatch,
+    /// A booth sitting without a cross-polarised or standard photo: the
+    /// skin's colour (ITA, melanin, haemoglobin, spots, redness) was read
+    /// from the parallel-polarised one, whose surface glare lightens and
+    /// greys the skin.
+    ColourFromParallelPolarised,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

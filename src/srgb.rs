@@ -106,17 +106,6 @@ pub fn lab_from_linear(r: f64, g: f64, b: f64) -> Lab {
     }
 }
 
-/// Relative luminance Y (linear, white 1) of CIELAB lightness L*: the
-/// inverse of L*'s definition.
-pub fn luminance_of_lightness(l: f64) -> f64 {
-    let fy = (l + 16.0) / 116.0;
-    if fy > 6.0 / 29.0 {
-        fy * fy * fy
-    } else {
-        l * 27.0 / 24389.0
-    }
-}
-
 /// CIELAB in single precision, for per-pixel maps (f32 cube roots are several
 /// times faster; the error, ~1e-5 L*, is far below any reported digit).
 pub fn lab_from_linear_f32(r: f32, g: f32, b: f32) -> [f32; 3] {

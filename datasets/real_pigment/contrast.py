@@ -5,7 +5,7 @@ spot's mean relative luminance over the surround's), delta L*, a*, b*,
 and the melanin and haemoglobin indices of dermascore's colour separation
 (the optical-density vectors of src/measure/colour.rs). These are the
 figures the pigment rules are set against (src/measure/pigment.rs:
-VISIBLE_CONTRAST, RED_DELTA_A).
+RED_DELTA_A; docs/harm-on-real-skin.md, thirteenth session).
 
 Usage: python3 datasets/real_pigment/contrast.py   (needs Pillow, numpy,
 scipy: the training venv, models/train/requirements.txt; reads the photos

@@ -72,7 +72,7 @@ pub fn transform_photo(photo: &Photo, m: [[f64; 3]; 3]) -> Photo {
     }
 }
 
-pub use crate::srgb::{lab_from_linear, lab_from_linear_f32, luminance_of_lightness, Lab};
+pub use crate::srgb::{lab_from_linear, lab_from_linear_f32, Lab};
 
 /// ITA° = atan((L* − 50) / b*) · 180/π, defined for skin under visible
 /// light, where b* > 0. At b* ≤ 0 (a UV or Wood's photo, a blue cast) the

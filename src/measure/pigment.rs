@@ -215,23 +215,11 @@ pub const SURROUND_GAP_MM: f64 = 0.5;
 /// component (`models/mdc.json`).
 pub const FULL_MELANIN_EXCESS: f64 = 0.1;
 
-/// A component must also be darker than the skin around it: its luminance
-/// contrast (1 − its mean luminance over the surround's, in linear light,
-/// so that exposure cancels) below `VISIBLE_CONTRAST.0` is not counted, at
-/// least `VISIBLE_CONTRAST.1` counts in full, in proportion between. At
-/// skin of L* 60 these are 0.5 and 1 L* darker. On the real negative
-/// controls a red nose (`bioskin/1.jpg`, 0.6 L*) and faint mottling read
-/// as spots by their melanin index alone; the hand-outlined real freckles
-/// and lentigines (`datasets/real_pigment`) are 2.7–8.5 L* darker, the
-/// renderer's spots 1–3. Twice these limits (about a just-noticeable
-/// difference) dropped a sixth of the renders' spot area (area error at
-/// ≥ 3 px/mm 13.7 → 19.9 %); these leave it at 13.0 %.
-pub const VISIBLE_CONTRAST: (f64, f64) = (0.02, 0.04);
-
 /// A component this much redder (a*) than the skin around it is red, not
 /// brown (a lip's edge, the corner of the mouth, a vessel): not counted.
-/// The outlined real macules are 0.2–2.1 redder than theirs; the corner
-/// of `bioskin/1.jpg`'s mouth read 5.9.
+/// The outlined real macules are 0.2–2.1 redder than theirs
+/// (`datasets/real_pigment/contrast.py`); the corner of `bioskin/1.jpg`'s
+/// mouth read 5.9.
 pub const RED_DELTA_A: f64 = 3.0;
 
 /// A model component with more melanin than the skin around it.
@@ -240,8 +228,7 @@ pub struct DarkSpot {
     pub component: Component,
     /// Share of the component's area counted as hyperpigmented, (0, 1]:
     /// its melanin excess over the surround in units of
-    /// `FULL_MELANIN_EXCESS`, times how visibly darker it is
-    /// (`VISIBLE_CONTRAST`).
+    /// `FULL_MELANIN_EXCESS`.
     pub weight: f64,
     /// How much darker (L*) and more pigmented (melanin index) the
     /// component is than its surround: the skin `SURROUND_GAP_MM` to
@@ -253,13 +240,12 @@ pub struct DarkSpot {
 
 /// The model's components that are hyperpigmentation: at least
 /// `MIN_SPOT_AREA_MM2`, with more melanin on average than the skin around
-/// them (weighted by how much, `FULL_MELANIN_EXCESS`), visibly darker
-/// (`VISIBLE_CONTRAST`) and not red (`RED_DELTA_A`). A component without
-/// these is not a pigmented spot, whatever the model thought (shading, a
-/// fold, a lighter patch, a red nose): it is left out of the area and the
-/// overlay. The surround,
-/// not the zone's baseline, is the reference, so that a spot on the lit
-/// side of a cheek is not judged against the shaded side.
+/// them (weighted by how much, `FULL_MELANIN_EXCESS`) and not red
+/// (`RED_DELTA_A`). A component without these is not a pigmented spot,
+/// whatever the model thought (shading, a fold, a lighter patch, the
+/// corner of the mouth): it is left out of the area and the overlay. The
+/// surround, not the zone's baseline, is the reference, so that a spot on
+/// the lit side of a cheek is not judged against the shaded side.
 pub fn hyperpigmented(
     patch: &CanonicalPatch,
     comps: Vec<Component>,
@@ -303,26 +289,8 @@ pub fn hyperpigmented(
             };
             let spot = |v: &[f32]| mean(v, &mut c.pixels.iter().map(|&i| i as usize));
             let (spot_l, spot_a, spot_melanin) = (spot(&px.l)?, spot(&px.a)?, spot(&px.melanin)?);
-            let (lo, hi) = VISIBLE_CONTRAST;
-            let luminance = |idx: &mut dyn Iterator<Item = usize>| {
-                let (mut sum, mut n) = (0f64, 0usize);
-                for i in idx {
-                    sum += colour::luminance_of_lightness(f64::from(px.l[i]));
-                    n += 1;
-                }
-                sum / n.max(1) as f64
-            };
-            let around = if ring.is_empty() {
-                colour::luminance_of_lightness(base.lab.l)
-            } else {
-                luminance(&mut ring.iter().copied())
-            };
-            let contrast =
-                1.0 - luminance(&mut c.pixels.iter().map(|&i| i as usize)) / around.max(1e-9);
-            let visible = ((contrast - lo) / (hi - lo)).clamp(0.0, 1.0);
             let brown = spot_a - surround_a < RED_DELTA_A;
-            let weight =
-                ((spot_melanin - surround_melanin) / FULL_MELANIN_EXCESS).min(1.0) * visible;
+            let weight = ((spot_melanin - surround_melanin) / FULL_MELANIN_EXCESS).min(1.0);
             (weight > 0.0 && brown).then_some(DarkSpot {
                 component: c,
                 weight,
@@ -748,6 +716,53 @@ mod tests {
         let zone = crate::zones::patch(80, 80, None);
         let scale = crate::units::PxPerMm::new(8.0).unwrap();
         CanonicalPatch::from_zone(&pyramid, &zone, scale, 4.0).unwrap()
+    }
+
+    #[test]
+    fn a_red_component_is_not_a_pigmented_spot() {
+        let patch = plain_patch();
+        let n = patch.mask.len();
+        // A 6×6-pixel component (2.25 mm²) in the middle of the patch.
+        let pixels: Vec<u32> = (17..23)
+            .flat_map(|y| (17..23).map(move |x| y * 40 + x))
+            .collect();
+        let component = Component {
+            area_px: pixels.len() as u32,
+            centroid: (19.5, 19.5),
+            pixels: pixels.clone(),
+        };
+        let mut prob = vec![0.0f32; n];
+        for &i in &pixels {
+            prob[i as usize] = 0.9;
+        }
+        // Skin of L* 60, a* 15, melanin 1.0; the component 0.2 more melanin
+        // and a little darker, with `redder` more a*.
+        let spots = |redder: f32| {
+            let mut px = PixelColour {
+                l: vec![60.0; n],
+                a: vec![15.0; n],
+                b: vec![18.0; n],
+                melanin: vec![1.0; n],
+                haemoglobin: vec![2.0; n],
+                shading: vec![0.0; n],
+            };
+            for &i in &pixels {
+                let i = i as usize;
+                px.l[i] = 57.0;
+                px.a[i] = 15.0 + redder;
+                px.melanin[i] = 1.2;
+            }
+            let in_spot: Vec<bool> = (0..n).map(|i| prob[i] > 0.5).collect();
+            let base = baseline(&patch, &px, &in_spot).unwrap();
+            hyperpigmented(&patch, vec![component.clone()], &prob, &px, &base)
+        };
+        let brown = spots(1.0);
+        assert_eq!(brown.len(), 1, "a brown spot is counted");
+        assert_eq!(brown[0].weight, 1.0);
+        assert!(
+            spots(RED_DELTA_A as f32 + 0.5).is_empty(),
+            "a red one is not"
+        );
     }
 
     #[test]

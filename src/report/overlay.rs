@@ -12,7 +12,9 @@ use imageproc::drawing::{draw_filled_rect_mut, draw_hollow_circle_mut, draw_line
 use imageproc::rect::Rect;
 
 /// Longest side of an overlay: enough to check zones, small enough to browse.
-const MAX_SIDE: u32 = 1200;
+/// The overlays' longest side, pixels, unless asked otherwise
+/// (`--overlay-size`); also the reports' pictures.
+pub const MAX_SIDE: u32 = 1200;
 
 fn colour(zone: ZoneName) -> Rgb<u8> {
     match zone {
@@ -27,7 +29,7 @@ fn colour(zone: ZoneName) -> Rgb<u8> {
 }
 
 /// The region shown and its scale: the face with a margin, or the whole
-/// image, shrunk to at most `MAX_SIDE`.
+/// image, shrunk to at most `max_side` pixels (never enlarged).
 pub struct View {
     x0: u32,
     y0: u32,
@@ -37,7 +39,12 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(image: &RgbImage, face: Option<&FaceGeometry>, zones: &[ZoneMask]) -> Self {
+    pub fn new(
+        image: &RgbImage,
+        face: Option<&FaceGeometry>,
+        zones: &[ZoneMask],
+        max_side: u32,
+    ) -> Self {
         let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
         let points = face
             .map(|f| f.landmarks.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())
@@ -65,7 +72,7 @@ impl View {
             cx1.saturating_sub(cx0).max(1),
             cy1.saturating_sub(cy0).max(1),
         );
-        let k = (MAX_SIDE as f32 / w.max(h) as f32).min(1.0);
+        let k = (max_side.max(1) as f32 / w.max(h) as f32).min(1.0);
         Self {
             x0: cx0,
             y0: cy0,

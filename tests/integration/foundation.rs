@@ -433,6 +433,41 @@ fn out_dir_gets_atomic_results_and_overlays_without_exif() {
     assert!(leftovers.is_empty());
 }
 
+/// `--overlay-size` sets the pictures' longest side (the face's region of a
+/// 27 MP close-up drawn larger than the default 1200 px, to audit pores).
+#[test]
+fn overlay_size_sets_the_pictures_longest_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let longest = |size: &str| {
+        let out_dir = dir.path().join(size);
+        let out = run(
+            &[
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--overlays",
+                "--overlay-size",
+                size,
+            ],
+            &[&shared("closeups/bioskin/1.jpg")],
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let rec: Value = serde_json::from_str(
+            std::fs::read_to_string(out_dir.join("results.jsonl"))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let geometry = &rec["overlays"][0];
+        assert_eq!(geometry["kind"], "geometry");
+        let img = image::open(out_dir.join(geometry["path"].as_str().unwrap())).unwrap();
+        img.width().max(img.height())
+    };
+    assert_eq!(longest("1200"), 1200);
+    assert_eq!(longest("3000"), 3000);
+}
+
 #[test]
 fn manifest_rows_fill_the_subject_and_bad_rows_are_rejected_with_the_line() {
     let dir = tempfile::tempdir().unwrap();

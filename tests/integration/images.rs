@@ -691,6 +691,47 @@ fn a_photo_of_another_sitting_is_named_and_not_read() {
     );
 }
 
+/// A sitting without a cross-polarised (or standard) photo reads the skin's
+/// colour from the parallel-polarised one, and says so; a sitting with one
+/// does not.
+#[test]
+fn colour_read_from_a_parallel_polarised_photo_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, photo) in [
+        ("P1_ppol.jpg", "faces/obama.jpg"),
+        ("P1_uv.jpg", "faces/obama.jpg"),
+        ("P2_xpol.jpg", "faces/obama.jpg"),
+        ("P2_ppol.jpg", "faces/obama.jpg"),
+    ] {
+        std::fs::copy(shared(photo), dir.path().join(name)).unwrap();
+    }
+    let profile = dir.path().join("booth.toml");
+    std::fs::write(
+        &profile,
+        "name = \"test booth\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross_polarised\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel_polarised\"\n[[photo]]\npattern = \"*_uv.jpg\"\nmodality = \"uv\"\n",
+    )
+    .unwrap();
+    let o = run(
+        &["--device-profile", profile.to_str().unwrap()],
+        &[dir.path()],
+    );
+    expect_ok(&o);
+    let all = records(&o);
+    let recs = images(&all);
+    assert_eq!(recs.len(), 2, "one record per sitting");
+    let said = |r: &Value| {
+        r["quality"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "colour_from_parallel_polarised")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+    };
+    let message = said(recs[0]).unwrap_or_else(|| panic!("{}", recs[0]["quality"]["findings"]));
+    assert!(message.contains("P1_ppol.jpg"), "{message}");
+    assert_eq!(said(recs[1]), None);
+}
+
 /// A zone mostly outside the photo does not stand for the zone, and
 /// another visit framed otherwise would measure another part: it is left
 /// out with its reason. (The partial face's right cheek, 40 % cut off, is
