@@ -53,6 +53,12 @@ pub struct Capture {
     /// readings.
     #[serde(default)]
     pub quality_notes: Vec<String>,
+    /// The light of the photo the visit's colour was read from (as
+    /// declared; `standard` when not): cross- and parallel-polarised light
+    /// show the same skin differently (glare), so readings taken under
+    /// different lights are not compared.
+    #[serde(default)]
+    pub colour_light: Option<crate::capture::Modality>,
     /// How many photos the visit holds. With more than one, each reading is
     /// their mean, while the scale, pose, picture and plan are the first
     /// photo's (in input order).
@@ -86,6 +92,7 @@ impl Capture {
                 .as_ref()
                 .map(|q| q.findings.iter().map(|f| f.message.clone()).collect())
                 .unwrap_or_default(),
+            colour_light: r.quality.as_ref().map(|q| q.light.modality),
             photos: 1,
         }
     }
@@ -124,6 +131,15 @@ impl Capture {
                 ));
             }
         }
+        if let (Some(a), Some(b)) = (self.colour_light, other.colour_light) {
+            if a != b {
+                why.push(format!(
+                    "colour read under another light ({} vs {}): glare shows the same skin differently",
+                    a.as_str(),
+                    b.as_str()
+                ));
+            }
+        }
         why
     }
 }
@@ -141,6 +157,7 @@ mod tests {
             skin_a_b: Some(ab),
             acne_scar_depth: None,
             quality_notes: Vec::new(),
+            colour_light: Some(crate::capture::Modality::CrossPolarised),
             photos: 1,
         }
     }
@@ -156,6 +173,20 @@ mod tests {
         assert!(cap(2.0, 15.0, 150.0, [12.0, 18.0]).mismatch(&base)[0].contains("turned"));
         assert!(cap(2.0, 0.0, 120.0, [12.0, 18.0]).mismatch(&base)[0].contains("exposure"));
         assert!(cap(2.0, 0.0, 150.0, [12.0, 24.0]).mismatch(&base)[0].contains("colour"));
+        // The colour read from a parallel-polarised photo at one visit and
+        // a cross-polarised one at the other.
+        let parallel = Capture {
+            colour_light: Some(crate::capture::Modality::ParallelPolarised),
+            ..cap(2.0, 0.0, 150.0, [12.0, 18.0])
+        };
+        let w = parallel.mismatch(&base);
+        assert!(w.len() == 1 && w[0].contains("another light"), "{w:?}");
+        // Records from before the light was kept say nothing.
+        let unknown = Capture {
+            colour_light: None,
+            ..cap(2.0, 0.0, 150.0, [12.0, 18.0])
+        };
+        assert!(unknown.mismatch(&base).is_empty());
     }
 }
 
