@@ -632,33 +632,43 @@ fn float_tiff(w: u16, h: u16) -> Vec<u8> {
     t
 }
 
-/// A booth sitting's photos show one face in one place: a photo of another
-/// person (or day) saved under the sitting's name is named, nothing is
-/// read from it and it gives no scale; a true sitting gets no finding.
-#[test]
-fn a_photo_of_another_sitting_is_named_and_not_read() {
+/// Analyses booth sittings: `files` (name in the folder, shared photo) under
+/// a profile whose lights are told by the names' endings (`_xpol`, `_ppol`,
+/// `_uv`); the records, one per sitting.
+fn sittings(files: &[(&str, &str)]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    for (name, photo) in [
-        ("P1_xpol.jpg", "faces/obama.jpg"),
-        ("P1_ppol.jpg", "faces/biden.jpg"),
-        ("P2_xpol.jpg", "faces/obama.jpg"),
-        ("P2_ppol.jpg", "faces/obama.jpg"),
-    ] {
+    for (name, photo) in files {
         std::fs::copy(shared(photo), dir.path().join(name)).unwrap();
     }
     let profile = dir.path().join("booth.toml");
-    std::fs::write(
-        &profile,
-        "name = \"test booth\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross_polarised\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel_polarised\"\n",
-    )
-    .unwrap();
+    let mut toml = String::from("name = \"test booth\"\n");
+    for (ending, light) in [
+        ("xpol", "cross_polarised"),
+        ("ppol", "parallel_polarised"),
+        ("uv", "uv"),
+    ] {
+        toml += &format!("[[photo]]\npattern = \"*_{ending}.jpg\"\nmodality = \"{light}\"\n");
+    }
+    std::fs::write(&profile, toml).unwrap();
     let o = run(
         &["--device-profile", profile.to_str().unwrap()],
         &[dir.path()],
     );
     expect_ok(&o);
-    let all = records(&o);
-    let recs = images(&all);
+    images(&records(&o)).into_iter().cloned().collect()
+}
+
+/// A booth sitting's photos show one face in one place: a photo of another
+/// person (or day) saved under the sitting's name is named, nothing is
+/// read from it and it gives no scale; a true sitting gets no finding.
+#[test]
+fn a_photo_of_another_sitting_is_named_and_not_read() {
+    let recs = sittings(&[
+        ("P1_xpol.jpg", "faces/obama.jpg"),
+        ("P1_ppol.jpg", "faces/biden.jpg"),
+        ("P2_xpol.jpg", "faces/obama.jpg"),
+        ("P2_ppol.jpg", "faces/obama.jpg"),
+    ]);
     assert_eq!(recs.len(), 2, "one record per sitting");
     let mismatch = |r: &Value| {
         r["quality"]["findings"]
@@ -667,7 +677,7 @@ fn a_photo_of_another_sitting_is_named_and_not_read() {
             .iter()
             .any(|f| f["code"] == "sitting_mismatch")
     };
-    let (p1, p2) = (recs[0], recs[1]);
+    let (p1, p2) = (&recs[0], &recs[1]);
     assert!(mismatch(p1), "{}", p1["quality"]["findings"]);
     assert!(!mismatch(p2), "{}", p2["quality"]["findings"]);
     let ppol = p1["session"]["photos"]
@@ -696,28 +706,12 @@ fn a_photo_of_another_sitting_is_named_and_not_read() {
 /// does not.
 #[test]
 fn colour_read_from_a_parallel_polarised_photo_is_said() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, photo) in [
+    let recs = sittings(&[
         ("P1_ppol.jpg", "faces/obama.jpg"),
         ("P1_uv.jpg", "faces/obama.jpg"),
         ("P2_xpol.jpg", "faces/obama.jpg"),
         ("P2_ppol.jpg", "faces/obama.jpg"),
-    ] {
-        std::fs::copy(shared(photo), dir.path().join(name)).unwrap();
-    }
-    let profile = dir.path().join("booth.toml");
-    std::fs::write(
-        &profile,
-        "name = \"test booth\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross_polarised\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel_polarised\"\n[[photo]]\npattern = \"*_uv.jpg\"\nmodality = \"uv\"\n",
-    )
-    .unwrap();
-    let o = run(
-        &["--device-profile", profile.to_str().unwrap()],
-        &[dir.path()],
-    );
-    expect_ok(&o);
-    let all = records(&o);
-    let recs = images(&all);
+    ]);
     assert_eq!(recs.len(), 2, "one record per sitting");
     let said = |r: &Value| {
         r["quality"]["findings"]
@@ -727,9 +721,9 @@ fn colour_read_from_a_parallel_polarised_photo_is_said() {
             .find(|f| f["code"] == "colour_from_parallel_polarised")
             .map(|f| f["message"].as_str().unwrap().to_string())
     };
-    let message = said(recs[0]).unwrap_or_else(|| panic!("{}", recs[0]["quality"]["findings"]));
+    let message = said(&recs[0]).unwrap_or_else(|| panic!("{}", recs[0]["quality"]["findings"]));
     assert!(message.contains("P1_ppol.jpg"), "{message}");
-    assert_eq!(said(recs[1]), None);
+    assert_eq!(said(&recs[1]), None);
 }
 
 /// A zone mostly outside the photo does not stand for the zone, and
