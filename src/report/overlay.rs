@@ -347,9 +347,10 @@ impl View {
                 self.paint_tile_pixel(&mut canvas, (&t.map, t.width), i, cell, (w, h), shade(f));
             }
         }
-        // The colour bar: low values at the bottom, in a panel to the right.
-        const PANEL: u32 = 170;
-        let mut out = RgbImage::from_pixel(w + PANEL, h.max(300), Rgb([255, 255, 255]));
+        // The colour bar: low values at the bottom, in a panel to the right
+        // wide enough for "haemoglobin" and tall enough for the caption.
+        const PANEL: u32 = 200;
+        let mut out = RgbImage::from_pixel(w + PANEL, h.max(330), Rgb([255, 255, 255]));
         imageops::replace(&mut out, &canvas, 0, 0);
         let ink = Rgb([30, 30, 30]);
         let (bx, by, bh) = (w as i32 + 16, 58, 200);
