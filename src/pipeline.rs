@@ -938,13 +938,8 @@ impl Analyzer {
         ] = measurements.ms;
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         for z in rec.zones.iter_mut() {
-            let share = |of: &[(zones::ZoneName, f64)]| {
-                of.iter()
-                    .find(|(name, _)| *name == z.name)
-                    .map(|&(_, pct)| pct)
-            };
-            z.hair_pct = share(&measurements.hair_pct);
-            z.object_pct = share(&measurements.object_pct);
+            z.hair_pct = measure::share_of(&measurements.hair_pct, z.name);
+            z.object_pct = measure::share_of(&measurements.object_pct, z.name);
         }
         rec.face = face
             .as_ref()

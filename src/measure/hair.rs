@@ -57,6 +57,11 @@ pub const DILATE_MM: f64 = 0.25;
 /// 32 %, perioral 53 %).
 pub const HAIRY_ZONE_PCT: f64 = 20.0;
 
+/// Whether a zone with this share of hair (%) is hairy (`HAIRY_ZONE_PCT`).
+pub fn is_hairy(hair_pct: f64) -> bool {
+    hair_pct >= HAIRY_ZONE_PCT
+}
+
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;

@@ -473,9 +473,6 @@ struct PatchCache {
     /// Each zone's hair and objects once `hair_pass` found them: patches
     /// made after that leave them out.
     hair: std::collections::HashMap<usize, hair::HairMap>,
-    /// Zones at least `hair::HAIRY_ZONE_PCT` hair, once `hair_pass` found
-    /// it.
-    hairy: std::collections::HashSet<usize>,
     /// Each zone's pixel colours at the pigment resolution, once pigmentation
     /// computed them.
     colours: std::collections::HashMap<usize, pigment::PixelColour>,
@@ -519,6 +516,12 @@ const BARE_SKIN_ZONES: [ZoneName; 4] = [
 
 /// Each zone's share of measured skin (%) covered by hair and by objects.
 type CoverShares = (Vec<(ZoneName, f64)>, Vec<(ZoneName, f64)>);
+
+/// A zone's share in per-zone shares (`Measurements::hair_pct`,
+/// `object_pct`); `None` for a zone that has none (not measured).
+pub fn share_of(shares: &[(ZoneName, f64)], zone: ZoneName) -> Option<f64> {
+    shares.iter().find(|(z, _)| *z == zone).map(|&(_, pct)| pct)
+}
 
 /// Finds bare skin's colour (nose and cheeks at the pigment resolution),
 /// then makes every zone's patch with its hair and the objects over it left
@@ -572,9 +575,6 @@ fn hair_pass(
             (1000.0 * m.iter().filter(|&&h| h).count() as f64 / measured).round() / 10.0
         };
         hair_pct.push((zone.name, pct(&hair)));
-        if pct(&hair) >= hair::HAIRY_ZONE_PCT {
-            patches.hairy.insert(i);
-        }
         object_pct.push((zone.name, pct(&objects)));
         overlay
             .hair
@@ -610,8 +610,8 @@ pub fn pigmentation_only(
     input: &MeasureInput,
 ) -> Result<PigmentReport, InputError> {
     let (mut patches, mut overlay) = (PatchCache::default(), OverlayData::default());
-    hair_pass(input, &mut patches, &mut overlay);
-    measure_pigment(models, input, &mut patches, &mut overlay)
+    let (hair_pct, _) = hair_pass(input, &mut patches, &mut overlay);
+    measure_pigment(models, input, &mut patches, &hair_pct, &mut overlay)
 }
 
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
@@ -642,7 +642,7 @@ pub fn measure(
     let pores = measure_pores(models, input, &patches.hair, &hair_pct, &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
-    let pigmentation = measure_pigment(models, input, &mut patches, &mut overlay)?;
+    let pigmentation = measure_pigment(models, input, &mut patches, &hair_pct, &mut overlay)?;
     let pigmentation_ms = ms(t);
     let t = std::time::Instant::now();
     let acne_scars = measure_scars(models, input, capture, &mut patches, &mut overlay)?;
@@ -683,12 +683,8 @@ fn measure_pores(
     };
     let mut samples = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        let zone_hair = hair_pct
-            .iter()
-            .find(|(z, _)| *z == zone.name)
-            .map(|&(_, h)| h);
-        let refusal =
-            pores::zone_refusal(zone.name, zone_hair).or_else(|| input.texture_refusal(zone.name));
+        let refusal = pores::zone_refusal(zone.name, share_of(hair_pct, zone.name))
+            .or_else(|| input.texture_refusal(zone.name));
         if let Some(why) = refusal {
             report.zones.push(ZonePores {
                 zone: zone.name,
@@ -1258,6 +1254,7 @@ fn measure_pigment(
     models: &mut SkinModels,
     input: &MeasureInput,
     patches: &mut PatchCache,
+    hair_pct: &[(ZoneName, f64)],
     overlay: &mut OverlayData,
 ) -> Result<PigmentReport, InputError> {
     let t = input.thresholds;
@@ -1285,7 +1282,6 @@ fn measure_pigment(
     let mut samples = Vec::new();
     let mut colours = Vec::new();
     for (i, zone) in input.zones.iter().enumerate() {
-        let hairy = patches.hairy.contains(&i);
         let patch = match patches.get(input, i, scale, pigment::CANONICAL_PX_PER_MM) {
             Ok(p) => p,
             Err(why) => {
@@ -1350,7 +1346,7 @@ fn measure_pigment(
         }
         let redness = (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
             .then(|| pigment::redness(measured, &px));
-        if hairy {
+        if share_of(hair_pct, zone.name).is_some_and(hair::is_hairy) {
             // Its colour is read between the hairs; its spots are not.
             report.zones.push(ZonePigment {
                 zone: zone.name,

@@ -45,7 +45,7 @@ pub fn zone_refusal(zone: crate::zones::ZoneName, hair_pct: Option<f64>) -> Opti
         );
     }
     match hair_pct {
-        Some(h) if h >= super::hair::HAIRY_ZONE_PCT => Some(format!(
+        Some(h) if super::hair::is_hairy(h) => Some(format!(
             "hair covers {h:.0} % of the zone (beard or stubble; at least {:.0} %): its follicles and the stubble the hair mask misses read as pores",
             super::hair::HAIRY_ZONE_PCT
         )),

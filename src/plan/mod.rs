@@ -8,9 +8,9 @@ pub mod intake;
 pub mod protocol;
 
 use crate::measure::colour::ItaCategory;
-// Zones with this share of hair take no part in the redness comparisons:
-// the stubble of `bioskin/2.jpg` made its chin the face's "least-red skin".
-use crate::measure::hair::HAIRY_ZONE_PCT;
+// Hairy zones take no part in the redness comparisons: the stubble of
+// `bioskin/2.jpg` made its chin the face's "least-red skin".
+use crate::measure::hair::is_hairy;
 use crate::models::hex_sha256;
 use crate::report::ImageRecord;
 use crate::score::Score;
@@ -923,7 +923,7 @@ fn photo_checks(rec: &ImageRecord, p: &Protocol) -> Vec<Finding> {
     let hairy = |zone: ZoneName| {
         rec.zones
             .iter()
-            .any(|z| z.name == zone && z.hair_pct.is_some_and(|h| h >= HAIRY_ZONE_PCT))
+            .any(|z| z.name == zone && z.hair_pct.is_some_and(is_hairy))
     };
     // Each zone's a* at the face's lightness: dimming skin by a factor k
     // scales a* and L* + 16 alike (both by k^⅓), so a zone in shadow (a

@@ -11,9 +11,9 @@ use image::{imageops, Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut};
 use imageproc::rect::Rect;
 
-/// Longest side of an overlay: enough to check zones, small enough to browse.
 /// The overlays' longest side, pixels, unless asked otherwise
-/// (`--overlay-size`); also the reports' pictures.
+/// (`--overlay-size`): enough to check zones, small enough to browse; also
+/// the reports' pictures.
 pub const MAX_SIDE: u32 = 1200;
 
 fn colour(zone: ZoneName) -> Rgb<u8> {
@@ -357,21 +357,19 @@ impl View {
         let name = if melanin { "melanin" } else { "haemoglobin" };
         draw_label(&mut out, bx - 6, 8, name, 2, ink);
         draw_label(&mut out, bx - 6, 26, "index", 2, ink);
-        for j in 0..bh {
-            let c = shade(1.0 - j as f32 / (bh - 1) as f32);
-            let y = (by + j) as f32;
-            draw_line_segment_mut(&mut out, (bx as f32, y), ((bx + 24) as f32, y), c);
-        }
-        for (f, v) in [(1.0, hi), (0.5, (lo + hi) / 2.0), (0.0, lo)] {
-            let y = by + ((1.0 - f) * (bh - 1) as f32).round() as i32;
-            draw_line_segment_mut(
-                &mut out,
-                ((bx + 24) as f32, y as f32),
-                ((bx + 30) as f32, y as f32),
-                ink,
-            );
-            draw_label(&mut out, bx + 36, y - 7, &format!("{v:.2}"), 2, ink);
-        }
+        let ticks = [(1.0, hi), (0.5, (lo + hi) / 2.0), (0.0, lo)].map(|(f, v)| {
+            (
+                by + ((1.0 - f) * (bh - 1) as f32).round() as i32,
+                format!("{v:.2}"),
+            )
+        });
+        colour_bar(
+            &mut out,
+            (bx, by, bh),
+            |j| shade(1.0 - j as f32 / (bh - 1) as f32),
+            &ticks,
+            ink,
+        );
         draw_label(&mut out, bx - 6, by + bh + 14, "2-98 % of", 2, ink);
         draw_label(&mut out, bx - 6, by + bh + 32, "this photo", 2, ink);
         encode(&out)
@@ -409,6 +407,26 @@ fn relief_colour(depth_mm: f32, deep: f32) -> [f32; 3] {
         }
     }
     stops[stops.len() - 1].1
+}
+
+/// A colour bar 24 px wide at (`bx`, `by`), `bh` rows high, row `j` in
+/// `row_colour(j)`; a tick and its label at each `ticks` (canvas y, text).
+fn colour_bar(
+    canvas: &mut RgbImage,
+    (bx, by, bh): (i32, i32, i32),
+    row_colour: impl Fn(i32) -> Rgb<u8>,
+    ticks: &[(i32, String)],
+    ink: Rgb<u8>,
+) {
+    for j in 0..bh {
+        let y = (by + j) as f32;
+        draw_line_segment_mut(canvas, (bx as f32, y), ((bx + 24) as f32, y), row_colour(j));
+    }
+    for (y, label) in ticks {
+        let yf = *y as f32;
+        draw_line_segment_mut(canvas, ((bx + 24) as f32, yf), ((bx + 30) as f32, yf), ink);
+        draw_label(canvas, bx + 36, y - 7, label, 2, ink);
+    }
 }
 
 /// Draws `text` with an 8×8 bitmap font at `scale`, top-left at (x, y).
@@ -486,16 +504,10 @@ impl View {
         let ink = Rgb([30, 30, 30]);
         let (bx, by, bh) = (w as i32 + 16, 40, 220);
         draw_label(&mut canvas, bx - 6, 8, "depth, mm", 2, ink);
-        for j in 0..bh {
+        let row_colour = |j: i32| {
             let d = RELIEF_RAISED_MM + (deep - RELIEF_RAISED_MM) * j as f32 / bh as f32;
-            let c = Rgb(relief_colour(d, deep).map(|v| v as u8));
-            draw_line_segment_mut(
-                &mut canvas,
-                (bx as f32, (by + j) as f32),
-                ((bx + 24) as f32, (by + j) as f32),
-                c,
-            );
-        }
+            Rgb(relief_colour(d, deep).map(|v| v as u8))
+        };
         // Ticks every 0.2 mm, or every 0.4 mm on a deep scale; the deep end
         // always labelled.
         let step = if deep > 1.0 { 0.4 } else { 0.2 };
@@ -504,25 +516,15 @@ impl View {
             .take_while(|t| *t < deep - step / 2.0)
             .collect();
         ticks.push(deep);
-        for tick in ticks {
-            let j =
-                ((tick - RELIEF_RAISED_MM) / (deep - RELIEF_RAISED_MM) * bh as f32).round() as i32;
-            let y = (by + j).min(by + bh - 1) as f32;
-            draw_line_segment_mut(
-                &mut canvas,
-                ((bx + 24) as f32, y),
-                ((bx + 30) as f32, y),
-                ink,
-            );
-            draw_label(
-                &mut canvas,
-                bx + 36,
-                y as i32 - 7,
-                &format!("{tick:.1}"),
-                2,
-                ink,
-            );
-        }
+        let ticks: Vec<(i32, String)> = ticks
+            .into_iter()
+            .map(|tick| {
+                let j = ((tick - RELIEF_RAISED_MM) / (deep - RELIEF_RAISED_MM) * bh as f32).round()
+                    as i32;
+                ((by + j).min(by + bh - 1), format!("{tick:.1}"))
+            })
+            .collect();
+        colour_bar(&mut canvas, (bx, by, bh), row_colour, &ticks, ink);
         if let Some(s) = scale {
             // 10 mm (or less, to fit the panel), to the photo's scale.
             let px_per_mm = s.get() as f32 * self.k;

@@ -670,13 +670,7 @@ fn a_photo_of_another_sitting_is_named_and_not_read() {
         ("P2_ppol.jpg", "faces/obama.jpg"),
     ]);
     assert_eq!(recs.len(), 2, "one record per sitting");
-    let mismatch = |r: &Value| {
-        r["quality"]["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["code"] == "sitting_mismatch")
-    };
+    let mismatch = |r: &Value| finding_codes(r).iter().any(|c| c == "sitting_mismatch");
     let (p1, p2) = (&recs[0], &recs[1]);
     assert!(mismatch(p1), "{}", p1["quality"]["findings"]);
     assert!(!mismatch(p2), "{}", p2["quality"]["findings"]);
