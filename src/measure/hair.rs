@@ -236,15 +236,8 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
         // shadow can pass the full test in a few pixels, and grown from
         // there the whole pit would be taken for hair.
         let min_px = (MIN_STRAND_SEED_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
-        let on: Vec<f32> = strong.iter().map(|&s| f32::from(u8::from(s))).collect();
-        let mut leads = vec![false; w * h];
-        for c in super::segment::components(&on, &patch.mask, w as u32, h as u32, 0.5) {
-            if c.area_px >= min_px {
-                for p in c.pixels {
-                    leads[p as usize] = true;
-                }
-            }
-        }
+        let leads =
+            super::segment::pieces_at_least(&strong, &patch.mask, w as u32, h as u32, min_px);
         let grown = grow_through(leads, w, h, |i| {
             patch.mask[i] && skin.is_dark_as_hair(rgb[i]) && textured(i)
         });

@@ -35,24 +35,15 @@ pub fn is_not_skin(skin: &SkinReference, rgb: [f64; 3]) -> bool {
 /// skin, in pieces of at least `MIN_OBJECT_MM2`.
 pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
     let n = patch.mask.len();
-    let candidate: Vec<f32> = (0..n)
-        .map(|i| {
-            let off = patch.mask[i] && is_not_skin(skin, hair::linear_of(patch, i));
-            f32::from(u8::from(off))
-        })
+    let candidate: Vec<bool> = (0..n)
+        .map(|i| patch.mask[i] && is_not_skin(skin, hair::linear_of(patch, i)))
         .collect();
-    if !candidate.iter().any(|&c| c > 0.0) {
+    if !candidate.contains(&true) {
         return vec![false; n];
     }
     let min_px = (MIN_OBJECT_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
-    let mut seed = vec![false; n];
-    for c in super::segment::components(&candidate, &patch.mask, patch.width, patch.height, 0.5) {
-        if c.area_px >= min_px {
-            for p in c.pixels {
-                seed[p as usize] = true;
-            }
-        }
-    }
+    let seed =
+        super::segment::pieces_at_least(&candidate, &patch.mask, patch.width, patch.height, min_px);
     hair::grown_within(&seed, patch, DILATE_MM)
 }
 

@@ -645,6 +645,27 @@ pub fn components(
     out
 }
 
+/// The pixels of `on` (inside the mask) that lie in 8-connected pieces of at
+/// least `min_area_px`; smaller pieces are dropped.
+pub fn pieces_at_least(
+    on: &[bool],
+    mask: &[bool],
+    width: u32,
+    height: u32,
+    min_area_px: u32,
+) -> Vec<bool> {
+    let as_prob: Vec<f32> = on.iter().map(|&o| f32::from(u8::from(o))).collect();
+    let mut kept = vec![false; on.len()];
+    for c in components(&as_prob, mask, width, height, 0.5) {
+        if c.area_px >= min_area_px {
+            for p in c.pixels {
+                kept[p as usize] = true;
+            }
+        }
+    }
+    kept
+}
+
 /// Sums over the (2r+1)² box around each pixel, zero outside the map
 /// (separable prefix sums).
 pub fn box_sum(src: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
@@ -786,6 +807,21 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].area_px, 2);
         assert!((c[0].centroid.0 - 1.0).abs() < 1e-6 && (c[0].centroid.1 - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn only_pieces_of_the_minimum_area_are_kept() {
+        // 4x3: a piece of three pixels, a lone pixel, and a pixel outside the mask.
+        let on = [
+            true, true, false, true, true, false, false, false, false, false, false, true,
+        ];
+        let mut mask = [true; 12];
+        mask[11] = false;
+        let kept = pieces_at_least(&on, &mask, 4, 3, 2);
+        let expected = [
+            true, true, false, false, true, false, false, false, false, false, false, false,
+        ];
+        assert_eq!(kept, expected);
     }
 
     /// A 1-pixel-high patch holding `values` in every channel.
