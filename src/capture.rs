@@ -35,6 +35,17 @@ impl Modality {
         }
     }
 
+    /// As people write it: `cross-polarised`, `Wood's-lamp`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Modality::Standard => "standard",
+            Modality::CrossPolarised => "cross-polarised",
+            Modality::ParallelPolarised => "parallel-polarised",
+            Modality::Uv => "UV",
+            Modality::Woods => "Wood's-lamp",
+        }
+    }
+
     /// Whether the photo shows skin colour under visible light.
     pub fn shows_colour(self) -> bool {
         !matches!(self, Modality::Uv | Modality::Woods)

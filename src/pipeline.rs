@@ -444,7 +444,7 @@ impl Analyzer {
                         format!(
                             "read from {} ({}), the same sitting",
                             self.record_path(from),
-                            from.modality.unwrap_or(Modality::Standard).as_str()
+                            from.modality.unwrap_or(Modality::Standard).label()
                         ),
                     )
                 })
@@ -481,9 +481,11 @@ impl Analyzer {
                 ),
             });
         }
+        // Pores are read from no cross-polarised photo (`quality::CROSS_POLARISED_PORES`).
+        let pores_here = same && colour.modality != Some(Modality::CrossPolarised);
         let mut read_for: Vec<(PathBuf, Vec<Concern>)> = vec![(
             colour.path.clone(),
-            if same {
+            if pores_here {
                 vec![Concern::Pores, Concern::Pigmentation, Concern::AcneScars]
             } else {
                 vec![Concern::Pigmentation, Concern::AcneScars]
@@ -500,8 +502,9 @@ impl Analyzer {
                 rec.pores = t.pores;
                 if let (Some(q), Some(tq)) = (rec.quality.as_mut(), t.quality) {
                     q.usable.pores = tq.usable.pores;
+                    let light = texture.modality.unwrap_or(Modality::Standard).label();
                     q.findings.extend(tq.findings.into_iter().map(|mut f| {
-                        f.message = format!("{} (parallel-polarised photo)", f.message);
+                        f.message = format!("{} ({light} photo)", f.message);
                         f
                     }));
                 }

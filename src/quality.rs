@@ -235,6 +235,9 @@ pub struct SkinStats {
     pub median_b_star: f64,
 }
 
+/// Why pores are not read from a photo declared cross-polarised.
+pub const CROSS_POLARISED_PORES: &str = "declared a cross-polarised photo: its polariser removes the surface reflection that shows pores; read pores from a parallel-polarised or standard photo of the sitting";
+
 /// Skin chroma (C*ab, median) below which a photo carries no colour.
 pub const MIN_SKIN_CHROMA: f64 = 3.0;
 
@@ -260,10 +263,7 @@ impl Light {
         let reason = if !modality.shows_colour() {
             Some(format!(
                 "declared a {} photo: it shows fluorescence and sub-surface pigment, not skin colour",
-                match modality {
-                    Modality::Uv => "UV",
-                    _ => "Wood's-lamp",
-                }
+                modality.label()
             ))
         } else if skin.pixels == 0 {
             None
@@ -1225,6 +1225,12 @@ pub fn assess(
         refuse(&mut usable.pigmentation, why);
         refuse(&mut usable.pores, why);
         refuse(&mut usable.acne_scars, why);
+    }
+    // The cross polariser takes away the surface reflection that shows a
+    // pore's opening: on the diffuse BioSkin images the pore model marks
+    // freckle-sized dots with no pit under them (docs/specular-pores.md).
+    if light.modality == Modality::CrossPolarised {
+        refuse(&mut usable.pores, CROSS_POLARISED_PORES);
     }
     QualityReport {
         skin,

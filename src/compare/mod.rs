@@ -135,8 +135,8 @@ impl Capture {
             if a != b {
                 why.push(format!(
                     "colour read under another light ({} vs {}): glare shows the same skin differently",
-                    a.as_str(),
-                    b.as_str()
+                    a.label(),
+                    b.label()
                 ));
             }
         }

@@ -364,6 +364,17 @@ fn a_device_profile_makes_one_record_per_sitting_with_one_scale() {
             .find(|p| p["modality"] == "parallel_polarised")
             .unwrap();
         assert!(spec["read_for"].as_array().unwrap().is_empty(), "{spec}");
+        // Nor pores from the diffuse (cross-polarised) one.
+        let diffuse = photos
+            .iter()
+            .find(|p| p["modality"] == "cross_polarised")
+            .unwrap();
+        assert_eq!(
+            diffuse["read_for"],
+            serde_json::json!(["pigmentation", "acne_scars"]),
+            "{diffuse}"
+        );
+        assert_eq!(r["pores"]["measured"], false);
         assert!(
             spec["error"].as_str().unwrap().contains("greyscale"),
             "{spec}"
@@ -718,6 +729,29 @@ fn colour_read_from_a_parallel_polarised_photo_is_said() {
     let message = said(&recs[0]).unwrap_or_else(|| panic!("{}", recs[0]["quality"]["findings"]));
     assert!(message.contains("P1_ppol.jpg"), "{message}");
     assert_eq!(said(&recs[1]), None);
+}
+
+/// Pores are not read from a cross-polarised photo (the polariser removes
+/// the surface reflection that shows them): a sitting with only that light
+/// says why; a sitting with a parallel-polarised photo reads them there.
+#[test]
+fn pores_are_not_read_from_a_cross_polarised_photo() {
+    let recs = sittings(&[
+        ("P1_xpol.jpg", "faces/obama.jpg"),
+        ("P2_xpol.jpg", "faces/obama.jpg"),
+        ("P2_ppol.jpg", "faces/obama.jpg"),
+    ]);
+    assert_eq!(recs.len(), 2, "one record per sitting");
+    let reason = |r: &Value| {
+        r["pores"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (alone, with_ppol) = (reason(&recs[0]), reason(&recs[1]));
+    assert!(alone.contains("cross-polarised"), "{alone}");
+    assert!(!with_ppol.contains("cross-polarised"), "{with_ppol}");
+    assert_eq!(recs[0]["pores"]["measured"], false);
 }
 
 /// A zone mostly outside the photo does not stand for the zone, and
