@@ -525,7 +525,11 @@ impl Analyzer {
             }
         }
         rec.session = Some(crate::report::SessionReport {
-            name: session.name.clone(),
+            // The name comes from the files' names, which can carry a patient's.
+            name: match &self.options.pseudonymiser {
+                Some(p) => p.pseudonym(&session.name).replacen("p_", "sitting_", 1),
+                None => session.name.clone(),
+            },
             colour_corrected: session.device_colour_matrix.is_some(),
             photos: session
                 .members

@@ -215,7 +215,9 @@ pub struct DeviceProfileRef {
 /// and the one scale they share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionReport {
-    /// The name the device profile's patterns give the sitting.
+    /// The name the device profile's patterns give the sitting; in a
+    /// pseudonymised run a keyed hash of it (`sitting_…`), since file names
+    /// can carry a patient's name.
     pub name: String,
     /// Every photo of the sitting, in the order read.
     pub photos: Vec<SessionPhoto>,

@@ -296,6 +296,51 @@ fn strings_contain(text: &str, needle: &str) -> bool {
     }
 }
 
+/// A booth sitting is named after its files (`JaneDoe-4711` for
+/// `JaneDoe-4711_xpol.jpg` and `JaneDoe-4711_ppol.jpg`): pseudonymised, the
+/// record shows a keyed hash of that name instead.
+#[test]
+fn a_sittings_name_is_pseudonymised_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let visit = dir.path().join("cohort/JaneDoe-4711/2026-05-06");
+    std::fs::create_dir_all(&visit).unwrap();
+    for light in ["xpol", "ppol"] {
+        std::fs::copy(
+            shared("faces/obama.jpg"),
+            visit.join(format!("JaneDoe-4711_{light}.jpg")),
+        )
+        .unwrap();
+    }
+    let profile = dir.path().join("booth.toml");
+    std::fs::write(
+        &profile,
+        "name = \"booth\"\n[[photo]]\npattern = \"*_xpol.jpg\"\nmodality = \"cross\"\n[[photo]]\npattern = \"*_ppol.jpg\"\nmodality = \"parallel\"\n",
+    )
+    .unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a long enough secret key for the test\n").unwrap();
+    let out = dir.path().join("out");
+    let o = analyze_to(
+        &out,
+        &[
+            "--device-profile",
+            profile.to_str().unwrap(),
+            "--pseudonymise",
+            key.to_str().unwrap(),
+        ],
+        &dir.path().join("cohort"),
+    );
+    expect_ok(&o);
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let name = rec["session"]["name"].as_str().unwrap();
+    assert!(name.starts_with("sitting_"), "{name}");
+    assert!(
+        !text.contains("JaneDoe") && !strings_contain(&text, "4711"),
+        "the id leaked into results"
+    );
+}
+
 #[test]
 fn pseudonymised_output_never_contains_the_patient_id() {
     let dir = tempfile::tempdir().unwrap();
