@@ -945,8 +945,9 @@ impl Analyzer {
         ] = measurements.ms;
         rec.zones = zones::summarise(&zone_masks, scale.px_per_mm);
         for z in rec.zones.iter_mut() {
-            z.hair_pct = measure::share_of(&measurements.hair_pct, z.name);
-            z.object_pct = measure::share_of(&measurements.object_pct, z.name);
+            z.hair_pct = measure::share_of(&measurements.shares.hair_pct, z.name);
+            z.object_pct = measure::share_of(&measurements.shares.object_pct, z.name);
+            z.sheen_pct = measure::share_of(&measurements.shares.sheen_pct, z.name);
         }
         rec.face = face
             .as_ref()

@@ -251,11 +251,17 @@ pub struct ZoneSummary {
     #[serde(default)]
     pub hair_pct: Option<f64>,
     /// Share of the zone's measured skin covered by something that is not
-    /// skin-coloured (a microphone, a phone, a hand-held card, clothing; and
-    /// strong glare, whose colour is the light's, not the skin's), %, left
-    /// out of every measurement; null when nothing was measured (no scale).
+    /// skin-coloured (a microphone, a phone, a hand-held card, clothing;
+    /// not hair, not glare), %, left out of every measurement; null when
+    /// nothing was measured (no scale).
     #[serde(default)]
     pub object_pct: Option<f64>,
+    /// Share of the zone's measured skin under strong glare (pieces of at
+    /// least 4 mm² lighter than bare skin in every channel and not
+    /// skin-coloured: the light's colour, not the skin's), %, left out of
+    /// every measurement; null when nothing was measured (no scale).
+    #[serde(default)]
+    pub sheen_pct: Option<f64>,
 }
 
 fn polygon_area(poly: &[Point]) -> f64 {
@@ -491,6 +497,7 @@ pub fn summarise(zones: &[ZoneMask], scale: Option<PxPerMm>) -> Vec<ZoneSummary>
             outside_frame: z.outside_frame,
             hair_pct: None,
             object_pct: None,
+            sheen_pct: None,
         })
         .collect()
 }

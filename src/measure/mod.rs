@@ -346,6 +346,9 @@ pub struct OverlayData {
     /// Cells covered by objects (centre, image pixels) of each zone and the
     /// cell size.
     pub objects: Vec<(Vec<(f32, f32)>, f32)>,
+    /// Cells under strong glare (centre, image pixels) of each zone and the
+    /// cell size.
+    pub sheen: Vec<(Vec<(f32, f32)>, f32)>,
     /// Cells left out of the pigmentation (skin folds, skin turned too far;
     /// centre, image pixels) of each zone and the cell size.
     pub folds: Vec<(Vec<(f32, f32)>, f32)>,
@@ -353,7 +356,7 @@ pub struct OverlayData {
     /// Each zone's measured relief (multi-light capture sets only).
     pub relief: Vec<ReliefTile>,
     /// Zones the quality check left out of every measurement (clipped,
-    /// turned away): outlined, not tinted.
+    /// turned away), and zones no measurement read: outlined, not tinted.
     pub left_out: Vec<crate::zones::ZoneName>,
 }
 
@@ -380,13 +383,8 @@ pub struct Measurements {
     pub pores: PoreReport,
     pub pigmentation: PigmentReport,
     pub acne_scars: ScarReport,
-    /// Each zone's share covered by hair (%, `hair`), left out of every
-    /// measurement; empty without a scale.
-    pub hair_pct: Vec<(ZoneName, f64)>,
-    /// Each zone's share covered by an object or something else that is
-    /// not skin-coloured (%, `objects`), left out of every measurement;
-    /// empty without a scale.
-    pub object_pct: Vec<(ZoneName, f64)>,
+    /// Each zone's share covered by hair, objects and glare.
+    pub shares: Shares,
     /// Milliseconds spent on pores, pigmentation and acne scars.
     pub ms: [f64; 3],
     pub overlay: OverlayData,
@@ -514,8 +512,17 @@ const BARE_SKIN_ZONES: [ZoneName; 4] = [
     ZoneName::Patch,
 ];
 
-/// Each zone's share of measured skin (%) covered by hair and by objects.
-type CoverShares = (Vec<(ZoneName, f64)>, Vec<(ZoneName, f64)>);
+/// Each zone's share of measured skin (%) covered by hair, by objects and
+/// by glare, each left out of every measurement; empty without a scale.
+#[derive(Default)]
+pub struct Shares {
+    /// Hair (`hair`).
+    pub hair_pct: Vec<(ZoneName, f64)>,
+    /// An object or something else that is not skin-coloured (`objects`).
+    pub object_pct: Vec<(ZoneName, f64)>,
+    /// Strong glare (`objects::Cover::sheen`).
+    pub sheen_pct: Vec<(ZoneName, f64)>,
+}
 
 /// A zone's share in per-zone shares (`Measurements::hair_pct`,
 /// `object_pct`); `None` for a zone that has none (not measured).
@@ -528,11 +535,7 @@ pub fn share_of(shares: &[(ZoneName, f64)], zone: ZoneName) -> Option<f64> {
 /// out (the measurements that follow read these patches, or make theirs
 /// with the same reference), and returns each zone's hair and object
 /// shares. Nothing without a scale.
-fn hair_pass(
-    input: &MeasureInput,
-    patches: &mut PatchCache,
-    overlay: &mut OverlayData,
-) -> CoverShares {
+fn hair_pass(input: &MeasureInput, patches: &mut PatchCache, overlay: &mut OverlayData) -> Shares {
     let Some(scale) = input.scale else {
         return Default::default();
     };
@@ -555,7 +558,7 @@ fn hair_pass(
             None => return Default::default(),
         }
     };
-    let (mut hair_pct, mut object_pct) = (Vec::new(), Vec::new());
+    let (mut hair_pct, mut object_pct, mut sheen_pct) = (Vec::new(), Vec::new(), Vec::new());
     for (i, zone) in input.zones.iter().enumerate() {
         let Some(Ok(patch)) = patches.made.get_mut(&key(i)) else {
             continue;
@@ -565,26 +568,39 @@ fn hair_pass(
         // Not under the eyes: the lower lid's skin is bluish grey against
         // the cheeks' on dark skin (tones/042_03 read a fifth "object"), and
         // nothing is held there.
-        let objects = if zone.name.is_under_eye() {
-            vec![false; patch.mask.len()]
+        let objects::Cover { objects, sheen } = if zone.name.is_under_eye() {
+            objects::Cover {
+                objects: vec![false; patch.mask.len()],
+                sheen: vec![false; patch.mask.len()],
+            }
         } else {
             objects::mask(patch, &skin)
         };
+        // A dark beard is also "not skin-coloured": hair it is, where the
+        // hair mask takes it.
+        let objects: Vec<bool> = objects.iter().zip(&hair).map(|(&o, &h)| o && !h).collect();
+        let sheen: Vec<bool> = sheen.iter().zip(&hair).map(|(&s, &h)| s && !h).collect();
         let measured = patch.mask_pixels().max(1) as f64;
         let pct = |m: &[bool]| {
             (1000.0 * m.iter().filter(|&&h| h).count() as f64 / measured).round() / 10.0
         };
         hair_pct.push((zone.name, pct(&hair)));
         object_pct.push((zone.name, pct(&objects)));
+        sheen_pct.push((zone.name, pct(&sheen)));
         overlay
             .hair
             .push((patch.image_points(&hair), patch.map.scale()));
         overlay
             .objects
             .push((patch.image_points(&objects), patch.map.scale()));
+        overlay
+            .sheen
+            .push((patch.image_points(&sheen), patch.map.scale()));
         // One map of what is not bare skin: the pores, at their own
-        // resolution, leave out both.
-        let covered: Vec<bool> = hair.iter().zip(&objects).map(|(&h, &o)| h || o).collect();
+        // resolution, leave out all three.
+        let covered: Vec<bool> = (0..hair.len())
+            .map(|i| hair[i] || objects[i] || sheen[i])
+            .collect();
         patch.exclude(&covered);
         patches.hair.insert(i, hair::HairMap::new(patch, covered));
         let Some(Ok(patch)) = patches.made.get(&key(i)) else {
@@ -600,7 +616,11 @@ fn hair_pass(
             );
         }
     }
-    (hair_pct, object_pct)
+    Shares {
+        hair_pct,
+        object_pct,
+        sheen_pct,
+    }
 }
 
 /// Pigmentation alone, for evaluating its lighting residual on a fixed
@@ -610,8 +630,8 @@ pub fn pigmentation_only(
     input: &MeasureInput,
 ) -> Result<PigmentReport, InputError> {
     let (mut patches, mut overlay) = (PatchCache::default(), OverlayData::default());
-    let (hair_pct, _) = hair_pass(input, &mut patches, &mut overlay);
-    measure_pigment(models, input, &mut patches, &hair_pct, &mut overlay)
+    let shares = hair_pass(input, &mut patches, &mut overlay);
+    measure_pigment(models, input, &mut patches, &shares.hair_pct, &mut overlay)
 }
 
 fn run_error(what: &str) -> impl Fn(ort::Error) -> InputError + '_ {
@@ -637,21 +657,40 @@ pub fn measure(
     };
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let mut patches = PatchCache::default();
-    let (hair_pct, object_pct) = hair_pass(input, &mut patches, &mut overlay);
+    let shares = hair_pass(input, &mut patches, &mut overlay);
+    let hair_pct = &shares.hair_pct;
     let t = std::time::Instant::now();
-    let pores = measure_pores(models, input, &patches.hair, &hair_pct, &mut overlay)?;
+    let pores = measure_pores(models, input, &patches.hair, hair_pct, &mut overlay)?;
     let pores_ms = ms(t);
     let t = std::time::Instant::now();
-    let pigmentation = measure_pigment(models, input, &mut patches, &hair_pct, &mut overlay)?;
+    let pigmentation = measure_pigment(models, input, &mut patches, hair_pct, &mut overlay)?;
     let pigmentation_ms = ms(t);
     let t = std::time::Instant::now();
     let acne_scars = measure_scars(models, input, capture, &mut patches, &mut overlay)?;
+    // A zone that no measurement read (hair over a fifth of it, say: its
+    // colour alone was read) is drawn as left out, not tinted as measured.
+    for zone in input.zones.iter().map(|z| z.name) {
+        let read = pores
+            .zones
+            .iter()
+            .any(|z| z.zone == zone && z.metrics.is_some())
+            || pigmentation
+                .zones
+                .iter()
+                .any(|z| z.zone == zone && z.metrics.is_some())
+            || acne_scars
+                .zones
+                .iter()
+                .any(|z| z.zone == zone && z.metrics.is_some());
+        if !read && !overlay.left_out.contains(&zone) {
+            overlay.left_out.push(zone);
+        }
+    }
     Ok(Measurements {
         pores,
         pigmentation,
         acne_scars,
-        hair_pct,
-        object_pct,
+        shares,
         ms: [pores_ms, pigmentation_ms, ms(t)],
         overlay,
     })

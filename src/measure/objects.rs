@@ -7,7 +7,10 @@
 //! green. Grey, black, white and blue things, whose blue is as high as
 //! their red in absolute terms, stand out by the ratio of skin's own red
 //! to blue (2–3). Strong glare, white light added to the skin, reads the
-//! same way and is left out with them: its colour is not the skin's.
+//! same way and is left out with them: its colour is not the skin's. A
+//! piece lighter than bare skin in every channel is that glare, and is told
+//! apart (`Cover::sheen`): the overlays then show it as glare, not as an
+//! object held over the face.
 
 use super::hair::{self, SkinReference};
 use super::segment::CanonicalPatch;
@@ -31,20 +34,59 @@ pub fn is_not_skin(skin: &SkinReference, rgb: [f64; 3]) -> bool {
     b.max(g) >= MIN_BLUE_OVER_RED * r
 }
 
+/// Whether a pixel is lighter than bare skin in every channel: white light
+/// added to the skin (glare), where an object held over the face is darker
+/// or has another colour.
+pub fn is_sheen(skin: &SkinReference, rgb: [f64; 3]) -> bool {
+    skin.relative(rgb).iter().all(|&c| c > 1.0)
+}
+
+/// What covers a patch's skin: each a mask over the patch.
+pub struct Cover {
+    /// Objects over the face (not skin-coloured, not glare).
+    pub objects: Vec<bool>,
+    /// Strong glare: pieces mostly lighter than bare skin in every channel.
+    pub sheen: Vec<bool>,
+}
+
 /// The patch's pixels (inside its mask) covered by something that is not
-/// skin, in pieces of at least `MIN_OBJECT_MM2`.
-pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Vec<bool> {
+/// skin, in pieces of at least `MIN_OBJECT_MM2`, told apart into objects
+/// and glare.
+pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Cover {
     let n = patch.mask.len();
     let candidate: Vec<bool> = (0..n)
         .map(|i| patch.mask[i] && is_not_skin(skin, hair::linear_of(patch, i)))
         .collect();
     if !candidate.contains(&true) {
-        return vec![false; n];
+        return Cover {
+            objects: vec![false; n],
+            sheen: vec![false; n],
+        };
     }
     let min_px = (MIN_OBJECT_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
     let seed =
         super::segment::pieces_at_least(&candidate, &patch.mask, patch.width, patch.height, min_px);
-    hair::grown_within(&seed, patch, DILATE_MM)
+    let on: Vec<f32> = seed.iter().map(|&s| f32::from(u8::from(s))).collect();
+    let (mut objects, mut sheen) = (vec![false; n], vec![false; n]);
+    for c in super::segment::components(&on, &patch.mask, patch.width, patch.height, 0.5) {
+        let lighter = c
+            .pixels
+            .iter()
+            .filter(|&&p| is_sheen(skin, hair::linear_of(patch, p as usize)))
+            .count();
+        let into = if 2 * lighter > c.pixels.len() {
+            &mut sheen
+        } else {
+            &mut objects
+        };
+        for p in c.pixels {
+            into[p as usize] = true;
+        }
+    }
+    Cover {
+        objects: hair::grown_within(&objects, patch, DILATE_MM),
+        sheen: hair::grown_within(&sheen, patch, DILATE_MM),
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +122,22 @@ mod tests {
         };
         assert!(is_not_skin(&dark, [0.03, 0.03, 0.03]));
         assert!(!is_not_skin(&dark, [0.05, 0.025, 0.02]));
+    }
+
+    #[test]
+    fn glare_is_lighter_than_skin_in_every_channel_objects_are_not() {
+        let skin = SkinReference {
+            linear: [0.10, 0.05, 0.033],
+        };
+        // White light added to dark skin: not skin-coloured, and glare.
+        let glare = [0.10 + 0.12, 0.05 + 0.12, 0.033 + 0.12];
+        assert!(is_not_skin(&skin, glare) && is_sheen(&skin, glare));
+        // A black microphone, a blue sleeve: not skin, not glare.
+        for thing in [[0.02, 0.02, 0.02], [0.05, 0.08, 0.3]] {
+            assert!(
+                is_not_skin(&skin, thing) && !is_sheen(&skin, thing),
+                "{thing:?}"
+            );
+        }
     }
 }

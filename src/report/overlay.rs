@@ -16,13 +16,15 @@ use imageproc::rect::Rect;
 /// the reports' pictures.
 pub const MAX_SIDE: u32 = 1200;
 
+/// Each zone's outline and tint: no zone in the colours of what the overlays
+/// mark (amber spots, cyan hair, magenta objects and scars, blue pores).
 fn colour(zone: ZoneName) -> Rgb<u8> {
     match zone {
-        ZoneName::Forehead => Rgb([255, 200, 0]),
-        ZoneName::Nose => Rgb([0, 200, 255]),
+        ZoneName::Forehead => Rgb([255, 235, 0]),
+        ZoneName::Nose => Rgb([180, 255, 0]),
         ZoneName::RightCheek | ZoneName::LeftCheek => Rgb([0, 255, 120]),
-        ZoneName::Chin => Rgb([255, 120, 0]),
-        ZoneName::Perioral => Rgb([255, 0, 200]),
+        ZoneName::Chin => Rgb([200, 140, 255]),
+        ZoneName::Perioral => Rgb([255, 90, 90]),
         ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital => Rgb([160, 120, 255]),
         ZoneName::Patch => Rgb([0, 255, 120]),
     }
@@ -223,6 +225,10 @@ impl View {
         // magenta stipple.
         for (cells, size) in &findings.objects {
             self.fill_cells(&mut canvas, cells, *size, 2, Rgb([230, 0, 200]));
+        }
+        // Strong glare, left out too: a white stipple (an object it is not).
+        for (cells, size) in &findings.sheen {
+            self.fill_cells(&mut canvas, cells, *size, 2, Rgb([255, 255, 255]));
         }
         // Left out of the pigmentation (skin folds, skin turned too far):
         // a white diagonal hatch, the same at any resolution.
