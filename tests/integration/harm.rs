@@ -893,3 +893,26 @@ fn an_object_over_the_face_is_left_out_not_measured_as_skin() {
     );
     assert_eq!(zone(&rec, "", "forehead")["object_pct"].as_f64(), Some(0.0));
 }
+
+/// Glare is left out of the measurements but is not called an object:
+/// the shine on the Obama portrait's forehead and nose (lighter than bare
+/// skin in every channel) reads as `sheen_pct`, none of it as `object_pct`
+/// (both were `object_pct` before glare was told apart).
+#[test]
+fn glare_is_left_out_as_glare_not_as_an_object() {
+    let rec = one_image(&photos_dir().join("faces/obama.jpg"), &[]);
+    let (mut sheen, mut object) = (0.0, 0.0);
+    // (The shaved upper lip's bluish shade still reads as an object:
+    // docs/measurements.md, Objects.)
+    for z in rec["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|z| z["name"] == "forehead" || z["name"] == "nose")
+    {
+        sheen += z["sheen_pct"].as_f64().unwrap_or(0.0);
+        object += z["object_pct"].as_f64().unwrap_or(0.0);
+    }
+    assert!(sheen > 1.0, "glare share {sheen}: {}", rec["zones"]);
+    assert_eq!(object, 0.0, "{}", rec["zones"]);
+}
