@@ -248,6 +248,67 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
     grown_within(&seed, patch, DILATE_MM)
 }
 
+/// Hair within this distance (mm) of the lips or the nostrils, and nowhere
+/// else, is their dark border, not hair: the mesh's lip outline lies inside
+/// full lips, and the hair mask took a ring around them on women's and
+/// clean-shaven faces (`tones/025_03`: a fifth of the perioral zone).
+pub const RIM_MM: f64 = 2.0;
+
+/// `hair` without its pieces that lie mostly within `RIM_MM` of a hole in
+/// the patch's mask (what the zone encloses but does not measure: the
+/// lips, the nostrils). A moustache lies mostly beyond the rim and stays.
+pub fn off_the_rims(hair: &[bool], patch: &CanonicalPatch) -> Vec<bool> {
+    let (w, h) = (patch.width as usize, patch.height as usize);
+    // Unmeasured pixels joined to the patch's edge are outside the zone;
+    // the others are its holes.
+    let mut outside = vec![false; w * h];
+    let mut stack: Vec<usize> = (0..w)
+        .flat_map(|x| [x, (h - 1) * w + x])
+        .chain((0..h).flat_map(|y| [y * w, y * w + w - 1]))
+        .filter(|&i| !patch.mask[i])
+        .collect();
+    for &i in &stack {
+        outside[i] = true;
+    }
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        let near = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < w).then(|| i + 1),
+            (y > 0).then(|| i - w),
+            (y + 1 < h).then(|| i + w),
+        ];
+        for j in near.into_iter().flatten() {
+            if !patch.mask[j] && !outside[j] {
+                outside[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    let hole: Vec<f64> = (0..w * h)
+        .map(|i| f64::from(u8::from(!patch.mask[i] && !outside[i])))
+        .collect();
+    if !hole.iter().any(|&v| v > 0.0) {
+        return hair.to_vec();
+    }
+    let r = (RIM_MM * patch.px_per_mm).round().max(1.0) as usize;
+    let near_hole: Vec<bool> = super::segment::box_sum(&hole, w, h, r)
+        .iter()
+        .map(|&v| v > 0.0)
+        .collect();
+    let on: Vec<f32> = hair.iter().map(|&v| f32::from(u8::from(v))).collect();
+    let mut kept = vec![false; w * h];
+    for c in super::segment::components(&on, &patch.mask, w as u32, h as u32, 0.5) {
+        let beyond = c.pixels.iter().filter(|&&p| !near_hole[p as usize]).count();
+        if 2 * beyond > c.pixels.len() {
+            for p in c.pixels {
+                kept[p as usize] = true;
+            }
+        }
+    }
+    kept
+}
+
 /// `seed` grown by `mm` (square neighbourhoods), kept inside the patch's mask.
 pub(super) fn grown_within(seed: &[bool], patch: &CanonicalPatch, mm: f64) -> Vec<bool> {
     let (w, h) = (patch.width as usize, patch.height as usize);
@@ -323,6 +384,35 @@ mod tests {
             linear: [0.80, 0.50, 0.36],
         };
         assert!(brighter.is_hair([0.16, 0.12, 0.12]));
+    }
+
+    #[test]
+    fn a_lips_dark_border_is_not_hair_a_moustache_is() {
+        // A 40 mm patch at 4 px/mm with a "mouth": a hole 10 px across in
+        // the middle of its mask.
+        let img = image::RgbImage::from_pixel(160, 160, image::Rgb([180, 140, 120]));
+        let pyramid = crate::face::warp::Pyramid::new(&img, 16);
+        let zone = crate::zones::patch(160, 160, None);
+        let scale = crate::units::PxPerMm::new(4.0).unwrap();
+        let mut patch = CanonicalPatch::from_zone(&pyramid, &zone, scale, 4.0).unwrap();
+        let w = patch.width as usize;
+        let (cx, cy) = (w / 2, patch.height as usize / 2);
+        let inside = |x: usize, y: usize, r: usize| x.abs_diff(cx).max(y.abs_diff(cy)) <= r;
+        let hole: Vec<bool> = (0..patch.mask.len()).map(|i| inside(i % w, i / w, 5)).collect();
+        patch.exclude(&hole);
+        // A one-pixel ring hugging the hole, and a separate moustache: a
+        // 31 × 15 px band from the rim out to 17 px above the hole.
+        let ring: Vec<bool> = (0..patch.mask.len())
+            .map(|i| inside(i % w, i / w, 6) && !inside(i % w, i / w, 5))
+            .collect();
+        let moustache: Vec<bool> = (0..patch.mask.len())
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                x.abs_diff(cx) <= 15 && (cy - 22..cy - 7).contains(&y)
+            })
+            .collect();
+        assert!(off_the_rims(&ring, &patch).iter().all(|&h| !h));
+        assert_eq!(off_the_rims(&moustache, &patch), moustache);
     }
 
     #[test]

@@ -565,6 +565,13 @@ fn hair_pass(input: &MeasureInput, patches: &mut PatchCache, overlay: &mut Overl
         };
         let strands = !zone.name.is_under_eye();
         let hair = hair::mask(patch, &skin, strands);
+        // Around the mouth the lips' and nostrils' dark borders are not
+        // hair (under the eyes the lashes along the rim are).
+        let hair = if zone.name == ZoneName::Perioral {
+            hair::off_the_rims(&hair, patch)
+        } else {
+            hair
+        };
         // Not under the eyes: the lower lid's skin is bluish grey against
         // the cheeks' on dark skin (tones/042_03 read a fifth "object"), and
         // nothing is held there.
