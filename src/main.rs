@@ -1234,7 +1234,12 @@ fn check_run_settings(
 fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut items = ingest::discover(&args.inputs)?;
     if let Some(manifest) = &args.manifest {
-        items.extend(ingest::read_manifest(manifest)?);
+        let (rows, notes) =
+            dermascore::session::sittings_from_manifest(ingest::read_manifest(manifest)?);
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        items.extend(rows);
     }
     let profile = match &args.device_profile {
         Some(path) => Some(dermascore::session::DeviceProfile::read(path)?),

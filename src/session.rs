@@ -168,6 +168,103 @@ pub fn member_for<'a>(session: &'a Session, wanted: &[Modality]) -> Option<&'a I
 pub const COLOUR_FROM: [Modality; 2] = [Modality::CrossPolarised, Modality::Standard];
 pub const TEXTURE_FROM: [Modality; 2] = [Modality::ParallelPolarised, Modality::Standard];
 
+/// Groups a manifest's photos into sittings: rows of one patient, visit
+/// date and view, each with a declared and different `modality`, are the
+/// exposures of one booth sitting (one record, one scale; colour from the
+/// cross-polarised photo, pores from the parallel-polarised one, as a
+/// device profile's sittings). Rows that repeat a light (two
+/// cross-polarised photos of one visit: repeat captures) or leave it
+/// undeclared stay single photos; each such group is returned with a note
+/// for stderr. Capture sets are left as they are.
+pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<String>) {
+    type Key = (String, String, Option<crate::ingest::View>);
+    let key = |item: &InputItem| -> Option<Key> {
+        let s = item.subject.as_ref()?;
+        (item.capture.is_none() && item.session.is_none())
+            .then(|| Some((s.patient_id.clone()?, s.visit_date.clone()?, s.view)))?
+    };
+    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(k) = key(item) {
+            groups.entry(k).or_default().push(i);
+        }
+    }
+    let mut notes = Vec::new();
+    // Position of each grouped photo's sitting host, and the sittings.
+    let mut host_of: BTreeMap<usize, usize> = BTreeMap::new();
+    for ((patient, date, _), idx) in &groups {
+        if idx.len() < 2 {
+            continue;
+        }
+        let lights: Vec<Option<Modality>> = idx.iter().map(|&i| items[i].modality).collect();
+        let declared = lights.iter().all(Option::is_some);
+        let distinct = lights
+            .iter()
+            .enumerate()
+            .all(|(a, la)| lights[..a].iter().all(|lb| lb != la));
+        if !(declared && distinct) {
+            if declared || lights.iter().any(Option::is_some) {
+                notes.push(format!(
+                    "{} photos of {patient} on {date} are not read as one sitting: {}; each is analysed alone",
+                    idx.len(),
+                    if declared {
+                        "two of them declare the same light (repeat captures)"
+                    } else {
+                        "not every one declares its light (the manifest's modality column)"
+                    }
+                ));
+            }
+            continue;
+        }
+        for &i in idx {
+            host_of.insert(i, idx[0]);
+        }
+    }
+    let mut out: Vec<InputItem> = Vec::new();
+    let mut placed: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match host_of.get(&i) {
+            Some(&host) if host != i => {
+                if let Some(session) = placed.get(&host).and_then(|&at| out[at].session.as_mut()) {
+                    session.members.push(item);
+                }
+            }
+            Some(_) => {
+                let name = item
+                    .path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let first = item.clone();
+                let mut host = item;
+                host.session = Some(Box::new(Session {
+                    name,
+                    members: vec![first],
+                    device_px_per_mm: None,
+                    device_colour_matrix: None,
+                }));
+                placed.insert(i, out.len());
+                out.push(host);
+            }
+            None => out.push(item),
+        }
+    }
+    name_after_colour(&mut out);
+    (out, notes)
+}
+
+/// A sitting's record is named after the photo colour is read from.
+fn name_after_colour(items: &mut [InputItem]) {
+    for item in items.iter_mut() {
+        if let Some(s) = &item.session {
+            if let Some(colour) = member_for(s, &COLOUR_FROM).or(s.members.first()) {
+                item.path = colour.path.clone();
+                item.modality = colour.modality;
+            }
+        }
+    }
+}
+
 /// Applies a profile to the batch: files it ignores are dropped (and
 /// counted, for a note on stderr), photos get their modality, and photos in
 /// one folder with one session name become one session item (its `path`
@@ -184,7 +281,8 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if item.capture.is_some() {
+        // Capture sets, and a manifest's sittings, are already grouped.
+        if item.capture.is_some() || item.session.is_some() {
             out.push(item);
             continue;
         }
@@ -247,15 +345,7 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
             }
         }
     }
-    // A session's record is named after the photo colour is read from.
-    for item in out.iter_mut() {
-        if let Some(s) = &item.session {
-            if let Some(colour) = member_for(s, &COLOUR_FROM).or(s.members.first()) {
-                item.path = colour.path.clone();
-                item.modality = colour.modality;
-            }
-        }
-    }
+    name_after_colour(&mut out);
     (out, ignored)
 }
 

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "jpe", "jfif", "jif", "png", "tif", "tiff"];
 
 /// Which way the head faces the camera, as the capture protocol names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
     Front,

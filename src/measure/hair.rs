@@ -398,7 +398,9 @@ mod tests {
         let w = patch.width as usize;
         let (cx, cy) = (w / 2, patch.height as usize / 2);
         let inside = |x: usize, y: usize, r: usize| x.abs_diff(cx).max(y.abs_diff(cy)) <= r;
-        let hole: Vec<bool> = (0..patch.mask.len()).map(|i| inside(i % w, i / w, 5)).collect();
+        let hole: Vec<bool> = (0..patch.mask.len())
+            .map(|i| inside(i % w, i / w, 5))
+            .collect();
         patch.exclude(&hole);
         // A one-pixel ring hugging the hole, and a separate moustache: a
         // 31 × 15 px band from the rim out to 17 px above the hole.

@@ -754,6 +754,65 @@ fn pores_are_not_read_from_a_cross_polarised_photo() {
     assert_eq!(recs[0]["pores"]["measured"], false);
 }
 
+/// A manifest's rows of one patient, visit and view under different
+/// declared lights are one booth sitting: one record, colour from the
+/// cross-polarised photo, pores from the parallel-polarised one, nothing
+/// from the UV one. Two photos under the same light stay two records, with
+/// a note saying why.
+#[test]
+fn a_manifests_exposures_of_one_visit_are_one_sitting() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["A_x.jpg", "A_p.jpg", "A_u.jpg", "B_1.jpg", "B_2.jpg"] {
+        std::fs::copy(shared("faces/obama.jpg"), dir.path().join(name)).unwrap();
+    }
+    let manifest = dir.path().join("m.csv");
+    std::fs::write(
+        &manifest,
+        "path,patient_id,visit_date,view,modality\n\
+         A_x.jpg,P1,2026-01-01,front,cross_polarised\n\
+         A_p.jpg,P1,2026-01-01,front,parallel_polarised\n\
+         A_u.jpg,P1,2026-01-01,front,uv\n\
+         B_1.jpg,P2,2026-01-01,front,cross_polarised\n\
+         B_2.jpg,P2,2026-01-01,front,cross_polarised\n",
+    )
+    .unwrap();
+    let o = run(&["--manifest", manifest.to_str().unwrap()], &[]);
+    expect_ok(&o);
+    let recs: Vec<Value> = images(&records(&o)).into_iter().cloned().collect();
+    assert_eq!(recs.len(), 3, "one sitting and two repeat captures");
+    let sitting = recs
+        .iter()
+        .find(|r| r["subject"]["patient_id"] == "P1")
+        .unwrap();
+    assert!(sitting["input"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("A_x.jpg"));
+    let read_for = |name: &str| {
+        sitting["session"]["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with(name))
+            .unwrap()["read_for"]
+            .clone()
+    };
+    assert_eq!(
+        read_for("A_x.jpg"),
+        serde_json::json!(["pigmentation", "acne_scars"])
+    );
+    assert_eq!(read_for("A_p.jpg"), serde_json::json!(["pores"]));
+    assert_eq!(read_for("A_u.jpg"), serde_json::json!([]));
+    let p2: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["subject"]["patient_id"] == "P2")
+        .collect();
+    assert_eq!(p2.len(), 2);
+    assert!(p2.iter().all(|r| r["session"].is_null()));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("the same light"), "{stderr}");
+}
+
 /// A zone mostly outside the photo does not stand for the zone, and
 /// another visit framed otherwise would measure another part: it is left
 /// out with its reason. (The partial face's right cheek, 40 % cut off, is
