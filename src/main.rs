@@ -1233,12 +1233,11 @@ fn check_run_settings(
 
 fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut items = ingest::discover(&args.inputs)?;
+    let mut not_sittings = Vec::new();
     if let Some(manifest) = &args.manifest {
         let (rows, notes) =
             dermascore::session::sittings_from_manifest(ingest::read_manifest(manifest)?);
-        for note in notes {
-            eprintln!("note: {note}");
-        }
+        not_sittings = notes;
         items.extend(rows);
     }
     let profile = match &args.device_profile {
@@ -1294,6 +1293,13 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let pseudonymising = pseudonymiser.is_some();
+    for note in &not_sittings {
+        let shown = match &pseudonymiser {
+            Some(p) => p.pseudonym(&note.patient_id),
+            None => note.patient_id.clone(),
+        };
+        eprintln!("note: {}", note.message(&shown));
+    }
     args.plan.pseudonymiser = pseudonymiser.clone();
     let shard = match args.shard.as_deref() {
         Some("auto") => Some(Shard::from_env().map_err(anyhow::Error::msg)?),

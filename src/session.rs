@@ -168,6 +168,33 @@ pub fn member_for<'a>(session: &'a Session, wanted: &[Modality]) -> Option<&'a I
 pub const COLOUR_FROM: [Modality; 2] = [Modality::CrossPolarised, Modality::Standard];
 pub const TEXTURE_FROM: [Modality; 2] = [Modality::ParallelPolarised, Modality::Standard];
 
+/// A manifest's photos of one visit that are not read as one sitting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotOneSitting {
+    pub patient_id: String,
+    pub visit_date: String,
+    pub photos: usize,
+    /// Two of them declare the same light (else: not all declare one).
+    pub same_light: bool,
+}
+
+impl NotOneSitting {
+    /// The note for stderr, naming the patient as `shown_id` (a pseudonym
+    /// in a pseudonymised run).
+    pub fn message(&self, shown_id: &str) -> String {
+        format!(
+            "{} photos of {shown_id} on {} are not read as one sitting: {}; each is analysed alone",
+            self.photos,
+            self.visit_date,
+            if self.same_light {
+                "two of them declare the same light (repeat captures)"
+            } else {
+                "not every one declares its light (the manifest's modality column)"
+            }
+        )
+    }
+}
+
 /// Groups a manifest's photos into sittings: rows of one patient, visit
 /// date and view, each with a declared and different `modality`, are the
 /// exposures of one booth sitting (one record, one scale; colour from the
@@ -176,7 +203,7 @@ pub const TEXTURE_FROM: [Modality; 2] = [Modality::ParallelPolarised, Modality::
 /// cross-polarised photos of one visit: repeat captures) or leave it
 /// undeclared stay single photos; each such group is returned with a note
 /// for stderr. Capture sets are left as they are.
-pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<String>) {
+pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<NotOneSitting>) {
     type Key = (String, String, Option<crate::ingest::View>);
     let key = |item: &InputItem| -> Option<Key> {
         let s = item.subject.as_ref()?;
@@ -204,15 +231,12 @@ pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<Str
             .all(|(a, la)| lights[..a].iter().all(|lb| lb != la));
         if !(declared && distinct) {
             if declared || lights.iter().any(Option::is_some) {
-                notes.push(format!(
-                    "{} photos of {patient} on {date} are not read as one sitting: {}; each is analysed alone",
-                    idx.len(),
-                    if declared {
-                        "two of them declare the same light (repeat captures)"
-                    } else {
-                        "not every one declares its light (the manifest's modality column)"
-                    }
-                ));
+                notes.push(NotOneSitting {
+                    patient_id: patient.clone(),
+                    visit_date: date.clone(),
+                    photos: idx.len(),
+                    same_light: declared,
+                });
             }
             continue;
         }

@@ -772,8 +772,8 @@ fn a_manifests_exposures_of_one_visit_are_one_sitting() {
          A_x.jpg,P1,2026-01-01,front,cross_polarised\n\
          A_p.jpg,P1,2026-01-01,front,parallel_polarised\n\
          A_u.jpg,P1,2026-01-01,front,uv\n\
-         B_1.jpg,P2,2026-01-01,front,cross_polarised\n\
-         B_2.jpg,P2,2026-01-01,front,cross_polarised\n",
+         B_1.jpg,JaneDoe-4711,2026-01-01,front,cross_polarised\n\
+         B_2.jpg,JaneDoe-4711,2026-01-01,front,cross_polarised\n",
     )
     .unwrap();
     let o = run(&["--manifest", manifest.to_str().unwrap()], &[]);
@@ -805,12 +805,30 @@ fn a_manifests_exposures_of_one_visit_are_one_sitting() {
     assert_eq!(read_for("A_u.jpg"), serde_json::json!([]));
     let p2: Vec<&Value> = recs
         .iter()
-        .filter(|r| r["subject"]["patient_id"] == "P2")
+        .filter(|r| r["subject"]["patient_id"] == "JaneDoe-4711")
         .collect();
     assert_eq!(p2.len(), 2);
     assert!(p2.iter().all(|r| r["session"].is_null()));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("the same light"), "{stderr}");
+    // Pseudonymised, the note names the patient by pseudonym.
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a long enough secret key for the test\n").unwrap();
+    let o = run(
+        &[
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--pseudonymise",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    expect_ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("the same light") && !stderr.contains("JaneDoe"),
+        "{stderr}"
+    );
 }
 
 /// A zone mostly outside the photo does not stand for the zone, and
