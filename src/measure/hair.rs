@@ -254,10 +254,9 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
 /// clean-shaven faces (`tones/025_03`: a fifth of the perioral zone).
 pub const RIM_MM: f64 = 2.0;
 
-/// `hair` without its pieces that lie mostly within `RIM_MM` of a hole in
-/// the patch's mask (what the zone encloses but does not measure: the
-/// lips, the nostrils). A moustache lies mostly beyond the rim and stays.
-pub fn off_the_rims(hair: &[bool], patch: &CanonicalPatch) -> Vec<bool> {
+/// The patch's measured pixels within `RIM_MM` of a hole in its mask (what
+/// the zone encloses but does not measure: the lips, the nostrils).
+pub fn hole_rim(patch: &CanonicalPatch) -> Vec<bool> {
     let (w, h) = (patch.width as usize, patch.height as usize);
     // Unmeasured pixels joined to the patch's edge are outside the zone;
     // the others are its holes.
@@ -288,18 +287,24 @@ pub fn off_the_rims(hair: &[bool], patch: &CanonicalPatch) -> Vec<bool> {
     let hole: Vec<f64> = (0..w * h)
         .map(|i| f64::from(u8::from(!patch.mask[i] && !outside[i])))
         .collect();
-    if !hole.iter().any(|&v| v > 0.0) {
+    let r = (RIM_MM * patch.px_per_mm).round().max(1.0) as usize;
+    super::segment::box_sum(&hole, w, h, r)
+        .iter()
+        .zip(&patch.mask)
+        .map(|(&v, &m)| m && v > 0.0)
+        .collect()
+}
+
+/// `hair` without its pieces that lie mostly in `band` (a lip's rim, a
+/// crease's shadow): a moustache or a beard lies mostly beyond it and stays.
+pub fn mostly_beyond(hair: &[bool], band: &[bool], patch: &CanonicalPatch) -> Vec<bool> {
+    if !band.contains(&true) {
         return hair.to_vec();
     }
-    let r = (RIM_MM * patch.px_per_mm).round().max(1.0) as usize;
-    let near_hole: Vec<bool> = super::segment::box_sum(&hole, w, h, r)
-        .iter()
-        .map(|&v| v > 0.0)
-        .collect();
     let on: Vec<f32> = hair.iter().map(|&v| f32::from(u8::from(v))).collect();
-    let mut kept = vec![false; w * h];
-    for c in super::segment::components(&on, &patch.mask, w as u32, h as u32, 0.5) {
-        let beyond = c.pixels.iter().filter(|&&p| !near_hole[p as usize]).count();
+    let mut kept = vec![false; hair.len()];
+    for c in super::segment::components(&on, &patch.mask, patch.width, patch.height, 0.5) {
+        let beyond = c.pixels.iter().filter(|&&p| !band[p as usize]).count();
         if 2 * beyond > c.pixels.len() {
             for p in c.pixels {
                 kept[p as usize] = true;
@@ -413,8 +418,9 @@ mod tests {
                 x.abs_diff(cx) <= 15 && (cy - 22..cy - 7).contains(&y)
             })
             .collect();
-        assert!(off_the_rims(&ring, &patch).iter().all(|&h| !h));
-        assert_eq!(off_the_rims(&moustache, &patch), moustache);
+        let rim = hole_rim(&patch);
+        assert!(mostly_beyond(&ring, &rim, &patch).iter().all(|&h| !h));
+        assert_eq!(mostly_beyond(&moustache, &rim, &patch), moustache);
     }
 
     #[test]

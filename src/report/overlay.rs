@@ -21,9 +21,9 @@ pub const MAX_SIDE: u32 = 1200;
 fn colour(zone: ZoneName) -> Rgb<u8> {
     match zone {
         ZoneName::Forehead => Rgb([255, 235, 0]),
-        ZoneName::Nose => Rgb([180, 255, 0]),
+        ZoneName::Nose => Rgb([120, 190, 255]),
         ZoneName::RightCheek | ZoneName::LeftCheek => Rgb([0, 255, 120]),
-        ZoneName::Chin => Rgb([200, 140, 255]),
+        ZoneName::Chin => Rgb([255, 150, 220]),
         ZoneName::Perioral => Rgb([255, 90, 90]),
         ZoneName::RightPeriorbital | ZoneName::LeftPeriorbital => Rgb([160, 120, 255]),
         ZoneName::Patch => Rgb([0, 255, 120]),
@@ -258,10 +258,11 @@ impl View {
         if let Some(face) = face {
             for p in &face.landmarks {
                 let (x, y) = self.to_canvas((p[0], p[1]));
+                // Grey, not white: white marks glare.
                 draw_filled_rect_mut(
                     &mut canvas,
                     Rect::at(x as i32, y as i32).of_size(2, 2),
-                    Rgb([230, 230, 230]),
+                    Rgb([140, 140, 140]),
                 );
             }
             // Only the irises the scale was read from: a circle on a closed
