@@ -254,19 +254,8 @@ pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<Not
                 }
             }
             Some(_) => {
-                let name = item
-                    .path
-                    .file_stem()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let first = item.clone();
                 let mut host = item;
-                host.session = Some(Box::new(Session {
-                    name,
-                    members: vec![first],
-                    device_px_per_mm: None,
-                    device_colour_matrix: None,
-                }));
+                host.session = Some(first_of_sitting(&host, None, None));
                 placed.insert(i, out.len());
                 out.push(host);
             }
@@ -275,6 +264,24 @@ pub fn sittings_from_manifest(items: Vec<InputItem>) -> (Vec<InputItem>, Vec<Not
     }
     name_after_colour(&mut out);
     (out, notes)
+}
+
+/// A sitting holding `item` alone so far, named after its file.
+fn first_of_sitting(
+    item: &InputItem,
+    device_px_per_mm: Option<PxPerMm>,
+    device_colour_matrix: Option<[[f64; 3]; 3]>,
+) -> Box<Session> {
+    Box::new(Session {
+        name: item
+            .path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        members: vec![item.clone()],
+        device_px_per_mm,
+        device_colour_matrix,
+    })
 }
 
 /// A sitting's record is named after the photo colour is read from.
@@ -354,18 +361,11 @@ pub fn apply(items: Vec<InputItem>, profile: &DeviceProfile) -> (Vec<InputItem>,
     if profile.px_per_mm.is_some() || profile.colour_matrix.is_some() {
         for item in out.iter_mut() {
             if item.session.is_none() && item.capture.is_none() && item.modality.is_some() {
-                let name = item
-                    .path
-                    .file_stem()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let first = item.clone();
-                item.session = Some(Box::new(Session {
-                    name,
-                    members: vec![first],
-                    device_px_per_mm: profile.px_per_mm,
-                    device_colour_matrix: profile.colour_matrix,
-                }));
+                item.session = Some(first_of_sitting(
+                    item,
+                    profile.px_per_mm,
+                    profile.colour_matrix,
+                ));
             }
         }
     }
