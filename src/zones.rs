@@ -257,9 +257,10 @@ pub struct ZoneSummary {
     #[serde(default)]
     pub object_pct: Option<f64>,
     /// Share of the zone's measured skin under strong glare (pieces of at
-    /// least 4 mm² lighter than bare skin in every channel and not
-    /// skin-coloured: the light's colour, not the skin's), %, left out of
-    /// every measurement; null when nothing was measured (no scale).
+    /// least 4 mm² not skin-coloured, a quarter or more of each lighter
+    /// than bare skin in every channel: the light's colour, not the skin's),
+    /// %, left out of every measurement; null when nothing was measured (no
+    /// scale).
     #[serde(default)]
     pub sheen_pct: Option<f64>,
 }
