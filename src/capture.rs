@@ -46,6 +46,13 @@ impl Modality {
         }
     }
 
+    /// Whether pores are not to be read from a photo under this light: the
+    /// cross polariser takes away the surface reflection that shows a
+    /// pore's opening (`quality::CROSS_POLARISED_PORES`).
+    pub fn hides_pores(self) -> bool {
+        self == Modality::CrossPolarised
+    }
+
     /// Whether the photo shows skin colour under visible light.
     pub fn shows_colour(self) -> bool {
         !matches!(self, Modality::Uv | Modality::Woods)

@@ -481,8 +481,7 @@ impl Analyzer {
                 ),
             });
         }
-        // Pores are read from no cross-polarised photo (`quality::CROSS_POLARISED_PORES`).
-        let pores_here = same && colour.modality != Some(Modality::CrossPolarised);
+        let pores_here = same && !colour.modality.unwrap_or(Modality::Standard).hides_pores();
         let mut read_for: Vec<(PathBuf, Vec<Concern>)> = vec![(
             colour.path.clone(),
             if pores_here {

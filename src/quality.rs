@@ -1229,7 +1229,7 @@ pub fn assess(
     // The cross polariser takes away the surface reflection that shows a
     // pore's opening: on the diffuse BioSkin images the pore model marks
     // freckle-sized dots with no pit under them (docs/specular-pores.md).
-    if light.modality == Modality::CrossPolarised {
+    if light.modality.hides_pores() {
         refuse(&mut usable.pores, CROSS_POLARISED_PORES);
     }
     QualityReport {

@@ -236,8 +236,9 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference, strands: bool) -> Vec<
         // shadow can pass the full test in a few pixels, and grown from
         // there the whole pit would be taken for hair.
         let min_px = (MIN_STRAND_SEED_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
-        let leads =
-            super::segment::pieces_at_least(&strong, &patch.mask, w as u32, h as u32, min_px);
+        let leads = super::segment::pieces_where(&strong, &patch.mask, w as u32, h as u32, |c| {
+            c.area_px >= min_px
+        });
         let grown = grow_through(leads, w, h, |i| {
             patch.mask[i] && skin.is_dark_as_hair(rgb[i]) && textured(i)
         });
@@ -284,15 +285,8 @@ pub fn hole_rim(patch: &CanonicalPatch) -> Vec<bool> {
             }
         }
     }
-    let hole: Vec<f64> = (0..w * h)
-        .map(|i| f64::from(u8::from(!patch.mask[i] && !outside[i])))
-        .collect();
-    let r = (RIM_MM * patch.px_per_mm).round().max(1.0) as usize;
-    super::segment::box_sum(&hole, w, h, r)
-        .iter()
-        .zip(&patch.mask)
-        .map(|(&v, &m)| m && v > 0.0)
-        .collect()
+    let hole: Vec<bool> = (0..w * h).map(|i| !patch.mask[i] && !outside[i]).collect();
+    grown_within(&hole, patch, RIM_MM)
 }
 
 /// `hair` without its pieces that lie mostly in `band` (a lip's rim, a
@@ -301,42 +295,21 @@ pub fn mostly_beyond(hair: &[bool], band: &[bool], patch: &CanonicalPatch) -> Ve
     if !band.contains(&true) {
         return hair.to_vec();
     }
-    let on: Vec<f32> = hair.iter().map(|&v| f32::from(u8::from(v))).collect();
-    let mut kept = vec![false; hair.len()];
-    for c in super::segment::components(&on, &patch.mask, patch.width, patch.height, 0.5) {
-        let beyond = c.pixels.iter().filter(|&&p| !band[p as usize]).count();
-        if 2 * beyond > c.pixels.len() {
-            for p in c.pixels {
-                kept[p as usize] = true;
-            }
-        }
-    }
-    kept
+    super::segment::pieces_where(hair, &patch.mask, patch.width, patch.height, |c| {
+        2 * c.pixels.iter().filter(|&&p| !band[p as usize]).count() > c.pixels.len()
+    })
 }
 
 /// `seed` grown by `mm` (square neighbourhoods), kept inside the patch's mask.
 pub(super) fn grown_within(seed: &[bool], patch: &CanonicalPatch, mm: f64) -> Vec<bool> {
     let (w, h) = (patch.width as usize, patch.height as usize);
     let r = (mm * patch.px_per_mm).round() as usize;
-    let mut out = seed.to_vec();
-    if r > 0 {
-        for y in 0..h {
-            for x in 0..w {
-                if !seed[y * w + x] {
-                    continue;
-                }
-                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                        out[yy * w + xx] = true;
-                    }
-                }
-            }
-        }
-    }
-    for (o, &m) in out.iter_mut().zip(&patch.mask) {
-        *o &= m;
-    }
-    out
+    let seed01: Vec<f64> = seed.iter().map(|&s| f64::from(u8::from(s))).collect();
+    super::segment::box_sum(&seed01, w, h, r)
+        .iter()
+        .zip(&patch.mask)
+        .map(|(&v, &m)| m && v > 0.0)
+        .collect()
 }
 
 /// `strong` and the pixels joined to it (8-neighbours) through pixels that

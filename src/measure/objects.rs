@@ -66,9 +66,8 @@ pub fn mask(patch: &CanonicalPatch, skin: &SkinReference) -> Cover {
         };
     }
     let min_px = (MIN_OBJECT_MM2 * patch.px_per_mm * patch.px_per_mm).ceil() as u32;
-    let on: Vec<f32> = candidate.iter().map(|&c| f32::from(u8::from(c))).collect();
     let (mut objects, mut sheen) = (vec![false; n], vec![false; n]);
-    for c in super::segment::components(&on, &patch.mask, patch.width, patch.height, 0.5)
+    for c in super::segment::pieces(&candidate, &patch.mask, patch.width, patch.height)
         .into_iter()
         .filter(|c| c.area_px >= min_px)
     {

@@ -645,22 +645,27 @@ pub fn components(
     out
 }
 
-/// The pixels of `on` (inside the mask) that lie in 8-connected pieces of at
-/// least `min_area_px`; smaller pieces are dropped.
-pub fn pieces_at_least(
+/// 8-connected pieces of the set pixels of `on` inside the mask.
+pub fn pieces(on: &[bool], mask: &[bool], width: u32, height: u32) -> Vec<Component> {
+    let as_prob: Vec<f32> = on.iter().map(|&o| f32::from(u8::from(o))).collect();
+    components(&as_prob, mask, width, height, 0.5)
+}
+
+/// The pixels of `on` (inside the mask) in the pieces `keep` accepts.
+pub fn pieces_where(
     on: &[bool],
     mask: &[bool],
     width: u32,
     height: u32,
-    min_area_px: u32,
+    keep: impl Fn(&Component) -> bool,
 ) -> Vec<bool> {
-    let as_prob: Vec<f32> = on.iter().map(|&o| f32::from(u8::from(o))).collect();
     let mut kept = vec![false; on.len()];
-    for c in components(&as_prob, mask, width, height, 0.5) {
-        if c.area_px >= min_area_px {
-            for p in c.pixels {
-                kept[p as usize] = true;
-            }
+    for c in pieces(on, mask, width, height)
+        .into_iter()
+        .filter(|c| keep(c))
+    {
+        for p in c.pixels {
+            kept[p as usize] = true;
         }
     }
     kept
@@ -817,7 +822,7 @@ mod tests {
         ];
         let mut mask = [true; 12];
         mask[11] = false;
-        let kept = pieces_at_least(&on, &mask, 4, 3, 2);
+        let kept = pieces_where(&on, &mask, 4, 3, |c| c.area_px >= 2);
         let expected = [
             true, true, false, false, true, false, false, false, false, false, false, false,
         ];
