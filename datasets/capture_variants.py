@@ -24,6 +24,10 @@ photos, and compression takes the colour of small spots first.
 (`c115`, `c130`, as a camera's "vivid" setting) and JPEG quality 40 and 60.
 `make --zoom` writes photos enlarged after capture: digital zoom (a centre
 crop enlarged back to the frame) and whole-photo enlargement, 1.5x and 2x.
+`make --passed-on` writes photos as they arrive after being passed on
+(2026-12-07): re-saved at JPEG quality 10, 15, 25 and 35 (`q10` … `q35`),
+and enlarged 3x, bicubic (`up30`) and bicubic then sharpened as a phone
+or a web page might (`up30s`), with the original as `orig`.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -184,6 +188,25 @@ def make_zoom(photos, out):
     print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
 
 
+def make_passed_on(photos, out):
+    """Heavy re-compression and 3x enlargement: what made normal faces
+    get needling plans, erythema, false scars and an inflamed-acne deferral
+    before `heavily_compressed` and `enlarged` (docs/harm-on-real-skin.md)."""
+    from PIL import Image, ImageFilter
+
+    for path, im, stem, _ in opened(photos, out, 0):
+        w, h = im.size
+        for q in (10, 15, 25, 35):
+            im.save(os.path.join(out, f"{stem}__q{q}.jpg"), quality=q)
+        big = im.resize((w * 3, h * 3), Image.BICUBIC)
+        big.save(os.path.join(out, f"{stem}__up30.jpg"), quality=90)
+        big.filter(ImageFilter.UnsharpMask(radius=3, percent=150, threshold=2)).save(
+            os.path.join(out, f"{stem}__up30s.jpg"), quality=85)
+        os.symlink(os.path.abspath(path),
+                   os.path.join(out, f"{stem}__orig{os.path.splitext(path)[1]}"))
+    print(f"{len(photos)} photos, {len(photos) * 7} files in {out}", file=sys.stderr)
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
@@ -278,6 +301,8 @@ def main():
                    help="contrast raised 1.15x and 1.3x, and JPEG quality 40 and 60, instead")
     m.add_argument("--zoom", action="store_true",
                    help="digital zoom and enlargement, 1.5x and 2x, instead")
+    m.add_argument("--passed-on", action="store_true",
+                   help="JPEG quality 10-35 and 3x enlargement instead")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
@@ -288,6 +313,8 @@ def main():
         make_edits(a.photos, a.out)
     elif a.cmd == "make" and a.zoom:
         make_zoom(a.photos, a.out)
+    elif a.cmd == "make" and a.passed_on:
+        make_passed_on(a.photos, a.out)
     elif a.cmd == "make":
         make(a.photos, a.out)
     else:

@@ -596,6 +596,9 @@ impl Analyzer {
         // Clockwise quarter turns applied so far (0–3), the turns left to
         // try for a face the detector missed, and the photo's own answer.
         let mut turned = 0u8;
+        // Turns taken from the face's roll: at most two (the mesh's roll on
+        // a face lying sideways is rough, so a second look may finish it).
+        let mut roll_turns = 0u8;
         let mut search = face_search_turns(may_turn);
         let mut no_face: Option<InputError> = None;
         let result = loop {
@@ -610,7 +613,7 @@ impl Analyzer {
                         &mut rec,
                         role,
                         loaded.take(),
-                        may_turn && turned == 0,
+                        may_turn && roll_turns < 2,
                     );
                     // A face the detector missed is looked for turned, with
                     // the same models.
@@ -627,7 +630,8 @@ impl Analyzer {
             match (r, next_turn) {
                 (Ok(Some(k)), _) => {
                     photo = photo.turned_clockwise(k);
-                    turned = k;
+                    turned = (turned + k) % 4;
+                    roll_turns += 1;
                     search = [].iter();
                 }
                 (Err(e), Some(Ok(Some(step)))) => {
@@ -648,11 +652,16 @@ impl Analyzer {
             q.findings.push(quality::Finding {
                 code: quality::FindingCode::PhotoTurned,
                 message: format!(
-                    "the photo was stored {} (no EXIF orientation): it was turned upright before measuring",
+                    "the photo was stored {} ({}): it was turned upright before measuring",
                     match turned {
                         1 => "turned a quarter turn anticlockwise",
                         2 => "upside down",
                         _ => "turned a quarter turn clockwise",
+                    },
+                    match rec.input.exif_orientation {
+                        Some(o) if o > 1 =>
+                            "its EXIF orientation, applied first, did not bring it upright",
+                        _ => "no EXIF orientation",
                     }
                 ),
             });
@@ -687,7 +696,7 @@ impl Analyzer {
                         Some(&face),
                         &zone_masks,
                         &scale,
-                        None,
+                        quality::Context::default(),
                         &self.options.thresholds,
                     );
                     measure::pigmentation_only(
@@ -747,7 +756,11 @@ impl Analyzer {
                 found = geometry(&mut models, &pyramid);
             }
             let (mut face, mut scale, mut zone_masks) = found?;
-            if let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) {
+            // As `analyze`: at most two turns from the face's roll.
+            for _ in 0..2 {
+                let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) else {
+                    break;
+                };
                 photo = photo.turned_clockwise(k);
                 pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
                 (face, scale, zone_masks) = geometry(&mut models, &pyramid)?;
@@ -759,7 +772,11 @@ impl Analyzer {
                 face,
                 &zone_masks,
                 &scale,
-                item.modality,
+                quality::Context {
+                    modality: item.modality,
+                    jpeg_quality: info.jpeg_quality,
+                    relief_from_lights: item.capture.is_some(),
+                },
                 &self.options.thresholds,
             );
             let m = self.measure(
@@ -809,14 +826,12 @@ impl Analyzer {
     }
 
     /// Clockwise quarter turns that bring `face` upright when its photo was
-    /// stored turned (its roll within the pose limit of a quarter or half
-    /// turn); `None` for an upright or merely tilted face.
+    /// stored turned (its roll within `face::STORED_TURNED_TOLERANCE_DEG`
+    /// of a quarter or half turn); `None` for an upright or merely tilted
+    /// face.
     fn turns_to_upright(&self, face: Option<&FaceGeometry>) -> Option<u8> {
         face.and_then(|f| {
-            face::quarter_turns_to_upright(
-                f.pose.roll_deg.get(),
-                self.options.thresholds.max_roll_deg,
-            )
+            face::quarter_turns_to_upright(f.pose.roll_deg.get(), face::STORED_TURNED_TOLERANCE_DEG)
         })
     }
 
@@ -916,7 +931,11 @@ impl Analyzer {
             face.as_ref(),
             &zone_masks,
             &scale,
-            item.modality,
+            quality::Context {
+                modality: item.modality,
+                jpeg_quality: rec.input.jpeg_quality,
+                relief_from_lights: item.capture.is_some(),
+            },
             &self.options.thresholds,
         );
         // Concerns another photo of the sitting gives are not measured here.

@@ -11,6 +11,8 @@ use image::RgbImage;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod detail;
+
 /// Every quality limit, in one place. The resolution minima follow from the
 /// smallest feature each concern must resolve with at least ~3 pixels across.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -94,6 +96,17 @@ pub struct Thresholds {
     /// zone, and another visit framed otherwise measures another part.
     #[serde(default = "default_max_zone_outside_frame")]
     pub max_zone_outside_frame: f64,
+    /// A JPEG written at a lower IJG quality (`InputInfo::jpeg_quality`) is
+    /// not measured: re-saved from the 50 shared `tones/` and `faces/`
+    /// photos (quality 89–99), a zone's pigmented share moved by a median
+    /// 0.2 points at quality 90, 2.4 at 50, 5.0 at 25, and at 10–15 normal
+    /// faces got needling plans and erythema findings.
+    #[serde(default = "default_min_jpeg_quality")]
+    pub min_jpeg_quality: u8,
+}
+
+fn default_min_jpeg_quality() -> u8 {
+    Thresholds::default().min_jpeg_quality
 }
 
 fn default_max_zone_outside_frame() -> f64 {
@@ -145,6 +158,7 @@ impl Default for Thresholds {
             // outside) was left out, and its saturated capture variant's
             // redness reference moved to another zone and read erythema.
             max_zone_outside_frame: 0.5,
+            min_jpeg_quality: 50,
         }
     }
 }
@@ -205,6 +219,13 @@ pub enum FindingCode {
     /// from the parallel-polarised one, whose surface glare lightens and
     /// greys the skin.
     ColourFromParallelPolarised,
+    /// The photo was enlarged (upscaled) or is very soft: its skin carries
+    /// less detail than its pixels per millimetre claim
+    /// (`Detail::effective_px_per_mm`), and each measurement's resolution
+    /// limit is checked against the detail.
+    Enlarged,
+    /// A JPEG compressed below `min_jpeg_quality`: nothing is measured.
+    HeavilyCompressed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -436,6 +457,54 @@ pub struct QualityReport {
     /// For each concern: whether it can be measured on this photo, and if not,
     /// why.
     pub usable: ConcernUsability,
+    /// How much detail the skin's pixels carry, against the scale.
+    #[serde(default)]
+    pub detail: Detail,
+}
+
+/// How much detail the skin's pixels carry: an enlarged photo claims more
+/// pixels per millimetre than it holds (`quality::detail`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Detail {
+    /// The highest spatial frequency, in cycles per pixel (0.5 is the pixel
+    /// grid's own limit), at which the zones' skin keeps a quarter of its
+    /// mid-band (0.05–0.15 c/px) power, whitened by frequency squared. On
+    /// the shared real photos 0.23–0.5; a 3× enlargement reads 0.14–0.18.
+    /// Null below the scars' 4 px/mm (nothing that needs the detail is
+    /// measured there), or when too little skin lies in whole windows.
+    pub cutoff_cycles_per_px: Option<f64>,
+    /// True when the cut-off is below 0.2 c/px: the photo was enlarged
+    /// (upscaled) or is very soft.
+    pub enlarged: bool,
+    /// Pixels per millimetre the skin's detail is worth, what the pores',
+    /// the acne scars' and the red-lesion search's resolution limits are
+    /// checked against (pigmentation, read at 4 px/mm from spots of
+    /// 1.5 mm² or more, keeps the scale): the scale times cut-off / 0.5
+    /// when enlarged, else the scale. Null without a scale.
+    pub effective_px_per_mm: Option<f64>,
+}
+
+impl Detail {
+    /// Measures `image`'s zones against `scale` (px/mm). Judged only from
+    /// `judged_from` px/mm (the smallest limit held to the detail): below it
+    /// no such measurement is made anyway, and windows of 32–64 pixels
+    /// hold the face's shape more than its skin's texture (the 1.5 px/mm
+    /// official portraits read as soft as a 3× enlargement).
+    fn of(image: &RgbImage, zones: &[ZoneMask], scale: Option<f64>, judged_from: f64) -> Self {
+        let cutoff = scale
+            .filter(|&s| s >= judged_from)
+            .and_then(|_| detail::cutoff(image, zones));
+        let enlarged = cutoff.is_some_and(|c| c < detail::ENLARGED_BELOW);
+        let effective = scale.map(|s| match cutoff {
+            Some(c) if enlarged => s * c / 0.5,
+            _ => s,
+        });
+        Detail {
+            cutoff_cycles_per_px: cutoff.map(|c| (c * 1000.0).round() / 1000.0),
+            enlarged,
+            effective_px_per_mm: effective.map(|e| (e * 100.0).round() / 100.0),
+        }
+    }
 }
 
 /// Whether a pixel is at the sensor's limits: (a channel at 255, ≥ 250;
@@ -891,6 +960,21 @@ fn skin_colour(image: &RgbImage, zones: &[ZoneMask]) -> (f64, f64) {
     (median(&mut chroma), median(&mut b))
 }
 
+/// What is known of a photo beyond its pixels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// The light it was taken under, when declared (manifest, profile).
+    pub modality: Option<Modality>,
+    /// For a JPEG, the quality its quantisation table says
+    /// (`InputInfo::jpeg_quality`).
+    pub jpeg_quality: Option<u8>,
+    /// Its relief comes from a multi-light capture set: photometric stereo
+    /// reads shading over millimetres, not the pixels' finest detail, and
+    /// the set's average image, as smooth as an enlargement, is no one
+    /// photo: its detail is not judged (`Detail`).
+    pub relief_from_lights: bool,
+}
+
 /// Judges the photo for each concern. `face` is `None` for close-ups
 /// analysed without a face, where pose, eyes and framing do not apply.
 pub fn assess(
@@ -898,10 +982,26 @@ pub fn assess(
     face: Option<&FaceGeometry>,
     zones: &[ZoneMask],
     scale: &Scale,
-    modality: Option<Modality>,
+    context: Context,
     t: &Thresholds,
 ) -> QualityReport {
+    let Context {
+        modality,
+        jpeg_quality,
+        relief_from_lights,
+    } = context;
     let (skin, mut zone_quality) = survey(image, zones, t);
+    // A capture set's average image is no one photo: it is not judged.
+    let detail = Detail::of(
+        image,
+        zones,
+        scale.px_per_mm.map(|s| s.get()),
+        if relief_from_lights {
+            f64::INFINITY
+        } else {
+            t.scars_min_px_per_mm.min(t.pores_min_px_per_mm)
+        },
+    );
     let light = Light::judge(modality, &skin);
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
@@ -1183,16 +1283,57 @@ pub fn assess(
             scale.reason.clone().unwrap_or_else(|| "no scale".into()),
         );
     }
+    if let (true, Some(c), Some(s), Some(e)) = (
+        detail.enlarged,
+        detail.cutoff_cycles_per_px,
+        scale.px_per_mm,
+        detail.effective_px_per_mm,
+    ) {
+        find(
+            FindingCode::Enlarged,
+            format!(
+                "the photo looks enlarged (upscaled) or very soft: its skin's detail stops at {c:.2} cycles per pixel (a photo at its own resolution keeps detail to 0.23 or beyond), so its {:.1} px/mm carry about {e:.1} px/mm of detail, and each measurement is held to that",
+                s.get()
+            ),
+        );
+    }
+    let compressed = jpeg_quality
+        .filter(|&q| q < t.min_jpeg_quality)
+        .map(|q| {
+            format!(
+                "JPEG compressed at quality {q} (below {}): its 8-pixel blocks, and the detail they drop, read as spots, red lesions and texture; save or export the photo at quality {} or more (cameras write 85–95)",
+                t.min_jpeg_quality, t.min_jpeg_quality
+            )
+        });
+    if let Some(why) = &compressed {
+        find(FindingCode::HeavilyCompressed, why.clone());
+    }
 
+    // Pores and relief are read from the pixels' finest detail, and an
+    // enlargement's interpolated pixels made false scars; pigmentation is
+    // read at 4 px/mm from spots of 1.5 mm² or more, which enlarging
+    // neither adds nor takes away.
     let concern = |min_px_per_mm: f64, needs_sharp: bool| {
         let mut reasons = Vec::new();
-        match scale.px_per_mm {
-            None => reasons.push("no physical scale".to_string()),
-            Some(s) if s.get() < min_px_per_mm => reasons.push(format!(
-                "resolution {:.2} px/mm is below the {min_px_per_mm} px/mm this measurement needs",
-                s.get()
-            )),
-            Some(_) => {}
+        let effective = if needs_sharp {
+            detail.effective_px_per_mm
+        } else {
+            scale.px_per_mm.map(|s| s.get())
+        };
+        match (scale.px_per_mm, effective) {
+            (None, _) | (_, None) => reasons.push("no physical scale".to_string()),
+            (Some(s), Some(e)) if e < min_px_per_mm => reasons.push(if detail.enlarged && needs_sharp {
+                format!(
+                    "the photo's detail is worth {e:.2} px/mm (enlarged from fewer pixels: its scale says {:.2}), below the {min_px_per_mm} px/mm this measurement needs",
+                    s.get()
+                )
+            } else {
+                format!(
+                    "resolution {:.2} px/mm is below the {min_px_per_mm} px/mm this measurement needs",
+                    s.get()
+                )
+            }),
+            (Some(_), Some(_)) => {}
         }
         if needs_sharp && blurred {
             reasons.push("skin is blurred".into());
@@ -1221,7 +1362,12 @@ pub fn assess(
     // under visible light: a greyscale photo gets no measurement either (the
     // pore model read 4x the pore coverage on the specular bioskin images
     // as on the colour images of the same faces).
-    for why in light.reason.iter().chain(&uncertain_face) {
+    for why in light
+        .reason
+        .iter()
+        .chain(&uncertain_face)
+        .chain(&compressed)
+    {
         refuse(&mut usable.pigmentation, why);
         refuse(&mut usable.pores, why);
         refuse(&mut usable.acne_scars, why);
@@ -1244,6 +1390,17 @@ pub fn assess(
         light,
         zones: zone_quality,
         usable,
+        detail,
+    }
+}
+
+impl QualityReport {
+    /// Whether the photo's detail is fine enough (`Detail`) to find red
+    /// lesions, as `RED_LESION_MIN_PX_PER_MM` asks.
+    pub fn resolves(&self, min_px_per_mm: f64) -> bool {
+        self.detail
+            .effective_px_per_mm
+            .is_some_and(|e| e >= min_px_per_mm)
     }
 }
 

@@ -64,6 +64,13 @@ pub struct Pose {
     pub roll_deg: Degrees,
 }
 
+/// A roll within this of a quarter or half turn is a photo stored turned,
+/// not a head tilted that far: the mesh's roll on a face lying sideways is
+/// rough (56° and −79° on portraits turned a quarter turn), and a head
+/// rolled beyond 45° is refused by the pose check whichever way it is
+/// turned.
+pub const STORED_TURNED_TOLERANCE_DEG: f64 = 45.0;
+
 /// Clockwise quarter turns (1–3) that bring a face whose roll is within
 /// `tolerance_deg` of a quarter or half turn upright: a photo stored turned
 /// (no EXIF orientation). `None` for a face within the tolerance of upright
@@ -190,7 +197,7 @@ pub fn analyse(models: &mut FaceModels, pyramid: &Pyramid) -> Result<FaceGeometr
     else {
         return Err(InputError::new(
             ErrorCode::NoFace,
-            "no face found (short- and full-range detectors)",
+            "no face found (short- and full-range detectors, upright and turned): a face small in a large frame, mostly outside it or turned away is not found; a photo cropped to the head may be",
         ));
     };
 
@@ -466,5 +473,22 @@ pub fn pose(landmarks: &[[f32; 3]]) -> Pose {
         // Forehead moving away from the camera (z grows) means chin up.
         pitch_deg: deg(up[2].clamp(-1.0, 1.0).asin()),
         roll_deg: deg(right[1].atan2(right[0])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_face_lying_sideways_is_turned_a_tilted_head_is_not() {
+        let tol = STORED_TURNED_TOLERANCE_DEG;
+        assert_eq!(quarter_turns_to_upright(-90.0, tol), Some(1));
+        assert_eq!(quarter_turns_to_upright(-79.0, tol), Some(1));
+        assert_eq!(quarter_turns_to_upright(56.0, tol), Some(3));
+        assert_eq!(quarter_turns_to_upright(178.0, tol), Some(2));
+        for tilted in [0.0, 12.0, -30.0, 44.0] {
+            assert_eq!(quarter_turns_to_upright(tilted, tol), None, "{tilted}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod decode;
 mod jpeg_scan;
+pub mod jpeg_tables;
 pub mod table;
 
 use crate::capture::{
@@ -603,6 +604,12 @@ pub struct InputInfo {
     pub color: Option<String>,
     /// EXIF orientation tag that was applied (1 = none).
     pub exif_orientation: Option<u8>,
+    /// For a JPEG: the IJG quality (1–100) its luminance quantisation table
+    /// corresponds to; below `min_jpeg_quality` the photo is too compressed
+    /// to measure (quality finding `heavily_compressed`). Null for other
+    /// formats or a JPEG without such a table.
+    #[serde(default)]
+    pub jpeg_quality: Option<u8>,
 }
 
 impl InputInfo {
@@ -617,6 +624,7 @@ impl InputInfo {
             format: None,
             color: None,
             exif_orientation: None,
+            jpeg_quality: None,
         }
     }
 }
@@ -727,7 +735,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             InputError::new(
                 ErrorCode::TooLarge,
                 format!(
-                    "{w}x{h} is over the {} megapixel limit",
+                    "{w}x{h} is over the {} megapixel limit (raise it with --max-megapixels)",
                     limits.max_pixels / 1_000_000
                 ),
             )
@@ -874,10 +882,11 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             Err(decode::Refusal::Header(m)) => return fail(ErrorCode::CorruptImage, m),
             Err(_) => {}
         }
+        info.jpeg_quality = jpeg_tables::quality(&bytes);
         if !jpeg_scan::reaches_end_of_image(&bytes) {
             return fail(
                 ErrorCode::CorruptImage,
-                "JPEG is truncated: no end-of-image marker after the last scan".into(),
+                "JPEG is truncated or damaged: no end-of-image marker after the last scan".into(),
             );
         }
     }

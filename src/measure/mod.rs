@@ -1392,7 +1392,9 @@ fn measure_pigment(
                 );
             }
         }
-        let redness = (scale.get() >= pigment::RED_LESION_MIN_PX_PER_MM)
+        let redness = input
+            .quality
+            .resolves(pigment::RED_LESION_MIN_PX_PER_MM)
             .then(|| pigment::redness(measured, &px));
         if share_of(hair_pct, zone.name).is_some_and(hair::is_hairy) {
             // Its colour is read between the hairs; its spots are not.

@@ -413,7 +413,10 @@ pub fn make_plan(
             rule: "rules.inflamed_lesions".into(),
             evidence: format!(
                 "photo resolution {} is below the {} px/mm needed to find inflamed lesions: examine the skin",
-                rec.scale.as_ref().and_then(|s| s.px_per_mm).map_or("unknown".into(), |s| format!("{:.1} px/mm", s.get())),
+                rec.quality.as_ref().filter(|q| q.detail.enlarged).and_then(|q| q.detail.effective_px_per_mm)
+                    .map(|e| format!("{e:.1} px/mm of detail (an enlarged photo)"))
+                    .or_else(|| rec.scale.as_ref().and_then(|s| s.px_per_mm).map(|s| format!("{:.1} px/mm", s.get())))
+                    .unwrap_or_else(|| "unknown".into()),
                 crate::measure::pigment::RED_LESION_MIN_PX_PER_MM
             ),
         });

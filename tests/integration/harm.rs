@@ -110,6 +110,14 @@ fn real_normal_skin_gets_no_scars_lesions_erythema_or_needling() {
     let (mut scars, mut cm2) = (0u64, 0.0f64);
     for rec in &recs {
         problems.extend(harms(rec));
+        // Every photo here is at its own resolution and well compressed:
+        // the checks for enlarged and heavily compressed photos must not
+        // refuse them.
+        for f in rec["quality"]["findings"].as_array().into_iter().flatten() {
+            if f["code"] == "enlarged" || f["code"] == "heavily_compressed" {
+                problems.push(format!("{}: {f}", rec["input"]["path"]));
+            }
+        }
         if let Some(face) = rec["acne_scars"]["face"].as_object() {
             scars += face["count"].as_u64().unwrap();
             let measured: Vec<&str> = rec["acne_scars"]["zones"]
@@ -305,6 +313,87 @@ fn capture_variants_of_real_normal_skin_stay_free_of_findings() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Three skin-tone faces (about 3 px/mm) as a phone or a web page might
+/// pass them on: enlarged 3× (their iris then says 9–10 px/mm), and saved
+/// at JPEG quality 15. Enlarged copies gave false scars of Goodman & Baron
+/// grade 2 and, on `faces/biden.jpg`, an "inflamed acne" deferral; the
+/// quality-15 copies gave needling plans and erythema findings.
+#[test]
+fn enlarged_or_heavily_compressed_photos_are_held_to_what_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut enlarged, mut compressed) = (Vec::new(), Vec::new());
+    for name in ["001_03", "025_03", "062_03"] {
+        let img = image::open(shared(&format!("tones/{name}.jpg")))
+            .unwrap()
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        let big =
+            image::imageops::resize(&img, w * 3, h * 3, image::imageops::FilterType::CatmullRom);
+        let path = dir.path().join(format!("{name}_x3.png"));
+        big.save(&path).unwrap();
+        enlarged.push(path);
+        let path = dir.path().join(format!("{name}_q15.jpg"));
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 15)
+            .encode_image(&img)
+            .unwrap();
+        compressed.push(path);
+    }
+    let all: Vec<PathBuf> = enlarged.iter().chain(&compressed).cloned().collect();
+    let recs = planned_records(&all, &all);
+    let codes = |rec: &Value| -> Vec<String> {
+        rec["quality"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for rec in &recs {
+        let path = rec["input"]["path"].as_str().unwrap();
+        let plan = &rec["plan"];
+        assert!(
+            plan["zones"].as_array().unwrap().is_empty(),
+            "{path}: {plan}"
+        );
+        if path.ends_with("_x3.png") {
+            let detail = &rec["quality"]["detail"];
+            assert!(
+                codes(rec).contains(&"enlarged".to_string()),
+                "{path}: {detail}"
+            );
+            let px = rec["scale"]["px_per_mm"].as_f64().unwrap();
+            let effective = detail["effective_px_per_mm"].as_f64().unwrap();
+            assert!(px > 8.0 && effective < 4.0, "{path}: {px} → {effective}");
+            assert_eq!(rec["acne_scars"]["measured"], false, "{path}");
+            assert!(
+                rec["acne_scars"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("enlarged"),
+                "{path}: {}",
+                rec["acne_scars"]["reason"]
+            );
+            // Pigmentation keeps the scale (read at 4 px/mm from spots of
+            // 1.5 mm² or more); red lesions need the detail.
+            assert_eq!(rec["pigmentation"]["measured"], true, "{path}");
+            for z in rec["pigmentation"]["zones"].as_array().unwrap() {
+                assert!(z["redness"].is_null(), "{path}: {z}");
+            }
+        } else {
+            assert_eq!(rec["input"]["jpeg_quality"], 15, "{path}");
+            assert!(
+                codes(rec).contains(&"heavily_compressed".to_string()),
+                "{path}"
+            );
+            assert_eq!(plan["outcome"], "not_assessable", "{path}: {plan}");
+            for concern in ["pores", "pigmentation", "acne_scars"] {
+                assert_eq!(rec[concern]["measured"], false, "{path}: {concern}");
+            }
+        }
+    }
 }
 
 fn plan_of(photo: &Path, extra: &[&str]) -> (Value, String) {
