@@ -381,6 +381,11 @@ pub struct ZoneQuality {
     pub blurred: bool,
     /// Why the zone is left out of every measurement; null when it is not.
     pub reason: Option<String>,
+    /// The glare's pixels (image coordinates) of a zone left out for glare,
+    /// for the overlay to show why; empty otherwise. Not in the record.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub glare_pixels: Vec<(u32, u32)>,
 }
 
 impl ZoneQuality {
@@ -795,7 +800,8 @@ impl ZoneTally {
         });
         let frac = |k: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
         let (high, low) = (frac(self.hi), frac(self.lo));
-        let glare = glare_fraction(lumas, zone, &self.glare_hist, n);
+        let glare_pixels = glare_pixels(lumas, zone, &self.glare_hist, n);
+        let glare = glare_pixels.as_ref().map(|g| g.len() as f64 / n as f64);
         let reason = [(high, "blown out"), (low, "crushed black")]
             .into_iter()
             .find(|(f, _)| *f > t.max_clipped_fraction_usable)
@@ -815,6 +821,8 @@ impl ZoneTally {
                     )
                 })
             });
+        let left_out_for_glare = high.max(low) <= t.max_clipped_fraction_usable
+            && glare.is_some_and(|g| g > t.max_glare_fraction);
         ZoneQuality {
             zone: zone.name,
             highlight_clipped_fraction: high,
@@ -823,6 +831,9 @@ impl ZoneTally {
             laplacian_variance: (laplacian_variance * 100.0).round() / 100.0,
             blurred: lap.n > 1 && laplacian_variance < t.min_zone_laplacian_variance,
             reason,
+            glare_pixels: glare_pixels
+                .filter(|_| left_out_for_glare)
+                .unwrap_or_default(),
         }
     }
 }
@@ -901,7 +912,12 @@ impl GlareHistograms {
 
 /// Share of the zone's `n` pixels that are unclipped specular glare; `None`
 /// when the skin has too little colour to tell (see `ZoneQuality`).
-fn glare_fraction(lumas: &Lumas, zone: &ZoneMask, hist: &GlareHistograms, n: u64) -> Option<f64> {
+fn glare_pixels(
+    lumas: &Lumas,
+    zone: &ZoneMask,
+    hist: &GlareHistograms,
+    n: u64,
+) -> Option<Vec<(u32, u32)>> {
     let quantile = |hist: &[u64], q: f64| {
         let total: u64 = hist.iter().sum();
         let mut seen = 0;
@@ -921,14 +937,16 @@ fn glare_fraction(lumas: &Lumas, zone: &ZoneMask, hist: &GlareHistograms, n: u64
     }
     let min_luma = bright_luma + GLARE_HEADROOM * (255.0 - bright_luma);
     let max_saturation = (GLARE_SATURATION_RATIO * med_sat).min(MAX_GLARE_SATURATION);
-    let glare = zone
-        .iter_pixels()
-        .filter(|&(x, y)| {
-            let (p, l) = (lumas.pixel(x, y), lumas.at(x, y));
-            clipped_at(&p, l) == (false, false) && l >= min_luma && saturation(&p) <= max_saturation
-        })
-        .count();
-    Some(glare as f64 / n as f64)
+    Some(
+        zone.iter_pixels()
+            .filter(|&(x, y)| {
+                let (p, l) = (lumas.pixel(x, y), lumas.at(x, y));
+                clipped_at(&p, l) == (false, false)
+                    && l >= min_luma
+                    && saturation(&p) <= max_saturation
+            })
+            .collect(),
+    )
 }
 
 /// Median chroma and b* of the skin, from at most ~40 000 of its pixels
@@ -1565,6 +1583,31 @@ mod tests {
     /// A blurred zone of light skin is found; sharp skin is never called
     /// blurred, however dark. (On dim or dark skin 8-bit quantisation itself
     /// reads as texture, so blur there can go unflagged: the safe way.)
+    /// A zone left out for glare keeps its glare's pixels for the overlay
+    /// (a reviewer saw an untinted forehead and no reason on the picture);
+    /// a zone measured as it is keeps none.
+    #[test]
+    fn a_zone_left_out_for_glare_keeps_where_the_glare_is() {
+        let t = Thresholds::default();
+        let zone = crate::zones::patch(120, 120, None);
+        let plain = zone_exposure(&texture(120, 120, 1.0), &zone, &t);
+        assert!(plain.reason.is_none() && plain.glare_pixels.is_empty());
+        let mut shiny = texture(120, 120, 1.0);
+        for (x, y, p) in shiny.enumerate_pixels_mut() {
+            if (f64::from(x) - 60.0).hypot(f64::from(y) - 60.0) < 20.0 {
+                p.0 = [238, 238, 236];
+            }
+        }
+        let q = zone_exposure(&shiny, &zone, &t);
+        assert!(q.reason.as_deref().unwrap_or("").contains("glare"), "{q:?}");
+        let share = q.glare_pixels.len() as f64 / (120.0 * 120.0);
+        assert!((share - q.glare_fraction.unwrap()).abs() < 1e-3, "{share}");
+        assert!(q
+            .glare_pixels
+            .iter()
+            .all(|&(x, y)| { (f64::from(x) - 60.0).hypot(f64::from(y) - 60.0) < 21.0 }));
+    }
+
     #[test]
     fn a_blurred_zone_is_found_and_dark_sharp_skin_is_not_called_blurred() {
         let (w, h) = (200, 120);

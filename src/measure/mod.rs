@@ -664,6 +664,25 @@ pub fn measure(
             .collect(),
         ..OverlayData::default()
     };
+    // A zone left out for glare shows its glare as the measured zones show
+    // theirs: a white stipple, on cells of the pigment's 4 px/mm.
+    let step = input.scale.map_or(1, |s| {
+        (s.get() / pigment::CANONICAL_PX_PER_MM).round().max(1.0) as u32
+    });
+    for q in input
+        .quality
+        .zones
+        .iter()
+        .filter(|q| !q.glare_pixels.is_empty())
+    {
+        let cells: Vec<(f32, f32)> = q
+            .glare_pixels
+            .iter()
+            .filter(|&&(x, y)| x % step == 0 && y % step == 0)
+            .map(|&(x, y)| (x as f32, y as f32))
+            .collect();
+        overlay.sheen.push((cells, step as f32));
+    }
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let mut patches = PatchCache::default();
     let shares = hair_pass(input, &mut patches, &mut overlay);
