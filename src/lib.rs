@@ -13,6 +13,7 @@ pub mod compare;
 pub mod error;
 pub mod evaluate;
 pub mod face;
+pub mod fft;
 pub mod ingest;
 pub mod measure;
 pub mod memory;

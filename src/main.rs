@@ -74,7 +74,7 @@ struct PlanOptions {
     /// Treatment protocol (TOML); default: the built-in one (`dermascore protocol`).
     #[arg(long, value_name = "TOML")]
     protocol: Option<PathBuf>,
-    /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures, Fitzpatrick type, the clinician's acne-scar grade, treatment requests.
+    /// Patient intake (CSV or JSON): medications, pregnancy, history, recent procedures, Fitzpatrick type, the clinician's acne-scar grade and pigmentation confirmation, treatment requests.
     #[arg(long, value_name = "FILE")]
     intake: Option<PathBuf>,
     /// A pseudonymising `analyze` run's key: the intake's rows, keyed by

@@ -2,7 +2,7 @@
 //! before the relief is measured: a set is one pose, so only a small
 //! translation is looked for, and only one that clearly stands out.
 
-use crate::measure::relief::fft2;
+use crate::fft::fft2;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 

@@ -9,6 +9,8 @@ use crate::capture::Light;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
+use crate::fft::fft2;
+
 /// A single-channel image in linear light, row-major, with the pixels whose
 /// reading is known (not clipped: a clipped reading is only a lower bound).
 #[derive(Debug, Clone)]
@@ -649,39 +651,6 @@ fn angular_frequency(i: usize, n: usize) -> f64 {
         i as f64 - n as f64
     };
     k * 2.0 * std::f64::consts::PI / n as f64
-}
-
-/// 2-D FFT of a row-major `w`×`h` grid, in place (rows, then columns).
-pub(crate) fn fft2<T: rustfft::FftNum>(
-    planner: &mut FftPlanner<T>,
-    data: &mut [Complex<T>],
-    w: usize,
-    h: usize,
-    inverse: bool,
-) {
-    let row = if inverse {
-        planner.plan_fft_inverse(w)
-    } else {
-        planner.plan_fft_forward(w)
-    };
-    for r in data.chunks_exact_mut(w) {
-        row.process(r);
-    }
-    let col = if inverse {
-        planner.plan_fft_inverse(h)
-    } else {
-        planner.plan_fft_forward(h)
-    };
-    let mut buf = vec![Complex::new(T::zero(), T::zero()); h];
-    for x in 0..w {
-        for y in 0..h {
-            buf[y] = data[y * w + x];
-        }
-        col.process(&mut buf);
-        for y in 0..h {
-            data[y * w + x] = buf[y];
-        }
-    }
 }
 
 /// Lambertian rendering of height maps, for tests of the measured mode.

@@ -22,7 +22,7 @@ pub enum Recorded<T> {
 }
 
 impl Recorded<bool> {
-    fn is_yes(&self) -> bool {
+    pub fn is_yes(&self) -> bool {
         *self == Recorded::Answer(true)
     }
 }
@@ -141,9 +141,10 @@ fn concerns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Concern>, D::Error> {
 }
 
 /// The intake's columns (CSV) or keys (JSON).
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 19] = [
     "patient_id",
     "acne_scar_grade",
+    "pigmentation_confirmed",
     "fitzpatrick",
     "requests",
     "isotretinoin_last_dose",
@@ -174,6 +175,13 @@ pub struct Intake {
     /// macular, 2 mild, 3 moderate, 4 severe), from examination.
     #[serde(default, deserialize_with = "grade")]
     pub acne_scar_grade: Option<u8>,
+    /// The clinician confirmed on examination the hyperpigmentation
+    /// (melasma, post-inflammatory hyperpigmentation, lentigines) the photo
+    /// reads (yes/no). Photo pigment readings are not validated on real
+    /// skin, so only with this do zones above the normal range set a needle
+    /// depth for pigmentation.
+    #[serde(default, deserialize_with = "flag")]
+    pub pigmentation_confirmed: Recorded<bool>,
     /// The clinician's Fitzpatrick skin type (I–VI, or 1–6), from the
     /// history of how the skin burns and tans. The skin-tone adjustments
     /// use the darker of it and the photo's ITA: a photo's exposure can make
@@ -547,7 +555,7 @@ mod tests {
             .iter()
             .map(|c| match *c {
                 "patient_id" => "P",
-                "acne_scar_grade" | "fitzpatrick" | "requests" => "",
+                "acne_scar_grade" | "fitzpatrick" | "requests" | "pigmentation_confirmed" => "",
                 c if c.starts_with("last_") || c.ends_with("_dose") => "",
                 _ => "no",
             })

@@ -596,6 +596,12 @@ pub fn make_plan(
     // The severity each treated zone's course is graded by (0 for a zone
     // treated only at the patient's request).
     let mut course_severities: Vec<f64> = Vec::new();
+    // Photo pigment readings are not validated on real skin (against hand
+    // outlines of real macules the spots overlapped at Dice 0.13–0.20, and
+    // unseen normal faces read above the normal limits from the shadow
+    // under the nose): only the clinician's examination lets them set a
+    // needle depth, as the Goodman & Baron grade does for one-photo scars.
+    let pigment_confirmed = intake.is_some_and(|i| i.pigmentation_confirmed.is_yes());
     for zone in ZoneName::ALL.iter().chain([ZoneName::Patch].iter()) {
         let mut best: Option<(ZonePlan, f64)> = None;
         for &(z, concern, score) in per_zone.iter().filter(|(z, _, _)| z == zone) {
@@ -637,6 +643,19 @@ pub fn make_plan(
                 });
                 continue;
             }
+            let unconfirmed_pigment =
+                concern == Concern::Pigmentation && normal.is_none() && !pigment_confirmed;
+            if unconfirmed_pigment && !requested {
+                unconfirmed.push(Reason {
+                    rule: format!("pigmentation.{}.unconfirmed", z.as_str()),
+                    evidence: format!(
+                        "pigmentation severity {severity:.0} ± {:.0} on the {} is above the range normal skin reads, but photo pigment readings are not validated on real skin (shading and hair can read as spots): they set no needle depth — examine the skin, and record the clinician's confirmation (intake pigmentation_confirmed) to plan from them",
+                        score.uncertainty,
+                        z.label()
+                    ),
+                });
+                continue;
+            }
             let (bands, key) = match concern {
                 Concern::Pores => (&protocol.depth.pores, "depth.pores"),
                 Concern::Pigmentation => (&protocol.depth.pigmentation, "depth.pigmentation"),
@@ -649,11 +668,21 @@ pub fn make_plan(
             // range) treated only because the patient asks does not grade
             // the treatment: the protocol's gentlest band sets the depth
             // and the course.
-            let course_severity = if normal.is_some() { 0.0 } else { severity };
+            let course_severity = if normal.is_some() || unconfirmed_pigment {
+                0.0
+            } else {
+                severity
+            };
             let Some((mut depth, up_to)) = band(bands, course_severity) else {
                 continue;
             };
             let mut rationale = vec![match normal {
+                None if unconfirmed_pigment => Reason {
+                    rule: "intake.requests".into(),
+                    evidence: format!(
+                        "pigmentation severity {severity:.0} is above the normal range but not confirmed by the clinician (intake pigmentation_confirmed), so it does not grade the treatment: treated at the patient's request at the protocol's gentlest depth → {depth} mm"
+                    ),
+                },
                 None => Reason {
                     rule: key.into(),
                     evidence: format!(

@@ -15,6 +15,7 @@ use image::RgbImage;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
+use crate::fft::fft2;
 use crate::zones::ZoneMask;
 
 /// Sides of the square windows of skin whose spectra are averaged, pixels:
@@ -89,10 +90,9 @@ fn cutoff_in(image: &RgbImage, corners: &[(u32, u32)], n: usize) -> Option<f64> 
     let hann: Vec<f32> = (0..n)
         .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / (n - 1) as f32).cos())
         .collect();
-    let fft = FftPlanner::<f32>::new().plan_fft_forward(n);
+    let mut planner = FftPlanner::<f32>::new();
     let mut power = vec![0f64; n * n];
     let mut buf = vec![Complex::new(0f32, 0f32); n * n];
-    let mut column = vec![Complex::new(0f32, 0f32); n];
     let mut used = 0usize;
     for &(x0, y0) in corners {
         if x0 + n as u32 > iw || y0 + n as u32 > ih {
@@ -110,17 +110,9 @@ fn cutoff_in(image: &RgbImage, corners: &[(u32, u32)], n: usize) -> Option<f64> 
             let v = luma(image.get_pixel(x0 + x as u32, y0 + y as u32));
             *c = Complex::new((v - mean) / mean * hann[x] * hann[y], 0.0);
         }
-        for row in buf.chunks_exact_mut(n) {
-            fft.process(row);
-        }
-        for x in 0..n {
-            for y in 0..n {
-                column[y] = buf[y * n + x];
-            }
-            fft.process(&mut column);
-            for y in 0..n {
-                power[y * n + x] += f64::from(column[y].norm_sqr());
-            }
+        fft2(&mut planner, &mut buf, n, n, false);
+        for (p, c) in power.iter_mut().zip(&buf) {
+            *p += f64::from(c.norm_sqr());
         }
         used += 1;
     }
@@ -203,20 +195,7 @@ mod tests {
                 Complex::from_polar(1.0 / f, std::f32::consts::TAU * uniform())
             })
             .collect();
-        let fft = FftPlanner::<f32>::new().plan_fft_inverse(n);
-        for row in spectrum.chunks_exact_mut(n) {
-            fft.process(row);
-        }
-        let mut column = vec![Complex::new(0f32, 0f32); n];
-        for x in 0..n {
-            for y in 0..n {
-                column[y] = spectrum[y * n + x];
-            }
-            fft.process(&mut column);
-            for y in 0..n {
-                spectrum[y * n + x] = column[y];
-            }
-        }
+        fft2(&mut FftPlanner::new(), &mut spectrum, n, n, true);
         let field: Vec<f32> = spectrum.iter().map(|c| c.re).collect();
         let sd = (field.iter().map(|v| v * v).sum::<f32>() / field.len() as f32).sqrt();
         RgbImage::from_fn(n as u32, n as u32, |x, y| {

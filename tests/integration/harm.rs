@@ -343,14 +343,6 @@ fn enlarged_or_heavily_compressed_photos_are_held_to_what_they_hold() {
     }
     let all: Vec<PathBuf> = enlarged.iter().chain(&compressed).cloned().collect();
     let recs = planned_records(&all, &all);
-    let codes = |rec: &Value| -> Vec<String> {
-        rec["quality"]["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["code"].as_str().unwrap().to_string())
-            .collect()
-    };
     for rec in &recs {
         let path = rec["input"]["path"].as_str().unwrap();
         let plan = &rec["plan"];
@@ -361,7 +353,7 @@ fn enlarged_or_heavily_compressed_photos_are_held_to_what_they_hold() {
         if path.ends_with("_x3.png") {
             let detail = &rec["quality"]["detail"];
             assert!(
-                codes(rec).contains(&"enlarged".to_string()),
+                finding_codes(rec).contains(&"enlarged".to_string()),
                 "{path}: {detail}"
             );
             let px = rec["scale"]["px_per_mm"].as_f64().unwrap();
@@ -385,7 +377,7 @@ fn enlarged_or_heavily_compressed_photos_are_held_to_what_they_hold() {
         } else {
             assert_eq!(rec["input"]["jpeg_quality"], 15, "{path}");
             assert!(
-                codes(rec).contains(&"heavily_compressed".to_string()),
+                finding_codes(rec).contains(&"heavily_compressed".to_string()),
                 "{path}"
             );
             assert_eq!(plan["outcome"], "not_assessable", "{path}: {plan}");
