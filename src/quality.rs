@@ -98,7 +98,7 @@ pub struct Thresholds {
     pub max_zone_outside_frame: f64,
     /// A JPEG written at a lower IJG quality (`InputInfo::jpeg_quality`) is
     /// not measured: re-saved from the 50 shared `tones/` and `faces/`
-    /// photos (quality 89–99), a zone's pigmented share moved by a median
+    /// photos (quality 89–100), a zone's pigmented share moved by a median
     /// 0.2 points at quality 90, 2.4 at 50, 5.0 at 25, and at 10–15 normal
     /// faces got needling plans and erythema findings.
     #[serde(default = "default_min_jpeg_quality")]
@@ -221,8 +221,9 @@ pub enum FindingCode {
     ColourFromParallelPolarised,
     /// The photo was enlarged (upscaled) or is very soft: its skin carries
     /// less detail than its pixels per millimetre claim
-    /// (`Detail::effective_px_per_mm`), and each measurement's resolution
-    /// limit is checked against the detail.
+    /// (`Detail::effective_px_per_mm`), and the pores', the acne scars' and
+    /// the red-lesion search's resolution limits are checked against the
+    /// detail.
     Enlarged,
     /// A JPEG compressed below `min_jpeg_quality`: nothing is measured.
     HeavilyCompressed,
