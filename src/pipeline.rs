@@ -599,6 +599,8 @@ impl Analyzer {
         // Turns taken from the face's roll: at most two (the mesh's roll on
         // a face lying sideways is rough, so a second look may finish it).
         let mut roll_turns = 0u8;
+        // The last turn taken from the roll, undone if the face is lost.
+        let mut last_roll_turn: Option<u8> = None;
         let mut search = face_search_turns(may_turn);
         let mut no_face: Option<InputError> = None;
         let result = loop {
@@ -632,7 +634,16 @@ impl Analyzer {
                     photo = photo.turned_clockwise(k);
                     turned = (turned + k) % 4;
                     roll_turns += 1;
+                    last_roll_turn = Some(k);
                     search = [].iter();
+                }
+                // A turn from a rough roll that loses the face is undone:
+                // the photo is read as it was, with no more turns.
+                (Err(e), _) if e.code == ErrorCode::NoFace && last_roll_turn.is_some() => {
+                    let back = 4 - last_roll_turn.take().unwrap_or(0);
+                    photo = photo.turned_clockwise(back);
+                    turned = (turned + back) % 4;
+                    roll_turns = 2;
                 }
                 (Err(e), Some(Ok(Some(step)))) => {
                     photo = photo.turned_clockwise(step);
