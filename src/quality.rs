@@ -491,15 +491,10 @@ pub struct Detail {
 }
 
 impl Detail {
-    /// Measures `image`'s zones against `scale` (px/mm). Judged only from
-    /// `judged_from` px/mm (the smallest limit held to the detail): below it
-    /// no such measurement is made anyway, and windows of 32–64 pixels
-    /// hold the face's shape more than its skin's texture (the 1.5 px/mm
-    /// official portraits read as soft as a 3× enlargement).
-    fn of(image: &RgbImage, zones: &[ZoneMask], scale: Option<f64>, judged_from: f64) -> Self {
-        let cutoff = scale
-            .filter(|&s| s >= judged_from)
-            .and_then(|_| detail::cutoff(image, zones));
+    /// Measures `image`'s zones against `scale` (px/mm), where `judged`;
+    /// otherwise the scale stands.
+    fn of(image: &RgbImage, zones: &[ZoneMask], scale: Option<f64>, judged: bool) -> Self {
+        let cutoff = judged.then(|| detail::cutoff(image, zones)).flatten();
         let enlarged = cutoff.is_some_and(|c| c < detail::ENLARGED_BELOW);
         let effective = scale.map(|s| match cutoff {
             Some(c) if enlarged => s * c / 0.5,
@@ -803,7 +798,7 @@ impl ZoneTally {
         let (high, low) = (frac(self.hi), frac(self.lo));
         let glare_pixels = glare_pixels(lumas, zone, &self.glare_hist, n);
         let glare = glare_pixels.as_ref().map(|g| g.len() as f64 / n as f64);
-        let reason = [(high, "blown out"), (low, "crushed black")]
+        let clipped = [(high, "blown out"), (low, "crushed black")]
             .into_iter()
             .find(|(f, _)| *f > t.max_clipped_fraction_usable)
             .map(|(f, what)| {
@@ -812,18 +807,18 @@ impl ZoneTally {
                     100.0 * f,
                     100.0 * t.max_clipped_fraction_usable
                 )
-            })
-            .or_else(|| {
-                glare.filter(|&g| g > t.max_glare_fraction).map(|g| {
-                    format!(
-                        "{:.1} % of the zone is specular glare (bright, colourless sheen; over {:.0} %: it hides texture and whitens colour)",
-                        100.0 * g,
-                        100.0 * t.max_glare_fraction
-                    )
-                })
             });
-        let left_out_for_glare = high.max(low) <= t.max_clipped_fraction_usable
-            && glare.is_some_and(|g| g > t.max_glare_fraction);
+        let glared = glare
+            .filter(|&g| clipped.is_none() && g > t.max_glare_fraction)
+            .map(|g| {
+                format!(
+                    "{:.1} % of the zone is specular glare (bright, colourless sheen; over {:.0} %: it hides texture and whitens colour)",
+                    100.0 * g,
+                    100.0 * t.max_glare_fraction
+                )
+            });
+        let left_out_for_glare = glared.is_some();
+        let reason = clipped.or(glared);
         ZoneQuality {
             zone: zone.name,
             highlight_clipped_fraction: high,
@@ -911,7 +906,7 @@ impl GlareHistograms {
     }
 }
 
-/// Share of the zone's `n` pixels that are unclipped specular glare; `None`
+/// The zone's pixels (of `n`) that are unclipped specular glare; `None`
 /// when the skin has too little colour to tell (see `ZoneQuality`).
 fn glare_pixels(
     lumas: &Lumas,
@@ -1010,17 +1005,15 @@ pub fn assess(
         relief_from_lights,
     } = context;
     let (skin, mut zone_quality) = survey(image, zones, t);
-    // A capture set's average image is no one photo: it is not judged.
-    let detail = Detail::of(
-        image,
-        zones,
-        scale.px_per_mm.map(|s| s.get()),
-        if relief_from_lights {
-            f64::INFINITY
-        } else {
-            t.scars_min_px_per_mm.min(t.pores_min_px_per_mm)
-        },
-    );
+    // Detail is judged from the smallest limit held to it (4 px/mm): below
+    // it no such measurement is made anyway, and windows of 32–64 pixels
+    // hold the face's shape more than its skin's texture (the 1.5 px/mm
+    // official portraits read as soft as a 3× enlargement). A capture set's
+    // average image is no one photo: it is not judged.
+    let px_per_mm = scale.px_per_mm.map(|s| s.get());
+    let judged = !relief_from_lights
+        && px_per_mm.is_some_and(|s| s >= t.scars_min_px_per_mm.min(t.pores_min_px_per_mm));
+    let detail = Detail::of(image, zones, px_per_mm, judged);
     let light = Light::judge(modality, &skin);
     let mut findings = Vec::new();
     let mut find = |code, message: String| findings.push(Finding { code, message });
@@ -1311,7 +1304,7 @@ pub fn assess(
         find(
             FindingCode::Enlarged,
             format!(
-                "the photo looks enlarged (upscaled) or very soft: its skin's detail stops at {c:.2} cycles per pixel (a photo at its own resolution keeps detail to 0.23 or beyond), so its {:.1} px/mm carry about {e:.1} px/mm of detail, and each measurement is held to that",
+                "the photo looks enlarged (upscaled) or very soft: its skin's detail stops at {c:.2} cycles per pixel (a photo at its own resolution keeps detail to 0.23 or beyond), so its {:.1} px/mm carry about {e:.1} px/mm of detail, and pores, acne scars and red lesions are held to that",
                 s.get()
             ),
         );
@@ -1581,9 +1574,6 @@ mod tests {
         crate::zones::patch(w, h, Some(&mask))
     }
 
-    /// A blurred zone of light skin is found; sharp skin is never called
-    /// blurred, however dark. (On dim or dark skin 8-bit quantisation itself
-    /// reads as texture, so blur there can go unflagged: the safe way.)
     /// A zone left out for glare keeps its glare's pixels for the overlay
     /// (a reviewer saw an untinted forehead and no reason on the picture);
     /// a zone measured as it is keeps none.
@@ -1609,6 +1599,9 @@ mod tests {
             .all(|&(x, y)| { (f64::from(x) - 60.0).hypot(f64::from(y) - 60.0) < 21.0 }));
     }
 
+    /// A blurred zone of light skin is found; sharp skin is never called
+    /// blurred, however dark. (On dim or dark skin 8-bit quantisation itself
+    /// reads as texture, so blur there can go unflagged: the safe way.)
     #[test]
     fn a_blurred_zone_is_found_and_dark_sharp_skin_is_not_called_blurred() {
         let (w, h) = (200, 120);

@@ -174,18 +174,12 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
     let mut comps: Vec<(u8, u8, u8)> = Vec::new();
     let (mut width, mut height) = (0u32, 0u32);
     let mut restart_interval = 0u32;
-    let mut i = 2; // after SOI
-    loop {
-        if bytes.get(i)? != &0xff {
-            return None;
-        }
-        let marker = *bytes.get(i + 1)?;
-        if marker == 0xff {
-            i += 1; // fill byte
-            continue;
-        }
-        let len = be16(bytes, i + 2)?;
-        let seg = bytes.get(i + 4..i + 2 + len)?;
+    for Segment {
+        marker,
+        body: seg,
+        end,
+    } in headers(bytes)
+    {
         match marker {
             0xc0 | 0xc1 => {
                 height = u32::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
@@ -215,7 +209,7 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
                     at += 17 + total;
                 }
             }
-            0xdd => restart_interval = be16(bytes, i + 4)? as u32,
+            0xdd => restart_interval = be16(seg, 0)? as u32,
             0xda => {
                 let n = usize::from(*seg.first()?);
                 if comps.is_empty() || n != comps.len() || width == 0 || height == 0 {
@@ -235,18 +229,54 @@ pub fn problem(bytes: &[u8]) -> Option<String> {
                 let vmax = u32::from(comps.iter().map(|c| c.2).max()?.max(1));
                 let (mcu_w, mcu_h) = (8 * hmax, 8 * vmax);
                 let mcus = width.div_ceil(mcu_w) * height.div_ceil(mcu_h);
-                let data = bytes.get(i + 2 + len..)?;
+                let data = bytes.get(end..)?;
                 return walk(data, &plan, mcus, restart_interval);
             }
             0xd9 => return None,
             _ => {}
         }
-        i += 2 + len;
     }
+    None
+}
+
+/// One marker segment of a JPEG's headers.
+pub(super) struct Segment<'a> {
+    pub marker: u8,
+    /// What follows the segment's length field.
+    pub body: &'a [u8],
+    /// Where the next segment (or, after a start of scan, its data) begins.
+    pub end: usize,
+}
+
+/// The marker segments from the start-of-image up to and including the
+/// first start of scan (fill bytes skipped); ends early where the bytes do
+/// not hold a whole segment.
+pub(super) fn headers(bytes: &[u8]) -> impl Iterator<Item = Segment<'_>> {
+    let mut i = 2; // after SOI
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if done || bytes.get(i)? != &0xff {
+            return None;
+        }
+        let marker = *bytes.get(i + 1)?;
+        if marker == 0xff {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = be16(bytes, i + 2)?;
+        let body = bytes.get(i + 4..i + 2 + len)?;
+        i += 2 + len;
+        done = marker == 0xda;
+        return Some(Segment {
+            marker,
+            body,
+            end: i,
+        });
+    })
 }
 
 /// The big-endian 16-bit number at `at` (a segment's length).
-fn be16(bytes: &[u8], at: usize) -> Option<usize> {
+pub(super) fn be16(bytes: &[u8], at: usize) -> Option<usize> {
     Some(usize::from(u16::from_be_bytes([
         *bytes.get(at)?,
         *bytes.get(at + 1)?,

@@ -5,7 +5,9 @@
 //! IJG quality factor; inverting that scaling gives the quality the file
 //! was written at. Tables of other origin still give a comparable figure.
 //! At low quality the 8×8 blocks and the detail they drop read as spots,
-//! lesions and texture (`quality::MIN_JPEG_QUALITY`).
+//! lesions and texture (`quality::Thresholds::min_jpeg_quality`).
+
+use super::jpeg_scan::{be16, headers};
 
 /// The standard luminance table (JPEG Annex K.1), in the zig-zag order a
 /// DQT segment stores.
@@ -15,55 +17,33 @@ const STANDARD_LUMA_ZIGZAG: [u16; 64] = [
     87, 95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
 ];
 
-fn be16(bytes: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_be_bytes([
-        *bytes.get(at)?,
-        *bytes.get(at + 1)?,
-    ])))
-}
-
 /// The luminance table (table 0), zig-zag order, from the segments before
 /// the first scan.
 fn luma_table(bytes: &[u8]) -> Option<[u16; 64]> {
     if bytes.get(..2)? != [0xff, 0xd8] {
         return None;
     }
-    let mut i = 2;
-    loop {
-        if *bytes.get(i)? != 0xff {
-            return None;
-        }
-        let marker = *bytes.get(i + 1)?;
-        if marker == 0xff {
-            i += 1;
-            continue;
-        }
-        if marker == 0xda {
-            return None; // a scan before any table 0
-        }
-        let len = be16(bytes, i + 2)?;
-        let seg = bytes.get(i + 4..i + 2 + len)?;
-        if marker == 0xdb {
-            let mut at = 0;
-            while at < seg.len() {
-                let (precision, id) = (seg[at] >> 4, seg[at] & 15);
-                let wide = precision == 1;
-                let mut table = [0u16; 64];
-                for (k, v) in table.iter_mut().enumerate() {
-                    *v = if wide {
-                        u16::try_from(be16(seg, at + 1 + 2 * k)?).ok()?
-                    } else {
-                        u16::from(*seg.get(at + 1 + k)?)
-                    };
-                }
-                if id == 0 {
-                    return Some(table);
-                }
-                at += 1 + if wide { 128 } else { 64 };
+    for seg in headers(bytes).filter(|s| s.marker == 0xdb) {
+        let body = seg.body;
+        let mut at = 0;
+        while at < body.len() {
+            let (precision, id) = (body[at] >> 4, body[at] & 15);
+            let wide = precision == 1;
+            let mut table = [0u16; 64];
+            for (k, v) in table.iter_mut().enumerate() {
+                *v = if wide {
+                    u16::try_from(be16(body, at + 1 + 2 * k)?).ok()?
+                } else {
+                    u16::from(*body.get(at + 1 + k)?)
+                };
             }
+            if id == 0 {
+                return Some(table);
+            }
+            at += 1 + if wide { 128 } else { 64 };
         }
-        i += 2 + len;
     }
+    None
 }
 
 /// The IJG quality (1–100) the file's luminance table corresponds to;
