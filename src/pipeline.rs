@@ -31,6 +31,10 @@ const PYRAMID_MIN_SIDE: u32 = 64;
 /// down or sideways): half a turn first, then the two quarter turns.
 const FACE_SEARCH_TURNS: [u8; 3] = [2, 1, 2];
 
+/// Turns taken from the face's roll, at most: the mesh's roll on a face
+/// lying sideways is rough, so a second look may finish the turn.
+const MAX_ROLL_TURNS: u8 = 2;
+
 /// The turns to look again with (`FACE_SEARCH_TURNS`), or none where a
 /// photo may not be turned (a sitting's or capture set's, a close-up).
 fn face_search_turns(may_turn: bool) -> std::slice::Iter<'static, u8> {
@@ -596,8 +600,7 @@ impl Analyzer {
         // Clockwise quarter turns applied so far (0–3), the turns left to
         // try for a face the detector missed, and the photo's own answer.
         let mut turned = 0u8;
-        // Turns taken from the face's roll: at most two (the mesh's roll on
-        // a face lying sideways is rough, so a second look may finish it).
+        // Turns taken from the face's roll (`MAX_ROLL_TURNS`).
         let mut roll_turns = 0u8;
         // The last turn taken from the roll, undone if the face is lost.
         let mut last_roll_turn: Option<u8> = None;
@@ -615,7 +618,7 @@ impl Analyzer {
                         &mut rec,
                         role,
                         loaded.take(),
-                        may_turn && roll_turns < 2,
+                        may_turn && roll_turns < MAX_ROLL_TURNS,
                     );
                     // A face the detector missed is looked for turned, with
                     // the same models.
@@ -643,7 +646,7 @@ impl Analyzer {
                     let back = 4 - last_roll_turn.take().unwrap_or(0);
                     photo = photo.turned_clockwise(back);
                     turned = (turned + back) % 4;
-                    roll_turns = 2;
+                    roll_turns = MAX_ROLL_TURNS;
                 }
                 (Err(e), Some(Ok(Some(step)))) => {
                     photo = photo.turned_clockwise(step);
@@ -767,14 +770,23 @@ impl Analyzer {
                 found = geometry(&mut models, &pyramid);
             }
             let (mut face, mut scale, mut zone_masks) = found?;
-            // As `analyze`: at most two turns from the face's roll.
-            for _ in 0..2 {
+            // As `analyze`: turns from the face's roll, one that loses the
+            // face undone.
+            for _ in 0..MAX_ROLL_TURNS {
                 let Some(k) = self.turns_to_upright(face.as_ref().filter(|_| may_turn)) else {
                     break;
                 };
                 photo = photo.turned_clockwise(k);
                 pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
-                (face, scale, zone_masks) = geometry(&mut models, &pyramid)?;
+                match geometry(&mut models, &pyramid) {
+                    Ok(g) => (face, scale, zone_masks) = g,
+                    Err(e) if e.code == ErrorCode::NoFace => {
+                        photo = photo.turned_clockwise(4 - k);
+                        pyramid = Pyramid::of(&photo, PYRAMID_MIN_SIDE);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let rgb = &photo.rgb;
             let face = face.as_ref();
