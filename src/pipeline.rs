@@ -799,6 +799,7 @@ impl Analyzer {
                     modality: item.modality,
                     jpeg_quality: info.jpeg_quality,
                     relief_from_lights: item.capture.is_some(),
+                    transparent: photo.transparent.is_some(),
                 },
                 &self.options.thresholds,
             );
@@ -868,7 +869,14 @@ impl Analyzer {
         let face = face::analyse(models, pyramid)?;
         let scale = scale::from_face(&face, self.options.px_per_mm);
         let (w, h) = pyramid.base().dimensions();
-        let zone_masks = zones::build(&face, w, h, self.options.thresholds.max_obliquity_deg);
+        let beyond = pyramid.transparent().map(zones::beyond_the_photo);
+        let zone_masks = zones::build(
+            &face,
+            w,
+            h,
+            self.options.thresholds.max_obliquity_deg,
+            beyond.as_ref(),
+        );
         Ok((face, scale, zone_masks))
     }
 
@@ -883,7 +891,14 @@ impl Analyzer {
     ) -> Result<(Option<FaceGeometry>, Scale, Vec<zones::ZoneMask>), InputError> {
         let (w, h) = pyramid.base().dimensions();
         match close_up {
-            Some((scale, mask)) => Ok((None, scale, vec![zones::patch(w, h, mask)])),
+            Some((scale, mask)) => {
+                let beyond = pyramid.transparent().map(zones::beyond_the_photo);
+                Ok((
+                    None,
+                    scale,
+                    vec![zones::opaque_patch(w, h, mask, beyond.as_ref())],
+                ))
+            }
             None => {
                 let (face, scale, zone_masks) = self.face_geometry(models, pyramid)?;
                 Ok((Some(face), scale, zone_masks))
@@ -958,6 +973,7 @@ impl Analyzer {
                 modality: item.modality,
                 jpeg_quality: rec.input.jpeg_quality,
                 relief_from_lights: item.capture.is_some(),
+                transparent: pyramid.transparent().is_some(),
             },
             &self.options.thresholds,
         );

@@ -987,6 +987,10 @@ pub struct Context {
     /// the set's average image, as smooth as an enlargement, is no one
     /// photo: its detail is not judged (`Detail`).
     pub relief_from_lights: bool,
+    /// Some of its pixels are transparent (`Photo::transparent`): zones
+    /// over them count as outside the photo, and the framing finding says
+    /// so.
+    pub transparent: bool,
 }
 
 /// Judges the photo for each concern. `face` is `None` for close-ups
@@ -1003,7 +1007,13 @@ pub fn assess(
         modality,
         jpeg_quality,
         relief_from_lights,
+        transparent,
     } = context;
+    let outside_the_photo = if transparent {
+        "outside the photo or on its transparent background"
+    } else {
+        "outside the photo"
+    };
     let (skin, mut zone_quality) = survey(image, zones, t);
     // Detail is judged from the smallest limit held to it (4 px/mm): below
     // it no such measurement is made anyway, and windows of 32–64 pixels
@@ -1180,7 +1190,7 @@ pub fn assess(
             turned_away.push(z.name.label());
         } else if z.outside_frame > t.max_zone_outside_frame {
             q.reason = Some(format!(
-                "{:.0} % of the zone lies outside the photo (over {:.0} %: what the frame shows does not stand for the zone)",
+                "{:.0} % of the zone lies {outside_the_photo} (over {:.0} %: what the frame shows does not stand for the zone)",
                 100.0 * z.outside_frame,
                 100.0 * t.max_zone_outside_frame
             ));
@@ -1191,7 +1201,7 @@ pub fn assess(
         find(
             FindingCode::ZoneCutByFrame,
             format!(
-                "left out as mostly outside the photo (over {:.0} % of the zone): {}",
+                "left out as mostly {outside_the_photo} (over {:.0} % of the zone): {}",
                 100.0 * t.max_zone_outside_frame,
                 cut.join(", ")
             ),
@@ -1275,7 +1285,7 @@ pub fn assess(
         find(
             FindingCode::CutByFrame,
             format!(
-                "face cut by the frame: {:.0} % of the skin zones lie outside the photo ({})",
+                "face cut by the frame: {:.0} % of the skin zones lie {outside_the_photo} ({})",
                 100.0 * outside_frame,
                 cut.join(", ")
             ),

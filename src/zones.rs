@@ -305,13 +305,55 @@ fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
     }
 }
 
+/// Pixels kept clear of a photo's transparent ones: a cut-out's edge,
+/// shown over mid-grey, is not skin.
+const TRANSPARENT_MARGIN_PX: u8 = 2;
+
+/// A photo's transparent pixels (255) grown by `TRANSPARENT_MARGIN_PX`:
+/// what no zone measures.
+pub fn beyond_the_photo(transparent: &GrayImage) -> GrayImage {
+    imageproc::morphology::dilate(
+        transparent,
+        imageproc::distance_transform::Norm::LInf,
+        TRANSPARENT_MARGIN_PX,
+    )
+}
+
+/// Clears the pixels of `mask` (placed at `x0`, `y0`) that `beyond` marks;
+/// returns the share of its pixels cleared (0–1).
+fn leave_out_beyond(mask: &mut GrayImage, x0: u32, y0: u32, beyond: &GrayImage) -> f64 {
+    let (mut kept, mut cleared) = (0u64, 0u64);
+    for (x, y, p) in mask.enumerate_pixels_mut() {
+        if p.0[0] == 0 {
+            continue;
+        }
+        if beyond
+            .get_pixel_checked(x0 + x, y0 + y)
+            .is_some_and(|b| b.0[0] > 0)
+        {
+            p.0[0] = 0;
+            cleared += 1;
+        } else {
+            kept += 1;
+        }
+    }
+    if kept + cleared > 0 {
+        cleared as f64 / (kept + cleared) as f64
+    } else {
+        0.0
+    }
+}
+
 /// Builds every zone's mask for a face in a `width`×`height` photo.
-/// Skin turned more than `max_obliquity_deg` from the camera is left out.
+/// Skin turned more than `max_obliquity_deg` from the camera is left out,
+/// and so are the pixels `beyond` marks (`beyond_the_photo`): they count
+/// as lying outside the frame.
 pub fn build(
     face: &FaceGeometry,
     width: u32,
     height: u32,
     max_obliquity_deg: f64,
+    beyond: Option<&GrayImage>,
 ) -> Vec<ZoneMask> {
     let surface = Arc::new(SurfaceMap::from_landmarks(&face.landmarks));
     let folds = Arc::new(
@@ -340,20 +382,26 @@ pub fn build(
             let x1 = xmax.ceil().clamp(0.0, width as f32) as u32;
             let y1 = ymax.ceil().clamp(0.0, height as f32) as u32;
             let mut mask = GrayImage::new(x1.saturating_sub(x0), y1.saturating_sub(y0));
+            let mut transparent = 0.0;
             if mask.width() > 0 && mask.height() > 0 {
                 fill(&mut mask, &outline, x0, y0, 255);
                 for ex in &exclusions {
                     fill(&mut mask, ex, x0, y0, 0);
                 }
                 leave_out_rims(&mut mask, x0, y0, &face.spectacle_rims);
+                if let Some(beyond) = beyond {
+                    transparent = leave_out_beyond(&mut mask, x0, y0, beyond);
+                }
             }
             let (surface_pixels, oblique) =
                 weigh_by_surface(&mut mask, x0, y0, &surface, max_obliquity_deg);
             let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
             let full = polygon_area(&outline);
             let clipped = polygon_area(&clip_to_frame(&outline, width as f32, height as f32));
+            // Of the outline's area in the frame, the transparent share
+            // lies outside the photo as well.
             let outside_frame = if full > 0.0 {
-                ((full - clipped) / full).clamp(0.0, 1.0)
+                (1.0 - clipped / full * (1.0 - transparent)).clamp(0.0, 1.0)
             } else {
                 1.0
             };
@@ -462,12 +510,25 @@ fn clip_to_frame(poly: &[Point], w: f32, h: f32) -> Vec<Point> {
 
 /// The whole frame, or the non-zero pixels of `mask`, as one zone.
 pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
-    let mask = match mask {
+    opaque_patch(width, height, mask, None)
+}
+
+/// `patch` without the pixels `beyond` marks (`beyond_the_photo`).
+pub fn opaque_patch(
+    width: u32,
+    height: u32,
+    mask: Option<&GrayImage>,
+    beyond: Option<&GrayImage>,
+) -> ZoneMask {
+    let mut mask = match mask {
         Some(m) => GrayImage::from_fn(width, height, |x, y| {
             Luma([if m.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }])
         }),
         None => GrayImage::from_pixel(width, height, Luma([255])),
     };
+    if let Some(beyond) = beyond {
+        leave_out_beyond(&mut mask, 0, 0, beyond);
+    }
     let pixels = mask.as_raw().iter().filter(|&&v| v > 0).count() as u64;
     let (w, h) = (width as f32, height as f32);
     ZoneMask {

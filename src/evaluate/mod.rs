@@ -986,7 +986,7 @@ pub fn real_photo_stability(
         let rgb = match crate::ingest::load(&item.path, &Default::default(), &mut info) {
             Ok(photo) if depth == Depth::Sixteen && photo.deep.is_none() => Photo {
                 deep: Some(image::DynamicImage::ImageRgb8(photo.rgb.clone()).into_rgb16()),
-                rgb: photo.rgb,
+                ..photo
             },
             Ok(photo) => photo,
             Err(e) => {

@@ -4,7 +4,7 @@
 //! keep only one pixel in eight).
 
 use crate::ingest::{Depth, Photo, Rgb16Image};
-use image::{ImageBuffer, Pixel, Rgb, RgbImage};
+use image::{GrayImage, ImageBuffer, Pixel, Rgb, RgbImage};
 use std::sync::OnceLock;
 
 /// Maps crop pixel indices `(u, v)` to the continuous image coordinates of
@@ -142,6 +142,9 @@ pub struct Pyramid<'a> {
     /// The 8-bit image (the whole photo, for what reads pixels directly).
     base: &'a RgbImage,
     levels: Levels<'a>,
+    /// The photo's transparent pixels (`Photo::transparent`), which no zone
+    /// measures.
+    transparent: Option<&'a GrayImage>,
 }
 
 enum Levels<'a> {
@@ -175,12 +178,13 @@ impl<'a> Pyramid<'a> {
         Self {
             base,
             levels: Levels::Eight((0..n).map(|_| OnceLock::new()).collect()),
+            transparent: None,
         }
     }
 
     /// A photo's pyramid, sampled at the photo's own depth.
     pub fn of(photo: &'a Photo, min_side: u32) -> Self {
-        match &photo.deep {
+        let pyramid = match &photo.deep {
             Some(deep) if deep.dimensions() == photo.rgb.dimensions() => Self {
                 base: &photo.rgb,
                 levels: Levels::Sixteen {
@@ -189,13 +193,26 @@ impl<'a> Pyramid<'a> {
                         .map(|_| OnceLock::new())
                         .collect(),
                 },
+                transparent: None,
             },
             _ => Self::new(&photo.rgb, min_side),
+        };
+        Self {
+            transparent: photo
+                .transparent
+                .as_ref()
+                .filter(|m| m.dimensions() == photo.rgb.dimensions()),
+            ..pyramid
         }
     }
 
     pub fn base(&self) -> &RgbImage {
         self.base
+    }
+
+    /// The photo's transparent pixels (255), if any.
+    pub fn transparent(&self) -> Option<&'a GrayImage> {
+        self.transparent
     }
 
     pub fn depth(&self) -> Depth {
@@ -472,6 +489,7 @@ mod tests {
         let photo = Photo {
             rgb: RgbImage::from_pixel(64, 64, image::Rgb([101; 3])),
             deep: Some(Rgb16Image::from_pixel(64, 64, image::Rgb([v; 3]))),
+            transparent: None,
         };
         let pyr = Pyramid::of(&photo, 8);
         assert_eq!(pyr.depth(), Depth::Sixteen);
@@ -526,6 +544,7 @@ mod tests {
         let photo = Photo {
             rgb: RgbImage::new(203, 150),
             deep: Some(img),
+            transparent: None,
         };
         let pyr = Pyramid::of(&photo, 8);
         let mut out = vec![0.0; 4 * 4 * 3];

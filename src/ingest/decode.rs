@@ -240,8 +240,8 @@ fn png_from<R: std::io::BufRead + std::io::Seek>(source: R, len: u64) -> Result<
 /// photo's own buffers: the file's whole raw image (8 bytes a pixel for
 /// 16-bit RGBA: 800 MB at 100 MP) and its conversions are never held at
 /// once. Same values as `Photo::from_decoded` on the whole image (alpha
-/// dropped, grey copied to RGB, 16-bit rounded to 8 as the image crate
-/// does).
+/// read into `transparent`, grey copied to RGB, 16-bit rounded to 8 as the
+/// image crate does).
 fn png_rows<R: std::io::BufRead + std::io::Seek>(
     mut reader: png::Reader<R>,
     orientation: Orientation,
@@ -278,6 +278,14 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
     } else {
         Vec::new()
     };
+    // The alpha sample, when there is one: below full, the pixel is
+    // transparent (`Photo::transparent`).
+    let alpha = (samples == 2 || samples == 4).then_some(samples - 1);
+    let mut clear = if alpha.is_some() {
+        vec![0u8; w as usize * h as usize]
+    } else {
+        Vec::new()
+    };
     let mut y = 0usize;
     while let Some(row) = reader.next_row().map_err(corrupt)? {
         let data = row.data();
@@ -285,6 +293,13 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
             return Err(Refusal::Corrupt("PNG rows do not match its header".into()));
         }
         let out8 = &mut rgb[y * row_len..(y + 1) * row_len];
+        if let Some(a) = alpha {
+            let out = &mut clear[y * w as usize..(y + 1) * w as usize];
+            for (x, px) in data.chunks_exact(samples * bytes).take(w as usize).enumerate() {
+                let opaque = px[a * bytes..(a + 1) * bytes].iter().all(|&b| b == u8::MAX);
+                out[x] = if opaque { 0 } else { 255 };
+            }
+        }
         if deep {
             let out16 = &mut wide[y * row_len..(y + 1) * row_len];
             for (x, px) in data.chunks_exact(samples * 2).take(w as usize).enumerate() {
@@ -308,14 +323,18 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
         return Err(Refusal::Corrupt(format!("PNG has {y} of its {h} rows")));
     }
     let short = || Refusal::Corrupt("PNG decoded to fewer pixels than its header".into());
-    let photo = Photo {
+    let mut photo = Photo {
         rgb: RgbImage::from_raw(w, h, rgb).ok_or_else(short)?,
         deep: if deep {
             Some(Rgb16Image::from_raw(w, h, wide).ok_or_else(short)?)
         } else {
             None
         },
+        transparent: None,
     };
+    if alpha.is_some() {
+        photo = photo.with_transparent(image::GrayImage::from_raw(w, h, clear).ok_or_else(short)?);
+    }
     Ok(Decoded {
         photo,
         colour,
@@ -387,6 +406,7 @@ mod tests {
             assert_eq!(d.colour, layout.color());
             assert_eq!(d.photo.rgb, want.rgb, "{:?}", layout.color());
             assert_eq!(d.photo.deep, want.deep, "{:?}", layout.color());
+            assert_eq!(d.photo.transparent, want.transparent, "{:?}", layout.color());
         }
     }
 

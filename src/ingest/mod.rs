@@ -15,7 +15,7 @@ use crate::capture::{
 };
 use crate::error::{ErrorCode, InputError, SetupError};
 use crate::models::hex_sha256;
-use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage};
+use image::{DynamicImage, GrayImage, ImageBuffer, ImageDecoder, ImageReader, Luma, Rgb, RgbImage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -610,6 +610,13 @@ pub struct InputInfo {
     /// formats or a JPEG without such a table.
     #[serde(default)]
     pub jpeg_quality: Option<u8>,
+    /// Share of the frame (%) that the file's alpha channel makes
+    /// transparent or partly so, as a cut-out's background: not part of the
+    /// photo as taken. Those pixels are shown over mid-grey, no zone
+    /// measures them, and a zone over them counts as outside the photo.
+    /// Null when no pixel is transparent (or the file has no alpha).
+    #[serde(default)]
+    pub transparent_pct: Option<f64>,
 }
 
 impl InputInfo {
@@ -625,6 +632,7 @@ impl InputInfo {
             color: None,
             exif_orientation: None,
             jpeg_quality: None,
+            transparent_pct: None,
         }
     }
 }
@@ -652,7 +660,8 @@ impl Depth {
     }
 }
 
-/// A decoded photo, upright, alpha dropped, greyscale as RGB.
+/// A decoded photo, upright, greyscale as RGB. An alpha channel is not
+/// kept as colour: its transparent pixels are recorded in `transparent`.
 #[derive(Clone)]
 pub struct Photo {
     /// 8 bits per channel: what the quality checks, capture alignment and
@@ -663,23 +672,72 @@ pub struct Photo {
     /// to half a level, as much as a faint spot's contrast in dark skin's
     /// blue channel.
     pub deep: Option<Rgb16Image>,
+    /// 255 where the file's alpha channel makes a pixel transparent or
+    /// partly so: a cut-out's background, not part of the photo as taken.
+    /// Those pixels are shown over mid-grey in `rgb` and `deep` (whatever
+    /// colour the file kept under them) and no zone measures them. `None`
+    /// when every pixel is opaque.
+    pub transparent: Option<GrayImage>,
 }
 
+/// Where transparent pixels are shown: mid-grey, a plain background that
+/// neither the face detector nor the skin checks take for skin.
+const BACKGROUND_8: u8 = 128;
+
 impl Photo {
-    /// Keeps a 16-bit (or float) image's extra bits in `deep`.
+    /// Keeps a 16-bit (or float) image's extra bits in `deep`; an alpha
+    /// channel's transparent pixels go to `transparent`.
     pub fn from_decoded(image: DynamicImage) -> Self {
         let bits = image.color().bits_per_pixel() / u16::from(image.color().channel_count());
-        if bits > 8 {
+        let transparent = transparent_pixels(&image);
+        let mut photo = if bits > 8 {
             Photo {
                 rgb: image.to_rgb8(),
                 deep: Some(image.into_rgb16()),
+                transparent: None,
             }
         } else {
-            image.into_rgb8().into()
+            Photo::from(image.into_rgb8())
+        };
+        if let Some(mask) = transparent {
+            photo = photo.with_transparent(mask);
         }
+        photo
     }
 
-    /// Upright: the EXIF orientation applied to both depths.
+    /// `mask` (255 = transparent) recorded, its pixels shown as mid-grey;
+    /// a mask with no transparent pixel is dropped.
+    pub fn with_transparent(mut self, mask: GrayImage) -> Self {
+        if !mask.as_raw().iter().any(|&v| v > 0) {
+            self.transparent = None;
+            return self;
+        }
+        for (p, m) in self.rgb.pixels_mut().zip(mask.pixels()) {
+            if m.0[0] > 0 {
+                *p = Rgb([BACKGROUND_8; 3]);
+            }
+        }
+        if let Some(deep) = &mut self.deep {
+            for (p, m) in deep.pixels_mut().zip(mask.pixels()) {
+                if m.0[0] > 0 {
+                    *p = Rgb([u16::from(BACKGROUND_8) * 257; 3]);
+                }
+            }
+        }
+        self.transparent = Some(mask);
+        self
+    }
+
+    /// Share of the frame that is transparent (0–1); 0 for an opaque photo.
+    pub fn transparent_share(&self) -> f64 {
+        self.transparent.as_ref().map_or(0.0, |m| {
+            let n = m.as_raw().iter().filter(|&&v| v > 0).count();
+            n as f64 / m.as_raw().len().max(1) as f64
+        })
+    }
+
+    /// Upright: the EXIF orientation applied to both depths (and to the
+    /// transparent pixels).
     pub fn oriented(self, orientation: image::metadata::Orientation) -> Self {
         let mut rgb = DynamicImage::ImageRgb8(self.rgb);
         rgb.apply_orientation(orientation);
@@ -688,9 +746,15 @@ impl Photo {
             d.apply_orientation(orientation);
             d.into_rgb16()
         });
+        let transparent = self.transparent.map(|m| {
+            let mut m = DynamicImage::ImageLuma8(m);
+            m.apply_orientation(orientation);
+            m.into_luma8()
+        });
         Self {
             rgb: rgb.into_rgb8(),
             deep,
+            transparent,
         }
     }
 
@@ -706,9 +770,33 @@ impl Photo {
     }
 }
 
+/// 255 where `image`'s alpha is below full; `None` without an alpha channel.
+fn transparent_pixels(image: &DynamicImage) -> Option<GrayImage> {
+    fn mask<P: image::Pixel>(
+        i: &ImageBuffer<P, Vec<P::Subpixel>>,
+        clear: impl Fn(&P) -> bool,
+    ) -> GrayImage {
+        GrayImage::from_fn(i.width(), i.height(), |x, y| {
+            Luma([if clear(i.get_pixel(x, y)) { 255 } else { 0 }])
+        })
+    }
+    match image {
+        DynamicImage::ImageLumaA8(i) => Some(mask(i, |p| p.0[1] < u8::MAX)),
+        DynamicImage::ImageRgba8(i) => Some(mask(i, |p| p.0[3] < u8::MAX)),
+        DynamicImage::ImageLumaA16(i) => Some(mask(i, |p| p.0[1] < u16::MAX)),
+        DynamicImage::ImageRgba16(i) => Some(mask(i, |p| p.0[3] < u16::MAX)),
+        DynamicImage::ImageRgba32F(i) => Some(mask(i, |p| p.0[3] < 1.0)),
+        _ => None,
+    }
+}
+
 impl From<RgbImage> for Photo {
     fn from(rgb: RgbImage) -> Self {
-        Self { rgb, deep: None }
+        Self {
+            rgb,
+            deep: None,
+            transparent: None,
+        }
     }
 }
 
@@ -944,6 +1032,10 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(photo.rgb.width());
     info.height = Some(photo.rgb.height());
+    info.transparent_pct = photo
+        .transparent
+        .is_some()
+        .then(|| (photo.transparent_share() * 1e4).round() / 100.0);
     Ok(photo)
 }
 
@@ -977,6 +1069,62 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transparent_pixels_are_recorded_and_shown_over_grey_whatever_they_hide() {
+        let dir = tempfile::tempdir().unwrap();
+        // Left half transparent, one pixel of the right half half-transparent.
+        let rgba = image::RgbaImage::from_fn(64, 80, |x, y| match (x < 32, (x, y) == (40, 5)) {
+            (true, _) => image::Rgba([250, 10, 10, 0]),
+            (false, true) => image::Rgba([90, 60, 50, 128]),
+            (false, false) => image::Rgba([90, 60, 50, 255]),
+        });
+        let deep = DynamicImage::ImageRgba8(rgba.clone()).into_rgba16();
+        let opaque = image::RgbaImage::from_pixel(64, 80, image::Rgba([90, 60, 50, 255]));
+        let save = |name: &str, img: DynamicImage| {
+            let path = dir.path().join(name);
+            img.save(&path).unwrap();
+            path
+        };
+        // Read row by row (a PNG), and whole (a TIFF; an interlaced PNG).
+        let whole = Photo::from_decoded(DynamicImage::ImageRgba8(rgba.clone()));
+        for (path, read) in [
+            (save("cut.png", DynamicImage::ImageRgba8(rgba)), None),
+            (save("cut16.png", DynamicImage::ImageRgba16(deep.clone())), None),
+            (save("cut16.tif", DynamicImage::ImageRgba16(deep)), None),
+            (dir.path().join("whole"), Some(whole)),
+        ] {
+            let mut info = InputInfo::unread(&path);
+            let photo = match read {
+                Some(photo) => {
+                    info.transparent_pct = Some((photo.transparent_share() * 1e4).round() / 100.0);
+                    photo
+                }
+                None => load(&path, &DecodeLimits::default(), &mut info).unwrap(),
+            };
+            let mask = photo.transparent.as_ref().unwrap();
+            assert_eq!(mask.get_pixel(3, 3).0[0], 255);
+            assert_eq!(mask.get_pixel(40, 5).0[0], 255);
+            assert_eq!(mask.get_pixel(41, 5).0[0], 0);
+            assert_eq!(photo.rgb.get_pixel(3, 3).0, [BACKGROUND_8; 3]);
+            assert_eq!(photo.rgb.get_pixel(41, 5).0, [90, 60, 50]);
+            if let Some(deep) = &photo.deep {
+                assert_eq!(deep.get_pixel(3, 3).0, [u16::from(BACKGROUND_8) * 257; 3]);
+            }
+            let want = 100.0 * (32.0 * 80.0 + 1.0) / (64.0 * 80.0);
+            let pct = info.transparent_pct.unwrap();
+            assert!((pct - want).abs() < 0.01, "{}: {pct}", path.display());
+            // Turned with the photo.
+            let turned = photo.turned_clockwise(1);
+            assert_eq!(turned.transparent.as_ref().unwrap().dimensions(), (80, 64));
+        }
+        // An alpha channel with every pixel opaque records nothing.
+        let path = save("opaque.png", DynamicImage::ImageRgba8(opaque));
+        let mut info = InputInfo::unread(&path);
+        let photo = load(&path, &DecodeLimits::default(), &mut info).unwrap();
+        assert!(photo.transparent.is_none());
+        assert_eq!(info.transparent_pct, None);
+    }
 
     #[test]
     fn a_16_bit_png_keeps_its_extra_bits_and_an_8_bit_one_has_none() {

@@ -472,6 +472,7 @@ pub fn all_lights_average(
     crate::ingest::Photo {
         rgb,
         deep: Some(deep),
+        transparent: None,
     }
 }
 

@@ -55,7 +55,7 @@ pub fn transform(img: &image::RgbImage, m: [[f64; 3]; 3]) -> image::RgbImage {
 
 /// [`transform`] at the photo's own depth.
 pub fn transform_photo(photo: &Photo, m: [[f64; 3]; 3]) -> Photo {
-    match &photo.deep {
+    let corrected = match &photo.deep {
         None => transform(&photo.rgb, m).into(),
         Some(deep) => {
             let encode = |c: f64| (crate::srgb::from_linear(c) * 65535.0).round() as u16;
@@ -69,6 +69,11 @@ pub fn transform_photo(photo: &Photo, m: [[f64; 3]; 3]) -> Photo {
             }
             Photo::from_decoded(image::DynamicImage::ImageRgb16(out))
         }
+    };
+    // Transparent pixels stay mid-grey, whatever the matrix makes of grey.
+    match &photo.transparent {
+        Some(mask) => corrected.with_transparent(mask.clone()),
+        None => corrected,
     }
 }
 

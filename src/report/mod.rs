@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// Version of the record layout. Bump the major part on any change that can
 /// break a consumer (renamed or removed field, changed meaning or unit).
-pub const SCHEMA_VERSION: &str = "3.5.0";
+pub const SCHEMA_VERSION: &str = "3.6.0";
 
 /// One line of the results file.
 #[allow(clippy::large_enum_variant)] // one summary per run; boxing it buys nothing

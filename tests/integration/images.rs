@@ -889,3 +889,58 @@ fn a_zone_mostly_outside_the_photo_is_left_out() {
         "{zone}"
     );
 }
+
+/// A cut-out: the photo's right part made transparent by its alpha
+/// channel, with `under` as the colour kept beneath (`None`: the photo's).
+fn cut_out(photo: &Path, from_x: u32, under: Option<[u8; 3]>, to: &Path) {
+    let img = image::open(photo).unwrap().to_rgb8();
+    let out = image::RgbaImage::from_fn(img.width(), img.height(), |x, y| {
+        let p = img.get_pixel(x, y).0;
+        match (x >= from_x, under) {
+            (false, _) => image::Rgba([p[0], p[1], p[2], 255]),
+            (true, None) => image::Rgba([p[0], p[1], p[2], 0]),
+            (true, Some(c)) => image::Rgba([c[0], c[1], c[2], 0]),
+        }
+    });
+    out.save(to).unwrap();
+}
+
+#[test]
+fn a_cut_outs_transparent_background_lies_outside_the_photo_whatever_colour_it_hides() {
+    let face = shared("faces/obama.jpg");
+    let rec = one_image(&face, &[]);
+    assert!(rec["input"]["transparent_pct"].is_null(), "{}", rec["input"]);
+    let bx = &rec["face"]["box_px"];
+    let from_x = (bx["x"].as_f64().unwrap() + 0.7 * bx["width"].as_f64().unwrap()) as u32;
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept.png");
+    let red = dir.path().join("red.png");
+    cut_out(&face, from_x, None, &kept);
+    cut_out(&face, from_x, Some([255, 0, 0]), &red);
+    let o = run(&[], &[&kept, &red]);
+    expect_ok(&o);
+    let recs = records(&o);
+    let (a, b) = (&recs[0], &recs[1]);
+    let width = f64::from(image::image_dimensions(&face).unwrap().0);
+    let want = 100.0 * (width - f64::from(from_x)) / width;
+    let pct = a["input"]["transparent_pct"].as_f64().unwrap();
+    assert!((pct - want).abs() < 0.1, "{pct} vs {want}");
+    // Transparent pixels are outside the photo: the cheek they cover is
+    // left out, as a frame's edge would leave it out, and the finding says
+    // why.
+    let cheek = a["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["name"] == "left_cheek")
+        .unwrap();
+    assert!(cheek["outside_frame"].as_f64().unwrap() > 0.5, "{cheek}");
+    assert!(finding_codes(a).contains(&"zone_cut_by_frame".to_string()));
+    let messages = a["quality"]["findings"].to_string();
+    assert!(messages.contains("transparent background"), "{messages}");
+    // Whatever colour the file keeps under its transparency, nothing read
+    // changes.
+    for key in ["face", "zones", "quality", "pigmentation", "scale"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+}
