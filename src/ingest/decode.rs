@@ -281,11 +281,9 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
     // The alpha sample, when there is one: below full, the pixel is
     // transparent (`Photo::transparent`).
     let alpha = (samples == 2 || samples == 4).then_some(samples - 1);
-    let mut clear = if alpha.is_some() {
-        vec![0u8; w as usize * h as usize]
-    } else {
-        Vec::new()
-    };
+    // Allocated at the first transparent pixel: an opaque 100 MP photo's
+    // alpha costs no mask.
+    let mut clear: Option<Vec<u8>> = None;
     let mut y = 0usize;
     while let Some(row) = reader.next_row().map_err(corrupt)? {
         let data = row.data();
@@ -294,10 +292,11 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
         }
         let out8 = &mut rgb[y * row_len..(y + 1) * row_len];
         if let Some(a) = alpha {
-            let out = &mut clear[y * w as usize..(y + 1) * w as usize];
             for (x, px) in data.chunks_exact(samples * bytes).take(w as usize).enumerate() {
-                let opaque = px[a * bytes..(a + 1) * bytes].iter().all(|&b| b == u8::MAX);
-                out[x] = if opaque { 0 } else { 255 };
+                if px[a * bytes..(a + 1) * bytes].iter().any(|&b| b != u8::MAX) {
+                    let mask = clear.get_or_insert_with(|| vec![0u8; w as usize * h as usize]);
+                    mask[y * w as usize + x] = 255;
+                }
             }
         }
         if deep {
@@ -332,7 +331,7 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
         },
         transparent: None,
     };
-    if alpha.is_some() {
+    if let Some(clear) = clear {
         photo = photo.with_transparent(image::GrayImage::from_raw(w, h, clear).ok_or_else(short)?);
     }
     Ok(Decoded {

@@ -770,22 +770,25 @@ impl Photo {
     }
 }
 
-/// 255 where `image`'s alpha is below full; `None` without an alpha channel.
+/// 255 where `image`'s alpha is below full; `None` when every pixel is
+/// opaque (or there is no alpha channel).
 fn transparent_pixels(image: &DynamicImage) -> Option<GrayImage> {
     fn mask<P: image::Pixel>(
         i: &ImageBuffer<P, Vec<P::Subpixel>>,
         clear: impl Fn(&P) -> bool,
-    ) -> GrayImage {
-        GrayImage::from_fn(i.width(), i.height(), |x, y| {
-            Luma([if clear(i.get_pixel(x, y)) { 255 } else { 0 }])
+    ) -> Option<GrayImage> {
+        i.pixels().any(&clear).then(|| {
+            GrayImage::from_fn(i.width(), i.height(), |x, y| {
+                Luma([if clear(i.get_pixel(x, y)) { 255 } else { 0 }])
+            })
         })
     }
     match image {
-        DynamicImage::ImageLumaA8(i) => Some(mask(i, |p| p.0[1] < u8::MAX)),
-        DynamicImage::ImageRgba8(i) => Some(mask(i, |p| p.0[3] < u8::MAX)),
-        DynamicImage::ImageLumaA16(i) => Some(mask(i, |p| p.0[1] < u16::MAX)),
-        DynamicImage::ImageRgba16(i) => Some(mask(i, |p| p.0[3] < u16::MAX)),
-        DynamicImage::ImageRgba32F(i) => Some(mask(i, |p| p.0[3] < 1.0)),
+        DynamicImage::ImageLumaA8(i) => mask(i, |p| p.0[1] < u8::MAX),
+        DynamicImage::ImageRgba8(i) => mask(i, |p| p.0[3] < u8::MAX),
+        DynamicImage::ImageLumaA16(i) => mask(i, |p| p.0[1] < u16::MAX),
+        DynamicImage::ImageRgba16(i) => mask(i, |p| p.0[3] < u16::MAX),
+        DynamicImage::ImageRgba32F(i) => mask(i, |p| p.0[3] < 1.0),
         _ => None,
     }
 }
