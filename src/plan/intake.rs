@@ -6,6 +6,7 @@ use super::protocol::{Outcome, Protocol};
 use super::{Concern, Finding, PlanOutcome};
 use crate::error::SetupError;
 use crate::ingest::{days, days_in_month, is_iso_date};
+use crate::zones::ZoneName;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -140,6 +141,91 @@ fn concerns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Concern>, D::Error> {
     Ok(out)
 }
 
+/// Where the clinician confirmed, on examination, the hyperpigmentation
+/// the photo reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PigmentConfirmation {
+    /// Blank, or no such column.
+    #[default]
+    NotRecorded,
+    /// `no`: examined, none confirmed.
+    Nowhere,
+    /// In these zones.
+    In(Vec<ZoneName>),
+}
+
+impl PigmentConfirmation {
+    pub fn confirms(&self, zone: ZoneName) -> bool {
+        matches!(self, Self::In(zones) if zones.contains(&zone))
+    }
+}
+
+/// `no`, or the zones confirmed (`left_cheek; right_cheek`, or a JSON
+/// list). A bare `yes` is refused: it would confirm every zone the photo
+/// reads above normal, the nose's shading and a beard's shadow with the
+/// melasma the clinician saw (an unseen normal face read 34–43 on its nose
+/// and cheek from shading alone).
+fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        Bool(bool),
+        Text(String),
+        List(Vec<String>),
+    }
+    let named_zones = || {
+        ZoneName::ALL
+            .iter()
+            .map(|z| z.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let yes = || {
+        serde::de::Error::custom(format!(
+            "name the zones the examination confirmed ({}), or no: a yes would confirm every zone the photo reads above normal, shading and hair included",
+            named_zones()
+        ))
+    };
+    let words: Vec<String> = match Option::<P>::deserialize(d)? {
+        None => return Ok(PigmentConfirmation::NotRecorded),
+        Some(P::Bool(false)) => return Ok(PigmentConfirmation::Nowhere),
+        Some(P::Bool(true)) => return Err(yes()),
+        Some(P::Text(t)) => t
+            .split([';', ',', ' '])
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(P::List(l)) => l,
+    };
+    let words: Vec<String> = words
+        .iter()
+        .map(|w| w.trim().to_ascii_lowercase())
+        .collect();
+    match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => return Ok(PigmentConfirmation::NotRecorded),
+        ["no" | "n" | "false" | "0" | "none"] => return Ok(PigmentConfirmation::Nowhere),
+        ["yes" | "y" | "true" | "1"] => return Err(yes()),
+        _ => {}
+    }
+    let mut zones = Vec::new();
+    for w in &words {
+        let zone = ZoneName::ALL
+            .iter()
+            .chain([ZoneName::Patch].iter())
+            .find(|z| z.as_str() == w)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{w}` is not a zone ({}, patch)",
+                    named_zones()
+                ))
+            })?;
+        if !zones.contains(zone) {
+            zones.push(*zone);
+        }
+    }
+    Ok(PigmentConfirmation::In(zones))
+}
+
 /// The intake's columns (CSV) or keys (JSON).
 pub const COLUMNS: [&str; 19] = [
     "patient_id",
@@ -175,13 +261,13 @@ pub struct Intake {
     /// macular, 2 mild, 3 moderate, 4 severe), from examination.
     #[serde(default, deserialize_with = "grade")]
     pub acne_scar_grade: Option<u8>,
-    /// The clinician confirmed on examination the hyperpigmentation
-    /// (melasma, post-inflammatory hyperpigmentation, lentigines) the photo
-    /// reads (yes/no). Photo pigment readings are not validated on real
-    /// skin, so only with this do zones above the normal range set a needle
-    /// depth for pigmentation.
-    #[serde(default, deserialize_with = "flag")]
-    pub pigmentation_confirmed: Recorded<bool>,
+    /// The zones where the clinician confirmed on examination the
+    /// hyperpigmentation (melasma, post-inflammatory hyperpigmentation,
+    /// lentigines) the photo reads (`left_cheek; right_cheek`), or `no`.
+    /// Photo pigment readings are not validated on real skin, so only a
+    /// zone named here sets a needle depth for pigmentation.
+    #[serde(default, deserialize_with = "pigment_zones")]
+    pub pigmentation_confirmed: PigmentConfirmation,
     /// The clinician's Fitzpatrick skin type (I–VI, or 1–6), from the
     /// history of how the skin burns and tans. The skin-tone adjustments
     /// use the darker of it and the photo's ITA: a photo's exposure can make
@@ -816,5 +902,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read(&json).unwrap()["P3"].requests, [Concern::AcneScars]);
+    }
+
+    #[test]
+    fn pigmentation_is_confirmed_zone_by_zone_and_a_bare_yes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("intake.csv");
+        std::fs::write(
+            &csv,
+            "patient_id,pigmentation_confirmed\nP1,Left_Cheek; right_cheek\nP2,no\nP3,\n",
+        )
+        .unwrap();
+        let m = read(&csv).unwrap();
+        let p1 = &m["P1"].pigmentation_confirmed;
+        assert!(p1.confirms(ZoneName::LeftCheek) && p1.confirms(ZoneName::RightCheek));
+        assert!(!p1.confirms(ZoneName::Nose));
+        assert_eq!(m["P2"].pigmentation_confirmed, PigmentConfirmation::Nowhere);
+        assert_eq!(m["P3"].pigmentation_confirmed, PigmentConfirmation::NotRecorded);
+        for (value, says) in [("yes", "name the zones"), ("cheeks", "`cheeks` is not a zone")] {
+            std::fs::write(&csv, format!("patient_id,pigmentation_confirmed\nP1,{value}\n")).unwrap();
+            match read(&csv) {
+                Err(SetupError::Table {
+                    line: Some(2),
+                    reason,
+                    ..
+                }) => assert!(reason.contains(says), "{reason}"),
+                other => panic!("{value} must be refused: {:?}", other.map(|_| ())),
+            }
+        }
+        let json = dir.path().join("intake.json");
+        std::fs::write(
+            &json,
+            r#"[{"patient_id": "P4", "pigmentation_confirmed": ["nose"]},
+                {"patient_id": "P5", "pigmentation_confirmed": false}]"#,
+        )
+        .unwrap();
+        let m = read(&json).unwrap();
+        assert!(m["P4"].pigmentation_confirmed.confirms(ZoneName::Nose));
+        assert_eq!(m["P5"].pigmentation_confirmed, PigmentConfirmation::Nowhere);
+        std::fs::write(&json, r#"[{"patient_id": "P6", "pigmentation_confirmed": true}]"#).unwrap();
+        assert!(read(&json).is_err());
     }
 }

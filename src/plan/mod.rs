@@ -601,7 +601,8 @@ pub fn make_plan(
     // unseen normal faces read above the normal limits from the shadow
     // under the nose): only the clinician's examination lets them set a
     // needle depth, as the Goodman & Baron grade does for one-photo scars.
-    let pigment_confirmed = intake.is_some_and(|i| i.pigmentation_confirmed.is_yes());
+    let pigment_confirmed =
+        |zone: ZoneName| intake.is_some_and(|i| i.pigmentation_confirmed.confirms(zone));
     for zone in ZoneName::ALL.iter().chain([ZoneName::Patch].iter()) {
         let mut best: Option<(ZonePlan, f64)> = None;
         for &(z, concern, score) in per_zone.iter().filter(|(z, _, _)| z == zone) {
@@ -644,12 +645,12 @@ pub fn make_plan(
                 continue;
             }
             let unconfirmed_pigment =
-                concern == Concern::Pigmentation && normal.is_none() && !pigment_confirmed;
+                concern == Concern::Pigmentation && normal.is_none() && !pigment_confirmed(z);
             if unconfirmed_pigment && !requested {
                 unconfirmed.push(Reason {
                     rule: format!("pigmentation.{}.unconfirmed", z.as_str()),
                     evidence: format!(
-                        "pigmentation severity {severity:.0} ± {:.0} on the {} is above the range normal skin reads, but photo pigment readings are not validated on real skin (shading and hair can read as spots): they set no needle depth — examine the skin, and record the clinician's confirmation (intake pigmentation_confirmed) to plan from them",
+                        "pigmentation severity {severity:.0} ± {:.0} on the {} is above the range normal skin reads, but photo pigment readings are not validated on real skin (shading and hair can read as spots): they set no needle depth — examine the skin, and name the zone in the intake's pigmentation_confirmed where the examination confirms it to plan from it",
                         score.uncertainty,
                         z.label()
                     ),

@@ -98,7 +98,9 @@ fn a_zone_is_treated_only_when_clearly_above_its_normal_limit_and_confirmed() {
         .unwrap();
     // The default protocol's right-cheek limit is 35.
     let intake = dir.path().join("intake.csv");
-    std::fs::write(&intake, "patient_id,pigmentation_confirmed\nP002,yes\n").unwrap();
+    std::fs::write(&intake, "patient_id,pigmentation_confirmed\nP002,right_cheek\n").unwrap();
+    let elsewhere = dir.path().join("elsewhere.csv");
+    std::fs::write(&elsewhere, "patient_id,pigmentation_confirmed\nP002,left_cheek; nose\n").unwrap();
     let plan_with = |rec: &mut Value, value: f64, uncertainty: f64, args: &[&Path]| -> Value {
         let zones = rec["pigmentation"]["zones"].as_array_mut().unwrap();
         let cheek = zones
@@ -143,6 +145,32 @@ fn a_zone_is_treated_only_when_clearly_above_its_normal_limit_and_confirmed() {
         treated(&plan),
         "confirmed, 40 ± 2 against a limit of 35: {plan}"
     );
+    // Confirmed in other zones only: this one stays unconfirmed.
+    let plan = plan_with(
+        &mut rec,
+        40.0,
+        2.0,
+        &[Path::new("--intake"), elsewhere.as_path()],
+    );
+    assert!(!treated(&plan), "confirmed elsewhere: {plan}");
+    assert!(
+        plan["unconfirmed"].to_string().contains("right_cheek"),
+        "{plan}"
+    );
+    // A bare yes would confirm every zone: refused, naming the row.
+    let yes = dir.path().join("yes.csv");
+    std::fs::write(&yes, "patient_id,pigmentation_confirmed\nP002,yes\n").unwrap();
+    let file = dir.path().join("edited.jsonl");
+    let o = bin()
+        .arg("plan")
+        .arg(&file)
+        .arg("--intake")
+        .arg(&yes)
+        .output()
+        .unwrap();
+    expect_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("name the zones"), "{err}");
 }
 
 #[test]
