@@ -255,6 +255,43 @@ pub struct SkinStats {
     /// Median b* of the skin: positive (yellow) for skin under visible
     /// light, negative (blue-violet) under UV or a Wood's lamp.
     pub median_b_star: f64,
+    /// Share (0–1) of skin pixels with red, green, blue at 250 or more:
+    /// for the messages, which say which channel a camera saturated.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub channel_clipped_fraction: [f64; 3],
+}
+
+impl SkinStats {
+    /// `" (red on 40 % of skin saturated, …)"` when some
+    /// channels, not all, are at their limit on most of the blown-out skin:
+    /// a warm portrait's red channel saturates while green and blue hold
+    /// detail, which "blown out" alone does not tell.
+    fn saturated_channels(&self) -> String {
+        let names = ["red", "green", "blue"];
+        let high = self.highlight_clipped_fraction;
+        let which: Vec<usize> = (0..3)
+            .filter(|&c| self.channel_clipped_fraction[c] > 0.5 * high)
+            .collect();
+        if high <= 0.0 || which.is_empty() || which.len() == 3 {
+            return String::new();
+        }
+        let listed: Vec<String> = which
+            .iter()
+            .map(|&c| {
+                format!(
+                    "{} on {:.0} %",
+                    names[c],
+                    100.0 * self.channel_clipped_fraction[c]
+                )
+            })
+            .collect();
+        format!(
+            " ({} of skin saturated, the other channel{} not: lower the exposure or correct the white balance)",
+            listed.join(" and "),
+            if which.len() == 1 { "s" } else { "" }
+        )
+    }
 }
 
 /// Why pores are not read from a photo declared cross-polarised.
@@ -605,8 +642,13 @@ pub fn exposure_refusal(skin: &SkinStats, t: &Thresholds) -> Option<String> {
     ] {
         if fraction > t.max_clipped_fraction_usable {
             return Some(format!(
-                "{:.1} % of skin is {what} (over {:.0} %: too much to measure)",
+                "{:.1} % of skin is {what}{} (over {:.0} %: too much to measure)",
                 100.0 * fraction,
+                if what == "blown out" {
+                    skin.saturated_channels()
+                } else {
+                    String::new()
+                },
                 100.0 * t.max_clipped_fraction_usable
             ));
         }
@@ -715,6 +757,8 @@ struct SkinTally {
     sum_l: f64,
     hi: u64,
     lo: u64,
+    /// Pixels with red, green, blue at the limit.
+    channel_hi: [u64; 3],
     lap: Moments,
 }
 
@@ -725,6 +769,11 @@ impl SkinTally {
         let (high, low) = clipped_at(&p.px, p.luma);
         self.hi += u64::from(high);
         self.lo += u64::from(low);
+        if high {
+            for (n, &c) in self.channel_hi.iter_mut().zip(p.px.iter()) {
+                *n += u64::from(c >= 250);
+            }
+        }
         if let Some(l) = p.laplacian {
             self.lap.add(l);
         }
@@ -742,6 +791,7 @@ impl SkinTally {
             shadow_clipped_fraction: frac(self.lo),
             median_chroma,
             median_b_star,
+            channel_clipped_fraction: self.channel_hi.map(frac),
         }
     }
 }
@@ -1103,8 +1153,13 @@ pub fn assess(
             find(
                 code,
                 format!(
-                    "{:.1} % of skin is {what} and left out of the measurements{}",
+                    "{:.1} % of skin is {what}{} and left out of the measurements{}",
                     100.0 * fraction,
+                    if code == FindingCode::HighlightsClipped {
+                        skin.saturated_channels()
+                    } else {
+                        String::new()
+                    },
                     if refused {
                         format!(
                             " (over {:.0} %: too much to measure)",
@@ -1430,6 +1485,31 @@ impl QualityReport {
 mod tests {
     use super::*;
     use image::Rgb;
+
+    #[test]
+    fn a_warm_portraits_saturated_red_channel_is_named() {
+        // Skin with red at its limit on the right half, every channel on
+        // the left quarter.
+        let img = RgbImage::from_fn(80, 80, |x, _| match x {
+            0..20 => Rgb([255, 252, 251]),
+            20..40 => Rgb([200, 150, 120]),
+            _ => Rgb([255, 170, 140]),
+        });
+        let zone = crate::zones::patch(80, 80, None);
+        let skin = skin_stats(&img, std::slice::from_ref(&zone));
+        assert!((skin.highlight_clipped_fraction - 0.75).abs() < 1e-9);
+        assert_eq!(skin.channel_clipped_fraction, [0.75, 0.25, 0.25]);
+        assert_eq!(
+            skin.saturated_channels(),
+            " (red on 75 % of skin saturated, the other channels not: lower the exposure or correct the white balance)"
+        );
+        // Every channel at its limit: plain overexposure, nothing to add.
+        let white = RgbImage::from_pixel(80, 80, Rgb([255, 255, 255]));
+        assert_eq!(
+            skin_stats(&white, std::slice::from_ref(&zone)).saturated_channels(),
+            ""
+        );
+    }
 
     #[test]
     fn luma_tables_match_the_plain_arithmetic() {

@@ -292,7 +292,11 @@ fn png_rows<R: std::io::BufRead + std::io::Seek>(
         }
         let out8 = &mut rgb[y * row_len..(y + 1) * row_len];
         if let Some(a) = alpha {
-            for (x, px) in data.chunks_exact(samples * bytes).take(w as usize).enumerate() {
+            for (x, px) in data
+                .chunks_exact(samples * bytes)
+                .take(w as usize)
+                .enumerate()
+            {
                 if px[a * bytes..(a + 1) * bytes].iter().any(|&b| b != u8::MAX) {
                     let mask = clear.get_or_insert_with(|| vec![0u8; w as usize * h as usize]);
                     mask[y * w as usize + x] = 255;
@@ -405,7 +409,12 @@ mod tests {
             assert_eq!(d.colour, layout.color());
             assert_eq!(d.photo.rgb, want.rgb, "{:?}", layout.color());
             assert_eq!(d.photo.deep, want.deep, "{:?}", layout.color());
-            assert_eq!(d.photo.transparent, want.transparent, "{:?}", layout.color());
+            assert_eq!(
+                d.photo.transparent,
+                want.transparent,
+                "{:?}",
+                layout.color()
+            );
         }
     }
 

@@ -1093,7 +1093,10 @@ mod tests {
         let whole = Photo::from_decoded(DynamicImage::ImageRgba8(rgba.clone()));
         for (path, read) in [
             (save("cut.png", DynamicImage::ImageRgba8(rgba)), None),
-            (save("cut16.png", DynamicImage::ImageRgba16(deep.clone())), None),
+            (
+                save("cut16.png", DynamicImage::ImageRgba16(deep.clone())),
+                None,
+            ),
             (save("cut16.tif", DynamicImage::ImageRgba16(deep)), None),
             (dir.path().join("whole"), Some(whole)),
         ] {

@@ -214,10 +214,7 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
             .chain([ZoneName::Patch].iter())
             .find(|z| z.as_str() == w)
             .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "`{w}` is not a zone ({}, patch)",
-                    named_zones()
-                ))
+                serde::de::Error::custom(format!("`{w}` is not a zone ({}, patch)", named_zones()))
             })?;
         if !zones.contains(zone) {
             zones.push(*zone);
@@ -918,9 +915,19 @@ mod tests {
         assert!(p1.confirms(ZoneName::LeftCheek) && p1.confirms(ZoneName::RightCheek));
         assert!(!p1.confirms(ZoneName::Nose));
         assert_eq!(m["P2"].pigmentation_confirmed, PigmentConfirmation::Nowhere);
-        assert_eq!(m["P3"].pigmentation_confirmed, PigmentConfirmation::NotRecorded);
-        for (value, says) in [("yes", "name the zones"), ("cheeks", "`cheeks` is not a zone")] {
-            std::fs::write(&csv, format!("patient_id,pigmentation_confirmed\nP1,{value}\n")).unwrap();
+        assert_eq!(
+            m["P3"].pigmentation_confirmed,
+            PigmentConfirmation::NotRecorded
+        );
+        for (value, says) in [
+            ("yes", "name the zones"),
+            ("cheeks", "`cheeks` is not a zone"),
+        ] {
+            std::fs::write(
+                &csv,
+                format!("patient_id,pigmentation_confirmed\nP1,{value}\n"),
+            )
+            .unwrap();
             match read(&csv) {
                 Err(SetupError::Table {
                     line: Some(2),
@@ -940,7 +947,11 @@ mod tests {
         let m = read(&json).unwrap();
         assert!(m["P4"].pigmentation_confirmed.confirms(ZoneName::Nose));
         assert_eq!(m["P5"].pigmentation_confirmed, PigmentConfirmation::Nowhere);
-        std::fs::write(&json, r#"[{"patient_id": "P6", "pigmentation_confirmed": true}]"#).unwrap();
+        std::fs::write(
+            &json,
+            r#"[{"patient_id": "P6", "pigmentation_confirmed": true}]"#,
+        )
+        .unwrap();
         assert!(read(&json).is_err());
     }
 }

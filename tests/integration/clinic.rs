@@ -98,9 +98,17 @@ fn a_zone_is_treated_only_when_clearly_above_its_normal_limit_and_confirmed() {
         .unwrap();
     // The default protocol's right-cheek limit is 35.
     let intake = dir.path().join("intake.csv");
-    std::fs::write(&intake, "patient_id,pigmentation_confirmed\nP002,right_cheek\n").unwrap();
+    std::fs::write(
+        &intake,
+        "patient_id,pigmentation_confirmed\nP002,right_cheek\n",
+    )
+    .unwrap();
     let elsewhere = dir.path().join("elsewhere.csv");
-    std::fs::write(&elsewhere, "patient_id,pigmentation_confirmed\nP002,left_cheek; nose\n").unwrap();
+    std::fs::write(
+        &elsewhere,
+        "patient_id,pigmentation_confirmed\nP002,left_cheek; nose\n",
+    )
+    .unwrap();
     let plan_with = |rec: &mut Value, value: f64, uncertainty: f64, args: &[&Path]| -> Value {
         let zones = rec["pigmentation"]["zones"].as_array_mut().unwrap();
         let cheek = zones

@@ -909,7 +909,11 @@ fn cut_out(photo: &Path, from_x: u32, under: Option<[u8; 3]>, to: &Path) {
 fn a_cut_outs_transparent_background_lies_outside_the_photo_whatever_colour_it_hides() {
     let face = shared("faces/obama.jpg");
     let rec = one_image(&face, &[]);
-    assert!(rec["input"]["transparent_pct"].is_null(), "{}", rec["input"]);
+    assert!(
+        rec["input"]["transparent_pct"].is_null(),
+        "{}",
+        rec["input"]
+    );
     let bx = &rec["face"]["box_px"];
     let from_x = (bx["x"].as_f64().unwrap() + 0.7 * bx["width"].as_f64().unwrap()) as u32;
     let dir = tempfile::tempdir().unwrap();
