@@ -869,7 +869,9 @@ impl Analyzer {
         let face = face::analyse(models, pyramid)?;
         let scale = scale::from_face(&face, self.options.px_per_mm);
         let (w, h) = pyramid.base().dimensions();
-        let beyond = pyramid.transparent().map(zones::beyond_the_photo);
+        let beyond = pyramid
+            .transparent()
+            .map(|t| zones::beyond_the_photo(t, scale.px_per_mm));
         let zone_masks = zones::build(
             &face,
             w,
@@ -892,7 +894,9 @@ impl Analyzer {
         let (w, h) = pyramid.base().dimensions();
         match close_up {
             Some((scale, mask)) => {
-                let beyond = pyramid.transparent().map(zones::beyond_the_photo);
+                let beyond = pyramid
+                    .transparent()
+                    .map(|t| zones::beyond_the_photo(t, scale.px_per_mm));
                 Ok((
                     None,
                     scale,

@@ -305,17 +305,26 @@ fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
     }
 }
 
-/// Pixels kept clear of a photo's transparent ones: a cut-out's edge,
-/// shown over mid-grey, is not skin.
-const TRANSPARENT_MARGIN_PX: u8 = 2;
+/// Skin kept clear of a photo's transparent pixels (mm): the models read a
+/// cut-out's edge against the mid-grey beyond it as a dark border (on the
+/// real cheek close-up cut to an ellipse, pores and a pigment outline lay
+/// along it at a 2-pixel margin).
+const TRANSPARENT_MARGIN_MM: f64 = 1.0;
+/// The margin without a scale, or at least (pixels).
+const TRANSPARENT_MARGIN_PX: f64 = 2.0;
 
-/// A photo's transparent pixels (255) grown by `TRANSPARENT_MARGIN_PX`:
-/// what no zone measures.
-pub fn beyond_the_photo(transparent: &GrayImage) -> GrayImage {
+/// A photo's transparent pixels (255) grown by `TRANSPARENT_MARGIN_MM`
+/// (at `scale`; at least `TRANSPARENT_MARGIN_PX`): what no zone measures.
+pub fn beyond_the_photo(transparent: &GrayImage, scale: Option<PxPerMm>) -> GrayImage {
+    let margin = scale
+        .map_or(0.0, |s| TRANSPARENT_MARGIN_MM * s.get())
+        .max(TRANSPARENT_MARGIN_PX)
+        .ceil()
+        .min(f64::from(u8::MAX)) as u8;
     imageproc::morphology::dilate(
         transparent,
         imageproc::distance_transform::Norm::LInf,
-        TRANSPARENT_MARGIN_PX,
+        margin,
     )
 }
 
