@@ -707,6 +707,15 @@ pub fn make_plan(
                     },
                 },
             }];
+            if concern == Concern::Pigmentation && normal.is_none() && pigment_confirmed(z) {
+                rationale.push(Reason {
+                    rule: "intake.pigmentation_confirmed".into(),
+                    evidence: format!(
+                        "the clinician confirmed the hyperpigmentation on the {} on examination (intake pigmentation_confirmed): the photo's reading grades it",
+                        z.label()
+                    ),
+                });
+            }
             if concern == Concern::AcneScars {
                 if let Some(s) = scar_depth(rec, z) {
                     rationale.push(Reason {

@@ -153,6 +153,13 @@ fn a_zone_is_treated_only_when_clearly_above_its_normal_limit_and_confirmed() {
         treated(&plan),
         "confirmed, 40 ± 2 against a limit of 35: {plan}"
     );
+    // The rationale says whose confirmation let the reading set the depth.
+    assert!(
+        plan["zones"]
+            .to_string()
+            .contains("intake.pigmentation_confirmed"),
+        "{plan}"
+    );
     // Confirmed in other zones only: this one stays unconfirmed.
     let plan = plan_with(
         &mut rec,
