@@ -28,6 +28,10 @@ crop enlarged back to the frame) and whole-photo enlargement, 1.5x and 2x.
 (2026-12-07): re-saved at JPEG quality 10, 15, 25 and 35 (`q10` … `q35`),
 and enlarged 3x, bicubic (`up30`) and bicubic then sharpened as a phone
 or a web page might (`up30s`), with the original as `orig`.
+`make --cut-outs` writes transparent cut-outs (2026-12-07): the photo
+inside an ellipse of 0.86 x 0.94 of the frame, transparent outside it,
+keeping the photo's colour under the transparency (`cut`) or black
+(`cutk`) or white (`cutw`), as RGBA PNGs: the three must read alike.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -207,6 +211,30 @@ def make_passed_on(photos, out):
     print(f"{len(photos)} photos, {len(photos) * 7} files in {out}", file=sys.stderr)
 
 
+def make_cut_outs(photos, out):
+    """Background removed: transparent outside an ellipse of 0.86 x 0.94 of
+    the frame, with the photo's colour kept under the transparency
+    (`cut`), black (`cutk`) or white (`cutw`); RGBA PNGs."""
+    from PIL import Image, ImageDraw
+
+    import numpy as np
+
+    for path, im, stem, _ in opened(photos, out, 0):
+        w, h = im.size
+        alpha = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(alpha).ellipse([0.07 * w, 0.03 * h, 0.93 * w, 0.97 * h], fill=255)
+        a = np.array(alpha)
+        for kind, under in (("cut", None), ("cutk", 0), ("cutw", 255)):
+            rgb = np.array(im)
+            if under is not None:
+                rgb[a == 0] = under
+            Image.fromarray(np.dstack([rgb, a]), "RGBA").save(
+                os.path.join(out, f"{stem}__{kind}.png"))
+        os.symlink(os.path.abspath(path),
+                   os.path.join(out, f"{stem}__orig{os.path.splitext(path)[1]}"))
+    print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
+
+
 def make(photos, out):
     from PIL import Image, ImageEnhance, ImageOps
 
@@ -303,6 +331,8 @@ def main():
                    help="digital zoom and enlargement, 1.5x and 2x, instead")
     m.add_argument("--passed-on", action="store_true",
                    help="JPEG quality 10-35 and 3x enlargement instead")
+    m.add_argument("--cut-outs", action="store_true",
+                   help="transparent cut-outs over three backgrounds instead")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
@@ -315,6 +345,8 @@ def main():
         make_zoom(a.photos, a.out)
     elif a.cmd == "make" and a.passed_on:
         make_passed_on(a.photos, a.out)
+    elif a.cmd == "make" and a.cut_outs:
+        make_cut_outs(a.photos, a.out)
     elif a.cmd == "make":
         make(a.photos, a.out)
     else:
