@@ -33,6 +33,9 @@ pub enum ErrorCode {
     InferenceFailed,
     /// The `--patch` mask does not match the photo's size.
     MaskMismatch,
+    /// Every pixel is transparent: the file's alpha channel hides the whole
+    /// photo (an export that lost its alpha).
+    Transparent,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -35,7 +35,9 @@ pub fn photo_bytes(path: &Path) -> u64 {
     let (w, h) = decoder.dimensions();
     let colour = decoder.color_type();
     let deep = colour.bits_per_pixel() / u16::from(colour.channel_count()) > 8;
-    u64::from(w) * u64::from(h) * if deep { 11 } else { 6 } + PER_PHOTO_BYTES
+    // An alpha channel may add the transparent mask and its grown copy.
+    let alpha = if colour.has_alpha() { 2 } else { 0 };
+    u64::from(w) * u64::from(h) * (if deep { 11 } else { 6 } + alpha) + PER_PHOTO_BYTES
 }
 
 /// Bytes reserved by the photos in progress, against a limit.

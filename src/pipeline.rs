@@ -575,6 +575,10 @@ impl Analyzer {
         let mut info = InputInfo::unread(&item.path);
         info.width = Some(photo.rgb.width());
         info.height = Some(photo.rgb.height());
+        info.transparent_pct = photo
+            .transparent
+            .is_some()
+            .then(|| (photo.transparent_share() * 1e4).round() / 100.0);
         let rec = self.record(info, item.subject.clone());
         let rec = self.analyze_pixels(photo, 0, item, rec, start, None, None);
         self.finish(rec, item)
@@ -869,9 +873,14 @@ impl Analyzer {
         let face = face::analyse(models, pyramid)?;
         let scale = scale::from_face(&face, self.options.px_per_mm);
         let (w, h) = pyramid.base().dimensions();
-        let beyond = pyramid
-            .transparent()
-            .map(|t| zones::beyond_the_photo(t, scale.px_per_mm));
+        // The margin is sized by the face itself: a sitting's or device's
+        // scale, which may replace the face's own, is not known yet.
+        let beyond = pyramid.transparent().map(|t| {
+            let px_per_mm = scale
+                .px_per_mm
+                .map_or_else(|| scale::rough_px_per_mm(&face), |s| s.get());
+            zones::beyond_the_photo(t, px_per_mm)
+        });
         let zone_masks = zones::build(
             &face,
             w,
@@ -896,7 +905,7 @@ impl Analyzer {
             Some((scale, mask)) => {
                 let beyond = pyramid
                     .transparent()
-                    .map(|t| zones::beyond_the_photo(t, scale.px_per_mm));
+                    .map(|t| zones::beyond_the_photo(t, scale.px_per_mm.map_or(0.0, |s| s.get())));
                 Ok((
                     None,
                     scale,
@@ -1088,7 +1097,9 @@ impl Analyzer {
         let Some(set) = item.capture.as_ref() else {
             return f(None);
         };
-        let loaded = match loaded.unwrap_or_else(|| self.load_capture(pyramid.base(), item, set)) {
+        let loaded = match loaded.unwrap_or_else(|| {
+            self.load_capture(pyramid.base(), pyramid.transparent().is_some(), item, set)
+        }) {
             Ok(l) => l,
             Err(why) => return f(Some(Err(why.as_str()))),
         };
@@ -1153,17 +1164,33 @@ impl Analyzer {
     /// aligned to the first; their exposure is reported, not judged
     /// (readings are left out pixel by pixel). Or why the set cannot be
     /// used.
+    /// `first_transparent`: whether the first photo has transparent pixels.
     fn load_capture(
         &self,
         first: &image::RgbImage,
+        first_transparent: bool,
         item: &InputItem,
         set: &crate::capture::CaptureSet,
     ) -> Result<LoadedSet, String> {
+        // A set's photos are aligned and combined whole: a cut-out's
+        // background would enter the relief and the average as skin.
+        let cut_out = |k: usize| {
+            format!(
+                "{}: has transparent pixels: a capture set's photos are aligned and combined whole, so export them without transparency",
+                self.shown_path(&set.photos[k].path, item)
+            )
+        };
+        if first_transparent {
+            return Err(cut_out(0));
+        }
         let mut others = Vec::new();
-        for photo in set.photos.iter().skip(1) {
+        for (k, photo) in set.photos.iter().enumerate().skip(1) {
             let mut info = InputInfo::unread(&photo.path);
             let loaded = ingest::load(&photo.path, &self.options.limits, &mut info)
                 .map_err(|e| format!("{}: {e}", self.shown_path(&photo.path, item)))?;
+            if loaded.transparent.is_some() {
+                return Err(cut_out(k));
+            }
             let img = &loaded.rgb;
             if img.dimensions() != first.dimensions() {
                 let e = crate::measure::align::AlignError::SizeMismatch(
@@ -1209,7 +1236,7 @@ impl Analyzer {
         if !read_from_average(set) {
             return (first, None);
         }
-        match self.load_capture(&first.rgb, item, set) {
+        match self.load_capture(&first.rgb, first.transparent.is_some(), item, set) {
             Ok(mut loaded) => {
                 let images: Vec<&image::RgbImage> = std::iter::once(&first.rgb)
                     .chain(loaded.others.iter().map(|(p, _)| &p.rgb))

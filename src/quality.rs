@@ -287,7 +287,7 @@ impl SkinStats {
             })
             .collect();
         format!(
-            " ({} of skin saturated, the other channel{} not: lower the exposure or correct the white balance)",
+            " ({} of skin saturated, the other channel{} less often: lower the exposure or correct the white balance)",
             listed.join(" and "),
             if which.len() == 1 { "s" } else { "" }
         )
@@ -1501,7 +1501,7 @@ mod tests {
         assert_eq!(skin.channel_clipped_fraction, [0.75, 0.25, 0.25]);
         assert_eq!(
             skin.saturated_channels(),
-            " (red on 75 % of skin saturated, the other channels not: lower the exposure or correct the white balance)"
+            " (red on 75 % of skin saturated, the other channels less often: lower the exposure or correct the white balance)"
         );
         // Every channel at its limit: plain overexposure, nothing to add.
         let white = RgbImage::from_pixel(80, 80, Rgb([255, 255, 255]));

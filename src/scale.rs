@@ -258,6 +258,21 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     }
 }
 
+/// The eye distance in the image against the adult mean: a rough scale
+/// (a turned head reads it smaller) for sizing margins, never for a
+/// measurement.
+pub fn rough_px_per_mm(face: &FaceGeometry) -> f64 {
+    let centre = |c: (usize, usize)| {
+        let (a, b) = (face.point(c.0), face.point(c.1));
+        ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
+    };
+    let (r, l) = (
+        centre(topo::RIGHT_EYE_CORNERS),
+        centre(topo::LEFT_EYE_CORNERS),
+    );
+    f64::from((r.0 - l.0).hypot(r.1 - l.1)) / INTERPUPILLARY.0
+}
+
 /// Why one eye's iris is not taken as a ruler.
 fn iris_refusal(openness: f32, iris: &crate::face::Iris, ratio: f32) -> String {
     if openness < EYE_OPEN_MIN {

@@ -187,7 +187,8 @@ pub struct ZoneMask {
     /// 255 inside the zone, 0 outside; size of the clipped bounding box.
     pub mask: GrayImage,
     pub pixels: u64,
-    /// Share of the zone's outline area that lies outside the photo (0–1).
+    /// Share of the zone's outline area that lies outside the photo's frame
+    /// or on its transparent background (0–1).
     pub outside_frame: f64,
     pub outline: Vec<Point>,
     /// The face's surface per image pixel; `None` for a close-up, taken as
@@ -243,7 +244,8 @@ pub struct ZoneSummary {
     /// measurement, %.
     #[serde(default)]
     pub oblique_pct: Option<f64>,
-    /// Share of the zone outside the photo's frame (0–1).
+    /// Share of the zone outside the photo's frame, or on its transparent
+    /// background with 1 mm of skin beside it (0–1).
     pub outside_frame: f64,
     /// Share of the zone's measured skin covered by hair (scalp hair,
     /// brows, lashes, beard, stubble), %, left out of every measurement;
@@ -310,17 +312,19 @@ fn fill(canvas: &mut GrayImage, poly: &[Point], x0: u32, y0: u32, value: u8) {
 /// real cheek close-up cut to an ellipse, pores and a pigment outline lay
 /// along it at a 2-pixel margin).
 const TRANSPARENT_MARGIN_MM: f64 = 1.0;
-/// The margin without a scale, or at least (pixels).
+/// The margin at least (pixels).
 const TRANSPARENT_MARGIN_PX: f64 = 2.0;
 
 /// A photo's transparent pixels (255) grown by `TRANSPARENT_MARGIN_MM`
-/// (at `scale`; at least `TRANSPARENT_MARGIN_PX`): what no zone measures.
-pub fn beyond_the_photo(transparent: &GrayImage, scale: Option<PxPerMm>) -> GrayImage {
-    let margin = scale
-        .map_or(0.0, |s| TRANSPARENT_MARGIN_MM * s.get())
+/// at `px_per_mm` (at least `TRANSPARENT_MARGIN_PX`): what no zone
+/// measures.
+pub fn beyond_the_photo(transparent: &GrayImage, px_per_mm: f64) -> GrayImage {
+    // `dilate` reaches every pixel at a distance of 255 (its u8 distances
+    // saturate there): 254 at most.
+    let margin = (TRANSPARENT_MARGIN_MM * px_per_mm)
         .max(TRANSPARENT_MARGIN_PX)
         .ceil()
-        .min(f64::from(u8::MAX)) as u8;
+        .min(254.0) as u8;
     imageproc::morphology::dilate(
         transparent,
         imageproc::distance_transform::Norm::LInf,
@@ -522,7 +526,9 @@ pub fn patch(width: u32, height: u32, mask: Option<&GrayImage>) -> ZoneMask {
     opaque_patch(width, height, mask, None)
 }
 
-/// `patch` without the pixels `beyond` marks (`beyond_the_photo`).
+/// `patch` without the pixels `beyond` marks (`beyond_the_photo`): a
+/// close-up's transparent background bounds its patch as a `--patch` mask
+/// does, so nothing of the patch counts as outside the photo.
 pub fn opaque_patch(
     width: u32,
     height: u32,

@@ -1031,6 +1031,12 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             ),
         );
     }
+    if photo.transparent_share() >= 1.0 {
+        return fail(
+            ErrorCode::Transparent,
+            "every pixel is transparent: the file's alpha channel hides the whole photo; export it without transparency".into(),
+        );
+    }
     let photo = photo.oriented(orientation);
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(photo.rgb.width());
@@ -1089,7 +1095,8 @@ mod tests {
             img.save(&path).unwrap();
             path
         };
-        // Read row by row (a PNG), and whole (a TIFF; an interlaced PNG).
+        // Read row by row (a PNG), and whole (a TIFF, and what an interlaced
+        // PNG goes through: `from_decoded`).
         let whole = Photo::from_decoded(DynamicImage::ImageRgba8(rgba.clone()));
         for (path, read) in [
             (save("cut.png", DynamicImage::ImageRgba8(rgba)), None),
@@ -1124,6 +1131,15 @@ mod tests {
             let turned = photo.turned_clockwise(1);
             assert_eq!(turned.transparent.as_ref().unwrap().dimensions(), (80, 64));
         }
+        // Every pixel transparent: refused, saying why.
+        let clear = image::RgbaImage::from_pixel(64, 80, image::Rgba([90, 60, 50, 0]));
+        let path = save("clear.png", DynamicImage::ImageRgba8(clear));
+        let err = load(
+            &path,
+            &DecodeLimits::default(),
+            &mut InputInfo::unread(&path),
+        );
+        assert!(matches!(err, Err(e) if e.code == ErrorCode::Transparent));
         // An alpha channel with every pixel opaque records nothing.
         let path = save("opaque.png", DynamicImage::ImageRgba8(opaque));
         let mut info = InputInfo::unread(&path);

@@ -170,6 +170,7 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
     #[serde(untagged)]
     enum P {
         Bool(bool),
+        Num(i64),
         Text(String),
         List(Vec<String>),
     }
@@ -182,7 +183,7 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
     };
     let yes = || {
         serde::de::Error::custom(format!(
-            "name the zones the examination confirmed ({}), or no: a yes would confirm every zone the photo reads above normal, shading and hair included",
+            "name the zones the examination confirmed ({}, patch), or no: a yes would confirm every zone the photo reads above normal, shading and hair included",
             named_zones()
         ))
     };
@@ -190,8 +191,10 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
         None => return Ok(PigmentConfirmation::NotRecorded),
         Some(P::Bool(false)) => return Ok(PigmentConfirmation::Nowhere),
         Some(P::Bool(true)) => return Err(yes()),
+        Some(P::Num(0)) => return Ok(PigmentConfirmation::Nowhere),
+        Some(P::Num(_)) => return Err(yes()),
         Some(P::Text(t)) => t
-            .split([';', ',', ' '])
+            .split(|c: char| c == ';' || c == ',' || c.is_whitespace())
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect(),
@@ -907,7 +910,7 @@ mod tests {
         let csv = dir.path().join("intake.csv");
         std::fs::write(
             &csv,
-            "patient_id,pigmentation_confirmed\nP1,Left_Cheek; right_cheek\nP2,no\nP3,\n",
+            "patient_id,pigmentation_confirmed\nP1,Left_Cheek; right_cheek\nP2,no\nP3,\nP4,0\nP5,nose  chin\n",
         )
         .unwrap();
         let m = read(&csv).unwrap();
@@ -919,8 +922,14 @@ mod tests {
             m["P3"].pigmentation_confirmed,
             PigmentConfirmation::NotRecorded
         );
+        assert_eq!(m["P4"].pigmentation_confirmed, PigmentConfirmation::Nowhere);
+        assert_eq!(
+            m["P5"].pigmentation_confirmed,
+            PigmentConfirmation::In(vec![ZoneName::Nose, ZoneName::Chin])
+        );
         for (value, says) in [
             ("yes", "name the zones"),
+            ("1", "name the zones"),
             ("cheeks", "`cheeks` is not a zone"),
         ] {
             std::fs::write(

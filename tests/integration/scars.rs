@@ -252,6 +252,37 @@ fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
 }
 
 #[test]
+fn a_capture_set_photo_with_transparent_pixels_is_named_and_the_set_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_set_with_l2_replaced(dir.path(), |l2| {
+        // The same photo as a PNG (read by content, whatever its name)
+        // with a transparent corner.
+        let img = image::open(demo_set().join("cheek_L2.jpg"))
+            .unwrap()
+            .to_rgba8();
+        let cut = image::RgbaImage::from_fn(img.width(), img.height(), |x, y| {
+            let mut p = *img.get_pixel(x, y);
+            if x < 20 && y < 20 {
+                p.0[3] = 0;
+            }
+            p
+        });
+        cut.save_with_format(l2, image::ImageFormat::Png).unwrap();
+    });
+    let o = run(&[], &[dir.path()]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["status"], "ok", "the first photo is still analysed");
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], false);
+    let why = scars["reason"].as_str().unwrap();
+    assert!(
+        why.contains("cheek_L2.jpg") && why.contains("transparent pixels"),
+        "{why}"
+    );
+}
+
+#[test]
 fn a_bad_sidecar_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     for f in ["cheek_L0.jpg", "cheek_L1.jpg"] {
