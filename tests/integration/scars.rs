@@ -231,6 +231,18 @@ fn demo_set_with_l2_replaced(dir: &Path, write_l2: impl FnOnce(&Path)) {
     write_l2(&set.join("cheek_L2.jpg"));
 }
 
+/// Analyses the set in `dir`, whose first photo must still be analysed
+/// while the set is not used: the reason the scars give.
+fn unused_set_reason(dir: &Path) -> String {
+    let o = run(&[], &[dir]);
+    expect_ok(&o);
+    let rec = &records(&o)[0];
+    assert_eq!(rec["status"], "ok", "the first photo is still analysed");
+    let scars = &rec["acne_scars"];
+    assert_eq!(scars["measured"], false);
+    scars["reason"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -238,13 +250,7 @@ fn a_broken_photo_in_a_capture_set_leaves_scars_null_with_a_reason() {
         let bytes = std::fs::read(demo_set().join("cheek_L2.jpg")).unwrap();
         std::fs::write(l2, &bytes[..bytes.len() / 3]).unwrap();
     });
-    let o = run(&[], &[dir.path()]);
-    expect_ok(&o);
-    let rec = &records(&o)[0];
-    assert_eq!(rec["status"], "ok", "the first photo is still analysed");
-    let scars = &rec["acne_scars"];
-    assert_eq!(scars["measured"], false);
-    let why = scars["reason"].as_str().unwrap();
+    let why = unused_set_reason(dir.path());
     assert!(
         why.contains("capture set") && why.contains("cheek_L2.jpg"),
         "{why}"
@@ -269,13 +275,7 @@ fn a_capture_set_photo_with_transparent_pixels_is_named_and_the_set_not_used() {
         });
         cut.save_with_format(l2, image::ImageFormat::Png).unwrap();
     });
-    let o = run(&[], &[dir.path()]);
-    expect_ok(&o);
-    let rec = &records(&o)[0];
-    assert_eq!(rec["status"], "ok", "the first photo is still analysed");
-    let scars = &rec["acne_scars"];
-    assert_eq!(scars["measured"], false);
-    let why = scars["reason"].as_str().unwrap();
+    let why = unused_set_reason(dir.path());
     assert!(
         why.contains("cheek_L2.jpg") && why.contains("transparent pixels"),
         "{why}"
