@@ -584,6 +584,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cut_outs_margin_is_a_millimetre_within_two_and_254_pixels() {
+        let mut t = GrayImage::new(600, 3);
+        t.put_pixel(0, 1, Luma([255]));
+        let reach = |px_per_mm: f64| {
+            let b = beyond_the_photo(&t, px_per_mm);
+            (0..600u32).filter(|&x| b.get_pixel(x, 1).0[0] > 0).max()
+        };
+        assert_eq!(reach(0.5), Some(2));
+        assert_eq!(reach(12.6), Some(13));
+        // A microscope's scale: not the whole frame.
+        assert_eq!(reach(1000.0), Some(254));
+    }
+
+    #[test]
     fn polygon_area_and_clipping() {
         let square = [(-5.0, 0.0), (5.0, 0.0), (5.0, 10.0), (-5.0, 10.0)];
         assert_eq!(polygon_area(&square), 100.0);
