@@ -449,6 +449,41 @@ fn a_face_the_detector_is_unsure_of_is_not_measured() {
     }
     assert!(harms(&rec).is_empty(), "{:?}", harms(&rec));
     assert!(rec["plan"]["zones"].as_array().unwrap().is_empty());
+    // The crop's face fills the frame: no advice to crop.
+    assert!(
+        !rec["quality"].to_string().contains("crop to the head"),
+        "{}",
+        rec["quality"]
+    );
+}
+
+#[test]
+fn an_unsure_detection_of_a_face_small_in_the_frame_says_to_crop_to_the_head() {
+    // A 1080p portrait in the middle of a grey frame three times its size,
+    // as a full-length photo leaves the face.
+    let img = image::open(shared("faces/obama-1080p.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let mut frame = image::RgbImage::from_pixel(3 * w, 3 * h, image::Rgb([128; 3]));
+    image::imageops::overlay(&mut frame, &img, i64::from(w), i64::from(h));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.jpg");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90)
+        .encode_image(&frame)
+        .unwrap();
+    let rec = one_image(&path, &[]);
+    let score = rec["face"]["detection_score"].as_f64().unwrap();
+    assert!(score < 0.6, "the framed face scored {score}");
+    let finding = rec["quality"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "face_uncertain")
+        .unwrap()
+        .to_string();
+    assert!(finding.contains("crop to the head"), "{finding}");
 }
 
 #[test]
