@@ -224,10 +224,24 @@ fn shards_merged_equal_a_single_run_record_for_record() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("shards missing: [2]"));
     // What such a merge writes is not a complete run: `verify` says so.
+    // The shards are drawn by a hash of the paths, which lie in a fresh
+    // temporary folder: leave out a shard that drew photos (one of three
+    // draws none of ten about once in 60 runs).
+    let drew = |f: &std::path::PathBuf| {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("\"type\":\"image\""))
+    };
+    let left_out = shard_files.iter().position(drew).unwrap();
+    let kept: Vec<_> = (0..3)
+        .filter(|&i| i != left_out)
+        .map(|i| &shard_files[i])
+        .collect();
     let partial = dir.path().join("partial.jsonl");
     let o = bin()
         .arg("merge")
-        .args(&shard_files[..2])
+        .args(&kept)
         .arg("--out")
         .arg(&partial)
         .output()
