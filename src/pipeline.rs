@@ -575,10 +575,7 @@ impl Analyzer {
         let mut info = InputInfo::unread(&item.path);
         info.width = Some(photo.rgb.width());
         info.height = Some(photo.rgb.height());
-        info.transparent_pct = photo
-            .transparent
-            .is_some()
-            .then(|| (photo.transparent_share() * 1e4).round() / 100.0);
+        info.transparent_pct = photo.transparent_pct();
         let rec = self.record(info, item.subject.clone());
         let rec = self.analyze_pixels(photo, 0, item, rec, start, None, None);
         self.finish(rec, item)

@@ -263,6 +263,23 @@ pub struct SkinStats {
 }
 
 impl SkinStats {
+    /// The skin's clipped shares, each with its finding and as written:
+    /// "blown out" (naming a saturated channel), "crushed black".
+    fn clipping(&self) -> [(f64, FindingCode, String); 2] {
+        [
+            (
+                self.highlight_clipped_fraction,
+                FindingCode::HighlightsClipped,
+                format!("blown out{}", self.saturated_channels()),
+            ),
+            (
+                self.shadow_clipped_fraction,
+                FindingCode::ShadowsClipped,
+                "crushed black".into(),
+            ),
+        ]
+    }
+
     /// `" (red on 40 % of skin saturated, …)"` when some
     /// channels, not all, are at their limit on most of the blown-out skin:
     /// a warm portrait's red channel saturates while green and blue hold
@@ -551,6 +568,9 @@ impl Detail {
     }
 }
 
+/// A channel at or above this level counts as at the sensor's limit.
+const CLIPPED_LEVEL: u8 = 250;
+
 /// Whether a pixel is at the sensor's limits: (a channel at 255, ≥ 250;
 /// luma ≤ 5). Such pixels are left out of every measurement.
 fn clipped(px: &[u8]) -> (bool, bool) {
@@ -559,7 +579,7 @@ fn clipped(px: &[u8]) -> (bool, bool) {
 
 /// `clipped` for a pixel whose luma is known.
 fn clipped_at(px: &[u8], luma: f64) -> (bool, bool) {
-    (px.iter().any(|&c| c >= 250), luma <= 5.0)
+    (px.iter().any(|&c| c >= CLIPPED_LEVEL), luma <= 5.0)
 }
 
 /// Luma, ITU-R BT.601, 0–255.
@@ -642,19 +662,11 @@ pub fn exposure_refusal(skin: &SkinStats, t: &Thresholds) -> Option<String> {
             skin.mean_luma, t.max_mean_luma
         ));
     }
-    for (fraction, what) in [
-        (skin.highlight_clipped_fraction, "blown out"),
-        (skin.shadow_clipped_fraction, "crushed black"),
-    ] {
+    for (fraction, _, what) in skin.clipping() {
         if fraction > t.max_clipped_fraction_usable {
             return Some(format!(
-                "{:.1} % of skin is {what}{} (over {:.0} %: too much to measure)",
+                "{:.1} % of skin is {what} (over {:.0} %: too much to measure)",
                 100.0 * fraction,
-                if what == "blown out" {
-                    skin.saturated_channels()
-                } else {
-                    String::new()
-                },
                 100.0 * t.max_clipped_fraction_usable
             ));
         }
@@ -777,7 +789,7 @@ impl SkinTally {
         self.lo += u64::from(low);
         if high {
             for (n, &c) in self.channel_hi.iter_mut().zip(p.px.iter()) {
-                *n += u64::from(c >= 250);
+                *n += u64::from(c >= CLIPPED_LEVEL);
             }
         }
         if let Some(l) = p.laplacian {
@@ -1142,30 +1154,14 @@ pub fn assess(
     }
     // Clipped pixels are left out of every measurement; past a larger share
     // too little skin is left for the zone's own baseline.
-    for (fraction, code, what) in [
-        (
-            skin.highlight_clipped_fraction,
-            FindingCode::HighlightsClipped,
-            "blown out",
-        ),
-        (
-            skin.shadow_clipped_fraction,
-            FindingCode::ShadowsClipped,
-            "crushed black",
-        ),
-    ] {
+    for (fraction, code, what) in skin.clipping() {
         if fraction > t.max_clipped_fraction {
             let refused = fraction > t.max_clipped_fraction_usable;
             find(
                 code,
                 format!(
-                    "{:.1} % of skin is {what}{} and left out of the measurements{}",
+                    "{:.1} % of skin is {what} and left out of the measurements{}",
                     100.0 * fraction,
-                    if code == FindingCode::HighlightsClipped {
-                        skin.saturated_channels()
-                    } else {
-                        String::new()
-                    },
                     if refused {
                         format!(
                             " (over {:.0} %: too much to measure)",

@@ -119,6 +119,25 @@ impl ZoneName {
             Self::Patch => "patch",
         }
     }
+
+    /// Every zone a file (protocol, intake) may name: the face zones, then
+    /// `patch`.
+    pub fn nameable() -> impl Iterator<Item = ZoneName> {
+        Self::ALL.into_iter().chain([Self::Patch])
+    }
+
+    /// The zone written `name` (`as_str`), `patch` included.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::nameable().find(|z| z.as_str() == name)
+    }
+
+    /// Every name `named` reads, for messages: `forehead, nose, …, patch`.
+    pub fn names() -> String {
+        Self::nameable()
+            .map(Self::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Non-skin features cut out of every zone, with the factor by which each

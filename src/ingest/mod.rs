@@ -729,11 +729,26 @@ impl Photo {
     }
 
     /// Share of the frame that is transparent (0–1); 0 for an opaque photo.
-    pub fn transparent_share(&self) -> f64 {
+    fn transparent_share(&self) -> f64 {
         self.transparent.as_ref().map_or(0.0, |m| {
             let n = m.as_raw().iter().filter(|&&v| v > 0).count();
             n as f64 / m.as_raw().len().max(1) as f64
         })
+    }
+
+    /// `InputInfo::transparent_pct`: the transparent share in %, to 0.01;
+    /// `None` for an opaque photo.
+    pub fn transparent_pct(&self) -> Option<f64> {
+        self.transparent
+            .is_some()
+            .then(|| (self.transparent_share() * 1e4).round() / 100.0)
+    }
+
+    /// Whether every pixel is transparent.
+    fn wholly_transparent(&self) -> bool {
+        self.transparent
+            .as_ref()
+            .is_some_and(|m| m.as_raw().iter().all(|&v| v > 0))
     }
 
     /// Upright: the EXIF orientation applied to both depths (and to the
@@ -1031,7 +1046,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
             ),
         );
     }
-    if photo.transparent_share() >= 1.0 {
+    if photo.wholly_transparent() {
         return fail(
             ErrorCode::Transparent,
             "every pixel is transparent: the file's alpha channel hides the whole photo; export it without transparency".into(),
@@ -1041,10 +1056,7 @@ pub fn load(path: &Path, limits: &DecodeLimits, info: &mut InputInfo) -> Result<
     info.exif_orientation = Some(orientation.to_exif());
     info.width = Some(photo.rgb.width());
     info.height = Some(photo.rgb.height());
-    info.transparent_pct = photo
-        .transparent
-        .is_some()
-        .then(|| (photo.transparent_share() * 1e4).round() / 100.0);
+    info.transparent_pct = photo.transparent_pct();
     Ok(photo)
 }
 
@@ -1110,7 +1122,7 @@ mod tests {
             let mut info = InputInfo::unread(&path);
             let photo = match read {
                 Some(photo) => {
-                    info.transparent_pct = Some((photo.transparent_share() * 1e4).round() / 100.0);
+                    info.transparent_pct = photo.transparent_pct();
                     photo
                 }
                 None => load(&path, &DecodeLimits::default(), &mut info).unwrap(),

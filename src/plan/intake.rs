@@ -28,6 +28,15 @@ impl Recorded<bool> {
     }
 }
 
+/// A written yes or no (lower case), as the intake accepts them.
+fn yes_no(word: &str) -> Option<bool> {
+    match word {
+        "no" | "n" | "false" | "0" => Some(false),
+        "yes" | "y" | "true" | "1" => Some(true),
+        _ => None,
+    }
+}
+
 /// A yes/no answer; a blank cell (or JSON `null`) records nothing.
 fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Recorded<bool>, D::Error> {
     #[derive(Deserialize)]
@@ -43,9 +52,10 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Recorded<bool>, D::Error> {
         Some(B::Num(n)) => Recorded::Answer(n != 0),
         Some(B::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "" => Recorded::NotRecorded,
-            "no" | "n" | "false" | "0" => Recorded::Answer(false),
-            "yes" | "y" | "true" | "1" => Recorded::Answer(true),
-            other => return Err(serde::de::Error::custom(format!("`{other}` is not yes/no"))),
+            other => match yes_no(other) {
+                Some(answer) => Recorded::Answer(answer),
+                None => return Err(serde::de::Error::custom(format!("`{other}` is not yes/no"))),
+            },
         },
     })
 }
@@ -174,17 +184,10 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
         Text(String),
         List(Vec<String>),
     }
-    let named_zones = || {
-        ZoneName::ALL
-            .iter()
-            .map(|z| z.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let yes = || {
         serde::de::Error::custom(format!(
-            "name the zones the examination confirmed ({}, patch), or no: a yes would confirm every zone the photo reads above normal, shading and hair included",
-            named_zones()
+            "name the zones the examination confirmed ({}), or no: a yes would confirm every zone the photo reads above normal, shading and hair included",
+            ZoneName::names()
         ))
     };
     let words: Vec<String> = match Option::<P>::deserialize(d)? {
@@ -206,21 +209,18 @@ fn pigment_zones<'de, D: Deserializer<'de>>(d: D) -> Result<PigmentConfirmation,
         .collect();
     match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => return Ok(PigmentConfirmation::NotRecorded),
-        ["no" | "n" | "false" | "0" | "none"] => return Ok(PigmentConfirmation::Nowhere),
-        ["yes" | "y" | "true" | "1"] => return Err(yes()),
+        ["none"] => return Ok(PigmentConfirmation::Nowhere),
+        [word] if yes_no(word) == Some(false) => return Ok(PigmentConfirmation::Nowhere),
+        [word] if yes_no(word) == Some(true) => return Err(yes()),
         _ => {}
     }
     let mut zones = Vec::new();
     for w in &words {
-        let zone = ZoneName::ALL
-            .iter()
-            .chain([ZoneName::Patch].iter())
-            .find(|z| z.as_str() == w)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!("`{w}` is not a zone ({}, patch)", named_zones()))
-            })?;
-        if !zones.contains(zone) {
-            zones.push(*zone);
+        let zone = ZoneName::named(w).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{w}` is not a zone ({})", ZoneName::names()))
+        })?;
+        if !zones.contains(&zone) {
+            zones.push(zone);
         }
     }
     Ok(PigmentConfirmation::In(zones))

@@ -644,8 +644,11 @@ pub fn make_plan(
                 });
                 continue;
             }
-            let unconfirmed_pigment =
-                concern == Concern::Pigmentation && normal.is_none() && !pigment_confirmed(z);
+            // Above its normal range, a pigmentation reading sets a depth
+            // only where the clinician confirmed it.
+            let pigment_above_normal = concern == Concern::Pigmentation && normal.is_none();
+            let confirmed_pigment = pigment_above_normal && pigment_confirmed(z);
+            let unconfirmed_pigment = pigment_above_normal && !confirmed_pigment;
             if unconfirmed_pigment && !requested {
                 unconfirmed.push(Reason {
                     rule: format!("pigmentation.{}.unconfirmed", z.as_str()),
@@ -707,7 +710,7 @@ pub fn make_plan(
                     },
                 },
             }];
-            if concern == Concern::Pigmentation && normal.is_none() && pigment_confirmed(z) {
+            if confirmed_pigment {
                 rationale.push(Reason {
                     rule: "intake.pigmentation_confirmed".into(),
                     evidence: format!(

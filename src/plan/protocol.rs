@@ -271,10 +271,8 @@ impl Protocol {
                 format!("depth_mm {} is outside (0, {MAX_DEPTH_MM}]", b.depth_mm),
             )?;
         }
-        let zones: Vec<&str> = crate::zones::ZoneName::ALL
-            .iter()
-            .map(|z| z.as_str())
-            .chain(["patch"])
+        let zones: Vec<&str> = crate::zones::ZoneName::nameable()
+            .map(crate::zones::ZoneName::as_str)
             .collect();
         for (zone, cap) in &raw.zone_cap_mm {
             check(
