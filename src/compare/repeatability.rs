@@ -8,11 +8,11 @@
 
 use crate::cohort::{self, Metric};
 use crate::error::InputError;
-use crate::ingest::{self, InputInfo, InputItem};
+use crate::ingest::{self, InputInfo, InputItem, Photo};
 use crate::measure::colour::relight;
 use crate::pipeline::Analyzer;
 use crate::report::Status;
-use image::{imageops, RgbImage};
+use image::{imageops, GrayImage, RgbImage};
 use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,35 @@ pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
     }
 }
 
+/// A transparency mask (255 = transparent) under the same change as its
+/// photo: resized and turned alike, untouched by the colour changes. A
+/// pixel that blends any transparent one is transparent, as `ingest`
+/// counts a partly transparent pixel.
+pub fn apply_to_mask(mask: &GrayImage, p: Perturbation) -> GrayImage {
+    let mut moved = match p {
+        Perturbation::Scale(s) => {
+            let (w, h) = (
+                ((mask.width() as f32) * s).round() as u32,
+                ((mask.height() as f32) * s).round() as u32,
+            );
+            imageops::resize(mask, w.max(1), h.max(1), imageops::FilterType::Triangle)
+        }
+        Perturbation::RotateDeg(deg) => imageproc::geometric_transformations::rotate_about_center(
+            mask,
+            deg.to_radians(),
+            imageproc::geometric_transformations::Interpolation::Bilinear,
+            imageproc::geometric_transformations::Border::Replicate,
+        ),
+        Perturbation::Exposure(_)
+        | Perturbation::WhiteBalance(_)
+        | Perturbation::JpegQuality(_) => return mask.clone(),
+    };
+    for v in moved.iter_mut() {
+        *v = if *v > 0 { 255 } else { 0 };
+    }
+    moved
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MdcEntry {
     /// Standard error of measurement: pooled within-photo SD, metric units.
@@ -141,8 +170,8 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
         let mut info = InputInfo::unread(path);
         // The repeats are JPEG re-takes, so every capture is 8-bit, the
         // first one included.
-        let base = match ingest::load(path, analyzer.limits(), &mut info) {
-            Ok(photo) => photo.rgb,
+        let (base, cut_out) = match ingest::load(path, analyzer.limits(), &mut info) {
+            Ok(photo) => (photo.rgb, photo.transparent),
             Err(error) => {
                 skipped.push(Skipped {
                     path: path.clone(),
@@ -169,7 +198,16 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
             .par_iter()
             .map(|ps| {
                 let v: RgbImage = ps.iter().fold(base.clone(), |img, &p| apply(&img, p));
-                let r = analyzer.analyze_image(v.into(), &item);
+                // A cut-out's transparent background moves with the photo,
+                // so that each re-capture leaves out what `analyze` leaves out.
+                let photo = match &cut_out {
+                    Some(mask) => {
+                        let mask = ps.iter().fold(mask.clone(), |m, &p| apply_to_mask(&m, p));
+                        Photo::from(v).with_transparent(mask)
+                    }
+                    None => Photo::from(v),
+                };
+                let r = analyzer.analyze_image(photo, &item);
                 metrics
                     .iter()
                     .map(|m| {
@@ -220,4 +258,34 @@ pub fn measure(analyzer: &Analyzer, photos: &[std::path::PathBuf]) -> (MdcTable,
         metrics: table,
     };
     (table, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_outs_mask_moves_with_its_photo_and_ignores_colour_changes() {
+        // The left quarter transparent, as a cut-out's background.
+        let mask = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x < 10 { 255 } else { 0 }]));
+        for p in [
+            Perturbation::Exposure(1.1),
+            Perturbation::WhiteBalance([1.05, 1.0, 0.95]),
+            Perturbation::JpegQuality(70),
+        ] {
+            assert_eq!(apply_to_mask(&mask, p), mask);
+        }
+        let bigger = apply_to_mask(&mask, Perturbation::Scale(1.5));
+        assert_eq!(bigger.dimensions(), (60, 60));
+        // Still the left quarter, and a pixel blending the edge counts as
+        // transparent (never fewer transparent columns than 10 × 1.5).
+        let transparent_cols = (0..60)
+            .filter(|&x| bigger.get_pixel(x, 30).0[0] == 255)
+            .count();
+        assert!((15..=17).contains(&transparent_cols), "{transparent_cols}");
+        assert!(bigger.iter().all(|&v| v == 0 || v == 255));
+        let turned = apply_to_mask(&mask, Perturbation::RotateDeg(3.0));
+        assert_eq!(turned.get_pixel(2, 20).0[0], 255);
+        assert_eq!(turned.get_pixel(37, 20).0[0], 0);
+    }
 }
