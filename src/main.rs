@@ -333,6 +333,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    dermascore::memory::reuse_freed_buffers();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
