@@ -32,6 +32,9 @@ or a web page might (`up30s`), with the original as `orig`.
 inside an ellipse of 0.86 x 0.94 of the frame, transparent outside it,
 keeping the photo's colour under the transparency (`cut`) or black
 (`cutk`) or white (`cutw`), as RGBA PNGs: the three must read alike.
+`make --reduced PX_PER_MM` writes clinic photos (taken at PX_PER_MM)
+reduced to 4-16 px/mm (`r04` ... `r16`; 2026-12-08), real skin at the
+resolutions where one-photo scars and red lesions are read.
 `summary` reads `analyze --plan` records of the originals and the variants
 together and reports, per variant kind, what must not happen on normal skin
 (scars, a Goodman & Baron grade >= 2, an inflamed-lesion or erythema
@@ -171,6 +174,32 @@ def make_edits(photos, out):
         for q in (40, 60):
             im.save(os.path.join(out, f"{stem}__q{q}.jpg"), quality=q)
     print(f"{len(photos)} photos, {len(photos) * 4} files in {out}", file=sys.stderr)
+
+
+REDUCED_PX_PER_MM = (4, 5, 6, 7, 8, 10, 12, 14, 16)
+
+
+def make_reduced(photos, out, px_per_mm):
+    """Clinic photos reduced to what consultation cameras take: each photo,
+    taken at `px_per_mm`, resampled (Lanczos) to 4-16 px/mm (`r04` ...
+    `r16`), saved at quality 92. Reduced, not enlarged, so the skin keeps
+    its own detail: real skin at the resolutions where one-photo scars and
+    red lesions are read."""
+    from PIL import Image
+
+    n = 0
+    for path, im, stem, _ in opened(photos, out, 0):
+        os.symlink(os.path.abspath(path),
+                   os.path.join(out, f"{stem}__orig{os.path.splitext(path)[1]}"))
+        w, h = im.size
+        for t in REDUCED_PX_PER_MM:
+            if t >= px_per_mm:
+                continue
+            f = t / px_per_mm
+            im.resize((round(w * f), round(h * f)), Image.LANCZOS).save(
+                os.path.join(out, f"{stem}__r{t:02d}.jpg"), quality=92)
+            n += 1
+    print(f"{len(photos)} photos, {n} files in {out}", file=sys.stderr)
 
 
 def make_zoom(photos, out):
@@ -333,6 +362,8 @@ def main():
                    help="JPEG quality 10-35 and 3x enlargement instead")
     m.add_argument("--cut-outs", action="store_true",
                    help="transparent cut-outs over three backgrounds instead")
+    m.add_argument("--reduced", type=float, metavar="PX_PER_MM",
+                   help="the photos (taken at this scale) reduced to 4-16 px/mm instead")
     m.add_argument("photos", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("results")
@@ -347,6 +378,8 @@ def main():
         make_passed_on(a.photos, a.out)
     elif a.cmd == "make" and a.cut_outs:
         make_cut_outs(a.photos, a.out)
+    elif a.cmd == "make" and a.reduced:
+        make_reduced(a.photos, a.out, a.reduced)
     elif a.cmd == "make":
         make(a.photos, a.out)
     else:

@@ -315,6 +315,59 @@ fn capture_variants_of_real_normal_skin_stay_free_of_findings() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The two clinic faces (BioSkin, about 21.7 and 23.5 px/mm) reduced to
+/// what consultation cameras take (5, 8 and 12 px/mm): the only real skin
+/// here at the resolutions where one-photo scars and red lesions are read
+/// (the other photos are 1–5 px/mm or a close-up). Reduced, not enlarged:
+/// the skin keeps its own detail. Measured 4–16 px/mm on 2026-12-08: no
+/// scar, finding or needled zone (docs/harm-on-real-skin.md).
+#[test]
+fn real_clinic_faces_reduced_to_consultation_resolution_stay_free_of_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut photos = Vec::new();
+    for (name, px_per_mm) in [("1", 21.7), ("2", 23.45)] {
+        let img = image::open(shared(&format!("closeups/bioskin/{name}.jpg")))
+            .unwrap()
+            .to_rgb8();
+        for target in [5.0, 8.0, 12.0] {
+            let f = target / px_per_mm;
+            let (w, h) = img.dimensions();
+            let small = image::imageops::resize(
+                &img,
+                (f64::from(w) * f).round() as u32,
+                (f64::from(h) * f).round() as u32,
+                image::imageops::FilterType::Lanczos3,
+            );
+            let path = dir.path().join(format!("bioskin{name}_{target}ppm.jpg"));
+            let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            image::codecs::jpeg::JpegEncoder::new_with_quality(file, 92)
+                .encode_image(&small)
+                .unwrap();
+            photos.push(path);
+        }
+    }
+    let recs = planned_records(&photos, &photos);
+    let mut problems = Vec::new();
+    for rec in &recs {
+        let path = rec["input"]["path"].as_str().unwrap();
+        assert_eq!(rec["status"], "ok", "{path}: {}", rec["error"]);
+        assert_eq!(
+            rec["acne_scars"]["measured"], true,
+            "{path}: {}",
+            rec["acne_scars"]["reason"]
+        );
+        assert_eq!(rec["quality"]["detail"]["enlarged"], false, "{path}");
+        problems.extend(harms(rec));
+        if let Some(n) = rec["acne_scars"]["face"]["count"]
+            .as_u64()
+            .filter(|&n| n > 0)
+        {
+            problems.push(format!("{path}: {n} false scar(s)"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// Three skin-tone faces (about 3 px/mm) as a phone or a web page might
 /// pass them on: enlarged 3× (their iris then says 9–10 px/mm), and saved
 /// at JPEG quality 15. Enlarged copies gave false scars of Goodman & Baron
