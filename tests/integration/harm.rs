@@ -38,6 +38,14 @@ fn sweep_inputs() -> Vec<PathBuf> {
     out
 }
 
+/// `img` written to `path` as a JPEG of `quality`.
+fn save_jpeg(img: &image::RgbImage, path: &Path, quality: u8) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(file, quality)
+        .encode_image(img)
+        .unwrap();
+}
+
 /// `analyze --plan` over `args` (photos or folders) into a temporary
 /// folder: one image record for each of `photos`, or the test fails.
 fn planned_records(args: &[PathBuf], photos: &[PathBuf]) -> Vec<Value> {
@@ -268,10 +276,7 @@ fn capture_variants(photo: &Path, dir: &Path, noise: &mut Normal) -> Vec<PathBuf
         .into_iter()
         .map(|(kind, v, quality)| {
             let path = dir.join(format!("{parent}-{stem}__{kind}.jpg"));
-            let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-            image::codecs::jpeg::JpegEncoder::new_with_quality(file, quality)
-                .encode_image(&v)
-                .unwrap();
+            save_jpeg(&v, &path, quality);
             path
         })
         .collect()
@@ -339,10 +344,7 @@ fn real_clinic_faces_reduced_to_consultation_resolution_stay_free_of_findings() 
                 image::imageops::FilterType::Lanczos3,
             );
             let path = dir.path().join(format!("bioskin{name}_{target}ppm.jpg"));
-            let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-            image::codecs::jpeg::JpegEncoder::new_with_quality(file, 92)
-                .encode_image(&small)
-                .unwrap();
+            save_jpeg(&small, &path, 92);
             photos.push(path);
         }
     }
@@ -388,10 +390,7 @@ fn enlarged_or_heavily_compressed_photos_are_held_to_what_they_hold() {
         big.save(&path).unwrap();
         enlarged.push(path);
         let path = dir.path().join(format!("{name}_q15.jpg"));
-        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        image::codecs::jpeg::JpegEncoder::new_with_quality(file, 15)
-            .encode_image(&img)
-            .unwrap();
+        save_jpeg(&img, &path, 15);
         compressed.push(path);
     }
     let all: Vec<PathBuf> = enlarged.iter().chain(&compressed).cloned().collect();
@@ -485,10 +484,7 @@ fn a_face_the_detector_is_unsure_of_is_not_measured() {
     let crop = image::imageops::crop_imm(&img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
     let zoomed = image::imageops::resize(&crop, w, h, image::imageops::FilterType::CatmullRom);
     let path = dir.path().join("zoomed.jpg");
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90)
-        .encode_image(&zoomed)
-        .unwrap();
+    save_jpeg(&zoomed, &path, 90);
     let rec = one_image(&path, &["--plan"]);
     let score = rec["face"]["detection_score"].as_f64().unwrap();
     assert!(score < 0.6, "the crop's face scored {score}");
@@ -522,10 +518,7 @@ fn an_unsure_detection_of_a_face_small_in_the_frame_says_to_crop_to_the_head() {
     image::imageops::overlay(&mut frame, &img, i64::from(w), i64::from(h));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small.jpg");
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90)
-        .encode_image(&frame)
-        .unwrap();
+    save_jpeg(&frame, &path, 90);
     let rec = one_image(&path, &[]);
     let score = rec["face"]["detection_score"].as_f64().unwrap();
     assert!(score < 0.6, "the framed face scored {score}");
