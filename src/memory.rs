@@ -141,13 +141,13 @@ fn status_kib(key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn glibc_takes_the_settings_that_keep_freed_buffers() {
         assert!(reuse_freed_buffers());
     }
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Two workers with photos of 600 each under a limit of 1000 never run
     /// together; photos of 400 do.

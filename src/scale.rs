@@ -232,14 +232,7 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     // The eye distance in 3-D, from the mesh (its depth is on the image's
     // pixel scale): turning the head shortens the distance in the image,
     // not on the face.
-    let centre = |c: (usize, usize)| {
-        let (a, b) = (face.landmarks[c.0], face.landmarks[c.1]);
-        [0, 1, 2].map(|k| f64::from((a[k] + b[k]) / 2.0))
-    };
-    let (r, l) = (
-        centre(topo::RIGHT_EYE_CORNERS),
-        centre(topo::LEFT_EYE_CORNERS),
-    );
+    let [r, l] = eye_centres(face);
     let ipd =
         Pixels(((r[0] - l[0]).powi(2) + (r[1] - l[1]).powi(2) + (r[2] - l[2]).powi(2)).sqrt());
     // The mesh's depth is a learned estimate: the further the head turns,
@@ -258,19 +251,22 @@ fn estimate(face: &FaceGeometry, irises: [Pixels; 2]) -> Scale {
     }
 }
 
+/// The right and the left eye's centre (the mean of its corners) in the
+/// mesh's 3-D coordinates (depth on the image's pixel scale).
+fn eye_centres(face: &FaceGeometry) -> [[f64; 3]; 2] {
+    [topo::RIGHT_EYE_CORNERS, topo::LEFT_EYE_CORNERS].map(|c| {
+        let (a, b) = (face.landmarks[c.0], face.landmarks[c.1]);
+        [0, 1, 2].map(|k| f64::from((a[k] + b[k]) / 2.0))
+    })
+}
+
 /// The eye distance in the image against the adult mean: a rough scale
 /// (a turned head reads it smaller) for sizing margins, never for a
 /// measurement.
 pub fn rough_px_per_mm(face: &FaceGeometry) -> f64 {
-    let centre = |c: (usize, usize)| {
-        let (a, b) = (face.point(c.0), face.point(c.1));
-        ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)
-    };
-    let (r, l) = (
-        centre(topo::RIGHT_EYE_CORNERS),
-        centre(topo::LEFT_EYE_CORNERS),
-    );
-    f64::from((r.0 - l.0).hypot(r.1 - l.1)) / INTERPUPILLARY.0
+    let [r, l] = eye_centres(face);
+    // In single precision, as the landmarks are.
+    f64::from(((r[0] - l[0]) as f32).hypot((r[1] - l[1]) as f32)) / INTERPUPILLARY.0
 }
 
 /// Why one eye's iris is not taken as a ruler.

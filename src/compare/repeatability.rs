@@ -12,7 +12,8 @@ use crate::ingest::{self, InputInfo, InputItem, Photo};
 use crate::measure::colour::relight;
 use crate::pipeline::Analyzer;
 use crate::report::Status;
-use image::{imageops, GrayImage, RgbImage};
+use image::{imageops, GrayImage, Pixel, RgbImage};
+use imageproc::definitions::Image;
 use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,21 @@ pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage, image::I
 
 pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
     match p {
+        Perturbation::Exposure(g) => relight(img, [g; 3]),
+        Perturbation::WhiteBalance(g) => relight(img, g),
+        Perturbation::JpegQuality(q) => jpeg_round_trip(img, q).unwrap_or_else(|_| img.clone()),
+        Perturbation::Scale(_) | Perturbation::RotateDeg(_) => moved(img, p),
+    }
+}
+
+/// A scale change or a rotation, of a photo or of its transparency mask
+/// alike; a colour change leaves the image as it is.
+fn moved<P>(img: &Image<P>, p: Perturbation) -> Image<P>
+where
+    P: Pixel + Send + Sync + 'static,
+    P::Subpixel: Send + Sync + Into<f32> + imageproc::definitions::Clamp<f32>,
+{
+    match p {
         Perturbation::Scale(s) => {
             let (w, h) = (
                 ((img.width() as f32) * s).round() as u32,
@@ -77,9 +93,6 @@ pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
             );
             imageops::resize(img, w.max(1), h.max(1), imageops::FilterType::Triangle)
         }
-        Perturbation::Exposure(g) => relight(img, [g; 3]),
-        Perturbation::WhiteBalance(g) => relight(img, g),
-        Perturbation::JpegQuality(q) => jpeg_round_trip(img, q).unwrap_or_else(|_| img.clone()),
         Perturbation::RotateDeg(deg) => imageproc::geometric_transformations::rotate_about_center(
             img,
             deg.to_radians(),
@@ -87,6 +100,9 @@ pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
             // Edge pixels fill the corners, as a slightly rotated camera would see more of the scene.
             imageproc::geometric_transformations::Border::Replicate,
         ),
+        Perturbation::Exposure(_)
+        | Perturbation::WhiteBalance(_)
+        | Perturbation::JpegQuality(_) => img.clone(),
     }
 }
 
@@ -95,24 +111,7 @@ pub fn apply(img: &RgbImage, p: Perturbation) -> RgbImage {
 /// pixel that blends any transparent one is transparent, as `ingest`
 /// counts a partly transparent pixel.
 pub fn apply_to_mask(mask: &GrayImage, p: Perturbation) -> GrayImage {
-    let mut moved = match p {
-        Perturbation::Scale(s) => {
-            let (w, h) = (
-                ((mask.width() as f32) * s).round() as u32,
-                ((mask.height() as f32) * s).round() as u32,
-            );
-            imageops::resize(mask, w.max(1), h.max(1), imageops::FilterType::Triangle)
-        }
-        Perturbation::RotateDeg(deg) => imageproc::geometric_transformations::rotate_about_center(
-            mask,
-            deg.to_radians(),
-            imageproc::geometric_transformations::Interpolation::Bilinear,
-            imageproc::geometric_transformations::Border::Replicate,
-        ),
-        Perturbation::Exposure(_)
-        | Perturbation::WhiteBalance(_)
-        | Perturbation::JpegQuality(_) => return mask.clone(),
-    };
+    let mut moved = moved(mask, p);
     for v in moved.iter_mut() {
         *v = if *v > 0 { 255 } else { 0 };
     }
