@@ -218,20 +218,12 @@ struct RatioRun {
 impl RatioRun {
     /// Full analysis over the strict decode, per iteration.
     fn ratios(&self) -> Vec<f64> {
-        self.fulls
-            .iter()
-            .zip(&self.decodes)
-            .map(|(f, d)| f / d)
-            .collect()
+        per_iteration(&self.fulls, &self.decodes)
     }
 
     /// Full analysis over the plain decode.
     fn plain_ratios(&self) -> Vec<f64> {
-        self.fulls
-            .iter()
-            .zip(&self.plain_decodes)
-            .map(|(f, d)| f / d)
-            .collect()
+        per_iteration(&self.fulls, &self.plain_decodes)
     }
 
     /// Full analysis less its scar stage, over the strict decode.
@@ -246,6 +238,11 @@ impl RatioRun {
             "analyze_ms": self.fulls, "ratio": self.ratios(), "ratio_to_plain_decode": self.plain_ratios(),
             "ratio_without_scars": self.ratios_without_scars()})
     }
+}
+
+/// `a[i] / b[i]` for each iteration.
+fn per_iteration(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
 }
 
 fn ratio_run(analyzer: &Analyzer, photo: &Path) -> RatioRun {
